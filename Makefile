@@ -1,0 +1,56 @@
+# metamesh: `make run` starts the demo, `make test` runs every check CI runs.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+PEERS := testdata/peers
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+export CGO_ENABLED ?= 0
+
+.PHONY: all build test unit interop lint generate check-generated bench fuzz tools clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN)/metamesh ./cmd/metamesh
+	$(GO) build -trimpath -o $(BIN)/metamesh-bench ./cmd/metamesh-bench
+
+# tools installs what the checks need: protoc from Debian (pinned by the
+# distribution release), protoc-gen-go at the version go.mod pins.
+tools:
+	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null; }
+	@GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go
+
+generate: tools
+	protoc -I proxy/api -I /usr/include --plugin=protoc-gen-go=$(BIN)/protoc-gen-go \
+		--go_out=proxy/api --go_opt=paths=source_relative proxy/api/metaprotocol.proto
+
+check-generated: generate
+	@git diff --exit-code -- proxy/api || { echo "generated code is stale: run make generate and commit"; exit 1; }
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	cd $(PEERS) && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+	cd $(PEERS) && $(GO) mod tidy -diff
+
+unit:
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+# interop runs the real peers (dubbo-go) against the proxy.
+interop:
+	cd $(PEERS) && CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+test: lint check-generated unit interop
+
+bench: build
+	cd $(PEERS) && $(GO) build -o $(BIN)/greeter-server ./cmd/greeter-server
+	$(GO) test -run '^$$' -bench . -benchmem ./protocols/... ./proxy/...
+	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -server $(BIN)/greeter-server
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./protocols/dubbo/
+
+clean:
+	rm -rf $(BIN)

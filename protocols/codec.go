@@ -1,0 +1,79 @@
+package protocols
+
+// Model is how a protocol pairs responses with requests, which decides how
+// the proxy shares upstream connections.
+type Model uint8
+
+const (
+	// Multiplexed protocols carry a request ID that the response echoes
+	// (Dubbo, Thrift). Many requests share a few upstream connections;
+	// the proxy rewrites the ID per upstream connection and restores it on
+	// the response.
+	Multiplexed Model = iota + 1
+	// Pipelined protocols answer requests on a connection in order
+	// (Redis). Requests share upstream connections and responses are
+	// matched first in, first out.
+	Pipelined
+	// Exclusive protocols have neither IDs nor ordering guarantees: one
+	// request in flight per upstream connection, taken from a pool.
+	Exclusive
+)
+
+func (m Model) String() string {
+	switch m {
+	case Multiplexed:
+		return "multiplexed"
+	case Pipelined:
+		return "pipelined"
+	case Exclusive:
+		return "exclusive"
+	}
+	return "unknown"
+}
+
+// Reason is why the proxy answers a request itself instead of forwarding
+// it. Each codec maps a Reason to its native error (API.md, error replies).
+type Reason uint8
+
+// The local reply reasons.
+const (
+	ReasonNoRoute Reason = iota + 1
+	ReasonNoHealthyUpstream
+	ReasonTimeout
+	ReasonOverloaded
+	ReasonRateLimited
+)
+
+var reasonNames = [...]string{"", "no_route", "no_healthy_upstream", "timeout", "overloaded", "rate_limited"}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) && r != 0 {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// Codec reads and writes the frames of one protocol. See the package
+// documentation for the rules an implementation follows.
+type Codec interface {
+	// Model declares how responses pair with requests.
+	Model() Model
+
+	// Decode decodes the first frame in buf into msg (which it resets)
+	// and returns its length. It returns (0, nil) when buf does not yet
+	// hold a whole frame, and an error when the bytes can never form a
+	// valid frame, including one longer than the configured limit.
+	Decode(buf []byte, msg *Message) (int, error)
+
+	// Encode appends msg's frame to dst with the request ID replaced by
+	// id and the headers in set added or replaced (a codec whose frame
+	// has no place for them ignores set and documents it).
+	Encode(dst []byte, msg *Message, id uint64, set []Header) ([]byte, error)
+
+	// ErrorReply appends the protocol-native error response to req for
+	// reason, with text as its message where the protocol has one.
+	ErrorReply(dst []byte, req *Message, reason Reason, text string) []byte
+
+	// HeartbeatReply appends the answer to the heartbeat req.
+	HeartbeatReply(dst []byte, req *Message) []byte
+}

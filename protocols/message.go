@@ -1,0 +1,63 @@
+package protocols
+
+// Kind says what a decoded frame is and so how the proxy treats it.
+type Kind uint8
+
+// The frame kinds. A heartbeat is answered by the proxy; a heartbeat reply
+// is consumed by it. A oneway request expects no response.
+const (
+	KindRequest Kind = iota + 1
+	KindOneway
+	KindResponse
+	KindError
+	KindHeartbeat
+	KindHeartbeatReply
+)
+
+var kindNames = [...]string{"", "request", "oneway", "response", "error", "heartbeat", "heartbeat_reply"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && k != 0 {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// IsRequest reports whether a frame of this kind travels client to server
+// and is routed.
+func (k Kind) IsRequest() bool { return k == KindRequest || k == KindOneway }
+
+// IsResponse reports whether a frame of this kind answers a request.
+func (k Kind) IsResponse() bool { return k == KindResponse || k == KindError }
+
+// MarkCount is how many codec-private positions a Message carries.
+const MarkCount = 6
+
+// Message is one decoded frame. The proxy reuses Messages: a codec's Decode
+// must overwrite every field it uses (Reset does that).
+type Message struct {
+	// Kind classifies the frame.
+	Kind Kind
+	// ID is the request ID that pairs a response with its request, in the
+	// codec's own width (Dubbo: 64 bits; Thrift: the 32-bit seqid). Zero
+	// for protocols that pair by order.
+	ID uint64
+	// Status is the codec's native response status (Dubbo's status byte,
+	// Thrift's exception type), meaningful for responses only.
+	Status uint32
+	// Headers holds the routing attributes the codec exposes.
+	Headers Headers
+	// Raw is the whole frame as it was read. It aliases the proxy's read
+	// buffer and is valid only until the proxy reads again.
+	Raw []byte
+	// Marks are codec-private offsets into Raw recorded by Decode for its
+	// own Encode (where the ID or the header block sits).
+	Marks [MarkCount]int
+}
+
+// Reset clears m for reuse, keeping the header storage.
+func (m *Message) Reset() {
+	m.Kind, m.ID, m.Status, m.Raw = 0, 0, 0, nil
+	m.Marks = [MarkCount]int{}
+	m.Headers.Reset()
+}

@@ -1,0 +1,53 @@
+// Package cluster models upstream clusters: their hosts, which outlive
+// config snapshots so live counters and connections survive a swap, and
+// the immutable per-snapshot view a load balancer picks from.
+package cluster
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Host is one upstream address of a cluster. The same Host value is reused
+// by every snapshot that keeps the address, so its counters are live.
+type Host struct {
+	Addr   string
+	active atomic.Int64
+}
+
+// NewHost returns a host for addr.
+func NewHost(addr string) *Host { return &Host{Addr: addr} }
+
+// Active returns the requests in flight to h.
+func (h *Host) Active() int64 { return h.active.Load() }
+
+// Begin and End bracket one request to h.
+func (h *Host) Begin() { h.active.Add(1) }
+
+// End marks the end of a request begun with Begin.
+func (h *Host) End() { h.active.Add(-1) }
+
+// Endpoint is a host as one snapshot of a cluster sees it.
+type Endpoint struct {
+	Host   *Host
+	Weight uint32
+}
+
+// Picker chooses a host for one request. key is the value of the route's
+// hash attribute (hasKey false when the route has none or the request
+// lacks it). Pick returns nil when there is no host to pick.
+type Picker interface {
+	Pick(key string, hasKey bool) *Host
+}
+
+// Cluster is the immutable view of one cluster in a config snapshot.
+type Cluster struct {
+	Name           string
+	Policy         string
+	Endpoints      []Endpoint
+	ConnectTimeout time.Duration
+	// MaxConnections is the upstream connections per host for shared
+	// (multiplexed, pipelined) models, and the pool bound for exclusive.
+	MaxConnections int
+	LB             Picker
+}

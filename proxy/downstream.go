@@ -1,0 +1,214 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/router"
+	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/upstream"
+	"github.com/metamesh/metamesh/proxy/wire"
+)
+
+// downstream is one client connection: a read loop decoding frames in
+// place, routing each request, and a writer shared with the upstream read
+// loops that deliver responses.
+type downstream struct {
+	srv      *Server
+	cfg      *snapshot.Listener
+	codec    protocols.Codec
+	nc       net.Conn
+	w        *wire.Writer
+	inflight atomic.Int64
+}
+
+func newDownstream(s *Server, cfg *snapshot.Listener, nc net.Conn) *downstream {
+	return &downstream{srv: s, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0)}
+}
+
+func (d *downstream) serve() {
+	gauge := d.srv.metrics.DownstreamCx.WithLabelValues(d.cfg.Name)
+	gauge.Inc()
+	defer gauge.Dec()
+	defer d.srv.untrack(d)
+
+	err := wire.ReadFrames(d.nc, d.codec, d.handle)
+	var de *wire.DecodeError
+	switch {
+	case errors.As(err, &de):
+		d.srv.metrics.DecodeErrors.WithLabelValues(d.cfg.CodecName, "downstream").Inc()
+		d.srv.log.Warn("closing client connection on a frame that cannot be decoded",
+			zap.String("listener", d.cfg.Name), zap.Stringer("client", d.nc.RemoteAddr()), zap.Error(err))
+		d.w.CloseWithError(err)
+		return
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	default:
+		d.srv.log.Debug("client connection ended", zap.String("listener", d.cfg.Name), zap.Error(err))
+	}
+	// The client is gone or half-closed: let replies in flight be written
+	// (best effort) and close.
+	d.w.Close()
+}
+
+func (d *downstream) close() {
+	d.w.Close()
+	_ = d.nc.Close()
+}
+
+func (d *downstream) handle(m *protocols.Message) error {
+	switch m.Kind {
+	case protocols.KindHeartbeat:
+		return d.w.Append(func(dst []byte) []byte { return d.codec.HeartbeatReply(dst, m) })
+	case protocols.KindRequest, protocols.KindOneway:
+		d.route(m)
+	default:
+		// Responses and heartbeat replies from a client answer nothing
+		// the proxy sent it: drop them.
+		d.srv.log.Debug("dropping a non-request frame from a client", zap.Stringer("kind", m.Kind))
+	}
+	return nil
+}
+
+// route sends one request upstream, or answers it locally when it can't.
+func (d *downstream) route(m *protocols.Message) {
+	snap := d.srv.snap.Load()
+	cfg := d.cfg
+	if cur, ok := snap.Listeners[cfg.Name]; ok {
+		cfg = cur
+	}
+	service, ok := m.Headers.Get(router.ServiceKey)
+	if !ok && cfg.DefaultService != "" {
+		service = cfg.DefaultService
+		m.Headers.Set(router.ServiceKey, service)
+	}
+	table := snap.Routes[cfg.RouteConfig]
+	if table == nil {
+		d.localReply(m, service, "", "", protocols.ReasonNoRoute,
+			fmt.Sprintf("metamesh: no route configuration %q for listener %s", cfg.RouteConfig, cfg.Name))
+		return
+	}
+	vh := table.Lookup(service)
+	if vh == nil {
+		d.localReply(m, service, "", "", protocols.ReasonNoRoute,
+			fmt.Sprintf("metamesh: no route for service %q", service))
+		return
+	}
+	rt := vh.Match(&m.Headers)
+	if rt == nil {
+		d.localReply(m, service, "", "", protocols.ReasonNoRoute,
+			fmt.Sprintf("metamesh: no route of %s matched the request to service %q", vh.Name, service))
+		return
+	}
+	cname := rt.PickCluster()
+	cl := snap.Clusters[cname]
+	if cl == nil {
+		d.localReply(m, service, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
+			fmt.Sprintf("metamesh: route %s: cluster %s does not exist", rt.Name, cname))
+		return
+	}
+	key, hasKey := "", false
+	if rt.HashKey != "" {
+		key, hasKey = m.Headers.Get(rt.HashKey)
+	}
+	host := cl.LB.Pick(key, hasKey)
+	if host == nil {
+		d.localReply(m, service, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
+			fmt.Sprintf("metamesh: route %s: no healthy upstream in cluster %s", rt.Name, cname))
+		return
+	}
+	pool := d.srv.pools.Pool(host.Addr, d.codec, upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections})
+
+	c := upstream.NewCall(m)
+	c.Set, c.ResponseSet, c.Host, c.Receiver = rt.RequestSet, rt.ResponseSet, host, d
+	c.Service, c.Route, c.Cluster, c.Start = service, rt.Name, cname, time.Now()
+	oneway := m.Kind == protocols.KindOneway
+	if !oneway {
+		d.begin(c)
+	}
+	if err := pool.Send(c); err != nil {
+		if !oneway {
+			d.end(c)
+		}
+		c.Release()
+		reason := protocols.ReasonNoHealthyUpstream
+		if errors.Is(err, upstream.ErrOverloaded) {
+			reason = protocols.ReasonOverloaded
+		}
+		d.localReply(m, service, rt.Name, cname, reason,
+			fmt.Sprintf("metamesh: route %s: cluster %s: %v", rt.Name, cname, err))
+		return
+	}
+	if oneway {
+		d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, rt.Name, cname, "oneway").Inc()
+	}
+}
+
+func (d *downstream) begin(c *upstream.Call) {
+	d.inflight.Add(1)
+	c.Host.Begin()
+	d.srv.metrics.Active.WithLabelValues(d.cfg.CodecName).Inc()
+}
+
+func (d *downstream) end(c *upstream.Call) {
+	d.srv.metrics.Active.WithLabelValues(d.cfg.CodecName).Dec()
+	c.Host.End()
+	d.inflight.Add(-1)
+}
+
+// Respond delivers an upstream response with the client's request ID.
+func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message) {
+	status := "ok"
+	if resp.Kind == protocols.KindError {
+		status = "error"
+	}
+	var encErr error
+	_ = d.w.Append(func(dst []byte) []byte {
+		out, err := d.codec.Encode(dst, resp, c.Req.ID, c.ResponseSet)
+		if err != nil {
+			encErr = err
+			return d.codec.ErrorReply(dst, &c.Req, protocols.ReasonNoHealthyUpstream, "metamesh: bad upstream response: "+err.Error())
+		}
+		return out
+	})
+	if encErr != nil {
+		d.srv.log.Warn("could not re-encode an upstream response", zap.String("cluster", c.Cluster), zap.Error(encErr))
+	}
+	d.finish(c, status)
+}
+
+// Fail answers a request whose upstream will never respond.
+func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error) {
+	_ = d.w.Append(func(dst []byte) []byte {
+		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.Cluster, err))
+	})
+	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
+	d.finish(c, reason.String())
+}
+
+func (d *downstream) finish(c *upstream.Call, status string) {
+	m := d.srv.metrics
+	m.Requests.WithLabelValues(d.cfg.CodecName, c.Service, c.Route, c.Cluster, status).Inc()
+	m.Duration.WithLabelValues(d.cfg.CodecName, c.Service, c.Route, c.Cluster).Observe(time.Since(c.Start).Seconds())
+	d.end(c)
+	c.Release()
+}
+
+// localReply answers m with the codec's native error for reason.
+func (d *downstream) localReply(m *protocols.Message, service, route, cluster string, reason protocols.Reason, text string) {
+	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
+	d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, route, cluster, reason.String()).Inc()
+	if m.Kind == protocols.KindOneway {
+		d.srv.log.Debug("dropping a oneway request", zap.String("reason", text))
+		return
+	}
+	_ = d.w.Append(func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, reason, text) })
+}
+
+var _ upstream.Receiver = (*downstream)(nil)

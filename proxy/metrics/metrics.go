@@ -1,0 +1,74 @@
+// Package metrics defines the proxy's Prometheus series (API.md, Metrics).
+// Labels are bounded: protocol, service, route, cluster, status and reason
+// come from config or fixed sets, never from request IDs or raw keys.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Proxy holds the data-plane series.
+type Proxy struct {
+	Registry       *prometheus.Registry
+	Requests       *prometheus.CounterVec
+	Duration       *prometheus.HistogramVec
+	Active         *prometheus.GaugeVec
+	UpstreamCx     *prometheus.GaugeVec
+	DownstreamCx   *prometheus.GaugeVec
+	DecodeErrors   *prometheus.CounterVec
+	LocalReplies   *prometheus.CounterVec
+	UnknownReplies *prometheus.CounterVec
+	XDSUpdates     *prometheus.CounterVec
+}
+
+// NewProxy registers the series, with Go runtime and process collectors,
+// on a new registry.
+func NewProxy() *Proxy {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { r.MustRegister(c) }
+	m := &Proxy{Registry: r}
+	m.Requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_requests_total",
+		Help: "Requests handled, by outcome: ok, error (an upstream error reply) or the local reply reason.",
+	}, []string{"protocol", "service", "route", "cluster", "status"})
+	m.Duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "metamesh_request_duration_seconds",
+		Help:    "Time from a request's arrival to its response being queued to the client.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	}, []string{"protocol", "service", "route", "cluster"})
+	m.Active = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "metamesh_requests_active",
+		Help: "Requests in flight to upstreams.",
+	}, []string{"protocol"})
+	m.UpstreamCx = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "metamesh_upstream_cx_active",
+		Help: "Open upstream connections, by upstream address.",
+	}, []string{"upstream"})
+	m.DownstreamCx = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "metamesh_downstream_cx_active",
+		Help: "Open client connections, by listener.",
+	}, []string{"listener"})
+	m.DecodeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_decode_errors_total",
+		Help: "Frames that could not be decoded; each closed its connection.",
+	}, []string{"protocol", "side"})
+	m.LocalReplies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_local_replies_total",
+		Help: "Requests the proxy answered itself, by reason.",
+	}, []string{"protocol", "reason"})
+	m.UnknownReplies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_upstream_unmatched_responses_total",
+		Help: "Upstream responses that matched no request in flight (late or unknown IDs), dropped.",
+	}, []string{"upstream"})
+	m.XDSUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_xds_updates_total",
+		Help: "Config updates received, by resource type and result (ack or nack).",
+	}, []string{"type", "result"})
+	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx,
+		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates} {
+		f(c)
+	}
+	return m
+}

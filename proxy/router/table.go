@@ -1,0 +1,93 @@
+package router
+
+import (
+	"math/rand/v2"
+
+	"github.com/metamesh/metamesh/protocols"
+)
+
+// ServiceKey is the attribute that selects a virtual host.
+const ServiceKey = "service"
+
+// WeightedCluster is one destination of a route.
+type WeightedCluster struct {
+	Name   string
+	Weight uint32
+}
+
+// Route is one ordered entry of a virtual host: all Matchers must match
+// (AND); an empty list matches every request.
+type Route struct {
+	Name     string
+	Matchers []Matcher
+	Clusters []WeightedCluster
+	// HashKey names the attribute a consistent-hash cluster hashes on.
+	HashKey string
+	// RequestSet and ResponseSet are attributes the codec sets on the
+	// forwarded request and on the response.
+	RequestSet  []protocols.Header
+	ResponseSet []protocols.Header
+
+	total uint32
+}
+
+// Matches reports whether every matcher of r matches h.
+func (r *Route) Matches(h *protocols.Headers) bool {
+	for i := range r.Matchers {
+		if !r.Matchers[i].Match(h) {
+			return false
+		}
+	}
+	return true
+}
+
+// PickCluster chooses a destination cluster by weight.
+func (r *Route) PickCluster() string {
+	if len(r.Clusters) == 1 {
+		return r.Clusters[0].Name
+	}
+	n := rand.Uint32N(r.total)
+	for _, c := range r.Clusters {
+		if n < c.Weight {
+			return c.Name
+		}
+		n -= c.Weight
+	}
+	return r.Clusters[len(r.Clusters)-1].Name
+}
+
+// VirtualHost holds the routes of the services named by Domains.
+type VirtualHost struct {
+	Name    string
+	Domains []string
+	Routes  []*Route
+}
+
+// Match returns the first route that matches h, or nil.
+func (v *VirtualHost) Match(h *protocols.Headers) *Route {
+	for _, r := range v.Routes {
+		if r.Matches(h) {
+			return r
+		}
+	}
+	return nil
+}
+
+// Table is one compiled route configuration.
+type Table struct {
+	Name     string
+	hosts    map[string]*VirtualHost
+	wildcard *VirtualHost
+}
+
+// Lookup returns the virtual host for service: an exact domain first, then
+// the "*" host, or nil.
+func (t *Table) Lookup(service string) *VirtualHost {
+	if v, ok := t.hosts[service]; ok {
+		return v
+	}
+	return t.wildcard
+}
+
+// VirtualHosts returns the hosts of t (for config dumps).
+func (t *Table) VirtualHosts() map[string]*VirtualHost { return t.hosts }

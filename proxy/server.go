@@ -1,0 +1,214 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/upstream"
+)
+
+// Server is one proxy: its listeners, its upstream pools and the config
+// snapshot they all read.
+type Server struct {
+	log     *zap.Logger
+	metrics *metrics.Proxy
+	pools   *upstream.Manager
+
+	snap  atomic.Pointer[snapshot.Snapshot]
+	ready atomic.Bool
+
+	applyMu   sync.Mutex
+	builder   *snapshot.Builder
+	listeners map[string]*listener
+
+	connMu   sync.Mutex
+	conns    map[*downstream]struct{}
+	draining bool
+}
+
+// New returns a proxy with no config; it serves nothing until Apply.
+func New(log *zap.Logger, m *metrics.Proxy) *Server {
+	s := &Server{
+		log:       log,
+		metrics:   m,
+		builder:   snapshot.NewBuilder(),
+		listeners: map[string]*listener{},
+		conns:     map[*downstream]struct{}{},
+	}
+	s.pools = upstream.NewManager(log, upstream.Stats{
+		ConnOpened:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Inc() },
+		ConnClosed:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Dec() },
+		UnknownResp: func(addr string) { m.UnknownReplies.WithLabelValues(addr).Inc() },
+	})
+	return s
+}
+
+// Snapshot returns the config in force, or nil before the first Apply.
+func (s *Server) Snapshot() *snapshot.Snapshot { return s.snap.Load() }
+
+// Ready reports whether a config has been applied.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Metrics returns the proxy's series.
+func (s *Server) Metrics() *metrics.Proxy { return s.metrics }
+
+// Apply validates res and, if it is valid and every new listener could
+// bind, makes it the config in force. On error the previous config stays
+// in force untouched. Existing connections are never closed by Apply;
+// listeners that disappear stop accepting and their connections finish.
+func (s *Server) Apply(res *snapshot.Resources) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	snap, err := s.builder.Build(res)
+	if err != nil {
+		return err
+	}
+	opened, err := s.bindNew(snap)
+	if err != nil {
+		return err
+	}
+	s.snap.Store(snap)
+	for name, l := range s.listeners {
+		if nl, ok := snap.Listeners[name]; ok && nl.Address == l.addr {
+			l.cfg.Store(nl)
+			continue
+		}
+		l.close()
+		delete(s.listeners, name)
+	}
+	for name, l := range opened {
+		s.listeners[name] = l
+		go l.serve()
+	}
+	s.pools.Retain(func(addr string, codec protocols.Codec) bool { return used(snap, addr, codec) })
+	s.ready.Store(true)
+	return nil
+}
+
+// bindNew opens the sockets of listeners that are new or moved. If any
+// fails, those opened are closed again and nothing changes.
+func (s *Server) bindNew(snap *snapshot.Snapshot) (map[string]*listener, error) {
+	opened := map[string]*listener{}
+	for name, cfg := range snap.Listeners {
+		if l, ok := s.listeners[name]; ok && l.addr == cfg.Address {
+			continue
+		}
+		ln, err := net.Listen("tcp", cfg.Address)
+		if err != nil && s.listeners[name] != nil {
+			err = fmt.Errorf("%w (moving listener %s from %s)", err, name, s.listeners[name].addr)
+		}
+		if err != nil {
+			for _, l := range opened {
+				_ = l.ln.Close()
+			}
+			return nil, fmt.Errorf("listener %s: address: %w", name, err)
+		}
+		opened[name] = newListener(s, ln, cfg)
+	}
+	return opened, nil
+}
+
+// used reports whether any cluster reachable through a listener of snap
+// still wants a pool for addr and codec.
+func used(snap *snapshot.Snapshot, addr string, codec protocols.Codec) bool {
+	codecInUse := false
+	for _, l := range snap.Listeners {
+		if l.Codec == codec {
+			codecInUse = true
+			break
+		}
+	}
+	if !codecInUse {
+		return false
+	}
+	for _, c := range snap.Clusters {
+		for _, e := range c.Endpoints {
+			if e.Host.Addr == addr {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ListenerAddr returns the bound address of a listener (useful when the
+// config asked for port 0), or "" if there is none by that name.
+func (s *Server) ListenerAddr(name string) string {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if l, ok := s.listeners[name]; ok {
+		return l.ln.Addr().String()
+	}
+	return ""
+}
+
+// Shutdown drains the proxy: listeners stop accepting, requests in flight
+// get their responses until ctx ends, then every connection is closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.applyMu.Lock()
+	for name, l := range s.listeners {
+		l.close()
+		delete(s.listeners, name)
+	}
+	s.applyMu.Unlock()
+	s.connMu.Lock()
+	s.draining = true
+	s.connMu.Unlock()
+
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+	for s.inflight() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = fmt.Errorf("drain: %d requests still in flight: %w", s.inflight(), ctx.Err())
+		case <-tick.C:
+		}
+	}
+	s.connMu.Lock()
+	conns := make([]*downstream, 0, len(s.conns))
+	for d := range s.conns {
+		conns = append(conns, d)
+	}
+	s.connMu.Unlock()
+	for _, d := range conns {
+		d.close()
+	}
+	s.pools.Drain()
+	return err
+}
+
+func (s *Server) inflight() int64 {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	var n int64
+	for d := range s.conns {
+		n += d.inflight.Load()
+	}
+	return n
+}
+
+func (s *Server) track(d *downstream) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.conns[d] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(d *downstream) {
+	s.connMu.Lock()
+	delete(s.conns, d)
+	s.connMu.Unlock()
+}

@@ -1,0 +1,88 @@
+package snapshot
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+
+	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/lb"
+)
+
+func (b *Builder) buildCluster(c *clusterv3.Cluster, cla map[string]*endpointv3.ClusterLoadAssignment) (*cluster.Cluster, error) {
+	path := "cluster " + c.GetName()
+	if err := onlyFields(c, path, "name", "alt_stat_name", "type", "connect_timeout", "lb_policy",
+		"load_assignment", "eds_cluster_config", "circuit_breakers", "ring_hash_lb_config"); err != nil {
+		return nil, err
+	}
+	var assignment *endpointv3.ClusterLoadAssignment
+	switch c.GetType() {
+	case clusterv3.Cluster_STATIC:
+		assignment = c.GetLoadAssignment()
+	case clusterv3.Cluster_EDS:
+		name := c.GetEdsClusterConfig().GetServiceName()
+		if name == "" {
+			name = c.GetName()
+		}
+		assignment = cla[name]
+	default:
+		return nil, fmt.Errorf("%s.type: %s not supported (STATIC or EDS)", path, c.GetType())
+	}
+	policy := c.GetLbPolicy().String()
+	out := &cluster.Cluster{Name: c.GetName(), Policy: policy, ConnectTimeout: time.Second}
+	if d := c.GetConnectTimeout(); d != nil {
+		out.ConnectTimeout = d.AsDuration()
+	}
+	for _, t := range c.GetCircuitBreakers().GetThresholds() {
+		if t.GetPriority() == corev3.RoutingPriority_DEFAULT && t.GetMaxConnections() != nil {
+			out.MaxConnections = int(t.GetMaxConnections().GetValue())
+		}
+	}
+	eps, err := b.endpoints(assignment, path)
+	if err != nil {
+		return nil, err
+	}
+	out.Endpoints = eps
+	if out.LB, err = lb.New(policy, eps); err != nil {
+		return nil, fmt.Errorf("%s.%w", path, err)
+	}
+	return out, nil
+}
+
+// endpoints lists the healthy endpoints of an assignment, reusing the Host
+// of every address the previous snapshot had.
+func (b *Builder) endpoints(a *endpointv3.ClusterLoadAssignment, path string) ([]cluster.Endpoint, error) {
+	var out []cluster.Endpoint
+	for i, le := range a.GetEndpoints() {
+		if le.GetPriority() != 0 {
+			return nil, fmt.Errorf("%s: endpoints[%d].priority: only priority 0 is supported", path, i)
+		}
+		for j, ep := range le.GetLbEndpoints() {
+			sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
+			if sa == nil {
+				return nil, fmt.Errorf("%s: endpoints[%d].lb_endpoints[%d].endpoint.address: a socket address is required", path, i, j)
+			}
+			switch ep.GetHealthStatus() {
+			case corev3.HealthStatus_UNHEALTHY, corev3.HealthStatus_DRAINING, corev3.HealthStatus_TIMEOUT:
+				continue
+			}
+			addr := net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
+			out = append(out, cluster.Endpoint{Host: b.host(addr), Weight: ep.GetLoadBalancingWeight().GetValue()})
+		}
+	}
+	return out, nil
+}
+
+func (b *Builder) host(addr string) *cluster.Host {
+	h, ok := b.hosts[addr]
+	if !ok {
+		h = cluster.NewHost(addr)
+	}
+	b.nextHosts[addr] = h
+	return h
+}

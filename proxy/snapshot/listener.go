@@ -1,0 +1,91 @@
+package snapshot
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/api"
+)
+
+// FilterName is the name of the network filter carrying MetaProtocolProxy.
+const FilterName = "metamesh.meta_protocol_proxy"
+
+// Listener is one proxy listener in a snapshot.
+type Listener struct {
+	Name           string
+	Address        string
+	CodecName      string
+	Codec          protocols.Codec
+	RouteConfig    string
+	StatPrefix     string
+	DefaultService string
+}
+
+func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, error) {
+	path := "listener " + l.GetName()
+	if err := onlyFields(l, path, "name", "address", "filter_chains", "stat_prefix"); err != nil {
+		return nil, err
+	}
+	sa := l.GetAddress().GetSocketAddress()
+	if sa == nil {
+		return nil, fmt.Errorf("%s.address: a socket address is required", path)
+	}
+	chains := l.GetFilterChains()
+	if len(chains) != 1 || len(chains[0].GetFilters()) != 1 {
+		return nil, fmt.Errorf("%s.filter_chains: exactly one chain with one %s filter is required", path, FilterName)
+	}
+	f := chains[0].GetFilters()[0]
+	if f.GetName() != FilterName {
+		return nil, fmt.Errorf("%s.filter_chains[0].filters[0].name: %q, want %q", path, f.GetName(), FilterName)
+	}
+	var cfg api.MetaProtocolProxy
+	if err := f.GetTypedConfig().UnmarshalTo(&cfg); err != nil {
+		return nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config: %w", path, err)
+	}
+	codec, err := b.codec(cfg.GetCodec(), &cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: codec: %w", path, err)
+	}
+	prefix := cfg.GetStatPrefix()
+	if prefix == "" {
+		prefix = l.GetName()
+	}
+	return &Listener{
+		Name:           l.GetName(),
+		Address:        net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),
+		CodecName:      cfg.GetCodec(),
+		Codec:          codec,
+		RouteConfig:    cfg.GetRouteConfigName(),
+		StatPrefix:     prefix,
+		DefaultService: cfg.GetDefaultService(),
+	}, nil
+}
+
+// codec returns the codec for a name and config, reusing the instance a
+// previous snapshot built from the same pair so upstream pools (keyed by
+// codec) survive the swap.
+func (b *Builder) codec(name string, cfg *api.MetaProtocolProxy) (protocols.Codec, error) {
+	var raw []byte
+	if cfg.GetCodecConfig() != nil {
+		var err error
+		if raw, err = protojson.Marshal(cfg.GetCodecConfig()); err != nil {
+			return nil, err
+		}
+	}
+	key := name + "\x00" + string(raw)
+	if c, ok := b.codecs[key]; ok {
+		b.nextCodecs[key] = c
+		return c, nil
+	}
+	c, err := protocols.New(name, raw)
+	if err != nil {
+		return nil, err
+	}
+	b.nextCodecs[key] = c
+	return c, nil
+}

@@ -1,0 +1,161 @@
+package snapshot
+
+import (
+	"fmt"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/router"
+)
+
+// buildRoutes compiles one RouteConfiguration, read with meta-protocol
+// meaning: domains are service names, header matchers match attributes.
+func buildRoutes(rc *routev3.RouteConfiguration) (*router.Table, error) {
+	path := "route_configuration " + rc.GetName()
+	if err := onlyFields(rc, path, "name", "virtual_hosts"); err != nil {
+		return nil, err
+	}
+	vhosts := make([]*router.VirtualHost, 0, len(rc.GetVirtualHosts()))
+	for i, vh := range rc.GetVirtualHosts() {
+		vpath := fmt.Sprintf("%s: virtual_hosts[%d]", path, i)
+		if err := onlyFields(vh, vpath, "name", "domains", "routes"); err != nil {
+			return nil, err
+		}
+		v := &router.VirtualHost{Name: vh.GetName(), Domains: vh.GetDomains()}
+		for j, r := range vh.GetRoutes() {
+			route, err := buildRoute(r, fmt.Sprintf("%s.routes[%d]", vpath, j))
+			if err != nil {
+				return nil, err
+			}
+			v.Routes = append(v.Routes, route)
+		}
+		vhosts = append(vhosts, v)
+	}
+	t, err := router.NewTable(rc.GetName(), vhosts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
+	if err := onlyFields(r, path, "name", "match", "route", "request_headers_to_add", "response_headers_to_add"); err != nil {
+		return nil, err
+	}
+	out := &router.Route{Name: r.GetName()}
+	m := r.GetMatch()
+	if err := onlyFields(m, path+".match", "prefix", "headers"); err != nil {
+		return nil, err
+	}
+	if p := m.GetPrefix(); p != "" && p != "/" {
+		return nil, fmt.Errorf("%s.match.prefix: %q: only \"\" or \"/\" (match all) has meaning here", path, p)
+	}
+	for k, h := range m.GetHeaders() {
+		mt, err := buildMatcher(h)
+		if err != nil {
+			return nil, fmt.Errorf("%s.match.headers[%d]: %w", path, k, err)
+		}
+		out.Matchers = append(out.Matchers, mt)
+	}
+	action := r.GetRoute()
+	if action == nil {
+		return nil, fmt.Errorf("%s.route: required (a meta-protocol route forwards to clusters)", path)
+	}
+	apath := path + ".route"
+	if err := onlyFields(action, apath, "cluster", "weighted_clusters", "hash_policy"); err != nil {
+		return nil, err
+	}
+	if c := action.GetCluster(); c != "" {
+		out.Clusters = []router.WeightedCluster{{Name: c, Weight: 1}}
+	}
+	for k, wc := range action.GetWeightedClusters().GetClusters() {
+		if err := onlyFields(wc, fmt.Sprintf("%s.weighted_clusters.clusters[%d]", apath, k), "name", "weight"); err != nil {
+			return nil, err
+		}
+		out.Clusters = append(out.Clusters, router.WeightedCluster{Name: wc.GetName(), Weight: wc.GetWeight().GetValue()})
+	}
+	for k, hp := range action.GetHashPolicy() {
+		if hp.GetHeader() == nil || k > 0 {
+			return nil, fmt.Errorf("%s.hash_policy[%d]: only one header (attribute) policy is supported", apath, k)
+		}
+		out.HashKey = hp.GetHeader().GetHeaderName()
+	}
+	var err error
+	if out.RequestSet, err = headerSets(r.GetRequestHeadersToAdd(), path+".request_headers_to_add"); err != nil {
+		return nil, err
+	}
+	if out.ResponseSet, err = headerSets(r.GetResponseHeadersToAdd(), path+".response_headers_to_add"); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func buildMatcher(h *routev3.HeaderMatcher) (router.Matcher, error) {
+	if err := onlyFields(h, "", "name", "string_match", "present_match", "invert_match", "exact_match", "prefix_match", "suffix_match", "contains_match", "safe_regex_match"); err != nil {
+		return router.Matcher{}, err
+	}
+	name, inv := h.GetName(), h.GetInvertMatch()
+	m := router.Matcher{Name: name, Invert: inv}
+	switch s := h.GetHeaderMatchSpecifier().(type) {
+	case *routev3.HeaderMatcher_PresentMatch:
+		m.Kind = router.MatchPresent
+		m.Invert = inv != !s.PresentMatch
+	case *routev3.HeaderMatcher_ExactMatch:
+		m.Kind, m.Value = router.MatchExact, s.ExactMatch
+	case *routev3.HeaderMatcher_PrefixMatch:
+		m.Kind, m.Value = router.MatchPrefix, s.PrefixMatch
+	case *routev3.HeaderMatcher_SuffixMatch:
+		m.Kind, m.Value = router.MatchSuffix, s.SuffixMatch
+	case *routev3.HeaderMatcher_ContainsMatch:
+		m.Kind, m.Value = router.MatchContains, s.ContainsMatch
+	case *routev3.HeaderMatcher_SafeRegexMatch:
+		return router.NewRegexMatcher(name, s.SafeRegexMatch.GetRegex(), inv)
+	case *routev3.HeaderMatcher_StringMatch:
+		return stringMatcher(name, s.StringMatch, inv)
+	case nil:
+		m.Kind = router.MatchPresent
+	default:
+		return m, fmt.Errorf("%T: not supported", s)
+	}
+	return m, nil
+}
+
+func stringMatcher(name string, sm *matcherv3.StringMatcher, inv bool) (router.Matcher, error) {
+	if sm.GetIgnoreCase() {
+		return router.Matcher{}, fmt.Errorf("string_match.ignore_case: not supported (attributes keep their case)")
+	}
+	m := router.Matcher{Name: name, Invert: inv}
+	switch p := sm.GetMatchPattern().(type) {
+	case *matcherv3.StringMatcher_Exact:
+		m.Kind, m.Value = router.MatchExact, p.Exact
+	case *matcherv3.StringMatcher_Prefix:
+		m.Kind, m.Value = router.MatchPrefix, p.Prefix
+	case *matcherv3.StringMatcher_Suffix:
+		m.Kind, m.Value = router.MatchSuffix, p.Suffix
+	case *matcherv3.StringMatcher_Contains:
+		m.Kind, m.Value = router.MatchContains, p.Contains
+	case *matcherv3.StringMatcher_SafeRegex:
+		return router.NewRegexMatcher(name, p.SafeRegex.GetRegex(), inv)
+	default:
+		return m, fmt.Errorf("string_match: %T: not supported", p)
+	}
+	return m, nil
+}
+
+func headerSets(opts []*corev3.HeaderValueOption, path string) ([]protocols.Header, error) {
+	var out []protocols.Header
+	for i, o := range opts {
+		if err := onlyFields(o, fmt.Sprintf("%s[%d]", path, i), "header", "append_action"); err != nil {
+			return nil, err
+		}
+		h := o.GetHeader()
+		if h.GetKey() == "" {
+			return nil, fmt.Errorf("%s[%d].header.key: empty", path, i)
+		}
+		out = append(out, protocols.Header{Key: h.GetKey(), Value: h.GetValue()})
+	}
+	return out, nil
+}

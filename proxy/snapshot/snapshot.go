@@ -1,0 +1,128 @@
+package snapshot
+
+import (
+	"fmt"
+
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/router"
+)
+
+// Snapshot is one immutable, validated proxy config. A request loads the
+// current snapshot once and uses it to its end.
+type Snapshot struct {
+	Listeners map[string]*Listener
+	Routes    map[string]*router.Table
+	Clusters  map[string]*cluster.Cluster
+	// Resources is the input, kept for config dumps.
+	Resources *Resources
+}
+
+// Builder builds snapshots. It remembers the hosts and codecs of the last
+// snapshot it built so the next one reuses them. Not safe for concurrent
+// use: the proxy serializes config updates.
+type Builder struct {
+	hosts, nextHosts   map[string]*cluster.Host
+	codecs, nextCodecs map[string]protocols.Codec
+}
+
+// NewBuilder returns a builder with nothing to reuse yet.
+func NewBuilder() *Builder {
+	return &Builder{hosts: map[string]*cluster.Host{}, codecs: map[string]protocols.Codec{}}
+}
+
+// Build validates res and compiles it. On error nothing changes: the
+// caller keeps its current snapshot, and the error names the resource and
+// field at fault.
+func (b *Builder) Build(res *Resources) (*Snapshot, error) {
+	b.nextHosts = map[string]*cluster.Host{}
+	b.nextCodecs = map[string]protocols.Codec{}
+	s := &Snapshot{
+		Listeners: map[string]*Listener{},
+		Routes:    map[string]*router.Table{},
+		Clusters:  map[string]*cluster.Cluster{},
+		Resources: res,
+	}
+	if err := validateAll(res); err != nil {
+		return nil, err
+	}
+	for _, rc := range res.Routes {
+		if _, dup := s.Routes[rc.GetName()]; dup {
+			return nil, fmt.Errorf("route_configuration %s: name: duplicate", rc.GetName())
+		}
+		t, err := buildRoutes(rc)
+		if err != nil {
+			return nil, err
+		}
+		s.Routes[rc.GetName()] = t
+	}
+	cla := make(map[string]*endpointv3.ClusterLoadAssignment, len(res.Endpoints))
+	for _, e := range res.Endpoints {
+		cla[e.GetClusterName()] = e
+	}
+	for _, c := range res.Clusters {
+		if _, dup := s.Clusters[c.GetName()]; dup {
+			return nil, fmt.Errorf("cluster %s: name: duplicate", c.GetName())
+		}
+		built, err := b.buildCluster(c, cla)
+		if err != nil {
+			return nil, err
+		}
+		s.Clusters[c.GetName()] = built
+	}
+	addrs := map[string]string{}
+	for _, l := range res.Listeners {
+		built, err := b.buildListener(l)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := s.Listeners[built.Name]; dup {
+			return nil, fmt.Errorf("listener %s: name: duplicate", built.Name)
+		}
+		if other, dup := addrs[built.Address]; dup {
+			return nil, fmt.Errorf("listener %s: address: %s is already used by listener %s", built.Name, built.Address, other)
+		}
+		addrs[built.Address] = built.Name
+		s.Listeners[built.Name] = built
+	}
+	b.hosts, b.codecs = b.nextHosts, b.nextCodecs
+	return s, nil
+}
+
+// validateAll runs each resource's generated Validate (protoc-gen-validate
+// rules) first, so structural errors read the same as Envoy's.
+func validateAll(res *Resources) error {
+	type validator interface{ Validate() error }
+	check := func(kind, name string, m proto.Message) error {
+		if v, ok := m.(validator); ok {
+			if err := v.Validate(); err != nil {
+				return fmt.Errorf("%s %s: %w", kind, name, err)
+			}
+		}
+		return nil
+	}
+	for _, l := range res.Listeners {
+		if err := check("listener", l.GetName(), l); err != nil {
+			return err
+		}
+	}
+	for _, c := range res.Clusters {
+		if err := check("cluster", c.GetName(), c); err != nil {
+			return err
+		}
+	}
+	for _, e := range res.Endpoints {
+		if err := check("cluster_load_assignment", e.GetClusterName(), e); err != nil {
+			return err
+		}
+	}
+	for _, r := range res.Routes {
+		if err := check("route_configuration", r.GetName(), r); err != nil {
+			return err
+		}
+	}
+	return nil
+}

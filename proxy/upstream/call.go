@@ -1,0 +1,71 @@
+// Package upstream owns the connections from the proxy to upstream hosts,
+// in the three models a codec can declare: multiplexed (request IDs
+// rewritten per connection), pipelined (answered in order) and exclusive
+// (one request per connection at a time).
+package upstream
+
+import (
+	"sync"
+	"time"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/cluster"
+)
+
+// Receiver is told the outcome of a Call. Exactly one of its methods runs
+// once for every two-way Call that Send accepted; none for a oneway Call.
+type Receiver interface {
+	// Respond gets the decoded response. resp and its Raw bytes are only
+	// valid during the call.
+	Respond(c *Call, resp *protocols.Message)
+	// Fail reports that no response will come.
+	Fail(c *Call, reason protocols.Reason, err error)
+}
+
+// Call is one request in flight to an upstream host. The proxy keeps its
+// own copy of the request frame, so a late failure can still be answered
+// in the client's protocol (and, later, a request retried).
+type Call struct {
+	// Req is a copy of the client's request; Req.ID is the client's ID.
+	Req protocols.Message
+	// Set holds attributes to set on the forwarded request.
+	Set []protocols.Header
+	// Host is the upstream host the call goes to.
+	Host *cluster.Host
+	// Receiver gets the outcome.
+	Receiver Receiver
+	// Start is when the proxy received the request.
+	Start time.Time
+	// Service, Route and Cluster name where the call went, for metrics
+	// and logs; ResponseSet holds attributes to set on the response.
+	Service, Route, Cluster string
+	ResponseSet             []protocols.Header
+
+	buf []byte
+}
+
+var callPool = sync.Pool{New: func() any { return new(Call) }}
+
+// NewCall returns a pooled Call holding a copy of req.
+func NewCall(req *protocols.Message) *Call {
+	c := callPool.Get().(*Call)
+	c.buf = append(c.buf[:0], req.Raw...)
+	c.Req.Kind, c.Req.ID, c.Req.Status, c.Req.Marks = req.Kind, req.ID, req.Status, req.Marks
+	c.Req.Raw = c.buf
+	c.Req.Headers.Reset()
+	for _, h := range req.Headers.All() {
+		c.Req.Headers.Add(h.Key, h.Value)
+	}
+	return c
+}
+
+// Release returns c to the pool. Its owner calls it once the outcome has
+// been handled; c must not be used afterwards.
+func (c *Call) Release() {
+	c.Set, c.Host, c.Receiver, c.ResponseSet = nil, nil, nil, nil
+	c.Service, c.Route, c.Cluster = "", "", ""
+	if cap(c.buf) > 64<<10 {
+		c.buf = nil
+	}
+	callPool.Put(c)
+}

@@ -1,0 +1,178 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/wire"
+)
+
+// conn is one upstream connection. Multiplexed: calls wait in a map by the
+// ID the proxy gave them on this connection. Pipelined and exclusive: calls
+// wait in a FIFO that matches the order frames were written.
+type conn struct {
+	pool *Pool
+	nc   net.Conn
+	w    *wire.Writer
+
+	mu      sync.Mutex
+	byID    map[uint64]*Call
+	fifo    []*Call
+	nextID  uint64
+	closed  bool
+	closeCh chan struct{}
+}
+
+func newConn(p *Pool, nc net.Conn) *conn {
+	return &conn{
+		pool:    p,
+		nc:      nc,
+		w:       wire.NewWriter(nc, 0),
+		byID:    make(map[uint64]*Call),
+		closeCh: make(chan struct{}),
+	}
+}
+
+var errConnClosed = errors.New("upstream: connection closed")
+
+// send writes c with this connection's ID and registers it to await its
+// response. The frame is appended under c.mu so that FIFO order equals
+// write order for pipelined protocols.
+func (cn *conn) send(c *Call) error {
+	codec := cn.pool.codec
+	twoWay := c.Req.Kind != protocols.KindOneway
+	cn.mu.Lock()
+	if cn.closed {
+		cn.mu.Unlock()
+		return errConnClosed
+	}
+	id := c.Req.ID
+	if codec.Model() == protocols.Multiplexed {
+		cn.nextID++
+		id = cn.nextID
+	}
+	var encErr error
+	err := cn.w.Append(func(dst []byte) []byte {
+		out, e := codec.Encode(dst, &c.Req, id, c.Set)
+		if e != nil {
+			encErr = e
+			return dst
+		}
+		return out
+	})
+	if encErr != nil || err != nil {
+		cn.mu.Unlock()
+		if encErr != nil {
+			return fmt.Errorf("upstream: encode request: %w", encErr)
+		}
+		return err
+	}
+	if twoWay {
+		if codec.Model() == protocols.Multiplexed {
+			cn.byID[id] = c
+		} else {
+			cn.fifo = append(cn.fifo, c)
+		}
+	}
+	cn.mu.Unlock()
+	if !twoWay {
+		if codec.Model() == protocols.Exclusive {
+			cn.pool.release(cn)
+		}
+		c.Release()
+	}
+	return nil
+}
+
+// take removes and returns the call a response answers, or nil.
+func (cn *conn) take(resp *protocols.Message) *Call {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.pool.codec.Model() == protocols.Multiplexed {
+		c := cn.byID[resp.ID]
+		delete(cn.byID, resp.ID)
+		return c
+	}
+	if len(cn.fifo) == 0 {
+		return nil
+	}
+	c := cn.fifo[0]
+	cn.fifo[0] = nil
+	cn.fifo = cn.fifo[1:]
+	return c
+}
+
+func (cn *conn) readLoop() {
+	codec := cn.pool.codec
+	err := wire.ReadFrames(cn.nc, codec, func(m *protocols.Message) error {
+		switch {
+		case m.Kind == protocols.KindHeartbeat:
+			return cn.w.Append(func(dst []byte) []byte { return codec.HeartbeatReply(dst, m) })
+		case m.Kind.IsResponse():
+			c := cn.take(m)
+			if c == nil {
+				if cn.pool.stats.UnknownResp != nil {
+					cn.pool.stats.UnknownResp(cn.pool.addr)
+				}
+				if codec.Model() != protocols.Multiplexed {
+					return fmt.Errorf("upstream: response with no request outstanding")
+				}
+				return nil
+			}
+			c.Receiver.Respond(c, m)
+			if codec.Model() == protocols.Exclusive {
+				cn.pool.release(cn)
+			} else if cn.pool.isClosed() {
+				cn.closeIfIdle()
+			}
+		}
+		return nil
+	})
+	var de *wire.DecodeError
+	if errors.As(err, &de) {
+		cn.pool.log.Warn("closing upstream connection on a bad frame", zap.String("upstream", cn.pool.addr), zap.Error(err))
+	}
+	cn.close(err)
+}
+
+// closeIfIdle closes cn if no call waits on it.
+func (cn *conn) closeIfIdle() {
+	cn.mu.Lock()
+	idle := len(cn.byID) == 0 && len(cn.fifo) == 0
+	cn.mu.Unlock()
+	if idle {
+		cn.close(errDrained)
+	}
+}
+
+var errDrained = errors.New("upstream: pool drained")
+
+// close fails every call waiting on cn and removes it from its pool.
+func (cn *conn) close(cause error) {
+	cn.mu.Lock()
+	if cn.closed {
+		cn.mu.Unlock()
+		return
+	}
+	cn.closed = true
+	waiting := make([]*Call, 0, len(cn.byID)+len(cn.fifo))
+	for id, c := range cn.byID {
+		waiting = append(waiting, c)
+		delete(cn.byID, id)
+	}
+	waiting = append(waiting, cn.fifo...)
+	cn.fifo = nil
+	cn.mu.Unlock()
+
+	cn.w.CloseWithError(errConnClosed)
+	cn.pool.forget(cn)
+	err := fmt.Errorf("upstream connection to %s closed: %v", cn.pool.addr, cause)
+	for _, c := range waiting {
+		c.Receiver.Fail(c, protocols.ReasonNoHealthyUpstream, err)
+	}
+}

@@ -1,0 +1,63 @@
+package upstream
+
+import (
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/metamesh/metamesh/protocols"
+)
+
+type poolKey struct {
+	addr  string
+	codec protocols.Codec
+}
+
+// Manager holds every pool of a proxy. Pools are keyed by host address and
+// codec and live across config snapshots, so a route or endpoint change
+// never closes a connection that is still wanted.
+type Manager struct {
+	log   *zap.Logger
+	stats Stats
+
+	mu    sync.Mutex
+	pools map[poolKey]*Pool
+}
+
+// NewManager returns an empty manager.
+func NewManager(log *zap.Logger, stats Stats) *Manager {
+	return &Manager{log: log, stats: stats, pools: make(map[poolKey]*Pool)}
+}
+
+// Pool returns the pool for addr and codec, creating it with opts.
+func (m *Manager) Pool(addr string, codec protocols.Codec, opts Options) *Pool {
+	k := poolKey{addr, codec}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.pools[k]
+	if !ok {
+		p = &Pool{addr: addr, codec: codec, log: m.log, stats: m.stats, opts: withDefaults(opts)}
+		m.pools[k] = p
+	}
+	return p
+}
+
+// Retain drains the pools whose key keep rejects (hosts or codecs no
+// longer in any cluster of the current snapshot).
+func (m *Manager) Retain(keep func(addr string, codec protocols.Codec) bool) {
+	m.mu.Lock()
+	var gone []*Pool
+	for k, p := range m.pools {
+		if !keep(k.addr, k.codec) {
+			gone = append(gone, p)
+			delete(m.pools, k)
+		}
+	}
+	m.mu.Unlock()
+	for _, p := range gone {
+		p.Drain()
+	}
+}
+
+// Drain drains every pool.
+func (m *Manager) Drain() { m.Retain(func(string, protocols.Codec) bool { return false }) }

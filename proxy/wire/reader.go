@@ -1,0 +1,68 @@
+package wire
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/metamesh/metamesh/protocols"
+)
+
+const minRead = 16 << 10
+
+// ReadFrames reads from r until it fails, decoding every whole frame in
+// place and handing it to handle. The buffer is reused: a Message (and its
+// Raw bytes) is valid only during its handle call. The buffer grows to fit
+// one frame (the codec bounds frame size) and shrinks back afterwards.
+// It returns io.EOF-class errors from r, a decode error wrapped with the
+// offset, or the first error handle returns.
+func ReadFrames(r io.Reader, codec protocols.Codec, handle func(*protocols.Message) error) error {
+	buf := make([]byte, minRead)
+	var msg protocols.Message
+	start, end := 0, 0
+	for {
+		if end == len(buf) {
+			if start > 0 {
+				end = copy(buf, buf[start:end])
+				start = 0
+			} else {
+				grown := make([]byte, 2*len(buf))
+				copy(grown, buf[:end])
+				buf = grown
+			}
+		}
+		n, err := r.Read(buf[end:])
+		end += n
+		for start < end {
+			size, derr := codec.Decode(buf[start:end], &msg)
+			if derr != nil {
+				return &DecodeError{Err: derr}
+			}
+			if size == 0 {
+				break
+			}
+			if size < 0 || size > end-start {
+				return &DecodeError{Err: fmt.Errorf("codec consumed %d of %d bytes", size, end-start)}
+			}
+			start += size
+			if herr := handle(&msg); herr != nil {
+				return herr
+			}
+		}
+		if start == end {
+			start, end = 0, 0
+			if len(buf) > 4*minRead {
+				buf = make([]byte, minRead)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// DecodeError is a frame that cannot be decoded: the connection it came
+// from is closed, the process carries on.
+type DecodeError struct{ Err error }
+
+func (e *DecodeError) Error() string { return "decode: " + e.Err.Error() }
+func (e *DecodeError) Unwrap() error { return e.Err }
