@@ -1,0 +1,285 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/template"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/protocols/dubbo"
+	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/wire"
+)
+
+const svc = "org.apache.dubbo.samples.api.GreetingsService"
+
+// config describes a one-listener test config: v1 and v2 clusters, a
+// batchjob route to v2, and a default route with the given weights.
+type config struct {
+	Listen   string
+	Service  string
+	V1, V2   []string
+	W1, W2   int
+	MutateTo string
+}
+
+var configTmpl = template.Must(template.New("c").Parse(`
+resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: dubbo
+  address: {socket_address: {address: 127.0.0.1, port_value: {{.Port}}}}
+  filter_chains:
+  - filters:
+    - name: metamesh.meta_protocol_proxy
+      typed_config:
+        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
+        codec: dubbo
+        route_config_name: dubbo
+- "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+  name: dubbo
+  virtual_hosts:
+  - name: greetings
+    domains: ["{{.Service}}"]
+    routes:
+    - name: batchjob
+      match: {prefix: "", headers: [{name: batchjob, string_match: {exact: "true"}}]}
+      route: {cluster: v2}
+    - name: default
+      match: {prefix: ""}
+      {{- if .MutateTo}}
+      request_headers_to_add: [{header: {key: x-routed-by, value: "{{.MutateTo}}"}}]
+      {{- end}}
+      route: {weighted_clusters: {clusters: [{name: v1, weight: {{.W1}}}, {name: v2, weight: {{.W2}}}]}}
+{{- range $name, $addrs := .Clusters}}
+- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: {{$name}}
+  type: STATIC
+  connect_timeout: 0.5s
+  load_assignment:
+    cluster_name: {{$name}}
+    endpoints:
+    - lb_endpoints:
+{{- range $addrs}}
+      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.}}}}}
+{{- end}}
+{{- if not $addrs}} []{{end}}
+{{- end}}
+`))
+
+func (c config) resources(t testing.TB) *snapshot.Resources {
+	t.Helper()
+	port := func(a string) string {
+		_, p, err := net.SplitHostPort(a)
+		if err != nil {
+			t.Fatalf("address %q: %v", a, err)
+		}
+		return p
+	}
+	ports := func(as []string) []string {
+		out := []string{}
+		for _, a := range as {
+			out = append(out, port(a))
+		}
+		return out
+	}
+	if c.Service == "" {
+		c.Service = svc
+	}
+	if c.W1+c.W2 == 0 {
+		c.W1 = 100
+	}
+	var buf bytes.Buffer
+	err := configTmpl.Execute(&buf, map[string]any{
+		"Port": port(c.Listen), "Service": c.Service, "W1": c.W1, "W2": c.W2, "MutateTo": c.MutateTo,
+		"Clusters": map[string][]string{"v1": ports(c.V1), "v2": ports(c.V2)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := snapshot.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatalf("parse test config: %v\n%s", err, buf.String())
+	}
+	return res
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startProxy(t testing.TB, c config) (*Server, string) {
+	t.Helper()
+	if c.Listen == "" {
+		c.Listen = freeAddr(t)
+	}
+	srv := New(zaptest.NewLogger(t), metrics.NewProxy())
+	if err := srv.Apply(c.resources(t)); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
+	return srv, c.Listen
+}
+
+// echoUpstream is a Dubbo upstream made of the codec itself: it answers
+// each request with "<name>|<method>|<x-tag attachment>|<x-routed-by>",
+// counts heartbeats, and can hold replies for a while.
+type echoUpstream struct {
+	name       string
+	ln         net.Listener
+	codec      protocols.Codec
+	heartbeats atomic.Int64
+	requests   atomic.Int64
+	delay      atomic.Int64 // nanoseconds
+	mu         sync.Mutex
+	conns      []net.Conn
+}
+
+func startEcho(t testing.TB, name string) *echoUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, _ := dubbo.New(nil)
+	u := &echoUpstream{name: name, ln: ln, codec: codec}
+	go u.serve()
+	t.Cleanup(u.close)
+	return u
+}
+
+func (u *echoUpstream) addr() string { return u.ln.Addr().String() }
+
+func (u *echoUpstream) close() {
+	_ = u.ln.Close()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, c := range u.conns {
+		_ = c.Close()
+	}
+}
+
+func (u *echoUpstream) serve() {
+	for {
+		nc, err := u.ln.Accept()
+		if err != nil {
+			return
+		}
+		u.mu.Lock()
+		u.conns = append(u.conns, nc)
+		u.mu.Unlock()
+		go func() {
+			w := wire.NewWriter(nc, 0)
+			_ = wire.ReadFrames(nc, u.codec, func(m *protocols.Message) error {
+				if m.Kind == protocols.KindHeartbeat {
+					u.heartbeats.Add(1)
+					return w.Append(func(dst []byte) []byte { return u.codec.HeartbeatReply(dst, m) })
+				}
+				u.requests.Add(1)
+				method, _ := m.Headers.Get("method")
+				tag, _ := m.Headers.Get("x-tag")
+				routed, _ := m.Headers.Get("x-routed-by")
+				id, value := m.ID, strings.Join([]string{u.name, method, tag, routed}, "|")
+				if d := time.Duration(u.delay.Load()); d > 0 {
+					go func() {
+						time.Sleep(d)
+						_ = w.Append(func(dst []byte) []byte { return dubbo.AppendResponse(dst, id, 20, value) })
+					}()
+					return nil
+				}
+				return w.Append(func(dst []byte) []byte { return dubbo.AppendResponse(dst, id, 20, value) })
+			})
+			w.Close()
+		}()
+	}
+}
+
+// client is a raw Dubbo client over one connection.
+type client struct {
+	t     testing.TB
+	nc    net.Conn
+	codec protocols.Codec
+	buf   []byte
+}
+
+func dial(t testing.TB, addr string) *client {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	codec, _ := dubbo.New(nil)
+	return &client{t: t, nc: nc, codec: codec}
+}
+
+func (c *client) send(frame []byte) {
+	c.t.Helper()
+	if _, err := c.nc.Write(frame); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// read returns the next frame's kind, ID, status and value.
+func (c *client) read() (protocols.Kind, uint64, byte, string, error) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var m protocols.Message
+	for {
+		if n, err := c.codec.Decode(c.buf, &m); err != nil {
+			return 0, 0, 0, "", err
+		} else if n > 0 {
+			frame := append([]byte(nil), c.buf[:n]...)
+			c.buf = c.buf[n:]
+			if m.Kind == protocols.KindHeartbeatReply {
+				return m.Kind, m.ID, byte(m.Status), "", nil
+			}
+			status, value, err := dubbo.ParseResponseValue(frame)
+			return m.Kind, m.ID, status, value, err
+		}
+		tmp := make([]byte, 4096)
+		n, err := c.nc.Read(tmp)
+		c.buf = append(c.buf, tmp[:n]...)
+		if err != nil && n == 0 {
+			return 0, 0, 0, "", err
+		}
+	}
+}
+
+// call sends one request and returns the status and value of its reply.
+func (c *client) call(id uint64, service, method string, attachments ...protocols.Header) (byte, string) {
+	c.t.Helper()
+	c.send(dubbo.AppendRequest(nil, dubbo.Request{ID: id, TwoWay: true, Service: service, Method: method, Args: []string{"x"}, Attachments: attachments}))
+	_, gotID, status, value, err := c.read()
+	if err != nil {
+		c.t.Fatalf("call %d: %v", id, err)
+	}
+	if gotID != id {
+		c.t.Fatalf("call %d: reply carries ID %d", id, gotID)
+	}
+	return status, value
+}
+
+func expectEOF(t testing.TB, nc net.Conn) {
+	t.Helper()
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, nc); err != nil {
+		t.Fatalf("expected the proxy to close the connection, got %v", err)
+	}
+}
+
+func header(k, v string) protocols.Header { return protocols.Header{Key: k, Value: v} }
+
