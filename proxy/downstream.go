@@ -36,6 +36,7 @@ func newDownstream(s *Server, cfg *snapshot.Listener, nc net.Conn) *downstream {
 func (d *downstream) serve() {
 	gauge := d.srv.metrics.DownstreamCx.WithLabelValues(d.cfg.Name)
 	gauge.Inc()
+	d.srv.metrics.DownstreamCxT.WithLabelValues(d.cfg.Name).Inc()
 	defer gauge.Dec()
 	defer d.srv.untrack(d)
 

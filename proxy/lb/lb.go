@@ -18,14 +18,19 @@ const (
 
 // New builds the picker for policy over eps. Endpoints with weight 0 are
 // treated as weight 1, as Envoy does for an unset weight.
+// An unknown policy is an error even with no endpoints, so an EDS cluster
+// is refused when it arrives, not later when its first endpoint does.
 func New(policy string, eps []cluster.Endpoint) (cluster.Picker, error) {
+	switch policy {
+	case RoundRobin, "", LeastRequest, Random, RingHash:
+	default:
+		return nil, fmt.Errorf("lb_policy: %s is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH)", policy)
+	}
 	eps = normalize(eps)
 	if len(eps) == 0 {
 		return empty{}, nil
 	}
 	switch policy {
-	case RoundRobin, "":
-		return newRoundRobin(eps), nil
 	case LeastRequest:
 		return newLeastRequest(eps), nil
 	case Random:
@@ -33,7 +38,7 @@ func New(policy string, eps []cluster.Endpoint) (cluster.Picker, error) {
 	case RingHash:
 		return newRing(eps), nil
 	}
-	return nil, fmt.Errorf("lb_policy: %s is not supported (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH)", policy)
+	return newRoundRobin(eps), nil
 }
 
 func normalize(eps []cluster.Endpoint) []cluster.Endpoint {

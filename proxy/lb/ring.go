@@ -1,7 +1,9 @@
 package lb
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -13,9 +15,16 @@ import (
 // minRingSize is the least number of points on the ring, Envoy's default.
 const minRingSize = 1024
 
+// maxRingSize bounds the points (Envoy bounds them too, by max_ring_size)
+// so that a huge endpoint weight in a config cannot exhaust memory. Every
+// snapshot rebuilds its rings, so the bound is kept to 4 MiB of points.
+const maxRingSize = 1 << 18
+
 // ring is a consistent-hash ring: each host owns points in proportion to
-// its weight; a key goes to the first point at or after its hash. Adding
-// or removing one host moves only the keys of its own points.
+// its weight; a key goes to the first point at or after its hash. A
+// host's points depend only on its address, so removing one host moves its
+// own keys plus the few that the other hosts' extra points take when the
+// ring is rescaled to keep minRingSize points (as in Envoy).
 type ring struct {
 	points []uint64
 	hosts  []*cluster.Host
@@ -28,21 +37,26 @@ func newRing(eps []cluster.Endpoint) *ring {
 		total += uint64(e.Weight)
 	}
 	perWeight := (minRingSize + total - 1) / total
+	count := func(w uint64) uint64 { return w * perWeight }
+	if total*perWeight > maxRingSize {
+		// Only when total > maxRingSize, so perWeight is 1: scale down.
+		count = func(w uint64) uint64 { return max(1, w*maxRingSize/total) }
+	}
 	type point struct {
 		hash uint64
 		host *cluster.Host
 	}
-	pts := make([]point, 0, perWeight*total)
+	pts := make([]point, 0, min(perWeight*total, maxRingSize+uint64(len(eps))))
 	all := make([]*cluster.Host, len(eps))
 	for i, e := range eps {
 		all[i] = e.Host
 		key := []byte(e.Host.Addr + "_")
-		for j := range uint64(e.Weight) * perWeight {
+		for j := range count(uint64(e.Weight)) {
 			k := strconv.AppendUint(key, j, 10)
 			pts = append(pts, point{xxhash.Sum64(k), e.Host})
 		}
 	}
-	sort.Slice(pts, func(i, j int) bool { return pts[i].hash < pts[j].hash })
+	slices.SortFunc(pts, func(a, b point) int { return cmp.Compare(a.hash, b.hash) })
 	r := &ring{points: make([]uint64, len(pts)), hosts: make([]*cluster.Host, len(pts)), all: all}
 	for i, p := range pts {
 		r.points[i], r.hosts[i] = p.hash, p.host

@@ -16,6 +16,7 @@ type Proxy struct {
 	Active         *prometheus.GaugeVec
 	UpstreamCx     *prometheus.GaugeVec
 	DownstreamCx   *prometheus.GaugeVec
+	DownstreamCxT  *prometheus.CounterVec
 	DecodeErrors   *prometheus.CounterVec
 	LocalReplies   *prometheus.CounterVec
 	UnknownReplies *prometheus.CounterVec
@@ -50,6 +51,10 @@ func NewProxy() *Proxy {
 		Name: "metamesh_downstream_cx_active",
 		Help: "Open client connections, by listener.",
 	}, []string{"listener"})
+	m.DownstreamCxT = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_downstream_cx_total",
+		Help: "Client connections accepted, by listener.",
+	}, []string{"listener"})
 	m.DecodeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "metamesh_decode_errors_total",
 		Help: "Frames that could not be decoded; each closed its connection.",
@@ -66,7 +71,7 @@ func NewProxy() *Proxy {
 		Name: "metamesh_xds_updates_total",
 		Help: "Config updates received, by resource type and result (ack or nack).",
 	}, []string{"type", "result"})
-	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx,
+	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
 		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates} {
 		f(c)
 	}

@@ -34,6 +34,11 @@ type Matcher struct {
 
 // NewRegexMatcher compiles pattern anchored to the whole value.
 func NewRegexMatcher(name, pattern string, invert bool) (Matcher, error) {
+	// Compile the pattern alone first: wrapped unchecked, "a)|(b" would
+	// compile as ^(?:a)|(b)$ and escape the anchoring.
+	if _, err := regexp.Compile(pattern); err != nil {
+		return Matcher{}, err
+	}
 	re, err := regexp.Compile(`^(?:` + pattern + `)$`)
 	if err != nil {
 		return Matcher{}, err

@@ -87,8 +87,17 @@ func TestMatcher(t *testing.T) {
 }
 
 func TestNewRegexMatcherError(t *testing.T) {
-	if _, err := router.NewRegexMatcher("method", "say(", false); err == nil {
-		t.Fatal("NewRegexMatcher(\"say(\") succeeded, want a compile error")
+	for _, pattern := range []string{
+		"say(",
+		"a)",
+		// Valid once wrapped in ^(?:…)$, where it would match "a…" or
+		// "…b" instead of a whole value.
+		"a)|(?:b",
+	} {
+		if m, err := router.NewRegexMatcher("method", pattern, false); err == nil {
+			t.Errorf("NewRegexMatcher(%q) succeeded, want a compile error; matches \"axyz\": %v",
+				pattern, m.Match(headers("method", "axyz")))
+		}
 	}
 }
 

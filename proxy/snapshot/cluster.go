@@ -72,13 +72,21 @@ func (b *Builder) endpoints(a *endpointv3.ClusterLoadAssignment, path string) ([
 				continue
 			}
 			addr := net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
-			out = append(out, cluster.Endpoint{Host: b.host(addr), Weight: ep.GetLoadBalancingWeight().GetValue()})
+			w := ep.GetLoadBalancingWeight().GetValue()
+			if w == 0 {
+				w = 1 // unset, as in Envoy
+			}
+			out = append(out, cluster.Endpoint{Host: b.host(addr), Weight: w})
 		}
 	}
 	return out, nil
 }
 
 func (b *Builder) host(addr string) *cluster.Host {
+	// An address in several clusters is one Host: look in this build first.
+	if h, ok := b.nextHosts[addr]; ok {
+		return h
+	}
 	h, ok := b.hosts[addr]
 	if !ok {
 		h = cluster.NewHost(addr)

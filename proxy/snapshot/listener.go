@@ -39,7 +39,15 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, error) {
 	if len(chains) != 1 || len(chains[0].GetFilters()) != 1 {
 		return nil, fmt.Errorf("%s.filter_chains: exactly one chain with one %s filter is required", path, FilterName)
 	}
+	// A filter_chain_match or transport_socket (TLS) left unhonoured would
+	// serve traffic the operator meant to filter or encrypt.
+	if err := onlyFields(chains[0], path+".filter_chains[0]", "name", "filters"); err != nil {
+		return nil, err
+	}
 	f := chains[0].GetFilters()[0]
+	if err := onlyFields(f, path+".filter_chains[0].filters[0]", "name", "typed_config"); err != nil {
+		return nil, err
+	}
 	if f.GetName() != FilterName {
 		return nil, fmt.Errorf("%s.filter_chains[0].filters[0].name: %q, want %q", path, f.GetName(), FilterName)
 	}

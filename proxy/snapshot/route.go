@@ -1,5 +1,7 @@
 package snapshot
 
+//lint:file-ignore SA1019 HeaderMatcher's deprecated *_match fields are still sent by control planes and are accepted on purpose.
+
 import (
 	"fmt"
 
@@ -54,9 +56,13 @@ func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
 		return nil, fmt.Errorf("%s.match.prefix: %q: only \"\" or \"/\" (match all) has meaning here", path, p)
 	}
 	for k, h := range m.GetHeaders() {
+		hpath := fmt.Sprintf("%s.match.headers[%d]", path, k)
+		if err := onlyFields(h, hpath, "name", "string_match", "present_match", "invert_match", "exact_match", "prefix_match", "suffix_match", "contains_match", "safe_regex_match"); err != nil {
+			return nil, err
+		}
 		mt, err := buildMatcher(h)
 		if err != nil {
-			return nil, fmt.Errorf("%s.match.headers[%d]: %w", path, k, err)
+			return nil, fmt.Errorf("%s: %w", hpath, err)
 		}
 		out.Matchers = append(out.Matchers, mt)
 	}
@@ -70,6 +76,13 @@ func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
 	}
 	if c := action.GetCluster(); c != "" {
 		out.Clusters = []router.WeightedCluster{{Name: c, Weight: 1}}
+	}
+	// header_name picks by a request value, total_weight and
+	// runtime_key_prefix change the split: none may be silently ignored.
+	if wcs := action.GetWeightedClusters(); wcs != nil {
+		if err := onlyFields(wcs, apath+".weighted_clusters", "clusters"); err != nil {
+			return nil, err
+		}
 	}
 	for k, wc := range action.GetWeightedClusters().GetClusters() {
 		if err := onlyFields(wc, fmt.Sprintf("%s.weighted_clusters.clusters[%d]", apath, k), "name", "weight"); err != nil {
@@ -94,9 +107,6 @@ func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
 }
 
 func buildMatcher(h *routev3.HeaderMatcher) (router.Matcher, error) {
-	if err := onlyFields(h, "", "name", "string_match", "present_match", "invert_match", "exact_match", "prefix_match", "suffix_match", "contains_match", "safe_regex_match"); err != nil {
-		return router.Matcher{}, err
-	}
 	name, inv := h.GetName(), h.GetInvertMatch()
 	m := router.Matcher{Name: name, Invert: inv}
 	switch s := h.GetHeaderMatchSpecifier().(type) {

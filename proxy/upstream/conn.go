@@ -124,10 +124,14 @@ func (cn *conn) readLoop() {
 				}
 				return nil
 			}
-			c.Receiver.Respond(c, m)
 			if codec.Model() == protocols.Exclusive {
+				// Idle before the outcome is handled: a client whose next
+				// request follows this response must find it free, not
+				// get ErrOverloaded.
 				cn.pool.release(cn)
-			} else if cn.pool.isClosed() {
+			}
+			c.Receiver.Respond(c, m)
+			if codec.Model() != protocols.Exclusive && cn.pool.isClosed() {
 				cn.closeIfIdle()
 			}
 		}

@@ -134,6 +134,10 @@ func (p *Pool) dialShared() (*conn, error) {
 
 func (p *Pool) acquireExclusive() (*conn, error) {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("upstream: pool for %s closed", p.addr)
+	}
 	if n := len(p.conns); n > 0 {
 		cn := p.conns[n-1]
 		p.conns = p.conns[:n-1]

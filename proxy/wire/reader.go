@@ -13,8 +13,8 @@ const minRead = 16 << 10
 // place and handing it to handle. The buffer is reused: a Message (and its
 // Raw bytes) is valid only during its handle call. The buffer grows to fit
 // one frame (the codec bounds frame size) and shrinks back afterwards.
-// It returns io.EOF-class errors from r, a decode error wrapped with the
-// offset, or the first error handle returns.
+// It returns r's error (io.EOF at a clean end), a *DecodeError, or the
+// first error handle returns.
 func ReadFrames(r io.Reader, codec protocols.Codec, handle func(*protocols.Message) error) error {
 	buf := make([]byte, minRead)
 	var msg protocols.Message

@@ -61,10 +61,12 @@ func (w *Writer) Append(encode func(dst []byte) []byte) error {
 	}
 	w.pending = encode(w.pending)
 	if len(w.pending) > w.maxPending {
-		n := len(w.pending)
+		err := fmt.Errorf("wire: %d bytes pending for a peer that is not reading (limit %d)", len(w.pending), w.maxPending)
+		first := w.stopLocked(err)
 		w.mu.Unlock()
-		err := fmt.Errorf("wire: %d bytes pending for a peer that is not reading (limit %d)", n, w.maxPending)
-		w.CloseWithError(err)
+		if first {
+			w.finish(err)
+		}
 		return err
 	}
 	w.mu.Unlock()
@@ -79,15 +81,38 @@ func (w *Writer) Append(encode func(dst []byte) []byte) error {
 func (w *Writer) Close() { w.CloseWithError(ErrClosed) }
 
 // CloseWithError stops the writer, closes the connection and makes later
-// Appends return err.
+// Appends return err. Unless err is ErrClosed, bytes not yet written are
+// dropped.
 func (w *Writer) CloseWithError(err error) {
 	w.mu.Lock()
+	first := w.stopLocked(err)
+	w.mu.Unlock()
+	if first {
+		w.finish(err)
+	}
+}
+
+// stopLocked marks w closed with err, with w.mu held, and reports whether
+// this call did. Unless the close is graceful the pending bytes are
+// dropped: nothing more is owed to the peer.
+func (w *Writer) stopLocked(err error) bool {
 	if w.closed {
-		w.mu.Unlock()
-		return
+		return false
 	}
 	w.closed, w.err = true, err
-	w.mu.Unlock()
+	if !errors.Is(err, ErrClosed) {
+		w.pending = nil
+	}
+	return true
+}
+
+// finish wakes the flushing goroutine and waits for it to close the
+// connection. A non-graceful stop closes the connection first: a Write
+// blocked on a peer that stopped reading would otherwise never return.
+func (w *Writer) finish(err error) {
+	if !errors.Is(err, ErrClosed) {
+		_ = w.conn.Close()
+	}
 	select {
 	case w.wake <- struct{}{}:
 	default:

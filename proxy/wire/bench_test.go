@@ -1,0 +1,81 @@
+package wire_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/wire"
+)
+
+// repeatReader returns block n times, one whole block per Read, then EOF.
+type repeatReader struct {
+	block []byte
+	n     int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	r.n--
+	return copy(p, r.block), nil
+}
+
+// BenchmarkReadFrames decodes 64 frames of 64 bytes per Read; one op is
+// one Read.
+func BenchmarkReadFrames(b *testing.B) {
+	var block []byte
+	for i := range 64 {
+		block = frame(block, payload(i, 60))
+	}
+	b.SetBytes(int64(len(block)))
+	b.ReportAllocs()
+	frames := 0
+	b.ResetTimer()
+	err := wire.ReadFrames(&repeatReader{block: block, n: b.N}, lenCodec{}, func(*protocols.Message) error {
+		frames++
+		return nil
+	})
+	if !errors.Is(err, io.EOF) || frames != 64*b.N {
+		b.Fatalf("ReadFrames: %v after %d frames", err, frames)
+	}
+}
+
+// discardConn is a connection whose writes always succeed at once.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(p []byte) (int, error) { return len(p), nil }
+func (discardConn) Close() error                { return nil }
+
+// BenchmarkWriterAppend appends one 128-byte frame per op.
+func BenchmarkWriterAppend(b *testing.B) {
+	w := wire.NewWriter(discardConn{}, 0)
+	defer w.Close()
+	body := payload(0, 124)
+	b.SetBytes(128)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.Append(func(dst []byte) []byte { return frame(dst, body) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWriterAppendParallel(b *testing.B) {
+	w := wire.NewWriter(discardConn{}, 0)
+	defer w.Close()
+	body := payload(0, 124)
+	b.SetBytes(128)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := w.Append(func(dst []byte) []byte { return frame(dst, body) }); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,184 @@
+// Command greeter-server is a real dubbo-go v3.3.0 provider on the dubbo
+// protocol (hessian2) used as an upstream peer by metamesh's interop tests.
+//
+// It exports one interface (default org.apache.dubbo.samples.api.GreetingsService)
+// directly, without any registry, and listens only on --addr. Once the
+// listener accepts connections it prints exactly one line "ready <addr>" to
+// stdout. SIGTERM or SIGINT stops it with exit status 0.
+//
+// Methods (dubbo-go also exposes each under its lower-case-first Java name,
+// e.g. sayHello):
+//
+//	SayHello(name string) string   -> "<version>|<name>"
+//	Attachment(key string) string  -> "<version>|<value of attachment key>" ("" if missing)
+//	Sleep(ms int32) string         -> sleeps ms milliseconds, then "<version>|slept"
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"dubbo.apache.org/dubbo-go/v3"
+	"dubbo.apache.org/dubbo-go/v3/common"
+	"dubbo.apache.org/dubbo-go/v3/common/constant"
+	"dubbo.apache.org/dubbo-go/v3/common/extension"
+	"dubbo.apache.org/dubbo-go/v3/graceful_shutdown"
+	dubbolog "dubbo.apache.org/dubbo-go/v3/logger"
+	"dubbo.apache.org/dubbo-go/v3/protocol"
+	"dubbo.apache.org/dubbo-go/v3/server"
+	gostlog "github.com/dubbogo/gost/log/logger"
+
+	_ "github.com/metamesh/metamesh/testdata/peers/internal/dubboplugins"
+)
+
+// GreetingsService is the provider implementation. Its exported methods with
+// a context.Context first argument and a trailing error result are what
+// dubbo-go registers as RPC methods.
+type GreetingsService struct {
+	version string
+}
+
+// SayHello echoes name, prefixed with the server's version label.
+func (s *GreetingsService) SayHello(_ context.Context, name string) (string, error) {
+	return s.version + "|" + name, nil
+}
+
+// Attachment returns the value of the request attachment key as the provider
+// received it.
+func (s *GreetingsService) Attachment(ctx context.Context, key string) (string, error) {
+	return s.version + "|" + attachmentValue(ctx, key), nil
+}
+
+// Sleep waits ms milliseconds before answering.
+func (s *GreetingsService) Sleep(_ context.Context, ms int32) (string, error) {
+	if ms > 0 {
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+	}
+	return s.version + "|slept", nil
+}
+
+func attachmentValue(ctx context.Context, key string) string {
+	atts, _ := ctx.Value(constant.AttachmentKey).(map[string]interface{})
+	switch v := atts[key].(type) {
+	case string:
+		return v
+	case []string:
+		if len(v) > 0 {
+			return v[0]
+		}
+	case nil:
+	default:
+		return fmt.Sprint(v)
+	}
+	return ""
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:20881", "host:port to listen on (only this address)")
+	version := flag.String("version", "v1", "version label returned in every reply (not the Dubbo service version)")
+	iface := flag.String("interface", "org.apache.dubbo.samples.api.GreetingsService", "Dubbo interface name to export")
+	logLevel := flag.String("log-level", "warn", "dubbo-go log level (debug, info, warn, error)")
+	heartbeat := flag.String("heartbeat-period", "", "getty heartbeat period for server-initiated heartbeats, e.g. 2s (default: dubbo-go's 60s)")
+	maxMsgLen := flag.Int("max-msg-len", 0, "getty max message length in bytes (default: dubbo-go's 102400)")
+	flag.Parse()
+
+	if err := run(*addr, *version, *iface, *logLevel, *heartbeat, *maxMsgLen); err != nil {
+		fmt.Fprintln(os.Stderr, "greeter-server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int) error {
+	gostlog.SetLoggerLevel(logLevel)
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("bad --addr %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 {
+		return fmt.Errorf("bad port in --addr %q", addr)
+	}
+
+	params := map[string]interface{}{}
+	if heartbeat != "" {
+		params["heartbeat-period"] = heartbeat
+	}
+	if maxMsgLen > 0 {
+		params["getty-session-param"] = map[string]interface{}{"max-msg-len": maxMsgLen}
+	}
+	protoOpts := []protocol.Option{protocol.WithDubbo(), protocol.WithIp(host), protocol.WithPort(port)}
+	if len(params) > 0 {
+		protoOpts = append(protoOpts, protocol.WithParams(params))
+	}
+
+	ins, err := dubbo.NewInstance(
+		dubbo.WithName("metamesh-greeter-"+version),
+		// PEERS.md quirk 2: with the default "local" metadata type the server
+		// also exports a MetadataService on :<port> on all interfaces.
+		dubbo.WithRemoteMetadata(),
+		dubbo.WithProtocol(protoOpts...),
+		dubbo.WithLogger(dubbolog.WithLevel(logLevel)),
+		// We handle SIGTERM/SIGINT ourselves (dubbo-go's handler waits for
+		// several seconds of graceful shutdown steps).
+		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()),
+	)
+	if err != nil {
+		return fmt.Errorf("dubbo.NewInstance: %w", err)
+	}
+	gostlog.SetLoggerLevel(logLevel) // the instance re-initialises the logger
+
+	srv, err := ins.NewServer()
+	if err != nil {
+		return fmt.Errorf("NewServer: %w", err)
+	}
+	// PEERS.md quirk 1: Register(impl, nil, …) panics.
+	if err := srv.Register(&GreetingsService{version: version},
+		&common.ServiceInfo{InterfaceName: iface},
+		server.WithInterface(iface),
+		server.WithSerialization(constant.Hessian2Serialization),
+		server.WithNotRegister(),
+	); err != nil {
+		return fmt.Errorf("Register: %w", err)
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }() // Serve blocks forever on success
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-serveErr:
+			return fmt.Errorf("Serve: %w", err)
+		case <-sigs:
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("listener on %s not accepting after 30s: %v", addr, err)
+		}
+	}
+	fmt.Printf("ready %s\n", addr)
+
+	select {
+	case <-sigs:
+		extension.GetProtocol("dubbo").Destroy() // closes the listener and sessions
+		return nil
+	case err := <-serveErr:
+		return fmt.Errorf("Serve: %w", err)
+	}
+}

@@ -1,0 +1,148 @@
+// Package interop runs real dubbo-go consumers and providers through an
+// in-process metamesh proxy (so the race detector covers the proxy).
+package interop
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"text/template"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/metamesh/metamesh/proxy"
+	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/testdata/peers/dubboclient"
+	"github.com/metamesh/metamesh/testdata/peers/harness"
+
+	_ "github.com/metamesh/metamesh/protocols/dubbo"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	harness.CleanupBuilds()
+	os.Exit(code)
+}
+
+const iface = dubboclient.DefaultInterface
+
+// routes is the proxy config of a test: the listener, a batchjob route to
+// v2, and a default route split W1/W2 that sets x-routed-by.
+type routes struct {
+	Listen   string
+	V1, V2   string
+	W1, W2   int
+	Mutation string
+}
+
+var tmpl = template.Must(template.New("").Parse(`
+resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: dubbo
+  address: {socket_address: {address: 127.0.0.1, port_value: {{.Port .Listen}}}}
+  filter_chains:
+  - filters:
+    - name: metamesh.meta_protocol_proxy
+      typed_config:
+        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
+        codec: dubbo
+        route_config_name: dubbo
+- "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+  name: dubbo
+  virtual_hosts:
+  - name: greetings
+    domains: ["{{.Iface}}"]
+    routes:
+    - name: batchjob
+      match: {prefix: "", headers: [{name: batchjob, string_match: {exact: "true"}}]}
+      route: {cluster: "outbound|20880|v2|{{.Iface}}"}
+    - name: canary
+      match: {prefix: ""}
+      request_headers_to_add: [{header: {key: x-routed-by, value: "{{.Mutation}}"}}]
+      route:
+        weighted_clusters:
+          clusters:
+          - {name: "outbound|20880|v1|{{.Iface}}", weight: {{.W1}}}
+          - {name: "outbound|20880|v2|{{.Iface}}", weight: {{.W2}}}
+{{- range $subset, $addr := .Subsets}}
+- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: "outbound|20880|{{$subset}}|{{$.Iface}}"
+  type: STATIC
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: "outbound|20880|{{$subset}}|{{$.Iface}}"
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{$.Port $addr}}}}}
+{{- end}}
+`))
+
+func (r routes) Iface() string { return iface }
+
+func (r routes) Port(addr string) string {
+	i := strings.LastIndexByte(addr, ':')
+	return addr[i+1:]
+}
+
+func (r routes) Subsets() map[string]string { return map[string]string{"v1": r.V1, "v2": r.V2} }
+
+func (r routes) resources(t testing.TB) *snapshot.Resources {
+	t.Helper()
+	if r.Mutation == "" {
+		r.Mutation = "metamesh"
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	res, err := snapshot.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, buf.String())
+	}
+	return res
+}
+
+// startProxy runs a proxy in this process on r.
+func startProxy(t testing.TB, r routes) *proxy.Server {
+	t.Helper()
+	srv := proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
+	if err := srv.Apply(r.resources(t)); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	return srv
+}
+
+// greeters starts the v1 and v2 providers.
+func greeters(t testing.TB) (v1, v2 *harness.Greeter) {
+	return harness.StartGreeter(t, "v1"), harness.StartGreeter(t, "v2")
+}
+
+func newClient(t testing.TB, addr string, o dubboclient.Options) *dubboclient.Client {
+	t.Helper()
+	c, err := dubboclient.NewWithOptions(addr, iface, o)
+	if err != nil {
+		t.Fatalf("dubbo-go client: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// closedClientConns is how many client connections the proxy has seen
+// end: accepted minus open.
+func closedClientConns(srv *proxy.Server) float64 {
+	m := srv.Metrics()
+	return testutil.ToFloat64(m.DownstreamCxT.WithLabelValues("dubbo")) - testutil.ToFloat64(m.DownstreamCx.WithLabelValues("dubbo"))
+}
+
+func versionOf(reply string) string {
+	v, _, _ := strings.Cut(reply, "|")
+	return v
+}
+
+func payload(g, i int) string { return fmt.Sprintf("caller-%d-call-%d", g, i) }
