@@ -282,4 +282,3 @@ func expectEOF(t testing.TB, nc net.Conn) {
 }
 
 func header(k, v string) protocols.Header { return protocols.Header{Key: k, Value: v} }
-

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // ErrClosed is returned by Append after the writer has stopped.
@@ -18,19 +20,25 @@ var ErrClosed = errors.New("wire: connection closed")
 const DefaultMaxPending = 64 << 20
 
 // Writer owns the write side of one connection. Producers append encoded
-// frames under a mutex; one goroutine per connection writes whatever has
-// accumulated in a single Write, so a burst of frames costs one syscall
-// and a slow peer never blocks a producer.
+// frames under a mutex. The producer that finds no write in progress
+// writes what has accumulated itself, with a non-blocking write: no
+// goroutine hand-off on the common path, and a producer is never blocked
+// by a slow peer. Bytes the socket won't take at once go to a flushing
+// goroutine that waits for the peer.
 type Writer struct {
 	conn       net.Conn
+	raw        syscall.RawConn // nil when conn is not a socket
 	maxPending int
 
-	mu      sync.Mutex
-	pending []byte
-	closed  bool
-	err     error
-	wake    chan struct{}
-	done    chan struct{}
+	mu       sync.Mutex
+	pending  []byte
+	spare    []byte
+	writing  bool // someone holds the right to write to conn
+	closed   bool
+	err      error
+	wake     chan struct{}
+	done     chan struct{}
+	shutdown chan struct{}
 }
 
 // NewWriter starts the flushing goroutine for conn.
@@ -42,16 +50,23 @@ func NewWriter(conn net.Conn, maxPending int) *Writer {
 		conn:       conn,
 		maxPending: maxPending,
 		pending:    make([]byte, 0, 16<<10),
+		spare:      make([]byte, 0, 16<<10),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
+		shutdown:   make(chan struct{}),
+	}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			w.raw = raw
+		}
 	}
 	go w.flushLoop()
 	return w
 }
 
 // Append lets encode append one or more frames to the pending bytes and
-// schedules a flush. encode runs under the writer's lock: it must only
-// append to dst and return it.
+// sends them. encode runs under the writer's lock: it must only append to
+// dst and return it.
 func (w *Writer) Append(encode func(dst []byte) []byte) error {
 	w.mu.Lock()
 	if w.closed {
@@ -61,111 +76,160 @@ func (w *Writer) Append(encode func(dst []byte) []byte) error {
 	}
 	w.pending = encode(w.pending)
 	if len(w.pending) > w.maxPending {
-		err := fmt.Errorf("wire: %d bytes pending for a peer that is not reading (limit %d)", len(w.pending), w.maxPending)
-		first := w.stopLocked(err)
+		n := len(w.pending)
 		w.mu.Unlock()
-		if first {
-			w.finish(err)
-		}
+		err := fmt.Errorf("wire: %d bytes pending for a peer that is not reading (limit %d)", n, w.maxPending)
+		w.CloseWithError(err)
 		return err
 	}
+	if w.writing || w.raw == nil {
+		w.mu.Unlock()
+		w.signal()
+		return nil
+	}
+	w.writing = true
+	out := w.pending
+	w.pending = w.spare[:0]
 	w.mu.Unlock()
+
+	n, err := w.tryWrite(out)
+
+	w.mu.Lock()
+	if err != nil && !w.closed {
+		w.closed, w.err = true, err
+	}
+	if n < len(out) && err == nil {
+		// The socket is full: put the rest back in front of what others
+		// appended meanwhile, and let the flusher wait for the peer.
+		rest := append(out[:0], out[n:]...)
+		w.pending, w.spare = append(rest, w.pending...), w.pending[:0]
+		w.writing = false
+		w.mu.Unlock()
+		w.signal()
+		return nil
+	}
+	w.spare = reuse(out)
+	w.writing = false
+	more := len(w.pending) > 0 || w.closed
+	w.mu.Unlock()
+	if more {
+		w.signal()
+	}
+	return nil
+}
+
+// tryWrite writes as much of p as the socket takes without waiting.
+func (w *Writer) tryWrite(p []byte) (int, error) {
+	written := 0
+	var werr error
+	err := w.raw.Write(func(fd uintptr) bool {
+		for written < len(p) {
+			n, err := syscall.Write(int(fd), p[written:])
+			if n > 0 {
+				written += n
+			}
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				if err != syscall.EAGAIN {
+					werr = err
+				}
+				return true
+			}
+		}
+		return true
+	})
+	if werr == nil {
+		werr = err
+	}
+	return written, werr
+}
+
+func (w *Writer) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // Close flushes what is pending, then closes the connection.
 func (w *Writer) Close() { w.CloseWithError(ErrClosed) }
 
 // CloseWithError stops the writer, closes the connection and makes later
-// Appends return err. Unless err is ErrClosed, bytes not yet written are
-// dropped.
+// Appends return err. Pending bytes are still written when err is
+// ErrClosed (a graceful close).
 func (w *Writer) CloseWithError(err error) {
 	w.mu.Lock()
-	first := w.stopLocked(err)
-	w.mu.Unlock()
-	if first {
-		w.finish(err)
-	}
-}
-
-// stopLocked marks w closed with err, with w.mu held, and reports whether
-// this call did. Unless the close is graceful the pending bytes are
-// dropped: nothing more is owed to the peer.
-func (w *Writer) stopLocked(err error) bool {
 	if w.closed {
-		return false
+		w.mu.Unlock()
+		<-w.done
+		return
 	}
 	w.closed, w.err = true, err
-	if !errors.Is(err, ErrClosed) {
-		w.pending = nil
-	}
-	return true
-}
-
-// finish wakes the flushing goroutine and waits for it to close the
-// connection. A non-graceful stop closes the connection first: a Write
-// blocked on a peer that stopped reading would otherwise never return.
-func (w *Writer) finish(err error) {
-	if !errors.Is(err, ErrClosed) {
+	w.mu.Unlock()
+	if errors.Is(err, ErrClosed) {
+		// Graceful: pending bytes get a bounded time to reach the peer.
+		_ = w.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
+	} else {
+		// Unblock a flush stuck on a peer that does not read.
 		_ = w.conn.Close()
 	}
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.signal()
 	<-w.done
 }
+
+// closeTimeout bounds how long a graceful close waits for a slow peer.
+const closeTimeout = 5 * time.Second
 
 // Done is closed once the writer has stopped and the connection is closed.
 func (w *Writer) Done() <-chan struct{} { return w.done }
 
 func (w *Writer) flushLoop() {
 	defer close(w.done)
-	spare := make([]byte, 0, 16<<10)
 	for range w.wake {
 		w.mu.Lock()
+		if w.writing {
+			// A producer is writing; it signals again when it is done.
+			w.mu.Unlock()
+			continue
+		}
 		out := w.pending
-		w.pending = spare[:0]
-		closed := w.closed
+		w.pending = w.spare[:0]
+		closed, graceful := w.closed, errors.Is(w.err, ErrClosed)
+		w.writing = len(out) > 0 && (!closed || graceful)
 		w.mu.Unlock()
 
-		if len(out) > 0 {
+		if w.writing {
 			if _, err := w.conn.Write(out); err != nil {
 				w.mu.Lock()
 				if !w.closed {
 					w.closed, w.err = true, err
 				}
-				w.mu.Unlock()
 				closed = true
+				w.mu.Unlock()
 			}
 		}
-		// Keep the larger buffer for reuse, but let an outsized one go.
-		if cap(out) <= 1<<20 {
-			spare = out[:0]
-		} else {
-			spare = make([]byte, 0, 16<<10)
+		w.mu.Lock()
+		w.spare, w.writing = reuse(out), false
+		if w.closed && len(w.pending) > 0 && errors.Is(w.err, ErrClosed) {
+			w.mu.Unlock()
+			w.signal() // drain what arrived while closing
+			continue
 		}
+		closed = w.closed
+		w.mu.Unlock()
 		if closed {
-			w.drainAfterClose(spare)
 			_ = w.conn.Close()
 			return
 		}
 	}
 }
 
-// drainAfterClose writes frames appended between the last flush and Close,
-// so a reply queued just before a graceful close still reaches the peer.
-func (w *Writer) drainAfterClose(spare []byte) {
-	w.mu.Lock()
-	out := w.pending
-	w.pending = spare[:0]
-	graceful := errors.Is(w.err, ErrClosed)
-	w.mu.Unlock()
-	if graceful && len(out) > 0 {
-		_, _ = w.conn.Write(out)
+// reuse keeps a buffer for the next batch unless it grew outsized.
+func reuse(b []byte) []byte {
+	if cap(b) > 1<<20 {
+		return make([]byte, 0, 16<<10)
 	}
+	return b[:0]
 }

@@ -80,51 +80,6 @@ func TestWriterCoalescesInOrder(t *testing.T) {
 	}
 }
 
-func TestWriterConcurrentAppends(t *testing.T) {
-	local, remote := net.Pipe()
-	w := wire.NewWriter(local, 0)
-	got := readAll(remote)
-	const producers, each = 8, 200
-	var wg sync.WaitGroup
-	for p := range producers {
-		wg.Go(func() {
-			for i := range each {
-				id := p*each + i
-				if err := appendFrame(w, id); err != nil {
-					t.Errorf("Append: %v", err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	w.Close()
-	// Every frame arrives whole (none interleaved with another), and each
-	// producer's frames in its own order.
-	frames, err := collect(bytes.NewReader(recv(t, got)), lenCodec{})
-	if !errors.Is(err, io.EOF) {
-		t.Fatalf("reading back: %v", err)
-	}
-	if len(frames) != producers*each {
-		t.Fatalf("%d frames, want %d", len(frames), producers*each)
-	}
-	next := make([]int, producers)
-	for _, f := range frames {
-		found := false
-		for p := range producers {
-			id := p*each + next[p]
-			if next[p] < each && bytes.Equal(f, payload(id, 1+id%50)) {
-				next[p]++
-				found = true
-				break
-			}
-		}
-		if !found {
-			t.Fatalf("frame %x is not the next frame of any producer", f)
-		}
-	}
-}
-
 func TestWriterMaxPending(t *testing.T) {
 	tests := []struct {
 		name string
@@ -250,19 +205,182 @@ func TestWriterClose(t *testing.T) {
 	}
 }
 
-func TestWriterPeerGone(t *testing.T) {
-	local, remote := net.Pipe()
-	w := wire.NewWriter(local, 0)
-	_ = remote.Close()
-	if err := appendFrame(w, 0); err != nil {
-		t.Fatalf("first Append: %v (the write fails later, in the flush)", err)
+// tcpPair returns the two ends of a loopback TCP connection. A *net.TCPConn
+// lets the Writer write from the producer directly, which net.Pipe (no
+// socket) does not, so the tests below run over both.
+func tcpPair(t testing.TB) (local, remote net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	select {
-	case <-w.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("writer did not stop after a write error")
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	local, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := appendFrame(w, 1); err == nil || errors.Is(err, wire.ErrClosed) {
-		t.Errorf("Append after a write error = %v, want the write error", err)
+	remote = <-accepted
+	if remote == nil {
+		t.Fatal("accept failed")
 	}
+	t.Cleanup(func() { _ = local.Close(); _ = remote.Close() })
+	return local, remote
+}
+
+var transports = []struct {
+	name string
+	pair func(testing.TB) (net.Conn, net.Conn)
+}{
+	{"pipe", func(testing.TB) (net.Conn, net.Conn) { return net.Pipe() }},
+	{"tcp", tcpPair},
+}
+
+func TestWriterTransports(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			t.Run("concurrent appends arrive whole and in order", func(t *testing.T) {
+				local, remote := tr.pair(t)
+				w := wire.NewWriter(local, 0)
+				got := readAll(remote)
+				const producers, each = 8, 250
+				var wg sync.WaitGroup
+				for p := range producers {
+					wg.Go(func() {
+						for i := range each {
+							id := p*each + i
+							size := frameSize(id)
+							if err := w.Append(func(dst []byte) []byte { return frame(dst, payload(id, size)) }); err != nil {
+								t.Errorf("Append: %v", err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				w.Close()
+				frames, err := collect(bytes.NewReader(recv(t, got)), lenCodec{})
+				if !errors.Is(err, io.EOF) {
+					t.Fatalf("reading back: %v", err)
+				}
+				if len(frames) != producers*each {
+					t.Fatalf("%d frames, want %d", len(frames), producers*each)
+				}
+				next := make([]int, producers)
+				for _, f := range frames {
+					p := -1
+					for q := range producers {
+						if next[q] == each {
+							continue
+						}
+						id := q*each + next[q]
+						if bytes.Equal(f, payload(id, frameSize(id))) {
+							p = q
+							break
+						}
+					}
+					if p < 0 {
+						t.Fatalf("a %d-byte frame is not the next frame of any producer", len(f))
+					}
+					next[p]++
+				}
+			})
+
+			t.Run("Close delivers everything appended", func(t *testing.T) {
+				local, remote := tr.pair(t)
+				w := wire.NewWriter(local, 0)
+				got := readAll(remote)
+				var want []byte
+				for i := range 200 {
+					if err := w.Append(func(dst []byte) []byte { return frame(dst, payload(i, 4<<10)) }); err != nil {
+						t.Fatal(err)
+					}
+					want = frame(want, payload(i, 4<<10))
+				}
+				w.Close()
+				if b := recv(t, got); !bytes.Equal(b, want) {
+					t.Errorf("peer read %d bytes, want %d", len(b), len(want))
+				}
+				if err := appendFrame(w, 0); !errors.Is(err, wire.ErrClosed) {
+					t.Errorf("Append after Close = %v, want ErrClosed", err)
+				}
+			})
+
+			t.Run("peer not reading hits maxPending", func(t *testing.T) {
+				local, remote := tr.pair(t)
+				const limit = 64 << 10
+				w := wire.NewWriter(local, limit)
+				errc := make(chan error, 1)
+				go func() {
+					// Far more than socket buffers hold.
+					var err error
+					for i := 0; err == nil && i < 64<<10; i++ {
+						err = w.Append(func(dst []byte) []byte { return frame(dst, payload(i, 2<<10)) })
+					}
+					errc <- err
+				}()
+				var err error
+				select {
+				case err = <-errc:
+				case <-time.After(10 * time.Second):
+					t.Fatal("Appends to a peer that does not read never failed")
+				}
+				if err == nil || !strings.Contains(err.Error(), "pending") {
+					t.Fatalf("Append = %v, want a pending-bytes error", err)
+				}
+				select {
+				case <-w.Done():
+				case <-time.After(10 * time.Second):
+					t.Fatal("writer not done after exceeding the limit")
+				}
+				// The peer sees the stream end rather than hang.
+				_ = remote.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, rerr := io.Copy(io.Discard, remote); rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) && !isReset(rerr) {
+					t.Errorf("peer read after the limit: %v, want EOF", rerr)
+				}
+				if err2 := appendFrame(w, 1); err2 == nil {
+					t.Error("Append after the limit succeeded")
+				}
+			})
+
+			t.Run("peer gone", func(t *testing.T) {
+				local, remote := tr.pair(t)
+				w := wire.NewWriter(local, 0)
+				_ = remote.Close()
+				deadline := time.Now().Add(10 * time.Second)
+				var err error
+				for err == nil && time.Now().Before(deadline) {
+					err = w.Append(func(dst []byte) []byte { return frame(dst, payload(0, 1<<10)) })
+					if err == nil {
+						time.Sleep(time.Millisecond)
+					}
+				}
+				if err == nil || errors.Is(err, wire.ErrClosed) {
+					t.Fatalf("Append to a closed peer = %v, want the write error", err)
+				}
+				select {
+				case <-w.Done():
+				case <-time.After(5 * time.Second):
+					t.Fatal("writer did not stop after a write error")
+				}
+			})
+		})
+	}
+}
+
+// frameSize is mostly small, sometimes large enough to fill a socket
+// buffer and leave a partial write.
+func frameSize(id int) int {
+	if id%97 == 0 {
+		return 200 << 10
+	}
+	return 1 + id%50
+}
+
+func isReset(err error) bool {
+	return strings.Contains(err.Error(), "connection reset")
 }
