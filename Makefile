@@ -6,13 +6,20 @@ PEERS := testdata/peers
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit interop lint generate check-generated bench fuzz tools clean
+.PHONY: all build run peers test unit interop lint generate check-generated bench fuzz tools clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -o $(BIN)/metamesh ./cmd/metamesh
 	$(GO) build -trimpath -o $(BIN)/metamesh-bench ./cmd/metamesh-bench
+
+# peers builds the real dubbo-go programs from their own module.
+peers:
+	cd $(PEERS) && $(GO) build -o $(BIN)/greeter-server ./cmd/greeter-server && $(GO) build -o $(BIN)/demo-client ./cmd/demo-client
+
+run: build peers
+	BIN=$(BIN) testdata/demo/run.sh
 
 # tools installs what the checks need: protoc from Debian (pinned by the
 # distribution release), protoc-gen-go at the version go.mod pins.
@@ -44,8 +51,7 @@ interop:
 
 test: lint check-generated unit interop
 
-bench: build
-	cd $(PEERS) && $(GO) build -o $(BIN)/greeter-server ./cmd/greeter-server
+bench: build peers
 	$(GO) test -run '^$$' -bench . -benchmem ./protocols/... ./proxy/...
 	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -server $(BIN)/greeter-server
 

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
@@ -27,10 +28,12 @@ type downstream struct {
 	nc       net.Conn
 	w        *wire.Writer
 	inflight atomic.Int64
+	active   prometheus.Gauge
 }
 
 func newDownstream(s *Server, cfg *snapshot.Listener, nc net.Conn) *downstream {
-	return &downstream{srv: s, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0)}
+	return &downstream{srv: s, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0),
+		active: s.metrics.Active.WithLabelValues(cfg.CodecName)}
 }
 
 func (d *downstream) serve() {
@@ -91,26 +94,30 @@ func (d *downstream) route(m *protocols.Message) {
 	}
 	table := snap.Routes[cfg.RouteConfig]
 	if table == nil {
-		d.localReply(m, service, "", "", protocols.ReasonNoRoute,
+		d.localReply(m, "*", "", "", protocols.ReasonNoRoute,
 			fmt.Sprintf("metamesh: no route configuration %q for listener %s", cfg.RouteConfig, cfg.Name))
 		return
 	}
 	vh := table.Lookup(service)
+	label := service
+	if !table.Has(service) {
+		label = "*" // not a configured service: don't let clients mint series
+	}
 	if vh == nil {
-		d.localReply(m, service, "", "", protocols.ReasonNoRoute,
+		d.localReply(m, label, "", "", protocols.ReasonNoRoute,
 			fmt.Sprintf("metamesh: no route for service %q", service))
 		return
 	}
 	rt := vh.Match(&m.Headers)
 	if rt == nil {
-		d.localReply(m, service, "", "", protocols.ReasonNoRoute,
+		d.localReply(m, label, "", "", protocols.ReasonNoRoute,
 			fmt.Sprintf("metamesh: no route of %s matched the request to service %q", vh.Name, service))
 		return
 	}
 	cname := rt.PickCluster()
 	cl := snap.Clusters[cname]
 	if cl == nil {
-		d.localReply(m, service, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
+		d.localReply(m, label, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
 			fmt.Sprintf("metamesh: route %s: cluster %s does not exist", rt.Name, cname))
 		return
 	}
@@ -120,7 +127,7 @@ func (d *downstream) route(m *protocols.Message) {
 	}
 	host := cl.LB.Pick(key, hasKey)
 	if host == nil {
-		d.localReply(m, service, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
+		d.localReply(m, label, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
 			fmt.Sprintf("metamesh: route %s: no healthy upstream in cluster %s", rt.Name, cname))
 		return
 	}
@@ -128,7 +135,7 @@ func (d *downstream) route(m *protocols.Message) {
 
 	c := upstream.NewCall(m)
 	c.Set, c.ResponseSet, c.Host, c.Receiver = rt.RequestSet, rt.ResponseSet, host, d
-	c.Service, c.Route, c.Cluster, c.Start = service, rt.Name, cname, time.Now()
+	c.Service, c.Route, c.Cluster, c.Start = label, rt.Name, cname, time.Now()
 	oneway := m.Kind == protocols.KindOneway
 	if !oneway {
 		d.begin(c)
@@ -142,23 +149,23 @@ func (d *downstream) route(m *protocols.Message) {
 		if errors.Is(err, upstream.ErrOverloaded) {
 			reason = protocols.ReasonOverloaded
 		}
-		d.localReply(m, service, rt.Name, cname, reason,
+		d.localReply(m, label, rt.Name, cname, reason,
 			fmt.Sprintf("metamesh: route %s: cluster %s: %v", rt.Name, cname, err))
 		return
 	}
 	if oneway {
-		d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, rt.Name, cname, "oneway").Inc()
+		d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, label, rt.Name, cname, "oneway").Inc()
 	}
 }
 
 func (d *downstream) begin(c *upstream.Call) {
 	d.inflight.Add(1)
 	c.Host.Begin()
-	d.srv.metrics.Active.WithLabelValues(d.cfg.CodecName).Inc()
+	d.active.Inc()
 }
 
 func (d *downstream) end(c *upstream.Call) {
-	d.srv.metrics.Active.WithLabelValues(d.cfg.CodecName).Dec()
+	d.active.Dec()
 	c.Host.End()
 	d.inflight.Add(-1)
 }
@@ -194,9 +201,7 @@ func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error) 
 }
 
 func (d *downstream) finish(c *upstream.Call, status string) {
-	m := d.srv.metrics
-	m.Requests.WithLabelValues(d.cfg.CodecName, c.Service, c.Route, c.Cluster, status).Inc()
-	m.Duration.WithLabelValues(d.cfg.CodecName, c.Service, c.Route, c.Cluster).Observe(time.Since(c.Start).Seconds())
+	d.srv.metrics.Series(d.cfg.CodecName, c.Service, c.Route, c.Cluster).Done(status, time.Since(c.Start))
 	d.end(c)
 	c.Release()
 }

@@ -4,6 +4,8 @@
 package metrics
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -21,6 +23,8 @@ type Proxy struct {
 	LocalReplies   *prometheus.CounterVec
 	UnknownReplies *prometheus.CounterVec
 	XDSUpdates     *prometheus.CounterVec
+
+	series sync.Map // seriesKey → *Series
 }
 
 // NewProxy registers the series, with Go runtime and process collectors,

@@ -91,3 +91,10 @@ func (t *Table) Lookup(service string) *VirtualHost {
 
 // VirtualHosts returns the hosts of t (for config dumps).
 func (t *Table) VirtualHosts() map[string]*VirtualHost { return t.hosts }
+
+// Has reports whether service is one of t's exact domains. Metrics label
+// requests with their service only then, so clients can't mint series.
+func (t *Table) Has(service string) bool {
+	_, ok := t.hosts[service]
+	return ok
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/wire"
@@ -47,8 +48,9 @@ func BenchmarkReadFrames(b *testing.B) {
 // discardConn is a connection whose writes always succeed at once.
 type discardConn struct{ net.Conn }
 
-func (discardConn) Write(p []byte) (int, error) { return len(p), nil }
-func (discardConn) Close() error                { return nil }
+func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (discardConn) Close() error                     { return nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 
 // BenchmarkWriterAppend appends one 128-byte frame per op.
 func BenchmarkWriterAppend(b *testing.B) {
@@ -78,4 +80,22 @@ func BenchmarkWriterAppendParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkWriterAppendTCP appends one 128-byte frame per op to a loopback
+// TCP connection drained by a reader, the path where a producer writes
+// to the socket itself.
+func BenchmarkWriterAppendTCP(b *testing.B) {
+	local, remote := tcpPair(b)
+	go func() { _, _ = io.Copy(io.Discard, remote) }()
+	w := wire.NewWriter(local, 0)
+	defer w.Close()
+	body := payload(0, 124)
+	b.SetBytes(128)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.Append(func(dst []byte) []byte { return frame(dst, body) }); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

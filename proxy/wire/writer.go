@@ -34,6 +34,7 @@ type Writer struct {
 	pending  []byte
 	spare    []byte
 	writing  bool // someone holds the right to write to conn
+	try      nonBlockingWrite
 	closed   bool
 	err      error
 	wake     chan struct{}
@@ -58,6 +59,7 @@ func NewWriter(conn net.Conn, maxPending int) *Writer {
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			w.raw = raw
+			w.try.fn = w.try.write
 		}
 	}
 	go w.flushLoop()
@@ -118,32 +120,45 @@ func (w *Writer) Append(encode func(dst []byte) []byte) error {
 	return nil
 }
 
-// tryWrite writes as much of p as the socket takes without waiting.
+// tryWrite writes as much of p as the socket takes without waiting. Only
+// the holder of the write right calls it, so the scratch fields are its own.
 func (w *Writer) tryWrite(p []byte) (int, error) {
-	written := 0
-	var werr error
-	err := w.raw.Write(func(fd uintptr) bool {
-		for written < len(p) {
-			n, err := syscall.Write(int(fd), p[written:])
-			if n > 0 {
-				written += n
-			}
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
-				if err != syscall.EAGAIN {
-					werr = err
-				}
-				return true
-			}
-		}
-		return true
-	})
+	w.try.p, w.try.n, w.try.err = p, 0, nil
+	err := w.raw.Write(w.try.fn)
+	n, werr := w.try.n, w.try.err
+	w.try.p = nil
 	if werr == nil {
 		werr = err
 	}
-	return written, werr
+	return n, werr
+}
+
+// nonBlockingWrite is the RawConn callback of tryWrite, built once per
+// writer so a write allocates nothing.
+type nonBlockingWrite struct {
+	p   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func (t *nonBlockingWrite) write(fd uintptr) bool {
+	for t.n < len(t.p) {
+		n, err := syscall.Write(int(fd), t.p[t.n:])
+		if n > 0 {
+			t.n += n
+		}
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			if err != syscall.EAGAIN {
+				t.err = err
+			}
+			break
+		}
+	}
+	return true // never wait for writability: the flusher does that
 }
 
 func (w *Writer) signal() {
