@@ -205,34 +205,25 @@ func (w *Writer) flushLoop() {
 	for range w.wake {
 		w.mu.Lock()
 		if w.writing {
-			// A producer is writing; it signals again when it is done.
+			// A producer holds the write right; it signals when done.
 			w.mu.Unlock()
 			continue
 		}
-		out := w.pending
-		w.pending = w.spare[:0]
-		closed, graceful := w.closed, errors.Is(w.err, ErrClosed)
-		w.writing = len(out) > 0 && (!closed || graceful)
-		w.mu.Unlock()
-
-		if w.writing {
-			if _, err := w.conn.Write(out); err != nil {
-				w.mu.Lock()
-				if !w.closed {
-					w.closed, w.err = true, err
-				}
-				closed = true
-				w.mu.Unlock()
+		if len(w.pending) > 0 && (!w.closed || errors.Is(w.err, ErrClosed)) {
+			out := w.pending
+			w.pending, w.writing = w.spare[:0], true
+			w.mu.Unlock()
+			_, err := w.conn.Write(out)
+			w.mu.Lock()
+			if err != nil && !w.closed {
+				w.closed, w.err = true, err
 			}
-		}
-		w.mu.Lock()
-		w.spare, w.writing = reuse(out), false
-		if w.closed && len(w.pending) > 0 && errors.Is(w.err, ErrClosed) {
+			w.spare, w.writing = reuse(out), false
 			w.mu.Unlock()
-			w.signal() // drain what arrived while closing
+			w.signal() // look again: more may be pending, or a close
 			continue
 		}
-		closed = w.closed
+		closed := w.closed
 		w.mu.Unlock()
 		if closed {
 			_ = w.conn.Close()

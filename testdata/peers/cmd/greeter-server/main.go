@@ -145,7 +145,7 @@ func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int) error 
 		server.WithSerialization(constant.Hessian2Serialization),
 		server.WithNotRegister(),
 	); err != nil {
-		return fmt.Errorf("Register: %w", err)
+		return fmt.Errorf("register: %w", err)
 	}
 
 	sigs := make(chan os.Signal, 1)
@@ -163,7 +163,7 @@ func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int) error 
 		}
 		select {
 		case err := <-serveErr:
-			return fmt.Errorf("Serve: %w", err)
+			return fmt.Errorf("serve: %w", err)
 		case <-sigs:
 			return nil
 		case <-time.After(20 * time.Millisecond):
@@ -179,6 +179,6 @@ func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int) error 
 		extension.GetProtocol("dubbo").Destroy() // closes the listener and sessions
 		return nil
 	case err := <-serveErr:
-		return fmt.Errorf("Serve: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	}
 }
