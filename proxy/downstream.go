@@ -29,6 +29,7 @@ type downstream struct {
 	w        *wire.Writer
 	inflight atomic.Int64
 	active   prometheus.Gauge
+	batch    wire.Batch // writers touched by the current read; read loop only
 }
 
 func newDownstream(s *Server, cfg *snapshot.Listener, nc net.Conn) *downstream {
@@ -43,7 +44,7 @@ func (d *downstream) serve() {
 	defer gauge.Dec()
 	defer d.srv.untrack(d)
 
-	err := wire.ReadFrames(d.nc, d.codec, d.handle)
+	err := wire.ReadFrames(d.nc, d.codec, d.handle, d.batch.Flush)
 	var de *wire.DecodeError
 	switch {
 	case errors.As(err, &de):
@@ -69,7 +70,8 @@ func (d *downstream) close() {
 func (d *downstream) handle(m *protocols.Message) error {
 	switch m.Kind {
 	case protocols.KindHeartbeat:
-		return d.w.Append(func(dst []byte) []byte { return d.codec.HeartbeatReply(dst, m) })
+		d.batch.Add(d.w)
+		return d.w.Queue(func(dst []byte) []byte { return d.codec.HeartbeatReply(dst, m) })
 	case protocols.KindRequest, protocols.KindOneway:
 		d.route(m)
 	default:
@@ -140,7 +142,7 @@ func (d *downstream) route(m *protocols.Message) {
 	if !oneway {
 		d.begin(c)
 	}
-	if err := pool.Send(c); err != nil {
+	if err := pool.Send(c, &d.batch); err != nil {
 		if !oneway {
 			d.end(c)
 		}
@@ -171,13 +173,14 @@ func (d *downstream) end(c *upstream.Call) {
 }
 
 // Respond delivers an upstream response with the client's request ID.
-func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message) {
+func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.Batch) {
 	status := "ok"
 	if resp.Kind == protocols.KindError {
 		status = "error"
 	}
 	var encErr error
-	_ = d.w.Append(func(dst []byte) []byte {
+	b.Add(d.w)
+	_ = d.w.Queue(func(dst []byte) []byte {
 		out, err := d.codec.Encode(dst, resp, c.Req.ID, c.ResponseSet)
 		if err != nil {
 			encErr = err
@@ -192,8 +195,9 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message) {
 }
 
 // Fail answers a request whose upstream will never respond.
-func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error) {
-	_ = d.w.Append(func(dst []byte) []byte {
+func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
+	b.Add(d.w)
+	_ = d.w.Queue(func(dst []byte) []byte {
 		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.Cluster, err))
 	})
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
@@ -214,7 +218,8 @@ func (d *downstream) localReply(m *protocols.Message, service, route, cluster st
 		d.srv.log.Debug("dropping a oneway request", zap.String("reason", text))
 		return
 	}
-	_ = d.w.Append(func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, reason, text) })
+	d.batch.Add(d.w)
+	_ = d.w.Queue(func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, reason, text) })
 }
 
 var _ upstream.Receiver = (*downstream)(nil)

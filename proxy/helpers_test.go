@@ -202,7 +202,7 @@ func (u *echoUpstream) serve() {
 					return nil
 				}
 				return w.Append(func(dst []byte) []byte { return dubbo.AppendResponse(dst, id, 20, value) })
-			})
+			}, nil)
 			w.Close()
 		}()
 	}

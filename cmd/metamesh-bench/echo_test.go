@@ -88,7 +88,7 @@ func (e *echoServer) serveConn(nc net.Conn) {
 			_ = w.Append(func(dst []byte) []byte { return dubbo.AppendResponse(dst, id, dubbo.StatusOK, reply) })
 		})
 		return nil
-	})
+	}, nil)
 }
 
 // lastStringArg reads the single ASCII string argument of a request frame

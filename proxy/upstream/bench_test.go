@@ -5,14 +5,18 @@ import (
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/upstream"
+	"github.com/metamesh/metamesh/proxy/wire"
 )
 
 // releaser signals each outcome and returns the call to the pool, as the
 // proxy does.
 type releaser chan struct{}
 
-func (r releaser) Respond(c *upstream.Call, _ *protocols.Message) { c.Release(); r <- struct{}{} }
-func (r releaser) Fail(c *upstream.Call, _ protocols.Reason, _ error) {
+func (r releaser) Respond(c *upstream.Call, _ *protocols.Message, _ *wire.Batch) {
+	c.Release()
+	r <- struct{}{}
+}
+func (r releaser) Fail(c *upstream.Call, _ protocols.Reason, _ error, _ *wire.Batch) {
 	c.Release()
 	r <- struct{}{}
 }
@@ -37,7 +41,7 @@ func BenchmarkPoolRoundTrip(b *testing.B) {
 				for range batch {
 					c := upstream.NewCall(&req)
 					c.Receiver = done
-					if err := pool.Send(c); err != nil {
+					if err := sendNow(pool, c); err != nil {
 						b.Fatal(err)
 					}
 				}

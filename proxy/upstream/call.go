@@ -10,16 +10,18 @@ import (
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/wire"
 )
 
 // Receiver is told the outcome of a Call. Exactly one of its methods runs
 // once for every two-way Call that Send accepted; none for a oneway Call.
 type Receiver interface {
 	// Respond gets the decoded response. resp and its Raw bytes are only
-	// valid during the call.
-	Respond(c *Call, resp *protocols.Message)
-	// Fail reports that no response will come.
-	Fail(c *Call, reason protocols.Reason, err error)
+	// valid during the call. The receiver queues what it writes and adds
+	// the writer to b, which the caller flushes after its read batch.
+	Respond(c *Call, resp *protocols.Message, b *wire.Batch)
+	// Fail reports that no response will come; b as for Respond.
+	Fail(c *Call, reason protocols.Reason, err error, b *wire.Batch)
 }
 
 // Call is one request in flight to an upstream host. The proxy keeps its

@@ -43,7 +43,7 @@ var errConnClosed = errors.New("upstream: connection closed")
 // send writes c with this connection's ID and registers it to await its
 // response. The frame is appended under c.mu so that FIFO order equals
 // write order for pipelined protocols.
-func (cn *conn) send(c *Call) error {
+func (cn *conn) send(c *Call, b *wire.Batch) error {
 	codec := cn.pool.codec
 	twoWay := c.Req.Kind != protocols.KindOneway
 	cn.mu.Lock()
@@ -57,7 +57,7 @@ func (cn *conn) send(c *Call) error {
 		id = cn.nextID
 	}
 	var encErr error
-	err := cn.w.Append(func(dst []byte) []byte {
+	err := cn.w.Queue(func(dst []byte) []byte {
 		out, e := codec.Encode(dst, &c.Req, id, c.Set)
 		if e != nil {
 			encErr = e
@@ -72,6 +72,7 @@ func (cn *conn) send(c *Call) error {
 		}
 		return err
 	}
+	b.Add(cn.w)
 	if twoWay {
 		if codec.Model() == protocols.Multiplexed {
 			cn.byID[id] = c
@@ -109,10 +110,12 @@ func (cn *conn) take(resp *protocols.Message) *Call {
 
 func (cn *conn) readLoop() {
 	codec := cn.pool.codec
+	var batch wire.Batch
 	err := wire.ReadFrames(cn.nc, codec, func(m *protocols.Message) error {
 		switch {
 		case m.Kind == protocols.KindHeartbeat:
-			return cn.w.Append(func(dst []byte) []byte { return codec.HeartbeatReply(dst, m) })
+			batch.Add(cn.w)
+			return cn.w.Queue(func(dst []byte) []byte { return codec.HeartbeatReply(dst, m) })
 		case m.Kind.IsResponse():
 			c := cn.take(m)
 			if c == nil {
@@ -130,13 +133,13 @@ func (cn *conn) readLoop() {
 				// get ErrOverloaded.
 				cn.pool.release(cn)
 			}
-			c.Receiver.Respond(c, m)
+			c.Receiver.Respond(c, m, &batch)
 			if codec.Model() != protocols.Exclusive && cn.pool.isClosed() {
 				cn.closeIfIdle()
 			}
 		}
 		return nil
-	})
+	}, batch.Flush)
 	var de *wire.DecodeError
 	if errors.As(err, &de) {
 		cn.pool.log.Warn("closing upstream connection on a bad frame", zap.String("upstream", cn.pool.addr), zap.Error(err))
@@ -176,7 +179,9 @@ func (cn *conn) close(cause error) {
 	cn.w.CloseWithError(errConnClosed)
 	cn.pool.forget(cn)
 	err := fmt.Errorf("upstream connection to %s closed: %v", cn.pool.addr, cause)
+	var batch wire.Batch
 	for _, c := range waiting {
-		c.Receiver.Fail(c, protocols.ReasonNoHealthyUpstream, err)
+		c.Receiver.Fail(c, protocols.ReasonNoHealthyUpstream, err, &batch)
 	}
+	batch.Flush()
 }

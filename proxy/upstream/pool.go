@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/wire"
 )
 
 // ErrOverloaded is returned by Send when an exclusive pool has no idle
@@ -67,15 +68,16 @@ func withDefaults(o Options) Options {
 	return o
 }
 
-// Send forwards c on a connection of the pool. On success the outcome
-// reaches c.Receiver later (two-way calls) or c is released (oneway); on
-// error nothing was sent and the caller still owns c.
-func (p *Pool) Send(c *Call) error {
+// Send queues c on a connection of the pool and adds that connection's
+// writer to b; the caller flushes b (after its read batch). On success the
+// outcome reaches c.Receiver later (two-way calls) or c is released
+// (oneway); on error nothing was sent and the caller still owns c.
+func (p *Pool) Send(c *Call, b *wire.Batch) error {
 	cn, err := p.acquire()
 	if err != nil {
 		return err
 	}
-	return cn.send(c)
+	return cn.send(c, b)
 }
 
 func (p *Pool) acquire() (*conn, error) {

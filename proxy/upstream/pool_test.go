@@ -32,7 +32,7 @@ func TestMultiplexedRewritesIDs(t *testing.T) {
 		clientIDs[id] = true
 		c := newCall(rcv, protocols.KindRequest, id, fmt.Sprintf("call-%d", i))
 		calls[c] = fmt.Sprintf("call-%d", i)
-		if err := pool.Send(c); err != nil {
+		if err := sendNow(pool, c); err != nil {
 			t.Fatalf("Send %d: %v", i, err)
 		}
 	}
@@ -78,7 +78,7 @@ func TestMultiplexedConcurrentSends(t *testing.T) {
 	for s := range senders {
 		wg.Go(func() {
 			for i := range each {
-				if err := pool.Send(newCall(rcv, protocols.KindRequest, 1, fmt.Sprintf("%d/%d", s, i))); err != nil {
+				if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 1, fmt.Sprintf("%d/%d", s, i))); err != nil {
 					t.Errorf("Send: %v", err)
 				}
 			}
@@ -107,7 +107,7 @@ func TestPipelinedFIFO(t *testing.T) {
 	var sent []*upstream.Call
 	for i := range n {
 		c := newCall(rcv, protocols.KindRequest, uint64(i+1), fmt.Sprintf("req-%d", i))
-		if err := pool.Send(c); err != nil {
+		if err := sendNow(pool, c); err != nil {
 			t.Fatalf("Send %d: %v", i, err)
 		}
 		sent = append(sent, c)
@@ -137,12 +137,12 @@ func TestExclusive(t *testing.T) {
 		a := newCall(rcv, protocols.KindRequest, 1, hold)
 		b := newCall(rcv, protocols.KindRequest, 2, hold)
 		for _, c := range []*upstream.Call{a, b} {
-			if err := pool.Send(c); err != nil {
+			if err := sendNow(pool, c); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
 		}
 		eventually(t, "two connections", func() bool { return srv.accepted.Load() == 2 })
-		if err := pool.Send(newCall(rcv, protocols.KindRequest, 3, "x")); !errors.Is(err, upstream.ErrOverloaded) {
+		if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 3, "x")); !errors.Is(err, upstream.ErrOverloaded) {
 			t.Fatalf("third Send with 2 busy of MaxConnections 2 = %v, want ErrOverloaded", err)
 		}
 		srv.releaseHeld()
@@ -158,7 +158,7 @@ func TestExclusive(t *testing.T) {
 		}
 		// Answered connections are idle again and are reused.
 		for i := range 5 {
-			if err := pool.Send(newCall(rcv, protocols.KindRequest, uint64(10+i), "again")); err != nil {
+			if err := sendNow(pool, newCall(rcv, protocols.KindRequest, uint64(10+i), "again")); err != nil {
 				t.Fatalf("Send after the answers: %v", err)
 			}
 			rcv.wait(t, 1)
@@ -172,17 +172,17 @@ func TestExclusive(t *testing.T) {
 		srv := newServer(t, nil)
 		pool, _ := newPool(t, srv.addr(), protocols.Exclusive, 1)
 		rcv := newRecorder()
-		if err := pool.Send(newCall(rcv, protocols.KindRequest, 1, hold)); err != nil {
+		if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 1, hold)); err != nil {
 			t.Fatal(err)
 		}
-		if err := pool.Send(newCall(rcv, protocols.KindRequest, 2, "x")); !errors.Is(err, upstream.ErrOverloaded) {
+		if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 2, "x")); !errors.Is(err, upstream.ErrOverloaded) {
 			t.Fatalf("second Send while busy = %v, want ErrOverloaded", err)
 		}
 		srv.releaseHeld()
 		if e := rcv.wait(t, 1)[0]; !e.respond {
 			t.Fatalf("held call: %+v", e)
 		}
-		if err := pool.Send(newCall(rcv, protocols.KindRequest, 3, "x")); err != nil {
+		if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 3, "x")); err != nil {
 			t.Fatalf("Send once idle again: %v", err)
 		}
 		rcv.wait(t, 1)
@@ -194,7 +194,7 @@ func TestExclusive(t *testing.T) {
 		pool, _ := newPool(t, srv.addr(), protocols.Exclusive, 1)
 		rcv := newRecorder()
 		for i := range 3 {
-			if err := pool.Send(newCall(rcv, protocols.KindOneway, uint64(i), "fire")); err != nil {
+			if err := sendNow(pool, newCall(rcv, protocols.KindOneway, uint64(i), "fire")); err != nil {
 				t.Fatalf("oneway Send %d: %v", i, err)
 			}
 		}
@@ -220,7 +220,7 @@ func TestServerClosesWithCallsInFlight(t *testing.T) {
 			var sent []*upstream.Call
 			for i := range n {
 				c := newCall(rcv, protocols.KindRequest, uint64(i+1), hold)
-				if err := pool.Send(c); err != nil {
+				if err := sendNow(pool, c); err != nil {
 					t.Fatalf("Send %d: %v", i, err)
 				}
 				sent = append(sent, c)
@@ -254,7 +254,7 @@ func TestServerClosesWithCallsInFlight(t *testing.T) {
 			// The dead connections are gone: the next call dials anew.
 			srv.releaseHeld()
 			before := srv.accepted.Load()
-			if err := pool.Send(newCall(rcv, protocols.KindRequest, 99, "after")); err != nil {
+			if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 99, "after")); err != nil {
 				t.Fatalf("Send after the server closed: %v", err)
 			}
 			if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "after" {
@@ -276,10 +276,10 @@ func TestDrain(t *testing.T) {
 			// Connection 1 holds a call in flight; connection 2 answers
 			// at once and goes idle.
 			held := newCall(rcv, protocols.KindRequest, 1, hold)
-			if err := pool.Send(held); err != nil {
+			if err := sendNow(pool, held); err != nil {
 				t.Fatal(err)
 			}
-			if err := pool.Send(newCall(rcv, protocols.KindRequest, 2, "quick")); err != nil {
+			if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 2, "quick")); err != nil {
 				t.Fatal(err)
 			}
 			if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "quick" {
@@ -291,7 +291,7 @@ func TestDrain(t *testing.T) {
 
 			pool.Drain()
 			eventually(t, "the idle connection to close", func() bool { return srv.ended.Load() == 1 })
-			if err := pool.Send(newCall(rcv, protocols.KindRequest, 3, "late")); err == nil {
+			if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 3, "late")); err == nil {
 				t.Error("Send after Drain succeeded, want an error")
 				rcv.wait(t, 1)
 			}
@@ -324,7 +324,7 @@ func TestDialFailure(t *testing.T) {
 			rcv := newRecorder()
 			// Twice: a failed dial must not use up the connection budget.
 			for range 2 {
-				err := pool.Send(newCall(rcv, protocols.KindRequest, 1, "x"))
+				err := sendNow(pool, newCall(rcv, protocols.KindRequest, 1, "x"))
 				if err == nil || !strings.Contains(err.Error(), "connect "+addr) {
 					t.Fatalf("Send to a closed port = %v, want a connect error naming %s", err, addr)
 				}
@@ -346,7 +346,7 @@ func TestHeartbeatAnswered(t *testing.T) {
 			srv := newServer(t, nil)
 			pool, _ := newPool(t, srv.addr(), model, 1)
 			rcv := newRecorder()
-			if err := pool.Send(newCall(rcv, protocols.KindRequest, 5, heartbeat)); err != nil {
+			if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 5, heartbeat)); err != nil {
 				t.Fatal(err)
 			}
 			if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != heartbeat {
@@ -372,7 +372,7 @@ func TestUnexpectedResponse(t *testing.T) {
 			srv := newServer(t, nil)
 			pool, st := newPool(t, srv.addr(), tt.model, 1)
 			rcv := newRecorder()
-			if err := pool.Send(newCall(rcv, protocols.KindRequest, 1, twice)); err != nil {
+			if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 1, twice)); err != nil {
 				t.Fatal(err)
 			}
 			if e := rcv.wait(t, 1)[0]; !e.respond {
@@ -387,7 +387,7 @@ func TestUnexpectedResponse(t *testing.T) {
 				return
 			}
 			eventually(t, "the connection to close", func() bool { return srv.ended.Load() == 1 && st.closed.Load() == 1 })
-			if err := pool.Send(newCall(rcv, protocols.KindRequest, 2, "next")); err != nil {
+			if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 2, "next")); err != nil {
 				t.Fatalf("Send after the bad connection closed: %v", err)
 			}
 			if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "next" {
@@ -418,7 +418,7 @@ func TestManager(t *testing.T) {
 	if want := []string{"127.0.0.1:1/multiplexed", "127.0.0.1:1/pipelined", "127.0.0.1:2/multiplexed"}; !slices.Equal(asked, want) {
 		t.Errorf("Retain asked about %v, want %v", asked, want)
 	}
-	if err := b.Send(newCall(newRecorder(), protocols.KindRequest, 1, "x")); err == nil {
+	if err := sendNow(b, newCall(newRecorder(), protocols.KindRequest, 1, "x")); err == nil {
 		t.Error("Send on a pool Retain dropped succeeded; it must be drained")
 	}
 	if m.Pool("127.0.0.1:1", mux, upstream.Options{}) != a {
@@ -428,7 +428,7 @@ func TestManager(t *testing.T) {
 		t.Error("a dropped pool was handed out again")
 	}
 	m.Drain()
-	if err := a.Send(newCall(newRecorder(), protocols.KindRequest, 1, "x")); err == nil {
+	if err := sendNow(a, newCall(newRecorder(), protocols.KindRequest, 1, "x")); err == nil {
 		t.Error("Send after Manager.Drain succeeded")
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/upstream"
+	"github.com/metamesh/metamesh/proxy/wire"
 )
 
 // Payloads that steer the test server.
@@ -184,11 +185,11 @@ type recorder struct{ events chan event }
 
 func newRecorder() *recorder { return &recorder{events: make(chan event, 1024)} }
 
-func (r *recorder) Respond(c *upstream.Call, m *protocols.Message) {
+func (r *recorder) Respond(c *upstream.Call, m *protocols.Message, _ *wire.Batch) {
 	r.events <- event{call: c, respond: true, payload: payloadOf(m.Raw)}
 }
 
-func (r *recorder) Fail(c *upstream.Call, reason protocols.Reason, err error) {
+func (r *recorder) Fail(c *upstream.Call, reason protocols.Reason, err error, _ *wire.Batch) {
 	r.events <- event{call: c, reason: reason, err: err}
 }
 
@@ -258,4 +259,13 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// sendNow sends c and flushes at once, as a read loop does at the end of
+// its batch.
+func sendNow(p *upstream.Pool, c *upstream.Call) error {
+	var b wire.Batch
+	err := p.Send(c, &b)
+	b.Flush()
+	return err
 }

@@ -39,7 +39,7 @@ func BenchmarkReadFrames(b *testing.B) {
 	err := wire.ReadFrames(&repeatReader{block: block, n: b.N}, lenCodec{}, func(*protocols.Message) error {
 		frames++
 		return nil
-	})
+	}, nil)
 	if !errors.Is(err, io.EOF) || frames != 64*b.N {
 		b.Fatalf("ReadFrames: %v after %d frames", err, frames)
 	}

@@ -13,9 +13,18 @@ const minRead = 16 << 10
 // place and handing it to handle. The buffer is reused: a Message (and its
 // Raw bytes) is valid only during its handle call. The buffer grows to fit
 // one frame (the codec bounds frame size) and shrinks back afterwards.
-// It returns r's error (io.EOF at a clean end), a *DecodeError, or the
+// After handling the frames of each read, and before returning, it calls
+// flush (if not nil): frames queued while handling one read go out
+// together. It returns r's error (io.EOF at a clean end), a *DecodeError, or the
 // first error handle returns.
-func ReadFrames(r io.Reader, codec protocols.Codec, handle func(*protocols.Message) error) error {
+func ReadFrames(r io.Reader, codec protocols.Codec, handle func(*protocols.Message) error, flush func()) error {
+	if flush == nil {
+		flush = func() {}
+	}
+	fail := func(err error) error {
+		flush()
+		return err
+	}
 	buf := make([]byte, minRead)
 	var msg protocols.Message
 	start, end := 0, 0
@@ -35,19 +44,20 @@ func ReadFrames(r io.Reader, codec protocols.Codec, handle func(*protocols.Messa
 		for start < end {
 			size, derr := codec.Decode(buf[start:end], &msg)
 			if derr != nil {
-				return &DecodeError{Err: derr}
+				return fail(&DecodeError{Err: derr})
 			}
 			if size == 0 {
 				break
 			}
 			if size < 0 || size > end-start {
-				return &DecodeError{Err: fmt.Errorf("codec consumed %d of %d bytes", size, end-start)}
+				return fail(&DecodeError{Err: fmt.Errorf("codec consumed %d of %d bytes", size, end-start)})
 			}
 			start += size
 			if herr := handle(&msg); herr != nil {
-				return herr
+				return fail(herr)
 			}
 		}
+		flush()
 		if start == end {
 			start, end = 0, 0
 			if len(buf) > 4*minRead {

@@ -19,7 +19,7 @@ func collect(r io.Reader, c protocols.Codec) ([][]byte, error) {
 	err := wire.ReadFrames(r, c, func(m *protocols.Message) error {
 		got = append(got, bytes.Clone(m.Raw[4:]))
 		return nil
-	})
+	}, nil)
 	return got, err
 }
 
@@ -244,7 +244,7 @@ func TestReadFramesErrors(t *testing.T) {
 					return tt.handle(n)
 				}
 				return nil
-			})
+			}, nil)
 			if n != tt.wantFrames {
 				t.Errorf("handled %d frames, want %d", n, tt.wantFrames)
 			}

@@ -66,10 +66,20 @@ func NewWriter(conn net.Conn, maxPending int) *Writer {
 	return w
 }
 
-// Append lets encode append one or more frames to the pending bytes and
-// sends them. encode runs under the writer's lock: it must only append to
-// dst and return it.
+// Append queues frames and sends them (Queue, then Flush).
 func (w *Writer) Append(encode func(dst []byte) []byte) error {
+	if err := w.Queue(encode); err != nil {
+		return err
+	}
+	w.Flush()
+	return nil
+}
+
+// Queue lets encode append one or more frames to the pending bytes
+// without sending them: a read loop queues every frame of one read, then
+// flushes each writer it touched once (see Batch). encode runs under the
+// writer's lock: it must only append to dst and return it.
+func (w *Writer) Queue(encode func(dst []byte) []byte) error {
 	w.mu.Lock()
 	if w.closed {
 		err := w.err
@@ -84,10 +94,27 @@ func (w *Writer) Append(encode func(dst []byte) []byte) error {
 		w.CloseWithError(err)
 		return err
 	}
+	w.mu.Unlock()
+	return nil
+}
+
+// Flush sends what is pending. Unless a write is already in progress, the
+// caller writes it itself without blocking; what the socket won't take at
+// once goes to the flushing goroutine.
+func (w *Writer) Flush() {
+	w.mu.Lock()
+	if len(w.pending) == 0 || w.closed {
+		closed := w.closed
+		w.mu.Unlock()
+		if closed {
+			w.signal()
+		}
+		return
+	}
 	if w.writing || w.raw == nil {
 		w.mu.Unlock()
 		w.signal()
-		return nil
+		return
 	}
 	w.writing = true
 	out := w.pending
@@ -108,7 +135,7 @@ func (w *Writer) Append(encode func(dst []byte) []byte) error {
 		w.writing = false
 		w.mu.Unlock()
 		w.signal()
-		return nil
+		return
 	}
 	w.spare = reuse(out)
 	w.writing = false
@@ -117,7 +144,6 @@ func (w *Writer) Append(encode func(dst []byte) []byte) error {
 	if more {
 		w.signal()
 	}
-	return nil
 }
 
 // tryWrite writes as much of p as the socket takes without waiting. Only
