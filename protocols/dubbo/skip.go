@@ -116,27 +116,13 @@ func (r *reader) skipValues(n int) error {
 }
 
 // skipUntilEnd skips list elements up to and including the closing 'Z'.
-func (r *reader) skipUntilEnd() error {
-	if err := r.enter(); err != nil {
-		return err
-	}
-	for {
-		if r.pos >= len(r.b) {
-			return r.truncated()
-		}
-		if r.b[r.pos] == 'Z' {
-			r.pos++
-			r.depth--
-			return nil
-		}
-		if err := r.skip(); err != nil {
-			return err
-		}
-	}
-}
+func (r *reader) skipUntilEnd() error { return r.skipValuesUntilEnd(1) }
 
 // skipMapEntries skips key/value pairs up to and including the closing 'Z'.
-func (r *reader) skipMapEntries() error {
+func (r *reader) skipMapEntries() error { return r.skipValuesUntilEnd(2) }
+
+// skipValuesUntilEnd skips groups of perEntry values until the closing 'Z'.
+func (r *reader) skipValuesUntilEnd(perEntry int) error {
 	if err := r.enter(); err != nil {
 		return err
 	}
@@ -149,11 +135,10 @@ func (r *reader) skipMapEntries() error {
 			r.depth--
 			return nil
 		}
-		if err := r.skip(); err != nil {
-			return err
-		}
-		if err := r.skip(); err != nil {
-			return err
+		for range perEntry {
+			if err := r.skip(); err != nil {
+				return err
+			}
 		}
 	}
 }

@@ -1,38 +1,23 @@
-package wire
+package wire_test
 
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
+
+	"github.com/metamesh/metamesh/proxy/wire"
 )
 
 // Many producers appending at once over TCP: every frame arrives whole,
 // and each producer's frames arrive in the order it appended them. This
 // exercises the hand-over between inline writes and the flusher.
 func TestWriterConcurrentProducersKeepOrder(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server := <-accepted
+	client, server := tcpPair(t)
 	defer server.Close()
 
 	const producers, frames = 8, 5000
-	w := NewWriter(client, 0)
+	w := wire.NewWriter(client, 0)
 	var wg sync.WaitGroup
 	for p := range producers {
 		wg.Add(1)
