@@ -4,6 +4,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 PEERS := testdata/peers
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+CONTROLLER_GEN := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 export CGO_ENABLED ?= 0
 
 .PHONY: all build run peers test unit interop lint generate check-generated bench fuzz tools clean
@@ -27,12 +28,20 @@ tools:
 	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null; }
 	@GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go
 
+# generate: protobuf for proxy/api, then deepcopy and CRD YAML for crds/.
+# Aeraki's kinds need float64 (mirrorPercentage.value), so only their CRD run
+# gets allowDangerousTypes; metamesh's own kinds must not use floats.
 generate: tools
 	protoc -I proxy/api -I /usr/include --plugin=protoc-gen-go=$(BIN)/protoc-gen-go \
 		--go_out=proxy/api --go_opt=paths=source_relative proxy/api/metaprotocol.proto
+	rm -f crds/bases/*.yaml
+	$(GO) run $(CONTROLLER_GEN) object paths=./crds/...
+	$(GO) run $(CONTROLLER_GEN) crd paths=./crds/v1alpha1/... output:crd:artifacts:config=crds/bases
+	$(GO) run $(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./crds/aeraki/... output:crd:artifacts:config=crds/bases
 
 check-generated: generate
-	@git diff --exit-code -- proxy/api || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- proxy/api crds || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@out=$$(git status --porcelain --untracked-files=all -- proxy/api crds); [ -z "$$out" ] || { echo "generated files not committed:"; echo "$$out"; exit 1; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }

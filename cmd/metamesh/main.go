@@ -26,6 +26,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(proxyCmd(), versionCmd())
+	root.AddCommand(runCmd(), proxyCmd(), validateCmd(), versionCmd())
 	return root
 }

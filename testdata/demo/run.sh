@@ -27,7 +27,7 @@ wait_ready() { # name url-or-port
 "$bin/greeter-server" --addr 127.0.0.1:20882 --version v2 >/dev/null & pids+=($!)
 wait_ready greeter-v1 20881
 wait_ready greeter-v2 20882
-"$bin/metamesh" proxy --bootstrap "$here/bootstrap.yaml" --admin 127.0.0.1:15000 --log-level warn & pids+=($!)
+"$bin/metamesh" run --config "$here" --listen-address 127.0.0.1 --admin 127.0.0.1:15000 --log-level warn & pids+=($!)
 wait_ready metamesh 20880
 
 cat <<'MSG'

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/metamesh/metamesh/controlplane/file"
+	"github.com/metamesh/metamesh/controlplane/translate"
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy"
+	"github.com/metamesh/metamesh/proxy/metrics"
+)
+
+func runCmd() *cobra.Command {
+	var (
+		logs         logFlags
+		dir          string
+		adminAddr    string
+		listenAddr   string
+		debounce     time.Duration
+		drainTimeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "run --config DIR",
+		Short: "Embedded default: route traffic by the YAML in DIR, applying edits live",
+		Long: "run puts the file-mode control plane and one proxy in one process. It reads\n" +
+			"every ServiceEntry, DestinationPolicy, MetaRouter and ApplicationProtocol in\n" +
+			"DIR (Aeraki's MetaRouter and ApplicationProtocol too), translates them to\n" +
+			"xDS and applies them to the proxy; on every change it does so again. An\n" +
+			"invalid edit is logged with the file and field, and the last good config\n" +
+			"stays in force.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logs.build()
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			if dir == "" {
+				return errors.New("--config: required")
+			}
+			srv := proxy.New(log, metrics.NewProxy())
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+
+			apply := func(cfg *file.Config) error { return applyConfig(log, srv, cfg, listenAddr) }
+			watchErr := make(chan error, 1)
+			go func() { watchErr <- file.Watch(ctx, dir, debounce, log, apply) }()
+			serveErr := make(chan error, 1)
+			go func() { serveErr <- serve(ctx, log, srv, adminAddr, drainTimeout) }()
+			select {
+			case err := <-watchErr:
+				if err != nil {
+					stop()
+					<-serveErr
+					return fmt.Errorf("--config: %w", err)
+				}
+				return <-serveErr
+			case err := <-serveErr:
+				return err
+			}
+		},
+	}
+	logs.register(cmd)
+	cmd.Flags().StringVar(&dir, "config", "", "folder of config YAML, watched for changes")
+	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
+	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the service ports are bound on")
+	cmd.Flags().DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change before the folder is reloaded")
+	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
+	return cmd
+}
+
+// applyConfig translates cfg and applies it to the proxy, logging every
+// object the translation did not fully accept.
+func applyConfig(log *zap.Logger, srv *proxy.Server, cfg *file.Config, listenAddr string) error {
+	out := translate.Translate(&translate.Input{
+		ServiceEntries:       cfg.ServiceEntries,
+		DestinationPolicies:  cfg.DestinationPolicies,
+		MetaRouters:          cfg.MetaRouters,
+		ApplicationProtocols: cfg.ApplicationProtocols,
+	}, translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec})
+	for _, p := range conditionProblems(out, cfg) {
+		log.Warn("config object not fully applied", zap.String("problem", p))
+	}
+	if err := srv.Apply(out.Resources); err != nil {
+		return fmt.Errorf("proxy refused the translated config: %w", err)
+	}
+	log.Info("config applied", zap.Int("listeners", len(out.Resources.Listeners)), zap.Int("clusters", len(out.Resources.Clusters)))
+	return nil
+}
+
+func knownCodec(name string) bool {
+	for _, n := range protocols.Names() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}

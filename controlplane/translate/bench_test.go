@@ -1,0 +1,60 @@
+package translate
+
+import (
+	"fmt"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/metamesh/metamesh/crds/v1alpha1"
+)
+
+// scaleInput builds n Dubbo services on one port, each with 4 subsets over
+// 4 endpoints and a MetaRouter of 5 routes.
+func scaleInput(n int) *Input {
+	in := &Input{}
+	ptr := func(s string) *string { return &s }
+	w := func(v int32) *int32 { return &v }
+	for i := range n {
+		host := v1alpha1.Host(fmt.Sprintf("com.example.Service%04d", i))
+		meta := metav1.ObjectMeta{Name: fmt.Sprintf("s%04d", i), Namespace: "default"}
+		se := &v1alpha1.ServiceEntry{ObjectMeta: meta, Spec: v1alpha1.ServiceEntrySpec{
+			Hosts: []v1alpha1.Host{host},
+			Ports: []v1alpha1.ServicePort{{Number: 20880, Name: "dubbo", Protocol: "dubbo"}},
+		}}
+		dp := &v1alpha1.DestinationPolicy{ObjectMeta: meta, Spec: v1alpha1.DestinationPolicySpec{Host: host}}
+		mr := &v1alpha1.MetaRouter{ObjectMeta: meta, Spec: v1alpha1.MetaRouterSpec{Hosts: []v1alpha1.Host{host}}}
+		for s := range 4 {
+			v := fmt.Sprintf("v%d", s)
+			se.Spec.Endpoints = append(se.Spec.Endpoints, v1alpha1.Endpoint{Address: fmt.Sprintf("10.%d.%d.%d", i/250, i%250, s), Labels: map[string]string{"version": v}})
+			dp.Spec.Subsets = append(dp.Spec.Subsets, v1alpha1.Subset{Name: v1alpha1.Name(v), Labels: map[string]string{"version": v}})
+		}
+		for r := range 5 {
+			mr.Spec.Routes = append(mr.Spec.Routes, v1alpha1.MetaRoute{
+				Name:  fmt.Sprintf("r%d", r),
+				Match: &v1alpha1.Match{Attributes: map[string]v1alpha1.StringMatch{"method": {Prefix: ptr(fmt.Sprintf("m%d", r))}}},
+				Route: []v1alpha1.WeightedDestination{
+					{Destination: v1alpha1.Destination{Host: host, Subset: "v0"}, Weight: w(80)},
+					{Destination: v1alpha1.Destination{Host: host, Subset: v1alpha1.Name(fmt.Sprintf("v%d", 1+r%3))}, Weight: w(20)},
+				},
+			})
+		}
+		in.ServiceEntries = append(in.ServiceEntries, se)
+		in.DestinationPolicies = append(in.DestinationPolicies, dp)
+		in.MetaRouters = append(in.MetaRouters, mr)
+	}
+	return in
+}
+
+// BenchmarkTranslate2000 is the scale target of the issue: 2,000 services
+// × 4 subsets × 5 routes, under 1 s and 300 MiB.
+func BenchmarkTranslate2000(b *testing.B) {
+	in := scaleInput(2000)
+	b.ReportAllocs()
+	for b.Loop() {
+		out := Translate(in, Options{})
+		if len(out.Resources.Clusters) != 2000*5 {
+			b.Fatalf("%d clusters", len(out.Resources.Clusters))
+		}
+	}
+}

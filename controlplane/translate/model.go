@@ -1,0 +1,172 @@
+package translate
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/types/known/structpb"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/metamesh/metamesh/crds/v1alpha1"
+)
+
+// builtinCodecs are the protocols that need no ApplicationProtocol.
+var builtinCodecs = []string{"dubbo", "thrift", "redis"}
+
+// onePerPort lists protocols whose frames don't name their service, so a
+// port can carry only one service of them.
+var onePerPort = map[string]bool{"thrift": true, "redis": true}
+
+type codecRef struct {
+	codec  string
+	config *structpb.Struct
+}
+
+// service is one host of a ServiceEntry with what refers to it.
+type service struct {
+	host    string
+	key     string // its ServiceEntry's status key
+	entry   *v1alpha1.ServiceEntry
+	ports   []v1alpha1.ServicePort
+	policy  *v1alpha1.DestinationPolicy
+	polKey  string
+	router  *v1alpha1.MetaRouter
+	routKey string
+}
+
+// port is one listener: the services sharing a port and protocol.
+type port struct {
+	number   int32
+	protocol string
+	services []*service
+}
+
+type translation struct {
+	in     *Input
+	opts   Options
+	out    *Output
+	status map[string]*status
+
+	codecs   map[string]codecRef
+	services map[string]*service
+	ports    map[int32]*port
+}
+
+func less(a, b *metav1.ObjectMeta) bool {
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
+}
+
+func keyOf(kind string, m *metav1.ObjectMeta) string { return Key(kind, m.Namespace, m.Name) }
+
+// registerProtocols resolves protocol names to codecs: the built-ins, then each
+// ApplicationProtocol by its name.
+func (t *translation) registerProtocols() {
+	t.codecs = map[string]codecRef{}
+	for _, n := range builtinCodecs {
+		if t.opts.KnownCodec == nil || t.opts.KnownCodec(n) {
+			t.codecs[n] = codecRef{codec: n}
+		}
+	}
+	for _, ap := range t.in.ApplicationProtocols {
+		key := keyOf("ApplicationProtocol", &ap.ObjectMeta)
+		t.st(key)
+		if _, dup := t.codecs[ap.Name]; dup {
+			t.reject(key, v1alpha1.ReasonConflict, fmt.Sprintf("protocol name %q is already taken", ap.Name))
+			continue
+		}
+		codec := string(ap.Spec.Codec)
+		if t.opts.KnownCodec != nil && !t.opts.KnownCodec(codec) {
+			t.reject(key, v1alpha1.ReasonUnknownCodec, fmt.Sprintf("spec.codec: no codec %q is built into this binary", codec))
+			continue
+		}
+		ref := codecRef{codec: codec}
+		if ap.Spec.CodecConfig != nil && len(ap.Spec.CodecConfig.Raw) > 0 {
+			var m map[string]any
+			if err := json.Unmarshal(ap.Spec.CodecConfig.Raw, &m); err != nil {
+				t.reject(key, v1alpha1.ReasonInvalid, "spec.codecConfig: "+err.Error())
+				continue
+			}
+			s, err := structpb.NewStruct(m)
+			if err != nil {
+				t.reject(key, v1alpha1.ReasonInvalid, "spec.codecConfig: "+err.Error())
+				continue
+			}
+			ref.config = s
+		}
+		t.codecs[ap.Name] = ref
+	}
+}
+
+// registerServices registers every host and port of the ServiceEntries. A host
+// defined twice, a port claimed by two protocols, or a second service on a
+// port whose protocol can't tell services apart is refused on the later
+// object (in namespace/name order).
+func (t *translation) registerServices() {
+	t.services = map[string]*service{}
+	t.ports = map[int32]*port{}
+	for _, se := range t.in.ServiceEntries {
+		key := keyOf("ServiceEntry", &se.ObjectMeta)
+		t.st(key)
+		for hi, h := range se.Spec.Hosts {
+			host := string(h)
+			if other, dup := t.services[host]; dup {
+				t.reject(key, v1alpha1.ReasonConflict, fmt.Sprintf("spec.hosts[%d]: %s is already defined by ServiceEntry %s/%s", hi, host, other.entry.Namespace, other.entry.Name))
+				continue
+			}
+			svc := &service{host: host, key: key, entry: se}
+			for pi, p := range se.Spec.Ports {
+				if t.claimPort(svc, p, fmt.Sprintf("spec.ports[%d]", pi)) {
+					svc.ports = append(svc.ports, p)
+				}
+			}
+			t.services[host] = svc
+		}
+	}
+}
+
+func (t *translation) claimPort(svc *service, p v1alpha1.ServicePort, path string) bool {
+	proto := string(p.Protocol)
+	if _, ok := t.codecs[proto]; !ok {
+		t.reject(svc.key, v1alpha1.ReasonUnknownCodec, fmt.Sprintf("%s.protocol: %q is neither a built-in codec nor an ApplicationProtocol (built into this binary: %v)", path, proto, t.builtins()))
+		return false
+	}
+	pg, ok := t.ports[int32(p.Number)]
+	if !ok {
+		t.ports[int32(p.Number)] = &port{number: int32(p.Number), protocol: proto, services: []*service{svc}}
+		return true
+	}
+	switch {
+	case pg.protocol != proto:
+		t.reject(svc.key, v1alpha1.ReasonConflict, fmt.Sprintf("%s: port %d already carries protocol %s (%s)", path, p.Number, pg.protocol, pg.services[0].host))
+		return false
+	case onePerPort[proto]:
+		t.reject(svc.key, v1alpha1.ReasonConflict, fmt.Sprintf("%s: port %d already carries %s service %s; %s frames don't name their service, so a port carries one", path, p.Number, proto, pg.services[0].host, proto))
+		return false
+	}
+	pg.services = append(pg.services, svc)
+	return true
+}
+
+// sortedPorts returns the listeners in port order.
+func (t *translation) sortedPorts() []*port {
+	out := make([]*port, 0, len(t.ports))
+	for _, p := range t.ports {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].number < out[j].number })
+	return out
+}
+
+func (t *translation) builtins() []string {
+	var out []string
+	for _, n := range builtinCodecs {
+		if _, ok := t.codecs[n]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}

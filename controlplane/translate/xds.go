@@ -1,0 +1,175 @@
+package translate
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/metamesh/metamesh/crds/v1alpha1"
+	"github.com/metamesh/metamesh/proxy/api"
+	"github.com/metamesh/metamesh/proxy/snapshot"
+)
+
+// ClusterName is the Istio-style name of a service's cluster on a port,
+// for one subset ("" for all endpoints): outbound|PORT|SUBSET|HOST.
+func ClusterName(port int32, subset, host string) string {
+	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, host)
+}
+
+// ListenerName names the listener (and its route configuration) of a port.
+func ListenerName(protocol string, port int32) string { return fmt.Sprintf("%s-%d", protocol, port) }
+
+// emit writes the resources: per port a listener and a route configuration
+// with one virtual host per service; per service port a cluster for all
+// endpoints and one per subset, each with its endpoints.
+func (t *translation) emit() {
+	res := t.out.Resources
+	for _, p := range t.sortedPorts() {
+		name := ListenerName(p.protocol, p.number)
+		res.Listeners = append(res.Listeners, t.listener(p, name))
+		res.Routes = append(res.Routes, t.routeConfig(p, name))
+	}
+	hosts := make([]string, 0, len(t.services))
+	for h := range t.services {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		t.clusters(t.services[h])
+	}
+	t.conditions()
+}
+
+func (t *translation) listener(p *port, name string) *listenerv3.Listener {
+	ref := t.codecs[p.protocol]
+	cfg := &api.MetaProtocolProxy{Codec: ref.codec, CodecConfig: ref.config, RouteConfigName: name, StatPrefix: name}
+	if onePerPort[p.protocol] {
+		cfg.DefaultService = p.services[0].host
+	}
+	any, err := anypb.New(cfg)
+	if err != nil {
+		panic(fmt.Sprintf("translate: marshal MetaProtocolProxy: %v", err)) // a generated message always marshals
+	}
+	return &listenerv3.Listener{
+		Name: name,
+		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+			Address: t.opts.ListenAddress, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(p.number)},
+		}}},
+		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
+			Name:       snapshot.FilterName,
+			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: any},
+		}}}},
+	}
+}
+
+func (t *translation) clusters(svc *service) {
+	res := t.out.Resources
+	for _, sp := range svc.ports {
+		subsets := []v1alpha1.Subset{{Name: ""}}
+		if svc.policy != nil {
+			subsets = append(subsets, svc.policy.Spec.Subsets...)
+		}
+		for _, ss := range subsets {
+			name := ClusterName(int32(sp.Number), string(ss.Name), svc.host)
+			res.Clusters = append(res.Clusters, t.cluster(svc, name))
+			res.Endpoints = append(res.Endpoints, endpoints(svc, sp, name, ss.Labels))
+		}
+	}
+}
+
+var lbPolicies = map[v1alpha1.LoadBalancerPolicy]clusterv3.Cluster_LbPolicy{
+	v1alpha1.RoundRobin:     clusterv3.Cluster_ROUND_ROBIN,
+	v1alpha1.LeastRequest:   clusterv3.Cluster_LEAST_REQUEST,
+	v1alpha1.Random:         clusterv3.Cluster_RANDOM,
+	v1alpha1.ConsistentHash: clusterv3.Cluster_RING_HASH,
+}
+
+func (t *translation) cluster(svc *service, name string) *clusterv3.Cluster {
+	c := &clusterv3.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+		EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{
+			EdsConfig:   &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}},
+			ServiceName: name,
+		},
+		ConnectTimeout: durationpb.New(time.Second),
+	}
+	if svc.policy == nil {
+		return c
+	}
+	spec := svc.policy.Spec
+	if lb := spec.LoadBalancer; lb != nil {
+		c.LbPolicy = lbPolicies[lb.Policy]
+	}
+	if cp := spec.ConnectionPool; cp != nil {
+		if cp.ConnectTimeout != nil {
+			if d, err := time.ParseDuration(string(*cp.ConnectTimeout)); err == nil && d > 0 {
+				c.ConnectTimeout = durationpb.New(d)
+			}
+		}
+		if cp.MaxConnections != nil {
+			c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
+				MaxConnections: wrapperspb.UInt32(uint32(*cp.MaxConnections)),
+			}}}
+		}
+	}
+	return c
+}
+
+// endpoints lists the endpoints of svc on port sp whose labels include
+// want, with their labels as metadata (visible in /config_dump).
+func endpoints(svc *service, sp v1alpha1.ServicePort, cluster string, want map[string]string) *endpointv3.ClusterLoadAssignment {
+	var lbs []*endpointv3.LbEndpoint
+	for _, ep := range svc.entry.Spec.Endpoints {
+		if !hasLabels(ep.Labels, want) {
+			continue
+		}
+		portNum := uint32(sp.Number)
+		if n, ok := ep.Ports[string(sp.Name)]; ok {
+			portNum = uint32(n)
+		}
+		lb := &endpointv3.LbEndpoint{
+			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+				Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+					Address: ep.Address, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: portNum},
+				}}},
+			}},
+		}
+		if ep.Weight != nil {
+			lb.LoadBalancingWeight = wrapperspb.UInt32(uint32(*ep.Weight))
+		}
+		if len(ep.Labels) > 0 {
+			fields := map[string]any{}
+			for k, v := range ep.Labels {
+				fields[k] = v
+			}
+			if s, err := structpb.NewStruct(fields); err == nil {
+				lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"metamesh": s}}
+			}
+		}
+		lbs = append(lbs, lb)
+	}
+	cla := &endpointv3.ClusterLoadAssignment{ClusterName: cluster}
+	if len(lbs) > 0 {
+		cla.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: lbs}}
+	}
+	return cla
+}
+
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
