@@ -59,7 +59,7 @@ func TestTrafficSplitSample(t *testing.T) {
 		t.Errorf("split %v, want v1=20,v2=80", got)
 	}
 
-	back, err := FromMetamesh(out)
+	back, err := fromMetamesh(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestConvert(t *testing.T) {
 func TestFromMetameshRejectsWhatAerakiLacks(t *testing.T) {
 	d := metamesh.Duration("2s")
 	in := &metamesh.MetaRouter{Spec: metamesh.MetaRouterSpec{Routes: []metamesh.MetaRoute{{Name: "r", Timeout: &d}}}}
-	if _, err := FromMetamesh(in); err == nil || !strings.Contains(err.Error(), "spec.routes[0].timeout") {
+	if _, err := fromMetamesh(in); err == nil || !strings.Contains(err.Error(), "spec.routes[0].timeout") {
 		t.Errorf("want an error naming spec.routes[0].timeout, got %v", err)
 	}
 }
