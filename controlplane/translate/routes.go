@@ -20,6 +20,12 @@ func (t *translation) routeConfig(p *port, name string) *routev3.RouteConfigurat
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].host < svcs[j].host })
 	for _, svc := range svcs {
 		vh := &routev3.VirtualHost{Name: fmt.Sprintf("%s:%d", svc.host, p.number), Domains: []string{svc.host}}
+		if len(svcs) == 1 {
+			// The port is this service's alone, as a Kubernetes Service's
+			// port is: requests are its whatever service name they carry
+			// (a Dubbo interface need not equal the host name).
+			vh.Domains = append(vh.Domains, "*")
+		}
 		if svc.router == nil {
 			// A service with no MetaRouter goes to all of its endpoints.
 			vh.Routes = []*routev3.Route{{

@@ -145,25 +145,7 @@ func TestRunAppliesEditsLive(t *testing.T) {
 	c.Port, c.V1, c.V2 = portOf(c.listen), portOf(v1.Addr), portOf(v2.Addr)
 	c.write(t)
 
-	cmd := exec.Command(bin, "run", "--config", c.dir, "--listen-address", "127.0.0.1", "--admin", c.adminAddr, "--log-format", "json")
-	cmd.Stdout, cmd.Stderr = io.Discard, c.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("metamesh run output:\n%s", c.stderr.String())
-		}
-	})
-	waitFor(t, 20*time.Second, "the listener", func() bool {
-		nc, err := net.DialTimeout("tcp", c.listen, 100*time.Millisecond)
-		if err == nil {
-			nc.Close()
-		}
-		return err == nil
-	})
+	startRun(t, bin, c.dir, c.adminAddr, c.listen, c.stderr)
 	cl := newClient(t, c.listen, dubboclient.Options{})
 
 	if s := c.share(t, cl, 2000); s < 75 || s > 85 {
@@ -212,6 +194,31 @@ func closedConns(t testing.TB, admin string) float64 {
 }
 
 var weight50 = regexp.MustCompile(`"weight":\s*50\b`)
+
+// startRun runs `metamesh run` on dir until the test ends and waits for
+// its listener.
+func startRun(t testing.TB, bin, dir, admin, listen string, stderr *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "--config", dir, "--listen-address", "127.0.0.1", "--admin", admin, "--log-format", "json")
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("metamesh run output:\n%s", stderr.String())
+		}
+	})
+	waitFor(t, 20*time.Second, "the listener", func() bool {
+		nc, err := net.DialTimeout("tcp", listen, 100*time.Millisecond)
+		if err == nil {
+			nc.Close()
+		}
+		return err == nil
+	})
+}
 
 func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
 
