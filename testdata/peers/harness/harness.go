@@ -73,7 +73,7 @@ type Greeter struct {
 	Version string
 
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -135,7 +135,7 @@ func startGreeter(bin, addr string, o GreeterOptions) (*Greeter, error) {
 	if o.MaxMsgLen > 0 {
 		args = append(args, "--max-msg-len", strconv.Itoa(o.MaxMsgLen))
 	}
-	g := &Greeter{Addr: addr, Version: o.Version, out: &syncBuffer{}, done: make(chan struct{})}
+	g := &Greeter{Addr: addr, Version: o.Version, out: &SyncBuffer{}, done: make(chan struct{})}
 	g.cmd = exec.Command(bin, args...)
 	g.cmd.Stderr = g.out
 	stdout, err := g.cmd.StdoutPipe()
@@ -204,18 +204,20 @@ func (g *Greeter) signal(sig syscall.Signal) {
 	_ = g.cmd.Process.Signal(sig)
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a process writing its output while
+// a test reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

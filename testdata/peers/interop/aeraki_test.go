@@ -49,7 +49,7 @@ spec:
 			t.Fatal(err)
 		}
 	}
-	startRun(t, bin, dir, admin, listen, &syncBuffer{})
+	startRun(t, bin, dir, admin, listen, &harness.SyncBuffer{})
 
 	c, err := dubboclient.New(listen, demo)
 	if err != nil {

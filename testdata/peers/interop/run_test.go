@@ -92,7 +92,7 @@ type runConfig struct {
 	W1, W2        int
 	dir, listen   string
 	adminAddr     string
-	stderr        *syncBuffer
+	stderr        *harness.SyncBuffer
 	calls, failed atomic.Int64
 }
 
@@ -141,7 +141,7 @@ func (c *runConfig) share(t testing.TB, cl *dubboclient.Client, n int) float64 {
 func TestRunAppliesEditsLive(t *testing.T) {
 	bin := buildMetamesh(t)
 	v1, v2 := greeters(t)
-	c := &runConfig{Iface: iface, W1: 80, W2: 20, dir: t.TempDir(), listen: harness.FreeAddr(t), adminAddr: harness.FreeAddr(t), stderr: &syncBuffer{}}
+	c := &runConfig{Iface: iface, W1: 80, W2: 20, dir: t.TempDir(), listen: harness.FreeAddr(t), adminAddr: harness.FreeAddr(t), stderr: &harness.SyncBuffer{}}
 	c.Port, c.V1, c.V2 = portOf(c.listen), portOf(v1.Addr), portOf(v2.Addr)
 	c.write(t)
 
@@ -197,7 +197,7 @@ var weight50 = regexp.MustCompile(`"weight":\s*50\b`)
 
 // startRun runs `metamesh run` on dir until the test ends and waits for
 // its listener.
-func startRun(t testing.TB, bin, dir, admin, listen string, stderr *syncBuffer) {
+func startRun(t testing.TB, bin, dir, admin, listen string, stderr *harness.SyncBuffer) {
 	t.Helper()
 	cmd := exec.Command(bin, "run", "--config", dir, "--listen-address", "127.0.0.1", "--admin", admin, "--log-format", "json")
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
@@ -259,21 +259,4 @@ func metricValue(text, name string) float64 {
 		}
 	}
 	return sum
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
