@@ -77,3 +77,11 @@ type Codec interface {
 	// HeartbeatReply appends the answer to the heartbeat req.
 	HeartbeatReply(dst []byte, req *Message) []byte
 }
+
+// ResponseDecoder is implemented by codecs whose responses can't be told
+// from requests by their bytes (a Redis reply may look like a command).
+// The proxy decodes frames from upstreams with DecodeResponse, which
+// follows Decode's rules; other codecs' Decode classifies both directions.
+type ResponseDecoder interface {
+	DecodeResponse(buf []byte, msg *Message) (int, error)
+}

@@ -29,12 +29,18 @@ type downstream struct {
 	w        *wire.Writer
 	inflight atomic.Int64
 	active   prometheus.Gauge
-	batch    wire.Batch // writers touched by the current read; read loop only
+	batch    wire.Batch  // writers touched by the current read; read loop only
+	order    *replyOrder // pipelined protocols only
+	seq      uint64      // the current request's reply slot; read loop only
 }
 
 func newDownstream(s *Server, cfg *snapshot.Listener, nc net.Conn) *downstream {
-	return &downstream{srv: s, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0),
+	d := &downstream{srv: s, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0),
 		active: s.metrics.Active.WithLabelValues(cfg.CodecName)}
+	if cfg.Codec.Model() == protocols.Pipelined {
+		d.order = &replyOrder{}
+	}
+	return d
 }
 
 func (d *downstream) serve() {
@@ -68,10 +74,12 @@ func (d *downstream) close() {
 }
 
 func (d *downstream) handle(m *protocols.Message) error {
+	if d.order != nil && (m.Kind == protocols.KindRequest || m.Kind == protocols.KindHeartbeat) {
+		d.seq = d.order.reserve()
+	}
 	switch m.Kind {
 	case protocols.KindHeartbeat:
-		d.batch.Add(d.w)
-		return d.w.Queue(func(dst []byte) []byte { return d.codec.HeartbeatReply(dst, m) })
+		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return d.codec.HeartbeatReply(dst, m) })
 	case protocols.KindRequest, protocols.KindOneway:
 		d.route(m)
 	default:
@@ -137,7 +145,7 @@ func (d *downstream) route(m *protocols.Message) {
 
 	c := upstream.NewCall(m)
 	c.Set, c.ResponseSet, c.Host, c.Receiver = rt.RequestSet, rt.ResponseSet, host, d
-	c.Service, c.Route, c.Cluster, c.Start = label, rt.Name, cname, time.Now()
+	c.Service, c.Route, c.Cluster, c.Start, c.Seq = label, rt.Name, cname, time.Now(), d.seq
 	oneway := m.Kind == protocols.KindOneway
 	if !oneway {
 		d.begin(c)
@@ -179,8 +187,7 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 		status = "error"
 	}
 	var encErr error
-	b.Add(d.w)
-	_ = d.w.Queue(func(dst []byte) []byte {
+	d.reply(c.Seq, b, func(dst []byte) []byte {
 		out, err := d.codec.Encode(dst, resp, c.Req.ID, c.ResponseSet)
 		if err != nil {
 			encErr = err
@@ -196,8 +203,7 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 
 // Fail answers a request whose upstream will never respond.
 func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
-	b.Add(d.w)
-	_ = d.w.Queue(func(dst []byte) []byte {
+	d.reply(c.Seq, b, func(dst []byte) []byte {
 		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.Cluster, err))
 	})
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
@@ -210,6 +216,17 @@ func (d *downstream) finish(c *upstream.Call, status string) {
 	c.Release()
 }
 
+// reply queues one reply to the client: at once, or for pipelined
+// protocols in its request's order (seq).
+func (d *downstream) reply(seq uint64, b *wire.Batch, encode func([]byte) []byte) {
+	if d.order != nil {
+		d.order.complete(seq, d.w, b, encode)
+		return
+	}
+	b.Add(d.w)
+	_ = d.w.Queue(encode)
+}
+
 // localReply answers m with the codec's native error for reason.
 func (d *downstream) localReply(m *protocols.Message, service, route, cluster string, reason protocols.Reason, text string) {
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
@@ -218,8 +235,7 @@ func (d *downstream) localReply(m *protocols.Message, service, route, cluster st
 		d.srv.log.Debug("dropping a oneway request", zap.String("reason", text))
 		return
 	}
-	d.batch.Add(d.w)
-	_ = d.w.Queue(func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, reason, text) })
+	d.reply(d.seq, &d.batch, func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, reason, text) })
 }
 
 var _ upstream.Receiver = (*downstream)(nil)

@@ -42,6 +42,9 @@ type Call struct {
 	// and logs; ResponseSet holds attributes to set on the response.
 	Service, Route, Cluster string
 	ResponseSet             []protocols.Header
+	// Seq is the receiver's own sequence number for the call (the reply
+	// slot of a pipelined client).
+	Seq uint64
 
 	buf []byte
 }
@@ -65,7 +68,7 @@ func NewCall(req *protocols.Message) *Call {
 // been handled; c must not be used afterwards.
 func (c *Call) Release() {
 	c.Set, c.Host, c.Receiver, c.ResponseSet = nil, nil, nil, nil
-	c.Service, c.Route, c.Cluster = "", "", ""
+	c.Service, c.Route, c.Cluster, c.Seq = "", "", "", 0
 	if cap(c.buf) > 64<<10 {
 		c.buf = nil
 	}

@@ -110,8 +110,12 @@ func (cn *conn) take(resp *protocols.Message) *Call {
 
 func (cn *conn) readLoop() {
 	codec := cn.pool.codec
+	var dec wire.Decoder = codec
+	if rd, ok := codec.(protocols.ResponseDecoder); ok {
+		dec = responseDecoder{rd}
+	}
 	var batch wire.Batch
-	err := wire.ReadFrames(cn.nc, codec, func(m *protocols.Message) error {
+	err := wire.ReadFrames(cn.nc, dec, func(m *protocols.Message) error {
 		switch {
 		case m.Kind == protocols.KindHeartbeat:
 			batch.Add(cn.w)
@@ -184,4 +188,12 @@ func (cn *conn) close(cause error) {
 		c.Receiver.Fail(c, protocols.ReasonNoHealthyUpstream, err, &batch)
 	}
 	batch.Flush()
+}
+
+// responseDecoder decodes upstream frames as responses for codecs that
+// can't tell them apart from requests.
+type responseDecoder struct{ protocols.ResponseDecoder }
+
+func (r responseDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
+	return r.DecodeResponse(buf, msg)
 }

@@ -17,7 +17,7 @@ const minRead = 16 << 10
 // flush (if not nil): frames queued while handling one read go out
 // together. It returns r's error (io.EOF at a clean end), a *DecodeError, or the
 // first error handle returns.
-func ReadFrames(r io.Reader, codec protocols.Codec, handle func(*protocols.Message) error, flush func()) error {
+func ReadFrames(r io.Reader, codec Decoder, handle func(*protocols.Message) error, flush func()) error {
 	if flush == nil {
 		flush = func() {}
 	}
@@ -68,6 +68,12 @@ func ReadFrames(r io.Reader, codec protocols.Codec, handle func(*protocols.Messa
 			return err
 		}
 	}
+}
+
+// Decoder decodes one frame from the front of buf (protocols.Codec's
+// Decode contract).
+type Decoder interface {
+	Decode(buf []byte, msg *protocols.Message) (int, error)
 }
 
 // DecodeError is a frame that cannot be decoded: the connection it came

@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/snapshot"
+)
+
+// lineCodec is a pipelined toy protocol: a frame is one line; a request is
+// "<key> <payload>" and routes on attribute "key"; replies pair by order.
+type lineCodec struct{}
+
+func (lineCodec) Model() protocols.Model { return protocols.Pipelined }
+
+func (lineCodec) decode(buf []byte, m *protocols.Message, kind protocols.Kind) (int, error) {
+	m.Reset()
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		return 0, nil
+	}
+	m.Kind, m.Raw = kind, buf[:i+1]
+	if kind == protocols.KindRequest {
+		key, _, _ := strings.Cut(string(buf[:i]), " ")
+		m.Headers.Add("key", key)
+	}
+	return i + 1, nil
+}
+
+func (c lineCodec) Decode(buf []byte, m *protocols.Message) (int, error) {
+	return c.decode(buf, m, protocols.KindRequest)
+}
+
+func (c lineCodec) DecodeResponse(buf []byte, m *protocols.Message) (int, error) {
+	return c.decode(buf, m, protocols.KindResponse)
+}
+
+func (lineCodec) Encode(dst []byte, m *protocols.Message, _ uint64, _ []protocols.Header) ([]byte, error) {
+	return append(dst, m.Raw...), nil
+}
+
+func (lineCodec) ErrorReply(dst []byte, _ *protocols.Message, r protocols.Reason, _ string) []byte {
+	return fmt.Appendf(dst, "ERR %s\n", r)
+}
+
+func (lineCodec) HeartbeatReply(dst []byte, _ *protocols.Message) []byte { return dst }
+
+func init() {
+	protocols.MustRegister("test-line", func([]byte) (protocols.Codec, error) { return lineCodec{}, nil })
+}
+
+// lineServer answers each line with "<name>:<line>" after delay.
+func lineServer(t *testing.T, name string, delay time.Duration) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				sc := bufio.NewScanner(nc)
+				for sc.Scan() {
+					time.Sleep(delay)
+					fmt.Fprintf(nc, "%s:%s\n", name, sc.Text())
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A client pipelining requests to a slow and a fast upstream gets its
+// replies in request order, local replies included.
+func TestPipelinedRepliesKeepRequestOrder(t *testing.T) {
+	slow, fast := lineServer(t, "slow", 50*time.Millisecond), lineServer(t, "fast", 0)
+	listen := freeAddr(t)
+	res, err := snapshot.Parse(fmt.Appendf(nil, `
+resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: lines
+  address: {socket_address: {address: 127.0.0.1, port_value: %s}}
+  filter_chains:
+  - filters:
+    - name: metamesh.meta_protocol_proxy
+      typed_config: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy, codec: test-line, route_config_name: lines, default_service: lines}
+- "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+  name: lines
+  virtual_hosts:
+  - name: lines
+    domains: [lines]
+    routes:
+    - {name: slow, match: {prefix: "", headers: [{name: key, string_match: {prefix: "s"}}]}, route: {cluster: slow}}
+    - {name: fast, match: {prefix: "", headers: [{name: key, string_match: {prefix: "f"}}]}, route: {cluster: fast}}
+- {"@type": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: slow, type: STATIC, load_assignment: {cluster_name: slow, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %s}}}}]}]}}
+- {"@type": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: fast, type: STATIC, load_assignment: {cluster_name: fast, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %s}}}}]}]}}
+`, portOf(listen), portOf(slow), portOf(fast)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(zaptest.NewLogger(t), metrics.NewProxy())
+	if err := srv.Apply(res); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
+
+	nc, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	reqs := []string{"s1 a", "f1 b", "x1 c", "f2 d", "s2 e", "f3 f"}
+	want := []string{"slow:s1 a", "fast:f1 b", "ERR no_route", "fast:f2 d", "slow:s2 e", "fast:f3 f"}
+	if _, err := fmt.Fprint(nc, strings.Join(reqs, "\n")+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	sc := bufio.NewScanner(nc)
+	for i, w := range want {
+		if !sc.Scan() {
+			t.Fatalf("reply %d: %v", i, sc.Err())
+		}
+		if got := sc.Text(); got != w {
+			t.Fatalf("reply %d = %q, want %q (replies must follow request order)", i, got, w)
+		}
+	}
+}
+
+func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
