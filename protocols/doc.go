@@ -18,6 +18,11 @@
 //     error; the proxy closes that one connection and counts it.
 //   - Header strings must not alias buf: the proxy reuses its read buffer.
 //   - Encode, ErrorReply and HeartbeatReply append to dst and return it.
+//   - Decode must classify a frame in either direction (a request from a
+//     client, a response from an upstream). A protocol whose replies can
+//     look like requests (Redis) also implements ResponseDecoder.
+//   - Pipelined codecs get replies back to each client in request order;
+//     multiplexed ones in whatever order upstreams answer.
 //   - A Codec value is shared by every connection of a listener and must be
 //     safe for concurrent use; per-frame facts live in the Message.
 package protocols
