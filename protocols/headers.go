@@ -44,7 +44,10 @@ func (h *Headers) Add(key, value string) {
 func (h *Headers) Del(key string) {
 	for i := range h.kv {
 		if h.kv[i].Key == key {
-			h.kv = append(h.kv[:i], h.kv[i+1:]...)
+			last := len(h.kv) - 1
+			copy(h.kv[i:], h.kv[i+1:])
+			h.kv[last] = Header{} // drop the string references
+			h.kv = h.kv[:last]
 			return
 		}
 	}

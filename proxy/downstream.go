@@ -59,13 +59,29 @@ func (d *downstream) serve() {
 			zap.String("listener", d.cfg.Name), zap.Stringer("client", d.nc.RemoteAddr()), zap.Error(err))
 		d.w.CloseWithError(err)
 		return
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF):
+		// The client half-closed: it may still read the replies to what it
+		// sent, so wait for them (bounded) before closing.
+		d.awaitInflight(halfCloseWait)
+	case errors.Is(err, net.ErrClosed):
 	default:
 		d.srv.log.Debug("client connection ended", zap.String("listener", d.cfg.Name), zap.Error(err))
 	}
-	// The client is gone or half-closed: let replies in flight be written
-	// (best effort) and close.
 	d.w.Close()
+}
+
+// halfCloseWait bounds how long a half-closed client's replies are awaited.
+const halfCloseWait = 30 * time.Second
+
+func (d *downstream) awaitInflight(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for d.inflight.Load() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-d.w.Done():
+			return // the write side failed: nobody to answer
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 func (d *downstream) close() {
@@ -141,7 +157,7 @@ func (d *downstream) route(m *protocols.Message) {
 			fmt.Sprintf("metamesh: route %s: no healthy upstream in cluster %s", rt.Name, cname))
 		return
 	}
-	pool := d.srv.pools.Pool(host.Addr, d.codec, upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections})
+	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections}
 
 	c := upstream.NewCall(m)
 	c.Set, c.ResponseSet, c.Host, c.Receiver = rt.RequestSet, rt.ResponseSet, host, d
@@ -150,7 +166,14 @@ func (d *downstream) route(m *protocols.Message) {
 	if !oneway {
 		d.begin(c)
 	}
-	if err := pool.Send(c, &d.batch); err != nil {
+	err := d.srv.pools.Pool(host.Addr, d.codec, opts).Send(c, &d.batch)
+	if errors.Is(err, upstream.ErrPoolClosed) {
+		// A config swap drained the pool between our snapshot and the
+		// send; nothing went out, so ask again (a config change must not
+		// fail a request).
+		err = d.srv.pools.Pool(host.Addr, d.codec, opts).Send(c, &d.batch)
+	}
+	if err != nil {
 		if !oneway {
 			d.end(c)
 		}

@@ -46,7 +46,7 @@ func (l *listener) serve() {
 		backoff = 0
 		d := newDownstream(l.srv, l.cfg.Load(), nc)
 		if !l.srv.track(d) {
-			_ = nc.Close()
+			d.close()
 			continue
 		}
 		go d.serve()

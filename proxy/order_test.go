@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/protocols/dubbo"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
 )
@@ -141,3 +142,19 @@ resources:
 }
 
 func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+
+// A client that sends its requests and half-closes still gets the replies.
+func TestHalfClosedClientGetsItsReplies(t *testing.T) {
+	up := startEcho(t, "v1")
+	up.delay.Store(int64(100 * time.Millisecond))
+	_, addr := startProxy(t, config{V1: []string{up.addr()}})
+	c := dial(t, addr)
+	c.send(dubbo.AppendRequest(nil, dubbo.Request{ID: 9, TwoWay: true, Service: svc, Method: "late"}))
+	if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_, id, status, value, err := c.read()
+	if err != nil || id != 9 || status != 20 || !strings.HasPrefix(value, "v1|late") {
+		t.Fatalf("reply after half-close: id %d status %d %q err %v", id, status, value, err)
+	}
+}

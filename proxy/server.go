@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -29,6 +30,7 @@ type Server struct {
 	applyMu   sync.Mutex
 	builder   *snapshot.Builder
 	listeners map[string]*listener
+	stopped   bool // Shutdown began: Apply refuses
 
 	connMu   sync.Mutex
 	conns    map[*downstream]struct{}
@@ -68,6 +70,9 @@ func (s *Server) Metrics() *metrics.Proxy { return s.metrics }
 func (s *Server) Apply(res *snapshot.Resources) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	if s.stopped {
+		return errors.New("proxy: shutting down")
+	}
 	snap, err := s.builder.Build(res)
 	if err != nil {
 		return err
@@ -76,6 +81,7 @@ func (s *Server) Apply(res *snapshot.Resources) error {
 	if err != nil {
 		return err
 	}
+	s.builder.Commit()
 	s.snap.Store(snap)
 	for name, l := range s.listeners {
 		if nl, ok := snap.Listeners[name]; ok && nl.Address == l.addr {
@@ -155,6 +161,7 @@ func (s *Server) ListenerAddr(name string) string {
 // get their responses until ctx ends, then every connection is closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.applyMu.Lock()
+	s.stopped = true
 	for name, l := range s.listeners {
 		l.close()
 		delete(s.listeners, name)

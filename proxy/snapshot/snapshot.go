@@ -36,7 +36,8 @@ func NewBuilder() *Builder {
 
 // Build validates res and compiles it. On error nothing changes: the
 // caller keeps its current snapshot, and the error names the resource and
-// field at fault.
+// field at fault. The hosts and codecs of a built snapshot are reused by
+// later builds only once the caller has put it in force and called Commit.
 func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 	b.nextHosts = map[string]*cluster.Host{}
 	b.nextCodecs = map[string]protocols.Codec{}
@@ -88,8 +89,15 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 		addrs[built.Address] = built.Name
 		s.Listeners[built.Name] = built
 	}
-	b.hosts, b.codecs = b.nextHosts, b.nextCodecs
 	return s, nil
+}
+
+// Commit makes the last successful Build the one later builds reuse.
+func (b *Builder) Commit() {
+	if b.nextHosts != nil {
+		b.hosts, b.codecs = b.nextHosts, b.nextCodecs
+		b.nextHosts, b.nextCodecs = nil, nil
+	}
 }
 
 // validateAll runs each resource's generated Validate (protoc-gen-validate

@@ -37,6 +37,7 @@ func build(t *testing.T, b *snapshot.Builder, res *snapshot.Resources) *snapshot
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
+	b.Commit()
 	return s
 }
 

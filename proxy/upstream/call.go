@@ -69,6 +69,8 @@ func NewCall(req *protocols.Message) *Call {
 func (c *Call) Release() {
 	c.Set, c.Host, c.Receiver, c.ResponseSet = nil, nil, nil, nil
 	c.Service, c.Route, c.Cluster, c.Seq = "", "", "", 0
+	c.Req.Raw = nil
+	c.Req.Headers.Reset()
 	if cap(c.buf) > 64<<10 {
 		c.buf = nil
 	}

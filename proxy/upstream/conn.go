@@ -53,8 +53,7 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 	}
 	id := c.Req.ID
 	if codec.Model() == protocols.Multiplexed {
-		cn.nextID++
-		id = cn.nextID
+		id = cn.allocID()
 	}
 	var encErr error
 	err := cn.w.Queue(func(dst []byte) []byte {
@@ -67,6 +66,9 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 	})
 	if encErr != nil || err != nil {
 		cn.mu.Unlock()
+		if codec.Model() == protocols.Exclusive {
+			cn.pool.release(cn) // nothing was sent: the connection is free
+		}
 		if encErr != nil {
 			return fmt.Errorf("upstream: encode request: %w", encErr)
 		}
@@ -88,6 +90,24 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 		c.Release()
 	}
 	return nil
+}
+
+// maxID bounds the IDs the proxy gives requests on one connection: the
+// narrowest request ID among codecs is Thrift's signed 32-bit seqid.
+const maxID = 1<<31 - 1
+
+// allocID returns the next free request ID on cn, wrapping around and
+// skipping 0 and IDs still in flight. Called with cn.mu held.
+func (cn *conn) allocID() uint64 {
+	for {
+		cn.nextID++
+		if cn.nextID > maxID {
+			cn.nextID = 1
+		}
+		if _, busy := cn.byID[cn.nextID]; !busy {
+			return cn.nextID
+		}
+	}
 }
 
 // take removes and returns the call a response answers, or nil.

@@ -38,6 +38,10 @@ func (m *Manager) Pool(addr string, codec protocols.Codec, opts Options) *Pool {
 	if !ok {
 		p = &Pool{addr: addr, codec: codec, log: m.log, stats: m.stats, opts: withDefaults(opts)}
 		m.pools[k] = p
+		return p
+	}
+	if want := withDefaults(opts); p.options() != want {
+		p.SetOptions(want)
 	}
 	return p
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/metamesh/metamesh/proxy/wire"
 )
 
+// ErrPoolClosed is returned by Send on a pool drained by a config change:
+// nothing was sent, so the caller may ask the Manager again.
+var ErrPoolClosed = errors.New("upstream: pool drained")
+
 // ErrOverloaded is returned by Send when an exclusive pool has no idle
 // connection and may not open another.
 var ErrOverloaded = errors.New("upstream: connection pool exhausted")
@@ -58,6 +62,12 @@ func (p *Pool) SetOptions(o Options) {
 	p.mu.Unlock()
 }
 
+func (p *Pool) options() Options {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.opts
+}
+
 func withDefaults(o Options) Options {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultOptions.ConnectTimeout
@@ -87,7 +97,7 @@ func (p *Pool) acquire() (*conn, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, fmt.Errorf("upstream: pool for %s closed", p.addr)
+		return nil, fmt.Errorf("%w: %s", ErrPoolClosed, p.addr)
 	}
 	if len(p.conns) >= p.opts.MaxConnections {
 		cn := p.conns[p.next%len(p.conns)]
@@ -138,7 +148,7 @@ func (p *Pool) acquireExclusive() (*conn, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, fmt.Errorf("upstream: pool for %s closed", p.addr)
+		return nil, fmt.Errorf("%w: %s", ErrPoolClosed, p.addr)
 	}
 	if n := len(p.conns); n > 0 {
 		cn := p.conns[n-1]
@@ -165,6 +175,12 @@ func (p *Pool) acquireExclusive() (*conn, error) {
 
 // release puts an exclusive connection back once its call is answered.
 func (p *Pool) release(cn *conn) {
+	cn.mu.Lock()
+	dead := cn.closed
+	cn.mu.Unlock()
+	if dead {
+		return // close already took it out of the pool's count
+	}
 	p.mu.Lock()
 	if !p.closed {
 		p.conns = append(p.conns, cn)
