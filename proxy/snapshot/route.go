@@ -161,6 +161,12 @@ func headerSets(opts []*corev3.HeaderValueOption, path string) ([]protocols.Head
 		if err := onlyFields(o, fmt.Sprintf("%s[%d]", path, i), "header", "append_action"); err != nil {
 			return nil, err
 		}
+		switch o.GetAppendAction() {
+		case corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD:
+			// An attribute has one value: both mean "set it".
+		default:
+			return nil, fmt.Errorf("%s[%d].append_action: %s is not supported (attributes are set, replacing any value)", path, i, o.GetAppendAction())
+		}
 		h := o.GetHeader()
 		if h.GetKey() == "" {
 			return nil, fmt.Errorf("%s[%d].header.key: empty", path, i)
