@@ -147,6 +147,19 @@ func TestBuildRejects(t *testing.T) {
 			want: []string{"route_configuration dubbo_routes", "routes[0].match.headers[0]", "string_match.ignore_case"},
 		},
 		{
+			name: "append_action add_if_absent",
+			edit: func(t *testing.T, res *snapshot.Resources) {
+				for _, r := range res.Routes[0].GetVirtualHosts()[0].GetRoutes() {
+					for _, o := range r.GetRequestHeadersToAdd() {
+						o.AppendAction = corev3.HeaderValueOption_ADD_IF_ABSENT
+						return
+					}
+				}
+				t.Fatal("the bootstrap has no request_headers_to_add")
+			},
+			want: []string{"route_configuration dubbo_routes", "request_headers_to_add[0].append_action", "ADD_IF_ABSENT"},
+		},
+		{
 			name: "header matcher range_match",
 			edit: func(t *testing.T, res *snapshot.Resources) {
 				route(res, 0).GetMatch().GetHeaders()[1].HeaderMatchSpecifier = &routev3.HeaderMatcher_RangeMatch{}
