@@ -3,6 +3,7 @@ module github.com/metamesh/metamesh
 go 1.26.0
 
 require (
+	github.com/apache/thrift v0.25.0
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
 	github.com/fsnotify/fsnotify v1.10.1

@@ -10,6 +10,7 @@ import (
 
 	// The built-in codecs register themselves.
 	_ "github.com/metamesh/metamesh/protocols/dubbo"
+	_ "github.com/metamesh/metamesh/protocols/thrift"
 )
 
 func main() {

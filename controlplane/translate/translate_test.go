@@ -20,6 +20,7 @@ import (
 	"github.com/metamesh/metamesh/proxy/snapshot"
 
 	_ "github.com/metamesh/metamesh/protocols/dubbo"
+	_ "github.com/metamesh/metamesh/protocols/thrift"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
