@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	dubbo.apache.org/dubbo-go/v3 v3.3.0
 	github.com/apache/dubbo-go-hessian2 v1.12.5
+	github.com/apache/thrift v0.25.0
 	github.com/dubbogo/gost v1.14.0
 	github.com/metamesh/metamesh v0.0.0-00010101000000-000000000000
 	github.com/prometheus/client_golang v1.25.0
