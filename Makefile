@@ -69,3 +69,6 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# hack/*.mk holds fragments for optional parts (envtest assets, image binary).
+include $(wildcard hack/*.mk)

@@ -28,20 +28,30 @@ type Codec struct {
 	max       int
 	transport int // 0: auto, else trans*
 	protocol  int // 0: auto, protoStrict (any binary) or protoCompact
+	exclusive bool
+	// oneway names the methods whose CALL messages expect no reply, for
+	// clients (such as apache/thrift's Go library) that send oneway
+	// calls as CALL, not ONEWAY: "method" for any service or
+	// "Service:method" for one.
+	oneway map[string]bool
 }
 
 // config is the JSON configuration New accepts.
 type config struct {
-	Transport     *string `json:"transport"`
-	Protocol      *string `json:"protocol"`
-	MaxFrameBytes *int64  `json:"maxFrameBytes"`
+	Transport     *string  `json:"transport"`
+	Protocol      *string  `json:"protocol"`
+	MaxFrameBytes *int64   `json:"maxFrameBytes"`
+	OnewayMethods []string `json:"onewayMethods"`
+	Upstream      *string  `json:"upstream"`
 }
 
-var configFields = map[string]bool{"transport": true, "protocol": true, "maxFrameBytes": true}
+var configFields = map[string]bool{"transport": true, "protocol": true, "maxFrameBytes": true, "onewayMethods": true, "upstream": true}
 
 // New builds a codec from its JSON configuration (nil or empty for the
 // defaults): {"transport": "auto|framed|unframed|header",
-// "protocol": "auto|binary|compact", "maxFrameBytes": N}, default 16 MiB.
+// "protocol": "auto|binary|compact", "maxFrameBytes": N (default 16 MiB),
+// "onewayMethods": ["method", "Service:method", ...],
+// "upstream": "multiplexed|exclusive"}.
 func New(cfg []byte) (protocols.Codec, error) {
 	c := &Codec{max: DefaultMaxFrameBytes}
 	cfg = bytes.TrimSpace(cfg)
@@ -98,11 +108,49 @@ func New(cfg []byte) (protocols.Codec, error) {
 		}
 		c.max = int(*m)
 	}
+	for i, m := range conf.OnewayMethods {
+		if m == "" || strings.HasPrefix(m, ":") || strings.HasSuffix(m, ":") {
+			return nil, fmt.Errorf("thrift: config: onewayMethods[%d]: %q is not \"method\" or \"Service:method\"", i, m)
+		}
+		if c.oneway == nil {
+			c.oneway = make(map[string]bool, len(conf.OnewayMethods))
+		}
+		c.oneway[m] = true
+	}
+	if u := conf.Upstream; u != nil {
+		switch *u {
+		case "multiplexed":
+		case "exclusive":
+			c.exclusive = true
+		default:
+			return nil, fmt.Errorf("thrift: config: upstream: %q is not multiplexed or exclusive", *u)
+		}
+	}
 	return c, nil
 }
 
-// Model reports that Thrift pairs replies with calls by seqid.
-func (c *Codec) Model() protocols.Model { return protocols.Multiplexed }
+// Model reports that Thrift pairs replies with calls by seqid, or, when
+// configured for servers that can't take concurrent calls on one
+// connection, that each upstream connection carries one call at a time.
+func (c *Codec) Model() protocols.Model {
+	if c.exclusive {
+		return protocols.Exclusive
+	}
+	return protocols.Multiplexed
+}
+
+// isOneway reports whether a CALL to name (as on the wire, with any
+// "Service:" prefix) is configured as oneway.
+func (c *Codec) isOneway(name []byte) bool {
+	if c.oneway == nil {
+		return false
+	}
+	if c.oneway[string(name)] {
+		return true
+	}
+	i := bytes.IndexByte(name, ':')
+	return i >= 0 && c.oneway[string(name[i+1:])]
+}
 
 // Decode decodes the first frame in buf.
 func (c *Codec) Decode(buf []byte, msg *protocols.Message) (int, error) {
@@ -266,6 +314,9 @@ func (c *Codec) fill(msg *protocols.Message, frame, payload []byte, payloadOff i
 	switch h.typ {
 	case typeCall:
 		msg.Kind = protocols.KindRequest
+		if c.isOneway(payload[h.nameOff : h.nameOff+h.nameLen]) {
+			msg.Kind, h.typ = protocols.KindOneway, typeOneway
+		}
 	case typeOneway:
 		msg.Kind = protocols.KindOneway
 	case typeReply:

@@ -22,21 +22,26 @@ func TestRegistered(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	good := []string{``, `null`, `{}`, `{"transport":"auto","protocol":"auto"}`,
-		`{"transport":"header","protocol":"compact","maxFrameBytes":1024}`, `{"transport":"unframed","protocol":"binary"}`}
+		`{"transport":"header","protocol":"compact","maxFrameBytes":1024}`, `{"transport":"unframed","protocol":"binary"}`,
+		`{"onewayMethods":["fire","Admin:log"],"upstream":"exclusive"}`, `{"upstream":"multiplexed","onewayMethods":[]}`}
 	for _, cfg := range good {
 		if _, err := New([]byte(cfg)); err != nil {
 			t.Errorf("New(%s): %v", cfg, err)
 		}
 	}
 	bad := map[string]string{
-		`{"transprot":"auto"}`:    `unknown field "transprot"`,
-		`{"MaxFrameBytes":1}`:     `unknown field "MaxFrameBytes"`,
-		`{"transport":"http"}`:    "transport",
-		`{"protocol":"json"}`:     "protocol",
-		`{"maxFrameBytes":0}`:     "maxFrameBytes",
-		`{"maxFrameBytes":"1"}`:   "maxFrameBytes",
-		`{"transport":"auto"} {}`: "invalid character",
-		`[1]`:                     "config",
+		`{"transprot":"auto"}`:         `unknown field "transprot"`,
+		`{"MaxFrameBytes":1}`:          `unknown field "MaxFrameBytes"`,
+		`{"transport":"http"}`:         "transport",
+		`{"protocol":"json"}`:          "protocol",
+		`{"maxFrameBytes":0}`:          "maxFrameBytes",
+		`{"maxFrameBytes":"1"}`:        "maxFrameBytes",
+		`{"transport":"auto"} {}`:      "invalid character",
+		`[1]`:                          "config",
+		`{"onewayMethods":[""]}`:       "onewayMethods[0]",
+		`{"onewayMethods":["a",":b"]}`: "onewayMethods[1]",
+		`{"onewayMethods":"fire"}`:     "onewayMethods",
+		`{"upstream":"pipelined"}`:     "upstream",
 	}
 	for cfg, want := range bad {
 		_, err := New([]byte(cfg))
@@ -259,5 +264,39 @@ func TestHeartbeatReplyIsANoOp(t *testing.T) {
 	dst := []byte("x")
 	if got := c.HeartbeatReply(dst, &protocols.Message{}); !bytes.Equal(got, dst) {
 		t.Fatalf("HeartbeatReply = %q", got)
+	}
+}
+
+func TestOnewayMethods(t *testing.T) {
+	c := newCodec(t, `{"onewayMethods":["fire","Admin:log"]}`)
+	cases := []struct {
+		service, method string
+		kind            protocols.Kind
+	}{
+		{"", "fire", protocols.KindOneway},
+		{"Echo", "fire", protocols.KindOneway},
+		{"Admin", "log", protocols.KindOneway},
+		{"Echo", "log", protocols.KindRequest},
+		{"", "log", protocols.KindRequest},
+		{"", "fired", protocols.KindRequest},
+	}
+	for _, cb := range combos {
+		for _, tc := range cases {
+			m := decode(t, c, build(t, cb, call{service: tc.service, method: tc.method, typ: thrift.CALL, seq: 7}))
+			wantType := "call"
+			if tc.kind == protocols.KindOneway {
+				wantType = "oneway"
+			}
+			if m.Kind != tc.kind || header(m, "message_type") != wantType || header(m, "method") != tc.method {
+				t.Errorf("%v %s:%s: kind %v, message_type %q, method %q; want %v, %q",
+					cb, tc.service, tc.method, m.Kind, header(m, "message_type"), header(m, "method"), tc.kind, wantType)
+			}
+		}
+	}
+}
+
+func TestExclusiveModel(t *testing.T) {
+	if m := newCodec(t, `{"upstream":"exclusive"}`).Model(); m != protocols.Exclusive {
+		t.Errorf("model = %v, want exclusive", m)
 	}
 }

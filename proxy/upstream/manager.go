@@ -36,11 +36,11 @@ func (m *Manager) Pool(addr string, codec protocols.Codec, opts Options) *Pool {
 	defer m.mu.Unlock()
 	p, ok := m.pools[k]
 	if !ok {
-		p = &Pool{addr: addr, codec: codec, log: m.log, stats: m.stats, opts: withDefaults(opts)}
+		p = &Pool{addr: addr, codec: codec, log: m.log, stats: m.stats, opts: withDefaults(opts, codec.Model())}
 		m.pools[k] = p
 		return p
 	}
-	if want := withDefaults(opts); p.options() != want {
+	if want := withDefaults(opts, codec.Model()); p.options() != want {
 		p.SetOptions(want)
 	}
 	return p

@@ -29,8 +29,14 @@ type Options struct {
 	MaxConnections int
 }
 
-// DefaultOptions are used for zero fields.
+// DefaultOptions are used for zero fields of a pool whose codec shares
+// connections (multiplexed or pipelined).
 var DefaultOptions = Options{ConnectTimeout: time.Second, MaxConnections: 2}
+
+// DefaultExclusiveConnections is the default MaxConnections of an exclusive
+// pool: one connection per request in flight, so it bounds concurrency per
+// host (Envoy's default connection circuit breaker is the same).
+const DefaultExclusiveConnections = 1024
 
 // Pool holds the connections to one host for one codec.
 type Pool struct {
@@ -58,7 +64,7 @@ type Stats struct {
 // SetOptions updates the limits used for future connections.
 func (p *Pool) SetOptions(o Options) {
 	p.mu.Lock()
-	p.opts = withDefaults(o)
+	p.opts = withDefaults(o, p.codec.Model())
 	p.mu.Unlock()
 }
 
@@ -68,11 +74,15 @@ func (p *Pool) options() Options {
 	return p.opts
 }
 
-func withDefaults(o Options) Options {
+func withDefaults(o Options, model protocols.Model) Options {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultOptions.ConnectTimeout
 	}
-	if o.MaxConnections <= 0 {
+	switch {
+	case o.MaxConnections > 0:
+	case model == protocols.Exclusive:
+		o.MaxConnections = DefaultExclusiveConnections
+	default:
 		o.MaxConnections = DefaultOptions.MaxConnections
 	}
 	return o

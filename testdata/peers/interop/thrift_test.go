@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	athrift "github.com/apache/thrift/lib/go/thrift"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
@@ -30,6 +33,8 @@ type thriftRoutes struct {
 	Listen string
 	V1, V2 string
 	W1, W2 int
+	// Upstream is the codec's upstream model: multiplexed or exclusive.
+	Upstream string
 }
 
 var thriftTmpl = template.Must(template.New("").Parse(`
@@ -43,6 +48,7 @@ resources:
       typed_config:
         "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
         codec: thrift
+        codec_config: {onewayMethods: [fire], upstream: {{.Upstream}}}
         route_config_name: thrift
         default_service: Echo
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
@@ -87,12 +93,13 @@ func (r thriftRoutes) Port(addr string) string { return routes{}.Port(addr) }
 
 func (r thriftRoutes) Subsets() map[string]string { return map[string]string{"v1": r.V1, "v2": r.V2} }
 
-// startThrift starts the v1 and v2 servers speaking combo and a proxy in
-// front of them split w1/w2; it returns the proxy's address.
-func startThrift(t testing.TB, combo thrift.Combo, w1, w2 int) (listen string, v1, v2 *thrift.Server) {
+// startThriftProxy starts the v1 and v2 servers speaking combo and a proxy
+// in front of them with r's weights and upstream model; it returns the
+// proxy's address and the proxy.
+func startThriftProxy(t testing.TB, r thriftRoutes, combo thrift.Combo) (listen string, v1, v2 *thrift.Server, srv *proxy.Server) {
 	t.Helper()
 	v1, v2 = thrift.StartServer(t, "v1", combo), thrift.StartServer(t, "v2", combo)
-	r := thriftRoutes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: w1, W2: w2}
+	r.Listen, r.V1, r.V2 = harness.FreeAddr(t), v1.Addr, v2.Addr
 	var buf bytes.Buffer
 	if err := thriftTmpl.Execute(&buf, r); err != nil {
 		t.Fatal(err)
@@ -101,21 +108,18 @@ func startThrift(t testing.TB, combo thrift.Combo, w1, w2 int) (listen string, v
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, buf.String())
 	}
-	srv := proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
+	srv = proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
 	if err := srv.Apply(res); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	t.Cleanup(func() {
-		// Bounded: the Go library sends oneway calls as CALL messages (see
-		// testOneway), so after the oneway test the proxy still waits for
-		// replies that never come.
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
-			t.Logf("proxy shutdown: %v", err)
+			t.Errorf("proxy shutdown: %v", err)
 		}
 	})
-	return r.Listen, v1, v2
+	return r.Listen, v1, v2, srv
 }
 
 // want is the reply of server version to msg over combo (tag is the x-tag
@@ -130,7 +134,7 @@ func want(combo thrift.Combo, version, msg, tag string) string {
 func TestThriftThroughProxy(t *testing.T) {
 	for _, combo := range thrift.Combos {
 		t.Run(combo.String(), func(t *testing.T) {
-			listen, v1, v2 := startThrift(t, combo, 100, 0)
+			listen, v1, v2, srv := startThriftProxy(t, thriftRoutes{W1: 100, Upstream: "multiplexed"}, combo)
 			ctx := context.Background()
 
 			t.Run("sequential", func(t *testing.T) {
@@ -212,24 +216,22 @@ func TestThriftThroughProxy(t *testing.T) {
 				}
 			})
 			t.Run("oneway interleaved", func(t *testing.T) {
-				testOneway(t, listen, combo, v1, v2)
+				testOneway(t, listen, combo, v1, v2, srv, 250)
 			})
 		})
 	}
 }
 
-// testOneway sends 2,000 oneway calls from 8 connections with a two-way
-// call after every fourth, checks every two-way reply, and waits for the
-// servers to count every oneway call.
+// testOneway sends perConn oneway calls on each of 8 connections with a
+// two-way call after every fourth, checks every two-way reply, waits for
+// the servers to count every oneway call, and checks that no request is
+// left in flight in the proxy.
 //
 // apache/thrift v0.25.0's Go TStandardClient writes a oneway call with
-// message type CALL (1), not ONEWAY (4), so the proxy can't tell it from a
-// two-way call and keeps a pending slot for a reply that never comes until
-// the upstream connection ends. This test checks delivery and that the
-// two-way replies stay correct; it does not (and with a Go client can't)
-// show that no slot is held.
-func testOneway(t *testing.T, listen string, combo thrift.Combo, v1, v2 *thrift.Server) {
-	const conns, perConn = 8, 250
+// message type CALL (1), not ONEWAY (4); the proxy knows "fire" is oneway
+// from the codec's onewayMethods, so it never waits for a reply to it.
+func testOneway(t *testing.T, listen string, combo thrift.Combo, v1, v2 *thrift.Server, srv *proxy.Server, perConn int) {
+	const conns = 8
 	before := v1.Oneway() + v2.Oneway()
 	clients := make([]*thrift.Client, conns)
 	for g := range clients {
@@ -256,22 +258,75 @@ func testOneway(t *testing.T, listen string, combo thrift.Combo, v1, v2 *thrift.
 	if bad.Load() > 0 {
 		t.Fatalf("%d failed calls", bad.Load())
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n := v1.Oneway() + v2.Oneway() - before
-		if n == conns*perConn {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("servers counted %d of %d oneway calls", n, conns*perConn)
-		}
-		time.Sleep(10 * time.Millisecond)
+	waitFor(t, 10*time.Second, fmt.Sprintf("the servers to count %d oneway calls", conns*perConn), func() bool {
+		return v1.Oneway()+v2.Oneway()-before == int64(conns*perConn)
+	})
+	// Every two-way call was answered, so nothing may still be in flight.
+	if n := testutil.ToFloat64(srv.Metrics().Active.WithLabelValues("thrift")); n != 0 {
+		t.Fatalf("metamesh_requests_active = %v after all replies: oneway calls hold slots", n)
 	}
+}
+
+// TestThriftOnewayMemoryFlat sends 10,000 oneway calls interleaved with
+// two-way calls on the same connections and checks that the proxy's live
+// heap after them is what it was after a warm-up of 2,000: a oneway call
+// holds nothing once forwarded. (The proxy runs in this process, so the
+// heap is the proxy's plus the test's own clients and servers, which are
+// the same before and after.)
+func TestThriftOnewayMemoryFlat(t *testing.T) {
+	combo := thrift.Combos[0]
+	listen, v1, v2, srv := startThriftProxy(t, thriftRoutes{W1: 100, Upstream: "multiplexed"}, combo)
+	testOneway(t, listen, combo, v1, v2, srv, 250)
+	base := liveHeap()
+	testOneway(t, listen, combo, v1, v2, srv, 1250)
+	after := liveHeap()
+	growth := int64(after) - int64(base)
+	t.Logf("live heap after 2,000 oneway calls: %d KiB; after 10,000 more: %d KiB (growth %d KiB)", base>>10, after>>10, growth>>10)
+	// A leaked slot holds a call and its frame copy (several hundred
+	// bytes): 10,000 of them are megabytes.
+	if growth > 2<<20 {
+		t.Fatalf("live heap grew %d KiB over 10,000 oneway calls", growth>>10)
+	}
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	for range 2 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func TestThriftExclusiveUpstream(t *testing.T) {
+	combo := thrift.Combos[0]
+	listen, v1, v2, srv := startThriftProxy(t, thriftRoutes{W1: 100, Upstream: "exclusive"}, combo)
+	clients := make([]*thrift.Client, 8)
+	for g := range clients {
+		clients[g] = thrift.Dial(t, listen, combo)
+	}
+	var bad atomic.Int64
+	parallel(t, len(clients), 200, func(g, i int) {
+		got, err := clients[g].Echo(context.Background(), payload(g, i))
+		if err != nil || got != want(combo, "v1", payload(g, i), "") {
+			if bad.Add(1) <= 5 {
+				t.Errorf("caller %d call %d = %q, %v", g, i, got, err)
+			}
+		}
+	})
+	// Concurrent calls on exclusive connections need several of them.
+	cx := testutil.ToFloat64(srv.Metrics().UpstreamCx.WithLabelValues(v1.Addr))
+	t.Logf("upstream connections to v1: %v", cx)
+	if cx < 2 {
+		t.Errorf("upstream connections to v1 = %v; exclusive mode with 8 concurrent callers should open several", cx)
+	}
+	testOneway(t, listen, combo, v1, v2, srv, 100)
 }
 
 func TestThriftWeightedSplit(t *testing.T) {
 	combo := thrift.Combos[0]
-	listen, _, _ := startThrift(t, combo, 80, 20)
+	listen, _, _, _ := startThriftProxy(t, thriftRoutes{W1: 80, W2: 20, Upstream: "multiplexed"}, combo)
 	clients := make([]*thrift.Client, 16)
 	for g := range clients {
 		clients[g] = thrift.Dial(t, listen, combo)
