@@ -15,9 +15,10 @@ build:
 	$(GO) build -trimpath -o $(BIN)/metamesh ./cmd/metamesh
 	$(GO) build -trimpath -o $(BIN)/metamesh-bench ./cmd/metamesh-bench
 
-# peers builds the real dubbo-go programs from their own module.
+# peers builds the real dubbo-go and apache/thrift programs from their own module.
 peers:
-	cd $(PEERS) && $(GO) build -o $(BIN)/greeter-server ./cmd/greeter-server && $(GO) build -o $(BIN)/demo-client ./cmd/demo-client
+	cd $(PEERS) && $(GO) build -o $(BIN)/greeter-server ./cmd/greeter-server && $(GO) build -o $(BIN)/demo-client ./cmd/demo-client \
+		&& $(GO) build -o $(BIN)/thrift-server ./cmd/thrift-server
 
 run: build peers
 	BIN=$(BIN) testdata/demo/run.sh

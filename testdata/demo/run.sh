@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo behind `make run`: two real dubbo-go greeter servers (v1 on
-# 20881, v2 on 20882), the metamesh proxy on 20880 with the config in
-# bootstrap.yaml, and a client printing where its calls go each second.
+# 20881, v2 on 20882) and two apache/thrift Echo servers (v1 on 9091, v2 on
+# 9092), `metamesh run` on the YAML in this folder (Dubbo on 20880, Thrift
+# on 9090), and two clients printing where their calls go each second.
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 bin=${BIN:-bin}
@@ -25,16 +26,25 @@ wait_ready() { # name url-or-port
 
 "$bin/greeter-server" --addr 127.0.0.1:20881 --version v1 >/dev/null & pids+=($!)
 "$bin/greeter-server" --addr 127.0.0.1:20882 --version v2 >/dev/null & pids+=($!)
+"$bin/thrift-server" --addr 127.0.0.1:9091 --version v1 2>/dev/null & pids+=($!)
+"$bin/thrift-server" --addr 127.0.0.1:9092 --version v2 2>/dev/null & pids+=($!)
 wait_ready greeter-v1 20881
 wait_ready greeter-v2 20882
+wait_ready thrift-v1 9091
+wait_ready thrift-v2 9092
 "$bin/metamesh" run --config "$here" --listen-address 127.0.0.1 --admin 127.0.0.1:15000 --log-level warn & pids+=($!)
 wait_ready metamesh 20880
+wait_ready metamesh 9090
 
 cat <<'MSG'
-metamesh demo: client -> proxy 127.0.0.1:20880 -> greeter v1 (20881) / v2 (20882)
-  routes: batchjob=true -> v2 always; everything else 80% v1 / 20% v2
+metamesh demo:
+  dubbo:  client -> proxy 127.0.0.1:20880 -> greeter v1 (20881) / v2 (20882)
+  thrift: client -> proxy 127.0.0.1:9090  -> echo v1 (9091) / v2 (9092)
+  routes: batchjob=true (attachment / THeader header) -> v2 always;
+          everything else 80% v1 / 20% v2
   admin:  http://127.0.0.1:15000/metrics, /clusters, /config_dump
 Ctrl-C to stop.
 MSG
+"$bin/demo-client" --protocol thrift --addr 127.0.0.1:9090 & pids+=($!)
 "$bin/demo-client" --addr 127.0.0.1:20880 & pids+=($!)
 wait "${pids[-1]}"

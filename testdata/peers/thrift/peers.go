@@ -149,17 +149,28 @@ func (l *trackingListener) closeConns() {
 // combo, stopped when the test ends.
 func StartServer(t testing.TB, name string, combo Combo) *Server {
 	t.Helper()
-	tf, pf, err := combo.factories(false)
+	s, stop, err := Serve(name, "127.0.0.1:0", combo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	t.Cleanup(stop)
+	return s
+}
+
+// Serve starts a TSimpleServer named name on addr speaking combo; stop
+// closes its connections and waits for it to end.
+func Serve(name, addr string, combo Combo) (s *Server, stop func(), err error) {
+	tf, pf, err := combo.factories(false)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
 	}
 	tl := &trackingListener{Listener: ln}
 	sock := thrift.NewTServerSocketFromFactoryTimeout(func(net.Addr) (net.Listener, error) { return tl, nil }, ln.Addr(), 0)
-	s := &Server{Addr: ln.Addr().String(), Name: name}
+	s = &Server{Addr: ln.Addr().String(), Name: name}
 	h := handler{s: s, header: combo.Header()}
 	mp := thrift.NewTMultiplexedProcessor()
 	mp.RegisterDefault(echo.NewEchoProcessor(h))
@@ -167,19 +178,19 @@ func StartServer(t testing.TB, name string, combo Combo) *Server {
 	mp.RegisterProcessor("Admin", echo.NewAdminProcessor(h))
 	srv := thrift.NewTSimpleServer4(mp, sock, tf, pf)
 	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
+		_ = ln.Close()
+		return nil, nil, err
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = srv.Serve()
 	}()
-	t.Cleanup(func() {
+	return s, func() {
 		tl.closeConns()
 		_ = srv.Stop()
 		<-done
-	})
-	return s
+	}, nil
 }
 
 // Client is one client connection.
@@ -197,7 +208,7 @@ func (c *Client) Close() error { return c.trans.Close() }
 // test ends.
 func Dial(t testing.TB, addr string, combo Combo) *Client {
 	t.Helper()
-	c, err := dial(addr, combo, "")
+	c, err := Open(addr, combo, "")
 	if err != nil {
 		t.Fatalf("thrift %s client: %v", combo, err)
 	}
@@ -210,7 +221,7 @@ func Dial(t testing.TB, addr string, combo Combo) *Client {
 // "Admin:<method>" (TMultiplexedProtocol), closed when the test ends.
 func DialMultiplexed(t testing.TB, addr string, combo Combo, service string) *Client {
 	t.Helper()
-	c, err := dial(addr, combo, service)
+	c, err := Open(addr, combo, service)
 	if err != nil {
 		t.Fatalf("thrift multiplexed %s client: %v", combo, err)
 	}
@@ -218,7 +229,10 @@ func DialMultiplexed(t testing.TB, addr string, combo Combo, service string) *Cl
 	return c
 }
 
-func dial(addr string, combo Combo, service string) (*Client, error) {
+// Open opens a client connection to addr speaking combo; with a service,
+// its Echo calls are multiplexed under that name and Admin calls under
+// "Admin".
+func Open(addr string, combo Combo, service string) (*Client, error) {
 	tf, pf, err := combo.factories(true)
 	if err != nil {
 		return nil, err
@@ -246,7 +260,11 @@ func dial(addr string, combo Combo, service string) (*Client, error) {
 
 // WithTag returns ctx with the THeader info header x-tag set to tag (sent
 // only by THeader clients).
-func WithTag(ctx context.Context, tag string) context.Context {
-	ctx = thrift.SetHeader(ctx, "x-tag", tag)
-	return thrift.SetWriteHeaderList(ctx, []string{"x-tag"})
+func WithTag(ctx context.Context, tag string) context.Context { return WithHeader(ctx, "x-tag", tag) }
+
+// WithHeader returns ctx with the THeader info header key set to value
+// (sent only by THeader clients).
+func WithHeader(ctx context.Context, key, value string) context.Context {
+	ctx = thrift.SetHeader(ctx, key, value)
+	return thrift.SetWriteHeaderList(ctx, []string{key})
 }

@@ -1,8 +1,9 @@
 // Command demo-client sends mixed traffic through the metamesh demo proxy:
-// a share of calls carries the attachment batchjob=true, the rest does not.
-// Every second it prints where the calls of each kind were served (the
-// greeter replies "<version>|<name>"), so the batch-job isolation and the
-// canary split are visible as they happen.
+// a share of calls carries batchjob=true (a Dubbo attachment, or a THeader
+// info header with --protocol thrift), the rest does not. Every second it
+// prints where the calls of each kind were served (the servers reply
+// "<version>|..."), so the batch-job isolation and the canary split are
+// visible as they happen.
 package main
 
 import (
@@ -18,21 +19,26 @@ import (
 	"time"
 
 	"github.com/metamesh/metamesh/testdata/peers/dubboclient"
+	"github.com/metamesh/metamesh/testdata/peers/thrift"
 )
 
+// caller makes one call, as a batch job or not, and returns the reply.
+type caller func(ctx context.Context, batch bool, msg string) (string, error)
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:20880", "the proxy's Dubbo listener")
+	addr := flag.String("addr", "127.0.0.1:20880", "the proxy's listener")
+	protocol := flag.String("protocol", "dubbo", "dubbo, or thrift (THeader + binary)")
 	workers := flag.Int("workers", 4, "concurrent callers")
 	batchEvery := flag.Int("batch-every", 4, "every Nth call is a batch job (batchjob=true)")
 	rate := flag.Duration("interval", 5*time.Millisecond, "pause between calls of one caller")
 	flag.Parse()
 
-	c, err := dubboclient.New(*addr, "")
+	callers, closeAll, err := newCallers(*protocol, *addr, *workers)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo-client:", err)
 		os.Exit(1)
 	}
-	defer c.Close()
+	defer closeAll()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -52,11 +58,12 @@ func main() {
 		go func() {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
-				kind, cctx := "user", ctx
-				if i%*batchEvery == 0 {
-					kind, cctx = "batchjob", dubboclient.WithAttachments(ctx, map[string]string{"batchjob": "true"})
+				batch := i%*batchEvery == 0
+				kind := "user"
+				if batch {
+					kind = "batchjob"
 				}
-				reply, err := c.SayHello(cctx, fmt.Sprintf("w%d-%d", w, i))
+				reply, err := callers[w](ctx, batch, fmt.Sprintf("w%d-%d", w, i))
 				by, _, _ := strings.Cut(reply, "|")
 				if err != nil {
 					if ctx.Err() != nil {
@@ -78,7 +85,7 @@ func main() {
 			return
 		case <-tick.C:
 			mu.Lock()
-			fmt.Println(line(counts))
+			fmt.Println(*protocol + "  " + line(counts))
 			counts = map[string]map[string]int{}
 			mu.Unlock()
 		}
@@ -105,4 +112,50 @@ func line(counts map[string]map[string]int) string {
 		parts = append(parts, s)
 	}
 	return time.Now().Format("15:04:05") + "  " + strings.Join(parts, " | ")
+}
+
+// newCallers connects n callers speaking protocol to addr. A Dubbo client
+// multiplexes calls, so the callers share one; a Thrift connection takes
+// one call at a time, so each caller has its own.
+func newCallers(protocol, addr string, n int) ([]caller, func(), error) {
+	callers := make([]caller, n)
+	switch protocol {
+	case "dubbo":
+		c, err := dubboclient.New(addr, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range callers {
+			callers[i] = func(ctx context.Context, batch bool, msg string) (string, error) {
+				if batch {
+					ctx = dubboclient.WithAttachments(ctx, map[string]string{"batchjob": "true"})
+				}
+				return c.SayHello(ctx, msg)
+			}
+		}
+		return callers, func() { _ = c.Close() }, nil
+	case "thrift":
+		var conns []*thrift.Client
+		closeAll := func() {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+		}
+		for i := range callers {
+			c, err := thrift.Open(addr, thrift.Combo{Transport: "header", Protocol: "binary"}, "")
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			conns = append(conns, c)
+			callers[i] = func(ctx context.Context, batch bool, msg string) (string, error) {
+				if batch {
+					ctx = thrift.WithHeader(ctx, "batchjob", "true")
+				}
+				return c.Echo(ctx, msg)
+			}
+		}
+		return callers, closeAll, nil
+	}
+	return nil, nil, fmt.Errorf("--protocol: %q is not dubbo or thrift", protocol)
 }
