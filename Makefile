@@ -23,26 +23,30 @@ peers:
 run: build peers
 	BIN=$(BIN) testdata/demo/run.sh
 
-# tools installs what the checks need: protoc from Debian (pinned by the
-# distribution release), protoc-gen-go at the version go.mod pins.
+# tools installs what the checks need: protoc and the thrift compiler from
+# Debian (pinned by the distribution release), protoc-gen-go at the version
+# go.mod pins.
 tools:
 	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null; }
+	@command -v thrift >/dev/null || { apt-get update -qq && apt-get install -y -qq thrift-compiler >/dev/null; }
 	@GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go
 
-# generate: protobuf for proxy/api, then deepcopy and CRD YAML for crds/.
+# generate: protobuf for proxy/api, the Thrift peers' Go code, then deepcopy
+# and CRD YAML for crds/.
 # Aeraki's kinds need float64 (mirrorPercentage.value), so only their CRD run
 # gets allowDangerousTypes; metamesh's own kinds must not use floats.
 generate: tools
 	protoc -I proxy/api -I /usr/include --plugin=protoc-gen-go=$(BIN)/protoc-gen-go \
 		--go_out=proxy/api --go_opt=paths=source_relative proxy/api/metaprotocol.proto
+	cd $(PEERS)/thrift && rm -rf gen-go && thrift --gen go:package_prefix=github.com/metamesh/metamesh/$(PEERS)/thrift/gen-go/,skip_remote echo.thrift && gofmt -w gen-go
 	rm -f crds/bases/*.yaml
 	$(GO) run $(CONTROLLER_GEN) object paths=./crds/...
 	$(GO) run $(CONTROLLER_GEN) crd paths=./crds/v1alpha1/... output:crd:artifacts:config=crds/bases
 	$(GO) run $(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./crds/aeraki/... output:crd:artifacts:config=crds/bases
 
 check-generated: generate
-	@git diff --exit-code -- proxy/api crds || { echo "generated code is stale: run make generate and commit"; exit 1; }
-	@out=$$(git status --porcelain --untracked-files=all -- proxy/api crds); [ -z "$$out" ] || { echo "generated files not committed:"; echo "$$out"; exit 1; }
+	@git diff --exit-code -- proxy/api crds $(PEERS)/thrift/gen-go || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@out=$$(git status --porcelain --untracked-files=all -- proxy/api crds $(PEERS)/thrift/gen-go); [ -z "$$out" ] || { echo "generated files not committed:"; echo "$$out"; exit 1; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
