@@ -85,3 +85,11 @@ type Codec interface {
 type ResponseDecoder interface {
 	DecodeResponse(buf []byte, msg *Message) (int, error)
 }
+
+// UnavailableClassifier is implemented by codecs whose error replies can
+// say the server is overloaded or not ready to serve: a failure that a
+// retry on another host may fix (the route's retryOn "unavailable").
+type UnavailableClassifier interface {
+	// Unavailable reports whether resp, a decoded response, is such a reply.
+	Unavailable(resp *Message) bool
+}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/router"
 	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/upstream"
@@ -147,48 +148,71 @@ func (d *downstream) route(m *protocols.Message) {
 			fmt.Sprintf("metamesh: route %s: cluster %s does not exist", rt.Name, cname))
 		return
 	}
+	oneway := m.Kind == protocols.KindOneway
+	if !oneway && !cl.Load.Begin(cl.Limits) {
+		d.localReply(m, label, rt.Name, cname, protocols.ReasonOverloaded,
+			fmt.Sprintf("metamesh: route %s: cluster %s has %d requests in flight, its limit", rt.Name, cname, cl.Limits.MaxRequests))
+		return
+	}
 	key, hasKey := "", false
 	if rt.HashKey != "" {
 		key, hasKey = m.Headers.Get(rt.HashKey)
 	}
 	host := cl.LB.Pick(key, hasKey)
 	if host == nil {
+		if !oneway {
+			cl.Load.End()
+		}
 		d.localReply(m, label, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
 			fmt.Sprintf("metamesh: route %s: no healthy upstream in cluster %s", rt.Name, cname))
 		return
 	}
-	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections}
+	if !oneway && rt.HasPolicies() {
+		newExchange(d, m, rt, cl, label, key, hasKey).start(host)
+		return
+	}
 
 	c := upstream.NewCall(m)
 	c.Set, c.ResponseSet, c.Host, c.Receiver = rt.RequestSet, rt.ResponseSet, host, d
 	c.Service, c.Route, c.Cluster, c.Start, c.Seq = label, rt.Name, cname, time.Now(), d.seq
-	oneway := m.Kind == protocols.KindOneway
 	if !oneway {
+		c.Load = cl.Load
 		d.begin(c)
 	}
-	err := d.srv.pools.Pool(host.Addr, d.codec, opts).Send(c, &d.batch)
-	if errors.Is(err, upstream.ErrPoolClosed) {
-		// A config swap drained the pool between our snapshot and the
-		// send; nothing went out, so ask again (a config change must not
-		// fail a request).
-		err = d.srv.pools.Pool(host.Addr, d.codec, opts).Send(c, &d.batch)
-	}
+	err := d.send(c, cl, &d.batch)
 	if err != nil {
 		if !oneway {
 			d.end(c)
 		}
 		c.Release()
-		reason := protocols.ReasonNoHealthyUpstream
-		if errors.Is(err, upstream.ErrOverloaded) {
-			reason = protocols.ReasonOverloaded
-		}
-		d.localReply(m, label, rt.Name, cname, reason,
+		d.localReply(m, label, rt.Name, cname, sendFailure(err),
 			fmt.Sprintf("metamesh: route %s: cluster %s: %v", rt.Name, cname, err))
 		return
 	}
 	if oneway {
 		d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, label, rt.Name, cname, "oneway").Inc()
 	}
+}
+
+// send queues c to its host's pool for cl.
+func (d *downstream) send(c *upstream.Call, cl *cluster.Cluster, b *wire.Batch) error {
+	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections}
+	err := d.srv.pools.Pool(c.Host.Addr, d.codec, opts).Send(c, b)
+	if errors.Is(err, upstream.ErrPoolClosed) {
+		// A config swap drained the pool between our snapshot and the
+		// send; nothing went out, so ask again (a config change must not
+		// fail a request).
+		err = d.srv.pools.Pool(c.Host.Addr, d.codec, opts).Send(c, b)
+	}
+	return err
+}
+
+// sendFailure is the local reply reason for a Send error.
+func sendFailure(err error) protocols.Reason {
+	if errors.Is(err, upstream.ErrOverloaded) {
+		return protocols.ReasonOverloaded
+	}
+	return protocols.ReasonNoHealthyUpstream
 }
 
 func (d *downstream) begin(c *upstream.Call) {
@@ -200,6 +224,7 @@ func (d *downstream) begin(c *upstream.Call) {
 func (d *downstream) end(c *upstream.Call) {
 	d.active.Dec()
 	c.Host.End()
+	c.Load.End()
 	d.inflight.Add(-1)
 }
 

@@ -30,6 +30,10 @@ type config struct {
 	V1, V2   []string
 	W1, W2   int
 	MutateTo string
+	// Policy is extra RouteAction fields (flow YAML) of the default
+	// route, e.g. "timeout: 0.1s"; Thresholds the circuit breaker
+	// thresholds (flow YAML) of both clusters.
+	Policy, Thresholds string
 }
 
 var configTmpl = template.Must(template.New("c").Parse(`
@@ -58,12 +62,15 @@ resources:
       {{- if .MutateTo}}
       request_headers_to_add: [{header: {key: x-routed-by, value: "{{.MutateTo}}"}}]
       {{- end}}
-      route: {weighted_clusters: {clusters: [{name: v1, weight: {{.W1}}}, {name: v2, weight: {{.W2}}}]}}
+      route: {weighted_clusters: {clusters: [{name: v1, weight: {{.W1}}}, {name: v2, weight: {{.W2}}}]}{{if .Policy}}, {{.Policy}}{{end}}}
 {{- range $name, $addrs := .Clusters}}
 - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
   name: {{$name}}
   type: STATIC
   connect_timeout: 0.5s
+  {{- if $.Thresholds}}
+  circuit_breakers: {thresholds: [{{$.Thresholds}}]}
+  {{- end}}
   load_assignment:
     cluster_name: {{$name}}
     endpoints:
@@ -100,6 +107,7 @@ func (c config) resources(t testing.TB) *snapshot.Resources {
 	var buf bytes.Buffer
 	err := configTmpl.Execute(&buf, map[string]any{
 		"Port": port(c.Listen), "Service": c.Service, "W1": c.W1, "W2": c.W2, "MutateTo": c.MutateTo,
+		"Policy": c.Policy, "Thresholds": c.Thresholds,
 		"Clusters": map[string][]string{"v1": ports(c.V1), "v2": ports(c.V2)},
 	})
 	if err != nil {
@@ -145,6 +153,7 @@ type echoUpstream struct {
 	heartbeats atomic.Int64
 	requests   atomic.Int64
 	delay      atomic.Int64 // nanoseconds
+	status     atomic.Int32 // reply status when set, else 20 (OK)
 	mu         sync.Mutex
 	conns      []net.Conn
 }
@@ -194,14 +203,18 @@ func (u *echoUpstream) serve() {
 				tag, _ := m.Headers.Get("x-tag")
 				routed, _ := m.Headers.Get("x-routed-by")
 				id, value := m.ID, strings.Join([]string{u.name, method, tag, routed}, "|")
+				status := byte(20)
+				if s := u.status.Load(); s != 0 {
+					status = byte(s)
+				}
 				if d := time.Duration(u.delay.Load()); d > 0 {
 					go func() {
 						time.Sleep(d)
-						_ = w.Append(func(dst []byte) []byte { return dubbo.AppendResponse(dst, id, 20, value) })
+						_ = w.Append(func(dst []byte) []byte { return dubbo.AppendResponse(dst, id, status, value) })
 					}()
 					return nil
 				}
-				return w.Append(func(dst []byte) []byte { return dubbo.AppendResponse(dst, id, 20, value) })
+				return w.Append(func(dst []byte) []byte { return dubbo.AppendResponse(dst, id, status, value) })
 			}, nil)
 			w.Close()
 		}()

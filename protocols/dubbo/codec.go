@@ -180,6 +180,13 @@ func reasonStatus(reason protocols.Reason) byte {
 	return StatusServerError // ReasonNoHealthyUpstream and anything new
 }
 
+// Unavailable reports whether resp says the provider's thread pool is
+// exhausted (status 100): the one Dubbo status that means "try another
+// provider".
+func (c *Codec) Unavailable(resp *protocols.Message) bool {
+	return resp.Kind == protocols.KindError && resp.Status == uint32(StatusThreadpoolExhausted)
+}
+
 // HeartbeatReply appends the event response to the heartbeat req.
 func (c *Codec) HeartbeatReply(dst []byte, req *protocols.Message) []byte {
 	start := len(dst)

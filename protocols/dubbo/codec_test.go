@@ -299,3 +299,23 @@ func TestLimitIsInclusive(t *testing.T) {
 		t.Errorf("a body over the limit decoded")
 	}
 }
+
+func TestUnavailable(t *testing.T) {
+	c := newCodec(t, "")
+	for _, tc := range []struct {
+		frame []byte
+		want  bool
+	}{
+		{AppendResponse(nil, 1, StatusThreadpoolExhausted, "busy"), true},
+		{AppendResponse(nil, 1, StatusServerError, "boom"), false},
+		{AppendResponse(nil, 1, StatusServerTimeout, "slow"), false},
+	} {
+		var m protocols.Message
+		if _, err := c.Decode(tc.frame, &m); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Unavailable(&m); got != tc.want {
+			t.Errorf("status %d: Unavailable = %v, want %v", m.Status, got, tc.want)
+		}
+	}
+}

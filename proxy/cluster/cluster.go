@@ -50,4 +50,8 @@ type Cluster struct {
 	// (multiplexed, pipelined) models, and the pool bound for exclusive.
 	MaxConnections int
 	LB             Picker
+	// Limits bound the requests in flight and the retries; Load counts
+	// them, shared with the other snapshots of the cluster.
+	Limits Limits
+	Load   *Load
 }

@@ -23,6 +23,8 @@ type Proxy struct {
 	LocalReplies   *prometheus.CounterVec
 	UnknownReplies *prometheus.CounterVec
 	XDSUpdates     *prometheus.CounterVec
+	Retries        *prometheus.CounterVec
+	LateReplies    *prometheus.CounterVec
 
 	series sync.Map // seriesKey → *Series
 }
@@ -75,8 +77,16 @@ func NewProxy() *Proxy {
 		Name: "metamesh_xds_updates_total",
 		Help: "Config updates received, by resource type and result (ack or nack).",
 	}, []string{"type", "result"})
+	m.Retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_retries_total",
+		Help: "Tries sent again after a retryable failure (route retry policy).",
+	}, []string{"protocol", "service", "route", "cluster"})
+	m.LateReplies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_upstream_late_responses_total",
+		Help: "Outcomes of tries the request no longer waited for (timed out or retried elsewhere), dropped.",
+	}, []string{"protocol"})
 	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
-		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates} {
+		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates, m.Retries, m.LateReplies} {
 		f(c)
 	}
 	return m

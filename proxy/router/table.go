@@ -2,6 +2,7 @@ package router
 
 import (
 	"math/rand/v2"
+	"time"
 
 	"github.com/metamesh/metamesh/protocols"
 )
@@ -27,9 +28,17 @@ type Route struct {
 	// forwarded request and on the response.
 	RequestSet  []protocols.Header
 	ResponseSet []protocols.Header
+	// Timeout bounds a request end to end, retries included (0: none).
+	Timeout time.Duration
+	// Retry retries failed tries (nil: never).
+	Retry *RetryPolicy
 
 	total uint32
 }
+
+// HasPolicies reports whether requests on r need the proxy to follow them
+// past their first try (timeouts, retries).
+func (r *Route) HasPolicies() bool { return r.Timeout > 0 || r.Retry != nil }
 
 // Matches reports whether every matcher of r matches h.
 func (r *Route) Matches(h *protocols.Headers) bool {

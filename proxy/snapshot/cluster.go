@@ -38,11 +38,10 @@ func (b *Builder) buildCluster(c *clusterv3.Cluster, cla map[string]*endpointv3.
 	if d := c.GetConnectTimeout(); d != nil {
 		out.ConnectTimeout = d.AsDuration()
 	}
-	for _, t := range c.GetCircuitBreakers().GetThresholds() {
-		if t.GetPriority() == corev3.RoutingPriority_DEFAULT && t.GetMaxConnections() != nil {
-			out.MaxConnections = int(t.GetMaxConnections().GetValue())
-		}
+	if err := limits(c.GetCircuitBreakers(), out, path+".circuit_breakers"); err != nil {
+		return nil, err
 	}
+	out.Load = b.load(c.GetName())
 	eps, err := b.endpoints(assignment, path)
 	if err != nil {
 		return nil, err
@@ -52,6 +51,50 @@ func (b *Builder) buildCluster(c *clusterv3.Cluster, cla map[string]*endpointv3.
 		return nil, fmt.Errorf("%s.%w", path, err)
 	}
 	return out, nil
+}
+
+// limits reads the DEFAULT-priority circuit breaker thresholds: the
+// connections per host, the requests in flight (max_requests) and the
+// retry budget. max_pending_requests has no meaning here: the proxy
+// queues no request waiting for a connection.
+func limits(cb *clusterv3.CircuitBreakers, out *cluster.Cluster, path string) error {
+	for i, t := range cb.GetThresholds() {
+		tpath := fmt.Sprintf("%s.thresholds[%d]", path, i)
+		if err := onlyFields(t, tpath, "priority", "max_connections", "max_requests", "retry_budget"); err != nil {
+			return err
+		}
+		if t.GetPriority() != corev3.RoutingPriority_DEFAULT {
+			return fmt.Errorf("%s.priority: only DEFAULT is supported", tpath)
+		}
+		if v := t.GetMaxConnections(); v != nil {
+			out.MaxConnections = int(v.GetValue())
+		}
+		if v := t.GetMaxRequests(); v != nil {
+			out.Limits.MaxRequests = int64(v.GetValue())
+		}
+		if rb := t.GetRetryBudget(); rb != nil {
+			if err := onlyFields(rb, tpath+".retry_budget", "budget_percent", "min_retry_concurrency"); err != nil {
+				return err
+			}
+			out.Limits.RetryBudgetPercent = rb.GetBudgetPercent().GetValue()
+			out.Limits.MinRetryConcurrency = int64(rb.GetMinRetryConcurrency().GetValue())
+		}
+	}
+	return nil
+}
+
+// load returns the cluster's live counters, reusing the previous
+// snapshot's for the same name.
+func (b *Builder) load(name string) *cluster.Load {
+	if l, ok := b.nextLoads[name]; ok {
+		return l
+	}
+	l, ok := b.loads[name]
+	if !ok {
+		l = &cluster.Load{}
+	}
+	b.nextLoads[name] = l
+	return l
 }
 
 // endpoints lists the healthy endpoints of an assignment, reusing the Host

@@ -89,11 +89,25 @@ func TestBuildRejects(t *testing.T) {
 			want: []string{"route_configuration dubbo_routes", "routes[3].match.prefix", `"/api"`},
 		},
 		{
-			name: "route.timeout",
+			name: "route.idle_timeout",
 			edit: func(t *testing.T, res *snapshot.Resources) {
-				route(res, 3).GetRoute().Timeout = durationpb.New(1e9)
+				route(res, 3).GetRoute().IdleTimeout = durationpb.New(1e9)
 			},
-			want: []string{"route_configuration dubbo_routes", "routes[3].route.timeout"},
+			want: []string{"route_configuration dubbo_routes", "routes[3].route.idle_timeout"},
+		},
+		{
+			name: "retry_policy.retry_on",
+			edit: func(t *testing.T, res *snapshot.Resources) {
+				route(res, 3).GetRoute().RetryPolicy = &routev3.RetryPolicy{RetryOn: "reset,5xx"}
+			},
+			want: []string{"routes[3].route.retry_policy.retry_on", `"5xx"`},
+		},
+		{
+			name: "retry_policy.host_selection_retry_max_attempts",
+			edit: func(t *testing.T, res *snapshot.Resources) {
+				route(res, 3).GetRoute().RetryPolicy = &routev3.RetryPolicy{HostSelectionRetryMaxAttempts: 3}
+			},
+			want: []string{"routes[3].route.retry_policy.host_selection_retry_max_attempts"},
 		},
 		{
 			name: "weighted_clusters.header_name",

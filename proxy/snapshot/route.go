@@ -71,8 +71,17 @@ func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
 		return nil, fmt.Errorf("%s.route: required (a meta-protocol route forwards to clusters)", path)
 	}
 	apath := path + ".route"
-	if err := onlyFields(action, apath, "cluster", "weighted_clusters", "hash_policy"); err != nil {
+	if err := onlyFields(action, apath, "cluster", "weighted_clusters", "hash_policy", "timeout", "retry_policy"); err != nil {
 		return nil, err
+	}
+	if d := action.GetTimeout(); d != nil {
+		out.Timeout = d.AsDuration()
+	}
+	if rp := action.GetRetryPolicy(); rp != nil {
+		var err error
+		if out.Retry, err = retryPolicy(rp, apath+".retry_policy"); err != nil {
+			return nil, err
+		}
 	}
 	if c := action.GetCluster(); c != "" {
 		out.Clusters = []router.WeightedCluster{{Name: c, Weight: 1}}
@@ -102,6 +111,30 @@ func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
 	}
 	if out.ResponseSet, err = headerSets(r.GetResponseHeadersToAdd(), path+".response_headers_to_add"); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// retryPolicy reads Envoy's RetryPolicy: retry_on (connect-failure, reset,
+// unavailable; default all three), num_retries (default 1, as Envoy) and
+// per_try_timeout.
+func retryPolicy(rp *routev3.RetryPolicy, path string) (*router.RetryPolicy, error) {
+	if err := onlyFields(rp, path, "retry_on", "num_retries", "per_try_timeout"); err != nil {
+		return nil, err
+	}
+	out := &router.RetryPolicy{Retries: 1, On: router.RetryConnectFailure | router.RetryReset | router.RetryUnavailable}
+	if s := rp.GetRetryOn(); s != "" {
+		on, err := router.ParseRetryOn(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s.retry_on: %w", path, err)
+		}
+		out.On = on
+	}
+	if n := rp.GetNumRetries(); n != nil {
+		out.Retries = int(n.GetValue())
+	}
+	if d := rp.GetPerTryTimeout(); d != nil {
+		out.PerTryTimeout = d.AsDuration()
 	}
 	return out, nil
 }

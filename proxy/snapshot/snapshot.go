@@ -27,11 +27,12 @@ type Snapshot struct {
 type Builder struct {
 	hosts, nextHosts   map[string]*cluster.Host
 	codecs, nextCodecs map[string]protocols.Codec
+	loads, nextLoads   map[string]*cluster.Load
 }
 
 // NewBuilder returns a builder with nothing to reuse yet.
 func NewBuilder() *Builder {
-	return &Builder{hosts: map[string]*cluster.Host{}, codecs: map[string]protocols.Codec{}}
+	return &Builder{hosts: map[string]*cluster.Host{}, codecs: map[string]protocols.Codec{}, loads: map[string]*cluster.Load{}}
 }
 
 // Build validates res and compiles it. On error nothing changes: the
@@ -41,6 +42,7 @@ func NewBuilder() *Builder {
 func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 	b.nextHosts = map[string]*cluster.Host{}
 	b.nextCodecs = map[string]protocols.Codec{}
+	b.nextLoads = map[string]*cluster.Load{}
 	s := &Snapshot{
 		Listeners: map[string]*Listener{},
 		Routes:    map[string]*router.Table{},
@@ -95,8 +97,8 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 // Commit makes the last successful Build the one later builds reuse.
 func (b *Builder) Commit() {
 	if b.nextHosts != nil {
-		b.hosts, b.codecs = b.nextHosts, b.nextCodecs
-		b.nextHosts, b.nextCodecs = nil, nil
+		b.hosts, b.codecs, b.loads = b.nextHosts, b.nextCodecs, b.nextLoads
+		b.nextHosts, b.nextCodecs, b.nextLoads = nil, nil, nil
 	}
 }
 

@@ -34,6 +34,8 @@ type Call struct {
 	Set []protocols.Header
 	// Host is the upstream host the call goes to.
 	Host *cluster.Host
+	// Load counts the call against its cluster's limits, when set.
+	Load *cluster.Load
 	// Receiver gets the outcome.
 	Receiver Receiver
 	// Start is when the proxy received the request.
@@ -46,7 +48,10 @@ type Call struct {
 	// slot of a pipelined client).
 	Seq uint64
 
-	buf []byte
+	buf      []byte
+	borrowed bool  // Req is the caller's, not a copy in buf
+	cn       *conn // where a two-way call waits, set by send
+	id       uint64
 }
 
 var callPool = sync.Pool{New: func() any { return new(Call) }}
@@ -64,11 +69,25 @@ func NewCall(req *protocols.Message) *Call {
 	return c
 }
 
+// BorrowCall returns a pooled Call whose Req is req itself, not a copy:
+// for a caller that keeps req unchanged until every call made from it is
+// released (one request tried several times, or mirrored).
+func BorrowCall(req *protocols.Message) *Call {
+	c := callPool.Get().(*Call)
+	c.Req, c.borrowed = *req, true
+	return c
+}
+
 // Release returns c to the pool. Its owner calls it once the outcome has
 // been handled; c must not be used afterwards.
 func (c *Call) Release() {
-	c.Set, c.Host, c.Receiver, c.ResponseSet = nil, nil, nil, nil
+	c.Set, c.Host, c.Load, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil
 	c.Service, c.Route, c.Cluster, c.Seq = "", "", "", 0
+	c.cn, c.id = nil, 0
+	if c.borrowed {
+		// Drop the references to the lender's frame and headers.
+		c.Req, c.borrowed = protocols.Message{}, false
+	}
 	c.Req.Raw = nil
 	c.Req.Headers.Reset()
 	if cap(c.buf) > 64<<10 {

@@ -40,6 +40,40 @@ func newConn(p *Pool, nc net.Conn) *conn {
 
 var errConnClosed = errors.New("upstream: connection closed")
 
+// ErrReset is the cause of a Fail when the upstream connection closed
+// before the response came.
+var ErrReset = errors.New("upstream: reset")
+
+// errCancelled closes a connection whose call a caller gave up on when
+// the connection's model can't skip one reply (pipelined, exclusive).
+var errCancelled = errors.New("a call on it was cancelled")
+
+// Cancel withdraws a two-way call its receiver no longer wants (it timed
+// out). It reports whether it took c back: then c's receiver will not be
+// called and the caller releases c. Otherwise the connection still owns c
+// and calls its receiver as usual (at once, with a reset, when the model
+// can't skip one reply and the connection is closed for it, or when the
+// response arrives).
+func Cancel(c *Call) bool {
+	cn := c.cn
+	if cn == nil {
+		return false
+	}
+	if cn.pool.codec.Model() != protocols.Multiplexed {
+		// Replies pair with calls by order: the late reply would go to
+		// the next call. The connection can't be trusted any more.
+		cn.close(errCancelled)
+		return false
+	}
+	cn.mu.Lock()
+	took := cn.byID[c.id] == c
+	if took {
+		delete(cn.byID, c.id)
+	}
+	cn.mu.Unlock()
+	return took
+}
+
 // send writes c with this connection's ID and registers it to await its
 // response. The frame is appended under c.mu so that FIFO order equals
 // write order for pipelined protocols.
@@ -76,6 +110,7 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 	}
 	b.Add(cn.w)
 	if twoWay {
+		c.cn, c.id = cn, id
 		if codec.Model() == protocols.Multiplexed {
 			cn.byID[id] = c
 		} else {
@@ -202,7 +237,7 @@ func (cn *conn) close(cause error) {
 
 	cn.w.CloseWithError(errConnClosed)
 	cn.pool.forget(cn)
-	err := fmt.Errorf("upstream connection to %s closed: %v", cn.pool.addr, cause)
+	err := fmt.Errorf("%w: connection to %s closed: %v", ErrReset, cn.pool.addr, cause)
 	var batch wire.Batch
 	for _, c := range waiting {
 		c.Receiver.Fail(c, protocols.ReasonNoHealthyUpstream, err, &batch)

@@ -17,6 +17,10 @@ import (
 // nothing was sent, so the caller may ask the Manager again.
 var ErrPoolClosed = errors.New("upstream: pool drained")
 
+// ErrConnect is returned by Send when no connection to the host could be
+// made.
+var ErrConnect = errors.New("upstream: connect")
+
 // ErrOverloaded is returned by Send when an exclusive pool has no idle
 // connection and may not open another.
 var ErrOverloaded = errors.New("upstream: connection pool exhausted")
@@ -210,7 +214,7 @@ func (p *Pool) isClosed() bool {
 func (p *Pool) dial(timeout time.Duration) (*conn, error) {
 	nc, err := net.DialTimeout("tcp", p.addr, timeout)
 	if err != nil {
-		return nil, fmt.Errorf("upstream: connect %s: %w", p.addr, err)
+		return nil, fmt.Errorf("%w %s: %w", ErrConnect, p.addr, err)
 	}
 	if p.stats.ConnOpened != nil {
 		p.stats.ConnOpened(p.addr)

@@ -1,0 +1,279 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/router"
+	"github.com/metamesh/metamesh/proxy/upstream"
+	"github.com/metamesh/metamesh/proxy/wire"
+)
+
+// exchange follows one two-way request whose route has a timeout or
+// retries, from its arrival to its reply, across its tries. It owns the
+// request's only copy, which every try borrows; exactly one outcome (a
+// response, a local reply) reaches the client, and whatever arrives after
+// it is dropped. Requests on routes without policies skip all of this.
+type exchange struct {
+	d       *downstream
+	req     protocols.Message
+	seq     uint64
+	rt      *router.Route
+	cl      *cluster.Cluster
+	service string
+	key     string
+	hasKey  bool
+	began   time.Time
+
+	mu       sync.Mutex
+	done     bool
+	try      *upstream.Call // the try whose outcome counts, or nil
+	tries    int
+	last     *cluster.Host
+	retrying bool // the current try holds a retry budget slot
+	timer    *time.Timer
+	tryTimer *time.Timer
+}
+
+func newExchange(d *downstream, m *protocols.Message, rt *router.Route, cl *cluster.Cluster, service, key string, hasKey bool) *exchange {
+	ex := &exchange{d: d, seq: d.seq, rt: rt, cl: cl, service: service, key: key, hasKey: hasKey, began: time.Now()}
+	ex.req.Kind, ex.req.ID, ex.req.Status, ex.req.Marks = m.Kind, m.ID, m.Status, m.Marks
+	ex.req.Raw = append([]byte(nil), m.Raw...)
+	for _, h := range m.Headers.All() {
+		ex.req.Headers.Add(h.Key, h.Value)
+	}
+	return ex
+}
+
+// start sends the first try to host; called on the client's read loop.
+func (ex *exchange) start(host *cluster.Host) {
+	ex.d.inflight.Add(1)
+	ex.d.active.Inc()
+	ex.mu.Lock()
+	if ex.rt.Timeout > 0 {
+		ex.timer = time.AfterFunc(ex.rt.Timeout, ex.expire)
+	}
+	ex.sendLocked(host, &ex.d.batch)
+	ex.mu.Unlock()
+}
+
+// sendLocked makes one try on host. A try that can't be sent is failed
+// (and maybe retried) at once.
+func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
+	for {
+		c := upstream.BorrowCall(&ex.req)
+		c.Set, c.ResponseSet, c.Host, c.Receiver = ex.rt.RequestSet, ex.rt.ResponseSet, host, ex
+		c.Service, c.Route, c.Cluster, c.Start = ex.service, ex.rt.Name, ex.cl.Name, ex.began
+		host.Begin()
+		ex.try, ex.last = c, host
+		ex.tries++
+		if p := ex.rt.Retry; p != nil && p.PerTryTimeout > 0 {
+			ex.tryTimer = time.AfterFunc(p.PerTryTimeout, func() { ex.tryExpired(c) })
+		}
+		err := ex.d.send(c, ex.cl, b)
+		if err == nil {
+			return
+		}
+		ex.endTryLocked()
+		host.End()
+		c.Release()
+		on := router.RetryOn(0)
+		if errors.Is(err, upstream.ErrConnect) {
+			on = router.RetryConnectFailure
+		}
+		if host = ex.retryHostLocked(on); host == nil {
+			ex.localLocked(b, sendFailure(err), fmt.Sprintf("metamesh: route %s: cluster %s: %v", ex.rt.Name, ex.cl.Name, err))
+			return
+		}
+	}
+}
+
+// retryHostLocked decides whether a try that failed with on is retried,
+// taking a retry budget slot if so, and picks the host: another one than
+// the last try's when the cluster has one.
+func (ex *exchange) retryHostLocked(on router.RetryOn) *cluster.Host {
+	p := ex.rt.Retry
+	if ex.done || p == nil || p.On&on == 0 || ex.tries > p.Retries {
+		return nil
+	}
+	var host *cluster.Host
+	for range 3 {
+		if host = ex.cl.LB.Pick(ex.key, ex.hasKey); host != ex.last {
+			break
+		}
+	}
+	if host == nil || !ex.cl.Load.BeginRetry(ex.cl.Limits) {
+		return nil
+	}
+	ex.retrying = true
+	ex.d.srv.metrics.Retries.WithLabelValues(ex.d.cfg.CodecName, ex.service, ex.rt.Name, ex.cl.Name).Inc()
+	return host
+}
+
+// endTryLocked forgets the current try.
+func (ex *exchange) endTryLocked() {
+	ex.try = nil
+	if ex.tryTimer != nil {
+		ex.tryTimer.Stop()
+		ex.tryTimer = nil
+	}
+	if ex.retrying {
+		ex.cl.Load.EndRetry()
+		ex.retrying = false
+	}
+}
+
+// Respond takes an upstream response (upstream.Receiver).
+func (ex *exchange) Respond(c *upstream.Call, resp *protocols.Message, b *wire.Batch) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if !ex.current(c) {
+		return
+	}
+	ex.endTryLocked()
+	if uc, ok := ex.d.codec.(protocols.UnavailableClassifier); ok && uc.Unavailable(resp) {
+		if host := ex.retryHostLocked(router.RetryUnavailable); host != nil {
+			c.Host.End()
+			c.Release()
+			ex.sendLocked(host, b)
+			return
+		}
+	}
+	ex.respondLocked(b, resp)
+	c.Host.End()
+	c.Release()
+}
+
+// Fail takes a try's failure (upstream.Receiver): its connection closed.
+func (ex *exchange) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if !ex.current(c) {
+		return
+	}
+	ex.endTryLocked()
+	c.Host.End()
+	c.Release()
+	on := router.RetryOn(0)
+	if errors.Is(err, upstream.ErrReset) {
+		on = router.RetryReset
+	}
+	if host := ex.retryHostLocked(on); host != nil {
+		ex.sendLocked(host, b)
+		return
+	}
+	ex.localLocked(b, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", ex.rt.Name, ex.cl.Name, err))
+}
+
+// current reports whether c is the try whose outcome counts; if not, the
+// outcome is late (the request timed out or moved on to another try) and
+// c is released. Called with ex.mu held.
+func (ex *exchange) current(c *upstream.Call) bool {
+	if !ex.done && c == ex.try {
+		return true
+	}
+	c.Host.End()
+	c.Release()
+	ex.d.srv.metrics.LateReplies.WithLabelValues(ex.d.cfg.CodecName).Inc()
+	return false
+}
+
+// expire ends the request at its route's timeout.
+func (ex *exchange) expire() {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.done {
+		return
+	}
+	ex.abandonLocked()
+	var b wire.Batch
+	ex.localLocked(&b, protocols.ReasonTimeout,
+		fmt.Sprintf("metamesh: route %s: cluster %s: no reply within %v", ex.rt.Name, ex.cl.Name, ex.rt.Timeout))
+	b.Flush()
+}
+
+// tryExpired ends try c at the per-try timeout: retried as a reset when
+// the policy allows, else the request times out.
+func (ex *exchange) tryExpired(c *upstream.Call) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.done || c != ex.try {
+		return
+	}
+	ex.abandonLocked()
+	var b wire.Batch
+	defer b.Flush()
+	if host := ex.retryHostLocked(router.RetryReset); host != nil {
+		ex.sendLocked(host, &b)
+		return
+	}
+	ex.localLocked(&b, protocols.ReasonTimeout,
+		fmt.Sprintf("metamesh: route %s: cluster %s: no reply within the per-try timeout %v", ex.rt.Name, ex.cl.Name, ex.rt.Retry.PerTryTimeout))
+}
+
+// abandonLocked gives up on the current try: its connection forgets it
+// (multiplexed) or is closed (models that can't skip a reply), so a
+// server that never answers can't pile up calls.
+func (ex *exchange) abandonLocked() {
+	c := ex.try
+	ex.endTryLocked()
+	if c == nil {
+		return
+	}
+	// Cancel may close the connection, which fails c through Fail: let
+	// go of the lock meanwhile (Fail finds c no longer current).
+	ex.mu.Unlock()
+	took := upstream.Cancel(c)
+	ex.mu.Lock()
+	if took {
+		c.Host.End()
+		c.Release()
+	}
+}
+
+// respondLocked answers the client with resp (with its own request ID).
+func (ex *exchange) respondLocked(b *wire.Batch, resp *protocols.Message) {
+	d := ex.d
+	d.reply(ex.seq, b, func(dst []byte) []byte {
+		out, err := d.codec.Encode(dst, resp, ex.req.ID, ex.rt.ResponseSet)
+		if err != nil {
+			d.srv.log.Warn("could not re-encode an upstream response", zap.String("cluster", ex.cl.Name), zap.Error(err))
+			return d.codec.ErrorReply(dst, &ex.req, protocols.ReasonNoHealthyUpstream, "metamesh: bad upstream response: "+err.Error())
+		}
+		return out
+	})
+	status := "ok"
+	if resp.Kind == protocols.KindError {
+		status = "error"
+	}
+	ex.finishLocked(status)
+}
+
+// localLocked answers the client with the codec's error reply for reason.
+func (ex *exchange) localLocked(b *wire.Batch, reason protocols.Reason, text string) {
+	d := ex.d
+	d.reply(ex.seq, b, func(dst []byte) []byte { return d.codec.ErrorReply(dst, &ex.req, reason, text) })
+	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
+	ex.finishLocked(reason.String())
+}
+
+// finishLocked marks the request answered and ends its accounting.
+func (ex *exchange) finishLocked(status string) {
+	ex.done = true
+	if ex.timer != nil {
+		ex.timer.Stop()
+	}
+	d := ex.d
+	d.srv.metrics.Series(d.cfg.CodecName, ex.service, ex.rt.Name, ex.cl.Name).Done(status, time.Since(ex.began))
+	d.active.Dec()
+	ex.cl.Load.End()
+	d.inflight.Add(-1)
+}
+
+var _ upstream.Receiver = (*exchange)(nil)

@@ -1,0 +1,146 @@
+package proxy
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestRouteTimeout(t *testing.T) {
+	up := startEcho(t, "v1")
+	srv, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()}, Policy: "timeout: 0.2s"})
+	c := dial(t, addr)
+
+	up.delay.Store(int64(time.Second))
+	start := time.Now()
+	status, value := c.call(1, svc, "slow")
+	took := time.Since(start)
+	if status != 31 || !strings.Contains(value, "route default") || !strings.Contains(value, "200ms") {
+		t.Fatalf("status %d %q, want 31 (SERVER_TIMEOUT) naming the route and the timeout", status, value)
+	}
+	t.Logf("timeout reply after %v", took)
+	if took < 200*time.Millisecond {
+		t.Fatalf("timeout reply after %v, before the route's 200ms", took)
+	}
+
+	// The late reply is dropped: the next call on the same connection
+	// gets its own reply, and the late one is counted as unmatched (the
+	// timeout withdrew its request ID from the upstream connection).
+	up.delay.Store(0)
+	if status, value := c.call(2, svc, "fast"); status != 20 || !strings.HasPrefix(value, "v1|fast|") {
+		t.Fatalf("after a timeout: status %d %q, want v1's reply to call 2", status, value)
+	}
+	late := srv.Metrics().UnknownReplies.WithLabelValues(up.addr())
+	waitUntil(t, 3*time.Second, "the late reply to be counted", func() bool { return testutil.ToFloat64(late) == 1 })
+	if n := testutil.ToFloat64(srv.Metrics().Active.WithLabelValues("dubbo")); n != 0 {
+		t.Fatalf("requests_active = %v after every reply", n)
+	}
+}
+
+func TestRetryOnConnectFailure(t *testing.T) {
+	up := startEcho(t, "v1")
+	dead := freeAddr(t)
+	for _, tc := range []struct {
+		policy   string
+		wantFail bool
+	}{
+		{"", true},
+		{"retry_policy: {retry_on: connect-failure, num_retries: 1}", false},
+	} {
+		srv, addr := startProxy(t, config{V1: []string{dead, up.addr()}, V2: []string{up.addr()}, Policy: tc.policy})
+		c := dial(t, addr)
+		failed := 0
+		for i := range 10 {
+			status, value := c.call(uint64(i+1), svc, "m")
+			switch {
+			case status == 20 && strings.HasPrefix(value, "v1|m|"):
+			case status == 80:
+				failed++
+			default:
+				t.Fatalf("policy %q: call %d: status %d %q", tc.policy, i, status, value)
+			}
+		}
+		retries := testutil.ToFloat64(srv.Metrics().Retries.WithLabelValues("dubbo", svc, "default", "v1"))
+		t.Logf("policy %q: %d of 10 failed, %v retries", tc.policy, failed, retries)
+		if tc.wantFail != (failed > 0) || tc.wantFail != (retries == 0) {
+			t.Fatalf("policy %q: %d of 10 calls failed with %v retries", tc.policy, failed, retries)
+		}
+	}
+}
+
+func TestRetryOnUnavailable(t *testing.T) {
+	busy, ok := startEcho(t, "busy"), startEcho(t, "ok")
+	busy.status.Store(100) // SERVER_THREADPOOL_EXHAUSTED
+	_, addr := startProxy(t, config{V1: []string{busy.addr(), ok.addr()}, V2: []string{ok.addr()},
+		Policy: "retry_policy: {retry_on: unavailable, num_retries: 2}"})
+	c := dial(t, addr)
+	for i := range 10 {
+		if status, value := c.call(uint64(i+1), svc, "m"); status != 20 || !strings.HasPrefix(value, "ok|") {
+			t.Fatalf("call %d: status %d %q, want the healthy host's reply", i, status, value)
+		}
+	}
+	if busy.requests.Load() == 0 {
+		t.Fatal("the busy host got no request: the retry was never exercised")
+	}
+}
+
+func TestPerTryTimeoutRetriesElsewhere(t *testing.T) {
+	slow, fast := startEcho(t, "slow"), startEcho(t, "fast")
+	slow.delay.Store(int64(2 * time.Second))
+	_, addr := startProxy(t, config{V1: []string{slow.addr(), fast.addr()}, V2: []string{fast.addr()},
+		Policy: "timeout: 1s, retry_policy: {retry_on: reset, num_retries: 1, per_try_timeout: 0.1s}"})
+	c := dial(t, addr)
+	for i := range 6 {
+		if status, value := c.call(uint64(i+1), svc, "m"); status != 20 || !strings.HasPrefix(value, "fast|") {
+			t.Fatalf("call %d: status %d %q, want the fast host's reply", i, status, value)
+		}
+	}
+	if slow.requests.Load() == 0 {
+		t.Fatal("the slow host got no request: the per-try timeout was never exercised")
+	}
+}
+
+func TestMaxRequestsOverloads(t *testing.T) {
+	up := startEcho(t, "v1")
+	up.delay.Store(int64(300 * time.Millisecond))
+	_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()}, Thresholds: "{max_requests: 2}"})
+	const n = 6
+	statuses := make([]byte, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c := dial(t, addr)
+			statuses[i], _ = c.call(uint64(i+1), svc, "m")
+		})
+	}
+	wg.Wait()
+	okN, overloaded := 0, 0
+	for _, s := range statuses {
+		switch s {
+		case 20:
+			okN++
+		case 100:
+			overloaded++
+		default:
+			t.Fatalf("statuses %v: want 20 or 100 only", statuses)
+		}
+	}
+	if okN != 2 || overloaded != n-2 {
+		t.Fatalf("statuses %v: want 2 served and %d overloaded (100)", statuses, n-2)
+	}
+}
+
+// waitUntil polls ok until it holds or d passes.
+func waitUntil(t testing.TB, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

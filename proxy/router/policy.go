@@ -1,0 +1,54 @@
+package router
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// RetryOn is a set of failures a request may be retried on.
+type RetryOn uint8
+
+// The retryable failures.
+const (
+	// RetryConnectFailure: no connection to the host could be made, so
+	// the request was never sent.
+	RetryConnectFailure RetryOn = 1 << iota
+	// RetryReset: the upstream connection closed before the reply, or a
+	// try timed out.
+	RetryReset
+	// RetryUnavailable: the server replied that it is overloaded or not
+	// ready (the codec says which replies those are).
+	RetryUnavailable
+)
+
+var retryOnNames = map[string]RetryOn{
+	"connect-failure": RetryConnectFailure,
+	"reset":           RetryReset,
+	"unavailable":     RetryUnavailable,
+}
+
+// ParseRetryOn reads a comma-separated list of retryable failures, as in
+// Envoy's retry_on: connect-failure, reset, unavailable.
+func ParseRetryOn(s string) (RetryOn, error) {
+	var on RetryOn
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		bit, ok := retryOnNames[name]
+		if !ok {
+			return 0, fmt.Errorf("%q is not connect-failure, reset or unavailable", name)
+		}
+		on |= bit
+	}
+	return on, nil
+}
+
+// RetryPolicy says when and how often a failed try is sent again.
+type RetryPolicy struct {
+	// Retries is the most tries after the first.
+	Retries int
+	// PerTryTimeout bounds each try (0: only the route's timeout).
+	PerTryTimeout time.Duration
+	// On is the failures retried.
+	On RetryOn
+}

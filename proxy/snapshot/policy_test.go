@@ -1,0 +1,90 @@
+package snapshot_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/router"
+	"github.com/metamesh/metamesh/proxy/snapshot"
+)
+
+func TestRoutePolicies(t *testing.T) {
+	res := load(t)
+	a := route(res, 3).GetRoute()
+	a.Timeout = durationpb.New(2 * time.Second)
+	a.RetryPolicy = &routev3.RetryPolicy{RetryOn: "connect-failure, unavailable", NumRetries: wrapperspb.UInt32(2), PerTryTimeout: durationpb.New(300 * time.Millisecond)}
+	route(res, 2).GetRoute().RetryPolicy = &routev3.RetryPolicy{}
+	snap, err := snapshot.NewBuilder().Build(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*router.Route
+	for _, rc := range res.Routes {
+		vh := snap.Routes[rc.GetName()].Lookup(greetings)
+		got = vh.Routes
+	}
+	if r := got[3]; r.Timeout != 2*time.Second || !r.HasPolicies() ||
+		!reflect.DeepEqual(r.Retry, &router.RetryPolicy{Retries: 2, PerTryTimeout: 300 * time.Millisecond, On: router.RetryConnectFailure | router.RetryUnavailable}) {
+		t.Errorf("route 3: timeout %v, retry %+v", r.Timeout, r.Retry)
+	}
+	// An empty retry policy is Envoy's default: one retry, on every
+	// failure metamesh knows.
+	if r := got[2]; r.Timeout != 0 || !reflect.DeepEqual(r.Retry, &router.RetryPolicy{Retries: 1, On: router.RetryConnectFailure | router.RetryReset | router.RetryUnavailable}) {
+		t.Errorf("route 2: timeout %v, retry %+v", r.Timeout, r.Retry)
+	}
+	if got[0].HasPolicies() {
+		t.Errorf("route 0 has no timeout or retries, HasPolicies = true")
+	}
+}
+
+func TestClusterLimits(t *testing.T) {
+	res := load(t)
+	snap, err := snapshot.NewBuilder().Build(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := snap.Clusters["greetings-v1"]
+	want := cluster.Limits{MaxRequests: 1000, RetryBudgetPercent: 25, MinRetryConcurrency: 5}
+	if c.MaxConnections != 4 || c.Limits != want || c.Load == nil {
+		t.Errorf("greetings-v1: max connections %d, limits %+v, load %p; want 4, %+v, a load", c.MaxConnections, c.Limits, c.Load, want)
+	}
+
+	// The same cluster in the next snapshot counts on the same Load.
+	b := snapshot.NewBuilder()
+	first, err := b.Build(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Commit()
+	second, err := b.Build(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Clusters["greetings-v1"].Load != second.Clusters["greetings-v1"].Load {
+		t.Error("a rebuilt cluster got new counters: limits would reset on every config update")
+	}
+
+	bad := func(edit func(*clusterv3.CircuitBreakers_Thresholds), want string) {
+		t.Helper()
+		res := load(t)
+		clusterNamed(t, res, "greetings-v1").CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{}}}
+		edit(clusterNamed(t, res, "greetings-v1").CircuitBreakers.Thresholds[0])
+		_, err := snapshot.NewBuilder().Build(res)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Build = %v, want an error naming %q", err, want)
+		}
+	}
+	bad(func(th *clusterv3.CircuitBreakers_Thresholds) { th.MaxPendingRequests = wrapperspb.UInt32(5) },
+		"cluster greetings-v1.circuit_breakers.thresholds[0].max_pending_requests")
+	bad(func(th *clusterv3.CircuitBreakers_Thresholds) { th.Priority = corev3.RoutingPriority_HIGH },
+		"thresholds[0].priority: only DEFAULT")
+}
