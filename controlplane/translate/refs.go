@@ -22,8 +22,8 @@ func (t *translation) attachPolicies() {
 			continue
 		}
 		svc.policy, svc.polKey = dp, key
-		if cp := dp.Spec.ConnectionPool; cp != nil && (cp.MaxPendingRequests != nil || cp.IdleTimeout != nil) {
-			t.note(key, "spec.connectionPool.maxPendingRequests and idleTimeout are not enforced yet")
+		if cp := dp.Spec.ConnectionPool; cp != nil && cp.IdleTimeout != nil {
+			t.note(key, "spec.connectionPool.idleTimeout is not enforced yet")
 		}
 		if dp.Spec.OutlierDetection != nil {
 			t.note(key, "spec.outlierDetection is not enforced yet")
@@ -55,9 +55,6 @@ func (t *translation) attachRouters() {
 		}
 		for i, r := range mr.Spec.Routes {
 			path := fmt.Sprintf("spec.routes[%d]", i)
-			if r.Timeout != nil || r.Retries != nil {
-				t.note(key, path+": timeout and retries are not enforced yet")
-			}
 			if r.Mirror != nil {
 				t.note(key, path+".mirror is not enforced yet")
 			}

@@ -3,10 +3,13 @@ package translate
 import (
 	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
@@ -59,10 +62,28 @@ func (t *translation) route(p *port, svc *service, r v1alpha1.MetaRoute, path st
 			m.Headers = append(m.Headers, headerMatcher(k, r.Match.Attributes[k]))
 		}
 	}
+	a := t.action(p, r.Route, svc.routKey, path+".route")
+	a.Timeout = duration(r.Timeout)
+	if rs := r.Retries; rs != nil {
+		// Empty retryOn is connect-failure only: the one failure where the
+		// server surely never saw the request.
+		on := []string{string(v1alpha1.RetryOnConnectFailure)}
+		if len(rs.RetryOn) > 0 {
+			on = on[:0]
+			for _, o := range rs.RetryOn {
+				on = append(on, string(o))
+			}
+		}
+		a.RetryPolicy = &routev3.RetryPolicy{
+			RetryOn:       strings.Join(on, ","),
+			NumRetries:    wrapperspb.UInt32(uint32(rs.Attempts)),
+			PerTryTimeout: duration(rs.PerTryTimeout),
+		}
+	}
 	out := &routev3.Route{
 		Name:   r.Name,
 		Match:  m,
-		Action: &routev3.Route_Route{Route: t.action(p, r.Route, svc.routKey, path+".route")},
+		Action: &routev3.Route_Route{Route: a},
 	}
 	for _, kv := range r.RequestMutation {
 		out.RequestHeadersToAdd = append(out.RequestHeadersToAdd, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: kv.Key, Value: kv.Value}})
@@ -146,4 +167,17 @@ func hasPort(svc *service, num int32) bool {
 		}
 	}
 	return false
+}
+
+// duration converts a validated Duration; nil or unparsable (which
+// validation refuses) is nil.
+func duration(d *v1alpha1.Duration) *durationpb.Duration {
+	if d == nil {
+		return nil
+	}
+	v, err := time.ParseDuration(string(*d))
+	if err != nil {
+		return nil
+	}
+	return durationpb.New(v)
 }

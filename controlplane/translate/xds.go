@@ -116,10 +116,17 @@ func (t *translation) cluster(svc *service, name string) *clusterv3.Cluster {
 				c.ConnectTimeout = durationpb.New(d)
 			}
 		}
-		if cp.MaxConnections != nil {
-			c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
-				MaxConnections: wrapperspb.UInt32(uint32(*cp.MaxConnections)),
-			}}}
+		if cp.MaxConnections != nil || cp.MaxPendingRequests != nil {
+			th := &clusterv3.CircuitBreakers_Thresholds{}
+			if cp.MaxConnections != nil {
+				th.MaxConnections = wrapperspb.UInt32(uint32(*cp.MaxConnections))
+			}
+			if cp.MaxPendingRequests != nil {
+				// Requests waiting for their replies: the proxy queues
+				// none waiting for a connection, so this is max_requests.
+				th.MaxRequests = wrapperspb.UInt32(uint32(*cp.MaxPendingRequests))
+			}
+			c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{th}}
 		}
 	}
 	return c
