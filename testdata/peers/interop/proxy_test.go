@@ -38,6 +38,11 @@ type routes struct {
 	V1, V2   string
 	W1, W2   int
 	Mutation string
+	// Policy is extra RouteAction fields of the canary route (YAML
+	// lines at the action's indentation); Thresholds the circuit breaker
+	// thresholds of both clusters (flow YAML); V1Extra another endpoint
+	// of v1, listed first.
+	Policy, Thresholds, V1Extra string
 }
 
 var tmpl = template.Must(template.New("").Parse(`
@@ -69,15 +74,24 @@ resources:
           clusters:
           - {name: "outbound|20880|v1|{{.Iface}}", weight: {{.W1}}}
           - {name: "outbound|20880|v2|{{.Iface}}", weight: {{.W2}}}
+{{- range .PolicyLines}}
+        {{.}}
+{{- end}}
 {{- range $subset, $addr := .Subsets}}
 - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
   name: "outbound|20880|{{$subset}}|{{$.Iface}}"
   type: STATIC
   connect_timeout: 1s
+  {{- if $.Thresholds}}
+  circuit_breakers: {thresholds: [{{$.Thresholds}}]}
+  {{- end}}
   load_assignment:
     cluster_name: "outbound|20880|{{$subset}}|{{$.Iface}}"
     endpoints:
     - lb_endpoints:
+      {{- if and (eq $subset "v1") $.V1Extra}}
+      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{$.Port $.V1Extra}}}}}
+      {{- end}}
       - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{$.Port $addr}}}}}
 {{- end}}
 `))
@@ -90,6 +104,14 @@ func (r routes) Port(addr string) string {
 }
 
 func (r routes) Subsets() map[string]string { return map[string]string{"v1": r.V1, "v2": r.V2} }
+
+// PolicyLines splits Policy into lines for the template.
+func (r routes) PolicyLines() []string {
+	if r.Policy == "" {
+		return nil
+	}
+	return strings.Split(r.Policy, "\n")
+}
 
 func (r routes) resources(t testing.TB) *snapshot.Resources {
 	t.Helper()

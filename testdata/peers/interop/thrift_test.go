@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -287,16 +286,6 @@ func TestThriftOnewayMemoryFlat(t *testing.T) {
 	if growth > 2<<20 {
 		t.Fatalf("live heap grew %d KiB over 10,000 oneway calls", growth>>10)
 	}
-}
-
-// liveHeap is the heap in use after a full collection.
-func liveHeap() uint64 {
-	var ms runtime.MemStats
-	for range 2 {
-		runtime.GC()
-	}
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }
 
 func TestThriftExclusiveUpstream(t *testing.T) {
