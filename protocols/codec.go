@@ -86,10 +86,38 @@ type ResponseDecoder interface {
 	DecodeResponse(buf []byte, msg *Message) (int, error)
 }
 
-// UnavailableClassifier is implemented by codecs whose error replies can
-// say the server is overloaded or not ready to serve: a failure that a
-// retry on another host may fix (the route's retryOn "unavailable").
-type UnavailableClassifier interface {
-	// Unavailable reports whether resp, a decoded response, is such a reply.
-	Unavailable(resp *Message) bool
+// ResponseClass is what a response says about the server that sent it.
+type ResponseClass uint8
+
+// Response classes.
+const (
+	// ClassOK: the server handled the request (an application-level
+	// error the server chose to return is still OK).
+	ClassOK ResponseClass = iota
+	// ClassServerError: the server failed the request (HTTP 5xx-like).
+	// Counts toward outlier ejection.
+	ClassServerError
+	// ClassUnavailable: the server is overloaded or not ready. A server
+	// error that a retry on another host may fix (retryOn "unavailable").
+	ClassUnavailable
+)
+
+// ResponseClassifier is implemented by codecs whose responses can say the
+// server failed. Without it, a KindError response is ClassServerError and
+// anything else ClassOK.
+type ResponseClassifier interface {
+	// Classify tells the class of resp, a decoded response.
+	Classify(resp *Message) ResponseClass
+}
+
+// Classify returns c's class for resp, with the default above when c
+// doesn't classify responses.
+func Classify(c Codec, resp *Message) ResponseClass {
+	if rc, ok := c.(ResponseClassifier); ok {
+		return rc.Classify(resp)
+	}
+	if resp.Kind == KindError {
+		return ClassServerError
+	}
+	return ClassOK
 }

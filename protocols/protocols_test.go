@@ -89,3 +89,12 @@ func BenchmarkHeadersGet(b *testing.B) {
 		}
 	}
 }
+
+func TestClassifyDefault(t *testing.T) {
+	var c Codec = nopCodec{}
+	for kind, want := range map[Kind]ResponseClass{KindResponse: ClassOK, KindError: ClassServerError} {
+		if got := Classify(c, &Message{Kind: kind}); got != want {
+			t.Errorf("%v: class %d, want %d", kind, got, want)
+		}
+	}
+}

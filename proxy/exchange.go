@@ -137,7 +137,7 @@ func (ex *exchange) Respond(c *upstream.Call, resp *protocols.Message, b *wire.B
 		return
 	}
 	ex.endTryLocked()
-	if uc, ok := ex.d.codec.(protocols.UnavailableClassifier); ok && uc.Unavailable(resp) {
+	if protocols.Classify(ex.d.codec, resp) == protocols.ClassUnavailable {
 		if host := ex.retryHostLocked(router.RetryUnavailable); host != nil {
 			c.Host.End()
 			c.Release()

@@ -180,11 +180,22 @@ func reasonStatus(reason protocols.Reason) byte {
 	return StatusServerError // ReasonNoHealthyUpstream and anything new
 }
 
-// Unavailable reports whether resp says the provider's thread pool is
-// exhausted (status 100): the one Dubbo status that means "try another
-// provider".
-func (c *Codec) Unavailable(resp *protocols.Message) bool {
-	return resp.Kind == protocols.KindError && resp.Status == uint32(StatusThreadpoolExhausted)
+// Classify tells a response's class by its status: 100 (thread pool
+// exhausted) is unavailable, the one Dubbo status that means "try another
+// provider"; 31 (server timeout), 50 (bad response), 70 (service error) and
+// 80 (server error) are server errors; the rest (20, and the client-side
+// 30, 40, 60, 90) say nothing against the server.
+func (c *Codec) Classify(resp *protocols.Message) protocols.ResponseClass {
+	if resp.Kind != protocols.KindError {
+		return protocols.ClassOK
+	}
+	switch byte(resp.Status) {
+	case StatusThreadpoolExhausted:
+		return protocols.ClassUnavailable
+	case StatusServerTimeout, StatusBadResponse, StatusServiceError, StatusServerError:
+		return protocols.ClassServerError
+	}
+	return protocols.ClassOK
 }
 
 // HeartbeatReply appends the event response to the heartbeat req.

@@ -300,22 +300,25 @@ func TestLimitIsInclusive(t *testing.T) {
 	}
 }
 
-func TestUnavailable(t *testing.T) {
+func TestClassify(t *testing.T) {
 	c := newCodec(t, "")
 	for _, tc := range []struct {
 		frame []byte
-		want  bool
+		want  protocols.ResponseClass
 	}{
-		{AppendResponse(nil, 1, StatusThreadpoolExhausted, "busy"), true},
-		{AppendResponse(nil, 1, StatusServerError, "boom"), false},
-		{AppendResponse(nil, 1, StatusServerTimeout, "slow"), false},
+		{AppendResponse(nil, 1, StatusOK, "fine"), protocols.ClassOK},
+		{AppendResponse(nil, 1, StatusThreadpoolExhausted, "busy"), protocols.ClassUnavailable},
+		{AppendResponse(nil, 1, StatusServerError, "boom"), protocols.ClassServerError},
+		{AppendResponse(nil, 1, StatusServerTimeout, "slow"), protocols.ClassServerError},
+		{AppendResponse(nil, 1, StatusServiceNotFound, "who"), protocols.ClassOK},
+		{AppendResponse(nil, 1, StatusBadRequest, "bad"), protocols.ClassOK},
 	} {
 		var m protocols.Message
 		if _, err := c.Decode(tc.frame, &m); err != nil {
 			t.Fatal(err)
 		}
-		if got := c.Unavailable(&m); got != tc.want {
-			t.Errorf("status %d: Unavailable = %v, want %v", m.Status, got, tc.want)
+		if got := protocols.Classify(c, &m); got != tc.want {
+			t.Errorf("status %d: class %d, want %d", m.Status, got, tc.want)
 		}
 	}
 }
