@@ -158,7 +158,7 @@ func (d *downstream) route(m *protocols.Message) {
 	if rt.HashKey != "" {
 		key, hasKey = m.Headers.Get(rt.HashKey)
 	}
-	host := cl.LB.Pick(key, hasKey)
+	host := cl.Pick(key, hasKey)
 	if host == nil {
 		if !oneway {
 			cl.Load.End()
@@ -176,11 +176,14 @@ func (d *downstream) route(m *protocols.Message) {
 	c.Set, c.ResponseSet, c.Host, c.Receiver = rt.RequestSet, rt.ResponseSet, host, d
 	c.Service, c.Route, c.Cluster, c.Start, c.Seq = label, rt.Name, cname, time.Now(), d.seq
 	if !oneway {
-		c.Load = cl.Load
+		c.Cl = cl
 		d.begin(c)
 	}
 	err := d.send(c, cl, &d.batch)
 	if err != nil {
+		if errors.Is(err, upstream.ErrConnect) {
+			cl.Report(host, false)
+		}
 		if !oneway {
 			d.end(c)
 		}
@@ -224,7 +227,9 @@ func (d *downstream) begin(c *upstream.Call) {
 func (d *downstream) end(c *upstream.Call) {
 	d.active.Dec()
 	c.Host.End()
-	c.Load.End()
+	if c.Cl != nil {
+		c.Cl.Load.End()
+	}
 	d.inflight.Add(-1)
 }
 
@@ -234,6 +239,7 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 	if resp.Kind == protocols.KindError {
 		status = "error"
 	}
+	c.Cl.Report(c.Host, protocols.Classify(d.codec, resp) == protocols.ClassOK)
 	var encErr error
 	d.reply(c.Seq, b, func(dst []byte) []byte {
 		out, err := d.codec.Encode(dst, resp, c.Req.ID, c.ResponseSet)
@@ -251,6 +257,9 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 
 // Fail answers a request whose upstream will never respond.
 func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
+	if errors.Is(err, upstream.ErrReset) {
+		c.Cl.Report(c.Host, false)
+	}
 	d.reply(c.Seq, b, func(dst []byte) []byte {
 		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.Cluster, err))
 	})

@@ -86,6 +86,7 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 		on := router.RetryOn(0)
 		if errors.Is(err, upstream.ErrConnect) {
 			on = router.RetryConnectFailure
+			ex.cl.Report(host, false)
 		}
 		if host = ex.retryHostLocked(on); host == nil {
 			ex.localLocked(b, sendFailure(err), fmt.Sprintf("metamesh: route %s: cluster %s: %v", ex.rt.Name, ex.cl.Name, err))
@@ -104,7 +105,7 @@ func (ex *exchange) retryHostLocked(on router.RetryOn) *cluster.Host {
 	}
 	var host *cluster.Host
 	for range 3 {
-		if host = ex.cl.LB.Pick(ex.key, ex.hasKey); host != ex.last {
+		if host = ex.cl.Pick(ex.key, ex.hasKey); host != ex.last {
 			break
 		}
 	}
@@ -137,7 +138,9 @@ func (ex *exchange) Respond(c *upstream.Call, resp *protocols.Message, b *wire.B
 		return
 	}
 	ex.endTryLocked()
-	if protocols.Classify(ex.d.codec, resp) == protocols.ClassUnavailable {
+	class := protocols.Classify(ex.d.codec, resp)
+	ex.cl.Report(c.Host, class == protocols.ClassOK)
+	if class == protocols.ClassUnavailable {
 		if host := ex.retryHostLocked(router.RetryUnavailable); host != nil {
 			c.Host.End()
 			c.Release()
@@ -163,6 +166,7 @@ func (ex *exchange) Fail(c *upstream.Call, reason protocols.Reason, err error, b
 	on := router.RetryOn(0)
 	if errors.Is(err, upstream.ErrReset) {
 		on = router.RetryReset
+		ex.cl.Report(c.Host, false)
 	}
 	if host := ex.retryHostLocked(on); host != nil {
 		ex.sendLocked(host, b)
@@ -226,6 +230,7 @@ func (ex *exchange) abandonLocked() {
 	if c == nil {
 		return
 	}
+	ex.cl.Report(c.Host, false) // no reply in time counts against the host
 	// Cancel may close the connection, which fails c through Fail: let
 	// go of the lock meanwhile (Fail finds c no longer current).
 	ex.mu.Unlock()

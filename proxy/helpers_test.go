@@ -34,6 +34,8 @@ type config struct {
 	// route, e.g. "timeout: 0.1s"; Thresholds the circuit breaker
 	// thresholds (flow YAML) of both clusters.
 	Policy, Thresholds string
+	// Outlier is the outlier_detection (flow YAML) of both clusters.
+	Outlier string
 }
 
 var configTmpl = template.Must(template.New("c").Parse(`
@@ -71,6 +73,9 @@ resources:
   {{- if $.Thresholds}}
   circuit_breakers: {thresholds: [{{$.Thresholds}}]}
   {{- end}}
+  {{- if $.Outlier}}
+  outlier_detection: {{$.Outlier}}
+  {{- end}}
   load_assignment:
     cluster_name: {{$name}}
     endpoints:
@@ -107,7 +112,7 @@ func (c config) resources(t testing.TB) *snapshot.Resources {
 	var buf bytes.Buffer
 	err := configTmpl.Execute(&buf, map[string]any{
 		"Port": port(c.Listen), "Service": c.Service, "W1": c.W1, "W2": c.W2, "MutateTo": c.MutateTo,
-		"Policy": c.Policy, "Thresholds": c.Thresholds,
+		"Policy": c.Policy, "Thresholds": c.Thresholds, "Outlier": c.Outlier,
 		"Clusters": map[string][]string{"v1": ports(c.V1), "v2": ports(c.V2)},
 	})
 	if err != nil {

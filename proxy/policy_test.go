@@ -133,6 +133,49 @@ func TestMaxRequestsOverloads(t *testing.T) {
 	}
 }
 
+func TestOutlierDetection(t *testing.T) {
+	bad, good := startEcho(t, "bad"), startEcho(t, "good")
+	bad.status.Store(80) // SERVER_ERROR
+	srv, addr := startProxy(t, config{V1: []string{bad.addr(), good.addr()}, V2: []string{good.addr()},
+		Outlier: "{consecutive_5xx: 3, base_ejection_time: 0.3s, max_ejection_percent: 50}"})
+	c := dial(t, addr)
+	errs := 0
+	for i := range 20 {
+		if status, _ := c.call(uint64(i+1), svc, "m"); status == 80 {
+			errs++
+		}
+	}
+	if errs != 3 {
+		t.Fatalf("%d of 20 calls failed; want the bad host ejected after its 3rd error", errs)
+	}
+	if _, ok := ejected(srv, "v1", bad.addr()); !ok {
+		t.Fatal("the bad host is not shown ejected")
+	}
+	bad.status.Store(0) // healed
+	time.Sleep(350 * time.Millisecond)
+	before := bad.requests.Load()
+	for i := range 10 {
+		if status, value := c.call(uint64(100+i), svc, "m"); status != 20 {
+			t.Fatalf("after readmission: status %d %q", status, value)
+		}
+	}
+	if bad.requests.Load() == before {
+		t.Fatal("the healed host was not readmitted after its ejection time")
+	}
+}
+
+// ejected reports when host of cluster is ejected until, if it is.
+func ejected(srv *Server, cluster, host string) (time.Time, bool) {
+	now := time.Now()
+	for _, e := range srv.Snapshot().Clusters[cluster].Endpoints {
+		if e.Host.Addr == host {
+			u := e.Host.EjectedUntil(now)
+			return u, !u.IsZero()
+		}
+	}
+	return time.Time{}, false
+}
+
 // waitUntil polls ok until it holds or d passes.
 func waitUntil(t testing.TB, d time.Duration, what string, ok func() bool) {
 	t.Helper()

@@ -25,9 +25,6 @@ func (t *translation) attachPolicies() {
 		if cp := dp.Spec.ConnectionPool; cp != nil && cp.IdleTimeout != nil {
 			t.note(key, "spec.connectionPool.idleTimeout is not enforced yet")
 		}
-		if dp.Spec.OutlierDetection != nil {
-			t.note(key, "spec.outlierDetection is not enforced yet")
-		}
 	}
 }
 

@@ -110,6 +110,18 @@ func (t *translation) cluster(svc *service, name string) *clusterv3.Cluster {
 	if lb := spec.LoadBalancer; lb != nil {
 		c.LbPolicy = lbPolicies[lb.Policy]
 	}
+	if od := spec.OutlierDetection; od != nil {
+		c.OutlierDetection = &clusterv3.OutlierDetection{
+			Interval:         duration(od.Interval),
+			BaseEjectionTime: duration(od.BaseEjectionTime),
+		}
+		if od.ConsecutiveErrors != nil {
+			c.OutlierDetection.Consecutive_5Xx = wrapperspb.UInt32(uint32(*od.ConsecutiveErrors))
+		}
+		if od.MaxEjectionPercent != nil {
+			c.OutlierDetection.MaxEjectionPercent = wrapperspb.UInt32(uint32(*od.MaxEjectionPercent))
+		}
+	}
 	if cp := spec.ConnectionPool; cp != nil {
 		if cp.ConnectTimeout != nil {
 			if d, err := time.ParseDuration(string(*cp.ConnectTimeout)); err == nil && d > 0 {

@@ -68,7 +68,9 @@ type OutlierDetection struct {
 	// +kubebuilder:validation:Minimum=1
 	ConsecutiveErrors *int32 `json:"consecutiveErrors,omitempty"`
 
-	// Interval is how often endpoints are checked for ejection.
+	// Interval is how long an endpoint must stay in for one of its past
+	// ejections to be forgiven (each ejection lasts baseEjectionTime times
+	// the ejections not yet forgiven).
 	// +optional
 	Interval *Duration `json:"interval,omitempty"`
 

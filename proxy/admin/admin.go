@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -61,6 +62,9 @@ type hostView struct {
 	Address string `json:"address"`
 	Weight  uint32 `json:"weight"`
 	Active  int64  `json:"active_requests"`
+	// EjectedUntil is set while outlier detection keeps the host out.
+	EjectedUntil *time.Time `json:"ejected_until,omitempty"`
+	Ejections    int32      `json:"ejections,omitempty"`
 }
 
 type clusterView struct {
@@ -72,10 +76,15 @@ type clusterView struct {
 func clusters(w http.ResponseWriter, srv *proxy.Server) {
 	views := []clusterView{}
 	if snap := srv.Snapshot(); snap != nil {
+		now := time.Now()
 		for _, c := range snap.Clusters {
 			v := clusterView{Name: c.Name, Policy: c.Policy, Hosts: []hostView{}}
 			for _, e := range c.Endpoints {
-				v.Hosts = append(v.Hosts, hostView{Address: e.Host.Addr, Weight: e.Weight, Active: e.Host.Active()})
+				h := hostView{Address: e.Host.Addr, Weight: e.Weight, Active: e.Host.Active(), Ejections: e.Host.Ejections()}
+				if u := e.Host.EjectedUntil(now); !u.IsZero() {
+					h.EjectedUntil = &u
+				}
+				v.Hosts = append(v.Hosts, h)
 			}
 			views = append(views, v)
 		}

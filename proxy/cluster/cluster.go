@@ -13,6 +13,7 @@ import (
 type Host struct {
 	Addr   string
 	active atomic.Int64
+	health health
 }
 
 // NewHost returns a host for addr.
@@ -54,4 +55,6 @@ type Cluster struct {
 	// them, shared with the other snapshots of the cluster.
 	Limits Limits
 	Load   *Load
+	// Outlier ejects failing hosts (nil: never).
+	Outlier *Outlier
 }

@@ -17,7 +17,7 @@ import (
 func (b *Builder) buildCluster(c *clusterv3.Cluster, cla map[string]*endpointv3.ClusterLoadAssignment) (*cluster.Cluster, error) {
 	path := "cluster " + c.GetName()
 	if err := onlyFields(c, path, "name", "alt_stat_name", "type", "connect_timeout", "lb_policy",
-		"load_assignment", "eds_cluster_config", "circuit_breakers", "ring_hash_lb_config"); err != nil {
+		"load_assignment", "eds_cluster_config", "circuit_breakers", "ring_hash_lb_config", "outlier_detection"); err != nil {
 		return nil, err
 	}
 	var assignment *endpointv3.ClusterLoadAssignment
@@ -38,10 +38,16 @@ func (b *Builder) buildCluster(c *clusterv3.Cluster, cla map[string]*endpointv3.
 	if d := c.GetConnectTimeout(); d != nil {
 		out.ConnectTimeout = d.AsDuration()
 	}
-	if err := limits(c.GetCircuitBreakers(), out, path+".circuit_breakers"); err != nil {
+	var err error
+	if err = limits(c.GetCircuitBreakers(), out, path+".circuit_breakers"); err != nil {
 		return nil, err
 	}
 	out.Load = b.load(c.GetName())
+	if od := c.GetOutlierDetection(); od != nil {
+		if out.Outlier, err = outlier(od, path+".outlier_detection"); err != nil {
+			return nil, err
+		}
+	}
 	eps, err := b.endpoints(assignment, path)
 	if err != nil {
 		return nil, err
@@ -81,6 +87,25 @@ func limits(cb *clusterv3.CircuitBreakers, out *cluster.Cluster, path string) er
 		}
 	}
 	return nil
+}
+
+// outlier reads Envoy's OutlierDetection: consecutive_5xx (every failure
+// a codec reports: connect failures, resets, timeouts, server error
+// replies), interval, base_ejection_time, max_ejection_time and
+// max_ejection_percent; unset fields take Envoy's defaults.
+func outlier(od *clusterv3.OutlierDetection, path string) (*cluster.Outlier, error) {
+	if err := onlyFields(od, path, "consecutive_5xx", "interval", "base_ejection_time", "max_ejection_time", "max_ejection_percent"); err != nil {
+		return nil, err
+	}
+	o := cluster.Outlier{
+		ConsecutiveErrors:  int32(od.GetConsecutive_5Xx().GetValue()),
+		Interval:           od.GetInterval().AsDuration(),
+		BaseEjectionTime:   od.GetBaseEjectionTime().AsDuration(),
+		MaxEjectionTime:    od.GetMaxEjectionTime().AsDuration(),
+		MaxEjectionPercent: int(od.GetMaxEjectionPercent().GetValue()),
+	}
+	o = o.WithDefaults()
+	return &o, nil
 }
 
 // load returns the cluster's live counters, reusing the previous

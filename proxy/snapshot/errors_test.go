@@ -241,11 +241,11 @@ func TestBuildRejects(t *testing.T) {
 			want: []string{"cluster orders.lb_policy", "MAGLEV"},
 		},
 		{
-			name: "cluster outlier_detection",
+			name: "cluster outlier_detection.success_rate_minimum_hosts",
 			edit: func(t *testing.T, res *snapshot.Resources) {
-				clusterNamed(t, res, "users").OutlierDetection = &clusterv3.OutlierDetection{}
+				clusterNamed(t, res, "users").OutlierDetection = &clusterv3.OutlierDetection{SuccessRateMinimumHosts: wrapperspb.UInt32(3)}
 			},
-			want: []string{"cluster users.outlier_detection", "not supported"},
+			want: []string{"cluster users.outlier_detection.success_rate_minimum_hosts", "not supported"},
 		},
 		{
 			name: "duplicate cluster names",

@@ -88,3 +88,24 @@ func TestClusterLimits(t *testing.T) {
 	bad(func(th *clusterv3.CircuitBreakers_Thresholds) { th.Priority = corev3.RoutingPriority_HIGH },
 		"thresholds[0].priority: only DEFAULT")
 }
+
+func TestClusterOutlierDetection(t *testing.T) {
+	res := load(t)
+	clusterNamed(t, res, "greetings-v1").OutlierDetection = &clusterv3.OutlierDetection{
+		Consecutive_5Xx:    wrapperspb.UInt32(2),
+		BaseEjectionTime:   durationpb.New(time.Second),
+		MaxEjectionPercent: wrapperspb.UInt32(50),
+	}
+	snap, err := snapshot.NewBuilder().Build(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cluster.Outlier{ConsecutiveErrors: 2, Interval: 10 * time.Second, BaseEjectionTime: time.Second,
+		MaxEjectionTime: 300 * time.Second, MaxEjectionPercent: 50}
+	if got := snap.Clusters["greetings-v1"].Outlier; got == nil || *got != want {
+		t.Errorf("outlier = %+v, want %+v", got, want)
+	}
+	if got := snap.Clusters["greetings-v2"].Outlier; got != nil {
+		t.Errorf("greetings-v2 has no outlier_detection, got %+v", got)
+	}
+}

@@ -34,8 +34,9 @@ type Call struct {
 	Set []protocols.Header
 	// Host is the upstream host the call goes to.
 	Host *cluster.Host
-	// Load counts the call against its cluster's limits, when set.
-	Load *cluster.Load
+	// Cl is the cluster the call counts against (limits, outlier
+	// detection), when set.
+	Cl *cluster.Cluster
 	// Receiver gets the outcome.
 	Receiver Receiver
 	// Start is when the proxy received the request.
@@ -81,7 +82,7 @@ func BorrowCall(req *protocols.Message) *Call {
 // Release returns c to the pool. Its owner calls it once the outcome has
 // been handled; c must not be used afterwards.
 func (c *Call) Release() {
-	c.Set, c.Host, c.Load, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil
+	c.Set, c.Host, c.Cl, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil
 	c.Service, c.Route, c.Cluster, c.Seq = "", "", "", 0
 	c.cn, c.id = nil, 0
 	if c.borrowed {
