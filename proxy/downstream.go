@@ -167,6 +167,11 @@ func (d *downstream) route(m *protocols.Message) {
 			fmt.Sprintf("metamesh: route %s: no healthy upstream in cluster %s", rt.Name, cname))
 		return
 	}
+	if len(rt.Mirrors) > 0 {
+		// Copies go out after the request (below), from the read loop's
+		// batch: the request's bytes are written first.
+		defer d.mirror(m, rt, snap, label)
+	}
 	if !oneway && rt.HasPolicies() {
 		newExchange(d, m, rt, cl, label, key, hasKey).start(host)
 		return

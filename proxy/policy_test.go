@@ -164,6 +164,31 @@ func TestOutlierDetection(t *testing.T) {
 	}
 }
 
+func TestMirror(t *testing.T) {
+	primary, shadow := startEcho(t, "primary"), startEcho(t, "shadow")
+	shadow.delay.Store(int64(time.Second)) // a slow mirror must not slow the request
+	srv, addr := startProxy(t, config{V1: []string{primary.addr()}, V2: []string{shadow.addr()},
+		Policy: "request_mirror_policies: [{cluster: v2, runtime_fraction: {default_value: {numerator: 50}}}]"})
+	c := dial(t, addr)
+	const n = 400
+	start := time.Now()
+	for i := range n {
+		if status, value := c.call(uint64(i+1), svc, "m"); status != 20 || !strings.HasPrefix(value, "primary|") {
+			t.Fatalf("call %d: status %d %q, want the primary's reply", i, status, value)
+		}
+	}
+	took := time.Since(start)
+	sent := testutil.ToFloat64(srv.Metrics().Mirrors.WithLabelValues("dubbo", svc, "default", "v2", "sent"))
+	waitUntil(t, 5*time.Second, "the shadow to see every copy", func() bool { return float64(shadow.requests.Load()) == sent })
+	t.Logf("%d calls in %v; %v mirrored", n, took, sent)
+	if sent < n*0.4 || sent > n*0.6 {
+		t.Fatalf("%v of %d requests mirrored at 50%%", sent, n)
+	}
+	if took > time.Second {
+		t.Fatalf("%d calls took %v with a mirror that answers after 1s: the mirror delayed them", n, took)
+	}
+}
+
 // ejected reports when host of cluster is ejected until, if it is.
 func ejected(srv *Server, cluster, host string) (time.Time, bool) {
 	now := time.Now()

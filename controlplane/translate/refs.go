@@ -50,12 +50,6 @@ func (t *translation) attachRouters() {
 		if attached == 0 && len(t.st(key).accepted) == 0 {
 			t.reject(key, v1alpha1.ReasonUnknownHost, "spec.hosts: none of the hosts is defined by a ServiceEntry")
 		}
-		for i, r := range mr.Spec.Routes {
-			path := fmt.Sprintf("spec.routes[%d]", i)
-			if r.Mirror != nil {
-				t.note(key, path+".mirror is not enforced yet")
-			}
-		}
 		if mr.Spec.LocalRateLimit != nil {
 			t.note(key, "spec.localRateLimit is not enforced yet")
 		}

@@ -9,6 +9,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -79,6 +80,19 @@ func (t *translation) route(p *port, svc *service, r v1alpha1.MetaRoute, path st
 			NumRetries:    wrapperspb.UInt32(uint32(rs.Attempts)),
 			PerTryTimeout: duration(rs.PerTryTimeout),
 		}
+	}
+	if r.Mirror != nil {
+		// Resolved like a destination, so an unknown host or subset is
+		// reported the same way.
+		mirror := t.action(p, []v1alpha1.WeightedDestination{{Destination: *r.Mirror}}, svc.routKey, path+".mirror")
+		pct := uint32(100)
+		if r.MirrorPercentage != nil {
+			pct = uint32(*r.MirrorPercentage)
+		}
+		a.RequestMirrorPolicies = []*routev3.RouteAction_RequestMirrorPolicy{{
+			Cluster:         mirror.GetCluster(),
+			RuntimeFraction: &corev3.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{Numerator: pct}},
+		}}
 	}
 	out := &routev3.Route{
 		Name:   r.Name,

@@ -25,6 +25,7 @@ type Proxy struct {
 	XDSUpdates     *prometheus.CounterVec
 	Retries        *prometheus.CounterVec
 	LateReplies    *prometheus.CounterVec
+	Mirrors        *prometheus.CounterVec
 
 	series sync.Map // seriesKey → *Series
 }
@@ -85,8 +86,12 @@ func NewProxy() *Proxy {
 		Name: "metamesh_upstream_late_responses_total",
 		Help: "Outcomes of tries the request no longer waited for (timed out or retried elsewhere), dropped.",
 	}, []string{"protocol"})
+	m.Mirrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_mirror_requests_total",
+		Help: "Request copies for route mirrors, by result: sent, failed (not sent), no_cluster, no_host.",
+	}, []string{"protocol", "service", "route", "cluster", "result"})
 	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
-		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates, m.Retries, m.LateReplies} {
+		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates, m.Retries, m.LateReplies, m.Mirrors} {
 		f(c)
 	}
 	return m

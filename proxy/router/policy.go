@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 )
@@ -51,4 +52,18 @@ type RetryPolicy struct {
 	PerTryTimeout time.Duration
 	// On is the failures retried.
 	On RetryOn
+}
+
+// Mirror copies a share of a route's requests to another cluster, fire
+// and forget: the copy's reply is discarded and never delays or fails the
+// request itself.
+type Mirror struct {
+	Cluster string
+	// PerMillion is the share of requests copied, in millionths.
+	PerMillion uint32
+}
+
+// Sample reports whether this request is copied.
+func (m *Mirror) Sample() bool {
+	return m.PerMillion >= 1_000_000 || rand.Uint32N(1_000_000) < m.PerMillion
 }

@@ -32,6 +32,8 @@ type Route struct {
 	Timeout time.Duration
 	// Retry retries failed tries (nil: never).
 	Retry *RetryPolicy
+	// Mirrors copy requests to other clusters.
+	Mirrors []Mirror
 
 	total uint32
 }

@@ -7,6 +7,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/metamesh/metamesh/protocols"
@@ -71,8 +72,15 @@ func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
 		return nil, fmt.Errorf("%s.route: required (a meta-protocol route forwards to clusters)", path)
 	}
 	apath := path + ".route"
-	if err := onlyFields(action, apath, "cluster", "weighted_clusters", "hash_policy", "timeout", "retry_policy"); err != nil {
+	if err := onlyFields(action, apath, "cluster", "weighted_clusters", "hash_policy", "timeout", "retry_policy", "request_mirror_policies"); err != nil {
 		return nil, err
+	}
+	for k, mp := range action.GetRequestMirrorPolicies() {
+		m, err := mirror(mp, fmt.Sprintf("%s.request_mirror_policies[%d]", apath, k))
+		if err != nil {
+			return nil, err
+		}
+		out.Mirrors = append(out.Mirrors, m)
 	}
 	if d := action.GetTimeout(); d != nil {
 		out.Timeout = d.AsDuration()
@@ -113,6 +121,37 @@ func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// mirror reads one request mirror policy: a cluster and the share of
+// requests (runtime_fraction's default value; all when unset).
+func mirror(mp *routev3.RouteAction_RequestMirrorPolicy, path string) (router.Mirror, error) {
+	if err := onlyFields(mp, path, "cluster", "runtime_fraction"); err != nil {
+		return router.Mirror{}, err
+	}
+	if mp.GetCluster() == "" {
+		return router.Mirror{}, fmt.Errorf("%s.cluster: required", path)
+	}
+	m := router.Mirror{Cluster: mp.GetCluster(), PerMillion: 1_000_000}
+	if rf := mp.GetRuntimeFraction(); rf != nil {
+		if err := onlyFields(rf, path+".runtime_fraction", "default_value"); err != nil {
+			return router.Mirror{}, err
+		}
+		m.PerMillion = perMillion(rf.GetDefaultValue())
+	}
+	return m, nil
+}
+
+// perMillion converts a FractionalPercent to millionths, capped at all.
+func perMillion(f *typev3.FractionalPercent) uint32 {
+	n := uint64(f.GetNumerator())
+	switch f.GetDenominator() {
+	case typev3.FractionalPercent_HUNDRED:
+		n *= 10_000
+	case typev3.FractionalPercent_TEN_THOUSAND:
+		n *= 100
+	}
+	return uint32(min(n, 1_000_000))
 }
 
 // retryPolicy reads Envoy's RetryPolicy: retry_on (connect-failure, reset,
