@@ -121,3 +121,11 @@ func Classify(c Codec, resp *Message) ResponseClass {
 	}
 	return ClassOK
 }
+
+// StatusReplier is implemented by codecs whose error replies carry a
+// numeric status the user can name (fault injection's abort status).
+type StatusReplier interface {
+	// StatusReply appends to dst an error reply to req with the codec's
+	// native status and text as its message.
+	StatusReply(dst []byte, req *Message, status uint32, text string) []byte
+}

@@ -141,6 +141,19 @@ func (d *downstream) route(m *protocols.Message) {
 			fmt.Sprintf("metamesh: no route of %s matched the request to service %q", vh.Name, service))
 		return
 	}
+	if vh.RateLimit != nil && !vh.RateLimit.Allow(&m.Headers) {
+		d.localReply(m, label, rt.Name, "", protocols.ReasonRateLimited,
+			fmt.Sprintf("metamesh: service %q: rate limited (route %s)", service, rt.Name))
+		return
+	}
+	var delay bool
+	if f := rt.Fault; f != nil {
+		var abort bool
+		if delay, abort = f.Sample(); abort {
+			d.abort(m, label, rt, f.AbortStatus)
+			return
+		}
+	}
 	cname := rt.PickCluster()
 	cl := snap.Clusters[cname]
 	if cl == nil {
@@ -172,8 +185,17 @@ func (d *downstream) route(m *protocols.Message) {
 		// batch: the request's bytes are written first.
 		defer d.mirror(m, rt, snap, label)
 	}
-	if !oneway && rt.HasPolicies() {
-		newExchange(d, m, rt, cl, label, key, hasKey).start(host)
+	if !oneway && (rt.HasPolicies() || delay) {
+		ex := newExchange(d, m, rt, cl, label, key, hasKey)
+		if delay {
+			time.AfterFunc(rt.Fault.Delay, func() {
+				var b wire.Batch
+				ex.start(host, &b)
+				b.Flush()
+			})
+			return
+		}
+		ex.start(host, &d.batch)
 		return
 	}
 
@@ -287,6 +309,22 @@ func (d *downstream) reply(seq uint64, b *wire.Batch, encode func([]byte) []byte
 	}
 	b.Add(d.w)
 	_ = d.w.Queue(encode)
+}
+
+// abort answers m with a fault-injected error: the codec's status when it
+// has numbered ones, else its "no healthy upstream" error.
+func (d *downstream) abort(m *protocols.Message, service string, rt *router.Route, status uint32) {
+	text := fmt.Sprintf("metamesh: route %s: fault injected (abort, status %d)", rt.Name, status)
+	sr, ok := d.codec.(protocols.StatusReplier)
+	if status == 0 || !ok {
+		d.localReply(m, service, rt.Name, "", protocols.ReasonNoHealthyUpstream, text)
+		return
+	}
+	d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, rt.Name, "", "fault_abort").Inc()
+	if m.Kind == protocols.KindOneway {
+		return
+	}
+	d.reply(d.seq, &d.batch, func(dst []byte) []byte { return sr.StatusReply(dst, m, status, text) })
 }
 
 // localReply answers m with the codec's native error for reason.

@@ -48,18 +48,19 @@ func newExchange(d *downstream, m *protocols.Message, rt *router.Route, cl *clus
 	for _, h := range m.Headers.All() {
 		ex.req.Headers.Add(h.Key, h.Value)
 	}
+	d.inflight.Add(1)
+	d.active.Inc()
 	return ex
 }
 
-// start sends the first try to host; called on the client's read loop.
-func (ex *exchange) start(host *cluster.Host) {
-	ex.d.inflight.Add(1)
-	ex.d.active.Inc()
+// start sends the first try to host, adding the writers it touches to b:
+// on the client's read loop, or after a fault-injected delay.
+func (ex *exchange) start(host *cluster.Host, b *wire.Batch) {
 	ex.mu.Lock()
 	if ex.rt.Timeout > 0 {
 		ex.timer = time.AfterFunc(ex.rt.Timeout, ex.expire)
 	}
-	ex.sendLocked(host, &ex.d.batch)
+	ex.sendLocked(host, b)
 	ex.mu.Unlock()
 }
 

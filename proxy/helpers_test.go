@@ -36,6 +36,9 @@ type config struct {
 	Policy, Thresholds string
 	// Outlier is the outlier_detection (flow YAML) of both clusters.
 	Outlier string
+	// RateLimit is the virtual host's LocalRateLimit and Fault the
+	// default route's RouteFault (flow YAML, without "@type").
+	RateLimit, Fault string
 }
 
 var configTmpl = template.Must(template.New("c").Parse(`
@@ -55,12 +58,20 @@ resources:
   virtual_hosts:
   - name: greetings
     domains: ["{{.Service}}"]
+    {{- if .RateLimit}}
+    typed_per_filter_config:
+      metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.LocalRateLimit, {{.RateLimit}}}
+    {{- end}}
     routes:
     - name: batchjob
       match: {prefix: "", headers: [{name: batchjob, string_match: {exact: "true"}}]}
       route: {cluster: v2}
     - name: default
       match: {prefix: ""}
+      {{- if .Fault}}
+      typed_per_filter_config:
+        metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.RouteFault, {{.Fault}}}
+      {{- end}}
       {{- if .MutateTo}}
       request_headers_to_add: [{header: {key: x-routed-by, value: "{{.MutateTo}}"}}]
       {{- end}}
@@ -112,7 +123,7 @@ func (c config) resources(t testing.TB) *snapshot.Resources {
 	var buf bytes.Buffer
 	err := configTmpl.Execute(&buf, map[string]any{
 		"Port": port(c.Listen), "Service": c.Service, "W1": c.W1, "W2": c.W2, "MutateTo": c.MutateTo,
-		"Policy": c.Policy, "Thresholds": c.Thresholds, "Outlier": c.Outlier,
+		"Policy": c.Policy, "Thresholds": c.Thresholds, "Outlier": c.Outlier, "RateLimit": c.RateLimit, "Fault": c.Fault,
 		"Clusters": map[string][]string{"v1": ports(c.V1), "v2": ports(c.V2)},
 	})
 	if err != nil {

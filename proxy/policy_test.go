@@ -189,6 +189,71 @@ func TestMirror(t *testing.T) {
 	}
 }
 
+func TestLocalRateLimit(t *testing.T) {
+	up := startEcho(t, "v1")
+	srv, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()},
+		RateLimit: `token_bucket: {max_tokens: 10, tokens_per_fill: 1, fill_interval: 100s},
+			conditions: [{match: [{name: method, exact: ping}], token_bucket: {max_tokens: 3, tokens_per_fill: 1, fill_interval: 100s}}]`})
+	c := dial(t, addr)
+	count := func(method string, n int) (ok, limited int) {
+		for i := range n {
+			switch status, value := c.call(uint64(i+1), svc, method); {
+			case status == 20:
+				ok++
+			case status == 100 && strings.Contains(value, "rate limited"):
+				limited++
+			default:
+				t.Fatalf("%s %d: status %d %q", method, i, status, value)
+			}
+		}
+		return ok, limited
+	}
+	// ping has a bucket of its own: it neither drains nor uses the other.
+	if ok, limited := count("ping", 5); ok != 3 || limited != 2 {
+		t.Fatalf("ping: %d served, %d limited; want 3 and 2 (its own bucket of 3)", ok, limited)
+	}
+	if ok, limited := count("sayHello", 15); ok != 10 || limited != 5 {
+		t.Fatalf("sayHello: %d served, %d limited; want 10 and 5 (the host's bucket of 10)", ok, limited)
+	}
+	if n := testutil.ToFloat64(srv.Metrics().LocalReplies.WithLabelValues("dubbo", "rate_limited")); n != 7 {
+		t.Fatalf("local_replies{reason=rate_limited} = %v, want 7", n)
+	}
+}
+
+func TestFaultInjection(t *testing.T) {
+	up := startEcho(t, "v1")
+	t.Run("abort", func(t *testing.T) {
+		_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()},
+			Fault: "abort: {status: 70, percentage: 50}"})
+		c := dial(t, addr)
+		aborted := 0
+		for i := range 400 {
+			switch status, value := c.call(uint64(i+1), svc, "m"); {
+			case status == 20:
+			case status == 70 && strings.Contains(value, "fault injected"):
+				aborted++
+			default:
+				t.Fatalf("call %d: status %d %q", i, status, value)
+			}
+		}
+		t.Logf("%d of 400 aborted at 50%%", aborted)
+		if aborted < 150 || aborted > 250 {
+			t.Fatalf("%d of 400 aborted, want about 200", aborted)
+		}
+	})
+	t.Run("delay", func(t *testing.T) {
+		_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()},
+			Fault: "delay: {fixed_delay: 0.2s, percentage: 100}"})
+		c := dial(t, addr)
+		start := time.Now()
+		status, value := c.call(1, svc, "m")
+		took := time.Since(start)
+		if status != 20 || !strings.HasPrefix(value, "v1|") || took < 200*time.Millisecond {
+			t.Fatalf("status %d %q after %v; want v1's reply after the 200ms delay", status, value, took)
+		}
+	})
+}
+
 // ejected reports when host of cluster is ejected until, if it is.
 func ejected(srv *Server, cluster, host string) (time.Time, bool) {
 	now := time.Now()

@@ -50,9 +50,6 @@ func (t *translation) attachRouters() {
 		if attached == 0 && len(t.st(key).accepted) == 0 {
 			t.reject(key, v1alpha1.ReasonUnknownHost, "spec.hosts: none of the hosts is defined by a ServiceEntry")
 		}
-		if mr.Spec.LocalRateLimit != nil {
-			t.note(key, "spec.localRateLimit is not enforced yet")
-		}
 	}
 }
 

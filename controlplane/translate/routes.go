@@ -30,8 +30,9 @@ func (t *translation) routeConfig(p *port, name string) *routev3.RouteConfigurat
 			// (a Dubbo interface need not equal the host name).
 			vh.Domains = append(vh.Domains, "*")
 		}
-		if svc.router == nil {
-			// A service with no MetaRouter goes to all of its endpoints.
+		if svc.router == nil || len(svc.router.Spec.Routes) == 0 {
+			// A service with no MetaRouter, or one with no routes (only
+			// a rate limit), goes to all of its endpoints.
 			vh.Routes = []*routev3.Route{{
 				Name:   "default",
 				Match:  matchAll(),
@@ -41,6 +42,9 @@ func (t *translation) routeConfig(p *port, name string) *routev3.RouteConfigurat
 			for i, r := range svc.router.Spec.Routes {
 				vh.Routes = append(vh.Routes, t.route(p, svc, r, fmt.Sprintf("spec.routes[%d]", i)))
 			}
+		}
+		if svc.router != nil && svc.router.Spec.LocalRateLimit != nil {
+			vh.TypedPerFilterConfig = perFilter(rateLimit(svc.router.Spec.LocalRateLimit))
 		}
 		rc.VirtualHosts = append(rc.VirtualHosts, vh)
 	}
@@ -98,6 +102,9 @@ func (t *translation) route(p *port, svc *service, r v1alpha1.MetaRoute, path st
 		Name:   r.Name,
 		Match:  m,
 		Action: &routev3.Route_Route{Route: a},
+	}
+	if r.Fault != nil {
+		out.TypedPerFilterConfig = perFilter(fault(r.Fault))
 	}
 	for _, kv := range r.RequestMutation {
 		out.RequestHeadersToAdd = append(out.RequestHeadersToAdd, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: kv.Key, Value: kv.Value}})

@@ -252,6 +252,25 @@ func validateRoute(r *MetaRoute, p *field.Path) field.ErrorList {
 	}
 	errs = append(errs, validateKeyValues(r.RequestMutation, p.Child("requestMutation"))...)
 	errs = append(errs, validateKeyValues(r.ResponseMutation, p.Child("responseMutation"))...)
+	if f := r.Fault; f != nil {
+		errs = append(errs, validateFault(f, p.Child("fault"))...)
+	}
+	return errs
+}
+
+func validateFault(f *Fault, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if f.Delay == nil && f.Abort == nil {
+		errs = append(errs, field.Required(p, "set delay, abort or both"))
+	}
+	if d := f.Delay; d != nil {
+		errs = append(errs, validateDuration(d.FixedDelay, p.Child("delay", "fixedDelay"))...)
+		errs = append(errs, validateRange(d.Percentage, 0, 100, p.Child("delay", "percentage"))...)
+	}
+	if a := f.Abort; a != nil {
+		errs = append(errs, validateRange(a.Status, 1, 65535, p.Child("abort", "status"))...)
+		errs = append(errs, validateRange(a.Percentage, 0, 100, p.Child("abort", "percentage"))...)
+	}
 	return errs
 }
 

@@ -101,6 +101,57 @@ type MetaRoute struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
 	ResponseMutation []KeyValue `json:"responseMutation,omitempty"`
+
+	// Fault injects delays and errors into the route's requests, for
+	// chaos testing.
+	// +optional
+	Fault *Fault `json:"fault,omitempty"`
+}
+
+// Fault injects faults into a route's requests: a delay before routing,
+// an error reply instead of routing, or both (an aborted request is not
+// delayed).
+// +kubebuilder:validation:XValidation:rule="has(self.delay) || has(self.abort)",message="set delay, abort or both"
+type Fault struct {
+	// Delay holds a share of the requests before they are routed.
+	// +optional
+	Delay *FaultDelay `json:"delay,omitempty"`
+
+	// Abort answers a share of the requests with an error.
+	// +optional
+	Abort *FaultAbort `json:"abort,omitempty"`
+}
+
+// FaultDelay holds a share of the requests for a fixed time.
+type FaultDelay struct {
+	// FixedDelay is how long a delayed request waits.
+	// +required
+	FixedDelay Duration `json:"fixedDelay"`
+
+	// Percentage is the share of requests delayed (default 100).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Percentage *int32 `json:"percentage,omitempty"`
+}
+
+// FaultAbort answers a share of the requests with an error.
+type FaultAbort struct {
+	// Status is the codec's native error status: a Dubbo response status
+	// (such as 80 SERVER_ERROR) or a Thrift TApplicationException type
+	// (such as 6 INTERNAL_ERROR). Absent, or with a codec that has no
+	// numbered errors (Redis), the reply is the codec's "no healthy
+	// upstream" error.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Status *int32 `json:"status,omitempty"`
+
+	// Percentage is the share of requests aborted (default 100).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Percentage *int32 `json:"percentage,omitempty"`
 }
 
 // RateLimitCondition gives one class of requests a bucket of its own.

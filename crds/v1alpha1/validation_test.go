@@ -56,3 +56,28 @@ func TestValidateStringMatch(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateFault(t *testing.T) {
+	i32 := func(v int32) *int32 { return &v }
+	tests := []struct {
+		in   Fault
+		want string // substring of the error; empty: valid
+	}{
+		{Fault{Delay: &FaultDelay{FixedDelay: "1s"}}, ""},
+		{Fault{Abort: &FaultAbort{Status: i32(80), Percentage: i32(10)}}, ""},
+		{Fault{Abort: &FaultAbort{}}, ""},
+		{Fault{}, "spec.routes[0].fault: Required value: set delay, abort or both"},
+		{Fault{Delay: &FaultDelay{FixedDelay: "soon"}}, "spec.routes[0].fault.delay.fixedDelay"},
+		{Fault{Delay: &FaultDelay{FixedDelay: "1s", Percentage: i32(101)}}, "spec.routes[0].fault.delay.percentage"},
+		{Fault{Abort: &FaultAbort{Status: i32(0)}}, "spec.routes[0].fault.abort.status"},
+	}
+	for _, tc := range tests {
+		errs := validateFault(&tc.in, field.NewPath("spec", "routes").Index(0).Child("fault"))
+		switch {
+		case tc.want == "" && len(errs) > 0:
+			t.Errorf("%+v: want valid, got %v", tc.in, errs)
+		case tc.want != "" && (len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tc.want)):
+			t.Errorf("%+v: want an error containing %q, got %v", tc.in, tc.want, errs)
+		}
+	}
+}

@@ -168,6 +168,12 @@ func (c *Codec) ErrorReply(dst []byte, req *protocols.Message, reason protocols.
 	return AppendResponse(dst, req.ID, reasonStatus(reason), text)
 }
 
+// StatusReply appends a response to req with the given status (one byte;
+// for example 80 SERVER_ERROR) and text as the error message.
+func (c *Codec) StatusReply(dst []byte, req *protocols.Message, status uint32, text string) []byte {
+	return AppendResponse(dst, req.ID, byte(status), text)
+}
+
 func reasonStatus(reason protocols.Reason) byte {
 	switch reason {
 	case protocols.ReasonNoRoute:

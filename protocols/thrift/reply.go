@@ -19,6 +19,12 @@ const (
 // mistaken for a frame length. A request not decoded by this codec gets a
 // framed strict binary reply.
 func (c *Codec) ErrorReply(dst []byte, req *protocols.Message, reason protocols.Reason, text string) []byte {
+	return c.StatusReply(dst, req, uint32(reasonType(reason)), text)
+}
+
+// StatusReply appends a TApplicationException of type status (for
+// example 6 INTERNAL_ERROR) answering req, in req's transport and protocol.
+func (c *Codec) StatusReply(dst []byte, req *protocols.Message, status uint32, text string) []byte {
 	trans, proto := req.Marks[markLayout]&0xf, req.Marks[markLayout]>>4&0xf
 	if trans < transFramed || trans > transHeader || proto < protoStrict || proto > protoCompact {
 		trans, proto = transFramed, protoStrict
@@ -27,7 +33,7 @@ func (c *Codec) ErrorReply(dst []byte, req *protocols.Message, reason protocols.
 		proto = protoStrict
 	}
 	method, _ := req.Headers.Get("method")
-	return appendException(dst, trans, proto, method, uint32(req.ID), reasonType(reason), text)
+	return appendException(dst, trans, proto, method, uint32(req.ID), int32(status), text)
 }
 
 func reasonType(reason protocols.Reason) int32 {

@@ -4,15 +4,18 @@
 // 	protoc        v3.21.12
 // source: metaprotocol.proto
 
-// The one metamesh-specific xDS type: the network filter config that turns
-// an Envoy Listener into a meta-protocol proxy listener. Everything else a
-// proxy receives is a standard Envoy v3 resource.
+// metamesh's own xDS types: the network filter config that turns an Envoy
+// Listener into a meta-protocol proxy listener, and the per-route and
+// per-virtual-host policies Envoy has no meta-protocol form of (carried in
+// typed_per_filter_config under the filter's name). Everything else a proxy
+// receives is a standard Envoy v3 resource.
 
 package api
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
@@ -111,18 +114,564 @@ func (x *MetaProtocolProxy) GetDefaultService() string {
 	return ""
 }
 
+// LocalRateLimit limits the requests of one virtual host (one MetaRouter's
+// service) on each proxy with token buckets. A request takes a token from
+// the bucket of the first condition it matches, else from token_bucket (no
+// limit when unset); with no token left it gets the codec's rate-limited
+// reply. Set in VirtualHost.typed_per_filter_config under
+// "metamesh.meta_protocol_proxy".
+type LocalRateLimit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TokenBucket   *TokenBucket           `protobuf:"bytes,1,opt,name=token_bucket,json=tokenBucket,proto3" json:"token_bucket,omitempty"`
+	Conditions    []*RateLimitCondition  `protobuf:"bytes,2,rep,name=conditions,proto3" json:"conditions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalRateLimit) Reset() {
+	*x = LocalRateLimit{}
+	mi := &file_metaprotocol_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalRateLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalRateLimit) ProtoMessage() {}
+
+func (x *LocalRateLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalRateLimit.ProtoReflect.Descriptor instead.
+func (*LocalRateLimit) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LocalRateLimit) GetTokenBucket() *TokenBucket {
+	if x != nil {
+		return x.TokenBucket
+	}
+	return nil
+}
+
+func (x *LocalRateLimit) GetConditions() []*RateLimitCondition {
+	if x != nil {
+		return x.Conditions
+	}
+	return nil
+}
+
+// TokenBucket holds up to max_tokens tokens (full at start) and adds
+// tokens_per_fill every fill_interval.
+type TokenBucket struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MaxTokens     uint32                 `protobuf:"varint,1,opt,name=max_tokens,json=maxTokens,proto3" json:"max_tokens,omitempty"`
+	TokensPerFill uint32                 `protobuf:"varint,2,opt,name=tokens_per_fill,json=tokensPerFill,proto3" json:"tokens_per_fill,omitempty"`
+	FillInterval  *durationpb.Duration   `protobuf:"bytes,3,opt,name=fill_interval,json=fillInterval,proto3" json:"fill_interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenBucket) Reset() {
+	*x = TokenBucket{}
+	mi := &file_metaprotocol_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenBucket) ProtoMessage() {}
+
+func (x *TokenBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenBucket.ProtoReflect.Descriptor instead.
+func (*TokenBucket) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TokenBucket) GetMaxTokens() uint32 {
+	if x != nil {
+		return x.MaxTokens
+	}
+	return 0
+}
+
+func (x *TokenBucket) GetTokensPerFill() uint32 {
+	if x != nil {
+		return x.TokensPerFill
+	}
+	return 0
+}
+
+func (x *TokenBucket) GetFillInterval() *durationpb.Duration {
+	if x != nil {
+		return x.FillInterval
+	}
+	return nil
+}
+
+// RateLimitCondition gives the requests matching every entry of match a
+// bucket of their own.
+type RateLimitCondition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Match         []*AttributeMatch      `protobuf:"bytes,1,rep,name=match,proto3" json:"match,omitempty"`
+	TokenBucket   *TokenBucket           `protobuf:"bytes,2,opt,name=token_bucket,json=tokenBucket,proto3" json:"token_bucket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateLimitCondition) Reset() {
+	*x = RateLimitCondition{}
+	mi := &file_metaprotocol_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateLimitCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateLimitCondition) ProtoMessage() {}
+
+func (x *RateLimitCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateLimitCondition.ProtoReflect.Descriptor instead.
+func (*RateLimitCondition) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RateLimitCondition) GetMatch() []*AttributeMatch {
+	if x != nil {
+		return x.Match
+	}
+	return nil
+}
+
+func (x *RateLimitCondition) GetTokenBucket() *TokenBucket {
+	if x != nil {
+		return x.TokenBucket
+	}
+	return nil
+}
+
+// AttributeMatch matches one request attribute.
+type AttributeMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Types that are valid to be assigned to Pattern:
+	//
+	//	*AttributeMatch_Exact
+	//	*AttributeMatch_Prefix
+	//	*AttributeMatch_Suffix
+	//	*AttributeMatch_Contains
+	//	*AttributeMatch_Regex
+	//	*AttributeMatch_Present
+	Pattern isAttributeMatch_Pattern `protobuf_oneof:"pattern"`
+	// Match when the pattern does not.
+	Invert        bool `protobuf:"varint,8,opt,name=invert,proto3" json:"invert,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttributeMatch) Reset() {
+	*x = AttributeMatch{}
+	mi := &file_metaprotocol_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttributeMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttributeMatch) ProtoMessage() {}
+
+func (x *AttributeMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttributeMatch.ProtoReflect.Descriptor instead.
+func (*AttributeMatch) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AttributeMatch) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AttributeMatch) GetPattern() isAttributeMatch_Pattern {
+	if x != nil {
+		return x.Pattern
+	}
+	return nil
+}
+
+func (x *AttributeMatch) GetExact() string {
+	if x != nil {
+		if x, ok := x.Pattern.(*AttributeMatch_Exact); ok {
+			return x.Exact
+		}
+	}
+	return ""
+}
+
+func (x *AttributeMatch) GetPrefix() string {
+	if x != nil {
+		if x, ok := x.Pattern.(*AttributeMatch_Prefix); ok {
+			return x.Prefix
+		}
+	}
+	return ""
+}
+
+func (x *AttributeMatch) GetSuffix() string {
+	if x != nil {
+		if x, ok := x.Pattern.(*AttributeMatch_Suffix); ok {
+			return x.Suffix
+		}
+	}
+	return ""
+}
+
+func (x *AttributeMatch) GetContains() string {
+	if x != nil {
+		if x, ok := x.Pattern.(*AttributeMatch_Contains); ok {
+			return x.Contains
+		}
+	}
+	return ""
+}
+
+func (x *AttributeMatch) GetRegex() string {
+	if x != nil {
+		if x, ok := x.Pattern.(*AttributeMatch_Regex); ok {
+			return x.Regex
+		}
+	}
+	return ""
+}
+
+func (x *AttributeMatch) GetPresent() bool {
+	if x != nil {
+		if x, ok := x.Pattern.(*AttributeMatch_Present); ok {
+			return x.Present
+		}
+	}
+	return false
+}
+
+func (x *AttributeMatch) GetInvert() bool {
+	if x != nil {
+		return x.Invert
+	}
+	return false
+}
+
+type isAttributeMatch_Pattern interface {
+	isAttributeMatch_Pattern()
+}
+
+type AttributeMatch_Exact struct {
+	Exact string `protobuf:"bytes,2,opt,name=exact,proto3,oneof"`
+}
+
+type AttributeMatch_Prefix struct {
+	Prefix string `protobuf:"bytes,3,opt,name=prefix,proto3,oneof"`
+}
+
+type AttributeMatch_Suffix struct {
+	Suffix string `protobuf:"bytes,4,opt,name=suffix,proto3,oneof"`
+}
+
+type AttributeMatch_Contains struct {
+	Contains string `protobuf:"bytes,5,opt,name=contains,proto3,oneof"`
+}
+
+type AttributeMatch_Regex struct {
+	// RE2, matching the whole value.
+	Regex string `protobuf:"bytes,6,opt,name=regex,proto3,oneof"`
+}
+
+type AttributeMatch_Present struct {
+	// The attribute is present, whatever its value.
+	Present bool `protobuf:"varint,7,opt,name=present,proto3,oneof"`
+}
+
+func (*AttributeMatch_Exact) isAttributeMatch_Pattern() {}
+
+func (*AttributeMatch_Prefix) isAttributeMatch_Pattern() {}
+
+func (*AttributeMatch_Suffix) isAttributeMatch_Pattern() {}
+
+func (*AttributeMatch_Contains) isAttributeMatch_Pattern() {}
+
+func (*AttributeMatch_Regex) isAttributeMatch_Pattern() {}
+
+func (*AttributeMatch_Present) isAttributeMatch_Pattern() {}
+
+// RouteFault injects faults into a route's requests, for chaos testing.
+// Set in Route.typed_per_filter_config under "metamesh.meta_protocol_proxy".
+type RouteFault struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delay         *FaultDelay            `protobuf:"bytes,1,opt,name=delay,proto3" json:"delay,omitempty"`
+	Abort         *FaultAbort            `protobuf:"bytes,2,opt,name=abort,proto3" json:"abort,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteFault) Reset() {
+	*x = RouteFault{}
+	mi := &file_metaprotocol_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteFault) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteFault) ProtoMessage() {}
+
+func (x *RouteFault) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteFault.ProtoReflect.Descriptor instead.
+func (*RouteFault) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RouteFault) GetDelay() *FaultDelay {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+func (x *RouteFault) GetAbort() *FaultAbort {
+	if x != nil {
+		return x.Abort
+	}
+	return nil
+}
+
+// FaultDelay holds percentage of the requests for fixed_delay before they
+// are routed.
+type FaultDelay struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	FixedDelay *durationpb.Duration   `protobuf:"bytes,1,opt,name=fixed_delay,json=fixedDelay,proto3" json:"fixed_delay,omitempty"`
+	// 0 to 100.
+	Percentage    uint32 `protobuf:"varint,2,opt,name=percentage,proto3" json:"percentage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultDelay) Reset() {
+	*x = FaultDelay{}
+	mi := &file_metaprotocol_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultDelay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultDelay) ProtoMessage() {}
+
+func (x *FaultDelay) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultDelay.ProtoReflect.Descriptor instead.
+func (*FaultDelay) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FaultDelay) GetFixedDelay() *durationpb.Duration {
+	if x != nil {
+		return x.FixedDelay
+	}
+	return nil
+}
+
+func (x *FaultDelay) GetPercentage() uint32 {
+	if x != nil {
+		return x.Percentage
+	}
+	return 0
+}
+
+// FaultAbort answers percentage of the requests itself with an error.
+type FaultAbort struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The codec's native error status (a Dubbo response status, a Thrift
+	// TApplicationException type); 0 means the codec's "no healthy
+	// upstream" error.
+	Status uint32 `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	// 0 to 100.
+	Percentage    uint32 `protobuf:"varint,2,opt,name=percentage,proto3" json:"percentage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultAbort) Reset() {
+	*x = FaultAbort{}
+	mi := &file_metaprotocol_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultAbort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultAbort) ProtoMessage() {}
+
+func (x *FaultAbort) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultAbort.ProtoReflect.Descriptor instead.
+func (*FaultAbort) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *FaultAbort) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *FaultAbort) GetPercentage() uint32 {
+	if x != nil {
+		return x.Percentage
+	}
+	return 0
+}
+
 var File_metaprotocol_proto protoreflect.FileDescriptor
 
 const file_metaprotocol_proto_rawDesc = "" +
 	"\n" +
-	"\x12metaprotocol.proto\x12\x17metamesh.proxy.v1alpha1\x1a\x1cgoogle/protobuf/struct.proto\"\xdb\x01\n" +
+	"\x12metaprotocol.proto\x12\x17metamesh.proxy.v1alpha1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xdb\x01\n" +
 	"\x11MetaProtocolProxy\x12\x1f\n" +
 	"\vstat_prefix\x18\x01 \x01(\tR\n" +
 	"statPrefix\x12\x14\n" +
 	"\x05codec\x18\x02 \x01(\tR\x05codec\x12:\n" +
 	"\fcodec_config\x18\x03 \x01(\v2\x17.google.protobuf.StructR\vcodecConfig\x12*\n" +
 	"\x11route_config_name\x18\x04 \x01(\tR\x0frouteConfigName\x12'\n" +
-	"\x0fdefault_service\x18\x05 \x01(\tR\x0edefaultServiceB,Z*github.com/metamesh/metamesh/proxy/api;apib\x06proto3"
+	"\x0fdefault_service\x18\x05 \x01(\tR\x0edefaultService\"\xa6\x01\n" +
+	"\x0eLocalRateLimit\x12G\n" +
+	"\ftoken_bucket\x18\x01 \x01(\v2$.metamesh.proxy.v1alpha1.TokenBucketR\vtokenBucket\x12K\n" +
+	"\n" +
+	"conditions\x18\x02 \x03(\v2+.metamesh.proxy.v1alpha1.RateLimitConditionR\n" +
+	"conditions\"\x94\x01\n" +
+	"\vTokenBucket\x12\x1d\n" +
+	"\n" +
+	"max_tokens\x18\x01 \x01(\rR\tmaxTokens\x12&\n" +
+	"\x0ftokens_per_fill\x18\x02 \x01(\rR\rtokensPerFill\x12>\n" +
+	"\rfill_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\ffillInterval\"\x9c\x01\n" +
+	"\x12RateLimitCondition\x12=\n" +
+	"\x05match\x18\x01 \x03(\v2'.metamesh.proxy.v1alpha1.AttributeMatchR\x05match\x12G\n" +
+	"\ftoken_bucket\x18\x02 \x01(\v2$.metamesh.proxy.v1alpha1.TokenBucketR\vtokenBucket\"\xe5\x01\n" +
+	"\x0eAttributeMatch\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x05exact\x18\x02 \x01(\tH\x00R\x05exact\x12\x18\n" +
+	"\x06prefix\x18\x03 \x01(\tH\x00R\x06prefix\x12\x18\n" +
+	"\x06suffix\x18\x04 \x01(\tH\x00R\x06suffix\x12\x1c\n" +
+	"\bcontains\x18\x05 \x01(\tH\x00R\bcontains\x12\x16\n" +
+	"\x05regex\x18\x06 \x01(\tH\x00R\x05regex\x12\x1a\n" +
+	"\apresent\x18\a \x01(\bH\x00R\apresent\x12\x16\n" +
+	"\x06invert\x18\b \x01(\bR\x06invertB\t\n" +
+	"\apattern\"\x82\x01\n" +
+	"\n" +
+	"RouteFault\x129\n" +
+	"\x05delay\x18\x01 \x01(\v2#.metamesh.proxy.v1alpha1.FaultDelayR\x05delay\x129\n" +
+	"\x05abort\x18\x02 \x01(\v2#.metamesh.proxy.v1alpha1.FaultAbortR\x05abort\"h\n" +
+	"\n" +
+	"FaultDelay\x12:\n" +
+	"\vfixed_delay\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"fixedDelay\x12\x1e\n" +
+	"\n" +
+	"percentage\x18\x02 \x01(\rR\n" +
+	"percentage\"D\n" +
+	"\n" +
+	"FaultAbort\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\rR\x06status\x12\x1e\n" +
+	"\n" +
+	"percentage\x18\x02 \x01(\rR\n" +
+	"percentageB,Z*github.com/metamesh/metamesh/proxy/api;apib\x06proto3"
 
 var (
 	file_metaprotocol_proto_rawDescOnce sync.Once
@@ -136,18 +685,34 @@ func file_metaprotocol_proto_rawDescGZIP() []byte {
 	return file_metaprotocol_proto_rawDescData
 }
 
-var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_metaprotocol_proto_goTypes = []any{
-	(*MetaProtocolProxy)(nil), // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy
-	(*structpb.Struct)(nil),   // 1: google.protobuf.Struct
+	(*MetaProtocolProxy)(nil),   // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy
+	(*LocalRateLimit)(nil),      // 1: metamesh.proxy.v1alpha1.LocalRateLimit
+	(*TokenBucket)(nil),         // 2: metamesh.proxy.v1alpha1.TokenBucket
+	(*RateLimitCondition)(nil),  // 3: metamesh.proxy.v1alpha1.RateLimitCondition
+	(*AttributeMatch)(nil),      // 4: metamesh.proxy.v1alpha1.AttributeMatch
+	(*RouteFault)(nil),          // 5: metamesh.proxy.v1alpha1.RouteFault
+	(*FaultDelay)(nil),          // 6: metamesh.proxy.v1alpha1.FaultDelay
+	(*FaultAbort)(nil),          // 7: metamesh.proxy.v1alpha1.FaultAbort
+	(*structpb.Struct)(nil),     // 8: google.protobuf.Struct
+	(*durationpb.Duration)(nil), // 9: google.protobuf.Duration
 }
 var file_metaprotocol_proto_depIdxs = []int32{
-	1, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	8, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
+	2, // 1: metamesh.proxy.v1alpha1.LocalRateLimit.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
+	3, // 2: metamesh.proxy.v1alpha1.LocalRateLimit.conditions:type_name -> metamesh.proxy.v1alpha1.RateLimitCondition
+	9, // 3: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
+	4, // 4: metamesh.proxy.v1alpha1.RateLimitCondition.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
+	2, // 5: metamesh.proxy.v1alpha1.RateLimitCondition.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
+	6, // 6: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
+	7, // 7: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
+	9, // 8: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_metaprotocol_proto_init() }
@@ -155,13 +720,21 @@ func file_metaprotocol_proto_init() {
 	if File_metaprotocol_proto != nil {
 		return
 	}
+	file_metaprotocol_proto_msgTypes[4].OneofWrappers = []any{
+		(*AttributeMatch_Exact)(nil),
+		(*AttributeMatch_Prefix)(nil),
+		(*AttributeMatch_Suffix)(nil),
+		(*AttributeMatch_Contains)(nil),
+		(*AttributeMatch_Regex)(nil),
+		(*AttributeMatch_Present)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metaprotocol_proto_rawDesc), len(file_metaprotocol_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

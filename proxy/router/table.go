@@ -34,6 +34,8 @@ type Route struct {
 	Retry *RetryPolicy
 	// Mirrors copy requests to other clusters.
 	Mirrors []Mirror
+	// Fault injects delays and aborts (nil: none).
+	Fault *Fault
 
 	total uint32
 }
@@ -43,14 +45,7 @@ type Route struct {
 func (r *Route) HasPolicies() bool { return r.Timeout > 0 || r.Retry != nil }
 
 // Matches reports whether every matcher of r matches h.
-func (r *Route) Matches(h *protocols.Headers) bool {
-	for i := range r.Matchers {
-		if !r.Matchers[i].Match(h) {
-			return false
-		}
-	}
-	return true
-}
+func (r *Route) Matches(h *protocols.Headers) bool { return matchAll(r.Matchers, h) }
 
 // PickCluster chooses a destination cluster by weight.
 func (r *Route) PickCluster() string {
@@ -72,6 +67,8 @@ type VirtualHost struct {
 	Name    string
 	Domains []string
 	Routes  []*Route
+	// RateLimit limits the host's requests on this proxy (nil: none).
+	RateLimit *RateLimit
 }
 
 // Match returns the first route that matches h, or nil.

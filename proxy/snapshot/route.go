@@ -11,6 +11,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/api"
 	"github.com/metamesh/metamesh/proxy/router"
 )
 
@@ -24,10 +25,18 @@ func buildRoutes(rc *routev3.RouteConfiguration) (*router.Table, error) {
 	vhosts := make([]*router.VirtualHost, 0, len(rc.GetVirtualHosts()))
 	for i, vh := range rc.GetVirtualHosts() {
 		vpath := fmt.Sprintf("%s: virtual_hosts[%d]", path, i)
-		if err := onlyFields(vh, vpath, "name", "domains", "routes"); err != nil {
+		if err := onlyFields(vh, vpath, "name", "domains", "routes", "typed_per_filter_config"); err != nil {
 			return nil, err
 		}
 		v := &router.VirtualHost{Name: vh.GetName(), Domains: vh.GetDomains()}
+		var rl api.LocalRateLimit
+		if ok, err := perFilter(vh.GetTypedPerFilterConfig(), vpath, &rl); err != nil {
+			return nil, err
+		} else if ok {
+			if v.RateLimit, err = rateLimit(&rl, vpath+".typed_per_filter_config"); err != nil {
+				return nil, err
+			}
+		}
 		for j, r := range vh.GetRoutes() {
 			route, err := buildRoute(r, fmt.Sprintf("%s.routes[%d]", vpath, j))
 			if err != nil {
@@ -45,10 +54,18 @@ func buildRoutes(rc *routev3.RouteConfiguration) (*router.Table, error) {
 }
 
 func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
-	if err := onlyFields(r, path, "name", "match", "route", "request_headers_to_add", "response_headers_to_add"); err != nil {
+	if err := onlyFields(r, path, "name", "match", "route", "request_headers_to_add", "response_headers_to_add", "typed_per_filter_config"); err != nil {
 		return nil, err
 	}
 	out := &router.Route{Name: r.GetName()}
+	var f api.RouteFault
+	if ok, err := perFilter(r.GetTypedPerFilterConfig(), path, &f); err != nil {
+		return nil, err
+	} else if ok {
+		if out.Fault, err = fault(&f, path+".typed_per_filter_config"); err != nil {
+			return nil, err
+		}
+	}
 	m := r.GetMatch()
 	if err := onlyFields(m, path+".match", "prefix", "headers"); err != nil {
 		return nil, err

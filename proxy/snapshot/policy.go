@@ -1,0 +1,129 @@
+package snapshot
+
+import (
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/metamesh/metamesh/proxy/api"
+	"github.com/metamesh/metamesh/proxy/router"
+)
+
+// perFilter returns the one typed_per_filter_config entry a route or
+// virtual host may carry: FilterName's, of the type of into, unpacked into
+// it. It reports whether there was one.
+func perFilter(cfg map[string]*anypb.Any, path string, into proto.Message) (bool, error) {
+	names := make([]string, 0, len(cfg))
+	for k := range cfg {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if k != FilterName {
+			return false, fmt.Errorf("%s.typed_per_filter_config[%q]: only %q has meaning here", path, k, FilterName)
+		}
+	}
+	a, ok := cfg[FilterName]
+	if !ok {
+		return false, nil
+	}
+	path = fmt.Sprintf("%s.typed_per_filter_config[%q]", path, FilterName)
+	if err := a.UnmarshalTo(into); err != nil {
+		return false, fmt.Errorf("%s: want a %s: %w", path, into.ProtoReflect().Descriptor().FullName(), err)
+	}
+	return true, nil
+}
+
+// rateLimit reads a virtual host's LocalRateLimit.
+func rateLimit(rl *api.LocalRateLimit, path string) (*router.RateLimit, error) {
+	var def *router.TokenBucket
+	if b := rl.GetTokenBucket(); b != nil {
+		tb, err := tokenBucket(b, path+".token_bucket")
+		if err != nil {
+			return nil, err
+		}
+		def = &tb
+	}
+	conds := make([]router.RateCondition, 0, len(rl.GetConditions()))
+	for i, c := range rl.GetConditions() {
+		cpath := fmt.Sprintf("%s.conditions[%d]", path, i)
+		tb, err := tokenBucket(c.GetTokenBucket(), cpath+".token_bucket")
+		if err != nil {
+			return nil, err
+		}
+		rc := router.RateCondition{Bucket: tb}
+		for j, am := range c.GetMatch() {
+			m, err := attributeMatcher(am)
+			if err != nil {
+				return nil, fmt.Errorf("%s.match[%d]: %w", cpath, j, err)
+			}
+			rc.Match = append(rc.Match, m)
+		}
+		conds = append(conds, rc)
+	}
+	return router.NewRateLimit(def, conds), nil
+}
+
+func tokenBucket(b *api.TokenBucket, path string) (router.TokenBucket, error) {
+	tb := router.TokenBucket{MaxTokens: b.GetMaxTokens(), TokensPerFill: b.GetTokensPerFill(), FillInterval: b.GetFillInterval().AsDuration()}
+	switch {
+	case b == nil:
+		return tb, fmt.Errorf("%s: required", path)
+	case tb.MaxTokens == 0:
+		return tb, fmt.Errorf("%s.max_tokens: must be at least 1", path)
+	case tb.FillInterval <= 0:
+		return tb, fmt.Errorf("%s.fill_interval: must be positive", path)
+	}
+	if tb.TokensPerFill == 0 {
+		tb.TokensPerFill = 1
+	}
+	return tb, nil
+}
+
+func attributeMatcher(am *api.AttributeMatch) (router.Matcher, error) {
+	if am.GetName() == "" {
+		return router.Matcher{}, fmt.Errorf("name: required")
+	}
+	m := router.Matcher{Name: am.GetName(), Invert: am.GetInvert()}
+	switch p := am.GetPattern().(type) {
+	case *api.AttributeMatch_Exact:
+		m.Kind, m.Value = router.MatchExact, p.Exact
+	case *api.AttributeMatch_Prefix:
+		m.Kind, m.Value = router.MatchPrefix, p.Prefix
+	case *api.AttributeMatch_Suffix:
+		m.Kind, m.Value = router.MatchSuffix, p.Suffix
+	case *api.AttributeMatch_Contains:
+		m.Kind, m.Value = router.MatchContains, p.Contains
+	case *api.AttributeMatch_Regex:
+		return router.NewRegexMatcher(am.GetName(), p.Regex, am.GetInvert())
+	case *api.AttributeMatch_Present:
+		m.Kind = router.MatchPresent
+		m.Invert = am.GetInvert() != !p.Present
+	default:
+		m.Kind = router.MatchPresent
+	}
+	return m, nil
+}
+
+// fault reads a route's RouteFault.
+func fault(f *api.RouteFault, path string) (*router.Fault, error) {
+	out := &router.Fault{}
+	if d := f.GetDelay(); d != nil {
+		if d.GetPercentage() > 100 {
+			return nil, fmt.Errorf("%s.delay.percentage: %d is over 100", path, d.GetPercentage())
+		}
+		if d.GetFixedDelay().AsDuration() <= 0 {
+			return nil, fmt.Errorf("%s.delay.fixed_delay: must be positive", path)
+		}
+		out.Delay, out.DelayPercent = d.GetFixedDelay().AsDuration(), d.GetPercentage()
+	}
+	if a := f.GetAbort(); a != nil {
+		if a.GetPercentage() > 100 {
+			return nil, fmt.Errorf("%s.abort.percentage: %d is over 100", path, a.GetPercentage())
+		}
+		out.AbortStatus, out.AbortPercent = a.GetStatus(), a.GetPercentage()
+	}
+	return out, nil
+}
