@@ -67,7 +67,7 @@ test: lint check-generated unit interop
 
 bench: build peers
 	$(GO) test -run '^$$' -bench . -benchmem ./protocols/... ./proxy/...
-	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -server $(BIN)/greeter-server
+	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./protocols/dubbo/

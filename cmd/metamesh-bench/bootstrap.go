@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,20 +13,25 @@ import (
 )
 
 // bootstrapConfig is what the proxy's bootstrap file needs: where the
-// proxy listens, the Dubbo interface it routes, and the server behind it.
+// proxy listens, the codec and service of the traffic, and the server
+// behind it.
 type bootstrapConfig struct {
-	Listen    string // host:port of the proxy listener
-	Interface string // Dubbo interface: the virtual host's domain
-	Upstream  string // host:port of the greeter-server
+	Listen   string // host:port of the proxy listener
+	Codec    string // the listener's codec: dubbo, thrift
+	Service  string // the service routed: the virtual host's domain
+	Upstream string // host:port of the server
+	// DefaultService is the listener's service for requests that name
+	// none (Thrift calls without a TMultiplexedProtocol prefix); optional.
+	DefaultService string
 }
 
 // bootstrapTmpl is a `metamesh proxy --bootstrap` file: one listener with
-// the meta-protocol filter (dubbo codec), one route config sending the
-// interface to one STATIC cluster of one endpoint.
+// the meta-protocol filter, one route config sending the service to one
+// STATIC cluster of one endpoint.
 var bootstrapTmpl = template.Must(template.New("bootstrap").Parse(`# Written by metamesh-bench.
 resources:
 - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
-  name: dubbo
+  name: {{.Codec}}
   address: {socket_address: {address: "{{.ListenHost}}", port_value: {{.ListenPort}}}}
   filter_chains:
   - filters:
@@ -33,24 +39,27 @@ resources:
       typed_config:
         "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
         stat_prefix: bench
-        codec: dubbo
-        route_config_name: dubbo
+        codec: {{.Codec}}
+        route_config_name: {{.Codec}}
+{{- if .DefaultService}}
+        default_service: "{{.DefaultService}}"
+{{- end}}
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
-  name: dubbo
+  name: {{.Codec}}
   virtual_hosts:
-  - name: greeter
-    domains: ["{{.Interface}}"]
+  - name: server
+    domains: ["{{.Service}}"]
     routes:
     - name: all
       match: {prefix: ""}
-      route: {cluster: greeter}
+      route: {cluster: server}
 - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
-  name: greeter
+  name: server
   type: STATIC
   connect_timeout: 1s
   lb_policy: ROUND_ROBIN
   load_assignment:
-    cluster_name: greeter
+    cluster_name: server
     endpoints:
     - lb_endpoints:
       - endpoint: {address: {socket_address: {address: "{{.UpstreamHost}}", port_value: {{.UpstreamPort}}}}}
@@ -66,13 +75,20 @@ func (c bootstrapConfig) render() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream address: %w", err)
 	}
-	if c.Interface == "" || strings.ContainsAny(c.Interface, "\"\\\n") {
-		return nil, fmt.Errorf("interface: %q is not a Dubbo interface name", c.Interface)
+	if c.Codec == "" || c.Service == "" {
+		return nil, errors.New("codec and service are required")
+	}
+	// Names go into the YAML as they are: refuse anything YAML would read
+	// differently.
+	for _, name := range []string{c.Codec, c.Service, c.DefaultService} {
+		if strings.ContainsAny(name, "\"\\\n:{}[]#, ") {
+			return nil, fmt.Errorf("%q is not a name", name)
+		}
 	}
 	var buf bytes.Buffer
 	err = bootstrapTmpl.Execute(&buf, map[string]any{
-		"ListenHost": lh, "ListenPort": lp, "Interface": c.Interface,
-		"UpstreamHost": uh, "UpstreamPort": up,
+		"ListenHost": lh, "ListenPort": lp, "Codec": c.Codec, "Service": c.Service,
+		"DefaultService": c.DefaultService, "UpstreamHost": uh, "UpstreamPort": up,
 	})
 	return buf.Bytes(), err
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/metamesh/metamesh/protocols"
-	"github.com/metamesh/metamesh/protocols/dubbo"
 )
 
 // loadConn is one connection of a run. Its goroutine keeps len(slots)
@@ -18,12 +17,14 @@ import (
 // responses answers them with one write.
 type loadConn struct {
 	nc       net.Conn
+	work     *workload
+	codec    protocols.Codec // splits the server's replies into frames
 	tmpl     *requestTemplate
 	reply    string // expected reply prefix
 	phase    *atomic.Int32
-	codec    protocols.Codec
 	slots    []slot
-	seq      uint64 // sends so far, the next ID's high part
+	seq      uint64 // the next ID's high part: sends so far, modulo maxSeq+1
+	maxSeq   uint64 // the largest seq whose IDs all fit the template's ID field
 	inflight int    // requests in flight
 
 	rbuf, wbuf []byte
@@ -39,13 +40,13 @@ type slot struct {
 	measured bool // sent inside the measured window
 }
 
-func newLoadConn(nc net.Conn, tmpl *requestTemplate, pipeline int, reply string, phase *atomic.Int32) *loadConn {
-	codec, _ := dubbo.New(nil) // the default config cannot fail
+func newLoadConn(nc net.Conn, work *workload, codec protocols.Codec, tmpl *requestTemplate, pipeline int, reply string, phase *atomic.Int32) *loadConn {
 	return &loadConn{
-		nc: nc, tmpl: tmpl, reply: reply, phase: phase, codec: codec,
-		slots: make([]slot, pipeline),
-		rbuf:  make([]byte, 0, 64<<10),
-		hist:  newHistogram(),
+		nc: nc, work: work, codec: codec, tmpl: tmpl, reply: reply, phase: phase,
+		slots:  make([]slot, pipeline),
+		maxSeq: (tmpl.maxID - uint64(pipeline-1)) / uint64(pipeline),
+		rbuf:   make([]byte, 0, 64<<10),
+		hist:   newHistogram(),
 	}
 }
 
@@ -63,7 +64,10 @@ func (c *loadConn) send(i int, now time.Time) {
 		return
 	}
 	id := c.seq*uint64(len(c.slots)) + uint64(i)
-	c.seq++
+	// IDs wrap (Thrift's are 32 bits) without breaking id%len(slots) == i.
+	if c.seq++; c.seq > c.maxSeq {
+		c.seq = 0
+	}
 	c.wbuf = c.tmpl.appendRequest(c.wbuf, id)
 	c.slots[i] = slot{id: id, sent: now, busy: true, measured: p == phaseMeasure}
 	c.inflight++
@@ -139,13 +143,11 @@ func (c *loadConn) handle(msg *protocols.Message, now time.Time) {
 	}
 	s.busy = false
 	c.inflight--
-	status, value, err := dubbo.ParseResponseValue(msg.Raw)
+	value, err := c.work.replyValue(msg)
 	switch {
 	case err != nil:
 		c.fail("response %d: %v", msg.ID, err)
-	case status != dubbo.StatusOK:
-		c.fail("response %d: status %d: %.200s", msg.ID, status, value)
-	case len(value) < len(c.reply) || value[:len(c.reply)] != c.reply || !c.tmpl.checkName(value[len(c.reply):], msg.ID):
+	case len(value) < len(c.reply) || value[:len(c.reply)] != c.reply || !c.tmpl.checkArg(value[len(c.reply):], msg.ID):
 		c.fail("response %d: %.100q does not echo its request", msg.ID, value)
 	case s.measured:
 		c.ok++

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -14,11 +15,13 @@ import (
 	"github.com/metamesh/metamesh/proxy/wire"
 )
 
-// echoServer stands in for the greeter-server: a Dubbo server made of the
-// codec that answers SayHello(name) with "v1|"+name, in any order. It can
-// misbehave to test the bench's checks.
+// echoServer stands in for the greeter-server or the thrift-server: a
+// server made of a workload's codec that answers the echo call with
+// "v1|"+argument, in any order. It can misbehave to test the bench's
+// checks.
 type echoServer struct {
 	ln       net.Listener
+	work     *workload
 	codec    protocols.Codec
 	corrupt  int   // if > 0, every corrupt-th reply echoes a wrong name
 	closeAt  int64 // if > 0, a connection is closed at its closeAt-th request
@@ -27,14 +30,16 @@ type echoServer struct {
 	conns    []net.Conn
 }
 
-func startEcho(t *testing.T, e *echoServer) *echoServer {
+func startEcho(t *testing.T, w *workload, e *echoServer) *echoServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ln = ln
-	e.codec, _ = dubbo.New(nil)
+	e.ln, e.work = ln, w
+	if e.codec, err = w.newCodec(); err != nil {
+		t.Fatal(err)
+	}
 	go e.serve()
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -72,23 +77,73 @@ func (e *echoServer) serveConn(nc net.Conn) {
 			return errors.New("closing as asked")
 		}
 		total := e.requests.Add(1)
-		if method, _ := m.Headers.Get("method"); m.Kind != protocols.KindRequest || method != "SayHello" {
-			return errors.New("not a SayHello request")
-		}
-		name, err := lastStringArg(m.Raw)
+		peer := echoPeers[e.work.name]
+		arg, err := peer.arg(m)
 		if err != nil {
 			return err
 		}
 		if e.corrupt > 0 && total%int64(e.corrupt) == 0 {
-			name = "corrupted" + name
+			arg = "corrupted" + arg
 		}
-		id, reply := m.ID, "v1|"+name
+		id, reply := m.ID, "v1|"+arg
 		// Reply after a random short delay, so replies overtake each other.
 		time.AfterFunc(time.Duration(rand.IntN(200))*time.Microsecond, func() {
-			_ = w.Append(func(dst []byte) []byte { return dubbo.AppendResponse(dst, id, dubbo.StatusOK, reply) })
+			_ = w.Append(func(dst []byte) []byte { return peer.reply(dst, id, reply) })
 		})
 		return nil
 	}, nil)
+}
+
+// echoPeer is how the echo server reads a request's argument and writes a
+// reply, for one workload.
+type echoPeer struct {
+	method string // the method attribute of a request
+	arg    func(m *protocols.Message) (string, error)
+	reply  func(dst []byte, id uint64, value string) []byte
+}
+
+var echoPeers = map[string]echoPeer{
+	"dubbo": {
+		method: greeterMethod,
+		arg: func(m *protocols.Message) (string, error) {
+			if method, _ := m.Headers.Get("method"); m.Kind != protocols.KindRequest || method != greeterMethod {
+				return "", errors.New("not a SayHello request")
+			}
+			return lastStringArg(m.Raw)
+		},
+		reply: func(dst []byte, id uint64, value string) []byte {
+			return dubbo.AppendResponse(dst, id, dubbo.StatusOK, value)
+		},
+	},
+	"thrift": {
+		method: echoMethod,
+		arg:    thriftEchoArg,
+		reply: func(dst []byte, id uint64, value string) []byte {
+			return appendThriftMessage(dst, thriftReply, echoMethod, uint32(id), 0, value)
+		},
+	},
+}
+
+// thriftEchoArg reads the msg argument (field 1) of an echo CALL.
+func thriftEchoArg(m *protocols.Message) (string, error) {
+	tm, err := parseThriftMessage(m.Raw)
+	if err != nil {
+		return "", err
+	}
+	if m.Kind != protocols.KindRequest || tm.typ != thriftCall || string(tm.name) != echoMethod {
+		return "", fmt.Errorf("not an echo call: kind %s, type %d, name %q", m.Kind, tm.typ, tm.name)
+	}
+	var arg []byte
+	found := false
+	err = tm.fields(func(id int16, typ byte, val []byte) {
+		if id == 1 && typ == thriftString {
+			arg, found = val, true
+		}
+	})
+	if err == nil && !found {
+		err = errors.New("echo call without its msg argument")
+	}
+	return string(arg), err
 }
 
 // lastStringArg reads the single ASCII string argument of a request frame

@@ -1,15 +1,16 @@
-// Command metamesh-bench measures one Dubbo echo workload sent straight to
-// a real dubbo-go provider and through a metamesh proxy, on loopback, and
-// prints a comparison table (docs/benchmarks.md).
+// Command metamesh-bench measures echo workloads sent straight to real
+// servers and through a metamesh proxy, on loopback, and prints a
+// comparison table (docs/benchmarks.md): Dubbo against a dubbo-go
+// provider and Thrift against an apache/thrift Go server.
 //
-// It starts the greeter-server (testdata/peers/cmd/greeter-server) on a
-// free 127.0.0.1 port, writes a bootstrap file and starts `metamesh proxy`
-// in front of it, then runs the load direct and proxied: -conns
-// connections, each keeping -pipeline SayHello requests in flight with a
-// -payload byte name, for -warmup and then -duration. Every response must
-// echo its own request's name; it exits 1 if any was wrong or missing, 2
-// if the benchmark could not run. Both processes are stopped at the end,
-// also on Ctrl-C.
+// For each protocol in -protocols it starts the server on a free
+// 127.0.0.1 port, writes a bootstrap file and starts `metamesh proxy` in
+// front of it, then runs the load direct and proxied: -conns connections,
+// each keeping -pipeline requests in flight with a -payload byte string
+// argument, for -warmup and then -duration. Every reply must echo its own
+// request's argument; it exits 1 if any was wrong or missing, 2 if the
+// benchmark could not run. The processes of a protocol are stopped before
+// the next one starts (and on Ctrl-C).
 package main
 
 import (
@@ -22,19 +23,15 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
 
-// The greeter-server's interface and reply (see its main.go).
-const (
-	greeterInterface = "org.apache.dubbo.samples.api.GreetingsService"
-	greeterMethod    = "SayHello"
-	greeterVersion   = "v1"
-)
-
 type options struct {
-	metamesh, server   string
+	metamesh           string
+	servers            map[string]string // server binary by protocol
+	protocols          []*workload
 	conns, pipeline    int
 	payload            int
 	duration, warmup   time.Duration
@@ -44,14 +41,27 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.metamesh, "metamesh", "bin/metamesh", "path of the metamesh binary")
-	flag.StringVar(&o.server, "server", "bin/greeter-server", "path of the greeter-server binary")
+	servers := map[string]*string{}
+	for _, w := range workloads {
+		servers[w.name] = flag.String(w.name+"-server", "bin/"+w.server, "path of the "+w.server+" binary")
+	}
+	protocols := flag.String("protocols", knownProtocols(), "comma-separated protocols to run")
 	flag.IntVar(&o.conns, "conns", 64, "client TCP connections")
 	flag.IntVar(&o.pipeline, "pipeline", 1, "requests in flight per connection")
-	flag.IntVar(&o.payload, "payload", 64, "bytes of the name argument")
+	flag.IntVar(&o.payload, "payload", 64, "bytes of the string argument")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each run")
 	flag.Parse()
 	o.readyTimeout, o.stop = time.Minute, 15*time.Second
+	o.servers = map[string]string{}
+	for name, path := range servers {
+		o.servers[name] = *path
+	}
+	var err error
+	if o.protocols, err = parseProtocols(*protocols); err != nil {
+		fmt.Fprintln(os.Stderr, "metamesh-bench:", err)
+		os.Exit(2)
+	}
 	if flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "metamesh-bench: unexpected arguments:", flag.Args())
 		os.Exit(2)
@@ -84,117 +94,64 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	if o.conns < 1 || o.pipeline < 1 || o.payload < 0 || o.duration <= 0 || o.warmup < 0 {
 		return errors.New("-conns and -pipeline must be >= 1, -payload >= 0, -duration > 0, -warmup >= 0")
 	}
-	for _, p := range []*string{&o.metamesh, &o.server} {
-		abs, err := exec.LookPath(*p)
-		if err != nil {
-			return err
-		}
-		*p = abs
+	if len(o.protocols) == 0 {
+		return errors.New("no protocol to run")
 	}
+	var err error
+	if o.metamesh, err = exec.LookPath(o.metamesh); err != nil {
+		return err
+	}
+	servers := map[string]string{}
+	for _, w := range o.protocols {
+		if servers[w.name], err = exec.LookPath(o.servers[w.name]); err != nil {
+			return fmt.Errorf("-%s-server: %w", w.name, err)
+		}
+	}
+	o.servers = servers
 	dir, err := os.MkdirTemp("", "metamesh-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 
-	serverAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	server, err := startChild("greeter-server", dir, "ready ", o.server,
-		"--addr", serverAddr, "--version", greeterVersion, "--log-level", "warn")
-	if err != nil {
-		return err
-	}
-	defer server.stop(o.stop)
-	if _, err := server.waitReady(ctx, o.readyTimeout); err != nil {
-		return err
-	}
-
-	proxyAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	bootstrap, err := bootstrapConfig{Listen: proxyAddr, Interface: greeterInterface, Upstream: serverAddr}.write(dir)
-	if err != nil {
-		return err
-	}
-	proxy, err := startChild("proxy", dir, "", o.metamesh,
-		"proxy", "--bootstrap", bootstrap, "--admin", "127.0.0.1:0", "--log-level", "warn")
-	if err != nil {
-		return err
-	}
-	defer proxy.stop(o.stop)
-	if err := proxy.waitDial(ctx, proxyAddr, o.readyTimeout); err != nil {
-		return err
-	}
-
-	header := fmt.Sprintf("metamesh-bench: Dubbo %s.%s, %d conns x pipeline %d, payload %d B, warmup %s, %s per run\n"+
-		"machine: %d CPUs (GOMAXPROCS %d), %s/%s, bench built with %s",
-		greeterInterface, greeterMethod, o.conns, o.pipeline, o.payload, o.warmup, o.duration,
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	procs := map[string]*child{"server": server}
-	direct, err := measure(ctx, o, "direct", serverAddr, procs)
-	if err != nil {
-		return err
-	}
-	procs["proxy"] = proxy
-	proxied, err := measure(ctx, o, "proxied", proxyAddr, procs)
-	if err != nil {
-		return err
-	}
-	report(stdout, header, direct, proxied)
-	for _, c := range []*child{server, proxy} {
-		if !c.alive() {
-			return fmt.Errorf("%s exited during the benchmark: %v%s", c.name, c.waitErr, c.logTail())
+	var results []*result
+	for _, w := range o.protocols {
+		r, werr := benchWorkload(ctx, o, w, dir)
+		if r != nil {
+			results = append(results, r)
+		}
+		if werr != nil {
+			err = fmt.Errorf("%s: %w", w.name, werr)
+			break
 		}
 	}
-	if n := direct.res.Errors + proxied.res.Errors; n > 0 {
-		return fmt.Errorf("%w: %d errors (proxy log:%s)", errWrong, n, proxy.logTail())
+	if len(results) > 0 {
+		report(stdout, header(o), results)
+	}
+	if err != nil {
+		return err
+	}
+	var wrong []string
+	for _, r := range results {
+		if n := r.direct.res.Errors + r.proxied.res.Errors; n > 0 {
+			wrong = append(wrong, fmt.Sprintf("%s: %d errors (proxy log:%s)", r.work.name, n, r.proxyLog))
+		}
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("%w: %s", errWrong, strings.Join(wrong, "; "))
 	}
 	return nil
 }
 
-// measure runs the load against addr, sampling the CPU time of procs and
-// of the bench itself around the measured window.
-func measure(ctx context.Context, o options, name, addr string, procs map[string]*child) (*measurement, error) {
-	pids := map[string]int{"bench": os.Getpid()}
-	for n, c := range procs {
-		pids[n] = c.cmd.Process.Pid
+// header describes the settings, the machine and the workloads.
+func header(o options) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "metamesh-bench: %d conns x pipeline %d, payload %d B, warmup %s, %s per run\n"+
+		"machine: %d CPUs (GOMAXPROCS %d), %s/%s, bench built with %s",
+		o.conns, o.pipeline, o.payload, o.warmup, o.duration,
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	for _, w := range o.protocols {
+		fmt.Fprintf(&b, "\n%s: %s", w.name, w.title)
 	}
-	m := &measurement{name: name, cpu: map[string]float64{}, syscalls: map[string]float64{}}
-	var sampleErr error
-	sample := func(sign float64) {
-		for n, pid := range pids {
-			s, err := cpuSeconds(pid)
-			if err == nil {
-				m.cpu[n] += sign * s
-				var calls uint64
-				calls, err = ioSyscalls(pid)
-				m.syscalls[n] += sign * float64(calls)
-			}
-			if err != nil {
-				sampleErr = fmt.Errorf("counters of %s: %w", n, err)
-			}
-		}
-	}
-	res, err := runLoad(ctx, loadConfig{
-		Addr: addr, Interface: greeterInterface, Method: greeterMethod, Reply: greeterVersion + "|",
-		Conns: o.conns, Pipeline: o.pipeline, Payload: o.payload, Warmup: o.warmup, Duration: o.duration,
-		OnMeasure: func(start bool) {
-			if start {
-				sample(-1)
-			} else {
-				sample(+1)
-			}
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s run: %w", name, err)
-	}
-	if sampleErr != nil {
-		return nil, sampleErr
-	}
-	m.res = res
-	return m, nil
+	return b.String()
 }

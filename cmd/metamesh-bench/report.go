@@ -33,39 +33,46 @@ const (
 	targetP99Cost = time.Millisecond
 )
 
-// report prints the table and the comparison. direct or proxied may be
-// nil when that run did not happen.
-func report(w io.Writer, header string, direct, proxied *measurement) {
+// report prints one table of every run, then how each protocol's
+// proxied run compares with its direct one.
+func report(w io.Writer, header string, results []*result) {
 	fmt.Fprintln(w, header)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\treq/s\tp50\tp99\tp999\tmax\terrors\t\tCPU s/100k req:\tserver\tproxy\tbench\t\tsyscalls/req:\tserver\tproxy\tbench\t")
-	for _, m := range []*measurement{direct, proxied} {
-		if m == nil {
-			continue
+	fmt.Fprintln(tw, "protocol\trun\treq/s\tp50\tp99\tp999\tmax\terrors\t\tCPU s/100k req:\tserver\tproxy\tbench\t\tsyscalls/req:\tserver\tproxy\tbench\t")
+	for _, r := range results {
+		for _, m := range []*measurement{r.direct, r.proxied} {
+			h := m.res.Hist
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t\t\t%s\t%s\t%s\t\t\t%s\t%s\t%s\t\n", r.work.name, m.name, m.res.Throughput(),
+				ms(h.Quantile(0.50)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.Max()), m.res.Errors,
+				m.perRequest(m.cpu, "server", 1e5), m.perRequest(m.cpu, "proxy", 1e5), m.perRequest(m.cpu, "bench", 1e5),
+				m.perRequest(m.syscalls, "server", 1), m.perRequest(m.syscalls, "proxy", 1), m.perRequest(m.syscalls, "bench", 1))
 		}
-		h := m.res.Hist
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t\t\t%s\t%s\t%s\t\t\t%s\t%s\t%s\t\n", m.name, m.res.Throughput(),
-			ms(h.Quantile(0.50)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.Max()), m.res.Errors,
-			m.perRequest(m.cpu, "server", 1e5), m.perRequest(m.cpu, "proxy", 1e5), m.perRequest(m.cpu, "bench", 1e5),
-			m.perRequest(m.syscalls, "server", 1), m.perRequest(m.syscalls, "proxy", 1), m.perRequest(m.syscalls, "bench", 1))
 	}
 	_ = tw.Flush()
-	fmt.Fprintln(w)
-	if direct != nil && proxied != nil && direct.res.OK > 0 && proxied.res.OK > 0 {
+	for _, r := range results {
+		fmt.Fprintf(w, "\n%s:\n", r.work.name)
+		compare(w, r.direct, r.proxied)
+	}
+}
+
+// compare prints the proxied run against the direct one, and the errors
+// of both.
+func compare(w io.Writer, direct, proxied *measurement) {
+	if direct.res.OK > 0 && proxied.res.OK > 0 {
 		ratio := proxied.res.Throughput() / direct.res.Throughput()
 		added := proxied.res.Hist.Quantile(0.99) - direct.res.Hist.Quantile(0.99)
-		fmt.Fprintf(w, "proxied/direct throughput: %.2f (target >= %.2f: %s)\n", ratio, targetRatio, verdict(ratio >= targetRatio))
-		fmt.Fprintf(w, "p99 added by the proxy:    %s (target <= %s: %s)\n", ms(added), ms(targetP99Cost), verdict(added <= targetP99Cost))
+		fmt.Fprintf(w, "  proxied/direct throughput: %.2f (target >= %.2f: %s)\n", ratio, targetRatio, verdict(ratio >= targetRatio))
+		fmt.Fprintf(w, "  p99 added by the proxy:    %s (target <= %s: %s)\n", ms(added), ms(targetP99Cost), verdict(added <= targetP99Cost))
 		if s, ok := proxied.cpu["proxy"]; ok {
 			n := float64(proxied.res.OK)
-			fmt.Fprintf(w, "proxy cost:                %.1f µs CPU and %.2f read/write syscalls per request, %.2f cores busy\n",
+			fmt.Fprintf(w, "  proxy cost:                %.1f µs CPU and %.2f read/write syscalls per request, %.2f cores busy\n",
 				s/n*1e6, proxied.syscalls["proxy"]/n, s/proxied.res.Elapsed.Seconds())
 		}
 	}
 	for _, m := range []*measurement{direct, proxied} {
-		if m != nil && len(m.res.Samples) > 0 {
-			fmt.Fprintf(w, "%s errors, first of each connection that had any:\n  %s\n", m.name, strings.Join(m.res.Samples, "\n  "))
+		if len(m.res.Samples) > 0 {
+			fmt.Fprintf(w, "  %s errors, first of each connection that had any:\n    %s\n", m.name, strings.Join(m.res.Samples, "\n    "))
 		}
 	}
 }

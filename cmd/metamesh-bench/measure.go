@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// result is one workload's direct and proxied measurements.
+type result struct {
+	work            *workload
+	direct, proxied *measurement
+	proxyLog        string // the end of the proxy's log, kept when a reply was wrong
+}
+
+// benchWorkload starts w's server and a proxy in front of it, with their
+// files in a directory of their own under dir, measures the load direct
+// and proxied, and stops both. When a process died after both runs, it
+// returns the result with the error.
+func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*result, error) {
+	dir = filepath.Join(dir, w.name)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, err
+	}
+	serverAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	server, err := startChild(w.server, dir, w.ready, o.servers[w.name], w.serverArgs(serverAddr)...)
+	if err != nil {
+		return nil, err
+	}
+	defer server.stop(o.stop)
+	if w.ready != "" {
+		_, err = server.waitReady(ctx, o.readyTimeout)
+	} else {
+		err = server.waitDial(ctx, serverAddr, o.readyTimeout)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	proxyAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	bootstrap, err := bootstrapConfig{
+		Listen: proxyAddr, Codec: w.codec, Service: w.service, DefaultService: w.defaultService, Upstream: serverAddr,
+	}.write(dir)
+	if err != nil {
+		return nil, err
+	}
+	proxy, err := startChild("proxy", dir, "", o.metamesh,
+		"proxy", "--bootstrap", bootstrap, "--admin", "127.0.0.1:0", "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	defer proxy.stop(o.stop)
+	if err := proxy.waitDial(ctx, proxyAddr, o.readyTimeout); err != nil {
+		return nil, err
+	}
+
+	r := &result{work: w}
+	procs := map[string]*child{"server": server}
+	if r.direct, err = measure(ctx, o, w, "direct", serverAddr, procs); err != nil {
+		return nil, err
+	}
+	procs["proxy"] = proxy
+	if r.proxied, err = measure(ctx, o, w, "proxied", proxyAddr, procs); err != nil {
+		return nil, err
+	}
+	for _, c := range []*child{server, proxy} {
+		if !c.alive() {
+			return r, fmt.Errorf("%s exited during the benchmark: %v%s", c.name, c.waitErr, c.logTail())
+		}
+	}
+	if r.direct.res.Errors+r.proxied.res.Errors > 0 {
+		r.proxyLog = proxy.logTail()
+	}
+	return r, nil
+}
+
+// measure runs the load against addr, sampling the CPU time of procs and
+// of the bench itself around the measured window.
+func measure(ctx context.Context, o options, w *workload, name, addr string, procs map[string]*child) (*measurement, error) {
+	pids := map[string]int{"bench": os.Getpid()}
+	for n, c := range procs {
+		pids[n] = c.cmd.Process.Pid
+	}
+	m := &measurement{name: name, cpu: map[string]float64{}, syscalls: map[string]float64{}}
+	var sampleErr error
+	sample := func(sign float64) {
+		for n, pid := range pids {
+			s, err := cpuSeconds(pid)
+			if err == nil {
+				m.cpu[n] += sign * s
+				var calls uint64
+				calls, err = ioSyscalls(pid)
+				m.syscalls[n] += sign * float64(calls)
+			}
+			if err != nil {
+				sampleErr = fmt.Errorf("counters of %s: %w", n, err)
+			}
+		}
+	}
+	res, err := runLoad(ctx, loadConfig{
+		Addr: addr, Work: w, Reply: serverVersion + "|",
+		Conns: o.conns, Pipeline: o.pipeline, Payload: o.payload, Warmup: o.warmup, Duration: o.duration,
+		OnMeasure: func(start bool) {
+			if start {
+				sample(-1)
+			} else {
+				sample(+1)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s run: %w", name, err)
+	}
+	if sampleErr != nil {
+		return nil, sampleErr
+	}
+	m.res = res
+	return m, nil
+}

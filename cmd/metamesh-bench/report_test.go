@@ -1,0 +1,47 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReportRowsAndSections(t *testing.T) {
+	run := func(name string, ok uint64, lat time.Duration, procs ...string) *measurement {
+		h := newHistogram()
+		for range ok {
+			h.Record(lat)
+		}
+		m := &measurement{name: name, res: &loadResult{Hist: h, OK: ok, Elapsed: time.Second},
+			cpu: map[string]float64{}, syscalls: map[string]float64{}}
+		for _, p := range procs {
+			m.cpu[p], m.syscalls[p] = float64(ok)*20e-6, float64(ok)*4
+		}
+		return m
+	}
+	results := []*result{
+		{work: dubboWorkload, direct: run("direct", 1000, time.Millisecond, "server", "bench"),
+			proxied: run("proxied", 500, 3*time.Millisecond, "server", "proxy", "bench")},
+		{work: thriftWorkload, direct: run("direct", 1000, time.Millisecond, "server", "bench"),
+			proxied: run("proxied", 800, time.Millisecond, "server", "proxy", "bench")},
+	}
+	results[1].proxied.res.Samples = []string{"response 3: boom"}
+	var out strings.Builder
+	report(&out, "HEADER", results)
+	got := out.String()
+	for _, want := range []string{
+		`(?m)^HEADER\n\n +protocol +run +req/s`,
+		`(?m)^ +dubbo +direct +1000 +1\.000ms .* 2\.00 +- +2\.00 +4\.00 +- +4\.00$`,
+		`(?m)^ +dubbo +proxied +500 `,
+		`(?m)^ +thrift +direct +1000 `,
+		`(?m)^ +thrift +proxied +800 `,
+		`(?m)^dubbo:\n  proxied/direct throughput: 0\.50 \(target >= 0\.60: MISSED\)\n  p99 added by the proxy: +2\.\d+ms \(target <= 1\.000ms: MISSED\)\n  proxy cost: +20\.0 µs CPU and 4\.00`,
+		`(?m)^thrift:\n  proxied/direct throughput: 0\.80 \(target >= 0\.60: met\)\n  p99 added by the proxy: +0\.000ms \(target <= 1\.000ms: met\)`,
+		`(?m)^  proxied errors, first of each connection that had any:\n    response 3: boom$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("report does not match %s:\n%s", want, got)
+		}
+	}
+}
