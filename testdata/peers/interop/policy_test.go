@@ -15,6 +15,8 @@ import (
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/protocols/dubbo"
+	"github.com/metamesh/metamesh/proxy"
+	"github.com/metamesh/metamesh/testdata/peers/capture"
 	"github.com/metamesh/metamesh/testdata/peers/dubboclient"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 )
@@ -177,4 +179,188 @@ func liveHeap() uint64 {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
+}
+
+// TestPolicyRateLimit: a MetaRouter bucket of 100 per second holds a
+// client that asks far more than that to 100/s ± 10% over 5 s, answering
+// the rest with the rate-limited reply.
+func TestPolicyRateLimit(t *testing.T) {
+	v1, v2 := greeters(t)
+	r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100,
+		RateLimit: "token_bucket: {max_tokens: 100, tokens_per_fill: 100, fill_interval: 1s}"}
+	srv := startProxy(t, r)
+	c := newClient(t, r.Listen, dubboclient.Options{})
+	hammer := func(d time.Duration) (ok, limited int64) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(d)
+		for g := range 8 {
+			wg.Go(func() {
+				for i := 0; time.Now().Before(deadline); i++ {
+					_, err := c.SayHello(context.Background(), payload(g, i))
+					mu.Lock()
+					switch {
+					case err == nil:
+						ok++
+					case strings.Contains(err.Error(), "rate limited"):
+						limited++
+					default:
+						t.Errorf("caller %d: %v", g, err)
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return ok, limited
+	}
+	hammer(time.Second) // drain the initial burst of 100
+	ok, limited := hammer(5 * time.Second)
+	rate := float64(ok) / 5
+	t.Logf("over 5 s: %d served (%.1f/s), %d rate limited", ok, rate, limited)
+	if rate < 90 || rate > 110 {
+		t.Fatalf("%.1f requests/s served, want 100 ± 10%%", rate)
+	}
+	if limited < 10*ok {
+		t.Fatalf("only %d requests limited: the client did not ask for much more than the limit", limited)
+	}
+	if n := testutil.ToFloat64(srv.Metrics().LocalReplies.WithLabelValues("dubbo", "rate_limited")); n < float64(limited) {
+		t.Fatalf("local_replies{reason=rate_limited} = %v, want at least %d", n, limited)
+	}
+}
+
+// TestPolicyMirror: 10% of the requests to v1 are copied to v2 (through
+// a recording relay): the client only ever sees v1's replies, v2 answers
+// the copies, and the share is 10% ± 3 points.
+func TestPolicyMirror(t *testing.T) {
+	v1, v2 := greeters(t)
+	relay, err := capture.NewRelay(v2.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = relay.Close() })
+	r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: relay.Addr(), W1: 100,
+		Policy: `request_mirror_policies: [{cluster: "outbound|20880|v2|` + iface + `", runtime_fraction: {default_value: {numerator: 10}}}]`}
+	srv := startProxy(t, r)
+	c := newClient(t, r.Listen, dubboclient.Options{})
+	const n = 2000
+	parallel(t, 8, n/8, func(g, i int) {
+		if reply, err := c.SayHello(context.Background(), payload(g, i)); err != nil || reply != "v1|"+payload(g, i) {
+			t.Errorf("caller %d call %d: %q, %v; want v1's reply", g, i, reply, err)
+		}
+	})
+	sent := testutil.ToFloat64(srv.Metrics().Mirrors.WithLabelValues("dubbo", iface, "canary", "outbound|20880|v2|"+iface, "sent"))
+	answered := func() (req, resp int) {
+		for _, f := range relay.Frames() {
+			switch {
+			case f.IsEvent():
+			case f.IsRequest():
+				req++
+			default:
+				resp++
+			}
+		}
+		return req, resp
+	}
+	waitFor(t, 5*time.Second, "v2 to answer every copy", func() bool { req, resp := answered(); return req == int(sent) && resp == req })
+	share := sent / n * 100
+	t.Logf("%d requests, %v copied to v2 (%.1f%%)", n, sent, share)
+	if share < 7 || share > 13 {
+		t.Fatalf("%.1f%% mirrored, want 10 ± 3", share)
+	}
+}
+
+// TestPolicyOutlierDetection: v1 has two providers; one is killed, its
+// connect failures eject it after 3 in a row (every call still succeeds,
+// retried on the other), /clusters shows it ejected, and once restarted
+// it is readmitted after the ejection time.
+func TestPolicyOutlierDetection(t *testing.T) {
+	v1, v2 := greeters(t)
+	v1b := harness.StartGreeterWith(t, harness.GreeterOptions{Version: "v1b"})
+	r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V1Extra: v1b.Addr, V2: v2.Addr, W1: 100,
+		Policy:  "retry_policy: {retry_on: connect-failure, num_retries: 1}",
+		Outlier: "{consecutive_5xx: 3, base_ejection_time: 2s, max_ejection_percent: 50}"}
+	srv := startProxy(t, r)
+	c := newClient(t, r.Listen, dubboclient.Options{})
+	call := func(i int) string {
+		reply, err := c.SayHello(context.Background(), payload(0, i))
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		return versionOf(reply)
+	}
+	cluster := "outbound|20880|v1|" + iface
+	v1b.Kill()
+	for i := range 20 {
+		call(i)
+	}
+	until, ok := hostEjected(srv, cluster, v1b.Addr)
+	if !ok {
+		t.Fatal("the killed provider is not ejected after 20 calls")
+	}
+	t.Logf("killed provider ejected until %v", until.Format(time.StampMilli))
+
+	harness.StartGreeterWith(t, harness.GreeterOptions{Version: "v1b", Addr: v1b.Addr})
+	for i := range 10 {
+		if v := call(100 + i); v != "v1" {
+			t.Fatalf("call %d went to %s while it is ejected", i, v)
+		}
+	}
+	time.Sleep(time.Until(until) + 100*time.Millisecond)
+	seen := false
+	for i := range 20 {
+		seen = seen || call(200+i) == "v1b"
+	}
+	if !seen {
+		t.Fatal("the restarted provider was not readmitted after its ejection time")
+	}
+}
+
+// hostEjected reports until when host of cluster is ejected, if it is.
+func hostEjected(srv *proxy.Server, cluster, host string) (time.Time, bool) {
+	now := time.Now()
+	for _, e := range srv.Snapshot().Clusters[cluster].Endpoints {
+		if e.Host.Addr == host {
+			u := e.Host.EjectedUntil(now)
+			return u, !u.IsZero()
+		}
+	}
+	return time.Time{}, false
+}
+
+// TestPolicyFaultInjection: a route that aborts 30% of its requests with
+// status 70 (SERVICE_ERROR), and one that delays all of them by 300ms,
+// each seen by a real dubbo-go client.
+func TestPolicyFaultInjection(t *testing.T) {
+	v1, v2 := greeters(t)
+	t.Run("abort", func(t *testing.T) {
+		r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100, Fault: "abort: {status: 70, percentage: 30}"}
+		startProxy(t, r)
+		c := newClient(t, r.Listen, dubboclient.Options{})
+		aborted := 0
+		for i := range 500 {
+			reply, err := c.SayHello(context.Background(), payload(0, i))
+			switch {
+			case err == nil && reply == "v1|"+payload(0, i):
+			case err != nil && strings.Contains(err.Error(), "fault injected"):
+				aborted++
+			default:
+				t.Fatalf("call %d: %q, %v", i, reply, err)
+			}
+		}
+		t.Logf("%d of 500 aborted at 30%%", aborted)
+		if aborted < 110 || aborted > 190 {
+			t.Fatalf("%d of 500 aborted, want about 150", aborted)
+		}
+	})
+	t.Run("delay", func(t *testing.T) {
+		r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100, Fault: "delay: {fixed_delay: 0.3s, percentage: 100}"}
+		startProxy(t, r)
+		c := newClient(t, r.Listen, dubboclient.Options{})
+		start := time.Now()
+		reply, err := c.SayHello(context.Background(), "late")
+		if took := time.Since(start); err != nil || reply != "v1|late" || took < 300*time.Millisecond {
+			t.Fatalf("%q, %v after %v; want v1's reply after the 300ms delay", reply, err, took)
+		}
+	})
 }

@@ -43,6 +43,10 @@ type routes struct {
 	// thresholds of both clusters (flow YAML); V1Extra another endpoint
 	// of v1, listed first.
 	Policy, Thresholds, V1Extra string
+	// RateLimit is the virtual host's LocalRateLimit, Fault the canary
+	// route's RouteFault and Outlier both clusters' outlier_detection
+	// (flow YAML; the first two without "@type").
+	RateLimit, Fault, Outlier string
 }
 
 var tmpl = template.Must(template.New("").Parse(`
@@ -62,12 +66,20 @@ resources:
   virtual_hosts:
   - name: greetings
     domains: ["{{.Iface}}"]
+    {{- if .RateLimit}}
+    typed_per_filter_config:
+      metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.LocalRateLimit, {{.RateLimit}}}
+    {{- end}}
     routes:
     - name: batchjob
       match: {prefix: "", headers: [{name: batchjob, string_match: {exact: "true"}}]}
       route: {cluster: "outbound|20880|v2|{{.Iface}}"}
     - name: canary
       match: {prefix: ""}
+      {{- if .Fault}}
+      typed_per_filter_config:
+        metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.RouteFault, {{.Fault}}}
+      {{- end}}
       request_headers_to_add: [{header: {key: x-routed-by, value: "{{.Mutation}}"}}]
       route:
         weighted_clusters:
@@ -84,6 +96,9 @@ resources:
   connect_timeout: 1s
   {{- if $.Thresholds}}
   circuit_breakers: {thresholds: [{{$.Thresholds}}]}
+  {{- end}}
+  {{- if $.Outlier}}
+  outlier_detection: {{$.Outlier}}
   {{- end}}
   load_assignment:
     cluster_name: "outbound|20880|{{$subset}}|{{$.Iface}}"
