@@ -34,6 +34,10 @@ type thriftRoutes struct {
 	W1, W2 int
 	// Upstream is the codec's upstream model: multiplexed or exclusive.
 	Upstream string
+	// Policy is extra RouteAction fields of the split route (YAML lines
+	// at the action's indentation), Outlier both clusters'
+	// outlier_detection (flow YAML), V1Extra another v1 endpoint.
+	Policy, Outlier, V1Extra string
 }
 
 var thriftTmpl = template.Must(template.New("").Parse(`
@@ -69,6 +73,9 @@ resources:
           clusters:
           - {name: "outbound|9090|v1|echo", weight: {{.W1}}}
           - {name: "outbound|9090|v2|echo", weight: {{.W2}}}
+{{- range .PolicyLines}}
+        {{.}}
+{{- end}}
   - name: admin
     domains: ["Admin"]
     routes:
@@ -80,10 +87,16 @@ resources:
   name: "outbound|9090|{{$subset}}|echo"
   type: STATIC
   connect_timeout: 1s
+  {{- if $.Outlier}}
+  outlier_detection: {{$.Outlier}}
+  {{- end}}
   load_assignment:
     cluster_name: "outbound|9090|{{$subset}}|echo"
     endpoints:
     - lb_endpoints:
+      {{- if and (eq $subset "v1") $.V1Extra}}
+      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{$.Port $.V1Extra}}}}}
+      {{- end}}
       - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{$.Port $addr}}}}}
 {{- end}}
 `))
@@ -91,6 +104,9 @@ resources:
 func (r thriftRoutes) Port(addr string) string { return routes{}.Port(addr) }
 
 func (r thriftRoutes) Subsets() map[string]string { return map[string]string{"v1": r.V1, "v2": r.V2} }
+
+// PolicyLines splits Policy into lines for the template.
+func (r thriftRoutes) PolicyLines() []string { return routes{Policy: r.Policy}.PolicyLines() }
 
 // startThriftProxy starts the v1 and v2 servers speaking combo and a proxy
 // in front of them with r's weights and upstream model; it returns the

@@ -8,13 +8,16 @@
 // "<name>|<msg>" on framed and buffered transports and
 // "<name>|<msg>|<x-tag>" on THeader (the value of the x-tag info header,
 // empty when absent); Echo.fire (oneway) is counted; Admin.version returns
-// the name.
+// the name. An echo or ping message "sleep:<ms>" is answered after that
+// many milliseconds, for timeout tests.
 package thrift
 
 import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,6 +107,11 @@ type handler struct {
 }
 
 func (h handler) reply(ctx context.Context, msg string) string {
+	if ms, ok := strings.CutPrefix(msg, "sleep:"); ok {
+		if n, err := strconv.Atoi(ms); err == nil {
+			time.Sleep(time.Duration(n) * time.Millisecond)
+		}
+	}
 	if !h.header {
 		return h.s.Name + "|" + msg
 	}
