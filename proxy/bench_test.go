@@ -9,10 +9,27 @@ import (
 
 // BenchmarkProxyRoundTrip measures one Dubbo request through the proxy and
 // back over loopback, 16 requests in flight on one client connection: the
-// whole data path (decode, route, LB, ID rewrite, encode, both writers).
+// whole data path (decode, route, LB, ID rewrite, encode, both writers),
+// without policies and with each policy configured but not triggered.
 func BenchmarkProxyRoundTrip(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  config
+	}{
+		{"none", config{}},
+		{"timeout+retries", config{Policy: "timeout: 10s, retry_policy: {retry_on: reset, num_retries: 1}"}},
+		{"ratelimit", config{RateLimit: "token_bucket: {max_tokens: 1000000000, tokens_per_fill: 1000000000, fill_interval: 1s}"}},
+		{"fault-0%", config{Fault: "abort: {status: 70, percentage: 0}"}},
+		{"outlier+limits", config{Outlier: "{consecutive_5xx: 5}", Thresholds: "{max_requests: 100000}"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchRoundTrip(b, bc.cfg) })
+	}
+}
+
+func benchRoundTrip(b *testing.B, cfg config) {
 	up := startEcho(b, "v1")
-	_, addr := startProxy(b, config{V1: []string{up.addr()}})
+	cfg.V1 = []string{up.addr()}
+	_, addr := startProxy(b, cfg)
 	c := dial(b, addr)
 	const window = 16
 	req := func(id uint64) []byte {
