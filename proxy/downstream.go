@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/router"
 	"github.com/metamesh/metamesh/proxy/snapshot"
@@ -33,6 +34,9 @@ type downstream struct {
 	batch    wire.Batch  // writers touched by the current read; read loop only
 	order    *replyOrder // pipelined protocols only
 	seq      uint64      // the current request's reply slot; read loop only
+	// alog is the access log of the current request when it is sampled;
+	// read loop only.
+	alog *accesslog.Logger
 }
 
 func newDownstream(s *Server, cfg *snapshot.Listener, nc net.Conn) *downstream {
@@ -113,6 +117,10 @@ func (d *downstream) route(m *protocols.Message) {
 	cfg := d.cfg
 	if cur, ok := snap.Listeners[cfg.Name]; ok {
 		cfg = cur
+	}
+	d.alog = nil
+	if cfg.AccessLog.Sample() {
+		d.alog = cfg.AccessLog
 	}
 	service, ok := m.Headers.Get(router.ServiceKey)
 	if !ok && cfg.DefaultService != "" {
@@ -203,7 +211,7 @@ func (d *downstream) route(m *protocols.Message) {
 	c.Set, c.ResponseSet, c.Host, c.Receiver = rt.RequestSet, rt.ResponseSet, host, d
 	c.Service, c.Route, c.Cluster, c.Start, c.Seq = label, rt.Name, cname, time.Now(), d.seq
 	if !oneway {
-		c.Cl = cl
+		c.Cl, c.Log = cl, d.alog
 		d.begin(c)
 	}
 	err := d.send(c, cl, &d.batch)
@@ -221,6 +229,9 @@ func (d *downstream) route(m *protocols.Message) {
 	}
 	if oneway {
 		d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, label, rt.Name, cname, "oneway").Inc()
+		if d.alog != nil {
+			d.access(d.alog, m, label, rt.Name, cname, host.Addr, "oneway", time.Now(), 0)
+		}
 	}
 }
 
@@ -279,6 +290,9 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 	if encErr != nil {
 		d.srv.log.Warn("could not re-encode an upstream response", zap.String("cluster", c.Cluster), zap.Error(encErr))
 	}
+	if c.Log != nil {
+		d.access(c.Log, &c.Req, c.Service, c.Route, c.Cluster, c.Host.Addr, status, c.Start, len(resp.Raw))
+	}
 	d.finish(c, status)
 }
 
@@ -291,6 +305,9 @@ func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, 
 		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.Cluster, err))
 	})
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
+	if c.Log != nil {
+		d.access(c.Log, &c.Req, c.Service, c.Route, c.Cluster, c.Host.Addr, reason.String(), c.Start, 0)
+	}
 	d.finish(c, reason.String())
 }
 
@@ -331,11 +348,25 @@ func (d *downstream) abort(m *protocols.Message, service string, rt *router.Rout
 func (d *downstream) localReply(m *protocols.Message, service, route, cluster string, reason protocols.Reason, text string) {
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
 	d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, route, cluster, reason.String()).Inc()
+	if d.alog != nil {
+		d.access(d.alog, m, service, route, cluster, "", reason.String(), time.Now(), 0)
+	}
 	if m.Kind == protocols.KindOneway {
 		d.srv.log.Debug("dropping a oneway request", zap.String("reason", text))
 		return
 	}
 	d.reply(d.seq, &d.batch, func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, reason, text) })
+}
+
+// access logs one request (req: its frame and attributes), begun at
+// start, on l.
+func (d *downstream) access(l *accesslog.Logger, req *protocols.Message, service, route, cluster, upstream, status string, start time.Time, respBytes int) {
+	method, _ := req.Headers.Get("method")
+	l.Log(accesslog.Entry{
+		Time: start, Listener: d.cfg.Name, Protocol: d.cfg.CodecName, Service: service, Method: method,
+		Route: route, Cluster: cluster, Upstream: upstream, Status: status, Duration: time.Since(start),
+		ReqBytes: len(req.Raw), RespBytes: respBytes, RequestID: req.ID, Client: d.nc.RemoteAddr().String(),
+	})
 }
 
 var _ upstream.Receiver = (*downstream)(nil)

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/router"
 	"github.com/metamesh/metamesh/proxy/upstream"
@@ -30,6 +31,7 @@ type exchange struct {
 	key     string
 	hasKey  bool
 	began   time.Time
+	log     *accesslog.Logger // nil unless sampled
 
 	mu       sync.Mutex
 	done     bool
@@ -42,7 +44,7 @@ type exchange struct {
 }
 
 func newExchange(d *downstream, m *protocols.Message, rt *router.Route, cl *cluster.Cluster, service, key string, hasKey bool) *exchange {
-	ex := &exchange{d: d, seq: d.seq, rt: rt, cl: cl, service: service, key: key, hasKey: hasKey, began: time.Now()}
+	ex := &exchange{d: d, seq: d.seq, rt: rt, cl: cl, service: service, key: key, hasKey: hasKey, began: time.Now(), log: d.alog}
 	ex.req.Kind, ex.req.ID, ex.req.Status, ex.req.Marks = m.Kind, m.ID, m.Status, m.Marks
 	ex.req.Raw = append([]byte(nil), m.Raw...)
 	for _, h := range m.Headers.All() {
@@ -258,7 +260,7 @@ func (ex *exchange) respondLocked(b *wire.Batch, resp *protocols.Message) {
 	if resp.Kind == protocols.KindError {
 		status = "error"
 	}
-	ex.finishLocked(status)
+	ex.finishLocked(status, len(resp.Raw))
 }
 
 // localLocked answers the client with the codec's error reply for reason.
@@ -266,16 +268,23 @@ func (ex *exchange) localLocked(b *wire.Batch, reason protocols.Reason, text str
 	d := ex.d
 	d.reply(ex.seq, b, func(dst []byte) []byte { return d.codec.ErrorReply(dst, &ex.req, reason, text) })
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
-	ex.finishLocked(reason.String())
+	ex.finishLocked(reason.String(), 0)
 }
 
 // finishLocked marks the request answered and ends its accounting.
-func (ex *exchange) finishLocked(status string) {
+func (ex *exchange) finishLocked(status string, respBytes int) {
 	ex.done = true
 	if ex.timer != nil {
 		ex.timer.Stop()
 	}
 	d := ex.d
+	if ex.log != nil {
+		upstream := ""
+		if ex.last != nil {
+			upstream = ex.last.Addr
+		}
+		d.access(ex.log, &ex.req, ex.service, ex.rt.Name, ex.cl.Name, upstream, status, ex.began, respBytes)
+	}
 	d.srv.metrics.Series(d.cfg.CodecName, ex.service, ex.rt.Name, ex.cl.Name).Done(status, time.Since(ex.began))
 	d.active.Dec()
 	ex.cl.Load.End()

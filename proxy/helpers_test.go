@@ -39,6 +39,8 @@ type config struct {
 	// RateLimit is the virtual host's LocalRateLimit and Fault the
 	// default route's RouteFault (flow YAML, without "@type").
 	RateLimit, Fault string
+	// AccessLog is the listener's access_log (flow YAML).
+	AccessLog string
 }
 
 var configTmpl = template.Must(template.New("c").Parse(`
@@ -53,6 +55,9 @@ resources:
         "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
         codec: dubbo
         route_config_name: dubbo
+        {{- if .AccessLog}}
+        access_log: {{.AccessLog}}
+        {{- end}}
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
   name: dubbo
   virtual_hosts:
@@ -123,7 +128,7 @@ func (c config) resources(t testing.TB) *snapshot.Resources {
 	var buf bytes.Buffer
 	err := configTmpl.Execute(&buf, map[string]any{
 		"Port": port(c.Listen), "Service": c.Service, "W1": c.W1, "W2": c.W2, "MutateTo": c.MutateTo,
-		"Policy": c.Policy, "Thresholds": c.Thresholds, "Outlier": c.Outlier, "RateLimit": c.RateLimit, "Fault": c.Fault,
+		"Policy": c.Policy, "Thresholds": c.Thresholds, "Outlier": c.Outlier, "RateLimit": c.RateLimit, "Fault": c.Fault, "AccessLog": c.AccessLog,
 		"Clusters": map[string][]string{"v1": ports(c.V1), "v2": ports(c.V2)},
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/upstream"
@@ -39,10 +40,12 @@ type Server struct {
 
 // New returns a proxy with no config; it serves nothing until Apply.
 func New(log *zap.Logger, m *metrics.Proxy) *Server {
+	b := snapshot.NewBuilder()
+	b.AccessLogs = accesslog.NewSinks(m.AccessLogDropped.Inc)
 	s := &Server{
 		log:       log,
 		metrics:   m,
-		builder:   snapshot.NewBuilder(),
+		builder:   b,
 		listeners: map[string]*listener{},
 		conns:     map[*downstream]struct{}{},
 	}

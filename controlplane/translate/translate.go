@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
+	"github.com/metamesh/metamesh/proxy/api"
 	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
@@ -26,6 +27,8 @@ type Options struct {
 	ListenAddress string
 	// KnownCodec reports whether a codec is built in; nil accepts any.
 	KnownCodec func(name string) bool
+	// AccessLog is every listener's access log (nil: off).
+	AccessLog *api.AccessLog
 }
 
 // Output is the translation of an Input.

@@ -5,19 +5,43 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metamesh/metamesh/proxy"
 )
 
-// Handler returns the admin mux for srv.
-func Handler(srv *proxy.Server) http.Handler {
+// Options are the admin endpoints beyond the always-on ones.
+type Options struct {
+	// Level, when set, is served on /logging: GET shows it, POST or PUT
+	// /logging?level=debug changes it live.
+	Level *zap.AtomicLevel
+	// Pprof serves net/http/pprof under /debug/pprof/.
+	Pprof bool
+}
+
+// Handler returns the admin mux for srv with the default options.
+func Handler(srv *proxy.Server) http.Handler { return NewHandler(srv, Options{}) }
+
+// NewHandler returns the admin mux for srv.
+func NewHandler(srv *proxy.Server, o Options) http.Handler {
 	mux := http.NewServeMux()
+	if o.Level != nil {
+		mux.HandleFunc("/logging", func(w http.ResponseWriter, r *http.Request) { logging(w, r, o.Level) })
+	}
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !srv.Ready() {
 			http.Error(w, "no config applied yet", http.StatusServiceUnavailable)
@@ -91,6 +115,28 @@ func clusters(w http.ResponseWriter, srv *proxy.Server) {
 	}
 	sort.Slice(views, func(i, j int) bool { return views[i].Name < views[j].Name })
 	writeJSON(w, views)
+}
+
+// logging shows or sets the log level.
+func logging(w http.ResponseWriter, r *http.Request, level *zap.AtomicLevel) {
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost, http.MethodPut:
+		want := r.URL.Query().Get("level")
+		if want == "" {
+			http.Error(w, "level: required, one of debug, info, warn, error", http.StatusBadRequest)
+			return
+		}
+		if err := level.UnmarshalText([]byte(want)); err != nil {
+			http.Error(w, "level: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	default:
+		w.Header().Set("Allow", "GET, POST, PUT")
+		http.Error(w, "use GET to read the level, POST or PUT ?level= to set it", http.StatusMethodNotAllowed)
+		return
+	}
+	writeJSON(w, map[string]string{"level": level.String()})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -29,6 +29,102 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type AccessLog_Mode int32
+
+const (
+	AccessLog_OFF AccessLog_Mode = 0
+	// A random share of the requests (sample_percent).
+	AccessLog_SAMPLED AccessLog_Mode = 1
+	AccessLog_ALL     AccessLog_Mode = 2
+)
+
+// Enum value maps for AccessLog_Mode.
+var (
+	AccessLog_Mode_name = map[int32]string{
+		0: "OFF",
+		1: "SAMPLED",
+		2: "ALL",
+	}
+	AccessLog_Mode_value = map[string]int32{
+		"OFF":     0,
+		"SAMPLED": 1,
+		"ALL":     2,
+	}
+)
+
+func (x AccessLog_Mode) Enum() *AccessLog_Mode {
+	p := new(AccessLog_Mode)
+	*p = x
+	return p
+}
+
+func (x AccessLog_Mode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccessLog_Mode) Descriptor() protoreflect.EnumDescriptor {
+	return file_metaprotocol_proto_enumTypes[0].Descriptor()
+}
+
+func (AccessLog_Mode) Type() protoreflect.EnumType {
+	return &file_metaprotocol_proto_enumTypes[0]
+}
+
+func (x AccessLog_Mode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccessLog_Mode.Descriptor instead.
+func (AccessLog_Mode) EnumDescriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{1, 0}
+}
+
+type AccessLog_Format int32
+
+const (
+	AccessLog_JSON AccessLog_Format = 0
+	AccessLog_TEXT AccessLog_Format = 1
+)
+
+// Enum value maps for AccessLog_Format.
+var (
+	AccessLog_Format_name = map[int32]string{
+		0: "JSON",
+		1: "TEXT",
+	}
+	AccessLog_Format_value = map[string]int32{
+		"JSON": 0,
+		"TEXT": 1,
+	}
+)
+
+func (x AccessLog_Format) Enum() *AccessLog_Format {
+	p := new(AccessLog_Format)
+	*p = x
+	return p
+}
+
+func (x AccessLog_Format) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccessLog_Format) Descriptor() protoreflect.EnumDescriptor {
+	return file_metaprotocol_proto_enumTypes[1].Descriptor()
+}
+
+func (AccessLog_Format) Type() protoreflect.EnumType {
+	return &file_metaprotocol_proto_enumTypes[1]
+}
+
+func (x AccessLog_Format) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccessLog_Format.Descriptor instead.
+func (AccessLog_Format) EnumDescriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{1, 1}
+}
+
 // MetaProtocolProxy configures one listener: which codec frames its
 // traffic, and which RDS route configuration routes it. It is carried in
 // the listener's first filter, named "metamesh.meta_protocol_proxy".
@@ -45,8 +141,10 @@ type MetaProtocolProxy struct {
 	// Service assumed for requests whose frame names none (for example a
 	// Thrift call without a multiplexed service name).
 	DefaultService string `protobuf:"bytes,5,opt,name=default_service,json=defaultService,proto3" json:"default_service,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// One line per request handled by this listener (none when unset).
+	AccessLog     *AccessLog `protobuf:"bytes,6,opt,name=access_log,json=accessLog,proto3" json:"access_log,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetaProtocolProxy) Reset() {
@@ -114,6 +212,88 @@ func (x *MetaProtocolProxy) GetDefaultService() string {
 	return ""
 }
 
+func (x *MetaProtocolProxy) GetAccessLog() *AccessLog {
+	if x != nil {
+		return x.AccessLog
+	}
+	return nil
+}
+
+// AccessLog configures a listener's access log: one structured line per
+// request (protocol, service, method, route, cluster, upstream host,
+// status, duration, bytes, request ID). Lines are written by a background
+// writer; when it falls behind, lines are dropped and counted
+// (metamesh_access_log_dropped_total), never waited for.
+type AccessLog struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Mode  AccessLog_Mode         `protobuf:"varint,1,opt,name=mode,proto3,enum=metamesh.proxy.v1alpha1.AccessLog_Mode" json:"mode,omitempty"`
+	// For SAMPLED: the share of requests logged, in percent (0 to 100).
+	SamplePercent float64          `protobuf:"fixed64,2,opt,name=sample_percent,json=samplePercent,proto3" json:"sample_percent,omitempty"`
+	Format        AccessLog_Format `protobuf:"varint,3,opt,name=format,proto3,enum=metamesh.proxy.v1alpha1.AccessLog_Format" json:"format,omitempty"`
+	// Where lines go: "" or "stdout", "stderr", or a file path (appended to).
+	Path          string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessLog) Reset() {
+	*x = AccessLog{}
+	mi := &file_metaprotocol_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessLog) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessLog) ProtoMessage() {}
+
+func (x *AccessLog) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessLog.ProtoReflect.Descriptor instead.
+func (*AccessLog) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AccessLog) GetMode() AccessLog_Mode {
+	if x != nil {
+		return x.Mode
+	}
+	return AccessLog_OFF
+}
+
+func (x *AccessLog) GetSamplePercent() float64 {
+	if x != nil {
+		return x.SamplePercent
+	}
+	return 0
+}
+
+func (x *AccessLog) GetFormat() AccessLog_Format {
+	if x != nil {
+		return x.Format
+	}
+	return AccessLog_JSON
+}
+
+func (x *AccessLog) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
 // LocalRateLimit limits the requests of one virtual host (one MetaRouter's
 // service) on each proxy with token buckets. A request takes a token from
 // the bucket of the first condition it matches, else from token_bucket (no
@@ -130,7 +310,7 @@ type LocalRateLimit struct {
 
 func (x *LocalRateLimit) Reset() {
 	*x = LocalRateLimit{}
-	mi := &file_metaprotocol_proto_msgTypes[1]
+	mi := &file_metaprotocol_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -142,7 +322,7 @@ func (x *LocalRateLimit) String() string {
 func (*LocalRateLimit) ProtoMessage() {}
 
 func (x *LocalRateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[1]
+	mi := &file_metaprotocol_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -155,7 +335,7 @@ func (x *LocalRateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalRateLimit.ProtoReflect.Descriptor instead.
 func (*LocalRateLimit) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{1}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LocalRateLimit) GetTokenBucket() *TokenBucket {
@@ -185,7 +365,7 @@ type TokenBucket struct {
 
 func (x *TokenBucket) Reset() {
 	*x = TokenBucket{}
-	mi := &file_metaprotocol_proto_msgTypes[2]
+	mi := &file_metaprotocol_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -197,7 +377,7 @@ func (x *TokenBucket) String() string {
 func (*TokenBucket) ProtoMessage() {}
 
 func (x *TokenBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[2]
+	mi := &file_metaprotocol_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -210,7 +390,7 @@ func (x *TokenBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenBucket.ProtoReflect.Descriptor instead.
 func (*TokenBucket) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{2}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TokenBucket) GetMaxTokens() uint32 {
@@ -246,7 +426,7 @@ type RateLimitCondition struct {
 
 func (x *RateLimitCondition) Reset() {
 	*x = RateLimitCondition{}
-	mi := &file_metaprotocol_proto_msgTypes[3]
+	mi := &file_metaprotocol_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +438,7 @@ func (x *RateLimitCondition) String() string {
 func (*RateLimitCondition) ProtoMessage() {}
 
 func (x *RateLimitCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[3]
+	mi := &file_metaprotocol_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +451,7 @@ func (x *RateLimitCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitCondition.ProtoReflect.Descriptor instead.
 func (*RateLimitCondition) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{3}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RateLimitCondition) GetMatch() []*AttributeMatch {
@@ -309,7 +489,7 @@ type AttributeMatch struct {
 
 func (x *AttributeMatch) Reset() {
 	*x = AttributeMatch{}
-	mi := &file_metaprotocol_proto_msgTypes[4]
+	mi := &file_metaprotocol_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -321,7 +501,7 @@ func (x *AttributeMatch) String() string {
 func (*AttributeMatch) ProtoMessage() {}
 
 func (x *AttributeMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[4]
+	mi := &file_metaprotocol_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -334,7 +514,7 @@ func (x *AttributeMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeMatch.ProtoReflect.Descriptor instead.
 func (*AttributeMatch) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{4}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AttributeMatch) GetName() string {
@@ -466,7 +646,7 @@ type RouteFault struct {
 
 func (x *RouteFault) Reset() {
 	*x = RouteFault{}
-	mi := &file_metaprotocol_proto_msgTypes[5]
+	mi := &file_metaprotocol_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +658,7 @@ func (x *RouteFault) String() string {
 func (*RouteFault) ProtoMessage() {}
 
 func (x *RouteFault) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[5]
+	mi := &file_metaprotocol_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +671,7 @@ func (x *RouteFault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteFault.ProtoReflect.Descriptor instead.
 func (*RouteFault) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{5}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RouteFault) GetDelay() *FaultDelay {
@@ -521,7 +701,7 @@ type FaultDelay struct {
 
 func (x *FaultDelay) Reset() {
 	*x = FaultDelay{}
-	mi := &file_metaprotocol_proto_msgTypes[6]
+	mi := &file_metaprotocol_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +713,7 @@ func (x *FaultDelay) String() string {
 func (*FaultDelay) ProtoMessage() {}
 
 func (x *FaultDelay) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[6]
+	mi := &file_metaprotocol_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +726,7 @@ func (x *FaultDelay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultDelay.ProtoReflect.Descriptor instead.
 func (*FaultDelay) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{6}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FaultDelay) GetFixedDelay() *durationpb.Duration {
@@ -578,7 +758,7 @@ type FaultAbort struct {
 
 func (x *FaultAbort) Reset() {
 	*x = FaultAbort{}
-	mi := &file_metaprotocol_proto_msgTypes[7]
+	mi := &file_metaprotocol_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +770,7 @@ func (x *FaultAbort) String() string {
 func (*FaultAbort) ProtoMessage() {}
 
 func (x *FaultAbort) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[7]
+	mi := &file_metaprotocol_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +783,7 @@ func (x *FaultAbort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultAbort.ProtoReflect.Descriptor instead.
 func (*FaultAbort) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{7}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FaultAbort) GetStatus() uint32 {
@@ -624,14 +804,28 @@ var File_metaprotocol_proto protoreflect.FileDescriptor
 
 const file_metaprotocol_proto_rawDesc = "" +
 	"\n" +
-	"\x12metaprotocol.proto\x12\x17metamesh.proxy.v1alpha1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xdb\x01\n" +
+	"\x12metaprotocol.proto\x12\x17metamesh.proxy.v1alpha1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x9e\x02\n" +
 	"\x11MetaProtocolProxy\x12\x1f\n" +
 	"\vstat_prefix\x18\x01 \x01(\tR\n" +
 	"statPrefix\x12\x14\n" +
 	"\x05codec\x18\x02 \x01(\tR\x05codec\x12:\n" +
 	"\fcodec_config\x18\x03 \x01(\v2\x17.google.protobuf.StructR\vcodecConfig\x12*\n" +
 	"\x11route_config_name\x18\x04 \x01(\tR\x0frouteConfigName\x12'\n" +
-	"\x0fdefault_service\x18\x05 \x01(\tR\x0edefaultService\"\xa6\x01\n" +
+	"\x0fdefault_service\x18\x05 \x01(\tR\x0edefaultService\x12A\n" +
+	"\n" +
+	"access_log\x18\x06 \x01(\v2\".metamesh.proxy.v1alpha1.AccessLogR\taccessLog\"\x8b\x02\n" +
+	"\tAccessLog\x12;\n" +
+	"\x04mode\x18\x01 \x01(\x0e2'.metamesh.proxy.v1alpha1.AccessLog.ModeR\x04mode\x12%\n" +
+	"\x0esample_percent\x18\x02 \x01(\x01R\rsamplePercent\x12A\n" +
+	"\x06format\x18\x03 \x01(\x0e2).metamesh.proxy.v1alpha1.AccessLog.FormatR\x06format\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\"%\n" +
+	"\x04Mode\x12\a\n" +
+	"\x03OFF\x10\x00\x12\v\n" +
+	"\aSAMPLED\x10\x01\x12\a\n" +
+	"\x03ALL\x10\x02\"\x1c\n" +
+	"\x06Format\x12\b\n" +
+	"\x04JSON\x10\x00\x12\b\n" +
+	"\x04TEXT\x10\x01\"\xa6\x01\n" +
 	"\x0eLocalRateLimit\x12G\n" +
 	"\ftoken_bucket\x18\x01 \x01(\v2$.metamesh.proxy.v1alpha1.TokenBucketR\vtokenBucket\x12K\n" +
 	"\n" +
@@ -685,34 +879,41 @@ func file_metaprotocol_proto_rawDescGZIP() []byte {
 	return file_metaprotocol_proto_rawDescData
 }
 
-var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_metaprotocol_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_metaprotocol_proto_goTypes = []any{
-	(*MetaProtocolProxy)(nil),   // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy
-	(*LocalRateLimit)(nil),      // 1: metamesh.proxy.v1alpha1.LocalRateLimit
-	(*TokenBucket)(nil),         // 2: metamesh.proxy.v1alpha1.TokenBucket
-	(*RateLimitCondition)(nil),  // 3: metamesh.proxy.v1alpha1.RateLimitCondition
-	(*AttributeMatch)(nil),      // 4: metamesh.proxy.v1alpha1.AttributeMatch
-	(*RouteFault)(nil),          // 5: metamesh.proxy.v1alpha1.RouteFault
-	(*FaultDelay)(nil),          // 6: metamesh.proxy.v1alpha1.FaultDelay
-	(*FaultAbort)(nil),          // 7: metamesh.proxy.v1alpha1.FaultAbort
-	(*structpb.Struct)(nil),     // 8: google.protobuf.Struct
-	(*durationpb.Duration)(nil), // 9: google.protobuf.Duration
+	(AccessLog_Mode)(0),         // 0: metamesh.proxy.v1alpha1.AccessLog.Mode
+	(AccessLog_Format)(0),       // 1: metamesh.proxy.v1alpha1.AccessLog.Format
+	(*MetaProtocolProxy)(nil),   // 2: metamesh.proxy.v1alpha1.MetaProtocolProxy
+	(*AccessLog)(nil),           // 3: metamesh.proxy.v1alpha1.AccessLog
+	(*LocalRateLimit)(nil),      // 4: metamesh.proxy.v1alpha1.LocalRateLimit
+	(*TokenBucket)(nil),         // 5: metamesh.proxy.v1alpha1.TokenBucket
+	(*RateLimitCondition)(nil),  // 6: metamesh.proxy.v1alpha1.RateLimitCondition
+	(*AttributeMatch)(nil),      // 7: metamesh.proxy.v1alpha1.AttributeMatch
+	(*RouteFault)(nil),          // 8: metamesh.proxy.v1alpha1.RouteFault
+	(*FaultDelay)(nil),          // 9: metamesh.proxy.v1alpha1.FaultDelay
+	(*FaultAbort)(nil),          // 10: metamesh.proxy.v1alpha1.FaultAbort
+	(*structpb.Struct)(nil),     // 11: google.protobuf.Struct
+	(*durationpb.Duration)(nil), // 12: google.protobuf.Duration
 }
 var file_metaprotocol_proto_depIdxs = []int32{
-	8, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
-	2, // 1: metamesh.proxy.v1alpha1.LocalRateLimit.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
-	3, // 2: metamesh.proxy.v1alpha1.LocalRateLimit.conditions:type_name -> metamesh.proxy.v1alpha1.RateLimitCondition
-	9, // 3: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
-	4, // 4: metamesh.proxy.v1alpha1.RateLimitCondition.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
-	2, // 5: metamesh.proxy.v1alpha1.RateLimitCondition.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
-	6, // 6: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
-	7, // 7: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
-	9, // 8: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	11, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
+	3,  // 1: metamesh.proxy.v1alpha1.MetaProtocolProxy.access_log:type_name -> metamesh.proxy.v1alpha1.AccessLog
+	0,  // 2: metamesh.proxy.v1alpha1.AccessLog.mode:type_name -> metamesh.proxy.v1alpha1.AccessLog.Mode
+	1,  // 3: metamesh.proxy.v1alpha1.AccessLog.format:type_name -> metamesh.proxy.v1alpha1.AccessLog.Format
+	5,  // 4: metamesh.proxy.v1alpha1.LocalRateLimit.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
+	6,  // 5: metamesh.proxy.v1alpha1.LocalRateLimit.conditions:type_name -> metamesh.proxy.v1alpha1.RateLimitCondition
+	12, // 6: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
+	7,  // 7: metamesh.proxy.v1alpha1.RateLimitCondition.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
+	5,  // 8: metamesh.proxy.v1alpha1.RateLimitCondition.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
+	9,  // 9: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
+	10, // 10: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
+	12, // 11: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_metaprotocol_proto_init() }
@@ -720,7 +921,7 @@ func file_metaprotocol_proto_init() {
 	if File_metaprotocol_proto != nil {
 		return
 	}
-	file_metaprotocol_proto_msgTypes[4].OneofWrappers = []any{
+	file_metaprotocol_proto_msgTypes[5].OneofWrappers = []any{
 		(*AttributeMatch_Exact)(nil),
 		(*AttributeMatch_Prefix)(nil),
 		(*AttributeMatch_Suffix)(nil),
@@ -733,13 +934,14 @@ func file_metaprotocol_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metaprotocol_proto_rawDesc), len(file_metaprotocol_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   8,
+			NumEnums:      2,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_metaprotocol_proto_goTypes,
 		DependencyIndexes: file_metaprotocol_proto_depIdxs,
+		EnumInfos:         file_metaprotocol_proto_enumTypes,
 		MessageInfos:      file_metaprotocol_proto_msgTypes,
 	}.Build()
 	File_metaprotocol_proto = out.File

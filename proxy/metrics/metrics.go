@@ -26,6 +26,9 @@ type Proxy struct {
 	Retries        *prometheus.CounterVec
 	LateReplies    *prometheus.CounterVec
 	Mirrors        *prometheus.CounterVec
+	// AccessLogDropped counts access log lines dropped because the writer
+	// was behind.
+	AccessLogDropped prometheus.Counter
 
 	series sync.Map // seriesKey → *Series
 }
@@ -90,7 +93,11 @@ func NewProxy() *Proxy {
 		Name: "metamesh_mirror_requests_total",
 		Help: "Request copies for route mirrors, by result: sent, failed (not sent), no_cluster, no_host.",
 	}, []string{"protocol", "service", "route", "cluster", "result"})
-	for _, c := range []prometheus.Collector{m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
+	m.AccessLogDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "metamesh_access_log_dropped_total",
+		Help: "Access log lines dropped because the log writer was behind.",
+	})
+	for _, c := range []prometheus.Collector{m.AccessLogDropped, m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
 		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates, m.Retries, m.LateReplies, m.Mirrors} {
 		f(c)
 	}

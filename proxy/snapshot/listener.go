@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/api"
 )
 
@@ -24,6 +25,8 @@ type Listener struct {
 	RouteConfig    string
 	StatPrefix     string
 	DefaultService string
+	// AccessLog logs the listener's requests (nil: off).
+	AccessLog *accesslog.Logger
 }
 
 func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, error) {
@@ -63,7 +66,12 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, error) {
 	if prefix == "" {
 		prefix = l.GetName()
 	}
+	alog, err := b.accessLog(cfg.GetAccessLog())
+	if err != nil {
+		return nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config.access_log: %w", path, err)
+	}
 	return &Listener{
+		AccessLog:      alog,
 		Name:           l.GetName(),
 		Address:        net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),
 		CodecName:      cfg.GetCodec(),
@@ -72,6 +80,25 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, error) {
 		StatPrefix:     prefix,
 		DefaultService: cfg.GetDefaultService(),
 	}, nil
+}
+
+// accessLog returns the logger a listener's access_log asks for.
+func (b *Builder) accessLog(al *api.AccessLog) (*accesslog.Logger, error) {
+	if al.GetMode() == api.AccessLog_OFF {
+		return nil, nil
+	}
+	share := 100.0
+	if al.GetMode() == api.AccessLog_SAMPLED {
+		share = al.GetSamplePercent()
+	}
+	f := accesslog.JSON
+	if al.GetFormat() == api.AccessLog_TEXT {
+		f = accesslog.Text
+	}
+	if b.AccessLogs == nil {
+		b.AccessLogs = accesslog.NewSinks(func() {})
+	}
+	return b.AccessLogs.Logger(al.GetPath(), f, share)
 }
 
 // codec returns the codec for a name and config, reusing the instance a

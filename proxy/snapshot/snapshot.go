@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/router"
 )
@@ -28,6 +29,10 @@ type Builder struct {
 	hosts, nextHosts   map[string]*cluster.Host
 	codecs, nextCodecs map[string]protocols.Codec
 	loads, nextLoads   map[string]*cluster.Load
+	// AccessLogs holds the access log sinks listeners write to; set it to
+	// count dropped lines (a default that counts nothing is made on first
+	// use).
+	AccessLogs *accesslog.Sinks
 }
 
 // NewBuilder returns a builder with nothing to reuse yet.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
@@ -37,6 +38,8 @@ type Call struct {
 	// Cl is the cluster the call counts against (limits, outlier
 	// detection), when set.
 	Cl *cluster.Cluster
+	// Log is the access log the call's outcome is written to, when set.
+	Log *accesslog.Logger
 	// Receiver gets the outcome.
 	Receiver Receiver
 	// Start is when the proxy received the request.
@@ -82,7 +85,7 @@ func BorrowCall(req *protocols.Message) *Call {
 // Release returns c to the pool. Its owner calls it once the outcome has
 // been handled; c must not be used afterwards.
 func (c *Call) Release() {
-	c.Set, c.Host, c.Cl, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil
+	c.Set, c.Host, c.Cl, c.Log, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil, nil
 	c.Service, c.Route, c.Cluster, c.Seq = "", "", "", 0
 	c.cn, c.id = nil, 0
 	if c.borrowed {
