@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
@@ -16,6 +17,7 @@ import (
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/router"
 	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
@@ -34,9 +36,10 @@ type downstream struct {
 	batch    wire.Batch  // writers touched by the current read; read loop only
 	order    *replyOrder // pipelined protocols only
 	seq      uint64      // the current request's reply slot; read loop only
-	// alog is the access log of the current request when it is sampled;
-	// read loop only.
+	// alog is the access log of the current request when it is sampled,
+	// span its trace span when tracing is on; read loop only.
 	alog *accesslog.Logger
+	span trace.Span
 }
 
 func newDownstream(s *Server, cfg *snapshot.Listener, nc net.Conn) *downstream {
@@ -127,6 +130,13 @@ func (d *downstream) route(m *protocols.Message) {
 		service = cfg.DefaultService
 		m.Headers.Set(router.ServiceKey, service)
 	}
+	d.span = nil
+	var traceSet []protocols.Header
+	if tr := d.srv.tracer.Load(); tr != nil {
+		method, _ := m.Headers.Get("method")
+		d.span, traceSet = tr.Start(&m.Headers, cfg.CodecName+" "+service+"/"+method)
+		tracing.Describe(d.span, cfg.CodecName, service, method)
+	}
 	table := snap.Routes[cfg.RouteConfig]
 	if table == nil {
 		d.localReply(m, "*", "", "", protocols.ReasonNoRoute,
@@ -193,8 +203,12 @@ func (d *downstream) route(m *protocols.Message) {
 		// batch: the request's bytes are written first.
 		defer d.mirror(m, rt, snap, label)
 	}
+	set := rt.RequestSet
+	if len(traceSet) > 0 {
+		set = append(append(make([]protocols.Header, 0, len(set)+len(traceSet)), set...), traceSet...)
+	}
 	if !oneway && (rt.HasPolicies() || delay) {
-		ex := newExchange(d, m, rt, cl, label, key, hasKey)
+		ex := newExchange(d, m, rt, cl, label, key, hasKey, set)
 		if delay {
 			time.AfterFunc(rt.Fault.Delay, func() {
 				var b wire.Batch
@@ -208,10 +222,10 @@ func (d *downstream) route(m *protocols.Message) {
 	}
 
 	c := upstream.NewCall(m)
-	c.Set, c.ResponseSet, c.Host, c.Receiver = rt.RequestSet, rt.ResponseSet, host, d
+	c.Set, c.ResponseSet, c.Host, c.Receiver = set, rt.ResponseSet, host, d
 	c.Service, c.Route, c.Cluster, c.Start, c.Seq = label, rt.Name, cname, time.Now(), d.seq
 	if !oneway {
-		c.Cl, c.Log = cl, d.alog
+		c.Cl, c.Log, c.Span = cl, d.alog, d.span
 		d.begin(c)
 	}
 	err := d.send(c, cl, &d.batch)
@@ -231,6 +245,9 @@ func (d *downstream) route(m *protocols.Message) {
 		d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, label, rt.Name, cname, "oneway").Inc()
 		if d.alog != nil {
 			d.access(d.alog, m, label, rt.Name, cname, host.Addr, "oneway", time.Now(), 0)
+		}
+		if d.span != nil {
+			tracing.End(d.span, rt.Name, cname, host.Addr, "oneway")
 		}
 	}
 }
@@ -293,6 +310,9 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 	if c.Log != nil {
 		d.access(c.Log, &c.Req, c.Service, c.Route, c.Cluster, c.Host.Addr, status, c.Start, len(resp.Raw))
 	}
+	if c.Span != nil {
+		tracing.End(c.Span, c.Route, c.Cluster, c.Host.Addr, status)
+	}
 	d.finish(c, status)
 }
 
@@ -307,6 +327,9 @@ func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, 
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
 	if c.Log != nil {
 		d.access(c.Log, &c.Req, c.Service, c.Route, c.Cluster, c.Host.Addr, reason.String(), c.Start, 0)
+	}
+	if c.Span != nil {
+		tracing.End(c.Span, c.Route, c.Cluster, c.Host.Addr, reason.String())
 	}
 	d.finish(c, reason.String())
 }
@@ -338,6 +361,9 @@ func (d *downstream) abort(m *protocols.Message, service string, rt *router.Rout
 		return
 	}
 	d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, rt.Name, "", "fault_abort").Inc()
+	if d.span != nil {
+		tracing.End(d.span, rt.Name, "", "", "fault_abort")
+	}
 	if m.Kind == protocols.KindOneway {
 		return
 	}
@@ -350,6 +376,9 @@ func (d *downstream) localReply(m *protocols.Message, service, route, cluster st
 	d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, route, cluster, reason.String()).Inc()
 	if d.alog != nil {
 		d.access(d.alog, m, service, route, cluster, "", reason.String(), time.Now(), 0)
+	}
+	if d.span != nil {
+		tracing.End(d.span, route, cluster, "", reason.String())
 	}
 	if m.Kind == protocols.KindOneway {
 		d.srv.log.Debug("dropping a oneway request", zap.String("reason", text))

@@ -6,12 +6,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/router"
+	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
@@ -32,6 +34,8 @@ type exchange struct {
 	hasKey  bool
 	began   time.Time
 	log     *accesslog.Logger // nil unless sampled
+	span    trace.Span        // nil unless tracing
+	set     []protocols.Header
 
 	mu       sync.Mutex
 	done     bool
@@ -43,8 +47,9 @@ type exchange struct {
 	tryTimer *time.Timer
 }
 
-func newExchange(d *downstream, m *protocols.Message, rt *router.Route, cl *cluster.Cluster, service, key string, hasKey bool) *exchange {
-	ex := &exchange{d: d, seq: d.seq, rt: rt, cl: cl, service: service, key: key, hasKey: hasKey, began: time.Now(), log: d.alog}
+func newExchange(d *downstream, m *protocols.Message, rt *router.Route, cl *cluster.Cluster, service, key string, hasKey bool, set []protocols.Header) *exchange {
+	ex := &exchange{d: d, seq: d.seq, rt: rt, cl: cl, service: service, key: key, hasKey: hasKey, began: time.Now(),
+		log: d.alog, span: d.span, set: set}
 	ex.req.Kind, ex.req.ID, ex.req.Status, ex.req.Marks = m.Kind, m.ID, m.Status, m.Marks
 	ex.req.Raw = append([]byte(nil), m.Raw...)
 	for _, h := range m.Headers.All() {
@@ -71,7 +76,7 @@ func (ex *exchange) start(host *cluster.Host, b *wire.Batch) {
 func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 	for {
 		c := upstream.BorrowCall(&ex.req)
-		c.Set, c.ResponseSet, c.Host, c.Receiver = ex.rt.RequestSet, ex.rt.ResponseSet, host, ex
+		c.Set, c.ResponseSet, c.Host, c.Receiver = ex.set, ex.rt.ResponseSet, host, ex
 		c.Service, c.Route, c.Cluster, c.Start = ex.service, ex.rt.Name, ex.cl.Name, ex.began
 		host.Begin()
 		ex.try, ex.last = c, host
@@ -284,6 +289,13 @@ func (ex *exchange) finishLocked(status string, respBytes int) {
 			upstream = ex.last.Addr
 		}
 		d.access(ex.log, &ex.req, ex.service, ex.rt.Name, ex.cl.Name, upstream, status, ex.began, respBytes)
+	}
+	if ex.span != nil {
+		upstream := ""
+		if ex.last != nil {
+			upstream = ex.last.Addr
+		}
+		tracing.End(ex.span, ex.rt.Name, ex.cl.Name, upstream, status)
 	}
 	d.srv.metrics.Series(d.cfg.CodecName, ex.service, ex.rt.Name, ex.cl.Name).Done(status, time.Since(ex.began))
 	d.active.Dec()

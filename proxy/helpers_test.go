@@ -175,6 +175,7 @@ type echoUpstream struct {
 	requests   atomic.Int64
 	delay      atomic.Int64 // nanoseconds
 	status     atomic.Int32 // reply status when set, else 20 (OK)
+	last       atomic.Value // map[string]string: the last request's attributes
 	mu         sync.Mutex
 	conns      []net.Conn
 }
@@ -220,6 +221,11 @@ func (u *echoUpstream) serve() {
 					return w.Append(func(dst []byte) []byte { return u.codec.HeartbeatReply(dst, m) })
 				}
 				u.requests.Add(1)
+				attrs := map[string]string{}
+				for _, h := range m.Headers.All() {
+					attrs[h.Key] = h.Value
+				}
+				u.last.Store(attrs)
 				method, _ := m.Headers.Get("method")
 				tag, _ := m.Headers.Get("x-tag")
 				routed, _ := m.Headers.Get("x-routed-by")

@@ -15,6 +15,7 @@ import (
 	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
 )
 
@@ -36,6 +37,7 @@ type Server struct {
 	connMu   sync.Mutex
 	conns    map[*downstream]struct{}
 	draining bool
+	tracer   atomic.Pointer[tracing.Tracer] // nil: off
 }
 
 // New returns a proxy with no config; it serves nothing until Apply.
@@ -56,6 +58,10 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 	})
 	return s
 }
+
+// SetTracer turns tracing on (nil: off): every request from then on gets
+// a span from t.
+func (s *Server) SetTracer(t *tracing.Tracer) { s.tracer.Store(t) }
 
 // Snapshot returns the config in force, or nil before the first Apply.
 func (s *Server) Snapshot() *snapshot.Snapshot { return s.snap.Load() }

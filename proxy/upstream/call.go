@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
@@ -40,6 +42,8 @@ type Call struct {
 	Cl *cluster.Cluster
 	// Log is the access log the call's outcome is written to, when set.
 	Log *accesslog.Logger
+	// Span is the request's trace span, ended with the outcome, when set.
+	Span trace.Span
 	// Receiver gets the outcome.
 	Receiver Receiver
 	// Start is when the proxy received the request.
@@ -85,7 +89,7 @@ func BorrowCall(req *protocols.Message) *Call {
 // Release returns c to the pool. Its owner calls it once the outcome has
 // been handled; c must not be used afterwards.
 func (c *Call) Release() {
-	c.Set, c.Host, c.Cl, c.Log, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil, nil
+	c.Set, c.Host, c.Cl, c.Log, c.Span, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil, nil, nil
 	c.Service, c.Route, c.Cluster, c.Seq = "", "", "", 0
 	c.cn, c.id = nil, 0
 	if c.borrowed {
