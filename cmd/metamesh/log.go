@@ -11,6 +11,8 @@ import (
 // logFlags are the --log-level and --log-format every subcommand takes.
 type logFlags struct {
 	level, format string
+	// atom is the built logger's level, changeable live (admin /logging).
+	atom zap.AtomicLevel
 }
 
 func (f *logFlags) register(cmd *cobra.Command) {
@@ -33,7 +35,8 @@ func (f *logFlags) build() (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format: %q is not json or console", f.format)
 	}
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	f.atom = zap.NewAtomicLevelAt(lvl)
+	cfg.Level = f.atom
 	cfg.Sampling = nil
 	return cfg.Build()
 }

@@ -22,6 +22,7 @@ import (
 func proxyCmd() *cobra.Command {
 	var (
 		logs         logFlags
+		obs          observeFlags
 		bootstrap    string
 		adminAddr    string
 		drainTimeout time.Duration
@@ -44,16 +45,22 @@ func proxyCmd() *cobra.Command {
 				return err
 			}
 			srv := proxy.New(log, metrics.NewProxy())
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			stopTracing, err := obs.startTracing(ctx, srv)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = stopTracing(context.Background()) }()
 			if err := srv.Apply(res); err != nil {
 				return fmt.Errorf("%s: %w", bootstrap, err)
 			}
 			log.Info("config applied", zap.String("bootstrap", bootstrap), zap.Int("listeners", len(res.Listeners)))
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return serve(ctx, log, srv, adminAddr, drainTimeout)
+			return serve(ctx, log, srv, adminAddr, obs.adminOptions(&logs), drainTimeout)
 		},
 	}
 	logs.register(cmd)
+	obs.register(cmd, false)
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "YAML or JSON file with the xDS resources to serve")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
@@ -61,12 +68,12 @@ func proxyCmd() *cobra.Command {
 }
 
 // serve runs the admin server until ctx ends, then drains the proxy.
-func serve(ctx context.Context, log *zap.Logger, srv *proxy.Server, adminAddr string, drainTimeout time.Duration) error {
+func serve(ctx context.Context, log *zap.Logger, srv *proxy.Server, adminAddr string, opts admin.Options, drainTimeout time.Duration) error {
 	ln, err := net.Listen("tcp", adminAddr)
 	if err != nil {
 		return fmt.Errorf("--admin: %w", err)
 	}
-	hs := &http.Server{Handler: admin.Handler(srv), ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: admin.NewHandler(srv, opts), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	log.Info("admin listening", zap.Stringer("address", ln.Addr()))
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os/signal"
@@ -20,6 +21,7 @@ import (
 func runCmd() *cobra.Command {
 	var (
 		logs         logFlags
+		obs          observeFlags
 		dir          string
 		adminAddr    string
 		listenAddr   string
@@ -45,15 +47,25 @@ func runCmd() *cobra.Command {
 			if dir == "" {
 				return errors.New("--config: required")
 			}
+			accessLog, err := obs.accessLogConfig()
+			if err != nil {
+				return err
+			}
 			srv := proxy.New(log, metrics.NewProxy())
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			stopTracing, err := obs.startTracing(ctx, srv)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = stopTracing(context.Background()) }()
 
-			apply := func(cfg *file.Config) error { return applyConfig(log, srv, cfg, listenAddr) }
+			opts := translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog}
+			apply := func(cfg *file.Config) error { return applyConfig(log, srv, cfg, opts) }
 			watchErr := make(chan error, 1)
 			go func() { watchErr <- file.Watch(ctx, dir, debounce, log, apply) }()
 			serveErr := make(chan error, 1)
-			go func() { serveErr <- serve(ctx, log, srv, adminAddr, drainTimeout) }()
+			go func() { serveErr <- serve(ctx, log, srv, adminAddr, obs.adminOptions(&logs), drainTimeout) }()
 			select {
 			case err := <-watchErr:
 				if err != nil {
@@ -68,6 +80,7 @@ func runCmd() *cobra.Command {
 		},
 	}
 	logs.register(cmd)
+	obs.register(cmd, true)
 	cmd.Flags().StringVar(&dir, "config", "", "folder of config YAML, watched for changes")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the service ports are bound on")
@@ -78,13 +91,13 @@ func runCmd() *cobra.Command {
 
 // applyConfig translates cfg and applies it to the proxy, logging every
 // object the translation did not fully accept.
-func applyConfig(log *zap.Logger, srv *proxy.Server, cfg *file.Config, listenAddr string) error {
+func applyConfig(log *zap.Logger, srv *proxy.Server, cfg *file.Config, opts translate.Options) error {
 	out := translate.Translate(&translate.Input{
 		ServiceEntries:       cfg.ServiceEntries,
 		DestinationPolicies:  cfg.DestinationPolicies,
 		MetaRouters:          cfg.MetaRouters,
 		ApplicationProtocols: cfg.ApplicationProtocols,
-	}, translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec})
+	}, opts)
 	for _, p := range conditionProblems(out, cfg) {
 		log.Warn("config object not fully applied", zap.String("problem", p))
 	}

@@ -26,9 +26,6 @@ type Options struct {
 	Pprof bool
 }
 
-// Handler returns the admin mux for srv with the default options.
-func Handler(srv *proxy.Server) http.Handler { return NewHandler(srv, Options{}) }
-
 // NewHandler returns the admin mux for srv.
 func NewHandler(srv *proxy.Server, o Options) http.Handler {
 	mux := http.NewServeMux()
