@@ -231,7 +231,7 @@ func (d *downstream) route(m *protocols.Message) {
 	err := d.send(c, cl, &d.batch)
 	if err != nil {
 		if errors.Is(err, upstream.ErrConnect) {
-			cl.Report(host, false)
+			d.report(cl, host, false)
 		}
 		if !oneway {
 			d.end(c)
@@ -294,7 +294,7 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 	if resp.Kind == protocols.KindError {
 		status = "error"
 	}
-	c.Cl.Report(c.Host, protocols.Classify(d.codec, resp) == protocols.ClassOK)
+	d.report(c.Cl, c.Host, protocols.Classify(d.codec, resp) == protocols.ClassOK)
 	var encErr error
 	d.reply(c.Seq, b, func(dst []byte) []byte {
 		out, err := d.codec.Encode(dst, resp, c.Req.ID, c.ResponseSet)
@@ -319,7 +319,7 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 // Fail answers a request whose upstream will never respond.
 func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
 	if errors.Is(err, upstream.ErrReset) {
-		c.Cl.Report(c.Host, false)
+		d.report(c.Cl, c.Host, false)
 	}
 	d.reply(c.Seq, b, func(dst []byte) []byte {
 		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.Cluster, err))
@@ -385,6 +385,16 @@ func (d *downstream) localReply(m *protocols.Message, service, route, cluster st
 		return
 	}
 	d.reply(d.seq, &d.batch, func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, reason, text) })
+}
+
+// report records one try's outcome for outlier detection, logging and
+// counting an ejection.
+func (d *downstream) report(cl *cluster.Cluster, h *cluster.Host, ok bool) {
+	if cl.Report(h, ok) {
+		d.srv.metrics.Ejections.WithLabelValues(cl.Name).Inc()
+		d.srv.log.Warn("upstream host ejected", zap.String("cluster", cl.Name), zap.String("host", h.Addr),
+			zap.Time("until", h.EjectedUntil(time.Now())), zap.Int32("ejections", h.Ejections()))
+	}
 }
 
 // access logs one request (req: its frame and attributes), begun at

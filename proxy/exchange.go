@@ -94,7 +94,7 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 		on := router.RetryOn(0)
 		if errors.Is(err, upstream.ErrConnect) {
 			on = router.RetryConnectFailure
-			ex.cl.Report(host, false)
+			ex.d.report(ex.cl, host, false)
 		}
 		if host = ex.retryHostLocked(on); host == nil {
 			ex.localLocked(b, sendFailure(err), fmt.Sprintf("metamesh: route %s: cluster %s: %v", ex.rt.Name, ex.cl.Name, err))
@@ -147,7 +147,7 @@ func (ex *exchange) Respond(c *upstream.Call, resp *protocols.Message, b *wire.B
 	}
 	ex.endTryLocked()
 	class := protocols.Classify(ex.d.codec, resp)
-	ex.cl.Report(c.Host, class == protocols.ClassOK)
+	ex.d.report(ex.cl, c.Host, class == protocols.ClassOK)
 	if class == protocols.ClassUnavailable {
 		if host := ex.retryHostLocked(router.RetryUnavailable); host != nil {
 			c.Host.End()
@@ -174,7 +174,7 @@ func (ex *exchange) Fail(c *upstream.Call, reason protocols.Reason, err error, b
 	on := router.RetryOn(0)
 	if errors.Is(err, upstream.ErrReset) {
 		on = router.RetryReset
-		ex.cl.Report(c.Host, false)
+		ex.d.report(ex.cl, c.Host, false)
 	}
 	if host := ex.retryHostLocked(on); host != nil {
 		ex.sendLocked(host, b)
@@ -238,7 +238,7 @@ func (ex *exchange) abandonLocked() {
 	if c == nil {
 		return
 	}
-	ex.cl.Report(c.Host, false) // no reply in time counts against the host
+	ex.d.report(ex.cl, c.Host, false) // no reply in time counts against the host
 	// Cancel may close the connection, which fails c through Fail: let
 	// go of the lock meanwhile (Fail finds c no longer current).
 	ex.mu.Unlock()

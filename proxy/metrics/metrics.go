@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"regexp"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,11 +27,13 @@ type Proxy struct {
 	Retries        *prometheus.CounterVec
 	LateReplies    *prometheus.CounterVec
 	Mirrors        *prometheus.CounterVec
+	Ejections      *prometheus.CounterVec
 	// AccessLogDropped counts access log lines dropped because the writer
 	// was behind.
 	AccessLogDropped prometheus.Counter
 
 	series sync.Map // seriesKey → *Series
+	names  []string
 }
 
 // NewProxy registers the series, with Go runtime and process collectors,
@@ -93,13 +96,37 @@ func NewProxy() *Proxy {
 		Name: "metamesh_mirror_requests_total",
 		Help: "Request copies for route mirrors, by result: sent, failed (not sent), no_cluster, no_host.",
 	}, []string{"protocol", "service", "route", "cluster", "result"})
+	m.Ejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_outlier_ejections_total",
+		Help: "Hosts ejected by outlier detection, by cluster.",
+	}, []string{"cluster"})
 	m.AccessLogDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "metamesh_access_log_dropped_total",
 		Help: "Access log lines dropped because the log writer was behind.",
 	})
-	for _, c := range []prometheus.Collector{m.AccessLogDropped, m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
+	for _, c := range []prometheus.Collector{m.Ejections, m.AccessLogDropped, m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
 		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates, m.Retries, m.LateReplies, m.Mirrors} {
 		f(c)
+		m.names = append(m.names, names(c)...)
 	}
 	return m
+}
+
+// Names lists the metamesh series the proxy exports (for dashboards and
+// alerts to be checked against).
+func (m *Proxy) Names() []string { return m.names }
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// names returns the metric names c describes.
+func names(c prometheus.Collector) []string {
+	ch := make(chan *prometheus.Desc, 8)
+	go func() { c.Describe(ch); close(ch) }()
+	var out []string
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			out = append(out, m[1])
+		}
+	}
+	return out
 }

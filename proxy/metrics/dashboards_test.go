@@ -1,0 +1,127 @@
+package metrics
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+var seriesName = regexp.MustCompile(`\bmetamesh_[a-z0-9_]+`)
+
+// checkExpr fails when expr names a series the proxy doesn't export
+// (histogram suffixes count as their histogram).
+func checkExpr(t *testing.T, where, expr string, known map[string]bool) {
+	t.Helper()
+	found := seriesName.FindAllString(expr, -1)
+	if len(found) == 0 {
+		t.Errorf("%s: %q names no metamesh series", where, expr)
+	}
+	for _, n := range found {
+		base := n
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if b, ok := strings.CutSuffix(n, suffix); ok && known[b] {
+				base = b
+			}
+		}
+		if !known[base] {
+			t.Errorf("%s: %s is not a metric the proxy exports", where, n)
+		}
+	}
+	if strings.Count(expr, "(") != strings.Count(expr, ")") || strings.Count(expr, "{") != strings.Count(expr, "}") {
+		t.Errorf("%s: unbalanced brackets in %q", where, expr)
+	}
+}
+
+func knownNames(t *testing.T) map[string]bool {
+	known := map[string]bool{}
+	for _, n := range NewProxy().Names() {
+		known[n] = true
+	}
+	if !known["metamesh_requests_total"] || !known["metamesh_request_duration_seconds"] {
+		t.Fatalf("Names() = %v: the core series are missing", NewProxy().Names())
+	}
+	return known
+}
+
+func TestGrafanaDashboard(t *testing.T) {
+	known := knownNames(t)
+	data, err := os.ReadFile("../../deploy/observability/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Title  string `json:"title"`
+		UID    string `json:"uid"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatalf("dashboard is not JSON: %v", err)
+	}
+	if dash.Title == "" || dash.UID == "" || len(dash.Panels) == 0 {
+		t.Fatalf("dashboard lacks a title, uid or panels")
+	}
+	for _, want := range []string{"Requests per second", "Error rate", "p50 / p99", "Upstream health", "xDS sync"} {
+		found := false
+		for _, p := range dash.Panels {
+			found = found || strings.Contains(p.Title, want)
+		}
+		if !found {
+			t.Errorf("no panel about %q", want)
+		}
+	}
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			checkExpr(t, "panel "+p.Title, tg.Expr, known)
+		}
+	}
+}
+
+func TestAlertRules(t *testing.T) {
+	known := knownNames(t)
+	data, err := os.ReadFile("../../deploy/observability/prometheus-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Alert       string            `json:"alert"`
+				Expr        string            `json:"expr"`
+				For         string            `json:"for"`
+				Labels      map[string]string `json:"labels"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := yaml.UnmarshalStrict(data, &rules); err != nil {
+		t.Fatalf("rules: %v", err)
+	}
+	alerts := map[string]bool{}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			alerts[r.Alert] = true
+			if r.Alert == "" || r.For == "" || r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
+				t.Errorf("rule %q: alert, for, labels.severity and annotations.summary are required", r.Alert)
+			}
+			checkExpr(t, "alert "+r.Alert, r.Expr, known)
+		}
+	}
+	for _, want := range []string{"MetameshHighErrorRate", "MetameshConfigRejected"} {
+		if !alerts[want] {
+			t.Errorf("no %s alert", want)
+		}
+	}
+}
