@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 )
 
 func TestRouteTimeout(t *testing.T) {
@@ -151,6 +153,12 @@ func TestOutlierDetection(t *testing.T) {
 	if _, ok := ejected(srv, "v1", bad.addr()); !ok {
 		t.Fatal("the bad host is not shown ejected")
 	}
+	if n := scrape(t, srv, `metamesh_upstream_ejected{cluster="v1",upstream="`+bad.addr()+`"}`); n != 1 {
+		t.Fatalf("metamesh_upstream_ejected for the bad host = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(srv.Metrics().Ejections.WithLabelValues("v1")); n != 1 {
+		t.Fatalf("metamesh_outlier_ejections_total{cluster=v1} = %v, want 1", n)
+	}
 	bad.status.Store(0) // healed
 	time.Sleep(350 * time.Millisecond)
 	before := bad.requests.Load()
@@ -264,6 +272,32 @@ func ejected(srv *Server, cluster, host string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// scrape returns the value of one series line in the proxy's /metrics
+// text, or -1 when absent.
+func scrape(t *testing.T, srv *Server, series string) float64 {
+	t.Helper()
+	mfs, err := srv.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	return -1
 }
 
 // waitUntil polls ok until it holds or d passes.

@@ -51,6 +51,7 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 		listeners: map[string]*listener{},
 		conns:     map[*downstream]struct{}{},
 	}
+	m.Register(hostCollector{s})
 	s.pools = upstream.NewManager(log, upstream.Stats{
 		ConnOpened:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Inc() },
 		ConnClosed:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Dec() },

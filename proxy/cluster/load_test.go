@@ -5,8 +5,10 @@ import "testing"
 func TestLoadMaxRequests(t *testing.T) {
 	var l Load
 	lim := Limits{MaxRequests: 2}
-	if !l.Begin(lim) || !l.Begin(lim) {
-		t.Fatal("the first two requests were refused")
+	for i := range 2 {
+		if !l.Begin(lim) {
+			t.Fatalf("request %d was refused under MaxRequests 2", i+1)
+		}
 	}
 	if l.Begin(lim) {
 		t.Fatal("a third request was admitted over MaxRequests 2")

@@ -112,6 +112,13 @@ func NewProxy() *Proxy {
 	return m
 }
 
+// Register adds a collector of the proxy's own (one that reads live state
+// at scrape time) to the registry and to Names.
+func (m *Proxy) Register(c prometheus.Collector) {
+	m.Registry.MustRegister(c)
+	m.names = append(m.names, names(c)...)
+}
+
 // Names lists the metamesh series the proxy exports (for dashboards and
 // alerts to be checked against).
 func (m *Proxy) Names() []string { return m.names }

@@ -1,0 +1,43 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// hostCollector reports each upstream host of the config in force at
+// scrape time: its requests in flight and whether outlier detection has
+// ejected it. Reading the live counters when scraped costs the data path
+// nothing.
+type hostCollector struct{ srv *Server }
+
+var (
+	hostActiveDesc = prometheus.NewDesc("metamesh_upstream_rq_active",
+		"Requests in flight to an upstream host, by cluster.", []string{"cluster", "upstream"}, nil)
+	hostEjectedDesc = prometheus.NewDesc("metamesh_upstream_ejected",
+		"1 while outlier detection keeps the host out of its cluster's load balancing.", []string{"cluster", "upstream"}, nil)
+)
+
+func (hostCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- hostActiveDesc
+	ch <- hostEjectedDesc
+}
+
+func (c hostCollector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.srv.Snapshot()
+	if snap == nil {
+		return
+	}
+	now := time.Now()
+	for _, cl := range snap.Clusters {
+		for _, e := range cl.Endpoints {
+			ch <- prometheus.MustNewConstMetric(hostActiveDesc, prometheus.GaugeValue, float64(e.Host.Active()), cl.Name, e.Host.Addr)
+			ejected := 0.0
+			if !e.Host.EjectedUntil(now).IsZero() {
+				ejected = 1
+			}
+			ch <- prometheus.MustNewConstMetric(hostEjectedDesc, prometheus.GaugeValue, ejected, cl.Name, e.Host.Addr)
+		}
+	}
+}
