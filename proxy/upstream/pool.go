@@ -56,13 +56,33 @@ type Pool struct {
 	next   int
 	dialMu sync.Mutex
 	closed bool
+
+	growing   bool      // shared models: a background dial is under way
+	failedAt  time.Time // when the last dial to the host failed
+	failedErr error
 }
+
+// dialBackoff is how long after a failed dial a pool with no connection
+// fails new requests at once with that error instead of dialing again, so
+// a host that swallows SYNs doesn't hold every request for a connect
+// timeout (outlier detection and retries then move traffic elsewhere).
+const dialBackoff = 500 * time.Millisecond
 
 // Stats receives pool events for metrics. A nil field is skipped.
 type Stats struct {
 	ConnOpened  func(addr string)
 	ConnClosed  func(addr string)
 	UnknownResp func(addr string)
+}
+
+// Open returns the connections the pool has open.
+func (p *Pool) Open() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.codec.Model() == protocols.Exclusive {
+		return p.open
+	}
+	return len(p.conns)
 }
 
 // SetOptions updates the limits used for future connections.
@@ -123,39 +143,71 @@ func (p *Pool) acquire() (*conn, error) {
 	return p.dialShared()
 }
 
-// dialShared opens one more shared connection. Dials are serialized so a
-// burst of requests to a new host opens MaxConnections, not one per request.
+// dialShared gets a shared connection when the pool has fewer than
+// MaxConnections. With at least one open it returns one of those at once
+// and grows the pool in the background, so a request never waits for a
+// dial when a connection exists. The first connection is dialed inline,
+// one dial at a time, unless a dial failed within dialBackoff.
 func (p *Pool) dialShared() (*conn, error) {
+	p.mu.Lock()
+	if n := len(p.conns); n > 0 {
+		cn := p.conns[p.next%n]
+		p.next++
+		if !p.growing && n < p.opts.MaxConnections {
+			p.growing = true
+			go p.grow()
+		}
+		p.mu.Unlock()
+		return cn, nil
+	}
+	p.mu.Unlock()
+
 	p.dialMu.Lock()
 	defer p.dialMu.Unlock()
 	p.mu.Lock()
-	if n := len(p.conns); n >= p.opts.MaxConnections && n > 0 {
+	if n := len(p.conns); n > 0 { // another request dialed meanwhile
 		cn := p.conns[p.next%n]
 		p.next++
 		p.mu.Unlock()
 		return cn, nil
 	}
+	if err := p.failedErr; err != nil && time.Since(p.failedAt) < dialBackoff {
+		p.mu.Unlock()
+		return nil, err
+	}
 	timeout := p.opts.ConnectTimeout
 	p.mu.Unlock()
 	cn, err := p.dial(timeout)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err != nil {
-		p.mu.Lock()
-		n := len(p.conns)
-		var fallback *conn
-		if n > 0 {
-			fallback = p.conns[p.next%n]
-			p.next++
-		}
-		p.mu.Unlock()
-		if fallback != nil {
-			return fallback, nil
-		}
+		p.failedAt, p.failedErr = time.Now(), err
 		return nil, err
 	}
-	p.mu.Lock()
+	p.failedErr = nil
 	p.conns = append(p.conns, cn)
-	p.mu.Unlock()
 	return cn, nil
+}
+
+// grow dials one more shared connection in the background.
+func (p *Pool) grow() {
+	p.mu.Lock()
+	timeout := p.opts.ConnectTimeout
+	p.mu.Unlock()
+	cn, err := p.dial(timeout)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.growing = false
+	if err != nil {
+		p.failedAt, p.failedErr = time.Now(), err
+		return
+	}
+	if p.closed {
+		// Drained while dialing: nothing will use it.
+		go cn.close(errDrained)
+		return
+	}
+	p.conns = append(p.conns, cn)
 }
 
 func (p *Pool) acquireExclusive() (*conn, error) {

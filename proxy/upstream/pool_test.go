@@ -90,6 +90,12 @@ func TestMultiplexedConcurrentSends(t *testing.T) {
 			t.Errorf("call %q got %+v", payloadOf(e.call.Req.Raw), e)
 		}
 	}
+	if got := srv.accepted.Load(); got > 3 {
+		t.Errorf("%d connections, more than MaxConnections (3)", got)
+	}
+	// The pool grows in the background while traffic flows, to exactly
+	// MaxConnections.
+	fill(t, pool, srv, rcv, protocols.Multiplexed, 3)
 	if got := srv.accepted.Load(); got != 3 {
 		t.Errorf("%d connections, want MaxConnections (3)", got)
 	}
@@ -216,6 +222,7 @@ func TestServerClosesWithCallsInFlight(t *testing.T) {
 			}
 			pool, st := newPool(t, srv.addr(), model, maxConns)
 			rcv := newRecorder()
+			seen := fill(t, pool, srv, rcv, model, maxConns)
 			const n = 5
 			var sent []*upstream.Call
 			for i := range n {
@@ -227,7 +234,7 @@ func TestServerClosesWithCallsInFlight(t *testing.T) {
 			}
 			// Every connection is accepted and holds its first request.
 			eventually(t, "a held request on every connection", func() bool {
-				return len(srv.seenIDs()) == maxConns && srv.accepted.Load() == int32(maxConns)
+				return len(srv.seenIDs()) == seen+maxConns && srv.accepted.Load() == int32(maxConns)
 			})
 			srv.closeConns()
 			failed := map[*upstream.Call]int{}
@@ -273,6 +280,7 @@ func TestDrain(t *testing.T) {
 			srv := newServer(t, nil)
 			pool, st := newPool(t, srv.addr(), model, 2)
 			rcv := newRecorder()
+			fill(t, pool, srv, rcv, model, 2)
 			// Connection 1 holds a call in flight; connection 2 answers
 			// at once and goes idle.
 			held := newCall(rcv, protocols.KindRequest, 1, hold)
@@ -455,4 +463,57 @@ func TestNewCallCopies(t *testing.T) {
 		t.Errorf("call header method = %q after the source changed", v)
 	}
 	c.Release()
+}
+
+// fill opens n connections in a shared pool before a test holds calls on
+// them: a shared pool grows in the background once it has a connection,
+// sending meanwhile on the ones it has. It returns how many requests the
+// server has seen. Exclusive pools dial per call and need no filling.
+func fill(t *testing.T, pool *upstream.Pool, srv *server, rcv *recorder, model protocols.Model, n int) int {
+	t.Helper()
+	if model == protocols.Exclusive {
+		return 0
+	}
+	sent := 0
+	for pool.Open() < n {
+		if err := sendNow(pool, newCall(rcv, protocols.KindRequest, uint64(1000+sent), "fill")); err != nil {
+			t.Fatalf("fill: %v", err)
+		}
+		rcv.wait(t, 1)
+		sent++
+		if sent > 1000 {
+			t.Fatalf("the pool did not grow to %d connections", n)
+		}
+	}
+	return len(srv.seenIDs())
+}
+
+// TestDialBackoff: after a failed dial, a pool with no connection fails
+// requests at once for a moment instead of dialing for each, then dials
+// again.
+func TestDialBackoff(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	pool, _ := newPool(t, addr, protocols.Multiplexed, 2)
+	rcv := newRecorder()
+	if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 1, "x")); !errors.Is(err, upstream.ErrConnect) {
+		t.Fatalf("Send to a closed port = %v, want ErrConnect", err)
+	}
+	srv := newServerOn(t, addr, nil)
+	if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 2, "x")); !errors.Is(err, upstream.ErrConnect) {
+		t.Fatalf("Send right after a failed dial = %v, want the remembered ErrConnect", err)
+	}
+	if got := srv.accepted.Load(); got != 0 {
+		t.Fatalf("the pool dialed during the backoff: %d connections", got)
+	}
+	eventually(t, "a send to succeed after the backoff", func() bool {
+		return sendNow(pool, newCall(rcv, protocols.KindRequest, 3, "back")) == nil
+	})
+	if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "back" {
+		t.Fatalf("after the backoff: %+v", e)
+	}
 }

@@ -42,7 +42,13 @@ type server struct {
 
 func newServer(t testing.TB, configure func(*server)) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return newServerOn(t, "127.0.0.1:0", configure)
+}
+
+// newServerOn is newServer listening on addr.
+func newServerOn(t testing.TB, addr string, configure func(*server)) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
