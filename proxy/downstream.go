@@ -92,6 +92,15 @@ func (d *downstream) awaitInflight(limit time.Duration) {
 	}
 }
 
+// stopReading half-closes the client connection: no request is read from
+// it any more; the read loop sees the end of input and waits for the
+// replies in flight, as for a client that half-closed.
+func (d *downstream) stopReading() {
+	if cr, ok := d.nc.(interface{ CloseRead() error }); ok {
+		_ = cr.CloseRead()
+	}
+}
+
 func (d *downstream) close() {
 	d.w.Close()
 	_ = d.nc.Close()

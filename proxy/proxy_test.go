@@ -165,3 +165,40 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 		t.Fatalf("in-flight reply after drain: id %d status %d %q err %v", id, status, value, err)
 	}
 }
+
+// TestShutdownStopsReadingBusyClients: a client that keeps a request in
+// flight all the time doesn't hold the drain until its deadline: its
+// connection stops being read, the requests already read are answered,
+// and Shutdown ends.
+func TestShutdownStopsReadingBusyClients(t *testing.T) {
+	up := startEcho(t, "v1")
+	up.delay.Store(int64(100 * time.Millisecond))
+	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
+	c := dial(t, addr)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for id := uint64(1); ; id++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if _, err := c.nc.Write(dubbo.AppendRequest(nil, dubbo.Request{ID: id, TwoWay: true, Service: svc, Method: "busy"})); err != nil {
+				return
+			}
+		}
+	}()
+	waitUntil(t, 2*time.Second, "requests in flight", func() bool { return up.requests.Load() > 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := srv.Shutdown(ctx)
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatalf("Shutdown with a busy client: %v (after %v)", err, time.Since(start))
+	}
+	t.Logf("drained a busy client in %v", time.Since(start))
+}

@@ -167,8 +167,10 @@ func (s *Server) ListenerAddr(name string) string {
 	return ""
 }
 
-// Shutdown drains the proxy: listeners stop accepting, requests in flight
-// get their responses until ctx ends, then every connection is closed.
+// Shutdown drains the proxy: listeners stop accepting, client
+// connections stop being read (a client sees its connection half-closed
+// and takes new requests elsewhere), requests in flight get their
+// responses until ctx ends, then every connection is closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.applyMu.Lock()
 	s.stopped = true
@@ -179,6 +181,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.applyMu.Unlock()
 	s.connMu.Lock()
 	s.draining = true
+	for d := range s.conns {
+		d.stopReading()
+	}
 	s.connMu.Unlock()
 
 	tick := time.NewTicker(10 * time.Millisecond)

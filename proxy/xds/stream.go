@@ -1,0 +1,142 @@
+package xds
+
+import (
+	"context"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"go.uber.org/zap"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+)
+
+// stream runs one ADS stream until it breaks or ctx ends. served reports
+// whether the control plane answered at all (which resets the backoff).
+func (c *Client) stream(ctx context.Context) (served bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	have := c.acceptedCopy()
+	c.mu.Unlock()
+	node := &corev3.Node{Id: c.cfg.NodeID, Cluster: c.cfg.Cluster, UserAgentName: "metamesh"}
+	for i, t := range subscribed {
+		// No resource names: a wildcard subscription. The version we have
+		// lets the control plane skip what we are up to date with.
+		req := &discoveryv3.DiscoveryRequest{TypeUrl: t.url}
+		if u := have[t.url]; u != nil {
+			req.VersionInfo = u.version
+		}
+		if i == 0 {
+			req.Node = node
+		}
+		if err := st.Send(req); err != nil {
+			return false, err
+		}
+	}
+	pending := map[string]*update{} // the first sync's responses, by type URL
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			return served, err
+		}
+		if !served {
+			served = true
+			c.connected.Store(true)
+			c.log.Info("connected to the control plane", zap.String("node", c.cfg.NodeID))
+		}
+		for _, req := range c.handle(resp, pending) {
+			if err := st.Send(req); err != nil {
+				return served, err
+			}
+		}
+	}
+}
+
+// handle applies one response and returns the ACKs and NACKs to send.
+// Until the first complete set is applied, responses are held in pending
+// until every type has one, then applied together.
+func (c *Client) handle(resp *discoveryv3.DiscoveryResponse, pending map[string]*update) []*discoveryv3.DiscoveryRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u, err := decode(resp)
+	if err != nil {
+		bad := &update{typeURL: resp.GetTypeUrl(), version: resp.GetVersionInfo(), nonce: resp.GetNonce()}
+		return []*discoveryv3.DiscoveryRequest{c.nack(bad, err)}
+	}
+	if c.synced {
+		set := c.acceptedCopy()
+		set[u.typeURL] = u
+		if err := c.apply(set); err != nil {
+			return []*discoveryv3.DiscoveryRequest{c.nack(u, err)}
+		}
+		c.accepted[u.typeURL] = u
+		return []*discoveryv3.DiscoveryRequest{c.ack(u)}
+	}
+	pending[u.typeURL] = u
+	if len(pending) < len(subscribed) {
+		return nil
+	}
+	err = c.apply(pending)
+	var reqs []*discoveryv3.DiscoveryRequest
+	for _, t := range subscribed {
+		p := pending[t.url]
+		if err != nil {
+			reqs = append(reqs, c.nack(p, err))
+			continue
+		}
+		c.accepted[t.url] = p
+		reqs = append(reqs, c.ack(p))
+	}
+	if err == nil {
+		c.synced = true
+		clear(pending)
+	}
+	return reqs
+}
+
+// apply hands the set to Config.Apply.
+func (c *Client) apply(set map[string]*update) error {
+	res, err := resources(set)
+	if err != nil {
+		return err
+	}
+	return c.cfg.Apply(res)
+}
+
+func (c *Client) ack(u *update) *discoveryv3.DiscoveryRequest {
+	c.log.Info("config from the control plane applied", zap.String("type", typeName(u.typeURL)),
+		zap.String("version", u.version), zap.Int("resources", len(u.resources)))
+	c.report(u.typeURL, true)
+	return &discoveryv3.DiscoveryRequest{TypeUrl: u.typeURL, VersionInfo: u.version, ResponseNonce: u.nonce}
+}
+
+// nack refuses u; the request names the version still in force.
+func (c *Client) nack(u *update, err error) *discoveryv3.DiscoveryRequest {
+	c.log.Warn("config from the control plane refused (NACK); the last good config stays in force",
+		zap.String("type", u.typeURL), zap.String("version", u.version), zap.Error(err))
+	c.report(u.typeURL, false)
+	req := &discoveryv3.DiscoveryRequest{
+		TypeUrl:       u.typeURL,
+		ResponseNonce: u.nonce,
+		ErrorDetail:   &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()},
+	}
+	if in := c.accepted[u.typeURL]; in != nil {
+		req.VersionInfo = in.version
+	}
+	return req
+}
+
+func (c *Client) report(typeURL string, acked bool) {
+	if c.cfg.OnResponse == nil {
+		return
+	}
+	name := typeName(typeURL)
+	if name == "" {
+		name = "unknown"
+	}
+	c.cfg.OnResponse(name, acked)
+}
