@@ -27,7 +27,8 @@ import (
 // loops that deliver responses.
 type downstream struct {
 	srv      *Server
-	cfg      *snapshot.Listener
+	lis      *listener
+	cfg      *snapshot.Listener // as accepted: its codec frames the connection
 	codec    protocols.Codec
 	nc       net.Conn
 	w        *wire.Writer
@@ -42,8 +43,9 @@ type downstream struct {
 	span trace.Span
 }
 
-func newDownstream(s *Server, cfg *snapshot.Listener, nc net.Conn) *downstream {
-	d := &downstream{srv: s, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0),
+func newDownstream(l *listener, nc net.Conn) *downstream {
+	s, cfg := l.srv, l.cfg.Load()
+	d := &downstream{srv: s, lis: l, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0),
 		active: s.metrics.Active.WithLabelValues(cfg.CodecName)}
 	if cfg.Codec.Model() == protocols.Pipelined {
 		d.order = &replyOrder{}
@@ -126,10 +128,9 @@ func (d *downstream) handle(m *protocols.Message) error {
 // route sends one request upstream, or answers it locally when it can't.
 func (d *downstream) route(m *protocols.Message) {
 	snap := d.srv.snap.Load()
-	cfg := d.cfg
-	if cur, ok := snap.Listeners[cfg.Name]; ok {
-		cfg = cur
-	}
+	// The listener's config in force (it may have been renamed or given
+	// other routes since this connection was accepted).
+	cfg := d.lis.cfg.Load()
 	d.alog = nil
 	if cfg.AccessLog.Sample() {
 		d.alog = cfg.AccessLog

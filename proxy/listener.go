@@ -44,7 +44,7 @@ func (l *listener) serve() {
 			continue
 		}
 		backoff = 0
-		d := newDownstream(l.srv, l.cfg.Load(), nc)
+		d := newDownstream(l, nc)
 		if !l.srv.track(d) {
 			d.close()
 			continue

@@ -202,3 +202,32 @@ func TestShutdownStopsReadingBusyClients(t *testing.T) {
 	}
 	t.Logf("drained a busy client in %v", time.Since(start))
 }
+
+// TestRenameListenerKeepsItsPort: a listener renamed on the same address
+// keeps its socket (binding it again would fail) and its connections.
+func TestRenameListenerKeepsItsPort(t *testing.T) {
+	up := startEcho(t, "v1")
+	cfg := config{Listen: freeAddr(t), V1: []string{up.addr()}}
+	srv, addr := startProxy(t, cfg)
+	c := dial(t, addr)
+	if status, _ := c.call(1, svc, "m"); status != 20 {
+		t.Fatalf("before the rename: status %d", status)
+	}
+	res := cfg.resources(t)
+	res.Listeners[0].Name = "renamed"
+	if err := srv.Apply(res); err != nil {
+		t.Fatalf("Apply with the listener renamed: %v", err)
+	}
+	if got := srv.ListenerAddr("renamed"); got != addr {
+		t.Fatalf("listener renamed is on %q, want %q", got, addr)
+	}
+	if srv.ListenerAddr("dubbo") != "" {
+		t.Fatal("the old name still has a listener")
+	}
+	if status, _ := c.call(2, svc, "m"); status != 20 {
+		t.Fatalf("the existing connection after the rename: status %d", status)
+	}
+	if status, _ := dial(t, addr).call(3, svc, "m"); status != 20 {
+		t.Fatalf("a new connection after the rename: status %d", status)
+	}
+}

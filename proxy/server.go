@@ -87,7 +87,7 @@ func (s *Server) Apply(res *snapshot.Resources) error {
 	if err != nil {
 		return err
 	}
-	opened, err := s.bindNew(snap)
+	opened, adopted, err := s.bindNew(snap)
 	if err != nil {
 		return err
 	}
@@ -98,8 +98,15 @@ func (s *Server) Apply(res *snapshot.Resources) error {
 			l.cfg.Store(nl)
 			continue
 		}
-		l.close()
 		delete(s.listeners, name)
+		if newName, ok := adopted[l]; ok {
+			l.cfg.Store(snap.Listeners[newName])
+			continue
+		}
+		l.close()
+	}
+	for l, name := range adopted {
+		s.listeners[name] = l
 	}
 	for name, l := range opened {
 		s.listeners[name] = l
@@ -110,12 +117,25 @@ func (s *Server) Apply(res *snapshot.Resources) error {
 	return nil
 }
 
-// bindNew opens the sockets of listeners that are new or moved. If any
-// fails, those opened are closed again and nothing changes.
-func (s *Server) bindNew(snap *snapshot.Snapshot) (map[string]*listener, error) {
-	opened := map[string]*listener{}
+// bindNew opens the sockets of listeners that are new or moved. A
+// listener renamed on the same address keeps its socket (adopted maps it
+// to its new name), so a rename never fails to bind its own port. If a
+// bind fails, those opened are closed again and nothing changes.
+func (s *Server) bindNew(snap *snapshot.Snapshot) (opened map[string]*listener, adopted map[*listener]string, err error) {
+	opened, adopted = map[string]*listener{}, map[*listener]string{}
+	byAddr := map[string]*listener{}
+	for name, l := range s.listeners {
+		if nl, kept := snap.Listeners[name]; !kept || nl.Address != l.addr {
+			byAddr[l.addr] = l // its socket is free for another name
+		}
+	}
 	for name, cfg := range snap.Listeners {
 		if l, ok := s.listeners[name]; ok && l.addr == cfg.Address {
+			continue
+		}
+		if l, ok := byAddr[cfg.Address]; ok {
+			adopted[l] = name
+			delete(byAddr, cfg.Address)
 			continue
 		}
 		ln, err := net.Listen("tcp", cfg.Address)
@@ -126,11 +146,11 @@ func (s *Server) bindNew(snap *snapshot.Snapshot) (map[string]*listener, error) 
 			for _, l := range opened {
 				_ = l.ln.Close()
 			}
-			return nil, fmt.Errorf("listener %s: address: %w", name, err)
+			return nil, nil, fmt.Errorf("listener %s: address: %w", name, err)
 		}
 		opened[name] = newListener(s, ln, cfg)
 	}
-	return opened, nil
+	return opened, adopted, nil
 }
 
 // used reports whether any cluster reachable through a listener of snap
