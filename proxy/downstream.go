@@ -34,9 +34,11 @@ type downstream struct {
 	w        *wire.Writer
 	inflight atomic.Int64
 	active   prometheus.Gauge
-	batch    wire.Batch  // writers touched by the current read; read loop only
-	order    *replyOrder // pipelined protocols only
-	seq      uint64      // the current request's reply slot; read loop only
+	batch    wire.Batch        // writers touched by the current read; read loop only
+	order    *replyOrder       // pipelined protocols only
+	seq      uint64            // the current request's reply slot; read loop only
+	session  protocols.Session // codecs with per-connection state only
+	local    []byte            // a session's reply, before it is queued
 	// alog is the access log of the current request when it is sampled,
 	// span its trace span when tracing is on; read loop only.
 	alog *accesslog.Logger
@@ -50,8 +52,15 @@ func newDownstream(l *listener, nc net.Conn) *downstream {
 	if cfg.Codec.Model() == protocols.Pipelined {
 		d.order = &replyOrder{}
 	}
+	if sc, ok := cfg.Codec.(protocols.SessionCodec); ok {
+		d.session = sc.NewSession()
+	}
 	return d
 }
+
+// errQuit ends the read loop of a client whose session closed it (its
+// reply is queued; the replies still in flight are awaited).
+var errQuit = errors.New("the client asked to close the connection")
 
 func (d *downstream) serve() {
 	gauge := d.srv.metrics.DownstreamCx.WithLabelValues(d.cfg.Name)
@@ -69,9 +78,9 @@ func (d *downstream) serve() {
 			zap.String("listener", d.cfg.Name), zap.Stringer("client", d.nc.RemoteAddr()), zap.Error(err))
 		d.w.CloseWithError(err)
 		return
-	case errors.Is(err, io.EOF):
-		// The client half-closed: it may still read the replies to what it
-		// sent, so wait for them (bounded) before closing.
+	case errors.Is(err, io.EOF), errors.Is(err, errQuit):
+		// The client half-closed (or quit): it may still read the replies
+		// to what it sent, so wait for them (bounded) before closing.
 		d.awaitInflight(halfCloseWait)
 	case errors.Is(err, net.ErrClosed):
 	default:
@@ -116,6 +125,20 @@ func (d *downstream) handle(m *protocols.Message) error {
 	case protocols.KindHeartbeat:
 		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return d.codec.HeartbeatReply(dst, m) })
 	case protocols.KindRequest, protocols.KindOneway:
+		if d.session != nil {
+			out, v := d.session.Intercept(d.local[:0], m)
+			d.local = out
+			if v != protocols.Forward {
+				if m.Kind == protocols.KindRequest {
+					d.reply(d.seq, &d.batch, func(dst []byte) []byte { return append(dst, out...) })
+				}
+				d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, "session").Inc()
+				if v == protocols.Close {
+					return errQuit
+				}
+				return nil
+			}
+		}
 		d.route(m)
 	default:
 		// Responses and heartbeat replies from a client answer nothing

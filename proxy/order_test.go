@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -88,6 +89,35 @@ func lineServer(t *testing.T, name string, delay time.Duration) string {
 // A client pipelining requests to a slow and a fast upstream gets its
 // replies in request order, local replies included.
 func TestPipelinedRepliesKeepRequestOrder(t *testing.T) {
+	nc := dialLines(t, "test-line")
+	reqs := []string{"s1 a", "f1 b", "x1 c", "f2 d", "s2 e", "f3 f"}
+	want := []string{"slow:s1 a", "fast:f1 b", "ERR no_route", "fast:f2 d", "slow:s2 e", "fast:f3 f"}
+	exchangeLines(t, nc, reqs, want)
+}
+
+// exchangeLines sends reqs at once and checks the replies are want, in
+// order.
+func exchangeLines(t *testing.T, nc net.Conn, reqs, want []string) {
+	t.Helper()
+	if _, err := fmt.Fprint(nc, strings.Join(reqs, "\n")+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	sc := bufio.NewScanner(nc)
+	for i, w := range want {
+		if !sc.Scan() {
+			t.Fatalf("reply %d: %v", i, sc.Err())
+		}
+		if got := sc.Text(); got != w {
+			t.Fatalf("reply %d = %q, want %q (replies must follow request order)", i, got, w)
+		}
+	}
+}
+
+// dialLines starts a slow and a fast line server, a proxy for codec in
+// front of them (keys starting with s go to slow, f to fast), and dials it.
+func dialLines(t *testing.T, codec string) net.Conn {
+	t.Helper()
 	slow, fast := lineServer(t, "slow", 50*time.Millisecond), lineServer(t, "fast", 0)
 	listen := freeAddr(t)
 	res, err := snapshot.Parse(fmt.Appendf(nil, `
@@ -98,7 +128,7 @@ resources:
   filter_chains:
   - filters:
     - name: metamesh.meta_protocol_proxy
-      typed_config: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy, codec: test-line, route_config_name: lines, default_service: lines}
+      typed_config: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy, codec: %s, route_config_name: lines, default_service: lines}
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
   name: lines
   virtual_hosts:
@@ -109,7 +139,7 @@ resources:
     - {name: fast, match: {prefix: "", headers: [{name: key, string_match: {prefix: "f"}}]}, route: {cluster: fast}}
 - {"@type": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: slow, type: STATIC, load_assignment: {cluster_name: slow, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %s}}}}]}]}}
 - {"@type": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: fast, type: STATIC, load_assignment: {cluster_name: fast, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %s}}}}]}]}}
-`, portOf(listen), portOf(slow), portOf(fast)))
+`, portOf(listen), codec, portOf(slow), portOf(fast)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,21 +153,43 @@ resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	reqs := []string{"s1 a", "f1 b", "x1 c", "f2 d", "s2 e", "f3 f"}
-	want := []string{"slow:s1 a", "fast:f1 b", "ERR no_route", "fast:f2 d", "slow:s2 e", "fast:f3 f"}
-	if _, err := fmt.Fprint(nc, strings.Join(reqs, "\n")+"\n"); err != nil {
-		t.Fatal(err)
+	t.Cleanup(func() { _ = nc.Close() })
+	return nc
+}
+
+// sessionLineCodec is lineCodec with a session: "ping" is answered by the
+// proxy, "quit" is answered and closes the connection.
+type sessionLineCodec struct{ lineCodec }
+
+type lineSession struct{ pings int }
+
+func (sessionLineCodec) NewSession() protocols.Session { return &lineSession{} }
+
+func (s *lineSession) Intercept(dst []byte, m *protocols.Message) ([]byte, protocols.Verdict) {
+	switch key, _ := m.Headers.Get("key"); key {
+	case "ping":
+		s.pings++
+		return fmt.Appendf(dst, "PONG %d\n", s.pings), protocols.Answer
+	case "quit":
+		return append(dst, "BYE\n"...), protocols.Close
 	}
-	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	sc := bufio.NewScanner(nc)
-	for i, w := range want {
-		if !sc.Scan() {
-			t.Fatalf("reply %d: %v", i, sc.Err())
-		}
-		if got := sc.Text(); got != w {
-			t.Fatalf("reply %d = %q, want %q (replies must follow request order)", i, got, w)
-		}
+	return dst, protocols.Forward
+}
+
+func init() {
+	protocols.MustRegister("test-line-session", func([]byte) (protocols.Codec, error) { return sessionLineCodec{}, nil })
+}
+
+// A session's local replies take their place in the reply order; each
+// connection has its own session; quit closes after every reply is out.
+func TestSessionAnswersInOrder(t *testing.T) {
+	nc := dialLines(t, "test-line-session")
+	reqs := []string{"s1 a", "ping", "f1 b", "ping", "s2 c", "quit", "f2 never"}
+	want := []string{"slow:s1 a", "PONG 1", "fast:f1 b", "PONG 2", "slow:s2 c", "BYE"}
+	exchangeLines(t, nc, reqs, want)
+	buf := make([]byte, 64)
+	if n, err := nc.Read(buf); err != io.EOF {
+		t.Fatalf("after quit: read %q, %v; want the connection closed", buf[:n], err)
 	}
 }
 

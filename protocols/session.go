@@ -1,0 +1,34 @@
+package protocols
+
+// Verdict is what a Session decides about one request.
+type Verdict uint8
+
+// The verdicts.
+const (
+	// Forward routes the request as usual.
+	Forward Verdict = iota
+	// Answer means the session appended the request's reply itself; the
+	// request is not routed.
+	Answer
+	// Close is Answer, then the client connection is closed once the
+	// reply is written (a client's QUIT).
+	Close
+)
+
+// SessionCodec is implemented by codecs that keep per-connection state
+// or answer some requests themselves: Redis answers PING, AUTH, SELECT
+// and QUIT, and refuses commands that can't be proxied, in the proxy.
+type SessionCodec interface {
+	// NewSession returns the state of one new client connection.
+	NewSession() Session
+}
+
+// Session is one client connection's protocol state. The proxy calls it
+// from that connection's read loop only, so it needs no locking.
+type Session interface {
+	// Intercept looks at a decoded request before it is routed. To answer
+	// it, it appends the reply to dst and returns Answer or Close; to let
+	// it be routed, it returns dst unchanged and Forward. req is valid
+	// only during the call.
+	Intercept(dst []byte, req *Message) ([]byte, Verdict)
+}
