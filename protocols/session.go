@@ -32,3 +32,19 @@ type Session interface {
 	// only during the call.
 	Intercept(dst []byte, req *Message) ([]byte, Verdict)
 }
+
+// Splitter is implemented by codecs whose requests may carry several
+// independent keys that are routed one by one (Redis MGET, MSET, DEL,
+// EXISTS, UNLINK, TOUCH): the proxy routes each part as a request of its
+// own, waits for all their replies and writes the merged one.
+type Splitter interface {
+	// Split appends to parts the requests req is made of, each a whole
+	// frame with its attributes as Decode would give them and its own
+	// bytes (not aliasing req.Raw). It returns parts unchanged when req
+	// is to be routed whole.
+	Split(parts []Message, req *Message) []Message
+	// Merge appends to dst the reply to req made of its parts' replies,
+	// whole reply frames in part order (a part the proxy answered itself
+	// has the codec's error reply).
+	Merge(dst []byte, req *Message, replies [][]byte) []byte
+}

@@ -39,6 +39,9 @@ type downstream struct {
 	seq      uint64            // the current request's reply slot; read loop only
 	session  protocols.Session // codecs with per-connection state only
 	local    []byte            // a session's reply, before it is queued
+	splitter protocols.Splitter
+	parts    []protocols.Message // the current split request's; read loop only
+	fan      fanouts
 	// alog is the access log of the current request when it is sampled,
 	// span its trace span when tracing is on; read loop only.
 	alog *accesslog.Logger
@@ -55,6 +58,7 @@ func newDownstream(l *listener, nc net.Conn) *downstream {
 	if sc, ok := cfg.Codec.(protocols.SessionCodec); ok {
 		d.session = sc.NewSession()
 	}
+	d.splitter, _ = cfg.Codec.(protocols.Splitter)
 	return d
 }
 
@@ -138,6 +142,9 @@ func (d *downstream) handle(m *protocols.Message) error {
 				}
 				return nil
 			}
+		}
+		if d.splitter != nil && m.Kind == protocols.KindRequest && d.split(d.splitter, m) {
+			return nil
 		}
 		d.route(m)
 	default:
@@ -376,6 +383,10 @@ func (d *downstream) finish(c *upstream.Call, status string) {
 // reply queues one reply to the client: at once, or for pipelined
 // protocols in its request's order (seq).
 func (d *downstream) reply(seq uint64, b *wire.Batch, encode func([]byte) []byte) {
+	if seq&partBit != 0 {
+		d.fan.complete(seq, b, encode)
+		return
+	}
 	if d.order != nil {
 		d.order.complete(seq, d.w, b, encode)
 		return

@@ -210,3 +210,46 @@ func TestHalfClosedClientGetsItsReplies(t *testing.T) {
 		t.Fatalf("reply after half-close: id %d status %d %q err %v", id, status, value, err)
 	}
 }
+
+// splitLineCodec splits a request whose key lists several ("s1,f1 p")
+// into one request per key, and merges the replies with "|".
+type splitLineCodec struct{ lineCodec }
+
+func (c splitLineCodec) Split(parts []protocols.Message, req *protocols.Message) []protocols.Message {
+	keys, payload, _ := strings.Cut(strings.TrimSuffix(string(req.Raw), "\n"), " ")
+	if !strings.Contains(keys, ",") {
+		return parts
+	}
+	for _, k := range strings.Split(keys, ",") {
+		var m protocols.Message
+		if _, err := c.Decode([]byte(k+" "+payload+"\n"), &m); err != nil {
+			panic(err)
+		}
+		parts = append(parts, m)
+	}
+	return parts
+}
+
+func (splitLineCodec) Merge(dst []byte, _ *protocols.Message, replies [][]byte) []byte {
+	for i, r := range replies {
+		if i > 0 {
+			dst = append(dst, '|')
+		}
+		dst = append(dst, bytes.TrimSuffix(r, []byte("\n"))...)
+	}
+	return append(dst, '\n')
+}
+
+func init() {
+	protocols.MustRegister("test-line-split", func([]byte) (protocols.Codec, error) { return splitLineCodec{}, nil })
+}
+
+// A split request's parts go to their own upstreams; the merged reply
+// takes the request's place in the reply order, parts without a route
+// carry their error.
+func TestSplitRequestsMergeInOrder(t *testing.T) {
+	nc := dialLines(t, "test-line-split")
+	reqs := []string{"s1,f1 a", "f2 b", "f3,x1,s2 c", "s3 d"}
+	want := []string{"slow:s1 a|fast:f1 a", "fast:f2 b", "fast:f3 c|ERR no_route|slow:s2 c", "slow:s3 d"}
+	exchangeLines(t, nc, reqs, want)
+}
