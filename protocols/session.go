@@ -13,7 +13,27 @@ const (
 	// Close is Answer, then the client connection is closed once the
 	// reply is written (a client's QUIT).
 	Close
+	// Pin routes the request as usual, but on an upstream connection of
+	// this client's own, and sends every later request of the client on
+	// that connection, whatever its attributes, until one with Unpin (a
+	// transaction: Redis WATCH or MULTI until EXEC or DISCARD).
+	Pin
+	// Unpin sends the request on the pinned connection, which is closed
+	// once it is answered.
+	Unpin
+	// Once routes the request on an upstream connection of its own,
+	// closed once it is answered (a blocking command that must not stall
+	// a shared pipeline).
+	Once
 )
+
+// Preambler is implemented by Sessions that have requests to send on a
+// newly pinned connection before the pinning one (Redis: the MULTI the
+// proxy already acknowledged). Their replies are discarded.
+type Preambler interface {
+	// Preamble returns whole request frames, in order.
+	Preamble() []Message
+}
 
 // SessionCodec is implemented by codecs that keep per-connection state
 // or answer some requests themselves: Redis answers PING, AUTH, SELECT

@@ -42,6 +42,11 @@ type downstream struct {
 	splitter protocols.Splitter
 	parts    []protocols.Message // the current split request's; read loop only
 	fan      fanouts
+	// pin is what the current request's session verdict asks of its
+	// upstream connection (Pin, Unpin, Once, or Forward); pinned is the
+	// client's own connection while a session keeps it. Read loop only.
+	pin    protocols.Verdict
+	pinned *pinnedConn
 	// alog is the access log of the current request when it is sampled,
 	// span its trace span when tracing is on; read loop only.
 	alog *accesslog.Logger
@@ -72,6 +77,11 @@ func (d *downstream) serve() {
 	d.srv.metrics.DownstreamCxT.WithLabelValues(d.cfg.Name).Inc()
 	defer gauge.Dec()
 	defer d.srv.untrack(d)
+	defer func() {
+		if d.pinned != nil {
+			d.pinned.conn.Release()
+		}
+	}()
 
 	err := wire.ReadFrames(d.nc, d.codec, d.handle, d.batch.Flush)
 	var de *wire.DecodeError
@@ -129,10 +139,15 @@ func (d *downstream) handle(m *protocols.Message) error {
 	case protocols.KindHeartbeat:
 		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return d.codec.HeartbeatReply(dst, m) })
 	case protocols.KindRequest, protocols.KindOneway:
+		d.pin = protocols.Forward
 		if d.session != nil {
 			out, v := d.session.Intercept(d.local[:0], m)
 			d.local = out
-			if v != protocols.Forward {
+			switch v {
+			case protocols.Pin, protocols.Unpin, protocols.Once:
+				d.pin = v
+			case protocols.Forward:
+			default:
 				if m.Kind == protocols.KindRequest {
 					d.reply(d.seq, &d.batch, func(dst []byte) []byte { return append(dst, out...) })
 				}
@@ -142,6 +157,10 @@ func (d *downstream) handle(m *protocols.Message) error {
 				}
 				return nil
 			}
+		}
+		if d.pinned != nil {
+			d.sendPinned(m)
+			return nil
 		}
 		if d.splitter != nil && m.Kind == protocols.KindRequest && d.split(d.splitter, m) {
 			return nil
@@ -247,7 +266,7 @@ func (d *downstream) route(m *protocols.Message) {
 	if len(traceSet) > 0 {
 		set = append(append(make([]protocols.Header, 0, len(set)+len(traceSet)), set...), traceSet...)
 	}
-	if !oneway && (rt.HasPolicies() || delay) {
+	if !oneway && d.pin == protocols.Forward && (rt.HasPolicies() || delay) {
 		ex := newExchange(d, m, rt, cl, label, key, hasKey, set)
 		if delay {
 			time.AfterFunc(rt.Fault.Delay, func() {
@@ -268,7 +287,12 @@ func (d *downstream) route(m *protocols.Message) {
 		c.Cl, c.Log, c.Span = cl, d.alog, d.span
 		d.begin(c)
 	}
-	err := d.send(c, cl, &d.batch)
+	var err error
+	if d.pin == protocols.Pin || d.pin == protocols.Once {
+		err = d.pinAndSend(c, cl)
+	} else {
+		err = d.send(c, cl, &d.batch)
+	}
 	if err != nil {
 		if errors.Is(err, upstream.ErrConnect) {
 			d.report(cl, host, false)

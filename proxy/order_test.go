@@ -172,6 +172,12 @@ func (s *lineSession) Intercept(dst []byte, m *protocols.Message) ([]byte, proto
 		return fmt.Appendf(dst, "PONG %d\n", s.pings), protocols.Answer
 	case "quit":
 		return append(dst, "BYE\n"...), protocols.Close
+	case "f-pin":
+		return dst, protocols.Pin
+	case "f-unpin":
+		return dst, protocols.Unpin
+	case "s-once":
+		return dst, protocols.Once
 	}
 	return dst, protocols.Forward
 }
@@ -242,6 +248,15 @@ func (splitLineCodec) Merge(dst []byte, _ *protocols.Message, replies [][]byte) 
 
 func init() {
 	protocols.MustRegister("test-line-split", func([]byte) (protocols.Codec, error) { return splitLineCodec{}, nil })
+}
+
+// A pinned client's requests all go on its own connection to the pinning
+// request's upstream, whatever they route to, until it unpins.
+func TestSessionPinsAConnection(t *testing.T) {
+	nc := dialLines(t, "test-line-session")
+	reqs := []string{"s1 a", "f-pin b", "s2 c", "ping", "x9 d", "f-unpin e", "s3 f", "s-once g", "f1 h"}
+	want := []string{"slow:s1 a", "fast:f-pin b", "fast:s2 c", "PONG 1", "fast:x9 d", "fast:f-unpin e", "slow:s3 f", "slow:s-once g", "fast:f1 h"}
+	exchangeLines(t, nc, reqs, want)
 }
 
 // A split request's parts go to their own upstreams; the merged reply

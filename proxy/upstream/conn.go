@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -26,6 +27,10 @@ type conn struct {
 	nextID  uint64
 	closed  bool
 	closeCh chan struct{}
+	// released marks a dedicated connection its owner is done with: it
+	// closes once its calls are answered.
+	released  atomic.Bool
+	dedicated bool // not one of the pool's connections
 }
 
 func newConn(p *Pool, nc net.Conn) *conn {
@@ -193,7 +198,7 @@ func (cn *conn) readLoop() {
 				cn.pool.release(cn)
 			}
 			c.Receiver.Respond(c, m, &batch)
-			if codec.Model() != protocols.Exclusive && cn.pool.isClosed() {
+			if cn.released.Load() || (codec.Model() != protocols.Exclusive && cn.pool.isClosed()) {
 				cn.closeIfIdle()
 			}
 		}

@@ -177,7 +177,7 @@ func (p *Pool) dialShared() (*conn, error) {
 	}
 	timeout := p.opts.ConnectTimeout
 	p.mu.Unlock()
-	cn, err := p.dial(timeout)
+	cn, err := p.dial(timeout, false)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
@@ -194,7 +194,7 @@ func (p *Pool) grow() {
 	p.mu.Lock()
 	timeout := p.opts.ConnectTimeout
 	p.mu.Unlock()
-	cn, err := p.dial(timeout)
+	cn, err := p.dial(timeout, false)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.growing = false
@@ -229,7 +229,7 @@ func (p *Pool) acquireExclusive() (*conn, error) {
 	p.open++
 	timeout := p.opts.ConnectTimeout
 	p.mu.Unlock()
-	cn, err := p.dial(timeout)
+	cn, err := p.dial(timeout, false)
 	if err != nil {
 		p.mu.Lock()
 		p.open--
@@ -263,7 +263,7 @@ func (p *Pool) isClosed() bool {
 	return p.closed
 }
 
-func (p *Pool) dial(timeout time.Duration) (*conn, error) {
+func (p *Pool) dial(timeout time.Duration, dedicated bool) (*conn, error) {
 	nc, err := net.DialTimeout("tcp", p.addr, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrConnect, p.addr, err)
@@ -272,6 +272,7 @@ func (p *Pool) dial(timeout time.Duration) (*conn, error) {
 		p.stats.ConnOpened(p.addr)
 	}
 	cn := newConn(p, nc)
+	cn.dedicated = dedicated
 	go cn.readLoop()
 	return cn, nil
 }
@@ -285,7 +286,7 @@ func (p *Pool) forget(cn *conn) {
 			break
 		}
 	}
-	if p.codec.Model() == protocols.Exclusive {
+	if p.codec.Model() == protocols.Exclusive && !cn.dedicated {
 		p.open--
 	}
 	p.mu.Unlock()

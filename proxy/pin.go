@@ -1,0 +1,73 @@
+package proxy
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/upstream"
+)
+
+// pinnedConn is a client's own upstream connection, kept while its
+// session says so (a transaction).
+type pinnedConn struct {
+	conn *upstream.Dedicated
+	cl   *cluster.Cluster
+	host *cluster.Host
+}
+
+// pinAndSend opens a connection of the client's own to c's host, sends
+// the session's preamble and c on it, and keeps it (Pin) or lets it close
+// once c is answered (Once). Timeouts and retries don't apply to requests
+// on a client's own connection.
+func (d *downstream) pinAndSend(c *upstream.Call, cl *cluster.Cluster) error {
+	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections}
+	conn, err := d.srv.pools.Pool(c.Host.Addr, d.codec, opts).Dedicated()
+	if err != nil {
+		return err
+	}
+	if pa, ok := d.session.(protocols.Preambler); ok {
+		for _, m := range pa.Preamble() {
+			pc := upstream.NewCall(&m)
+			pc.Receiver = mirrorSink{} // the session answered it already
+			if err := conn.Send(pc, &d.batch); err != nil {
+				pc.Release()
+				conn.Release()
+				return err
+			}
+		}
+	}
+	if err := conn.Send(c, &d.batch); err != nil {
+		conn.Release()
+		return err
+	}
+	if d.pin == protocols.Once {
+		conn.Release()
+		return nil
+	}
+	d.pinned = &pinnedConn{conn: conn, cl: cl, host: c.Host}
+	return nil
+}
+
+// sendPinned sends m on the client's own connection, whatever its
+// attributes; with Unpin, the connection closes once m is answered.
+func (d *downstream) sendPinned(m *protocols.Message) {
+	p := d.pinned
+	service, _ := m.Headers.Get("service")
+	c := upstream.NewCall(m)
+	c.Host, c.Receiver, c.Cl, c.Log = p.host, d, p.cl, d.alog
+	c.Service, c.Route, c.Cluster, c.Start, c.Seq = service, "pinned", p.cl.Name, time.Now(), d.seq
+	d.begin(c)
+	err := p.conn.Send(c, &d.batch)
+	if err != nil || d.pin == protocols.Unpin {
+		p.conn.Release()
+		d.pinned = nil
+	}
+	if err != nil {
+		d.end(c)
+		c.Release()
+		d.localReply(m, service, "pinned", p.cl.Name, protocols.ReasonNoHealthyUpstream,
+			fmt.Sprintf("metamesh: the connection of this client's transaction to %s closed: %v", p.host.Addr, err))
+	}
+}
