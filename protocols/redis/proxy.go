@@ -1,0 +1,183 @@
+package redis
+
+import (
+	"github.com/metamesh/metamesh/protocols"
+)
+
+// The proxy side of the codec: a session per client connection
+// (protocols.SessionCodec) that answers connection commands, refuses what
+// can't be proxied and pins a client's own upstream connection for
+// transactions and blocking commands; and the splitting of multi-key
+// commands (protocols.Splitter).
+
+// NewSession returns the state of a new client connection.
+func (c *Codec) NewSession() protocols.Session { return &session{c: c} }
+
+// txState is where a client is in a transaction.
+type txState uint8
+
+const (
+	txNone     txState = iota
+	txWatching         // WATCH sent on the client's own connection
+	txQueued           // MULTI acknowledged by the proxy, nothing sent yet
+	txPinned           // MULTI sent on the client's own connection
+)
+
+type session struct {
+	c        *Codec
+	s        Session
+	tx       txState
+	preamble bool // the next pin must send MULTI first
+}
+
+var (
+	multiFrame = AppendCommand(nil, []byte("MULTI"))
+	okReply    = []byte("+OK\r\n")
+)
+
+// Intercept answers what the proxy answers itself and says how the rest
+// travels: on the shared pipeline, or on the client's own connection.
+func (s *session) Intercept(dst []byte, req *protocols.Message) ([]byte, protocols.Verdict) {
+	out, act := s.c.Local(dst, &s.s, req)
+	switch act {
+	case Replied:
+		return out, protocols.Answer
+	case ReplyAndClose:
+		return out, protocols.Close
+	}
+	cmd, _ := CommandOf(req)
+	switch {
+	case cmd.Class == ClassTransaction:
+		return s.transaction(dst, cmd.Name)
+	case s.tx == txQueued:
+		// The first command of the transaction picks the upstream, by
+		// its key: MULTI goes there first.
+		s.tx, s.preamble = txPinned, true
+		return dst, protocols.Pin
+	case cmd.Class == ClassBlocking && s.tx == txNone:
+		// A connection of its own for as long as it blocks.
+		return dst, protocols.Once
+	}
+	return dst, protocols.Forward
+}
+
+// transaction handles MULTI, EXEC, DISCARD, WATCH and UNWATCH. A client's
+// transaction runs on a connection of its own to the upstream its first
+// keyed command (or WATCH) routes to; every command until EXEC or
+// DISCARD goes there, whatever its key.
+func (s *session) transaction(dst []byte, name string) ([]byte, protocols.Verdict) {
+	switch name {
+	case "multi":
+		switch s.tx {
+		case txNone:
+			s.tx = txQueued
+			return append(dst, okReply...), protocols.Answer
+		case txWatching:
+			s.tx = txPinned
+			return dst, protocols.Forward
+		}
+		return append(dst, "-ERR MULTI calls can not be nested\r\n"...), protocols.Answer
+	case "watch":
+		switch s.tx {
+		case txNone:
+			s.tx = txWatching
+			return dst, protocols.Pin
+		case txWatching:
+			return dst, protocols.Forward
+		}
+		return append(dst, "-ERR WATCH inside MULTI is not allowed\r\n"...), protocols.Answer
+	case "exec", "discard":
+		switch s.tx {
+		case txQueued: // nothing was queued: nothing to send
+			s.tx = txNone
+			if name == "exec" {
+				return append(dst, "*0\r\n"...), protocols.Answer
+			}
+			return append(dst, okReply...), protocols.Answer
+		case txPinned:
+			s.tx = txNone
+			return dst, protocols.Unpin
+		}
+		return append(dst, "-ERR "+upper(name)+" without MULTI\r\n"...), protocols.Answer
+	case "unwatch":
+		switch s.tx {
+		case txWatching:
+			s.tx = txNone
+			return dst, protocols.Unpin
+		case txPinned:
+			return dst, protocols.Forward
+		}
+		return append(dst, okReply...), protocols.Answer
+	}
+	return AppendError(dst, "transaction command '"+name+"' is not supported"), protocols.Answer
+}
+
+// Preamble returns the MULTI the proxy acknowledged, to send first on the
+// connection the transaction was just pinned to.
+func (s *session) Preamble() []protocols.Message {
+	if !s.preamble {
+		return nil
+	}
+	s.preamble = false
+	var m protocols.Message
+	if _, err := s.c.Decode(multiFrame, &m); err != nil {
+		panic(err) // a constant frame of our own
+	}
+	return []protocols.Message{m}
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+// Split makes one request per key of a split command (MGET, MSET, DEL,
+// EXISTS, UNLINK, TOUCH) with more than one key, so each key is routed on
+// its own (as Envoy's redis proxy does); other requests stay whole.
+func (c *Codec) Split(parts []protocols.Message, req *protocols.Message) []protocols.Message {
+	cmd, ok := CommandOf(req)
+	if !ok || cmd.Class != ClassSplit {
+		return parts
+	}
+	args, err := Args(nil, req.Raw)
+	if err != nil || !cmd.ArityOK(len(args)) {
+		return parts
+	}
+	keys := cmd.KeyPositions(nil, args)
+	if len(keys) < 2 {
+		return parts
+	}
+	for _, k := range keys {
+		frame := cmd.AppendPart(nil, args, []int{k})
+		parts = append(parts, protocols.Message{})
+		if _, err := c.Decode(frame, &parts[len(parts)-1]); err != nil {
+			panic(err) // a part is a well-formed frame we just built
+		}
+	}
+	return parts
+}
+
+// Merge makes a split command's reply from its parts' (one key each).
+func (c *Codec) Merge(dst []byte, req *protocols.Message, replies [][]byte) []byte {
+	cmd, _ := CommandOf(req)
+	owner := make([]int, len(replies))
+	for i := range owner {
+		owner[i] = i
+	}
+	out, err := cmd.MergeReplies(dst, replies, owner)
+	if err != nil {
+		return AppendError(dst, cmd.Name+": "+err.Error())
+	}
+	return out
+}
+
+var (
+	_ protocols.SessionCodec = (*Codec)(nil)
+	_ protocols.Splitter     = (*Codec)(nil)
+	_ protocols.Preambler    = (*session)(nil)
+)

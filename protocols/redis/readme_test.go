@@ -1,0 +1,71 @@
+package redis
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// classTreatment is what README.md says the proxy does with each class.
+var classTreatment = map[Class]string{
+	ClassPlain:       "Forwarded on a shared upstream pipeline, routed by the `key` attribute (the first key) and the others; keyless ones (`publish`, `time`, `eval … 0`) by the other attributes alone. A command with several keys runs on the upstream of its first key: its keys must live together (give them a common prefix).",
+	ClassSplit:       "Split by destination when the keys route to different upstreams, each part sent as the same command with its keys, and the replies merged (shown after each name): `sum` adds the integers, `key order` rebuilds the array in the order of the keys, `all OK` answers `+OK` once every part did. The first error reply among the parts is the reply. MSETNX is not split: it is atomic.",
+	ClassTransaction: "Need the client pinned to one upstream connection (a dedicated one, not the shared pipeline) from WATCH or MULTI until EXEC, DISCARD or UNWATCH (outside MULTI) ends the transaction; every key in it must route to that upstream.",
+	ClassBlocking:    "May hold their connection for the whole timeout, so never on a shared pipeline: a dedicated upstream connection for the command's duration, or refused with `-ERR metamesh: …` until the proxy has them. XREAD and XREADGROUP are in this class only with BLOCK (`CommandOf` says so per request).",
+	ClassPubSub:      "Refused: `-ERR metamesh: pub/sub command '…' is not supported by the proxy: connect to Redis directly` (they turn the connection into a stream of pushes). PUBLISH and SPUBLISH are plain.",
+	ClassLocal:       "Answered by the proxy (`Codec.Local`), see Local replies.",
+	ClassUnsupported: "Refused: `-ERR metamesh: command '…' is not supported by the proxy` (server administration, whole-keyspace commands such as KEYS, SCAN, DBSIZE and FLUSHALL that would have to reach every upstream, script and function management, cluster commands). For a container (CLIENT, OBJECT, XINFO…) this is what happens to every subcommand not listed in another class.",
+}
+
+var mergeNames = map[Merge]string{MergeSum: "sum", MergeKeyOrder: "key order", MergeAllOK: "all OK"}
+
+// commandTable renders the command table section of README.md.
+func commandTable() string {
+	var b strings.Builder
+	b.WriteString("<!-- commands:begin (generated from table.go by go test -run TestReadme -update) -->\n")
+	for class := ClassPlain; class <= ClassUnsupported; class++ {
+		sorted := slices.SortedFunc(slices.Values(commands), func(a, b Command) int { return strings.Compare(a.Name, b.Name) })
+		var names []string
+		for _, c := range sorted {
+			if c.Class != class {
+				continue
+			}
+			name := "`" + strings.ReplaceAll(c.Name, "|", " ") + "`"
+			if c.Merge != MergeNone {
+				name += " (" + mergeNames[c.Merge] + ")"
+			}
+			names = append(names, name)
+		}
+		fmt.Fprintf(&b, "\n### %s (%d)\n\n%s\n\n%s\n", class, len(names), classTreatment[class], strings.Join(names, ", "))
+	}
+	b.WriteString("\n<!-- commands:end -->")
+	return b.String()
+}
+
+// TestReadme checks that README.md's command table is the one the table
+// makes; -update rewrites it.
+func TestReadme(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	start := strings.Index(doc, "<!-- commands:begin")
+	end := strings.Index(doc, "<!-- commands:end -->")
+	if start < 0 || end < start {
+		t.Fatal("README.md has no commands:begin/end markers")
+	}
+	end += len("<!-- commands:end -->")
+	want := commandTable()
+	if doc[start:end] == want {
+		return
+	}
+	if !*update {
+		t.Fatal("README.md's command table is stale: run go test ./protocols/redis -run TestReadme -update")
+	}
+	if err := os.WriteFile("README.md", []byte(doc[:start]+want+doc[end:]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
