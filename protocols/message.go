@@ -47,8 +47,10 @@ type Message struct {
 	Status uint32
 	// Headers holds the routing attributes the codec exposes.
 	Headers Headers
-	// Raw is the whole frame as it was read. It aliases the proxy's read
-	// buffer and is valid only until the proxy reads again.
+	// Raw is the whole frame as it was read: the end of the bytes Decode
+	// consumed (a codec may skip padding before a frame, as Redis skips
+	// blank lines). It aliases the proxy's read buffer and is valid only
+	// until the proxy reads again.
 	Raw []byte
 	// Marks are codec-private offsets into Raw recorded by Decode for its
 	// own Encode (where the ID or the header block sits).
