@@ -3,11 +3,12 @@ SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
 PEERS := testdata/peers
+EXAMPLES := examples/lprpc
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONTROLLER_GEN := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run peers test unit interop lint generate check-generated bench fuzz tools clean
+.PHONY: all build run peers test unit interop examples redis-tools lint generate check-generated bench fuzz tools clean
 
 all: build
 
@@ -53,17 +54,29 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	cd $(PEERS) && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+	cd $(EXAMPLES) && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 	cd $(PEERS) && $(GO) mod tidy -diff
+	cd $(EXAMPLES) && $(GO) mod tidy -diff
 
 unit:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
-# interop runs the real peers (dubbo-go) against the proxy.
-interop:
+# redis-tools installs Debian's redis-server and redis-cli when missing
+# (the Redis interop tests start their own servers on free ports).
+redis-tools:
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
+
+# interop runs the real peers (dubbo-go, apache/thrift, redis-server)
+# against the proxy.
+interop: redis-tools
 	cd $(PEERS) && CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
-test: lint check-generated unit interop
+# examples tests the codec written from the outside (its own module).
+examples:
+	cd $(EXAMPLES) && CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+test: lint check-generated redis-tools unit examples interop
 
 bench: build peers
 	$(GO) test -run '^$$' -bench . -benchmem ./protocols/... ./proxy/...
@@ -74,6 +87,9 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./protocols/dubbo/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./protocols/thrift/
+	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocols/redis/
+	$(GO) test -run '^$$' -fuzz 'FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./protocols/redis/
+	cd $(EXAMPLES) && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) .
 
 clean:
 	rm -rf $(BIN)
