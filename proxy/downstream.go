@@ -27,6 +27,7 @@ import (
 // loops that deliver responses.
 type downstream struct {
 	srv      *Server
+	affinity uint64 // keeps this client's requests to a pipelined host on one connection
 	lis      *listener
 	cfg      *snapshot.Listener // as accepted: its codec frames the connection
 	codec    protocols.Codec
@@ -55,7 +56,7 @@ type downstream struct {
 
 func newDownstream(l *listener, nc net.Conn) *downstream {
 	s, cfg := l.srv, l.cfg.Load()
-	d := &downstream{srv: s, lis: l, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0),
+	d := &downstream{srv: s, lis: l, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0), affinity: s.clients.Add(1),
 		active: s.metrics.Active.WithLabelValues(cfg.CodecName)}
 	if cfg.Codec.Model() == protocols.Pipelined {
 		d.order = &replyOrder{}
@@ -283,6 +284,7 @@ func (d *downstream) route(m *protocols.Message) {
 	c := upstream.NewCall(m)
 	c.Set, c.ResponseSet, c.Host, c.Receiver = set, rt.ResponseSet, host, d
 	c.Service, c.Route, c.Cluster, c.Start, c.Seq = label, rt.Name, cname, time.Now(), d.seq
+	c.Affinity = d.affinity
 	if !oneway {
 		c.Cl, c.Log, c.Span = cl, d.alog, d.span
 		d.begin(c)

@@ -38,6 +38,7 @@ type Server struct {
 	conns    map[*downstream]struct{}
 	draining bool
 	tracer   atomic.Pointer[tracing.Tracer] // nil: off
+	clients  atomic.Uint64                  // client connections accepted, for affinity
 }
 
 // New returns a proxy with no config; it serves nothing until Apply.

@@ -55,6 +55,9 @@ type Call struct {
 	// Seq is the receiver's own sequence number for the call (the reply
 	// slot of a pipelined client).
 	Seq uint64
+	// Affinity keeps a client's calls to a pipelined host on one
+	// connection: calls with the same Affinity share it.
+	Affinity uint64
 
 	buf      []byte
 	borrowed bool  // Req is the caller's, not a copy in buf
@@ -90,7 +93,7 @@ func BorrowCall(req *protocols.Message) *Call {
 // been handled; c must not be used afterwards.
 func (c *Call) Release() {
 	c.Set, c.Host, c.Cl, c.Log, c.Span, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil, nil, nil
-	c.Service, c.Route, c.Cluster, c.Seq = "", "", "", 0
+	c.Service, c.Route, c.Cluster, c.Seq, c.Affinity = "", "", "", 0, 0
 	c.cn, c.id = nil, 0
 	if c.borrowed {
 		// Drop the references to the lender's frame and headers.

@@ -52,6 +52,7 @@ type Pool struct {
 	mu     sync.Mutex
 	opts   Options
 	conns  []*conn // shared models: all; exclusive: the idle ones
+	slots  []*conn // pipelined: the connection of each affinity slot
 	open   int     // exclusive: connections open (idle + busy)
 	next   int
 	dialMu sync.Mutex
@@ -117,11 +118,68 @@ func withDefaults(o Options, model protocols.Model) Options {
 // outcome reaches c.Receiver later (two-way calls) or c is released
 // (oneway); on error nothing was sent and the caller still owns c.
 func (p *Pool) Send(c *Call, b *wire.Batch) error {
-	cn, err := p.acquire()
+	var cn *conn
+	var err error
+	switch p.codec.Model() {
+	case protocols.Pipelined:
+		cn, err = p.acquireSlot(c.Affinity)
+	default:
+		cn, err = p.acquire()
+	}
 	if err != nil {
 		return err
 	}
 	return cn.send(c, b)
+}
+
+// acquireSlot returns the connection of a pipelined client's affinity
+// slot, dialing it the first time: a client's requests to a host always
+// travel on one connection, so the server runs them in the order the
+// client sent them (a GET after a SET sees it).
+func (p *Pool) acquireSlot(affinity uint64) (*conn, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrPoolClosed, p.addr)
+	}
+	if len(p.slots) != p.opts.MaxConnections {
+		p.slots = append(make([]*conn, 0, p.opts.MaxConnections), p.slots[:min(len(p.slots), p.opts.MaxConnections)]...)
+		p.slots = p.slots[:p.opts.MaxConnections]
+	}
+	i := int(affinity % uint64(len(p.slots)))
+	if cn := p.slots[i]; cn != nil {
+		p.mu.Unlock()
+		return cn, nil
+	}
+	p.mu.Unlock()
+
+	p.dialMu.Lock()
+	defer p.dialMu.Unlock()
+	p.mu.Lock()
+	if i < len(p.slots) && p.slots[i] != nil { // dialed meanwhile
+		cn := p.slots[i]
+		p.mu.Unlock()
+		return cn, nil
+	}
+	if err := p.failedErr; err != nil && time.Since(p.failedAt) < dialBackoff {
+		p.mu.Unlock()
+		return nil, err
+	}
+	timeout := p.opts.ConnectTimeout
+	p.mu.Unlock()
+	cn, err := p.dial(timeout, false)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.failedAt, p.failedErr = time.Now(), err
+		return nil, err
+	}
+	p.failedErr = nil
+	p.conns = append(p.conns, cn)
+	if i < len(p.slots) {
+		p.slots[i] = cn
+	}
+	return cn, nil
 }
 
 func (p *Pool) acquire() (*conn, error) {
@@ -284,6 +342,11 @@ func (p *Pool) forget(cn *conn) {
 		if c == cn {
 			p.conns = append(p.conns[:i], p.conns[i+1:]...)
 			break
+		}
+	}
+	for i, c := range p.slots {
+		if c == cn {
+			p.slots[i] = nil
 		}
 	}
 	if p.codec.Model() == protocols.Exclusive && !cn.dedicated {

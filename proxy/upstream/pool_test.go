@@ -227,6 +227,7 @@ func TestServerClosesWithCallsInFlight(t *testing.T) {
 			var sent []*upstream.Call
 			for i := range n {
 				c := newCall(rcv, protocols.KindRequest, uint64(i+1), hold)
+				c.Affinity = uint64(i) // pipelined: spread over the slots
 				if err := sendNow(pool, c); err != nil {
 					t.Fatalf("Send %d: %v", i, err)
 				}
@@ -287,7 +288,9 @@ func TestDrain(t *testing.T) {
 			if err := sendNow(pool, held); err != nil {
 				t.Fatal(err)
 			}
-			if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 2, "quick")); err != nil {
+			quick := newCall(rcv, protocols.KindRequest, 2, "quick")
+			quick.Affinity = 1 // pipelined: the other slot
+			if err := sendNow(pool, quick); err != nil {
 				t.Fatal(err)
 			}
 			if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "quick" {
@@ -476,7 +479,9 @@ func fill(t *testing.T, pool *upstream.Pool, srv *server, rcv *recorder, model p
 	}
 	sent := 0
 	for pool.Open() < n {
-		if err := sendNow(pool, newCall(rcv, protocols.KindRequest, uint64(1000+sent), "fill")); err != nil {
+		c := newCall(rcv, protocols.KindRequest, uint64(1000+sent), "fill")
+		c.Affinity = uint64(sent) // pipelined pools open a connection per affinity slot
+		if err := sendNow(pool, c); err != nil {
 			t.Fatalf("fill: %v", err)
 		}
 		rcv.wait(t, 1)
@@ -515,5 +520,36 @@ func TestDialBackoff(t *testing.T) {
 	})
 	if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "back" {
 		t.Fatalf("after the backoff: %+v", e)
+	}
+}
+
+// TestPipelinedAffinity: a pipelined pool sends the calls of one affinity
+// on one connection (so a server runs a client's commands in its order),
+// and spreads affinities over MaxConnections connections.
+func TestPipelinedAffinity(t *testing.T) {
+	srv := newServer(t, func(s *server) { s.zeroIDs = true })
+	pool, _ := newPool(t, srv.addr(), protocols.Pipelined, 3)
+	rcv := newRecorder()
+	for i := range 50 {
+		c := newCall(rcv, protocols.KindRequest, uint64(i), "x")
+		c.Affinity = 7
+		if err := sendNow(pool, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rcv.wait(t, 50)
+	if got := srv.accepted.Load(); got != 1 {
+		t.Fatalf("one affinity used %d connections, want 1", got)
+	}
+	for i := range 30 {
+		c := newCall(rcv, protocols.KindRequest, uint64(i), "x")
+		c.Affinity = uint64(i)
+		if err := sendNow(pool, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rcv.wait(t, 30)
+	if got := srv.accepted.Load(); got != 3 {
+		t.Fatalf("30 affinities used %d connections, want MaxConnections (3)", got)
 	}
 }

@@ -1,0 +1,119 @@
+// Package redispeer runs real redis-server processes for metamesh's
+// interop tests, on free loopback ports, with no persistence.
+package redispeer
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is one redis-server process.
+type Server struct {
+	Addr string
+	t    testing.TB
+	cmd  *exec.Cmd
+	// Client talks to the server directly, bypassing any proxy.
+	Client *redis.Client
+}
+
+// Start runs a redis-server on a free 127.0.0.1 port until the test ends.
+// Without redis-server on PATH the test is skipped, saying so (make test
+// installs it).
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (make test installs Debian's redis-server): ", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	s := &Server{Addr: addr, t: t}
+	s.start()
+	s.Client = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	t.Cleanup(func() {
+		_ = s.Client.Close()
+		s.Stop()
+	})
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--protected-mode", "no", "--loglevel", "warning")
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nc, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond)
+		if err == nil {
+			_, _ = nc.Write([]byte("PING\r\n"))
+			buf := make([]byte, 7)
+			_ = nc.SetReadDeadline(time.Now().Add(time.Second))
+			n, _ := nc.Read(buf)
+			nc.Close()
+			if string(buf[:n]) == "+PONG\r\n" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redis-server on %s did not start: %v", s.Addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills the server (its data is gone).
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// Restart starts the server again on the same port, empty.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// Get reads key on the server directly ("" and false when absent).
+func (s *Server) Get(key string) (string, bool) {
+	v, err := s.Client.Get(context.Background(), key).Result()
+	if err == redis.Nil {
+		return "", false
+	}
+	if err != nil {
+		s.t.Fatalf("GET %s on %s: %v", key, s.Addr, err)
+	}
+	return v, true
+}
+
+// Port is the server's port, as text.
+func (s *Server) Port() string {
+	_, p, _ := net.SplitHostPort(s.Addr)
+	return p
+}
+
+// PortNum is the server's port.
+func (s *Server) PortNum() int {
+	n, _ := strconv.Atoi(s.Port())
+	return n
+}
+
+// String names the server.
+func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr) }
