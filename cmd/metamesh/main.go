@@ -10,6 +10,7 @@ import (
 
 	// The built-in codecs register themselves.
 	_ "github.com/metamesh/metamesh/protocols/dubbo"
+	_ "github.com/metamesh/metamesh/protocols/redis"
 	_ "github.com/metamesh/metamesh/protocols/thrift"
 )
 
@@ -27,6 +28,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), proxyCmd(), validateCmd(), versionCmd())
+	root.AddCommand(runCmd(), proxyCmd(), controlplaneCmd(), validateCmd(), versionCmd())
 	return root
 }

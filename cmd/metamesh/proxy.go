@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -17,34 +19,49 @@ import (
 	"github.com/metamesh/metamesh/proxy/admin"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
+	pxds "github.com/metamesh/metamesh/proxy/xds"
 )
 
 func proxyCmd() *cobra.Command {
 	var (
 		logs         logFlags
 		obs          observeFlags
+		ads          adsFlags
 		bootstrap    string
 		adminAddr    string
 		drainTimeout time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "proxy --bootstrap FILE",
-		Short: "Run a proxy on the xDS resources in a bootstrap file",
-		Args:  cobra.NoArgs,
+		Use:   "proxy (--xds ADDR [--node ID] | --bootstrap FILE)",
+		Short: "Run a proxy on the config from a control plane (ADS) or a bootstrap file",
+		Long: "proxy serves the xDS resources it gets from the control plane at --xds, or\n" +
+			"those in --bootstrap. With both, the bootstrap config serves until the\n" +
+			"control plane's first complete config replaces it. With --xds alone, the\n" +
+			"proxy serves nothing and /ready answers 503 until the control plane has\n" +
+			"answered; when the control plane goes away, the proxy keeps its last\n" +
+			"config and reconnects with backoff. The channel is TLS (--xds-ca);\n" +
+			"plaintext only with --insecure.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logs.build()
 			if err != nil {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
-			if bootstrap == "" {
-				return errors.New("--bootstrap: required")
+			if bootstrap == "" && ads.addr == "" {
+				return errors.New("--xds or --bootstrap: one is required")
 			}
-			res, err := snapshot.LoadFile(bootstrap)
+			var res *snapshot.Resources
+			if bootstrap != "" {
+				if res, err = snapshot.LoadFile(bootstrap); err != nil {
+					return err
+				}
+			}
+			srv := proxy.New(log, metrics.NewProxy())
+			client, err := ads.client(log, srv)
 			if err != nil {
 				return err
 			}
-			srv := proxy.New(log, metrics.NewProxy())
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			stopTracing, err := obs.startTracing(ctx, srv)
@@ -52,19 +69,81 @@ func proxyCmd() *cobra.Command {
 				return err
 			}
 			defer func() { _ = stopTracing(context.Background()) }()
-			if err := srv.Apply(res); err != nil {
-				return fmt.Errorf("%s: %w", bootstrap, err)
+			if res != nil {
+				if err := srv.Apply(res); err != nil {
+					return fmt.Errorf("%s: %w", bootstrap, err)
+				}
+				log.Info("config applied", zap.String("bootstrap", bootstrap), zap.Int("listeners", len(res.Listeners)))
 			}
-			log.Info("config applied", zap.String("bootstrap", bootstrap), zap.Int("listeners", len(res.Listeners)))
+			if client != nil {
+				cctx, cancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() { _ = client.Run(cctx); close(done) }()
+				defer func() { cancel(); <-done }()
+			}
 			return serve(ctx, log, srv, adminAddr, obs.adminOptions(&logs), drainTimeout)
 		},
 	}
 	logs.register(cmd)
 	obs.register(cmd, false)
-	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "YAML or JSON file with the xDS resources to serve")
+	ads.register(cmd)
+	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "YAML or JSON file with the xDS resources to serve (with --xds: until the control plane's first config)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
 	return cmd
+}
+
+// adsFlags are the proxy's control plane connection.
+type adsFlags struct {
+	addr, node, cluster string
+	tls                 pxds.TLSFiles
+	plaintext           bool
+}
+
+func (f *adsFlags) register(cmd *cobra.Command) {
+	host, _ := os.Hostname()
+	fs := cmd.Flags()
+	fs.StringVar(&f.addr, "xds", "", "control plane ADS address, host:port")
+	fs.StringVar(&f.node, "node", host, "node ID the proxy gives the control plane (alias --node-id)")
+	fs.StringVar(&f.cluster, "cluster", "metamesh", "node cluster the proxy gives the control plane")
+	fs.StringVar(&f.tls.CA, "xds-ca", "", "PEM CA bundle the control plane's certificate must chain to")
+	fs.StringVar(&f.tls.Cert, "xds-cert", "", "PEM client certificate for a control plane that requires one")
+	fs.StringVar(&f.tls.Key, "xds-key", "", "PEM private key of --xds-cert")
+	fs.StringVar(&f.tls.ServerName, "xds-server-name", "", "name to verify in the control plane's certificate (default: the host of --xds)")
+	fs.BoolVar(&f.plaintext, "insecure", false, "connect to the control plane in plaintext, without TLS (aliases --xds-plaintext, --plaintext)")
+	fs.SetNormalizeFunc(aliases(map[string]string{"node-id": "node", "xds-plaintext": "insecure", "plaintext": "insecure"}))
+}
+
+// client is the ADS client the flags ask for, feeding srv; nil without
+// --xds.
+func (f *adsFlags) client(log *zap.Logger, srv *proxy.Server) (*pxds.Client, error) {
+	if f.addr == "" {
+		return nil, nil
+	}
+	var tlsCfg *tls.Config
+	switch {
+	case f.plaintext && f.tls != (pxds.TLSFiles{}):
+		return nil, errors.New("--insecure: no --xds-ca, --xds-cert, --xds-key or --xds-server-name with it")
+	case f.plaintext:
+	case f.tls.CA == "":
+		return nil, errors.New("--xds-ca: required (the control plane channel is TLS; --insecure for plaintext)")
+	default:
+		var err error
+		if tlsCfg, err = pxds.ClientTLS(f.tls); err != nil {
+			return nil, err
+		}
+	}
+	updates := srv.Metrics().XDSUpdates
+	return pxds.New(pxds.Config{
+		Address: f.addr, NodeID: f.node, Cluster: f.cluster, TLS: tlsCfg, Apply: srv.Apply, Log: log.Named("xds"),
+		OnResponse: func(typ string, acked bool) {
+			result := "nack"
+			if acked {
+				result = "ack"
+			}
+			updates.WithLabelValues(typ, result).Inc()
+		},
+	})
 }
 
 // serve runs the admin server until ctx ends, then drains the proxy.

@@ -98,13 +98,15 @@ func applyConfig(log *zap.Logger, srv *proxy.Server, cfg *file.Config, opts tran
 		MetaRouters:          cfg.MetaRouters,
 		ApplicationProtocols: cfg.ApplicationProtocols,
 	}, opts)
+	out.Resources.Version = out.Resources.Hash()
 	for _, p := range conditionProblems(out, cfg) {
 		log.Warn("config object not fully applied", zap.String("problem", p))
 	}
 	if err := srv.Apply(out.Resources); err != nil {
 		return fmt.Errorf("proxy refused the translated config: %w", err)
 	}
-	log.Info("config applied", zap.Int("listeners", len(out.Resources.Listeners)), zap.Int("clusters", len(out.Resources.Clusters)))
+	log.Info("config applied", zap.String("version", out.Resources.Version),
+		zap.Int("listeners", len(out.Resources.Listeners)), zap.Int("clusters", len(out.Resources.Clusters)))
 	return nil
 }
 

@@ -54,13 +54,15 @@ func NewHandler(srv *proxy.Server, o Options) http.Handler {
 
 func configDump(w http.ResponseWriter, srv *proxy.Server) {
 	snap := srv.Snapshot()
-	out := map[string][]json.RawMessage{"listeners": nil, "clusters": nil, "endpoints": nil, "routes": nil}
+	out := map[string]any{"version": "", "listeners": []json.RawMessage{}, "clusters": []json.RawMessage{},
+		"endpoints": []json.RawMessage{}, "routes": []json.RawMessage{}}
 	if snap != nil {
 		res := snap.Resources
+		out["version"] = res.Version
 		add := func(key string, m proto.Message) {
 			b, err := protojson.Marshal(m)
 			if err == nil {
-				out[key] = append(out[key], b)
+				out[key] = append(out[key].([]json.RawMessage), b)
 			}
 		}
 		for _, m := range res.Listeners {

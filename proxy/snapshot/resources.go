@@ -7,6 +7,8 @@ package snapshot
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -30,6 +32,32 @@ type Resources struct {
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
 	Routes    []*routev3.RouteConfiguration
+	// Version names this set in /config_dump: an xDS version_info, or a
+	// content hash (see Hash) for config read from files.
+	Version string
+}
+
+// Hash is a short digest of the resources' content, the same for the same
+// resources in the same order whatever process computes it.
+func (r *Resources) Hash() string {
+	h := sha256.New()
+	opts := proto.MarshalOptions{Deterministic: true}
+	for _, list := range [][]proto.Message{msgs(r.Listeners), msgs(r.Clusters), msgs(r.Endpoints), msgs(r.Routes)} {
+		for _, m := range list {
+			b, _ := opts.Marshal(m) // a validated generated message always marshals
+			_, _ = h.Write(b)
+		}
+		_, _ = h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+func msgs[T proto.Message](list []T) []proto.Message {
+	out := make([]proto.Message, len(list))
+	for i, m := range list {
+		out[i] = m
+	}
+	return out
 }
 
 // Add files one resource under its type.

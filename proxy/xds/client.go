@@ -18,6 +18,9 @@ import (
 	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
+// MaxResponseBytes is the largest discovery response the client takes.
+const MaxResponseBytes = 256 << 20
+
 // Config configures a Client.
 type Config struct {
 	// Address is the control plane's ADS address, host:port.
@@ -83,6 +86,10 @@ func New(cfg Config) (*Client, error) {
 		// A control plane that vanished without closing the connection
 		// (a partition, a dead node) is noticed within 40 s.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		// A state-of-the-world response carries every resource of its type:
+		// 2,000 services make about 1.4 MB of routes, and gRPC's default
+		// limit is 4 MB.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
 	)
 	if err != nil {
 		return nil, err

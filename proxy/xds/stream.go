@@ -2,6 +2,8 @@ package xds
 
 import (
 	"context"
+	"sort"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -104,6 +106,13 @@ func (c *Client) apply(set map[string]*update) error {
 	if err != nil {
 		return err
 	}
+	// /config_dump shows the version of every type in force.
+	names := make([]string, 0, len(set))
+	for url, u := range set {
+		names = append(names, typeName(url)+"="+u.version)
+	}
+	sort.Strings(names)
+	res.Version = strings.Join(names, " ")
 	return c.cfg.Apply(res)
 }
 

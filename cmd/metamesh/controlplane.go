@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/metamesh/metamesh/controlplane/file"
+	"github.com/metamesh/metamesh/controlplane/translate"
+	"github.com/metamesh/metamesh/controlplane/xds"
+)
+
+// source feeds the control plane: it calls publish with every new,
+// complete set of objects until ctx ends, and returns an error only when it
+// can't run at all. File mode is fileSource; another source (Kubernetes)
+// plugs in the same way.
+type source func(ctx context.Context, publish func(*translate.Input)) error
+
+// fileSource watches a config folder, as `metamesh run` does.
+func fileSource(dir string, debounce time.Duration, log *zap.Logger) source {
+	return func(ctx context.Context, publish func(*translate.Input)) error {
+		err := file.Watch(ctx, dir, debounce, log, func(cfg *file.Config) error {
+			publish(&translate.Input{
+				ServiceEntries:       cfg.ServiceEntries,
+				DestinationPolicies:  cfg.DestinationPolicies,
+				MetaRouters:          cfg.MetaRouters,
+				ApplicationProtocols: cfg.ApplicationProtocols,
+			})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		return nil
+	}
+}
+
+func controlplaneCmd() *cobra.Command {
+	var (
+		logs                  logFlags
+		dir                   string
+		xdsAddr, adminAddr    string
+		listenAddr            string
+		debounce, pushQuiet   time.Duration
+		tlsFiles              xds.TLSFiles
+		plaintext             bool
+		drainTimeout, maxPush time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "controlplane --config DIR (--xds-cert F --xds-key F [--xds-client-ca F] | --insecure)",
+		Short: "Serve the config in DIR to proxies over ADS (xDS over gRPC)",
+		Long: "controlplane translates the config (every ServiceEntry, DestinationPolicy,\n" +
+			"MetaRouter and ApplicationProtocol in DIR, watched for changes) to xDS and\n" +
+			"serves it over ADS to every proxy started with `metamesh proxy --xds`.\n" +
+			"The channel is TLS; --xds-client-ca also requires a client certificate\n" +
+			"signed by that CA from every proxy. Plaintext only with --insecure.\n" +
+			"Admin: /ready, /metrics and /debug/proxies on --admin.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logs.build()
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			if dir == "" {
+				return errors.New("--config: required")
+			}
+			tlsCfg, err := serverTLS(tlsFiles, plaintext)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return runControlPlane(ctx, log, cpConfig{
+				source:    fileSource(dir, debounce, log),
+				opts:      translate.Options{ListenAddress: listenAddr},
+				xdsAddr:   xdsAddr,
+				adminAddr: adminAddr,
+				tls:       tlsCfg,
+				server:    xds.Options{Debounce: pushQuiet, MaxDelay: maxPush, Log: log},
+				drain:     drainTimeout,
+			})
+		},
+	}
+	logs.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&dir, "config", "", "folder of config YAML, watched for changes")
+	f.StringVar(&xdsAddr, "xds", ":15010", "address ADS is served on (alias --xds-listen)")
+	f.StringVar(&adminAddr, "admin", "127.0.0.1:15014", "admin address: /ready, /metrics, /debug/proxies (alias --metrics)")
+	f.StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the proxies bind the service ports on")
+	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change in the folder before it is reloaded")
+	f.DurationVar(&pushQuiet, "push-debounce", xds.DefaultDebounce, "quiet time after a config change before it is pushed to the proxies")
+	f.DurationVar(&maxPush, "push-max-delay", xds.DefaultMaxDelay, "longest a steady stream of changes can hold a push back")
+	f.DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long to wait for the admin server's requests")
+	f.StringVar(&tlsFiles.Cert, "xds-cert", "", "PEM certificate (chain) of the ADS server")
+	f.StringVar(&tlsFiles.Key, "xds-key", "", "PEM private key of --xds-cert")
+	f.StringVar(&tlsFiles.ClientCA, "xds-client-ca", "", "PEM CA bundle: require every proxy to present a client certificate it signed")
+	f.BoolVar(&plaintext, "insecure", false, "serve ADS in plaintext, without TLS (aliases --xds-plaintext, --plaintext)")
+	f.SetNormalizeFunc(aliases(map[string]string{"xds-listen": "xds", "metrics": "admin", "xds-plaintext": "insecure", "plaintext": "insecure"}))
+	return cmd
+}
+
+// aliases maps alternative flag names to the registered ones.
+func aliases(m map[string]string) func(*pflag.FlagSet, string) pflag.NormalizedName {
+	return func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if to, ok := m[name]; ok {
+			name = to
+		}
+		return pflag.NormalizedName(name)
+	}
+}
+
+// serverTLS is the ADS server's TLS from the flags: nil only when
+// plaintext was asked for, and then no TLS flag may be given.
+func serverTLS(f xds.TLSFiles, plaintext bool) (*tls.Config, error) {
+	if plaintext {
+		if f != (xds.TLSFiles{}) {
+			return nil, errors.New("--insecure: no --xds-cert, --xds-key or --xds-client-ca with it")
+		}
+		return nil, nil
+	}
+	if f.Cert == "" || f.Key == "" {
+		return nil, errors.New("--xds-cert and --xds-key: required (ADS is served over TLS; --insecure for plaintext)")
+	}
+	return xds.ServerTLS(f)
+}
+
+// cpConfig is what runControlPlane runs.
+type cpConfig struct {
+	source             source
+	opts               translate.Options
+	xdsAddr, adminAddr string
+	tls                *tls.Config // nil: plaintext
+	server             xds.Options
+	drain              time.Duration
+}
+
+// runControlPlane serves ADS and the admin endpoints, feeding the ADS
+// server from the source, until ctx ends or something fails.
+func runControlPlane(ctx context.Context, log *zap.Logger, c cpConfig) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.server.Registerer = reg
+	srv := xds.New(ctx, c.server)
+
+	xdsLn, err := net.Listen("tcp", c.xdsAddr)
+	if err != nil {
+		return fmt.Errorf("--xds: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", c.adminAddr)
+	if err != nil {
+		_ = xdsLn.Close()
+		return fmt.Errorf("--admin: %w", err)
+	}
+	g := grpc.NewServer(xds.GRPCOptions(c.tls)...)
+	srv.Register(g)
+	hs := &http.Server{Handler: srv.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+	errs := make(chan error, 3)
+	go func() { errs <- g.Serve(xdsLn) }()
+	go func() { errs <- hs.Serve(adminLn) }()
+	go func() {
+		errs <- c.source(ctx, func(in *translate.Input) {
+			out := translate.Translate(in, c.opts)
+			logConditions(log, out)
+			srv.Update(out.Resources)
+		})
+	}()
+	log.Info("control plane serving", zap.Stringer("xds", xdsLn.Addr()), zap.Bool("tls", c.tls != nil),
+		zap.Bool("client_certificates", c.tls != nil && c.tls.ClientCAs != nil), zap.Stringer("admin", adminLn.Addr()))
+
+	select {
+	case <-ctx.Done():
+		err = nil
+	case err = <-errs:
+	}
+	cancel()
+	g.Stop()
+	dctx, dcancel := context.WithTimeout(context.Background(), c.drain)
+	defer dcancel()
+	_ = hs.Shutdown(dctx)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
+		err = nil
+	}
+	return err
+}
+
+// logConditions logs every object the translation did not fully accept.
+func logConditions(log *zap.Logger, out *translate.Output) {
+	for key, conds := range out.Status {
+		for _, c := range conds {
+			if c.Status != metav1.ConditionTrue {
+				log.Warn("config object not fully applied", zap.String("object", key),
+					zap.String("condition", c.Type), zap.String("reason", c.Reason), zap.String("message", c.Message))
+			}
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package xds
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the ADS server's Prometheus series.
+type metrics struct {
+	updates   prometheus.Counter
+	pushes    prometheus.Counter
+	rejected  prometheus.Counter
+	responses *prometheus.CounterVec
+	acks      *prometheus.CounterVec
+	nacks     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, proxies func() float64) *metrics {
+	m := &metrics{
+		updates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "metamesh_controlplane_config_updates_total",
+			Help: "Resource sets handed to the ADS server (before debouncing).",
+		}),
+		pushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "metamesh_controlplane_xds_pushes_total",
+			Help: "Snapshots published to the connected proxies (after debouncing; unchanged sets are not pushed).",
+		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "metamesh_controlplane_xds_snapshot_errors_total",
+			Help: "Resource sets not published because the snapshot could not be built or was inconsistent.",
+		}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "metamesh_controlplane_xds_responses_total",
+			Help: "Discovery responses sent to proxies, by resource type and protocol (sotw or delta).",
+		}, []string{"type", "protocol"}),
+		acks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "metamesh_controlplane_xds_acks_total",
+			Help: "Responses proxies accepted, by resource type.",
+		}, []string{"type"}),
+		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "metamesh_controlplane_xds_nacks_total",
+			Help: "Responses proxies refused (NACK), by resource type; the reason is in the log and /debug/proxies.",
+		}, []string{"type"}),
+	}
+	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "metamesh_controlplane_xds_connected_proxies",
+		Help: "Proxy nodes with at least one open ADS stream.",
+	}, proxies)
+	reg.MustRegister(m.updates, m.pushes, m.rejected, m.responses, m.acks, m.nacks, connected)
+	return m
+}

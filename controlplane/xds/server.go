@@ -1,0 +1,216 @@
+package xds
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/log"
+	"github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/metamesh/metamesh/proxy/snapshot"
+)
+
+// Defaults of Options.
+const (
+	DefaultDebounce = 100 * time.Millisecond
+	DefaultMaxDelay = time.Second
+)
+
+// Options configure a Server.
+type Options struct {
+	// Debounce is the quiet time after an Update before the latest set is
+	// published (DefaultDebounce if zero): a burst of updates is one push.
+	Debounce time.Duration
+	// MaxDelay bounds how long a steady stream of updates can hold a push
+	// back, from the first update of a burst (DefaultMaxDelay if zero).
+	MaxDelay time.Duration
+	// Log gets one line per push, per refused snapshot and per NACK (nop
+	// if nil).
+	Log *zap.Logger
+	// Registerer gets the server's metrics (a new registry if nil; see
+	// Registry).
+	Registerer prometheus.Registerer
+}
+
+// Server is the ADS server. Create it with New, register it on a gRPC
+// server with Register, and feed it with Update.
+type Server struct {
+	log      *zap.Logger
+	debounce time.Duration
+	maxDelay time.Duration
+	registry *prometheus.Registry // nil when Options.Registerer was given
+	metrics  *metrics
+	cache    cachev3.SnapshotCache
+	ads      ads
+
+	latest atomic.Pointer[snapshot.Resources] // newest Update, not yet published
+	kick   chan struct{}
+	ready  atomic.Bool
+
+	// mu guards the published snapshot and the per-node and per-stream
+	// state, and orders SetSnapshot calls so that a node never gets an
+	// older snapshot after a newer one.
+	mu      sync.Mutex
+	current *cachev3.Snapshot
+	nodes   map[string]*ProxyStatus
+	streams map[int64]*stream
+}
+
+// New returns a server that runs until ctx ends: its debounce loop and
+// its streams stop then.
+func New(ctx context.Context, o Options) *Server {
+	if o.Debounce <= 0 {
+		o.Debounce = DefaultDebounce
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = DefaultMaxDelay
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	s := &Server{
+		log:      o.Log,
+		debounce: o.Debounce,
+		maxDelay: o.MaxDelay,
+		kick:     make(chan struct{}, 1),
+		nodes:    map[string]*ProxyStatus{},
+		streams:  map[int64]*stream{},
+	}
+	reg := o.Registerer
+	if reg == nil {
+		s.registry = prometheus.NewRegistry()
+		reg = s.registry
+	}
+	s.metrics = newMetrics(reg, s.connected)
+	// go-control-plane logs every watch at info level: that is debug here.
+	sugar := o.Log.Sugar()
+	gcpLog := log.LoggerFuncs{DebugFunc: sugar.Debugf, InfoFunc: sugar.Debugf, WarnFunc: sugar.Warnf, ErrorFunc: sugar.Errorf}
+	// ads=true: EDS and RDS requests that name resources are answered only
+	// once the snapshot has all of them, and responses go out in type order.
+	s.cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, gcpLog)
+	s.ads = ads{
+		sotw:  sotw.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog)),
+		delta: delta.NewServer(ctx, s.cache, callbacks{s}, delta.WithLogger(gcpLog)),
+	}
+	go s.run(ctx)
+	return s
+}
+
+// Register serves ADS (state of the world and delta) on g.
+func (s *Server) Register(g *grpc.Server) {
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.ads)
+}
+
+// Registry is the registry holding the server's metrics, or nil when
+// Options.Registerer was given.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Ready reports whether a snapshot has been published.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Update hands the server a complete new set of resources. It returns at
+// once; the set is published after the debounce (see Options), replacing
+// any set handed earlier and not yet published. res must not be changed
+// afterwards.
+func (s *Server) Update(res *snapshot.Resources) {
+	s.metrics.updates.Inc()
+	s.latest.Store(res)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run publishes the latest update once updates have been quiet for the
+// debounce time, or MaxDelay after the first of a burst.
+func (s *Server) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var first time.Time // of the burst being debounced; zero: none
+	for {
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-s.kick:
+			now := time.Now()
+			if first.IsZero() {
+				first = now
+			}
+			timer.Reset(min(s.debounce, first.Add(s.maxDelay).Sub(now)))
+		case <-timer.C:
+			first = time.Time{}
+			if res := s.latest.Swap(nil); res != nil {
+				s.publish(ctx, res)
+			}
+		}
+	}
+}
+
+// publish builds the snapshot of res and, if it is consistent and differs
+// from the one in force, sets it for every connected node.
+func (s *Server) publish(ctx context.Context, res *snapshot.Resources) {
+	snap, err := newSnapshot(res)
+	if err != nil {
+		s.metrics.rejected.Inc()
+		s.log.Error("snapshot not published; the proxies keep the last one", zap.Error(err))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current != nil && sameVersions(s.current, snap) {
+		s.log.Debug("snapshot unchanged, not pushed")
+		return
+	}
+	s.current = snap
+	for node := range s.nodes {
+		if err := s.cache.SetSnapshot(ctx, node, snap); err != nil {
+			s.log.Error("snapshot not set for a node", zap.String("node", node), zap.Error(err))
+		}
+	}
+	s.ready.Store(true)
+	s.metrics.pushes.Inc()
+	s.log.Info("snapshot pushed", zap.Int("proxies", len(s.nodes)),
+		zap.Int("listeners", len(res.Listeners)), zap.Int("clusters", len(res.Clusters)),
+		zap.Int("endpoints", len(res.Endpoints)), zap.Int("routes", len(res.Routes)),
+		zap.Any("versions", versions(snap)))
+}
+
+// sameVersions reports whether a and b have the same version for every
+// type, i.e. (versions being content hashes) the same resources.
+func sameVersions(a, b *cachev3.Snapshot) bool {
+	for i := range a.Resources {
+		if a.Resources[i].Version != b.Resources[i].Version {
+			return false
+		}
+	}
+	return true
+}
+
+// versions are snap's versions by short type name, for logs.
+func versions(snap *cachev3.Snapshot) map[string]string {
+	out := make(map[string]string, len(typeNames))
+	for url, name := range typeNames {
+		out[name] = snap.GetVersion(url)
+	}
+	return out
+}
+
+// Versions returns the versions of the snapshot in force by type
+// (cluster, endpoint, listener, route), or nil before the first push.
+func (s *Server) Versions() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current == nil {
+		return nil
+	}
+	return versions(s.current)
+}
