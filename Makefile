@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONTROLLER_GEN := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run peers test unit interop examples redis-tools lint generate check-generated bench fuzz tools clean
+.PHONY: all build run peers test unit interop examples plugin-example redis-tools lint generate check-generated bench fuzz tools clean
 
 all: build
 
@@ -75,6 +75,10 @@ interop: redis-tools
 # examples tests the codec written from the outside (its own module).
 examples:
 	cd $(EXAMPLES) && CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+# plugin-example builds metamesh with the example codec built in.
+plugin-example:
+	cd $(EXAMPLES) && $(GO) build -trimpath -o $(BIN)/metamesh-lprpc ./cmd/metamesh-lprpc
 
 test: lint check-generated redis-tools unit examples interop
 

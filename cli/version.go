@@ -1,20 +1,24 @@
-package main
+package cli
 
 import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/metamesh/metamesh/protocols"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// Version is set at build time with
+// -ldflags "-X github.com/metamesh/metamesh/cli.Version=…".
+var Version = "dev"
 
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print version, commit and Go version",
+		Short: "Print version, commit, Go version and the codecs built in",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			commit := "unknown"
@@ -25,7 +29,8 @@ func versionCmd() *cobra.Command {
 					}
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "metamesh %s\ncommit %s\n%s\n", version, commit, runtime.Version())
+			fmt.Fprintf(cmd.OutOrStdout(), "metamesh %s\ncommit %s\n%s\ncodecs %s\n", Version, commit, runtime.Version(),
+				strings.Join(protocols.Names(), " "))
 		},
 	}
 }

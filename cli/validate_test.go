@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	// The codecs cmd/metamesh builds in.
+	_ "github.com/metamesh/metamesh/protocols/builtin"
 )
 
 func runValidate(t *testing.T, dir string) (string, error) {
@@ -20,7 +23,7 @@ func runValidate(t *testing.T, dir string) (string, error) {
 }
 
 func TestValidateDemo(t *testing.T) {
-	out, err := runValidate(t, filepath.Join("..", "..", "testdata", "demo"))
+	out, err := runValidate(t, filepath.Join("..", "testdata", "demo"))
 	if err != nil || !strings.Contains(out, ": ok") {
 		t.Fatalf("validate testdata/demo: %v\n%s", err, out)
 	}
