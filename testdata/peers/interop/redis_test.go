@@ -77,10 +77,10 @@ spec:
 `))
 
 type redisSetup struct {
-	Port                                  string
+	Port                                 string
 	Users, Orders, Rest, Replica, Mirror *redispeer.Server
-	listen                                string
-	srv                                   *proxy.Server
+	listen                               string
+	srv                                  *proxy.Server
 }
 
 // startRedis starts five redis-servers and a proxy routing them by the

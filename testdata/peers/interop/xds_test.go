@@ -161,7 +161,9 @@ func proxies(t testing.TB, admin string) debugProxies {
 	return d
 }
 
-func ready(t testing.TB, admin string) bool { return strings.HasPrefix(get(t, admin, "/ready"), "ready") }
+func ready(t testing.TB, admin string) bool {
+	return strings.HasPrefix(get(t, admin, "/ready"), "ready")
+}
 
 // TestXDSDistributedMode runs `metamesh controlplane` on a config folder
 // and `metamesh proxy --xds` as separate processes, over mutual TLS, with
