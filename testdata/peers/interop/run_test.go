@@ -197,9 +197,9 @@ var weight50 = regexp.MustCompile(`"weight":\s*50\b`)
 
 // startRun runs `metamesh run` on dir until the test ends and waits for
 // its listener.
-func startRun(t testing.TB, bin, dir, admin, listen string, stderr *harness.SyncBuffer) {
+func startRun(t testing.TB, bin, dir, admin, listen string, stderr *harness.SyncBuffer, extra ...string) {
 	t.Helper()
-	cmd := exec.Command(bin, "run", "--config", dir, "--listen-address", "127.0.0.1", "--admin", admin, "--log-format", "json")
+	cmd := exec.Command(bin, append([]string{"run", "--config", dir, "--listen-address", "127.0.0.1", "--admin", admin, "--log-format", "json"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
