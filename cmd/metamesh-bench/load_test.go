@@ -44,8 +44,11 @@ func TestLoadAgainstEcho(t *testing.T) {
 			if uint64(e.requests.Load()) <= res.OK {
 				t.Errorf("payload %d: server saw %d requests, measured %d", payload, e.requests.Load(), res.OK)
 			}
-			if res.Elapsed < cfg.Duration || res.Elapsed > cfg.Duration+100*time.Millisecond {
-				t.Errorf("payload %d: measured window %v", payload, res.Elapsed)
+			// The window is never shorter than asked; the generous upper
+			// bound only catches a load that doesn't stop by itself (a busy
+			// machine stretches it).
+			if res.Elapsed < cfg.Duration || res.Elapsed > cfg.Duration+5*time.Second {
+				t.Errorf("payload %d: measured window %v for %v", payload, res.Elapsed, cfg.Duration)
 			}
 			if len(marks) != 2 || !marks[0] || marks[1] {
 				t.Errorf("payload %d: OnMeasure calls %v", payload, marks)
