@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -174,9 +175,12 @@ func runControlPlane(ctx context.Context, log *zap.Logger, c cpConfig) error {
 	errs := make(chan error, 3)
 	go func() { errs <- g.Serve(xdsLn) }()
 	go func() { errs <- hs.Serve(adminLn) }()
+	cm := newCPMetrics(reg)
 	go func() {
 		errs <- c.source(ctx, func(in *translate.Input) {
+			start := time.Now()
 			out := translate.Translate(in, c.opts)
+			cm.observe(out, time.Since(start))
 			logConditions(log, out)
 			srv.Update(out.Resources)
 		})
@@ -198,6 +202,40 @@ func runControlPlane(ctx context.Context, log *zap.Logger, c cpConfig) error {
 		err = nil
 	}
 	return err
+}
+
+// cpMetrics are the control plane's translation series.
+type cpMetrics struct {
+	translate prometheus.Histogram
+	objects   *prometheus.GaugeVec
+}
+
+func newCPMetrics(reg prometheus.Registerer) *cpMetrics {
+	m := &cpMetrics{
+		translate: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "metamesh_controlplane_translation_duration_seconds",
+			Help:    "Time to translate the config objects to xDS resources.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		objects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "metamesh_controlplane_objects",
+			Help: "Config objects in the last translation, by kind and by the status of each condition.",
+		}, []string{"kind", "condition", "status"}),
+	}
+	reg.MustRegister(m.translate, m.objects)
+	return m
+}
+
+// observe records one translation.
+func (m *cpMetrics) observe(out *translate.Output, took time.Duration) {
+	m.translate.Observe(took.Seconds())
+	m.objects.Reset()
+	for key, conds := range out.Status {
+		kind, _, _ := strings.Cut(key, "/")
+		for _, c := range conds {
+			m.objects.WithLabelValues(kind, c.Type, string(c.Status)).Inc()
+		}
+	}
 }
 
 // logConditions logs every object the translation did not fully accept.

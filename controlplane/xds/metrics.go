@@ -4,12 +4,15 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the ADS server's Prometheus series.
 type metrics struct {
-	updates   prometheus.Counter
-	pushes    prometheus.Counter
-	rejected  prometheus.Counter
-	responses *prometheus.CounterVec
-	acks      *prometheus.CounterVec
-	nacks     *prometheus.CounterVec
+	updates prometheus.Counter
+	pushes  prometheus.Counter
+	// pushSeconds is how long building a snapshot and setting it for
+	// every connected node took (sending is asynchronous, per stream).
+	pushSeconds prometheus.Histogram
+	rejected    prometheus.Counter
+	responses   *prometheus.CounterVec
+	acks        *prometheus.CounterVec
+	nacks       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, proxies func() float64) *metrics {
@@ -21,6 +24,11 @@ func newMetrics(reg prometheus.Registerer, proxies func() float64) *metrics {
 		pushes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "metamesh_controlplane_xds_pushes_total",
 			Help: "Snapshots published to the connected proxies (after debouncing; unchanged sets are not pushed).",
+		}),
+		pushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "metamesh_controlplane_xds_push_duration_seconds",
+			Help:    "Time to build a snapshot and set it for every connected proxy.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "metamesh_controlplane_xds_snapshot_errors_total",
@@ -43,6 +51,6 @@ func newMetrics(reg prometheus.Registerer, proxies func() float64) *metrics {
 		Name: "metamesh_controlplane_xds_connected_proxies",
 		Help: "Proxy nodes with at least one open ADS stream.",
 	}, proxies)
-	reg.MustRegister(m.updates, m.pushes, m.rejected, m.responses, m.acks, m.nacks, connected)
+	reg.MustRegister(m.updates, m.pushes, m.pushSeconds, m.rejected, m.responses, m.acks, m.nacks, connected)
 	return m
 }

@@ -158,6 +158,7 @@ func (s *Server) run(ctx context.Context) {
 // publish builds the snapshot of res and, if it is consistent and differs
 // from the one in force, sets it for every connected node.
 func (s *Server) publish(ctx context.Context, res *snapshot.Resources) {
+	start := time.Now()
 	snap, err := newSnapshot(res)
 	if err != nil {
 		s.metrics.rejected.Inc()
@@ -178,6 +179,7 @@ func (s *Server) publish(ctx context.Context, res *snapshot.Resources) {
 	}
 	s.ready.Store(true)
 	s.metrics.pushes.Inc()
+	s.metrics.pushSeconds.Observe(time.Since(start).Seconds())
 	s.log.Info("snapshot pushed", zap.Int("proxies", len(s.nodes)),
 		zap.Int("listeners", len(res.Listeners)), zap.Int("clusters", len(res.Clusters)),
 		zap.Int("endpoints", len(res.Endpoints)), zap.Int("routes", len(res.Routes)),
