@@ -21,7 +21,7 @@ peers:
 	cd $(PEERS) && $(GO) build -o $(BIN)/greeter-server ./cmd/greeter-server && $(GO) build -o $(BIN)/demo-client ./cmd/demo-client \
 		&& $(GO) build -o $(BIN)/thrift-server ./cmd/thrift-server
 
-run: build peers
+run: build peers redis-tools
 	BIN=$(BIN) testdata/demo/run.sh
 
 # tools installs what the checks need: protoc and the thrift compiler from
