@@ -44,10 +44,11 @@ generate: tools
 	$(GO) run $(CONTROLLER_GEN) object paths=./crds/...
 	$(GO) run $(CONTROLLER_GEN) crd paths=./crds/v1alpha1/... output:crd:artifacts:config=crds/bases
 	$(GO) run $(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./crds/aeraki/... output:crd:artifacts:config=crds/bases
+	$(MAKE) -s deploy-crds
 
 check-generated: generate
-	@git diff --exit-code -- proxy/api crds $(PEERS)/thrift/gen-go || { echo "generated code is stale: run make generate and commit"; exit 1; }
-	@out=$$(git status --porcelain --untracked-files=all -- proxy/api crds $(PEERS)/thrift/gen-go); [ -z "$$out" ] || { echo "generated files not committed:"; echo "$$out"; exit 1; }
+	@git diff --exit-code -- proxy/api crds deploy/crds $(PEERS)/thrift/gen-go || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@out=$$(git status --porcelain --untracked-files=all -- proxy/api crds deploy/crds $(PEERS)/thrift/gen-go); [ -z "$$out" ] || { echo "generated files not committed:"; echo "$$out"; exit 1; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
@@ -59,8 +60,8 @@ lint:
 	cd $(PEERS) && $(GO) mod tidy -diff
 	cd $(EXAMPLES) && $(GO) mod tidy -diff
 
-unit:
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+unit: envtest
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 # redis-tools installs Debian's redis-server and redis-cli when missing
 # (the Redis interop tests start their own servers on free ports).
@@ -80,7 +81,7 @@ examples:
 plugin-example:
 	cd $(EXAMPLES) && $(GO) build -trimpath -o $(BIN)/metamesh-lprpc ./cmd/metamesh-lprpc
 
-test: lint check-generated redis-tools unit examples interop
+test: lint check-generated redis-tools unit examples interop image-binary
 
 bench: build peers
 	$(GO) test -run '^$$' -bench . -benchmem ./protocols/... ./proxy/...

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/go-logr/zapr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -19,8 +21,12 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/metamesh/metamesh/controlplane/file"
+	"github.com/metamesh/metamesh/controlplane/kube"
 	"github.com/metamesh/metamesh/controlplane/translate"
 	"github.com/metamesh/metamesh/controlplane/xds"
 )
@@ -50,9 +56,52 @@ func fileSource(dir string, debounce time.Duration, log *zap.Logger) source {
 	}
 }
 
+// kubeFlags select and tune the Kubernetes source.
+type kubeFlags struct {
+	kubeconfig, leaderNS, leaderID, clusterDomain string
+	leaderElect                                   bool
+}
+
+func (k *kubeFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch (default: in-cluster, when --config is not set)")
+	f.BoolVar(&k.leaderElect, "leader-elect", true, "only the replica holding the Lease writes status; every replica serves xDS")
+	f.StringVar(&k.leaderNS, "leader-elect-namespace", "", "namespace of the Lease (default: the Pod's namespace)")
+	f.StringVar(&k.leaderID, "leader-elect-id", kube.DefaultLeaderElectionID, "name of the Lease")
+	f.StringVar(&k.clusterDomain, "cluster-domain", kube.DefaultClusterDomain, "DNS domain Service hosts end in")
+}
+
+// source is the Kubernetes source: CRDs, Services, EndpointSlices and
+// Pods of the cluster of --kubeconfig, or of the Pod's own cluster.
+func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts translate.Options) (source, error) {
+	var cfg *rest.Config
+	var err error
+	if k.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", k.kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig: %w", err)
+	}
+	ns := k.leaderNS
+	if k.leaderElect && ns == "" {
+		if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+			ns = strings.TrimSpace(string(b))
+		}
+	}
+	logger := zapr.NewLogger(log)
+	klog.SetLogger(logger) // client-go's leader election logs through klog
+	kopts := kube.Options{ClusterDomain: k.clusterDomain, Debounce: debounce, LeaderElection: k.leaderElect,
+		LeaderElectionNamespace: ns, LeaderElectionID: k.leaderID, Translate: opts, Logger: logger}
+	return func(ctx context.Context, publish func(*translate.Input)) error {
+		return kube.Run(ctx, cfg, kopts, publish)
+	}, nil
+}
+
 func controlplaneCmd() *cobra.Command {
 	var (
 		logs                  logFlags
+		kubef                 kubeFlags
 		dir                   string
 		xdsAddr, adminAddr    string
 		listenAddr            string
@@ -62,10 +111,12 @@ func controlplaneCmd() *cobra.Command {
 		drainTimeout, maxPush time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "controlplane --config DIR (--xds-cert F --xds-key F [--xds-client-ca F] | --insecure)",
-		Short: "Serve the config in DIR to proxies over ADS (xDS over gRPC)",
+		Use:   "controlplane [--config DIR | --kubeconfig FILE] (--xds-cert F --xds-key F [--xds-client-ca F] | --insecure)",
+		Short: "Serve the config of a folder or a Kubernetes cluster to proxies over ADS (xDS over gRPC)",
 		Long: "controlplane translates the config (every ServiceEntry, DestinationPolicy,\n" +
-			"MetaRouter and ApplicationProtocol in DIR, watched for changes) to xDS and\n" +
+			"MetaRouter and ApplicationProtocol in DIR, watched for changes; without\n" +
+			"--config, those of the cluster of --kubeconfig or of its own Pod, with\n" +
+			"Services, EndpointSlices and Pods, writing status back) to xDS and\n" +
 			"serves it over ADS to every proxy started with `metamesh proxy --xds`.\n" +
 			"The channel is TLS; --xds-client-ca also requires a client certificate\n" +
 			"signed by that CA from every proxy. Plaintext only with --insecure.\n" +
@@ -77,18 +128,25 @@ func controlplaneCmd() *cobra.Command {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
-			if dir == "" {
-				return errors.New("--config: required")
-			}
 			tlsCfg, err := serverTLS(tlsFiles, plaintext)
 			if err != nil {
 				return err
 			}
+			opts := translate.Options{ListenAddress: listenAddr}
+			src := fileSource(dir, debounce, log)
+			switch {
+			case dir != "" && kubef.kubeconfig != "":
+				return errors.New("--config and --kubeconfig: one source at a time")
+			case dir == "":
+				if src, err = kubef.source(log, debounce, opts); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runControlPlane(ctx, log, cpConfig{
-				source:    fileSource(dir, debounce, log),
-				opts:      translate.Options{ListenAddress: listenAddr},
+				source:    src,
+				opts:      opts,
 				xdsAddr:   xdsAddr,
 				adminAddr: adminAddr,
 				tls:       tlsCfg,
@@ -99,7 +157,8 @@ func controlplaneCmd() *cobra.Command {
 	}
 	logs.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&dir, "config", "", "folder of config YAML, watched for changes")
+	kubef.register(f)
+	f.StringVar(&dir, "config", "", "folder of config YAML, watched for changes (without it: Kubernetes)")
 	f.StringVar(&xdsAddr, "xds", ":15010", "address ADS is served on (alias --xds-listen)")
 	f.StringVar(&adminAddr, "admin", "127.0.0.1:15014", "admin address: /ready, /metrics, /debug/proxies (alias --metrics)")
 	f.StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the proxies bind the service ports on")
