@@ -68,3 +68,13 @@ type Splitter interface {
 	// has the codec's error reply).
 	Merge(dst []byte, req *Message, replies [][]byte) []byte
 }
+
+// Handshaker is implemented by pipelined codecs that send requests of
+// their own on every new upstream connection before any client's (Redis:
+// AUTH with the upstream password). The proxy discards their replies; an
+// error reply closes the connection, so clients get the proxy's error
+// instead of the server's refusals.
+type Handshaker interface {
+	// Handshake appends the requests to dst and says how many there are.
+	Handshake(dst []byte) ([]byte, int)
+}

@@ -49,6 +49,9 @@ type Codec struct {
 	username string
 	password string
 	resp3    bool
+	// upstream is the AUTH request sent on every upstream connection
+	// (nil: none).
+	upstream []byte
 }
 
 // config is the JSON configuration New accepts.
@@ -58,15 +61,19 @@ type config struct {
 	Username      *string `json:"username"`
 	Password      *string `json:"password"`
 	RESP3         *bool   `json:"resp3"`
+	UpstreamUser  *string `json:"upstreamUsername"`
+	UpstreamPass  *string `json:"upstreamPassword"`
 }
 
-var configFields = map[string]bool{"maxFrameBytes": true, "maxArgs": true, "username": true, "password": true, "resp3": true}
+var configFields = map[string]bool{"maxFrameBytes": true, "maxArgs": true, "username": true, "password": true, "resp3": true,
+	"upstreamUsername": true, "upstreamPassword": true}
 
 // New builds a codec from its JSON configuration (nil or empty for the
 // defaults): {"maxFrameBytes": N (default 512 MiB), "maxArgs": N (default
 // 1048576), "password": "…" (clients must AUTH; default none),
 // "username": "…" (default "default"), "resp3": true (answer HELLO 3;
-// default false)}.
+// default false), "upstreamPassword": "…", "upstreamUsername": "…" (the
+// proxy's AUTH on every upstream connection; default none)}.
 func New(cfg []byte) (protocols.Codec, error) {
 	c := &Codec{max: DefaultMaxFrameBytes, maxArgs: DefaultMaxArgs, username: "default"}
 	cfg = bytes.TrimSpace(cfg)
@@ -123,7 +130,29 @@ func New(cfg []byte) (protocols.Codec, error) {
 	if r := conf.RESP3; r != nil {
 		c.resp3 = *r
 	}
+	if p := conf.UpstreamPass; p != nil {
+		if *p == "" {
+			return nil, fmt.Errorf("redis: config: upstreamPassword is empty (leave it out for no password)")
+		}
+		user := ""
+		if u := conf.UpstreamUser; u != nil {
+			user = *u
+		}
+		c.upstream = AppendAuth(nil, user, *p)
+	} else if conf.UpstreamUser != nil {
+		return nil, fmt.Errorf("redis: config: upstreamUsername without an upstreamPassword")
+	}
 	return c, nil
+}
+
+// Handshake appends the AUTH the proxy sends on every new upstream
+// connection when upstreamPassword is configured
+// (protocols.Handshaker).
+func (c *Codec) Handshake(dst []byte) ([]byte, int) {
+	if c.upstream == nil {
+		return dst, 0
+	}
+	return append(dst, c.upstream...), 1
 }
 
 // Model reports that Redis answers the commands of a connection in order.

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +32,7 @@ type conn struct {
 	// closes once its calls are answered.
 	released  atomic.Bool
 	dedicated bool // not one of the pool's connections
+	handshake int  // replies to the codec's handshake still to come; read loop only
 }
 
 func newConn(p *Pool, nc net.Conn) *conn {
@@ -180,6 +182,11 @@ func (cn *conn) readLoop() {
 		case m.Kind == protocols.KindHeartbeat:
 			batch.Add(cn.w)
 			return cn.w.Queue(func(dst []byte) []byte { return codec.HeartbeatReply(dst, m) })
+		case m.Kind.IsResponse() && cn.handshake > 0:
+			cn.handshake--
+			if m.Kind == protocols.KindError {
+				return fmt.Errorf("%w: %q", errHandshake, bytes.TrimSpace(m.Raw))
+			}
 		case m.Kind.IsResponse():
 			c := cn.take(m)
 			if c == nil {
@@ -205,11 +212,17 @@ func (cn *conn) readLoop() {
 		return nil
 	}, batch.Flush)
 	var de *wire.DecodeError
-	if errors.As(err, &de) {
+	switch {
+	case errors.As(err, &de):
 		cn.pool.log.Warn("closing upstream connection on a bad frame", zap.String("upstream", cn.pool.addr), zap.Error(err))
+	case errors.Is(err, errHandshake):
+		cn.pool.log.Warn("closing upstream connection: the server refused the proxy's handshake", zap.String("upstream", cn.pool.addr), zap.Error(err))
 	}
 	cn.close(err)
 }
+
+// errHandshake marks a connection whose server refused the handshake.
+var errHandshake = errors.New("upstream: the server refused the handshake")
 
 // closeIfIdle closes cn if no call waits on it.
 func (cn *conn) closeIfIdle() {

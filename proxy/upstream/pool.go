@@ -331,6 +331,14 @@ func (p *Pool) dial(timeout time.Duration, dedicated bool) (*conn, error) {
 	}
 	cn := newConn(p, nc)
 	cn.dedicated = dedicated
+	if hs, ok := p.codec.(protocols.Handshaker); ok && p.codec.Model() == protocols.Pipelined {
+		frames, n := hs.Handshake(nil)
+		cn.handshake = n
+		if err := cn.w.Append(func(dst []byte) []byte { return append(dst, frames...) }); err != nil {
+			cn.close(err)
+			return nil, fmt.Errorf("%w %s: handshake: %w", ErrConnect, p.addr, err)
+		}
+	}
 	go cn.readLoop()
 	return cn, nil
 }

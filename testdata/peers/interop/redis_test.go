@@ -316,3 +316,66 @@ func TestRedisUpstreamDown(t *testing.T) {
 		t.Fatalf("the client opened %d connections: its first one did not survive", n)
 	}
 }
+
+// TestRedisUpstreamAuth: a listener whose codec config carries the
+// upstream password authenticates every upstream connection; a wrong one
+// gets the client the proxy's error, not the server's refusals.
+func TestRedisUpstreamAuth(t *testing.T) {
+	srv := redispeer.StartWith(t, "--requirepass", "s3cret")
+	for _, tc := range []struct {
+		password string
+		ok       bool
+	}{{"s3cret", true}, {"wrong", false}} {
+		listen := harness.FreeAddr(t)
+		cfg := fmt.Sprintf(`apiVersion: metamesh.io/v1alpha1
+kind: ApplicationProtocol
+metadata: {name: redis-auth}
+spec: {codec: redis, codecConfig: {upstreamPassword: %q}}
+---
+apiVersion: metamesh.io/v1alpha1
+kind: ServiceEntry
+metadata: {name: cache, namespace: default}
+spec:
+  hosts: [cache.redis]
+  ports: [{number: %s, name: redis, protocol: redis-auth}]
+  endpoints: [{address: 127.0.0.1, ports: {redis: %s}}]
+`, tc.password, portOf(listen), srv.Port())
+		applyConfigDir(t, cfg)
+		c := redis.NewClient(&redis.Options{Addr: listen, Protocol: 2, MaxRetries: -1, PoolSize: 1, DisableIdentity: true})
+		err := c.Set(context.Background(), "authed", tc.password, 0).Err()
+		_ = c.Close()
+		switch {
+		case tc.ok && err != nil:
+			t.Fatalf("with the right upstream password: %v", err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "metamesh")):
+			t.Fatalf("with a wrong upstream password: %v, want the proxy's error", err)
+		}
+	}
+}
+
+// applyConfigDir runs a proxy on the kinds in cfg, loaded and translated
+// as metamesh run does.
+func applyConfigDir(t *testing.T, cfg string) *proxy.Server {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loaded, problems := file.Load(dir)
+	if err := problems.Err(); err != nil {
+		t.Fatal(err)
+	}
+	out := translate.Translate(&translate.Input{ServiceEntries: loaded.ServiceEntries, DestinationPolicies: loaded.DestinationPolicies,
+		MetaRouters: loaded.MetaRouters, ApplicationProtocols: loaded.ApplicationProtocols},
+		translate.Options{ListenAddress: "127.0.0.1", KnownCodec: func(n string) bool { return slices.Contains(protocols.Names(), n) }})
+	srv := proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
+	if err := srv.Apply(out.Resources); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv
+}

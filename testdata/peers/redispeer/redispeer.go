@@ -19,6 +19,7 @@ type Server struct {
 	Addr string
 	t    testing.TB
 	cmd  *exec.Cmd
+	args []string // extra redis-server arguments
 	// Client talks to the server directly, bypassing any proxy.
 	Client *redis.Client
 }
@@ -26,7 +27,11 @@ type Server struct {
 // Start runs a redis-server on a free 127.0.0.1 port until the test ends.
 // Without redis-server on PATH the test is skipped, saying so (make test
 // installs it).
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartWith(t) }
+
+// StartWith is Start with extra redis-server arguments (e.g.
+// "--requirepass", "secret"; the direct Client then has no password).
+func StartWith(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server is not installed (make test installs Debian's redis-server): ", err)
@@ -37,7 +42,7 @@ func Start(t testing.TB) *Server {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	s := &Server{Addr: addr, t: t}
+	s := &Server{Addr: addr, t: t, args: args}
 	s.start()
 	s.Client = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	t.Cleanup(func() {
@@ -50,8 +55,8 @@ func Start(t testing.TB) *Server {
 func (s *Server) start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--protected-mode", "no", "--loglevel", "warning")
+	s.cmd = exec.Command("redis-server", append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--protected-mode", "no", "--loglevel", "warning"}, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -60,11 +65,12 @@ func (s *Server) start() {
 		nc, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond)
 		if err == nil {
 			_, _ = nc.Write([]byte("PING\r\n"))
-			buf := make([]byte, 7)
+			buf := make([]byte, 64)
 			_ = nc.SetReadDeadline(time.Now().Add(time.Second))
 			n, _ := nc.Read(buf)
 			nc.Close()
-			if string(buf[:n]) == "+PONG\r\n" {
+			// +PONG, or -NOAUTH from a server with a password: it is up.
+			if n > 0 {
 				return
 			}
 		}
