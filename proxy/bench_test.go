@@ -19,7 +19,7 @@ func BenchmarkProxyRoundTrip(b *testing.B) {
 		{"none", config{}},
 		{"timeout+retries", config{Policy: "timeout: 10s, retry_policy: {retry_on: reset, num_retries: 1}"}},
 		{"ratelimit", config{RateLimit: "token_bucket: {max_tokens: 1000000000, tokens_per_fill: 1000000000, fill_interval: 1s}"}},
-		{"fault-0%", config{Fault: "abort: {status: 70, percentage: 0}"}},
+		{"fault-0%", config{Fault: "fault: {abort: {status: 70, percentage: 0}}"}},
 		{"outlier+limits", config{Outlier: "{consecutive_5xx: 5}", Thresholds: "{max_requests: 100000}"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchRoundTrip(b, bc.cfg) })

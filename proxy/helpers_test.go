@@ -37,8 +37,8 @@ type config struct {
 	// Outlier is the outlier_detection (flow YAML) of both clusters.
 	Outlier string
 	// RateLimit is the virtual host's LocalRateLimit and Fault the
-	// default route's RouteFault (flow YAML, without "@type").
-	RateLimit, Fault string
+	// default route's RoutePolicy (flow YAML, without "@type").
+	RateLimit, Fault string // Fault: RoutePolicy fields, e.g. fault: {...}
 	// AccessLog is the listener's access_log (flow YAML).
 	AccessLog string
 }
@@ -75,7 +75,7 @@ resources:
       match: {prefix: ""}
       {{- if .Fault}}
       typed_per_filter_config:
-        metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.RouteFault, {{.Fault}}}
+        metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.RoutePolicy, {{.Fault}}}
       {{- end}}
       {{- if .MutateTo}}
       request_headers_to_add: [{header: {key: x-routed-by, value: "{{.MutateTo}}"}}]

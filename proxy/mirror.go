@@ -12,6 +12,11 @@ import (
 // copy that can't be sent is counted and dropped, and its reply is
 // discarded by mirrorSink. Nothing here can delay or fail m itself.
 func (d *downstream) mirror(m *protocols.Message, rt *router.Route, snap *snapshot.Snapshot, service string) {
+	if rt.MirrorExcludesReadonly {
+		if ro, _ := m.Headers.Get("readonly"); ro == "true" {
+			return
+		}
+	}
 	for i := range rt.Mirrors {
 		mr := &rt.Mirrors[i]
 		if !mr.Sample() {

@@ -232,7 +232,7 @@ func TestFaultInjection(t *testing.T) {
 	up := startEcho(t, "v1")
 	t.Run("abort", func(t *testing.T) {
 		_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()},
-			Fault: "abort: {status: 70, percentage: 50}"})
+			Fault: "fault: {abort: {status: 70, percentage: 50}}"})
 		c := dial(t, addr)
 		aborted := 0
 		for i := range 400 {
@@ -251,7 +251,7 @@ func TestFaultInjection(t *testing.T) {
 	})
 	t.Run("delay", func(t *testing.T) {
 		_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()},
-			Fault: "delay: {fixed_delay: 0.2s, percentage: 100}"})
+			Fault: "fault: {delay: {fixed_delay: 0.2s, percentage: 100}}"})
 		c := dial(t, addr)
 		start := time.Now()
 		status, value := c.call(1, svc, "m")

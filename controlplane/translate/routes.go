@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
+	"github.com/metamesh/metamesh/proxy/api"
 )
 
 // routeConfig builds the routes of one listener: a virtual host per
@@ -103,8 +104,12 @@ func (t *translation) route(p *port, svc *service, r v1alpha1.MetaRoute, path st
 		Match:  m,
 		Action: &routev3.Route_Route{Route: a},
 	}
-	if r.Fault != nil {
-		out.TypedPerFilterConfig = perFilter(fault(r.Fault))
+	if r.Fault != nil || r.MirrorExcludeReads {
+		pol := &api.RoutePolicy{MirrorExcludesReadonly: r.MirrorExcludeReads}
+		if r.Fault != nil {
+			pol.Fault = fault(r.Fault)
+		}
+		out.TypedPerFilterConfig = perFilter(pol)
 	}
 	for _, kv := range r.RequestMutation {
 		out.RequestHeadersToAdd = append(out.RequestHeadersToAdd, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: kv.Key, Value: kv.Value}})

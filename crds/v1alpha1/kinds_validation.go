@@ -250,6 +250,9 @@ func validateRoute(r *MetaRoute, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Required(p.Child("mirror"), "mirrorPercentage needs mirror"))
 		}
 	}
+	if r.MirrorExcludeReads && r.Mirror == nil {
+		errs = append(errs, field.Required(p.Child("mirror"), "mirrorExcludeReads needs mirror"))
+	}
 	errs = append(errs, validateKeyValues(r.RequestMutation, p.Child("requestMutation"))...)
 	errs = append(errs, validateKeyValues(r.ResponseMutation, p.Child("responseMutation"))...)
 	if f := r.Fault; f != nil {

@@ -55,6 +55,7 @@ type Retries struct {
 
 // MetaRoute is one routing rule: requests that match go to its destinations.
 // +kubebuilder:validation:XValidation:rule="!has(self.mirrorPercentage) || has(self.mirror)",message="mirrorPercentage needs mirror",fieldPath=".mirror"
+// +kubebuilder:validation:XValidation:rule="!has(self.mirrorExcludeReads) || !self.mirrorExcludeReads || has(self.mirror)",message="mirrorExcludeReads needs mirror",fieldPath=".mirror"
 type MetaRoute struct {
 	// Name identifies the route in metrics, logs and error replies.
 	// +required
@@ -91,6 +92,12 @@ type MetaRoute struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	MirrorPercentage *int32 `json:"mirrorPercentage,omitempty"`
+
+	// MirrorExcludeReads leaves requests whose readonly attribute is
+	// "true" (Redis reads) out of the mirror: only writes are copied, as
+	// when a new cluster is being filled during a migration.
+	// +optional
+	MirrorExcludeReads bool `json:"mirrorExcludeReads,omitempty"`
 
 	// RequestMutation sets attributes on the forwarded request.
 	// +optional

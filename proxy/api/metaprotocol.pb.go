@@ -634,8 +634,63 @@ func (*AttributeMatch_Regex) isAttributeMatch_Pattern() {}
 
 func (*AttributeMatch_Present) isAttributeMatch_Pattern() {}
 
-// RouteFault injects faults into a route's requests, for chaos testing.
+// RoutePolicy is a route's meta-protocol policies Envoy has no field for.
 // Set in Route.typed_per_filter_config under "metamesh.meta_protocol_proxy".
+type RoutePolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Fault *RouteFault            `protobuf:"bytes,1,opt,name=fault,proto3" json:"fault,omitempty"`
+	// Requests whose `readonly` attribute is "true" (Redis reads) are not
+	// copied to the route's request mirrors.
+	MirrorExcludesReadonly bool `protobuf:"varint,2,opt,name=mirror_excludes_readonly,json=mirrorExcludesReadonly,proto3" json:"mirror_excludes_readonly,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *RoutePolicy) Reset() {
+	*x = RoutePolicy{}
+	mi := &file_metaprotocol_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoutePolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoutePolicy) ProtoMessage() {}
+
+func (x *RoutePolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoutePolicy.ProtoReflect.Descriptor instead.
+func (*RoutePolicy) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RoutePolicy) GetFault() *RouteFault {
+	if x != nil {
+		return x.Fault
+	}
+	return nil
+}
+
+func (x *RoutePolicy) GetMirrorExcludesReadonly() bool {
+	if x != nil {
+		return x.MirrorExcludesReadonly
+	}
+	return false
+}
+
+// RouteFault injects faults into a route's requests, for chaos testing.
 type RouteFault struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Delay         *FaultDelay            `protobuf:"bytes,1,opt,name=delay,proto3" json:"delay,omitempty"`
@@ -646,7 +701,7 @@ type RouteFault struct {
 
 func (x *RouteFault) Reset() {
 	*x = RouteFault{}
-	mi := &file_metaprotocol_proto_msgTypes[6]
+	mi := &file_metaprotocol_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +713,7 @@ func (x *RouteFault) String() string {
 func (*RouteFault) ProtoMessage() {}
 
 func (x *RouteFault) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[6]
+	mi := &file_metaprotocol_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +726,7 @@ func (x *RouteFault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteFault.ProtoReflect.Descriptor instead.
 func (*RouteFault) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{6}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RouteFault) GetDelay() *FaultDelay {
@@ -701,7 +756,7 @@ type FaultDelay struct {
 
 func (x *FaultDelay) Reset() {
 	*x = FaultDelay{}
-	mi := &file_metaprotocol_proto_msgTypes[7]
+	mi := &file_metaprotocol_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +768,7 @@ func (x *FaultDelay) String() string {
 func (*FaultDelay) ProtoMessage() {}
 
 func (x *FaultDelay) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[7]
+	mi := &file_metaprotocol_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +781,7 @@ func (x *FaultDelay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultDelay.ProtoReflect.Descriptor instead.
 func (*FaultDelay) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{7}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FaultDelay) GetFixedDelay() *durationpb.Duration {
@@ -758,7 +813,7 @@ type FaultAbort struct {
 
 func (x *FaultAbort) Reset() {
 	*x = FaultAbort{}
-	mi := &file_metaprotocol_proto_msgTypes[8]
+	mi := &file_metaprotocol_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +825,7 @@ func (x *FaultAbort) String() string {
 func (*FaultAbort) ProtoMessage() {}
 
 func (x *FaultAbort) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[8]
+	mi := &file_metaprotocol_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +838,7 @@ func (x *FaultAbort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultAbort.ProtoReflect.Descriptor instead.
 func (*FaultAbort) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{8}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FaultAbort) GetStatus() uint32 {
@@ -849,6 +904,9 @@ const file_metaprotocol_proto_rawDesc = "" +
 	"\apresent\x18\a \x01(\bH\x00R\apresent\x12\x16\n" +
 	"\x06invert\x18\b \x01(\bR\x06invertB\t\n" +
 	"\apattern\"\x82\x01\n" +
+	"\vRoutePolicy\x129\n" +
+	"\x05fault\x18\x01 \x01(\v2#.metamesh.proxy.v1alpha1.RouteFaultR\x05fault\x128\n" +
+	"\x18mirror_excludes_readonly\x18\x02 \x01(\bR\x16mirrorExcludesReadonly\"\x82\x01\n" +
 	"\n" +
 	"RouteFault\x129\n" +
 	"\x05delay\x18\x01 \x01(\v2#.metamesh.proxy.v1alpha1.FaultDelayR\x05delay\x129\n" +
@@ -880,7 +938,7 @@ func file_metaprotocol_proto_rawDescGZIP() []byte {
 }
 
 var file_metaprotocol_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_metaprotocol_proto_goTypes = []any{
 	(AccessLog_Mode)(0),         // 0: metamesh.proxy.v1alpha1.AccessLog.Mode
 	(AccessLog_Format)(0),       // 1: metamesh.proxy.v1alpha1.AccessLog.Format
@@ -890,30 +948,32 @@ var file_metaprotocol_proto_goTypes = []any{
 	(*TokenBucket)(nil),         // 5: metamesh.proxy.v1alpha1.TokenBucket
 	(*RateLimitCondition)(nil),  // 6: metamesh.proxy.v1alpha1.RateLimitCondition
 	(*AttributeMatch)(nil),      // 7: metamesh.proxy.v1alpha1.AttributeMatch
-	(*RouteFault)(nil),          // 8: metamesh.proxy.v1alpha1.RouteFault
-	(*FaultDelay)(nil),          // 9: metamesh.proxy.v1alpha1.FaultDelay
-	(*FaultAbort)(nil),          // 10: metamesh.proxy.v1alpha1.FaultAbort
-	(*structpb.Struct)(nil),     // 11: google.protobuf.Struct
-	(*durationpb.Duration)(nil), // 12: google.protobuf.Duration
+	(*RoutePolicy)(nil),         // 8: metamesh.proxy.v1alpha1.RoutePolicy
+	(*RouteFault)(nil),          // 9: metamesh.proxy.v1alpha1.RouteFault
+	(*FaultDelay)(nil),          // 10: metamesh.proxy.v1alpha1.FaultDelay
+	(*FaultAbort)(nil),          // 11: metamesh.proxy.v1alpha1.FaultAbort
+	(*structpb.Struct)(nil),     // 12: google.protobuf.Struct
+	(*durationpb.Duration)(nil), // 13: google.protobuf.Duration
 }
 var file_metaprotocol_proto_depIdxs = []int32{
-	11, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
+	12, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
 	3,  // 1: metamesh.proxy.v1alpha1.MetaProtocolProxy.access_log:type_name -> metamesh.proxy.v1alpha1.AccessLog
 	0,  // 2: metamesh.proxy.v1alpha1.AccessLog.mode:type_name -> metamesh.proxy.v1alpha1.AccessLog.Mode
 	1,  // 3: metamesh.proxy.v1alpha1.AccessLog.format:type_name -> metamesh.proxy.v1alpha1.AccessLog.Format
 	5,  // 4: metamesh.proxy.v1alpha1.LocalRateLimit.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
 	6,  // 5: metamesh.proxy.v1alpha1.LocalRateLimit.conditions:type_name -> metamesh.proxy.v1alpha1.RateLimitCondition
-	12, // 6: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
+	13, // 6: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
 	7,  // 7: metamesh.proxy.v1alpha1.RateLimitCondition.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
 	5,  // 8: metamesh.proxy.v1alpha1.RateLimitCondition.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
-	9,  // 9: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
-	10, // 10: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
-	12, // 11: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	9,  // 9: metamesh.proxy.v1alpha1.RoutePolicy.fault:type_name -> metamesh.proxy.v1alpha1.RouteFault
+	10, // 10: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
+	11, // 11: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
+	13, // 12: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_metaprotocol_proto_init() }
@@ -935,7 +995,7 @@ func file_metaprotocol_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metaprotocol_proto_rawDesc), len(file_metaprotocol_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -32,8 +32,11 @@ type Route struct {
 	Timeout time.Duration
 	// Retry retries failed tries (nil: never).
 	Retry *RetryPolicy
-	// Mirrors copy requests to other clusters.
-	Mirrors []Mirror
+	// Mirrors copy requests to other clusters; with
+	// MirrorExcludesReadonly, not the requests whose readonly attribute
+	// is "true".
+	Mirrors                []Mirror
+	MirrorExcludesReadonly bool
 	// Fault injects delays and aborts (nil: none).
 	Fault *Fault
 

@@ -58,13 +58,16 @@ func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
 		return nil, err
 	}
 	out := &router.Route{Name: r.GetName()}
-	var f api.RouteFault
-	if ok, err := perFilter(r.GetTypedPerFilterConfig(), path, &f); err != nil {
+	var pol api.RoutePolicy
+	if ok, err := perFilter(r.GetTypedPerFilterConfig(), path, &pol); err != nil {
 		return nil, err
 	} else if ok {
-		if out.Fault, err = fault(&f, path+".typed_per_filter_config"); err != nil {
-			return nil, err
+		if f := pol.GetFault(); f != nil {
+			if out.Fault, err = fault(f, path+".typed_per_filter_config.fault"); err != nil {
+				return nil, err
+			}
 		}
+		out.MirrorExcludesReadonly = pol.GetMirrorExcludesReadonly()
 	}
 	m := r.GetMatch()
 	if err := onlyFields(m, path+".match", "prefix", "headers"); err != nil {

@@ -334,7 +334,7 @@ func hostEjected(srv *proxy.Server, cluster, host string) (time.Time, bool) {
 func TestPolicyFaultInjection(t *testing.T) {
 	v1, v2 := greeters(t)
 	t.Run("abort", func(t *testing.T) {
-		r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100, Fault: "abort: {status: 70, percentage: 30}"}
+		r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100, Fault: "fault: {abort: {status: 70, percentage: 30}}"}
 		startProxy(t, r)
 		c := newClient(t, r.Listen, dubboclient.Options{})
 		aborted := 0
@@ -354,7 +354,7 @@ func TestPolicyFaultInjection(t *testing.T) {
 		}
 	})
 	t.Run("delay", func(t *testing.T) {
-		r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100, Fault: "delay: {fixed_delay: 0.3s, percentage: 100}"}
+		r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100, Fault: "fault: {delay: {fixed_delay: 0.3s, percentage: 100}}"}
 		startProxy(t, r)
 		c := newClient(t, r.Listen, dubboclient.Options{})
 		start := time.Now()

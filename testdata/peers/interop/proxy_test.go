@@ -44,7 +44,7 @@ type routes struct {
 	// of v1, listed first.
 	Policy, Thresholds, V1Extra string
 	// RateLimit is the virtual host's LocalRateLimit, Fault the canary
-	// route's RouteFault and Outlier both clusters' outlier_detection
+	// route's RoutePolicy and Outlier both clusters' outlier_detection
 	// (flow YAML; the first two without "@type").
 	RateLimit, Fault, Outlier string
 }
@@ -78,7 +78,7 @@ resources:
       match: {prefix: ""}
       {{- if .Fault}}
       typed_per_filter_config:
-        metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.RouteFault, {{.Fault}}}
+        metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.RoutePolicy, {{.Fault}}}
       {{- end}}
       request_headers_to_add: [{header: {key: x-routed-by, value: "{{.Mutation}}"}}]
       route:

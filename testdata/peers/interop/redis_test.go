@@ -69,6 +69,7 @@ spec:
     match: {attributes: {key: {prefix: "user:"}}}
     route: [{destination: {host: cache.redis, subset: users}}]
     mirror: {host: cache.redis, subset: mirror}
+    mirrorExcludeReads: true
   - name: orders
     match: {attributes: {key: {prefix: "order:"}}}
     route: [{destination: {host: cache.redis, subset: orders}}]
@@ -252,6 +253,22 @@ func TestRedisRouting(t *testing.T) {
 			v, ok := s.Mirror.Get("user:mirrored")
 			return ok && v == "yes"
 		})
+		// Reads are not copied (mirrorExcludeReads). A client's copies
+		// travel in order on one connection, so once a later SET's copy
+		// is on the mirror, any copied GET would be too.
+		one := redis.NewClient(&redis.Options{Addr: s.listen, Protocol: 2, MaxRetries: -1, PoolSize: 1, DisableIdentity: true})
+		defer one.Close()
+		getsBefore := commandCalls(t, s.Mirror, "get")
+		for range 20 {
+			noErr(t, one.Get(ctx, "user:mirrored").Err())
+		}
+		noErr(t, one.Set(ctx, "user:mirrored2", "yes", 0).Err())
+		waitFor(t, 2*time.Second, "the mirror to get user:mirrored2", func() bool {
+			return s.Mirror.Client.Exists(ctx, "user:mirrored2").Val() == 1
+		})
+		if got := commandCalls(t, s.Mirror, "get") - getsBefore; got != 0 {
+			t.Fatalf("the mirror ran %d GETs from the proxy's clients, want none", got)
+		}
 	})
 	t.Run("redis-cli", func(t *testing.T) {
 		cli := func(args ...string) string {
@@ -277,6 +294,21 @@ func TestRedisRouting(t *testing.T) {
 			t.Fatalf("KEYS: %q, want a metamesh refusal", got)
 		}
 	})
+}
+
+// commandCalls is how many times srv has run cmd (INFO commandstats).
+func commandCalls(t *testing.T, srv *redispeer.Server, cmd string) int {
+	t.Helper()
+	info, err := srv.Client.Info(context.Background(), "commandstats").Result()
+	noErr(t, err)
+	for _, line := range strings.Split(info, "\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":calls="); ok {
+			var n int
+			fmt.Sscanf(rest, "%d", &n)
+			return n
+		}
+	}
+	return 0
 }
 
 // TestRedisUpstreamDown: with one upstream down, its commands get errors
