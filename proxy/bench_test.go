@@ -21,6 +21,8 @@ func BenchmarkProxyRoundTrip(b *testing.B) {
 		{"ratelimit", config{RateLimit: "token_bucket: {max_tokens: 1000000000, tokens_per_fill: 1000000000, fill_interval: 1s}"}},
 		{"fault-0%", config{Fault: "fault: {abort: {status: 70, percentage: 0}}"}},
 		{"outlier+limits", config{Outlier: "{consecutive_5xx: 5}", Thresholds: "{max_requests: 100000}"}},
+		{"accesslog-1%", config{AccessLog: "{mode: SAMPLED, sample_percent: 1, path: /dev/null}"}},
+		{"accesslog-all", config{AccessLog: "{mode: ALL, path: /dev/null}"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchRoundTrip(b, bc.cfg) })
 	}
