@@ -16,6 +16,7 @@ import (
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
 func runCmd() *cobra.Command {
@@ -27,6 +28,7 @@ func runCmd() *cobra.Command {
 		listenAddr   string
 		debounce     time.Duration
 		drainTimeout time.Duration
+		ads          embeddedADS
 	)
 	cmd := &cobra.Command{
 		Use:   "run --config DIR",
@@ -36,7 +38,9 @@ func runCmd() *cobra.Command {
 			"DIR (Aeraki's MetaRouter and ApplicationProtocol too), translates them to\n" +
 			"xDS and applies them to the proxy; on every change it does so again. An\n" +
 			"invalid edit is logged with the file and field, and the last good config\n" +
-			"stays in force.",
+			"stays in force. With --xds ADDR it also serves that config over ADS to\n" +
+			"other proxies (`metamesh proxy --xds`), TLS or --insecure as for\n" +
+			"`metamesh controlplane`.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logs.build()
@@ -60,8 +64,12 @@ func runCmd() *cobra.Command {
 			}
 			defer func() { _ = stopTracing(context.Background()) }()
 
+			publish, err := ads.start(ctx, log)
+			if err != nil {
+				return err
+			}
 			opts := translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog}
-			apply := func(cfg *file.Config) error { return applyConfig(log, srv, cfg, opts) }
+			apply := func(cfg *file.Config) error { return applyConfig(log, srv, cfg, opts, publish) }
 			watchErr := make(chan error, 1)
 			go func() { watchErr <- file.Watch(ctx, dir, debounce, log, apply) }()
 			serveErr := make(chan error, 1)
@@ -86,12 +94,13 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the service ports are bound on")
 	cmd.Flags().DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change before the folder is reloaded")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
+	ads.register(cmd.Flags())
 	return cmd
 }
 
 // applyConfig translates cfg and applies it to the proxy, logging every
 // object the translation did not fully accept.
-func applyConfig(log *zap.Logger, srv *proxy.Server, cfg *file.Config, opts translate.Options) error {
+func applyConfig(log *zap.Logger, srv *proxy.Server, cfg *file.Config, opts translate.Options, publish func(*snapshot.Resources)) error {
 	out := translate.Translate(&translate.Input{
 		ServiceEntries:       cfg.ServiceEntries,
 		DestinationPolicies:  cfg.DestinationPolicies,
@@ -105,6 +114,7 @@ func applyConfig(log *zap.Logger, srv *proxy.Server, cfg *file.Config, opts tran
 	if err := srv.Apply(out.Resources); err != nil {
 		return fmt.Errorf("proxy refused the translated config: %w", err)
 	}
+	publish(out.Resources)
 	log.Info("config applied", zap.String("version", out.Resources.Version),
 		zap.Int("listeners", len(out.Resources.Listeners)), zap.Int("clusters", len(out.Resources.Clusters)))
 	return nil
