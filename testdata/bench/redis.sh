@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Redis row of `make bench`: redis-benchmark against one redis-server
+# directly, through twemproxy (Debian's nutcracker) and through metamesh,
+# each proxy in front of the same one server, in one run, for pipelines of
+# 16 and 1:
+#
+#   redis-benchmark -t set,get -n 200000 -c 50 -P {16,1}
+#
+# Prints requests/s for SET and GET, each proxy's CPU seconds per 100k
+# requests (utime+stime from /proc/PID/stat over the run, divided by the
+# run's 2 x 200000 requests) and its read/write system calls per request
+# (syscr+syscw from /proc/PID/io; epoll calls not counted), then per pipeline depth a verdict against the
+# target of issue 6: metamesh throughput >= twemproxy's, and CPU per request
+# <= 1.5 x twemproxy's. The verdict is printed, not enforced (the exit status
+# is 0 when the runs complete): figures on a shared machine are noisy.
+#
+# Usage: METAMESH=bin/metamesh testdata/bench/redis.sh
+#   env N (requests per test, 200000), CLIENTS (50), PIPELINES ("16 1").
+#
+# Everything listens on 127.0.0.1 only, on free ports the kernel hands out;
+# a process whose port was taken in between exits, and the script fails
+# rather than measure the wrong thing. Every process started here is stopped
+# on exit, also on Ctrl-C or SIGTERM.
+#
+# How each side is configured (as an operator fronts one Redis):
+# - redis-server: no persistence (save "", appendonly no), defaults otherwise.
+# - nutcracker: one pool, `redis: true`, one server (weight 1), hash and
+#   distribution at their defaults (fnv1a_64, ketama: with one server they
+#   only cost a hash per key), `server_connections` at its default of 1
+#   (twemproxy pipelines every client's commands over it), no auto ejection
+#   (with one server there is nowhere else to go), no timeout (the default).
+# - metamesh: `metamesh proxy` with one listener (codec redis,
+#   default_service cache), one route to one STATIC cluster with the one
+#   server, upstream connections at the default for a pipelined codec (2
+#   per host; a client's commands stay on one of them).
+set -euo pipefail
+
+METAMESH=${METAMESH:-bin/metamesh}
+N=${N:-200000}
+CLIENTS=${CLIENTS:-50}
+PIPELINES=${PIPELINES:-16 1}
+
+missing=0
+for tool in redis-server redis-benchmark nutcracker; do
+	command -v "$tool" >/dev/null || missing=1
+done
+if [ "$missing" = 1 ]; then
+	apt-get update -qq
+	apt-get install -y -qq redis-server redis-tools nutcracker >/dev/null
+fi
+[ -x "$METAMESH" ] || { echo "redis.sh: $METAMESH is not an executable (run make build, or set METAMESH)" >&2; exit 1; }
+
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# free_ports N prints N distinct free loopback ports: all are bound at once,
+# so none is handed out twice, then released for the servers to take.
+free_ports() {
+	python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# wait_up PID PORT NAME waits until PORT accepts connections while PID (the
+# process meant to listen there) is alive.
+wait_up() {
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$1" 2>/dev/null || { echo "redis.sh: $3 exited (port $2 taken?); its log:" >&2; cat "$dir/$3.log" >&2 || true; exit 1; }
+		if [ "$i" -gt 1 ] && (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
+			# Still alive a moment later: the listener is ours, not a stranger's.
+			sleep 0.2
+			kill -0 "$1" 2>/dev/null && return 0
+		fi
+		sleep 0.1
+	done
+	echo "redis.sh: $3 does not listen on $2 after 10s" >&2
+	exit 1
+}
+
+# cpu PID prints the process's utime+stime in seconds.
+cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$1/stat"
+}
+
+# syscalls PID prints the process's read+write system calls so far.
+syscalls() {
+	awk '$1=="syscr:" || $1=="syscw:" {n+=$2} END {print n}' "/proc/$1/io"
+}
+
+read -r redis_port twem_port mm_port admin_port stats_port < <(free_ports 5)
+
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+	--loglevel warning --logfile "$dir/redis-server.log" &
+redis_pid=$!
+pids+=("$redis_pid")
+wait_up "$redis_pid" "$redis_port" redis-server
+
+cat >"$dir/nutcracker.yml" <<YAML
+cache:
+  listen: 127.0.0.1:$twem_port
+  redis: true
+  hash: fnv1a_64
+  distribution: ketama
+  auto_eject_hosts: false
+  server_connections: 1
+  servers:
+  - 127.0.0.1:$redis_port:1
+YAML
+# nutcracker's stats port must be free too (it binds 0.0.0.0:22222 unless told).
+nutcracker -c "$dir/nutcracker.yml" -o "$dir/nutcracker.log" -s "$stats_port" -a 127.0.0.1 \
+	-p "$dir/nutcracker.pid" &
+twem_pid=$!
+pids+=("$twem_pid")
+wait_up "$twem_pid" "$twem_port" nutcracker
+
+cat >"$dir/bootstrap.yaml" <<YAML
+resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: redis
+  address: {socket_address: {address: 127.0.0.1, port_value: $mm_port}}
+  filter_chains:
+  - filters:
+    - name: metamesh.meta_protocol_proxy
+      typed_config:
+        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
+        codec: redis
+        route_config_name: redis
+        default_service: cache
+- "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+  name: redis
+  virtual_hosts:
+  - name: cache
+    domains: [cache]
+    routes:
+    - name: all
+      match: {prefix: ""}
+      route: {cluster: cache}
+- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: cache
+  type: STATIC
+  connect_timeout: 1s
+  lb_policy: ROUND_ROBIN
+  load_assignment:
+    cluster_name: cache
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $redis_port}}}
+YAML
+mm_flags=(proxy --bootstrap "$dir/bootstrap.yaml" --admin "127.0.0.1:$admin_port" --log-level warn)
+# METAMESH_PPROF=1 serves /debug/pprof on the admin address, printed below.
+[ "${METAMESH_PPROF:-}" = 1 ] && mm_flags+=(--pprof)
+"$METAMESH" "${mm_flags[@]}" >"$dir/metamesh.log" 2>&1 &
+mm_pid=$!
+pids+=("$mm_pid")
+wait_up "$mm_pid" "$mm_port" metamesh
+[ "${METAMESH_PPROF:-}" = 1 ] && echo "metamesh pprof: http://127.0.0.1:$admin_port/debug/pprof/"
+
+# A request through each path before measuring: the proxies dial upstream
+# lazily, and a refused path should stop the run here, not skew a figure.
+for port in "$twem_port" "$mm_port"; do
+	out=$(redis-cli -h 127.0.0.1 -p "$port" SET redis.sh:probe 1)
+	[ "$out" = OK ] || { echo "redis.sh: SET through port $port answered: $out" >&2; exit 1; }
+done
+
+echo "redis-benchmark -t set,get -n $N -c $CLIENTS -P {${PIPELINES// /,}}; one redis-server $(redis-server --version | awk '{sub("v=", "", $3); print $3}'), nutcracker $(nutcracker --version 2>&1 | awk '{print $NF; exit}'), $("$METAMESH" version 2>/dev/null | head -1 || echo metamesh)"
+echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+printf '%-10s %3s %12s %12s %12s %14s\n' target P 'SET req/s' 'GET req/s' 'proxy CPU s' 'proxy r/w'
+printf '%-10s %3s %12s %12s %12s %14s\n' '' '' '' '' 'per 100k req' 'syscalls/req'
+
+declare -A set_rps get_rps cpu_per
+for P in $PIPELINES; do
+	for target in direct twemproxy metamesh; do
+		case $target in
+		direct) port=$redis_port pid="" ;;
+		twemproxy) port=$twem_port pid=$twem_pid ;;
+		metamesh) port=$mm_port pid=$mm_pid ;;
+		esac
+		before=0 sys_before=0
+		[ -n "$pid" ] && before=$(cpu "$pid") sys_before=$(syscalls "$pid")
+		# redis-benchmark's CONFIG GET at start is refused by both proxies; it
+		# warns on stderr and goes on.
+		out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n "$N" -c "$CLIENTS" -P "$P" -q --csv 2>"$dir/bench.err") ||
+			{ echo "redis.sh: redis-benchmark against $target failed:" >&2; cat "$dir/bench.err" >&2; exit 1; }
+		per=- sys=-
+		if [ -n "$pid" ]; then
+			per=$(awk -v a="$before" -v b="$(cpu "$pid")" -v n="$N" 'BEGIN{printf "%.3f", (b-a)/(2*n/100000)}')
+			sys=$(awk -v a="$sys_before" -v b="$(syscalls "$pid")" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/(2*n)}')
+		fi
+		s=$(awk -F'"' '$2=="SET"{printf "%.0f", $4}' <<<"$out")
+		g=$(awk -F'"' '$2=="GET"{printf "%.0f", $4}' <<<"$out")
+		if [ -z "$s" ] || [ -z "$g" ]; then
+			echo "redis.sh: no SET/GET figures from redis-benchmark against $target:" >&2
+			echo "$out" >&2
+			exit 1
+		fi
+		set_rps[$target,$P]=$s get_rps[$target,$P]=$g cpu_per[$target,$P]=$per
+		printf '%-10s %3s %12s %12s %12s %14s\n' "$target" "$P" "$s" "$g" "$per" "$sys"
+	done
+done
+
+echo
+for P in $PIPELINES; do
+	awk -v p="$P" \
+		-v ms="${set_rps[metamesh,$P]}" -v mg="${get_rps[metamesh,$P]}" -v mc="${cpu_per[metamesh,$P]}" \
+		-v ts="${set_rps[twemproxy,$P]}" -v tg="${get_rps[twemproxy,$P]}" -v tc="${cpu_per[twemproxy,$P]}" 'BEGIN {
+		ts_ratio = ms / ts; tg_ratio = mg / tg
+		thr = (ts_ratio < tg_ratio) ? ts_ratio : tg_ratio
+		cpu = (tc > 0) ? mc / tc : 0
+		printf "P=%-2s metamesh/twemproxy throughput: SET %.2f, GET %.2f (target >= 1.00: %s); CPU per request: %.2fx (target <= 1.50: %s)\n",
+			p, ts_ratio, tg_ratio, (thr >= 1 ? "met" : "MISSED"), cpu, (tc > 0 && cpu <= 1.5 ? "met" : "MISSED")
+	}'
+done
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at end"
