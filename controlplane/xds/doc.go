@@ -2,6 +2,8 @@
 // resources translated from the config (listeners, clusters, endpoints and
 // route configurations) to every proxy over one aggregated gRPC stream,
 // state of the world or delta, on go-control-plane's SnapshotCache.
+// Every node gets the same snapshot; state-of-the-world responses share
+// resources marshaled once per version instead of once per proxy.
 //
 // Update hands it a new set of resources. Updates are coalesced: the set
 // is published once the updates stop for Options.Debounce (or

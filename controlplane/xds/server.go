@@ -49,6 +49,7 @@ type Server struct {
 	registry *prometheus.Registry // nil when Options.Registerer was given
 	metrics  *metrics
 	cache    cachev3.SnapshotCache
+	shared   *sharedCache // cache with shared marshaled resources, for SotW
 	ads      ads
 
 	latest atomic.Pointer[snapshot.Resources] // newest Update, not yet published
@@ -96,8 +97,9 @@ func New(ctx context.Context, o Options) *Server {
 	// ads=true: EDS and RDS requests that name resources are answered only
 	// once the snapshot has all of them, and responses go out in type order.
 	s.cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, gcpLog)
+	s.shared = newSharedCache(s.cache)
 	s.ads = ads{
-		sotw:  sotw.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog)),
+		sotw:  sotw.NewServer(ctx, s.shared, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog)),
 		delta: delta.NewServer(ctx, s.cache, callbacks{s}, delta.WithLogger(gcpLog)),
 	}
 	go s.run(ctx)
@@ -159,7 +161,7 @@ func (s *Server) run(ctx context.Context) {
 // from the one in force, sets it for every connected node.
 func (s *Server) publish(ctx context.Context, res *snapshot.Resources) {
 	start := time.Now()
-	snap, err := newSnapshot(res)
+	snap, marshaled, err := newSnapshot(res)
 	if err != nil {
 		s.metrics.rejected.Inc()
 		s.log.Error("snapshot not published; the proxies keep the last one", zap.Error(err))
@@ -172,6 +174,9 @@ func (s *Server) publish(ctx context.Context, res *snapshot.Resources) {
 		return
 	}
 	s.current = snap
+	for _, m := range marshaled {
+		s.shared.publish(m)
+	}
 	for node := range s.nodes {
 		if err := s.cache.SetSnapshot(ctx, node, snap); err != nil {
 			s.log.Error("snapshot not set for a node", zap.String("node", node), zap.Error(err))

@@ -34,9 +34,18 @@ func typeName(url string) string {
 	return url
 }
 
+// marshaledResources are one type's resources, marshaled in name order,
+// and their version.
+type marshaledResources struct {
+	typeURL string
+	version string
+	values  [][]byte
+}
+
 // newSnapshot turns res into a cache snapshot whose version per type is a
-// hash of that type's resources, and checks that it is consistent.
-func newSnapshot(res *snapshot.Resources) (*cachev3.Snapshot, error) {
+// hash of that type's resources, and checks that it is consistent. It
+// returns the resources it marshaled to hash them too, by type.
+func newSnapshot(res *snapshot.Resources) (*cachev3.Snapshot, []marshaledResources, error) {
 	byType := map[string][]types.Resource{
 		resourcev3.ClusterType:  make([]types.Resource, 0, len(res.Clusters)),
 		resourcev3.EndpointType: make([]types.Resource, 0, len(res.Endpoints)),
@@ -57,41 +66,46 @@ func newSnapshot(res *snapshot.Resources) (*cachev3.Snapshot, error) {
 	}
 	snap, err := cachev3.NewSnapshot("", byType)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	marshaled := make([]marshaledResources, 0, len(byType))
 	for url, rs := range byType {
-		v, err := contentVersion(rs)
+		m, err := marshalSorted(url, rs)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", typeName(url), err)
+			return nil, nil, fmt.Errorf("%s: %w", typeName(url), err)
 		}
-		snap.Resources[cachev3.GetResponseType(url)].Version = v
+		snap.Resources[cachev3.GetResponseType(url)].Version = m.version
+		marshaled = append(marshaled, m)
 	}
 	if err := consistent(snap, res); err != nil {
-		return nil, fmt.Errorf("inconsistent snapshot: %w", err)
+		return nil, nil, fmt.Errorf("inconsistent snapshot: %w", err)
 	}
-	return snap, nil
+	return snap, marshaled, nil
 }
 
-// contentVersion hashes resources in name order: equal sets of resources
-// get equal versions, whatever their order.
-func contentVersion(rs []types.Resource) (string, error) {
+// marshalSorted marshals resources (deterministically) in name order and
+// hashes them into their version: equal sets of resources get equal
+// versions, whatever their order.
+func marshalSorted(typeURL string, rs []types.Resource) (marshaledResources, error) {
 	sorted := slices.Clone(rs)
 	slices.SortFunc(sorted, func(a, b types.Resource) int {
 		return strings.Compare(cachev3.GetResourceName(a), cachev3.GetResourceName(b))
 	})
+	m := marshaledResources{typeURL: typeURL, values: make([][]byte, len(sorted))}
 	h := sha256.New()
 	opts := proto.MarshalOptions{Deterministic: true}
-	var buf []byte
-	for _, r := range sorted {
-		var err error
-		buf, err = opts.MarshalAppend(buf[:0], r)
+	for i, r := range sorted {
+		name := cachev3.GetResourceName(r)
+		buf, err := opts.Marshal(r)
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", cachev3.GetResourceName(r), err)
+			return m, fmt.Errorf("%s: %w", name, err)
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00", cachev3.GetResourceName(r), len(buf))
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(buf))
 		h.Write(buf)
+		m.values[i] = buf
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+	m.version = hex.EncodeToString(h.Sum(nil)[:8])
+	return m, nil
 }
 
 // consistent runs go-control-plane's Snapshot.Consistent and adds the one
