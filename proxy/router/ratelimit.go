@@ -16,15 +16,27 @@ type TokenBucket struct {
 	FillInterval  time.Duration
 }
 
-func (b TokenBucket) limiter() *rate.Limiter {
-	return rate.NewLimiter(rate.Limit(float64(b.TokensPerFill)/b.FillInterval.Seconds()), int(b.MaxTokens))
+// Bucket is a token bucket in use. A config update that leaves a bucket
+// as it was keeps using the same Bucket, tokens and all (see
+// snapshot.Builder), so an unrelated change doesn't refill it.
+type Bucket struct {
+	shape   TokenBucket
+	limiter *rate.Limiter
 }
+
+// NewBucket returns a full bucket of the given shape.
+func NewBucket(shape TokenBucket) *Bucket {
+	return &Bucket{shape: shape, limiter: rate.NewLimiter(rate.Limit(float64(shape.TokensPerFill)/shape.FillInterval.Seconds()), int(shape.MaxTokens))}
+}
+
+// Shape is the shape the bucket was made with.
+func (b *Bucket) Shape() TokenBucket { return b.shape }
 
 // RateCondition gives the requests matching all of Match a bucket of
 // their own.
 type RateCondition struct {
 	Match  []Matcher
-	Bucket TokenBucket
+	Bucket *Bucket
 }
 
 // RateLimit is one virtual host's local rate limit. Tokens refill
@@ -43,13 +55,13 @@ type rateCondition struct {
 
 // NewRateLimit builds the limiter of a virtual host: default (nil for
 // none) for requests matching no condition.
-func NewRateLimit(def *TokenBucket, conds []RateCondition) *RateLimit {
+func NewRateLimit(def *Bucket, conds []RateCondition) *RateLimit {
 	r := &RateLimit{}
 	if def != nil {
-		r.all = def.limiter()
+		r.all = def.limiter
 	}
 	for _, c := range conds {
-		r.conditions = append(r.conditions, rateCondition{match: c.Match, limiter: c.Bucket.limiter()})
+		r.conditions = append(r.conditions, rateCondition{match: c.Match, limiter: c.Bucket.limiter})
 	}
 	return r
 }

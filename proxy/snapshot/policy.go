@@ -36,24 +36,25 @@ func perFilter(cfg map[string]*anypb.Any, path string, into proto.Message) (bool
 	return true, nil
 }
 
-// rateLimit reads a virtual host's LocalRateLimit.
-func rateLimit(rl *api.LocalRateLimit, path string) (*router.RateLimit, error) {
-	var def *router.TokenBucket
-	if b := rl.GetTokenBucket(); b != nil {
-		tb, err := tokenBucket(b, path+".token_bucket")
+// rateLimit reads a virtual host's LocalRateLimit. key names the virtual
+// host (route configuration and virtual host names) for bucket reuse.
+func (b *Builder) rateLimit(rl *api.LocalRateLimit, key, path string) (*router.RateLimit, error) {
+	var def *router.Bucket
+	if tb := rl.GetTokenBucket(); tb != nil {
+		shape, err := tokenBucket(tb, path+".token_bucket")
 		if err != nil {
 			return nil, err
 		}
-		def = &tb
+		def = b.bucket(key+"\x00default", shape)
 	}
 	conds := make([]router.RateCondition, 0, len(rl.GetConditions()))
 	for i, c := range rl.GetConditions() {
 		cpath := fmt.Sprintf("%s.conditions[%d]", path, i)
-		tb, err := tokenBucket(c.GetTokenBucket(), cpath+".token_bucket")
+		shape, err := tokenBucket(c.GetTokenBucket(), cpath+".token_bucket")
 		if err != nil {
 			return nil, err
 		}
-		rc := router.RateCondition{Bucket: tb}
+		var rc router.RateCondition
 		for j, am := range c.GetMatch() {
 			m, err := attributeMatcher(am)
 			if err != nil {
@@ -61,9 +62,27 @@ func rateLimit(rl *api.LocalRateLimit, path string) (*router.RateLimit, error) {
 			}
 			rc.Match = append(rc.Match, m)
 		}
+		// A condition's bucket is known by what it matches, wherever it
+		// moves in the list.
+		match, err := proto.MarshalOptions{Deterministic: true}.Marshal(&api.RateLimitCondition{Match: c.GetMatch()})
+		if err != nil {
+			return nil, fmt.Errorf("%s.match: %w", cpath, err)
+		}
+		rc.Bucket = b.bucket(key+"\x00"+string(match), shape)
 		conds = append(conds, rc)
 	}
 	return router.NewRateLimit(def, conds), nil
+}
+
+// bucket returns the bucket known by key in the snapshot in force if it
+// has the same shape (so its tokens carry over), else a new full one.
+func (b *Builder) bucket(key string, shape router.TokenBucket) *router.Bucket {
+	bk := b.buckets[key]
+	if bk == nil || bk.Shape() != shape {
+		bk = router.NewBucket(shape)
+	}
+	b.nextBuckets[key] = bk
+	return bk
 }
 
 func tokenBucket(b *api.TokenBucket, path string) (router.TokenBucket, error) {

@@ -9,9 +9,12 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/api"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/router"
 	"github.com/metamesh/metamesh/proxy/snapshot"
@@ -107,5 +110,58 @@ func TestClusterOutlierDetection(t *testing.T) {
 	}
 	if got := snap.Clusters["greetings-v2"].Outlier; got != nil {
 		t.Errorf("greetings-v2 has no outlier_detection, got %+v", got)
+	}
+}
+
+func TestRateLimitBucketsSurviveUpdates(t *testing.T) {
+	limit := func(res *snapshot.Resources, defaultMax uint32) {
+		t.Helper()
+		hour := durationpb.New(time.Hour)
+		rl, err := anypb.New(&api.LocalRateLimit{
+			TokenBucket: &api.TokenBucket{MaxTokens: defaultMax, FillInterval: hour},
+			Conditions: []*api.RateLimitCondition{{
+				Match:       []*api.AttributeMatch{{Name: "batchjob", Pattern: &api.AttributeMatch_Exact{Exact: "true"}}},
+				TokenBucket: &api.TokenBucket{MaxTokens: 1, FillInterval: hour},
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Routes[0].GetVirtualHosts()[0].TypedPerFilterConfig = map[string]*anypb.Any{snapshot.FilterName: rl}
+	}
+	var plain, batch protocols.Headers
+	batch.Set("batchjob", "true")
+	b := snapshot.NewBuilder()
+	next := func(res *snapshot.Resources) *router.RateLimit {
+		t.Helper()
+		snap := build(t, b, res)
+		b.Commit()
+		return snap.Routes[res.Routes[0].GetName()].Lookup(greetings).RateLimit
+	}
+
+	res := load(t)
+	limit(res, 2)
+	rl := next(res)
+	if !rl.Allow(&plain) || !rl.Allow(&plain) || rl.Allow(&plain) || !rl.Allow(&batch) || rl.Allow(&batch) {
+		t.Fatal("a fresh limit of 2 (default) and 1 (batchjob) per hour did not admit exactly that")
+	}
+
+	// A change elsewhere (here a cluster's connect timeout, as an endpoint
+	// or another route would) keeps both buckets, drained.
+	res = load(t)
+	limit(res, 2)
+	clusterNamed(t, res, "greetings-v1").ConnectTimeout = durationpb.New(3 * time.Second)
+	rl = next(res)
+	if rl.Allow(&plain) || rl.Allow(&batch) {
+		t.Error("a config update elsewhere refilled the rate-limit buckets")
+	}
+
+	// A new shape for the default bucket makes it anew, full; the
+	// condition's bucket, unchanged, stays drained.
+	res = load(t)
+	limit(res, 3)
+	rl = next(res)
+	if !rl.Allow(&plain) || rl.Allow(&batch) {
+		t.Error("after the default bucket grew to 3: want it new and full, and the batchjob bucket still empty")
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 // buildRoutes compiles one RouteConfiguration, read with meta-protocol
 // meaning: domains are service names, header matchers match attributes.
-func buildRoutes(rc *routev3.RouteConfiguration) (*router.Table, error) {
+func (b *Builder) buildRoutes(rc *routev3.RouteConfiguration) (*router.Table, error) {
 	path := "route_configuration " + rc.GetName()
 	if err := onlyFields(rc, path, "name", "virtual_hosts"); err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func buildRoutes(rc *routev3.RouteConfiguration) (*router.Table, error) {
 		if ok, err := perFilter(vh.GetTypedPerFilterConfig(), vpath, &rl); err != nil {
 			return nil, err
 		} else if ok {
-			if v.RateLimit, err = rateLimit(&rl, vpath+".typed_per_filter_config"); err != nil {
+			if v.RateLimit, err = b.rateLimit(&rl, rc.GetName()+"\x00"+vh.GetName(), vpath+".typed_per_filter_config"); err != nil {
 				return nil, err
 			}
 		}

@@ -22,13 +22,17 @@ type Snapshot struct {
 	Resources *Resources
 }
 
-// Builder builds snapshots. It remembers the hosts and codecs of the last
-// snapshot it built so the next one reuses them. Not safe for concurrent
+// Builder builds snapshots. It remembers the hosts, codecs, cluster loads
+// and rate-limit buckets of the last snapshot it built so the next one
+// reuses them. Not safe for concurrent
 // use: the proxy serializes config updates.
 type Builder struct {
 	hosts, nextHosts   map[string]*cluster.Host
 	codecs, nextCodecs map[string]protocols.Codec
 	loads, nextLoads   map[string]*cluster.Load
+	// buckets are the rate-limit token buckets by route configuration,
+	// virtual host and condition.
+	buckets, nextBuckets map[string]*router.Bucket
 	// AccessLogs holds the access log sinks listeners write to; set it to
 	// count dropped lines (a default that counts nothing is made on first
 	// use).
@@ -37,7 +41,7 @@ type Builder struct {
 
 // NewBuilder returns a builder with nothing to reuse yet.
 func NewBuilder() *Builder {
-	return &Builder{hosts: map[string]*cluster.Host{}, codecs: map[string]protocols.Codec{}, loads: map[string]*cluster.Load{}}
+	return &Builder{hosts: map[string]*cluster.Host{}, codecs: map[string]protocols.Codec{}, loads: map[string]*cluster.Load{}, buckets: map[string]*router.Bucket{}}
 }
 
 // Build validates res and compiles it. On error nothing changes: the
@@ -48,6 +52,7 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 	b.nextHosts = map[string]*cluster.Host{}
 	b.nextCodecs = map[string]protocols.Codec{}
 	b.nextLoads = map[string]*cluster.Load{}
+	b.nextBuckets = map[string]*router.Bucket{}
 	s := &Snapshot{
 		Listeners: map[string]*Listener{},
 		Routes:    map[string]*router.Table{},
@@ -61,7 +66,7 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 		if _, dup := s.Routes[rc.GetName()]; dup {
 			return nil, fmt.Errorf("route_configuration %s: name: duplicate", rc.GetName())
 		}
-		t, err := buildRoutes(rc)
+		t, err := b.buildRoutes(rc)
 		if err != nil {
 			return nil, err
 		}
@@ -102,8 +107,8 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 // Commit makes the last successful Build the one later builds reuse.
 func (b *Builder) Commit() {
 	if b.nextHosts != nil {
-		b.hosts, b.codecs, b.loads = b.nextHosts, b.nextCodecs, b.nextLoads
-		b.nextHosts, b.nextCodecs, b.nextLoads = nil, nil, nil
+		b.hosts, b.codecs, b.loads, b.buckets = b.nextHosts, b.nextCodecs, b.nextLoads, b.nextBuckets
+		b.nextHosts, b.nextCodecs, b.nextLoads, b.nextBuckets = nil, nil, nil, nil
 	}
 }
 
