@@ -22,7 +22,11 @@
 // and leaves the frame it was given alone; mutation sets headers; error,
 // status and heartbeat replies decode as the right kind with the request's
 // ID; an oversize frame is refused; random and mutated bytes never make
-// Decode or Encode panic or return a length out of bounds.
+// Decode or Encode panic or return a length out of bounds. A
+// protocols.Splitter's parts are whole requests of their own bytes and
+// its merged reply one frame (a sample must split); a
+// protocols.SessionCodec's Intercept answers with one reply frame or
+// appends nothing.
 //
 // Fuzz is the same per-input invariants as a native fuzz target.
 package codectest
@@ -151,6 +155,12 @@ func RunT(t T, s Suite) {
 	}
 	t.Run("reply/heartbeat", k.heartbeats)
 	t.Run("classify", k.classify)
+	if _, ok := k.codec.(protocols.Splitter); ok {
+		t.Run("split", k.split)
+	}
+	if _, ok := k.codec.(protocols.SessionCodec); ok {
+		t.Run("session", k.session)
+	}
 	if s.Oversize != nil {
 		t.Run("oversize", k.oversize)
 	}

@@ -137,6 +137,47 @@ func TestBrokenCodecsFail(t *testing.T) {
 	}
 }
 
+// TestSplitterAndSessionChecks runs the kit on codecs with a Splitter or
+// a SessionCodec: good ones pass, broken ones fail in the check meant to
+// catch them, and a Splitter whose samples never split fails.
+func TestSplitterAndSessionChecks(t *testing.T) {
+	withSamples := func(c protocols.Codec, extra ...codectest.Frame) codectest.Suite {
+		s := tinySuite(&tiny{})
+		s.New = func() protocols.Codec { return c }
+		s.Requests = append(s.Requests, extra...)
+		return s
+	}
+	keys := codectest.Frame{Name: "request-keys", Bytes: appendTiny(nil, protocols.KindRequest, 3, hdrs("service", "kv", "keys", "a,b,c")), Kind: protocols.KindRequest}
+	ping := codectest.Frame{Name: "request-ping", Bytes: appendTiny(nil, protocols.KindRequest, 4, hdrs("service", "kv", "method", "ping")), Kind: protocols.KindRequest}
+	for _, s := range []codectest.Suite{withSamples(&tinySplit{}, keys), withSamples(&tinySession{}, ping)} {
+		for _, f := range run(s) {
+			t.Error(f)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		suite codectest.Suite
+		check string
+		says  string
+	}{
+		{"parts alias the request", withSamples(&tinySplit{aliasParts: true}, keys), "split", "aliases it"},
+		{"merge of two frames", withSamples(&tinySplit{mergeTwo: true}, keys), "split", "doesn't decode as one response frame"},
+		{"no sample splits", withSamples(&tinySplit{}), "split", "splits no request sample"},
+		{"forward with a reply", withSamples(&tinySession{chatty: true}, ping), "session", "appended"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			failures := run(tc.suite)
+			for _, f := range failures {
+				if strings.HasPrefix(f, tc.check+": ") && strings.Contains(f, tc.says) {
+					t.Logf("the kit said: %.600s", f)
+					return
+				}
+			}
+			t.Errorf("no failure of %s saying %q; the kit said:\n%s", tc.check, tc.says, strings.Join(failures, "\n"))
+		})
+	}
+}
+
 // TestSuiteMistakes: a suite that can't check anything fails rather than
 // passing vacuously.
 func TestSuiteMistakes(t *testing.T) {

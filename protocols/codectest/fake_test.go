@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/metamesh/metamesh/protocols"
@@ -133,4 +134,64 @@ func hdrs(kv ...string) []protocols.Header {
 		out = append(out, protocols.Header{Key: kv[i], Value: kv[i+1]})
 	}
 	return out
+}
+
+// tinySplit is tiny with a Splitter: a request whose "keys" header lists
+// several comma-separated keys splits into one request per key; the merge
+// is a response with "merged" set to the number of parts.
+type tinySplit struct {
+	tiny
+	aliasParts bool // a part's Raw is the request's own bytes
+	mergeTwo   bool // Merge appends two frames
+}
+
+func (c *tinySplit) Split(parts []protocols.Message, req *protocols.Message) []protocols.Message {
+	keys, _ := req.Headers.Get("keys")
+	if !strings.Contains(keys, ",") {
+		return parts
+	}
+	for _, key := range strings.Split(keys, ",") {
+		var hs protocols.Headers
+		for _, h := range req.Headers.All() {
+			hs.Add(h.Key, h.Value)
+		}
+		hs.Set("keys", key)
+		var part protocols.Message
+		if _, err := c.Decode(appendTiny(nil, protocols.KindRequest, req.ID, hs.All()), &part); err != nil {
+			panic(err)
+		}
+		if c.aliasParts {
+			part.Raw = req.Raw
+		}
+		parts = append(parts, part)
+	}
+	return parts
+}
+
+func (c *tinySplit) Merge(dst []byte, req *protocols.Message, replies [][]byte) []byte {
+	dst = appendTiny(dst, protocols.KindResponse, req.ID, hdrs("merged", fmt.Sprint(len(replies))))
+	if c.mergeTwo {
+		dst = appendTiny(dst, protocols.KindResponse, req.ID, nil)
+	}
+	return dst
+}
+
+// tinySession is tiny with a SessionCodec answering method=ping itself.
+type tinySession struct {
+	tiny
+	chatty bool // appends a reply to requests it forwards
+}
+
+func (c *tinySession) NewSession() protocols.Session { return tinySessionState{c} }
+
+type tinySessionState struct{ c *tinySession }
+
+func (s tinySessionState) Intercept(dst []byte, req *protocols.Message) ([]byte, protocols.Verdict) {
+	if m, _ := req.Headers.Get("method"); m == "ping" {
+		return appendTiny(dst, protocols.KindResponse, req.ID, hdrs("result", "pong")), protocols.Answer
+	}
+	if s.c.chatty {
+		dst = appendTiny(dst, protocols.KindResponse, req.ID, nil)
+	}
+	return dst, protocols.Forward
 }
