@@ -85,7 +85,7 @@ test: lint check-generated redis-tools unit examples interop image-binary
 
 bench: build peers
 	$(GO) test -run '^$$' -bench . -benchmem ./protocols/... ./proxy/...
-	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server
+	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -access-log-percent 1
 	METAMESH=$(BIN)/metamesh testdata/bench/redis.sh
 
 # fuzz runs each codec's decoder fuzz target for FUZZTIME.

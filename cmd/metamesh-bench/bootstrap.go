@@ -23,6 +23,10 @@ type bootstrapConfig struct {
 	// DefaultService is the listener's service for requests that name
 	// none (Thrift calls without a TMultiplexedProtocol prefix); optional.
 	DefaultService string
+	// AccessLog, when set, is the file the listener's access log writes
+	// AccessLogPercent of the requests to (JSON lines); optional.
+	AccessLog        string
+	AccessLogPercent float64
 }
 
 // bootstrapTmpl is a `metamesh proxy --bootstrap` file: one listener with
@@ -43,6 +47,9 @@ resources:
         route_config_name: {{.Codec}}
 {{- if .DefaultService}}
         default_service: "{{.DefaultService}}"
+{{- end}}
+{{- if .AccessLog}}
+        access_log: {mode: SAMPLED, sample_percent: {{.AccessLogPercent}}, format: JSON, path: "{{.AccessLog}}"}
 {{- end}}
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
   name: {{.Codec}}
@@ -78,9 +85,12 @@ func (c bootstrapConfig) render() ([]byte, error) {
 	if c.Codec == "" || c.Service == "" {
 		return nil, errors.New("codec and service are required")
 	}
+	if c.AccessLog != "" && !(c.AccessLogPercent > 0 && c.AccessLogPercent <= 100) {
+		return nil, fmt.Errorf("access log percent %v: want (0, 100]", c.AccessLogPercent)
+	}
 	// Names go into the YAML as they are: refuse anything YAML would read
 	// differently.
-	for _, name := range []string{c.Codec, c.Service, c.DefaultService} {
+	for _, name := range []string{c.Codec, c.Service, c.DefaultService, c.AccessLog} {
 		if strings.ContainsAny(name, "\"\\\n:{}[]#, ") {
 			return nil, fmt.Errorf("%q is not a name", name)
 		}
@@ -89,17 +99,19 @@ func (c bootstrapConfig) render() ([]byte, error) {
 	err = bootstrapTmpl.Execute(&buf, map[string]any{
 		"ListenHost": lh, "ListenPort": lp, "Codec": c.Codec, "Service": c.Service,
 		"DefaultService": c.DefaultService, "UpstreamHost": uh, "UpstreamPort": up,
+		"AccessLog": c.AccessLog, "AccessLogPercent": c.AccessLogPercent,
 	})
 	return buf.Bytes(), err
 }
 
-// write renders the bootstrap into dir and returns the file's path.
-func (c bootstrapConfig) write(dir string) (string, error) {
+// write renders the bootstrap into the file name in dir and returns its
+// path.
+func (c bootstrapConfig) write(dir, name string) (string, error) {
 	data, err := c.render()
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "bootstrap.yaml")
+	path := filepath.Join(dir, name)
 	return path, os.WriteFile(path, data, 0o600)
 }
 

@@ -15,7 +15,7 @@ func TestBootstrapBuilds(t *testing.T) {
 				Listen: "127.0.0.1:20001", Codec: w.codec, Service: w.service,
 				DefaultService: w.defaultService, Upstream: "127.0.0.1:20002",
 			}
-			path, err := cfg.write(t.TempDir())
+			path, err := cfg.write(t.TempDir(), "bootstrap.yaml")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,6 +56,26 @@ func TestBootstrapBuilds(t *testing.T) {
 	}
 }
 
+func TestBootstrapAccessLog(t *testing.T) {
+	cfg := bootstrapConfig{Listen: "127.0.0.1:1", Codec: "dubbo", Service: greeterInterface, Upstream: "127.0.0.1:2",
+		AccessLog: filepath.Join(t.TempDir(), "access.log"), AccessLogPercent: 1}
+	data, err := cfg.render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := snapshot.Parse(data)
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, data)
+	}
+	snap, err := snapshot.NewBuilder().Build(res)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, data)
+	}
+	if l := snap.Listeners["dubbo"]; l == nil || l.AccessLog == nil {
+		t.Fatalf("no access log on the listener:\n%s", data)
+	}
+}
+
 func TestBootstrapRefusesBadInput(t *testing.T) {
 	ok := bootstrapConfig{Listen: "127.0.0.1:1", Codec: "dubbo", Service: greeterInterface, Upstream: "127.0.0.1:2"}
 	for name, edit := range map[string]func(*bootstrapConfig){
@@ -65,6 +85,8 @@ func TestBootstrapRefusesBadInput(t *testing.T) {
 		"no codec":            func(c *bootstrapConfig) { c.Codec = "" },
 		"quote in service":    func(c *bootstrapConfig) { c.Service = `a"b` },
 		"flow in default":     func(c *bootstrapConfig) { c.DefaultService = "a}b" },
+		"log without percent": func(c *bootstrapConfig) { c.AccessLog = "/tmp/log" },
+		"log over 100%":       func(c *bootstrapConfig) { c.AccessLog, c.AccessLogPercent = "/tmp/log", 101 },
 	} {
 		cfg := ok
 		edit(&cfg)

@@ -7,7 +7,10 @@
 // 127.0.0.1 port, writes a bootstrap file and starts `metamesh proxy` in
 // front of it, then runs the load direct and proxied: -conns connections,
 // each keeping -pipeline requests in flight with a -payload byte string
-// argument, for -warmup and then -duration. Every reply must echo its own
+// argument, for -warmup and then -duration. With -access-log-percent P it
+// also runs the load through a second proxy that writes an access log of
+// P% of the requests, to read the cost of logging against the plain
+// proxied run. Every reply must echo its own
 // request's argument; it exits 1 if any was wrong or missing, 2 if the
 // benchmark could not run. The processes of a protocol are stopped before
 // the next one starts (and on Ctrl-C).
@@ -36,6 +39,9 @@ type options struct {
 	payload            int
 	duration, warmup   time.Duration
 	readyTimeout, stop time.Duration
+	// accessLogPercent > 0 adds a run through a proxy logging that share
+	// of the requests.
+	accessLogPercent float64
 }
 
 func main() {
@@ -51,6 +57,7 @@ func main() {
 	flag.IntVar(&o.payload, "payload", 64, "bytes of the string argument")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each run")
+	flag.Float64Var(&o.accessLogPercent, "access-log-percent", 0, "if > 0, also run through a proxy writing an access log of this percentage of the requests")
 	flag.Parse()
 	o.readyTimeout, o.stop = time.Minute, 15*time.Second
 	o.servers = map[string]string{}
@@ -91,8 +98,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 }
 
 func bench(ctx context.Context, o options, stdout io.Writer) error {
-	if o.conns < 1 || o.pipeline < 1 || o.payload < 0 || o.duration <= 0 || o.warmup < 0 {
-		return errors.New("-conns and -pipeline must be >= 1, -payload >= 0, -duration > 0, -warmup >= 0")
+	if o.conns < 1 || o.pipeline < 1 || o.payload < 0 || o.duration <= 0 || o.warmup < 0 || o.accessLogPercent < 0 || o.accessLogPercent > 100 {
+		return errors.New("-conns and -pipeline must be >= 1, -payload >= 0, -duration > 0, -warmup >= 0, -access-log-percent in [0, 100]")
 	}
 	if len(o.protocols) == 0 {
 		return errors.New("no protocol to run")
@@ -133,7 +140,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	var wrong []string
 	for _, r := range results {
-		if n := r.direct.res.Errors + r.proxied.res.Errors; n > 0 {
+		if n := r.errors(); n > 0 {
 			wrong = append(wrong, fmt.Sprintf("%s: %d errors (proxy log:%s)", r.work.name, n, r.proxyLog))
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,7 +12,12 @@ import (
 type result struct {
 	work            *workload
 	direct, proxied *measurement
-	proxyLog        string // the end of the proxy's log, kept when a reply was wrong
+	// logged is the run through a second proxy writing an access log of a
+	// sample of the requests (-access-log-percent), nil when not asked
+	// for; loggedLines is how many lines that log got.
+	logged      *measurement
+	loggedLines int
+	proxyLog    string // the end of the proxy's log, kept when a reply was wrong
 }
 
 // benchWorkload starts w's server and a proxy in front of it, with their
@@ -45,21 +51,12 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 	if err != nil {
 		return nil, err
 	}
-	bootstrap, err := bootstrapConfig{
-		Listen: proxyAddr, Codec: w.codec, Service: w.service, DefaultService: w.defaultService, Upstream: serverAddr,
-	}.write(dir)
-	if err != nil {
-		return nil, err
-	}
-	proxy, err := startChild("proxy", dir, "", o.metamesh,
-		"proxy", "--bootstrap", bootstrap, "--admin", "127.0.0.1:0", "--log-level", "warn")
+	cfg := bootstrapConfig{Listen: proxyAddr, Codec: w.codec, Service: w.service, DefaultService: w.defaultService, Upstream: serverAddr}
+	proxy, err := startProxy(ctx, o, dir, "proxy", cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer proxy.stop(o.stop)
-	if err := proxy.waitDial(ctx, proxyAddr, o.readyTimeout); err != nil {
-		return nil, err
-	}
 
 	r := &result{work: w}
 	procs := map[string]*child{"server": server}
@@ -70,15 +67,86 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 	if r.proxied, err = measure(ctx, o, w, "proxied", proxyAddr, procs); err != nil {
 		return nil, err
 	}
-	for _, c := range []*child{server, proxy} {
+	children := []*child{server, proxy}
+	if o.accessLogPercent > 0 {
+		// A proxy of its own, so the log is all this run's, with the same
+		// config but the access log.
+		if cfg.Listen, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		cfg.AccessLog, cfg.AccessLogPercent = filepath.Join(dir, "access.log"), o.accessLogPercent
+		logging, err := startProxy(ctx, o, dir, "proxy-access-log", cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer logging.stop(o.stop)
+		procs["proxy"] = logging
+		name := fmt.Sprintf("log %g%%", o.accessLogPercent)
+		if r.logged, err = measure(ctx, o, w, name, cfg.Listen, procs); err != nil {
+			return nil, err
+		}
+		if !logging.alive() {
+			return r, fmt.Errorf("%s exited during the benchmark: %v%s", logging.name, logging.waitErr, logging.logTail())
+		}
+		logging.stop(o.stop) // its log is complete once it has exited
+		if r.loggedLines, err = countLines(cfg.AccessLog); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range children {
 		if !c.alive() {
 			return r, fmt.Errorf("%s exited during the benchmark: %v%s", c.name, c.waitErr, c.logTail())
 		}
 	}
-	if r.direct.res.Errors+r.proxied.res.Errors > 0 {
+	if r.errors() > 0 {
 		r.proxyLog = proxy.logTail()
 	}
 	return r, nil
+}
+
+// runs are the result's measurements in order.
+func (r *result) runs() []*measurement {
+	if r.logged != nil {
+		return []*measurement{r.direct, r.proxied, r.logged}
+	}
+	return []*measurement{r.direct, r.proxied}
+}
+
+// errors counts the wrong or missing replies of every run.
+func (r *result) errors() uint64 {
+	var n uint64
+	for _, m := range r.runs() {
+		n += m.res.Errors
+	}
+	return n
+}
+
+// startProxy writes cfg as the bootstrap file name+".yaml" in dir and
+// starts `metamesh proxy` on it, returning once it accepts connections.
+func startProxy(ctx context.Context, o options, dir, name string, cfg bootstrapConfig) (*child, error) {
+	bootstrap, err := cfg.write(dir, name+".yaml")
+	if err != nil {
+		return nil, err
+	}
+	proxy, err := startChild(name, dir, "", o.metamesh,
+		"proxy", "--bootstrap", bootstrap, "--admin", "127.0.0.1:0", "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	if err := proxy.waitDial(ctx, cfg.Listen, o.readyTimeout); err != nil {
+		proxy.stop(o.stop)
+		return nil, err
+	}
+	return proxy, nil
+}
+
+// countLines counts the lines of the file at path.
+func countLines(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("access log: %w", err)
+	}
+	return bytes.Count(data, []byte{'\n'}), nil
 }
 
 // measure runs the load against addr, sampling the CPU time of procs and

@@ -41,7 +41,7 @@ func report(w io.Writer, header string, results []*result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "protocol\trun\treq/s\tp50\tp99\tp999\tmax\terrors\t\tCPU s/100k req:\tserver\tproxy\tbench\t\tsyscalls/req:\tserver\tproxy\tbench\t")
 	for _, r := range results {
-		for _, m := range []*measurement{r.direct, r.proxied} {
+		for _, m := range r.runs() {
 			h := m.res.Hist
 			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t\t\t%s\t%s\t%s\t\t\t%s\t%s\t%s\t\n", r.work.name, m.name, m.res.Throughput(),
 				ms(h.Quantile(0.50)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.Max()), m.res.Errors,
@@ -53,6 +53,28 @@ func report(w io.Writer, header string, results []*result) {
 	for _, r := range results {
 		fmt.Fprintf(w, "\n%s:\n", r.work.name)
 		compare(w, r.direct, r.proxied)
+		if r.logged != nil {
+			compareLogged(w, r)
+		}
+	}
+}
+
+// targetLogRatio is what logging a sample of the requests may cost: the
+// logged run keeps at least this share of the plain proxied throughput.
+const targetLogRatio = 0.90
+
+// compareLogged prints the run with an access log against the plain
+// proxied one.
+func compareLogged(w io.Writer, r *result) {
+	m := r.logged
+	if m.res.OK > 0 && r.proxied.res.OK > 0 {
+		ratio := m.res.Throughput() / r.proxied.res.Throughput()
+		fmt.Fprintf(w, "  %s / proxied throughput:  %.2f (target >= %.2f: %s)\n", m.name, ratio, targetLogRatio, verdict(ratio >= targetLogRatio))
+		fmt.Fprintf(w, "  access log:                %d lines, %.2f%% of the measured requests (the warm-up's are logged too)\n",
+			r.loggedLines, 100*float64(r.loggedLines)/float64(m.res.OK))
+	}
+	if len(m.res.Samples) > 0 {
+		fmt.Fprintf(w, "  %s errors, first of each connection that had any:\n    %s\n", m.name, strings.Join(m.res.Samples, "\n    "))
 	}
 }
 
