@@ -68,6 +68,16 @@ func TestBuildRejects(t *testing.T) {
 	}{
 		// Routes.
 		{
+			name: "duplicate virtual host name",
+			edit: func(t *testing.T, res *snapshot.Resources) {
+				vhs := res.Routes[0].GetVirtualHosts()
+				other := proto.Clone(vhs[0]).(*routev3.VirtualHost)
+				other.Domains = []string{"other.Service"}
+				res.Routes[0].VirtualHosts = append(vhs, other)
+			},
+			want: []string{"route_configuration dubbo_routes", ".name: \"greetings\" is also the name of virtual_hosts[0]"},
+		},
+		{
 			name: "redirect action",
 			edit: func(t *testing.T, res *snapshot.Resources) {
 				route(res, 1).Action = &routev3.Route_Redirect{Redirect: &routev3.RedirectAction{HostRedirect: "x"}}

@@ -48,6 +48,7 @@ func (b *Builder) rateLimit(rl *api.LocalRateLimit, key, path string) (*router.R
 		def = b.bucket(key+"\x00default", shape)
 	}
 	conds := make([]router.RateCondition, 0, len(rl.GetConditions()))
+	seen := map[string]int{} // conditions by match, so equal ones get buckets of their own
 	for i, c := range rl.GetConditions() {
 		cpath := fmt.Sprintf("%s.conditions[%d]", path, i)
 		shape, err := tokenBucket(c.GetTokenBucket(), cpath+".token_bucket")
@@ -62,13 +63,16 @@ func (b *Builder) rateLimit(rl *api.LocalRateLimit, key, path string) (*router.R
 			}
 			rc.Match = append(rc.Match, m)
 		}
-		// A condition's bucket is known by what it matches, wherever it
-		// moves in the list.
+		// A condition's bucket is known by what it matches (and, for a
+		// match repeated, which of them it is), wherever it moves in the
+		// list.
 		match, err := proto.MarshalOptions{Deterministic: true}.Marshal(&api.RateLimitCondition{Match: c.GetMatch()})
 		if err != nil {
 			return nil, fmt.Errorf("%s.match: %w", cpath, err)
 		}
-		rc.Bucket = b.bucket(key+"\x00"+string(match), shape)
+		n := seen[string(match)]
+		seen[string(match)] = n + 1
+		rc.Bucket = b.bucket(fmt.Sprintf("%s\x00%d\x00%s", key, n, match), shape)
 		conds = append(conds, rc)
 	}
 	return router.NewRateLimit(def, conds), nil

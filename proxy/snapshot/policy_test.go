@@ -165,3 +165,33 @@ func TestRateLimitBucketsSurviveUpdates(t *testing.T) {
 		t.Error("after the default bucket grew to 3: want it new and full, and the batchjob bucket still empty")
 	}
 }
+
+// Two conditions matching the same requests keep a bucket each: the
+// second (never reached) does not replace the first's on every update.
+func TestRateLimitRepeatedConditionKeepsItsBucket(t *testing.T) {
+	hour := durationpb.New(time.Hour)
+	batchjob := []*api.AttributeMatch{{Name: "batchjob", Pattern: &api.AttributeMatch_Exact{Exact: "true"}}}
+	rl, err := anypb.New(&api.LocalRateLimit{Conditions: []*api.RateLimitCondition{
+		{Match: batchjob, TokenBucket: &api.TokenBucket{MaxTokens: 1, FillInterval: hour}},
+		{Match: batchjob, TokenBucket: &api.TokenBucket{MaxTokens: 5, FillInterval: hour}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch protocols.Headers
+	batch.Set("batchjob", "true")
+	b := snapshot.NewBuilder()
+	for i := range 2 {
+		res := load(t)
+		res.Routes[0].GetVirtualHosts()[0].TypedPerFilterConfig = map[string]*anypb.Any{snapshot.FilterName: rl}
+		snap := build(t, b, res)
+		b.Commit()
+		lim := snap.Routes[res.Routes[0].GetName()].Lookup(greetings).RateLimit
+		if i == 0 && (!lim.Allow(&batch) || lim.Allow(&batch)) {
+			t.Fatal("the first condition's bucket of 1 did not admit exactly one request")
+		}
+		if i == 1 && lim.Allow(&batch) {
+			t.Error("an update refilled the first condition's bucket")
+		}
+	}
+}

@@ -23,11 +23,18 @@ func (b *Builder) buildRoutes(rc *routev3.RouteConfiguration) (*router.Table, er
 		return nil, err
 	}
 	vhosts := make([]*router.VirtualHost, 0, len(rc.GetVirtualHosts()))
+	names := make(map[string]int, len(rc.GetVirtualHosts()))
 	for i, vh := range rc.GetVirtualHosts() {
 		vpath := fmt.Sprintf("%s: virtual_hosts[%d]", path, i)
 		if err := onlyFields(vh, vpath, "name", "domains", "routes", "typed_per_filter_config"); err != nil {
 			return nil, err
 		}
+		// Names are unique: a virtual host's rate-limit buckets are known
+		// by it from one config to the next.
+		if j, dup := names[vh.GetName()]; dup {
+			return nil, fmt.Errorf("%s.name: %q is also the name of virtual_hosts[%d]", vpath, vh.GetName(), j)
+		}
+		names[vh.GetName()] = i
 		v := &router.VirtualHost{Name: vh.GetName(), Domains: vh.GetDomains()}
 		var rl api.LocalRateLimit
 		if ok, err := perFilter(vh.GetTypedPerFilterConfig(), vpath, &rl); err != nil {

@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/metamesh/metamesh/protocols"
 )
@@ -17,6 +18,15 @@ const minRead = 16 << 10
 // flush (if not nil): frames queued while handling one read go out
 // together. It returns r's error (io.EOF at a clean end), a *DecodeError, or the
 // first error handle returns.
+//
+// Before flushing what a read queued, it yields the processor once. Under
+// load the poller wakes many read loops at a time; yielding lets the
+// others queue their frames to the same writers (most often a shared
+// upstream connection), and the first flush then sends them all in one
+// write while the later ones find nothing left to send. With no other
+// goroutine waiting, the yield returns at once. (redis-benchmark -P 1
+// with 50 clients through one upstream: 4.1 → 3.6 read/write syscalls
+// per request; docs/benchmarks.md.)
 func ReadFrames(r io.Reader, codec Decoder, handle func(*protocols.Message) error, flush func()) error {
 	if flush == nil {
 		flush = func() {}
@@ -28,6 +38,7 @@ func ReadFrames(r io.Reader, codec Decoder, handle func(*protocols.Message) erro
 	buf := make([]byte, minRead)
 	var msg protocols.Message
 	start, end := 0, 0
+	handled := false // frames were handled since the last flush
 	for {
 		if end == len(buf) {
 			if start > 0 {
@@ -56,6 +67,11 @@ func ReadFrames(r io.Reader, codec Decoder, handle func(*protocols.Message) erro
 			if herr := handle(&msg); herr != nil {
 				return fail(herr)
 			}
+			handled = true
+		}
+		if handled {
+			runtime.Gosched()
+			handled = false
 		}
 		flush()
 		if start == end {
