@@ -48,8 +48,7 @@ type Server struct {
 	maxDelay time.Duration
 	registry *prometheus.Registry // nil when Options.Registerer was given
 	metrics  *metrics
-	cache    cachev3.SnapshotCache
-	shared   *sharedCache // cache with shared marshaled resources, for SotW
+	cache    *sharedCache
 	ads      ads
 
 	latest atomic.Pointer[snapshot.Resources] // newest Update, not yet published
@@ -96,10 +95,9 @@ func New(ctx context.Context, o Options) *Server {
 	gcpLog := log.LoggerFuncs{DebugFunc: sugar.Debugf, InfoFunc: sugar.Debugf, WarnFunc: sugar.Warnf, ErrorFunc: sugar.Errorf}
 	// ads=true: EDS and RDS requests that name resources are answered only
 	// once the snapshot has all of them, and responses go out in type order.
-	s.cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, gcpLog)
-	s.shared = newSharedCache(s.cache)
+	s.cache = newSharedCache(cachev3.NewSnapshotCache(true, cachev3.IDHash{}, gcpLog))
 	s.ads = ads{
-		sotw:  sotw.NewServer(ctx, s.shared, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog)),
+		sotw:  sotw.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog)),
 		delta: delta.NewServer(ctx, s.cache, callbacks{s}, delta.WithLogger(gcpLog)),
 	}
 	go s.run(ctx)
@@ -175,7 +173,7 @@ func (s *Server) publish(ctx context.Context, res *snapshot.Resources) {
 	}
 	s.current = snap
 	for _, m := range marshaled {
-		s.shared.publish(m)
+		s.cache.publish(m)
 	}
 	for node := range s.nodes {
 		if err := s.cache.SetSnapshot(ctx, node, snap); err != nil {

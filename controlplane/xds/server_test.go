@@ -2,6 +2,7 @@ package xds_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,47 @@ func TestInconsistentSnapshotNotPublished(t *testing.T) {
 	if after := srv.Versions(); after["route"] != before["route"] {
 		t.Fatalf("route version %s after an inconsistent update, want %s", after["route"], before["route"])
 	}
+}
+
+// TestAppliedSetsNeverRouteToUnknownClusters adds a service at a time
+// (new clusters, endpoints and routes to them) and checks every set the
+// proxy client applied: ADS sends clusters before the routes that use
+// them, so no set may route to a cluster the proxy doesn't have.
+func TestAppliedSetsNeverRouteToUnknownClusters(t *testing.T) {
+	a := &applier{}
+	srv, addr := startServer(t, xds.Options{Debounce: time.Millisecond}, nil)
+	srv.Update(resourcesFor(1, "v1"))
+	startClient(t, addr, "p", a, nil)
+	waitFor(t, 5*time.Second, "the first sync", func() bool { return ackedAll(srv, "p") })
+	for n := 2; n <= 20; n++ {
+		before := srv.Versions()["route"]
+		srv.Update(resourcesFor(n, "v1"))
+		waitFor(t, 5*time.Second, fmt.Sprintf("%d services acked", n), func() bool {
+			return srv.Versions()["route"] != before && ackedAll(srv, "p")
+		})
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, res := range a.sets {
+		have := map[string]bool{}
+		for _, c := range res.Clusters {
+			have[c.GetName()] = true
+		}
+		for _, rc := range res.Routes {
+			for _, vh := range rc.GetVirtualHosts() {
+				for _, r := range vh.GetRoutes() {
+					names := []string{r.GetRoute().GetCluster()}
+					for _, w := range r.GetRoute().GetWeightedClusters().GetClusters() {
+						names = append(names, w.GetName())
+					}
+					for _, n := range names {
+						if n != "" && !have[n] {
+							t.Fatalf("applied set %d of %d routes %s to cluster %s, which it does not have", i, len(a.sets), vh.GetName(), n)
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d sets applied, every route's clusters present", len(a.sets))
 }

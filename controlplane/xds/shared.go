@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"context"
 	"slices"
 	"sync"
 
@@ -9,9 +10,9 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// sharedCache is the cache the state-of-the-world server watches: the
-// SnapshotCache, with each response's resources replaced by ones
-// marshaled once per published version and shared by every stream.
+// sharedCache is the SnapshotCache with each state-of-the-world
+// response's resources replaced by ones marshaled once per published
+// version and shared by every stream.
 //
 // The SnapshotCache marshals the resources of every response it makes,
 // i.e. once per proxy: with 200 proxies and a 1.4 MB route set that is
@@ -22,6 +23,15 @@ import (
 // no longer held (it raced a newer publish) keeps the SnapshotCache's own
 // marshaling: slower, not different.
 //
+// The SnapshotCache answers a stream's watches into a channel of the
+// stream's relay (one per stream channel) rather than the stream's own;
+// right after each call that may answer (CreateWatch, SetSnapshot), the
+// relay passes the answers on, in the order the cache made them (ADS type
+// order), dropping those of watches cancelled meanwhile. Passing them on
+// in the calling goroutine keeps the SnapshotCache's guarantees: nothing
+// reaches a stream after its watch was cancelled, and a stream sees one
+// snapshot's types in order.
+//
 // Delta streams are served by the SnapshotCache unchanged.
 type sharedCache struct {
 	cachev3.SnapshotCache
@@ -31,16 +41,33 @@ type sharedCache struct {
 	// and the one before it (responses made just before a publish may
 	// still be on their way).
 	sets map[string]*[2]marshaledSet
+
+	relayMu sync.Mutex
+	relays  map[string]map[chan cachev3.Response]*relay // by node ID, then stream channel
 }
 
-// marshaledSet is one version of one type's resources, marshaled.
+// relay carries the SnapshotCache's answers to one stream's watches.
+type relay struct {
+	node string
+	out  chan cachev3.Response // the stream's
+	in   chan cachev3.Response // the cache's: answers wait here for pump
+
+	mu   sync.Mutex
+	live map[*cachev3.Request]bool // the open watches, by request
+}
+
+// relayAnswers bounds the answers waiting in a relay between the cache's
+// call that makes them and the pump that follows it: one per watch, and a
+// stream has at most one open watch per type.
+const relayAnswers = 32
+
 type marshaledSet struct {
 	version string
 	all     []*anypb.Any // in name order
 }
 
 func newSharedCache(c cachev3.SnapshotCache) *sharedCache {
-	return &sharedCache{SnapshotCache: c, sets: map[string]*[2]marshaledSet{}}
+	return &sharedCache{SnapshotCache: c, sets: map[string]*[2]marshaledSet{}, relays: map[string]map[chan cachev3.Response]*relay{}}
 }
 
 // publish makes r the published version of its type's resources.
@@ -68,7 +95,11 @@ func (c *sharedCache) publish(r marshaledResources) {
 func (c *sharedCache) resources(typeURL, version string, names map[string]string) ([]*anypb.Any, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	for _, set := range c.sets[typeURL] {
+	held := c.sets[typeURL]
+	if held == nil {
+		return nil, false
+	}
+	for _, set := range held {
 		if set.version == version && version != "" && len(names) == len(set.all) {
 			return set.all, true
 		}
@@ -76,38 +107,100 @@ func (c *sharedCache) resources(typeURL, version string, names map[string]string
 	return nil, false
 }
 
-// CreateWatch watches the SnapshotCache and hands its response on with
-// the shared resources. The SnapshotCache answers a watch at most once,
-// into a channel of its own here (buffered, so it never waits for the
-// stream), and a goroutine per watch passes the answer on until the watch
-// is cancelled.
+// CreateWatch opens the watch on the SnapshotCache through the stream's
+// relay and passes on the answer if the cache made one at once.
 func (c *sharedCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
-	in := make(chan cachev3.Response, 1)
-	cancelInner, err := c.SnapshotCache.CreateWatch(req, sub, in)
+	r := c.relay(req.GetNode().GetId(), out)
+	r.mu.Lock()
+	r.live[req] = true
+	r.mu.Unlock()
+	cancelInner, err := c.SnapshotCache.CreateWatch(req, sub, r.in)
 	if err != nil {
+		c.close(r, req)
 		return nil, err
 	}
-	done := make(chan struct{})
+	c.pump(r)
 	var once sync.Once
-	cancel := func() {
+	return func() {
 		once.Do(func() {
-			close(done)
+			c.close(r, req)
 			if cancelInner != nil {
 				cancelInner()
 			}
 		})
+	}, nil
+}
+
+// SetSnapshot sets snap for node and passes on the answers it made.
+func (c *sharedCache) SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot) error {
+	err := c.SnapshotCache.SetSnapshot(ctx, node, snap)
+	c.relayMu.Lock()
+	rs := make([]*relay, 0, len(c.relays[node]))
+	for _, r := range c.relays[node] {
+		rs = append(rs, r)
 	}
-	go func() {
-		select {
-		case resp := <-in:
-			select {
-			case out <- c.share(resp):
-			case <-done:
-			}
-		case <-done:
+	c.relayMu.Unlock()
+	for _, r := range rs {
+		c.pump(r)
+	}
+	return err
+}
+
+// relay returns the relay of a stream's channel, made on first use.
+func (c *sharedCache) relay(node string, out chan cachev3.Response) *relay {
+	c.relayMu.Lock()
+	defer c.relayMu.Unlock()
+	byOut := c.relays[node]
+	if byOut == nil {
+		byOut = map[chan cachev3.Response]*relay{}
+		c.relays[node] = byOut
+	}
+	r := byOut[out]
+	if r == nil {
+		r = &relay{node: node, out: out, in: make(chan cachev3.Response, relayAnswers), live: map[*cachev3.Request]bool{}}
+		byOut[out] = r
+	}
+	return r
+}
+
+// close ends the watch of req on r: an answer to it still waiting is
+// dropped. A relay left with no open watch is forgotten (the stream ended,
+// or is between a request and its next watch).
+func (c *sharedCache) close(r *relay, req *cachev3.Request) {
+	r.mu.Lock()
+	delete(r.live, req)
+	idle := len(r.live) == 0
+	r.mu.Unlock()
+	if !idle {
+		return
+	}
+	c.relayMu.Lock()
+	defer c.relayMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.live) == 0 && c.relays[r.node][r.out] == r {
+		delete(c.relays[r.node], r.out)
+		if len(c.relays[r.node]) == 0 {
+			delete(c.relays, r.node)
 		}
-	}()
-	return cancel, nil
+	}
+}
+
+// pump passes the answers waiting in r to its stream, in order, with
+// shared resources, dropping those of closed watches.
+func (c *sharedCache) pump(r *relay) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		select {
+		case resp := <-r.in:
+			if r.live[resp.GetRequest()] {
+				r.out <- c.share(resp)
+			}
+		default:
+			return
+		}
+	}
 }
 
 // share returns resp with its resources replaced by the shared ones when

@@ -5,8 +5,11 @@ import (
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -151,3 +154,43 @@ func TestSharedCacheCancelledWatchIsNotAnswered(t *testing.T) {
 }
 
 func nodeOf(id string) *corev3.Node { return &corev3.Node{Id: id} }
+
+// A stream's watches are answered in the SnapshotCache's order (ADS type
+// order), every time: the proxy must not get routes to clusters it has
+// not been sent yet.
+func TestSharedCacheKeepsTypeOrder(t *testing.T) {
+	order := []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
+	for i := range 200 {
+		c := newSharedCache(cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil))
+		out := make(chan cachev3.Response, 10) // as go-control-plane's ADS stream
+		// Opened in reverse, so an order by watch would show.
+		for j := len(order) - 1; j >= 0; j-- {
+			req := &cachev3.Request{Node: nodeOf("n"), TypeUrl: order[j]}
+			if _, err := c.CreateWatch(req, streamv3.NewSotwSubscription(nil, true), out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		snap, err := cachev3.NewSnapshot(fmt.Sprint(i), map[string][]types.Resource{
+			resourcev3.ClusterType:  {&clusterv3.Cluster{Name: "c"}},
+			resourcev3.EndpointType: {&endpointv3.ClusterLoadAssignment{ClusterName: "c"}},
+			resourcev3.ListenerType: {&listenerv3.Listener{Name: "l"}},
+			resourcev3.RouteType:    {&routev3.RouteConfiguration{Name: "r"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetSnapshot(t.Context(), "n", snap); err != nil {
+			t.Fatal(err)
+		}
+		for j, want := range order {
+			select {
+			case resp := <-out:
+				if got := resp.GetRequest().GetTypeUrl(); got != want {
+					t.Fatalf("run %d: answer %d is %s, want %s", i, j, got, want)
+				}
+			default:
+				t.Fatalf("run %d: %d answers, want 4, passed on by the time SetSnapshot returned", i, j)
+			}
+		}
+	}
+}
