@@ -29,7 +29,7 @@ func BenchmarkThriftDecode(b *testing.B) {
 }
 
 func BenchmarkThriftEncodeRewriteID(b *testing.B) {
-	for _, cb := range []combo{{"framed", "strict", false}, {"framed", "compact", false}, {"header", "strict", false}} {
+	for _, cb := range []combo{{"framed", "strict", false}, {"framed", "compact", false}, {"header", "strict", false}, {"header", "strict", true}} {
 		b.Run(cb.String(), func(b *testing.B) {
 			c, frame := newCodec(b, ""), benchCall(b, cb)
 			var msg protocols.Message

@@ -243,7 +243,11 @@ func (c *Codec) decodeFramed(buf []byte, trans int, msg *protocols.Message) (int
 		}
 		payload, payloadOff = frame[th.hdrEnd:], th.hdrEnd
 		if th.zlib {
-			if payload, err = inflate(payload, c.max); err != nil {
+			// The inflated payload is read during Decode only: the
+			// attributes are copied out and Marks hold offsets.
+			z := getZlib()
+			defer putZlib(z)
+			if payload, err = z.inflate(payload, c.max); err != nil {
 				return 0, err
 			}
 		}
