@@ -60,6 +60,7 @@ func fileSource(dir string, debounce time.Duration, log *zap.Logger) source {
 type kubeFlags struct {
 	kubeconfig, leaderNS, leaderID, clusterDomain string
 	leaderElect                                   bool
+	namespaces                                    []string
 }
 
 func (k *kubeFlags) register(f *pflag.FlagSet) {
@@ -68,6 +69,7 @@ func (k *kubeFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&k.leaderNS, "leader-elect-namespace", "", "namespace of the Lease (default: the Pod's namespace)")
 	f.StringVar(&k.leaderID, "leader-elect-id", kube.DefaultLeaderElectionID, "name of the Lease")
 	f.StringVar(&k.clusterDomain, "cluster-domain", kube.DefaultClusterDomain, "DNS domain Service hosts end in")
+	f.StringSliceVar(&k.namespaces, "namespaces", nil, "watch only these namespaces (comma-separated; default: all)")
 }
 
 // source is the Kubernetes source: CRDs, Services, EndpointSlices and
@@ -91,7 +93,7 @@ func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts transla
 	}
 	logger := zapr.NewLogger(log)
 	klog.SetLogger(logger) // client-go's leader election logs through klog
-	kopts := kube.Options{ClusterDomain: k.clusterDomain, Debounce: debounce, LeaderElection: k.leaderElect,
+	kopts := kube.Options{ClusterDomain: k.clusterDomain, Namespaces: k.namespaces, Debounce: debounce, LeaderElection: k.leaderElect,
 		LeaderElectionNamespace: ns, LeaderElectionID: k.leaderID, Translate: opts, Logger: logger}
 	return func(ctx context.Context, publish func(*translate.Input)) error {
 		return kube.Run(ctx, cfg, kopts, publish)

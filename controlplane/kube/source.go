@@ -56,6 +56,11 @@ type Options struct {
 	// ClusterDomain is the cluster's DNS domain, which Services' hosts end
 	// in (DefaultClusterDomain if empty).
 	ClusterDomain string
+	// Namespaces limits what is watched (metamesh's kinds, Aeraki's,
+	// Services, EndpointSlices, Pods) to these namespaces; empty watches
+	// every namespace. A limited control plane needs read access in those
+	// namespaces only.
+	Namespaces []string
 	// Debounce is the quiet time after a change before the input is rebuilt
 	// (DefaultDebounce if zero); MaxDelay bounds the wait under a steady
 	// stream of changes (DefaultMaxDelay if zero).
@@ -173,11 +178,18 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, publish func(*tran
 	if err := opts.complete(); err != nil {
 		return err
 	}
+	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if len(opts.Namespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range opts.Namespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:  scheme,
 		Logger:  opts.Logger,
 		Metrics: metricsserver.Options{BindAddress: "0"}, // the control plane serves its own
-		Cache:   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:   cacheOpts,
 		// Several sources may run in one process (tests).
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})

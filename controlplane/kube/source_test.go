@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,5 +146,37 @@ func TestBurstIsOnePublish(t *testing.T) {
 	})
 	if got := src.publishes.Load() - before; got > 2 {
 		t.Errorf("%d publishes for %d changes made in a burst: want 1 (2 if the burst straddled a rebuild)", got, n)
+	}
+}
+
+// TestNamespacesLimitTheWatch: with Options.Namespaces, a Service in a
+// namespace not listed is not in the input, before or after the start,
+// while one in a listed namespace is.
+func TestNamespacesLimitTheWatch(t *testing.T) {
+	cfg, c := apiServer(t)
+	watched, other := namespace(t, c, "watched"), namespace(t, c, "other")
+	createService(t, c, other, "before", 20880, "dubbo", "v1")
+	createService(t, c, watched, "greeter", 20880, "dubbo", "v1")
+	src := startSource(t, cfg, Options{Namespaces: []string{watched}})
+
+	in := func(ns, name string, port int32) string {
+		return translate.ClusterName(port, "", name+"."+ns+".svc.cluster.local")
+	}
+	eventually(t, "the watched namespace's Service", func() (bool, string) {
+		got := endpointsOf(src.output(), in(watched, "greeter", 20880))
+		return len(got) == 1, fmt.Sprintf("endpoints %v", got)
+	})
+	createService(t, c, other, "after", 20881, "dubbo", "v1")
+	createService(t, c, watched, "later", 20882, "dubbo", "v1")
+	eventually(t, "a Service created later in the watched namespace", func() (bool, string) {
+		got := endpointsOf(src.output(), in(watched, "later", 20882))
+		return len(got) == 1, fmt.Sprintf("endpoints %v", got)
+	})
+	for _, name := range []string{"before", "after"} {
+		for _, cl := range src.output().Resources.Clusters {
+			if strings.Contains(cl.GetName(), name+"."+other) {
+				t.Errorf("cluster %s of a namespace not watched is in the input", cl.GetName())
+			}
+		}
 	}
 }
