@@ -9,11 +9,13 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/metamesh/metamesh/controlplane/xds"
 	_ "github.com/metamesh/metamesh/protocols/dubbo" // the codec the services speak
@@ -136,23 +138,53 @@ func BenchmarkPush200Proxies2000Services(b *testing.B) {
 }
 
 // BenchmarkProxyBuild2000Services is what each proxy spends applying one
-// push of the 2,000 services above: building the snapshot of every
-// listener, route configuration, cluster and endpoint set (hosts and
-// codecs reused from the previous build, as a running proxy does).
+// push of the 2,000 services above: building the snapshot (hosts and
+// codecs reused from the previous build, as a running proxy does), when
+// every message is new (a file-mode reload), when only the route
+// configurations are (a MetaRouter change: the xDS client keeps the
+// other types' messages), and when only the endpoint sets are (pods
+// coming and going).
 func BenchmarkProxyBuild2000Services(b *testing.B) {
 	sets := [2]*snapshot.Resources{resourcesFor(*benchServices, "v1"), resourcesFor(*benchServices, "v2")}
-	builder := snapshot.NewBuilder()
-	if _, err := builder.Build(sets[1]); err != nil {
-		b.Fatal(err)
-	}
-	builder.Commit()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		if _, err := builder.Build(sets[i%2]); err != nil {
-			b.Fatal(err)
+	newEndpoints := func() []*endpointv3.ClusterLoadAssignment {
+		out := make([]*endpointv3.ClusterLoadAssignment, len(sets[0].Endpoints))
+		for i, e := range sets[0].Endpoints {
+			out[i] = proto.Clone(e).(*endpointv3.ClusterLoadAssignment)
 		}
-		builder.Commit()
+		return out
+	}
+	endpoints := [2][]*endpointv3.ClusterLoadAssignment{newEndpoints(), newEndpoints()}
+	for _, bc := range []struct {
+		name string
+		push func(i int) *snapshot.Resources
+	}{
+		{"all-new", func(i int) *snapshot.Resources { return sets[i%2] }},
+		{"routes-changed", func(i int) *snapshot.Resources {
+			res := *sets[0]
+			res.Routes = sets[i%2].Routes
+			return &res
+		}},
+		{"endpoints-changed", func(i int) *snapshot.Resources {
+			res := *sets[0]
+			res.Endpoints = endpoints[i%2]
+			return &res
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			builder := snapshot.NewBuilder()
+			if _, err := builder.Build(bc.push(1)); err != nil {
+				b.Fatal(err)
+			}
+			builder.Commit()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				if _, err := builder.Build(bc.push(i)); err != nil {
+					b.Fatal(err)
+				}
+				builder.Commit()
+			}
+		})
 	}
 }

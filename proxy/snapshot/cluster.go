@@ -14,24 +14,27 @@ import (
 	"github.com/metamesh/metamesh/proxy/lb"
 )
 
-func (b *Builder) buildCluster(c *clusterv3.Cluster, cla map[string]*endpointv3.ClusterLoadAssignment) (*cluster.Cluster, error) {
-	path := "cluster " + c.GetName()
-	if err := onlyFields(c, path, "name", "alt_stat_name", "type", "connect_timeout", "lb_policy",
-		"load_assignment", "eds_cluster_config", "circuit_breakers", "ring_hash_lb_config", "outlier_detection"); err != nil {
-		return nil, err
-	}
-	var assignment *endpointv3.ClusterLoadAssignment
+// assignmentOf returns the endpoints of c: its own (STATIC) or the
+// assignment named after it (EDS; nil when there is none yet).
+func assignmentOf(c *clusterv3.Cluster, cla map[string]*endpointv3.ClusterLoadAssignment) (*endpointv3.ClusterLoadAssignment, error) {
 	switch c.GetType() {
 	case clusterv3.Cluster_STATIC:
-		assignment = c.GetLoadAssignment()
+		return c.GetLoadAssignment(), nil
 	case clusterv3.Cluster_EDS:
 		name := c.GetEdsClusterConfig().GetServiceName()
 		if name == "" {
 			name = c.GetName()
 		}
-		assignment = cla[name]
-	default:
-		return nil, fmt.Errorf("%s.type: %s not supported (STATIC or EDS)", path, c.GetType())
+		return cla[name], nil
+	}
+	return nil, fmt.Errorf("cluster %s.type: %s not supported (STATIC or EDS)", c.GetName(), c.GetType())
+}
+
+func (b *Builder) buildCluster(c *clusterv3.Cluster, assignment *endpointv3.ClusterLoadAssignment) (*cluster.Cluster, error) {
+	path := "cluster " + c.GetName()
+	if err := onlyFields(c, path, "name", "alt_stat_name", "type", "connect_timeout", "lb_policy",
+		"load_assignment", "eds_cluster_config", "circuit_breakers", "ring_hash_lb_config", "outlier_detection"); err != nil {
+		return nil, err
 	}
 	policy := c.GetLbPolicy().String()
 	out := &cluster.Cluster{Name: c.GetName(), Policy: policy, ConnectTimeout: time.Second}

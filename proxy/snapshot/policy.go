@@ -86,6 +86,7 @@ func (b *Builder) bucket(key string, shape router.TokenBucket) *router.Bucket {
 		bk = router.NewBucket(shape)
 	}
 	b.nextBuckets[key] = bk
+	b.curBuckets[key] = bk
 	return bk
 }
 

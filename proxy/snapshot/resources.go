@@ -26,7 +26,10 @@ import (
 	_ "github.com/metamesh/metamesh/proxy/api"
 )
 
-// Resources is one complete set of xDS resources, by type.
+// Resources is one complete set of xDS resources, by type. Its messages
+// are read-only once handed to a Builder: a later build reuses what it
+// made from a message it sees again (the same pointer) without looking
+// at it (see Builder).
 type Resources struct {
 	Listeners []*listenerv3.Listener
 	Clusters  []*clusterv3.Cluster

@@ -24,7 +24,9 @@ type Snapshot struct {
 
 // Builder builds snapshots. It remembers the hosts, codecs, cluster loads
 // and rate-limit buckets of the last snapshot it built so the next one
-// reuses them. Not safe for concurrent
+// reuses them, and what it built from each cluster (with its endpoints)
+// and route configuration message, reused as it is when the next set
+// holds the same message (reuse.go). Not safe for concurrent
 // use: the proxy serializes config updates.
 type Builder struct {
 	hosts, nextHosts   map[string]*cluster.Host
@@ -33,6 +35,13 @@ type Builder struct {
 	// buckets are the rate-limit token buckets by route configuration,
 	// virtual host and condition.
 	buckets, nextBuckets map[string]*router.Bucket
+	// clusters, routes and assignments are what the snapshot in force was
+	// built from, for reuse (reuse.go); curBuckets collects the buckets of
+	// the route configuration being built.
+	clusters, nextClusters       map[string]builtCluster
+	routes, nextRoutes           map[string]builtRoutes
+	assignments, nextAssignments map[*endpointv3.ClusterLoadAssignment]struct{}
+	curBuckets                   map[string]*router.Bucket
 	// AccessLogs holds the access log sinks listeners write to; set it to
 	// count dropped lines (a default that counts nothing is made on first
 	// use).
@@ -53,36 +62,52 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 	b.nextCodecs = map[string]protocols.Codec{}
 	b.nextLoads = map[string]*cluster.Load{}
 	b.nextBuckets = map[string]*router.Bucket{}
+	b.nextClusters = map[string]builtCluster{}
+	b.nextRoutes = map[string]builtRoutes{}
+	b.nextAssignments = make(map[*endpointv3.ClusterLoadAssignment]struct{}, len(res.Endpoints))
 	s := &Snapshot{
 		Listeners: map[string]*Listener{},
 		Routes:    map[string]*router.Table{},
 		Clusters:  map[string]*cluster.Cluster{},
 		Resources: res,
 	}
-	if err := validateAll(res); err != nil {
+	if err := validateAll(res, b.known); err != nil {
 		return nil, err
 	}
 	for _, rc := range res.Routes {
 		if _, dup := s.Routes[rc.GetName()]; dup {
 			return nil, fmt.Errorf("route_configuration %s: name: duplicate", rc.GetName())
 		}
-		t, err := b.buildRoutes(rc)
-		if err != nil {
-			return nil, err
+		t := b.reusedRoutes(rc)
+		if t == nil {
+			b.curBuckets = map[string]*router.Bucket{}
+			var err error
+			if t, err = b.buildRoutes(rc); err != nil {
+				return nil, err
+			}
+			b.nextRoutes[rc.GetName()] = builtRoutes{src: rc, out: t, buckets: b.curBuckets}
 		}
 		s.Routes[rc.GetName()] = t
 	}
 	cla := make(map[string]*endpointv3.ClusterLoadAssignment, len(res.Endpoints))
 	for _, e := range res.Endpoints {
 		cla[e.GetClusterName()] = e
+		b.nextAssignments[e] = struct{}{}
 	}
 	for _, c := range res.Clusters {
 		if _, dup := s.Clusters[c.GetName()]; dup {
 			return nil, fmt.Errorf("cluster %s: name: duplicate", c.GetName())
 		}
-		built, err := b.buildCluster(c, cla)
+		assignment, err := assignmentOf(c, cla)
 		if err != nil {
 			return nil, err
+		}
+		built := b.reusedCluster(c, assignment)
+		if built == nil {
+			if built, err = b.buildCluster(c, assignment); err != nil {
+				return nil, err
+			}
+			b.nextClusters[c.GetName()] = builtCluster{src: c, cla: assignment, out: built}
 		}
 		s.Clusters[c.GetName()] = built
 	}
@@ -108,15 +133,21 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 func (b *Builder) Commit() {
 	if b.nextHosts != nil {
 		b.hosts, b.codecs, b.loads, b.buckets = b.nextHosts, b.nextCodecs, b.nextLoads, b.nextBuckets
+		b.clusters, b.routes, b.assignments = b.nextClusters, b.nextRoutes, b.nextAssignments
 		b.nextHosts, b.nextCodecs, b.nextLoads, b.nextBuckets = nil, nil, nil, nil
+		b.nextClusters, b.nextRoutes, b.nextAssignments = nil, nil, nil
 	}
 }
 
 // validateAll runs each resource's generated Validate (protoc-gen-validate
-// rules) first, so structural errors read the same as Envoy's.
-func validateAll(res *Resources) error {
+// rules) first, so structural errors read the same as Envoy's; resources
+// known (validated in the snapshot in force) are skipped.
+func validateAll(res *Resources, known func(any) bool) error {
 	type validator interface{ Validate() error }
 	check := func(kind, name string, m proto.Message) error {
+		if known(m) {
+			return nil
+		}
 		if v, ok := m.(validator); ok {
 			if err := v.Validate(); err != nil {
 				return fmt.Errorf("%s %s: %w", kind, name, err)
