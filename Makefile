@@ -85,7 +85,8 @@ test: lint check-generated redis-tools unit examples interop image-binary
 
 bench: build peers
 	$(GO) test -run '^$$' -bench . -benchmem ./protocols/... ./proxy/...
-	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -access-log-percent 1
+	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -access-log-percent 1 -mirror-percent 10
+	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -conns 8 -mirror-percent 10
 	METAMESH=$(BIN)/metamesh testdata/bench/redis.sh
 
 # fuzz runs each codec's decoder fuzz target for FUZZTIME.

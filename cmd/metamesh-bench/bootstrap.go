@@ -27,6 +27,10 @@ type bootstrapConfig struct {
 	// AccessLogPercent of the requests to (JSON lines); optional.
 	AccessLog        string
 	AccessLogPercent float64
+	// MirrorPercent, when not zero, mirrors that share of the requests
+	// to a second cluster of the same server (the copies' replies are
+	// discarded).
+	MirrorPercent int
 }
 
 // bootstrapTmpl is a `metamesh proxy --bootstrap` file: one listener with
@@ -59,17 +63,23 @@ resources:
     routes:
     - name: all
       match: {prefix: ""}
-      route: {cluster: server}
+      route:
+        cluster: server
+{{- if .MirrorPercent}}
+        request_mirror_policies: [{cluster: mirror, runtime_fraction: {default_value: {numerator: {{.MirrorPercent}}}}}]
+{{- end}}
+{{- range .Clusters}}
 - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
-  name: server
+  name: {{.}}
   type: STATIC
   connect_timeout: 1s
   lb_policy: ROUND_ROBIN
   load_assignment:
-    cluster_name: server
+    cluster_name: {{.}}
     endpoints:
     - lb_endpoints:
-      - endpoint: {address: {socket_address: {address: "{{.UpstreamHost}}", port_value: {{.UpstreamPort}}}}}
+      - endpoint: {address: {socket_address: {address: "{{$.UpstreamHost}}", port_value: {{$.UpstreamPort}}}}}
+{{- end}}
 `))
 
 // render returns the bootstrap YAML.
@@ -88,6 +98,13 @@ func (c bootstrapConfig) render() ([]byte, error) {
 	if c.AccessLog != "" && !(c.AccessLogPercent > 0 && c.AccessLogPercent <= 100) {
 		return nil, fmt.Errorf("access log percent %v: want (0, 100]", c.AccessLogPercent)
 	}
+	if c.MirrorPercent < 0 || c.MirrorPercent > 100 {
+		return nil, fmt.Errorf("mirror percent %d: want [0, 100]", c.MirrorPercent)
+	}
+	clusters := []string{"server"}
+	if c.MirrorPercent > 0 {
+		clusters = append(clusters, "mirror")
+	}
 	// Names go into the YAML as they are: refuse anything YAML would read
 	// differently.
 	for _, name := range []string{c.Codec, c.Service, c.DefaultService, c.AccessLog} {
@@ -100,6 +117,7 @@ func (c bootstrapConfig) render() ([]byte, error) {
 		"ListenHost": lh, "ListenPort": lp, "Codec": c.Codec, "Service": c.Service,
 		"DefaultService": c.DefaultService, "UpstreamHost": uh, "UpstreamPort": up,
 		"AccessLog": c.AccessLog, "AccessLogPercent": c.AccessLogPercent,
+		"MirrorPercent": c.MirrorPercent, "Clusters": clusters,
 	})
 	return buf.Bytes(), err
 }

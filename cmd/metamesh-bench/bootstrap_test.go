@@ -76,6 +76,41 @@ func TestBootstrapAccessLog(t *testing.T) {
 	}
 }
 
+func TestBootstrapMirror(t *testing.T) {
+	cfg := bootstrapConfig{Listen: "127.0.0.1:1", Codec: "dubbo", Service: greeterInterface, Upstream: "127.0.0.1:2", MirrorPercent: 10}
+	data, err := cfg.render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := snapshot.Parse(data)
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, data)
+	}
+	snap, err := snapshot.NewBuilder().Build(res)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, data)
+	}
+	if c := snap.Clusters["mirror"]; c == nil || len(c.Endpoints) != 1 || c.Endpoints[0].Host.Addr != cfg.Upstream {
+		t.Fatalf("mirror cluster: %+v\n%s", c, data)
+	}
+	rt := snap.Routes["dubbo"].Lookup(greeterInterface).Routes[0]
+	if len(rt.Mirrors) != 1 || rt.Mirrors[0].Cluster != "mirror" {
+		t.Fatalf("route mirrors %+v\n%s", rt.Mirrors, data)
+	}
+}
+
+func TestSumSeries(t *testing.T) {
+	text := `# HELP metamesh_mirror_requests_total x
+metamesh_mirror_requests_total{cluster="mirror",protocol="dubbo",result="sent",route="all",service="s"} 40
+metamesh_mirror_requests_total{cluster="mirror",protocol="dubbo",result="failed",route="all",service="s"} 3
+metamesh_mirror_requests_total{cluster="other",protocol="dubbo",result="sent",route="b",service="s"} 2
+metamesh_requests_total{result="sent"} 100
+`
+	if got := sumSeries(text, "metamesh_mirror_requests_total", `result="sent"`); got != 42 {
+		t.Errorf("sumSeries = %v, want 42", got)
+	}
+}
+
 func TestBootstrapRefusesBadInput(t *testing.T) {
 	ok := bootstrapConfig{Listen: "127.0.0.1:1", Codec: "dubbo", Service: greeterInterface, Upstream: "127.0.0.1:2"}
 	for name, edit := range map[string]func(*bootstrapConfig){
@@ -87,6 +122,7 @@ func TestBootstrapRefusesBadInput(t *testing.T) {
 		"flow in default":     func(c *bootstrapConfig) { c.DefaultService = "a}b" },
 		"log without percent": func(c *bootstrapConfig) { c.AccessLog = "/tmp/log" },
 		"log over 100%":       func(c *bootstrapConfig) { c.AccessLog, c.AccessLogPercent = "/tmp/log", 101 },
+		"mirror over 100%":    func(c *bootstrapConfig) { c.MirrorPercent = 101 },
 	} {
 		cfg := ok
 		edit(&cfg)

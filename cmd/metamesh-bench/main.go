@@ -10,7 +10,9 @@
 // argument, for -warmup and then -duration. With -access-log-percent P it
 // also runs the load through a second proxy that writes an access log of
 // P% of the requests, to read the cost of logging against the plain
-// proxied run. Every reply must echo its own
+// proxied run; with -mirror-percent M, through one mirroring M% of the
+// requests to a second cluster of the same server (a worst case: the
+// server also does the copies' work), to read the primary's latency. Every reply must echo its own
 // request's argument; it exits 1 if any was wrong or missing, 2 if the
 // benchmark could not run. The processes of a protocol are stopped before
 // the next one starts (and on Ctrl-C).
@@ -40,8 +42,10 @@ type options struct {
 	duration, warmup   time.Duration
 	readyTimeout, stop time.Duration
 	// accessLogPercent > 0 adds a run through a proxy logging that share
-	// of the requests.
+	// of the requests; mirrorPercent > 0 one through a proxy mirroring
+	// that share to the server.
 	accessLogPercent float64
+	mirrorPercent    int
 }
 
 func main() {
@@ -58,6 +62,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each run")
 	flag.Float64Var(&o.accessLogPercent, "access-log-percent", 0, "if > 0, also run through a proxy writing an access log of this percentage of the requests")
+	flag.IntVar(&o.mirrorPercent, "mirror-percent", 0, "if > 0, also run through a proxy mirroring this percentage of the requests to the server")
 	flag.Parse()
 	o.readyTimeout, o.stop = time.Minute, 15*time.Second
 	o.servers = map[string]string{}
@@ -98,8 +103,9 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 }
 
 func bench(ctx context.Context, o options, stdout io.Writer) error {
-	if o.conns < 1 || o.pipeline < 1 || o.payload < 0 || o.duration <= 0 || o.warmup < 0 || o.accessLogPercent < 0 || o.accessLogPercent > 100 {
-		return errors.New("-conns and -pipeline must be >= 1, -payload >= 0, -duration > 0, -warmup >= 0, -access-log-percent in [0, 100]")
+	if o.conns < 1 || o.pipeline < 1 || o.payload < 0 || o.duration <= 0 || o.warmup < 0 || o.accessLogPercent < 0 || o.accessLogPercent > 100 ||
+		o.mirrorPercent < 0 || o.mirrorPercent > 100 {
+		return errors.New("-conns and -pipeline must be >= 1, -payload >= 0, -duration > 0, -warmup >= 0, -access-log-percent and -mirror-percent in [0, 100]")
 	}
 	if len(o.protocols) == 0 {
 		return errors.New("no protocol to run")

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // result is one workload's direct and proxied measurements.
@@ -17,6 +24,11 @@ type result struct {
 	// for; loggedLines is how many lines that log got.
 	logged      *measurement
 	loggedLines int
+	// mirrored is the run through a proxy mirroring a share of the
+	// requests to the server (-mirror-percent), nil when not asked for;
+	// mirrorsSent is how many copies that proxy counted as sent.
+	mirrored    *measurement
+	mirrorsSent float64
 	proxyLog    string // the end of the proxy's log, kept when a reply was wrong
 }
 
@@ -52,7 +64,7 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 		return nil, err
 	}
 	cfg := bootstrapConfig{Listen: proxyAddr, Codec: w.codec, Service: w.service, DefaultService: w.defaultService, Upstream: serverAddr}
-	proxy, err := startProxy(ctx, o, dir, "proxy", cfg)
+	proxy, err := startProxy(ctx, o, dir, "proxy", cfg, "")
 	if err != nil {
 		return nil, err
 	}
@@ -71,27 +83,25 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 	if o.accessLogPercent > 0 {
 		// A proxy of its own, so the log is all this run's, with the same
 		// config but the access log.
-		if cfg.Listen, err = freeAddr(); err != nil {
-			return nil, err
-		}
-		cfg.AccessLog, cfg.AccessLogPercent = filepath.Join(dir, "access.log"), o.accessLogPercent
-		logging, err := startProxy(ctx, o, dir, "proxy-access-log", cfg)
-		if err != nil {
-			return nil, err
-		}
-		defer logging.stop(o.stop)
-		procs["proxy"] = logging
+		logCfg := cfg
+		logCfg.AccessLog, logCfg.AccessLogPercent = filepath.Join(dir, "access.log"), o.accessLogPercent
 		name := fmt.Sprintf("log %g%%", o.accessLogPercent)
-		if r.logged, err = measure(ctx, o, w, name, cfg.Listen, procs); err != nil {
+		if r.logged, _, err = variant(ctx, o, w, dir, name, "proxy-access-log", logCfg, procs); err != nil {
+			return r, err
+		}
+		if r.loggedLines, err = countLines(logCfg.AccessLog); err != nil {
 			return nil, err
 		}
-		if !logging.alive() {
-			return r, fmt.Errorf("%s exited during the benchmark: %v%s", logging.name, logging.waitErr, logging.logTail())
+	}
+	if o.mirrorPercent > 0 {
+		mirrorCfg := cfg
+		mirrorCfg.MirrorPercent = o.mirrorPercent
+		name := fmt.Sprintf("mirror %d%%", o.mirrorPercent)
+		var metricsText string
+		if r.mirrored, metricsText, err = variant(ctx, o, w, dir, name, "proxy-mirror", mirrorCfg, procs); err != nil {
+			return r, err
 		}
-		logging.stop(o.stop) // its log is complete once it has exited
-		if r.loggedLines, err = countLines(cfg.AccessLog); err != nil {
-			return nil, err
-		}
+		r.mirrorsSent = sumSeries(metricsText, "metamesh_mirror_requests_total", `result="sent"`)
 	}
 	for _, c := range children {
 		if !c.alive() {
@@ -106,10 +116,13 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 
 // runs are the result's measurements in order.
 func (r *result) runs() []*measurement {
-	if r.logged != nil {
-		return []*measurement{r.direct, r.proxied, r.logged}
+	out := []*measurement{r.direct, r.proxied}
+	for _, m := range []*measurement{r.logged, r.mirrored} {
+		if m != nil {
+			out = append(out, m)
+		}
 	}
-	return []*measurement{r.direct, r.proxied}
+	return out
 }
 
 // errors counts the wrong or missing replies of every run.
@@ -121,15 +134,54 @@ func (r *result) errors() uint64 {
 	return n
 }
 
+// variant measures one more run through a proxy of its own on cfg (a
+// variant of the plain proxied run's config), as procs' "proxy", and
+// stops that proxy: what it wrote is complete once it has exited. It
+// returns the proxy's /metrics as scraped at the end of the run.
+func variant(ctx context.Context, o options, w *workload, dir, name, proc string, cfg bootstrapConfig, procs map[string]*child) (*measurement, string, error) {
+	var err error
+	if cfg.Listen, err = freeAddr(); err != nil {
+		return nil, "", err
+	}
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	proxy, err := startProxy(ctx, o, dir, proc, cfg, admin)
+	if err != nil {
+		return nil, "", err
+	}
+	defer proxy.stop(o.stop)
+	run := map[string]*child{"proxy": proxy}
+	for n, c := range procs {
+		if n != "proxy" {
+			run[n] = c
+		}
+	}
+	m, err := measure(ctx, o, w, name, cfg.Listen, run)
+	if err != nil {
+		return nil, "", err
+	}
+	if !proxy.alive() {
+		return m, "", fmt.Errorf("%s exited during the benchmark: %v%s", proxy.name, proxy.waitErr, proxy.logTail())
+	}
+	metricsText, err := scrape("http://" + admin + "/metrics")
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", proc, err)
+	}
+	return m, metricsText, nil
+}
+
 // startProxy writes cfg as the bootstrap file name+".yaml" in dir and
-// starts `metamesh proxy` on it, returning once it accepts connections.
-func startProxy(ctx context.Context, o options, dir, name string, cfg bootstrapConfig) (*child, error) {
+// starts `metamesh proxy` on it with its admin address on admin ("" for
+// any), returning once it accepts connections.
+func startProxy(ctx context.Context, o options, dir, name string, cfg bootstrapConfig, admin string) (*child, error) {
 	bootstrap, err := cfg.write(dir, name+".yaml")
 	if err != nil {
 		return nil, err
 	}
 	proxy, err := startChild(name, dir, "", o.metamesh,
-		"proxy", "--bootstrap", bootstrap, "--admin", "127.0.0.1:0", "--log-level", "warn")
+		"proxy", "--bootstrap", bootstrap, "--admin", cmp.Or(admin, "127.0.0.1:0"), "--log-level", "warn")
 	if err != nil {
 		return nil, err
 	}
@@ -191,4 +243,41 @@ func measure(ctx context.Context, o options, w *workload, name, addr string, pro
 	}
 	m.res = res
 	return m, nil
+}
+
+// scrape returns the body of a GET of url.
+func scrape(url string) (string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(body), nil
+}
+
+// sumSeries adds the values of the series of metric whose labels contain
+// label, in Prometheus text format.
+func sumSeries(text, metric, label string) float64 {
+	var sum float64
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, label) {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
 }

@@ -56,7 +56,25 @@ func report(w io.Writer, header string, results []*result) {
 		if r.logged != nil {
 			compareLogged(w, r)
 		}
+		if r.mirrored != nil {
+			compareMirrored(w, r)
+		}
 	}
+}
+
+// compareMirrored prints the run with a mirror against the plain proxied
+// one: the primary's latency should not move beyond the noise between
+// runs (there is no fixed target: read it against two plain runs).
+func compareMirrored(w io.Writer, r *result) {
+	m := r.mirrored
+	if m.res.OK > 0 && r.proxied.res.OK > 0 {
+		p, q := r.proxied.res.Hist, m.res.Hist
+		fmt.Fprintf(w, "  %-26s throughput %.2f, p50 %s → %s, p99 %s → %s\n", m.name+" vs proxied:",
+			m.res.Throughput()/r.proxied.res.Throughput(), ms(p.Quantile(0.5)), ms(q.Quantile(0.5)), ms(p.Quantile(0.99)), ms(q.Quantile(0.99)))
+		fmt.Fprintf(w, "  mirror copies sent:        %.0f, %.2f%% of the measured requests (the warm-up's are copied too)\n",
+			r.mirrorsSent, 100*r.mirrorsSent/float64(m.res.OK))
+	}
+	errorSamples(w, m)
 }
 
 // targetLogRatio is what logging a sample of the requests may cost: the
@@ -69,13 +87,11 @@ func compareLogged(w io.Writer, r *result) {
 	m := r.logged
 	if m.res.OK > 0 && r.proxied.res.OK > 0 {
 		ratio := m.res.Throughput() / r.proxied.res.Throughput()
-		fmt.Fprintf(w, "  %s / proxied throughput:  %.2f (target >= %.2f: %s)\n", m.name, ratio, targetLogRatio, verdict(ratio >= targetLogRatio))
+		fmt.Fprintf(w, "  %-26s %.2f (target >= %.2f: %s)\n", m.name+" / proxied throughput:", ratio, targetLogRatio, verdict(ratio >= targetLogRatio))
 		fmt.Fprintf(w, "  access log:                %d lines, %.2f%% of the measured requests (the warm-up's are logged too)\n",
 			r.loggedLines, 100*float64(r.loggedLines)/float64(m.res.OK))
 	}
-	if len(m.res.Samples) > 0 {
-		fmt.Fprintf(w, "  %s errors, first of each connection that had any:\n    %s\n", m.name, strings.Join(m.res.Samples, "\n    "))
-	}
+	errorSamples(w, m)
 }
 
 // compare prints the proxied run against the direct one, and the errors
@@ -92,10 +108,15 @@ func compare(w io.Writer, direct, proxied *measurement) {
 				s/n*1e6, proxied.syscalls["proxy"]/n, s/proxied.res.Elapsed.Seconds())
 		}
 	}
-	for _, m := range []*measurement{direct, proxied} {
-		if len(m.res.Samples) > 0 {
-			fmt.Fprintf(w, "  %s errors, first of each connection that had any:\n    %s\n", m.name, strings.Join(m.res.Samples, "\n    "))
-		}
+	errorSamples(w, direct)
+	errorSamples(w, proxied)
+}
+
+// errorSamples prints the first error of each connection of m that had
+// any.
+func errorSamples(w io.Writer, m *measurement) {
+	if len(m.res.Samples) > 0 {
+		fmt.Fprintf(w, "  %s errors, first of each connection that had any:\n    %s\n", m.name, strings.Join(m.res.Samples, "\n    "))
 	}
 }
 

@@ -28,6 +28,7 @@ func TestReportRowsAndSections(t *testing.T) {
 	}
 	results[1].proxied.res.Samples = []string{"response 3: boom"}
 	results[0].logged, results[0].loggedLines = run("log 1%", 470, 3*time.Millisecond, "server", "proxy", "bench"), 6
+	results[0].mirrored, results[0].mirrorsSent = run("mirror 10%", 400, 4*time.Millisecond, "server", "proxy", "bench"), 41
 	var out strings.Builder
 	report(&out, "HEADER", results)
 	got := out.String()
@@ -36,7 +37,9 @@ func TestReportRowsAndSections(t *testing.T) {
 		`(?m)^ +dubbo +direct +1000 +1\.000ms .* 2\.00 +- +2\.00 +4\.00 +- +4\.00$`,
 		`(?m)^ +dubbo +proxied +500 `,
 		`(?m)^ +dubbo +log 1% +470 `,
-		`(?m)^  log 1% / proxied throughput:  0\.94 \(target >= 0\.90: met\)\n  access log: +6 lines, 1\.28% of the measured requests`,
+		`(?m)^  log 1% / proxied throughput: 0\.94 \(target >= 0\.90: met\)\n  access log: +6 lines, 1\.28% of the measured requests`,
+		`(?m)^ +dubbo +mirror 10% +400 `,
+		`(?m)^  mirror 10% vs proxied: +throughput 0\.80, p50 3\.\d+ms → 4\.\d+ms, p99 3\.\d+ms → 4\.\d+ms\n  mirror copies sent: +41, 10\.25% of the measured requests`,
 		`(?m)^ +thrift +direct +1000 `,
 		`(?m)^ +thrift +proxied +800 `,
 		`(?m)^dubbo:\n  proxied/direct throughput: 0\.50 \(target >= 0\.60: MISSED\)\n  p99 added by the proxy: +2\.\d+ms \(target <= 1\.000ms: MISSED\)\n  proxy cost: +20\.0 µs CPU and 4\.00`,
