@@ -93,7 +93,13 @@ func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts transla
 	}
 	logger := zapr.NewLogger(log)
 	klog.SetLogger(logger) // client-go's leader election logs through klog
-	kopts := kube.Options{ClusterDomain: k.clusterDomain, Namespaces: k.namespaces, Debounce: debounce, LeaderElection: k.leaderElect,
+	var namespaces []string
+	for _, ns := range k.namespaces {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			namespaces = append(namespaces, ns)
+		}
+	}
+	kopts := kube.Options{ClusterDomain: k.clusterDomain, Namespaces: namespaces, Debounce: debounce, LeaderElection: k.leaderElect,
 		LeaderElectionNamespace: ns, LeaderElectionID: k.leaderID, Translate: opts, Logger: logger}
 	return func(ctx context.Context, publish func(*translate.Input)) error {
 		return kube.Run(ctx, cfg, kopts, publish)

@@ -227,8 +227,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		d.close()
 	}
 	s.pools.Drain()
+	// Every request is done: what they logged goes out before the process
+	// does, also when the drain ran out of time.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), accessLogFlushTimeout)
+	defer cancel()
+	if ferr := s.builder.AccessLogs.Flush(fctx); err == nil {
+		err = ferr
+	}
 	return err
 }
+
+// accessLogFlushTimeout bounds the wait for access log lines at shutdown.
+const accessLogFlushTimeout = 5 * time.Second
 
 func (s *Server) inflight() int64 {
 	s.connMu.Lock()

@@ -29,7 +29,9 @@ type result struct {
 	// mirrorsSent is how many copies that proxy counted as sent.
 	mirrored    *measurement
 	mirrorsSent float64
-	proxyLog    string // the end of the proxy's log, kept when a reply was wrong
+	// proxyLog is the end of the log of each proxy whose run had wrong
+	// replies.
+	proxyLog string
 }
 
 // benchWorkload starts w's server and a proxy in front of it, with their
@@ -89,6 +91,7 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 		if r.logged, _, err = variant(ctx, o, w, dir, name, "proxy-access-log", logCfg, procs); err != nil {
 			return r, err
 		}
+		r.proxyLog += r.logged.proxyLog
 		if r.loggedLines, err = countLines(logCfg.AccessLog); err != nil {
 			return nil, err
 		}
@@ -101,6 +104,7 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 		if r.mirrored, metricsText, err = variant(ctx, o, w, dir, name, "proxy-mirror", mirrorCfg, procs); err != nil {
 			return r, err
 		}
+		r.proxyLog += r.mirrored.proxyLog
 		r.mirrorsSent = sumSeries(metricsText, "metamesh_mirror_requests_total", `result="sent"`)
 	}
 	for _, c := range children {
@@ -108,8 +112,8 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 			return r, fmt.Errorf("%s exited during the benchmark: %v%s", c.name, c.waitErr, c.logTail())
 		}
 	}
-	if r.errors() > 0 {
-		r.proxyLog = proxy.logTail()
+	if r.direct.res.Errors+r.proxied.res.Errors > 0 {
+		r.proxyLog = proxy.logTail() + r.proxyLog
 	}
 	return r, nil
 }
@@ -136,8 +140,9 @@ func (r *result) errors() uint64 {
 
 // variant measures one more run through a proxy of its own on cfg (a
 // variant of the plain proxied run's config), as procs' "proxy", and
-// stops that proxy: what it wrote is complete once it has exited. It
-// returns the proxy's /metrics as scraped at the end of the run.
+// stops that proxy (which flushes its access log as it exits). It
+// returns the proxy's /metrics as scraped at the end of the run; the
+// measurement keeps the end of the proxy's log if a reply was wrong.
 func variant(ctx context.Context, o options, w *workload, dir, name, proc string, cfg bootstrapConfig, procs map[string]*child) (*measurement, string, error) {
 	var err error
 	if cfg.Listen, err = freeAddr(); err != nil {
@@ -161,6 +166,9 @@ func variant(ctx context.Context, o options, w *workload, dir, name, proc string
 	m, err := measure(ctx, o, w, name, cfg.Listen, run)
 	if err != nil {
 		return nil, "", err
+	}
+	if m.res.Errors > 0 {
+		m.proxyLog = proxy.logTail()
 	}
 	if !proxy.alive() {
 		return m, "", fmt.Errorf("%s exited during the benchmark: %v%s", proxy.name, proxy.waitErr, proxy.logTail())

@@ -12,6 +12,7 @@ import (
 // and the read/write system calls it used inside the measured window.
 type measurement struct {
 	name     string
+	proxyLog string // the end of its proxy's log, when a reply was wrong
 	res      *loadResult
 	cpu      map[string]float64
 	syscalls map[string]float64

@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
@@ -56,10 +57,10 @@ type Options struct {
 	// ClusterDomain is the cluster's DNS domain, which Services' hosts end
 	// in (DefaultClusterDomain if empty).
 	ClusterDomain string
-	// Namespaces limits what is watched (metamesh's kinds, Aeraki's,
-	// Services, EndpointSlices, Pods) to these namespaces; empty watches
-	// every namespace. A limited control plane needs read access in those
-	// namespaces only.
+	// Namespaces limits what is watched (metamesh's namespaced kinds,
+	// Aeraki's, Services, EndpointSlices, Pods) to these namespaces; empty
+	// watches every namespace. ApplicationProtocol is cluster-scoped and
+	// is watched cluster-wide either way.
 	Namespaces []string
 	// Debounce is the quiet time after a change before the input is rebuilt
 	// (DefaultDebounce if zero); MaxDelay bounds the wait under a steady
@@ -113,6 +114,13 @@ func (o *Options) complete() error {
 	}
 	if o.LeaderElection && o.LeaderElectionNamespace == "" {
 		return errors.New("kube: leader election needs a namespace for its Lease")
+	}
+	for _, ns := range o.Namespaces {
+		// "" would be controller-runtime's "every namespace": refused
+		// rather than silently lifting the limit.
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("kube: namespace %q: %s", ns, strings.Join(errs, "; "))
+		}
 	}
 	return nil
 }

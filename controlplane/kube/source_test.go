@@ -180,3 +180,23 @@ func TestNamespacesLimitTheWatch(t *testing.T) {
 		}
 	}
 }
+
+// TestNamespacesMustBeNames: an empty name (controller-runtime's "every
+// namespace") or one with a space is refused rather than quietly lifting
+// or breaking the limit.
+func TestNamespacesMustBeNames(t *testing.T) {
+	for _, tc := range []struct {
+		namespaces []string
+		ok         bool
+	}{
+		{[]string{"team-a", "team-b"}, true},
+		{[]string{"team-a", ""}, false},
+		{[]string{" team-b"}, false},
+		{[]string{"Team"}, false},
+	} {
+		o := Options{Namespaces: tc.namespaces}
+		if err := o.complete(); (err == nil) != tc.ok {
+			t.Errorf("Namespaces %q: complete() = %v, want ok %v", tc.namespaces, err, tc.ok)
+		}
+	}
+}

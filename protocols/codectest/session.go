@@ -71,7 +71,9 @@ func (k *kit) split(t T) {
 	}
 }
 
-// merge checks that Merge of error replies to parts is one reply frame.
+// merge checks that Merge of error replies to parts is one reply frame
+// (the kit has no successful replies to feed it: a codec's own tests check
+// how it merges them).
 func (k *kit) merge(t T, c protocols.Codec, sp protocols.Splitter, s *sample, msg *protocols.Message, parts []protocols.Message) {
 	replies := make([][]byte, len(parts))
 	for j := range parts {
@@ -85,7 +87,10 @@ func (k *kit) merge(t T, c protocols.Codec, sp protocols.Splitter, s *sample, ms
 // session checks a protocols.SessionCodec: a new session's Intercept of
 // every request sample either answers it with one reply frame appended to
 // dst (Answer, Close) or appends nothing; it leaves the request alone; the
-// preamble of a Pin is whole request frames.
+// preamble of a Pin is whole request frames. Each sample goes to a new
+// session, so a Pin that needs earlier requests (Redis: MULTI, then a
+// keyed command) is not reached, and its preamble not checked, by one
+// sample alone.
 func (k *kit) session(t T) {
 	c := k.s.New()
 	sc := c.(protocols.SessionCodec)

@@ -5,6 +5,7 @@
 package accesslog
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -50,6 +51,7 @@ const queueLen = 8192
 // come and go, the file stays open.
 type Sink struct {
 	ch      chan Entry
+	flush   chan chan struct{}
 	log     *zap.Logger
 	dropped func()
 }
@@ -64,23 +66,77 @@ func newSink(w zapcore.WriteSyncer, f Format, dropped func()) *Sink {
 	if f == Text {
 		enc = zapcore.NewConsoleEncoder(cfg)
 	}
-	s := &Sink{ch: make(chan Entry, queueLen), log: zap.New(zapcore.NewCore(enc, w, zapcore.InfoLevel)), dropped: dropped}
+	s := &Sink{ch: make(chan Entry, queueLen), flush: make(chan chan struct{}), log: zap.New(zapcore.NewCore(enc, w, zapcore.InfoLevel)), dropped: dropped}
 	go s.run()
 	return s
 }
 
+// run writes queued lines; asked to flush, it writes every line queued so
+// far, syncs the destination and says so.
 func (s *Sink) run() {
-	for e := range s.ch {
-		s.log.Info("request",
-			zap.Time("time", e.Time), // the request's arrival, not the write
-			zap.String("listener", e.Listener), zap.String("protocol", e.Protocol),
-			zap.String("service", e.Service), zap.String("method", e.Method),
-			zap.String("route", e.Route), zap.String("cluster", e.Cluster),
-			zap.String("upstream", e.Upstream), zap.String("status", e.Status),
-			zap.Duration("duration", e.Duration), zap.Int("request_bytes", e.ReqBytes),
-			zap.Int("response_bytes", e.RespBytes), zap.Uint64("request_id", e.RequestID),
-			zap.String("client", e.Client))
+	for {
+		select {
+		case e := <-s.ch:
+			s.write(e)
+		case done := <-s.flush:
+			s.drain()
+			_ = s.log.Sync()
+			close(done)
+		}
 	}
+}
+
+// drain writes the lines queued now.
+func (s *Sink) drain() {
+	for {
+		select {
+		case e := <-s.ch:
+			s.write(e)
+		default:
+			return
+		}
+	}
+}
+
+func (s *Sink) write(e Entry) {
+	s.log.Info("request",
+		zap.Time("time", e.Time), // the request's arrival, not the write
+		zap.String("listener", e.Listener), zap.String("protocol", e.Protocol),
+		zap.String("service", e.Service), zap.String("method", e.Method),
+		zap.String("route", e.Route), zap.String("cluster", e.Cluster),
+		zap.String("upstream", e.Upstream), zap.String("status", e.Status),
+		zap.Duration("duration", e.Duration), zap.Int("request_bytes", e.ReqBytes),
+		zap.Int("response_bytes", e.RespBytes), zap.Uint64("request_id", e.RequestID),
+		zap.String("client", e.Client))
+}
+
+// Flush writes every line queued so far to its destination and syncs it
+// (a proxy shutting down calls it once its requests are done, so no
+// logged request is lost), giving up when ctx ends.
+func (ss *Sinks) Flush(ctx context.Context) error {
+	if ss == nil {
+		return nil
+	}
+	ss.mu.Lock()
+	sinks := make([]*Sink, 0, len(ss.sinks))
+	for _, s := range ss.sinks {
+		sinks = append(sinks, s)
+	}
+	ss.mu.Unlock()
+	for _, s := range sinks {
+		done := make(chan struct{})
+		select {
+		case s.flush <- done:
+		case <-ctx.Done():
+			return fmt.Errorf("access log flush: %w", ctx.Err())
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("access log flush: %w", ctx.Err())
+		}
+	}
+	return nil
 }
 
 // Logger is a listener's access log: a sink and which requests go to it.

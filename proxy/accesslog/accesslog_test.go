@@ -2,6 +2,8 @@ package accesslog
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,3 +93,29 @@ func TestSample(t *testing.T) {
 }
 
 var _ zapcore.WriteSyncer = (*gate)(nil)
+
+// TestFlushWritesEveryQueuedLine: lines queued faster than they are
+// written are all in the file once Flush returns (a proxy shutting down
+// loses none).
+func TestFlushWritesEveryQueuedLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	ss := NewSinks(func() { t.Error("a line was dropped") })
+	l, err := ss.Logger(path, JSON, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = queueLen / 2
+	for i := range n {
+		l.Log(Entry{Time: time.Now(), Protocol: "redis", RequestID: uint64(i)})
+	}
+	if err := ss.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bytes.Count(data, []byte("\n")); got != n {
+		t.Fatalf("%d lines in the file after Flush, want %d", got, n)
+	}
+}
