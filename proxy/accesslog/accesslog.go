@@ -58,9 +58,12 @@ type Sink struct {
 
 // newSink starts the writer of lines to w.
 func newSink(w zapcore.WriteSyncer, f Format, dropped func()) *Sink {
+	// No TimeKey: the line's time is the request's arrival (a field), not
+	// when the writer got to it. Durations are milliseconds with their
+	// fraction: most requests through a proxy take less than one.
 	cfg := zapcore.EncoderConfig{
-		TimeKey: "time", MessageKey: "msg", LineEnding: zapcore.DefaultLineEnding,
-		EncodeTime: zapcore.RFC3339NanoTimeEncoder, EncodeDuration: zapcore.MillisDurationEncoder,
+		MessageKey: "msg", LineEnding: zapcore.DefaultLineEnding,
+		EncodeTime: zapcore.RFC3339NanoTimeEncoder, EncodeDuration: millis,
 	}
 	var enc zapcore.Encoder = zapcore.NewJSONEncoder(cfg)
 	if f == Text {
@@ -69,6 +72,11 @@ func newSink(w zapcore.WriteSyncer, f Format, dropped func()) *Sink {
 	s := &Sink{ch: make(chan Entry, queueLen), flush: make(chan chan struct{}), log: zap.New(zapcore.NewCore(enc, w, zapcore.InfoLevel)), dropped: dropped}
 	go s.run()
 	return s
+}
+
+// millis encodes a duration as milliseconds, fraction included.
+func millis(d time.Duration, enc zapcore.PrimitiveArrayEncoder) {
+	enc.AppendFloat64(float64(d) / float64(time.Millisecond))
 }
 
 // run writes queued lines; asked to flush, it writes every line queued so
