@@ -72,7 +72,9 @@ func startServer(t testing.TB, o xds.Options, tlsCfg *tls.Config) (*xds.Server, 
 		o.Log = zaptest.NewLogger(t)
 	}
 	srv := xds.New(ctx, o)
-	g := grpc.NewServer(xds.GRPCOptions(tlsCfg)...)
+	// WaitForHandlers: Stop returns once every stream handler has, so none
+	// logs to t after the test is over.
+	g := grpc.NewServer(append(xds.GRPCOptions(tlsCfg), grpc.WaitForHandlers(true))...)
 	srv.Register(g)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -72,7 +72,9 @@ func startControlPlane(t *testing.T, addr string, res *snapshot.Resources) *cont
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := cpxds.New(ctx, cpxds.Options{Debounce: time.Millisecond, Log: zaptest.NewLogger(t).Named("cp")})
 	srv.Update(res)
-	g := grpc.NewServer(cpxds.GRPCOptions(nil)...)
+	// WaitForHandlers: Stop returns once every stream handler has, so none
+	// logs to t after the test is over.
+	g := grpc.NewServer(append(cpxds.GRPCOptions(nil), grpc.WaitForHandlers(true))...)
 	srv.Register(g)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
