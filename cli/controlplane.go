@@ -109,6 +109,7 @@ func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts transla
 func controlplaneCmd() *cobra.Command {
 	var (
 		logs                  logFlags
+		alog                  accessLogFlags
 		kubef                 kubeFlags
 		dir                   string
 		xdsAddr, adminAddr    string
@@ -140,7 +141,11 @@ func controlplaneCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := translate.Options{ListenAddress: listenAddr}
+			accessLog, err := alog.accessLogConfig()
+			if err != nil {
+				return err
+			}
+			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog}
 			src := fileSource(dir, debounce, log)
 			switch {
 			case dir != "" && kubef.kubeconfig != "":
@@ -164,6 +169,7 @@ func controlplaneCmd() *cobra.Command {
 		},
 	}
 	logs.register(cmd)
+	alog.register(cmd, " of the proxies (each writes its own)")
 	f := cmd.Flags()
 	kubef.register(f)
 	f.StringVar(&dir, "config", "", "folder of config YAML, watched for changes (without it: Kubernetes)")

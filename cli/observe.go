@@ -17,18 +17,29 @@ import (
 // observeFlags are the proxy's observability options: access logs (for
 // listeners the command translates itself), tracing and pprof.
 type observeFlags struct {
+	accessLogFlags
+	tracingEndpoint string
+	tracingSample   float64
+	tracingInsecure bool
+	pprof           bool
+}
+
+// accessLogFlags set the access log of every listener a command
+// translates (metamesh run for itself, metamesh controlplane for its
+// proxies).
+type accessLogFlags struct {
 	accessLog, accessLogFormat, accessLogPath string
-	tracingEndpoint                           string
-	tracingSample                             float64
-	tracingInsecure                           bool
-	pprof                                     bool
+}
+
+func (f *accessLogFlags) register(cmd *cobra.Command, whose string) {
+	cmd.Flags().StringVar(&f.accessLog, "access-log", "off", "access log of every listener"+whose+": off, all, or sampled:PERCENT (e.g. sampled:1)")
+	cmd.Flags().StringVar(&f.accessLogFormat, "access-log-format", "json", "access log format: json or text")
+	cmd.Flags().StringVar(&f.accessLogPath, "access-log-path", "stdout", "access log destination"+whose+": stdout, stderr or a file")
 }
 
 func (f *observeFlags) register(cmd *cobra.Command, accessLogs bool) {
 	if accessLogs {
-		cmd.Flags().StringVar(&f.accessLog, "access-log", "off", "access log of every listener: off, all, or sampled:PERCENT (e.g. sampled:1)")
-		cmd.Flags().StringVar(&f.accessLogFormat, "access-log-format", "json", "access log format: json or text")
-		cmd.Flags().StringVar(&f.accessLogPath, "access-log-path", "stdout", "access log destination: stdout, stderr or a file")
+		f.accessLogFlags.register(cmd, "")
 	}
 	cmd.Flags().StringVar(&f.tracingEndpoint, "tracing-endpoint", "", "OTLP/gRPC collector (host:port) to send request spans to; empty: no tracing")
 	cmd.Flags().Float64Var(&f.tracingSample, "tracing-sample", 0.01, "share of new traces recorded (0 to 1); a client's sampled traceparent is always followed")
@@ -38,7 +49,7 @@ func (f *observeFlags) register(cmd *cobra.Command, accessLogs bool) {
 
 // accessLogConfig is the listeners' access log the flags ask for (nil:
 // off).
-func (f *observeFlags) accessLogConfig() (*api.AccessLog, error) {
+func (f *accessLogFlags) accessLogConfig() (*api.AccessLog, error) {
 	al := &api.AccessLog{Path: f.accessLogPath}
 	switch f.accessLogFormat {
 	case "json":

@@ -21,7 +21,7 @@ func TestAccessLogFlags(t *testing.T) {
 		{"some", "json", nil, "--access-log"},
 		{"all", "yaml", nil, "--access-log-format"},
 	} {
-		f := observeFlags{accessLog: tc.mode, accessLogFormat: tc.format, accessLogPath: "stdout"}
+		f := accessLogFlags{accessLog: tc.mode, accessLogFormat: tc.format, accessLogPath: "stdout"}
 		got, err := f.accessLogConfig()
 		switch {
 		case tc.err != "":
