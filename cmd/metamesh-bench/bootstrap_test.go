@@ -56,9 +56,10 @@ func TestBootstrapBuilds(t *testing.T) {
 	}
 }
 
-func TestBootstrapAccessLog(t *testing.T) {
-	cfg := bootstrapConfig{Listen: "127.0.0.1:1", Codec: "dubbo", Service: greeterInterface, Upstream: "127.0.0.1:2",
-		AccessLog: filepath.Join(t.TempDir(), "access.log"), AccessLogPercent: 1}
+// buildRendered renders cfg and builds it as the proxy would, returning
+// the snapshot and the YAML (for failure messages).
+func buildRendered(t *testing.T, cfg bootstrapConfig) (*snapshot.Snapshot, []byte) {
+	t.Helper()
 	data, err := cfg.render()
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +72,13 @@ func TestBootstrapAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, data)
 	}
+	return snap, data
+}
+
+func TestBootstrapAccessLog(t *testing.T) {
+	cfg := bootstrapConfig{Listen: "127.0.0.1:1", Codec: "dubbo", Service: greeterInterface, Upstream: "127.0.0.1:2",
+		AccessLog: filepath.Join(t.TempDir(), "access.log"), AccessLogPercent: 1}
+	snap, data := buildRendered(t, cfg)
 	if l := snap.Listeners["dubbo"]; l == nil || l.AccessLog == nil {
 		t.Fatalf("no access log on the listener:\n%s", data)
 	}
@@ -78,18 +86,7 @@ func TestBootstrapAccessLog(t *testing.T) {
 
 func TestBootstrapMirror(t *testing.T) {
 	cfg := bootstrapConfig{Listen: "127.0.0.1:1", Codec: "dubbo", Service: greeterInterface, Upstream: "127.0.0.1:2", MirrorPercent: 10}
-	data, err := cfg.render()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := snapshot.Parse(data)
-	if err != nil {
-		t.Fatalf("parse: %v\n%s", err, data)
-	}
-	snap, err := snapshot.NewBuilder().Build(res)
-	if err != nil {
-		t.Fatalf("build: %v\n%s", err, data)
-	}
+	snap, data := buildRendered(t, cfg)
 	if c := snap.Clusters["mirror"]; c == nil || len(c.Endpoints) != 1 || c.Endpoints[0].Host.Addr != cfg.Upstream {
 		t.Fatalf("mirror cluster: %+v\n%s", c, data)
 	}
