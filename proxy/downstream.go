@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
@@ -48,10 +47,6 @@ type downstream struct {
 	// client's own connection while a session keeps it. Read loop only.
 	pin    protocols.Verdict
 	pinned *pinnedConn
-	// alog is the access log of the current request when it is sampled,
-	// span its trace span when tracing is on; read loop only.
-	alog *accesslog.Logger
-	span trace.Span
 }
 
 func newDownstream(l *listener, nc net.Conn) *downstream {
@@ -181,25 +176,15 @@ func (d *downstream) route(m *protocols.Message) {
 	// The listener's config in force (it may have been renamed or given
 	// other routes since this connection was accepted).
 	cfg := d.lis.cfg.Load()
-	d.alog = nil
-	if cfg.AccessLog.Sample() {
-		d.alog = cfg.AccessLog
-	}
 	service, ok := m.Headers.Get(router.ServiceKey)
 	if !ok && cfg.DefaultService != "" {
 		service = cfg.DefaultService
 		m.Headers.Set(router.ServiceKey, service)
 	}
-	d.span = nil
-	var traceSet []protocols.Header
-	if tr := d.srv.tracer.Load(); tr != nil {
-		method, _ := m.Headers.Get("method")
-		d.span, traceSet = tr.Start(&m.Headers, cfg.CodecName+" "+service+"/"+method)
-		tracing.Describe(d.span, cfg.CodecName, service, method)
-	}
+	ob, traceSet := d.observe(cfg, m, service)
 	table := snap.Routes[cfg.RouteConfig]
 	if table == nil {
-		d.localReply(m, "*", "", "", protocols.ReasonNoRoute,
+		d.localReply(m, ob, "*", "", "", protocols.ReasonNoRoute,
 			fmt.Sprintf("metamesh: no route configuration %q for listener %s", cfg.RouteConfig, cfg.Name))
 		return
 	}
@@ -209,18 +194,18 @@ func (d *downstream) route(m *protocols.Message) {
 		label = "*" // not a configured service: don't let clients mint series
 	}
 	if vh == nil {
-		d.localReply(m, label, "", "", protocols.ReasonNoRoute,
+		d.localReply(m, ob, label, "", "", protocols.ReasonNoRoute,
 			fmt.Sprintf("metamesh: no route for service %q", service))
 		return
 	}
 	rt := vh.Match(&m.Headers)
 	if rt == nil {
-		d.localReply(m, label, "", "", protocols.ReasonNoRoute,
+		d.localReply(m, ob, label, "", "", protocols.ReasonNoRoute,
 			fmt.Sprintf("metamesh: no route of %s matched the request to service %q", vh.Name, service))
 		return
 	}
 	if vh.RateLimit != nil && !vh.RateLimit.Allow(&m.Headers) {
-		d.localReply(m, label, rt.Name, "", protocols.ReasonRateLimited,
+		d.localReply(m, ob, label, rt.Name, "", protocols.ReasonRateLimited,
 			fmt.Sprintf("metamesh: service %q: rate limited (route %s)", service, rt.Name))
 		return
 	}
@@ -228,20 +213,20 @@ func (d *downstream) route(m *protocols.Message) {
 	if f := rt.Fault; f != nil {
 		var abort bool
 		if delay, abort = f.Sample(); abort {
-			d.abort(m, label, rt, f.AbortStatus)
+			d.abort(m, ob, label, rt, f.AbortStatus)
 			return
 		}
 	}
 	cname := rt.PickCluster()
 	cl := snap.Clusters[cname]
 	if cl == nil {
-		d.localReply(m, label, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
+		d.localReply(m, ob, label, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
 			fmt.Sprintf("metamesh: route %s: cluster %s does not exist", rt.Name, cname))
 		return
 	}
 	oneway := m.Kind == protocols.KindOneway
 	if !oneway && !cl.Load.Begin(cl.Limits) {
-		d.localReply(m, label, rt.Name, cname, protocols.ReasonOverloaded,
+		d.localReply(m, ob, label, rt.Name, cname, protocols.ReasonOverloaded,
 			fmt.Sprintf("metamesh: route %s: cluster %s has %d requests in flight, its limit", rt.Name, cname, cl.Limits.MaxRequests))
 		return
 	}
@@ -254,7 +239,7 @@ func (d *downstream) route(m *protocols.Message) {
 		if !oneway {
 			cl.Load.End()
 		}
-		d.localReply(m, label, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
+		d.localReply(m, ob, label, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
 			fmt.Sprintf("metamesh: route %s: no healthy upstream in cluster %s", rt.Name, cname))
 		return
 	}
@@ -268,7 +253,7 @@ func (d *downstream) route(m *protocols.Message) {
 		set = append(append(make([]protocols.Header, 0, len(set)+len(traceSet)), set...), traceSet...)
 	}
 	if !oneway && d.pin == protocols.Forward && (rt.HasPolicies() || delay) {
-		ex := newExchange(d, m, rt, cl, label, key, hasKey, set)
+		ex := newExchange(d, m, ob, rt, cl, label, key, hasKey, set)
 		if delay {
 			time.AfterFunc(rt.Fault.Delay, func() {
 				var b wire.Batch
@@ -286,49 +271,89 @@ func (d *downstream) route(m *protocols.Message) {
 	c.Service, c.Route, c.Cluster, c.Start, c.Seq = label, rt.Name, cname, time.Now(), d.seq
 	c.Affinity = d.affinity
 	if !oneway {
-		c.Cl, c.Log, c.Span = cl, d.alog, d.span
+		c.Cl, c.Log, c.Span = cl, ob.log, ob.span
 		d.begin(c)
 	}
 	var err error
-	if d.pin == protocols.Pin || d.pin == protocols.Once {
-		err = d.pinAndSend(c, cl)
-	} else {
-		err = d.send(c, cl, &d.batch)
+	for failedOver := false; ; failedOver = true {
+		if d.pin == protocols.Pin || d.pin == protocols.Once {
+			err = d.pinAndSend(c, cl)
+		} else {
+			err = d.send(c, cl, &d.batch)
+		}
+		if err == nil || !errors.Is(err, upstream.ErrConnect) {
+			break
+		}
+		next := d.connectFailed(cl, host, key, hasKey)
+		if next == nil || failedOver {
+			break
+		}
+		if !oneway {
+			host.End()
+			next.Begin()
+		}
+		host, c.Host = next, next
 	}
 	if err != nil {
-		if errors.Is(err, upstream.ErrConnect) {
-			d.report(cl, host, false)
-		}
 		if !oneway {
 			d.end(c)
 		}
 		c.Release()
-		d.localReply(m, label, rt.Name, cname, sendFailure(err),
+		d.localReply(m, ob, label, rt.Name, cname, sendFailure(err),
 			fmt.Sprintf("metamesh: route %s: cluster %s: %v", rt.Name, cname, err))
 		return
 	}
 	if oneway {
 		d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, label, rt.Name, cname, "oneway").Inc()
-		if d.alog != nil {
-			d.access(d.alog, m, label, rt.Name, cname, host.Addr, "oneway", time.Now(), 0)
+		if ob.log != nil {
+			d.access(ob.log, m, label, rt.Name, cname, host.Addr, "oneway", time.Now(), 0)
 		}
-		if d.span != nil {
-			tracing.End(d.span, rt.Name, cname, host.Addr, "oneway")
+		if ob.span != nil {
+			tracing.End(ob.span, rt.Name, cname, host.Addr, "oneway")
 		}
 	}
 }
 
 // send queues c to its host's pool for cl.
 func (d *downstream) send(c *upstream.Call, cl *cluster.Cluster, b *wire.Batch) error {
-	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections}
-	err := d.srv.pools.Pool(c.Host.Addr, d.codec, opts).Send(c, b)
+	host := c.Host // c is the connection's once sent
+	err := d.pool(cl, host).Send(c, b)
 	if errors.Is(err, upstream.ErrPoolClosed) {
 		// A config swap drained the pool between our snapshot and the
 		// send; nothing went out, so ask again (a config change must not
 		// fail a request).
-		err = d.srv.pools.Pool(c.Host.Addr, d.codec, opts).Send(c, b)
+		err = d.pool(cl, host).Send(c, b)
+	}
+	if err == nil {
+		host.Connected()
 	}
 	return err
+}
+
+// pool returns the upstream pool of host, with cl's connection settings.
+func (d *downstream) pool(cl *cluster.Cluster, host *cluster.Host) *upstream.Pool {
+	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections}
+	return d.srv.pools.Pool(host.Addr, d.codec, opts)
+}
+
+// connectFailed records that no connection to host could be made: it
+// counts against the host for outlier detection and marks it unreachable
+// (every picker skips it until a reconnect in the background succeeds).
+// It returns another host to send to instead, or nil when there is none
+// reachable. Nothing reached any upstream, so sending elsewhere is safe
+// whatever the route's retry policy says (gRPC's transparent retry).
+func (d *downstream) connectFailed(cl *cluster.Cluster, host *cluster.Host, key string, hasKey bool) *cluster.Host {
+	d.report(cl, host, false)
+	if host.ConnectFailed(d.pool(cl, host).Reconnect) {
+		d.srv.metrics.Unreachable.WithLabelValues(cl.Name).Inc()
+		d.srv.log.Warn("upstream host unreachable: skipped until a reconnect succeeds",
+			zap.String("cluster", cl.Name), zap.String("host", host.Addr))
+	}
+	next := cl.Pick(key, hasKey)
+	if next == nil || next == host || next.Unreachable() {
+		return nil
+	}
+	return next
 }
 
 // sendFailure is the local reply reason for a Send error.
@@ -423,16 +448,16 @@ func (d *downstream) reply(seq uint64, b *wire.Batch, encode func([]byte) []byte
 
 // abort answers m with a fault-injected error: the codec's status when it
 // has numbered ones, else its "no healthy upstream" error.
-func (d *downstream) abort(m *protocols.Message, service string, rt *router.Route, status uint32) {
+func (d *downstream) abort(m *protocols.Message, ob observers, service string, rt *router.Route, status uint32) {
 	text := fmt.Sprintf("metamesh: route %s: fault injected (abort, status %d)", rt.Name, status)
 	sr, ok := d.codec.(protocols.StatusReplier)
 	if status == 0 || !ok {
-		d.localReply(m, service, rt.Name, "", protocols.ReasonNoHealthyUpstream, text)
+		d.localReply(m, ob, service, rt.Name, "", protocols.ReasonNoHealthyUpstream, text)
 		return
 	}
 	d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, rt.Name, "", "fault_abort").Inc()
-	if d.span != nil {
-		tracing.End(d.span, rt.Name, "", "", "fault_abort")
+	if ob.span != nil {
+		tracing.End(ob.span, rt.Name, "", "", "fault_abort")
 	}
 	if m.Kind == protocols.KindOneway {
 		return
@@ -441,14 +466,14 @@ func (d *downstream) abort(m *protocols.Message, service string, rt *router.Rout
 }
 
 // localReply answers m with the codec's native error for reason.
-func (d *downstream) localReply(m *protocols.Message, service, route, cluster string, reason protocols.Reason, text string) {
+func (d *downstream) localReply(m *protocols.Message, ob observers, service, route, cluster string, reason protocols.Reason, text string) {
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
 	d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, route, cluster, reason.String()).Inc()
-	if d.alog != nil {
-		d.access(d.alog, m, service, route, cluster, "", reason.String(), time.Now(), 0)
+	if ob.log != nil {
+		d.access(ob.log, m, service, route, cluster, "", reason.String(), time.Now(), 0)
 	}
-	if d.span != nil {
-		tracing.End(d.span, route, cluster, "", reason.String())
+	if ob.span != nil {
+		tracing.End(ob.span, route, cluster, "", reason.String())
 	}
 	if m.Kind == protocols.KindOneway {
 		d.srv.log.Debug("dropping a oneway request", zap.String("reason", text))

@@ -43,13 +43,14 @@ type exchange struct {
 	tries    int
 	last     *cluster.Host
 	retrying bool // the current try holds a retry budget slot
+	failover bool // a connect failure already moved a try to another host
 	timer    *time.Timer
 	tryTimer *time.Timer
 }
 
-func newExchange(d *downstream, m *protocols.Message, rt *router.Route, cl *cluster.Cluster, service, key string, hasKey bool, set []protocols.Header) *exchange {
+func newExchange(d *downstream, m *protocols.Message, ob observers, rt *router.Route, cl *cluster.Cluster, service, key string, hasKey bool, set []protocols.Header) *exchange {
 	ex := &exchange{d: d, seq: d.seq, rt: rt, cl: cl, service: service, key: key, hasKey: hasKey, began: time.Now(),
-		log: d.alog, span: d.span, set: set}
+		log: ob.log, span: ob.span, set: set}
 	ex.req.Kind, ex.req.ID, ex.req.Status, ex.req.Marks = m.Kind, m.ID, m.Status, m.Marks
 	ex.req.Raw = append([]byte(nil), m.Raw...)
 	for _, h := range m.Headers.All() {
@@ -95,7 +96,12 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 		on := router.RetryOn(0)
 		if errors.Is(err, upstream.ErrConnect) {
 			on = router.RetryConnectFailure
-			ex.d.report(ex.cl, host, false)
+			next := ex.d.connectFailed(ex.cl, host, ex.key, ex.hasKey)
+			if next != nil && !ex.failover {
+				// Nothing was sent: not a try of the retry policy's.
+				ex.failover, ex.tries, host = true, ex.tries-1, next
+				continue
+			}
 		}
 		if host = ex.retryHostLocked(on); host == nil {
 			ex.localLocked(b, sendFailure(err), fmt.Sprintf("metamesh: route %s: cluster %s: %v", ex.rt.Name, ex.cl.Name, err))
@@ -106,7 +112,9 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 
 // retryHostLocked decides whether a try that failed with on is retried,
 // taking a retry budget slot if so, and picks the host: another one than
-// the last try's when the cluster has one.
+// the last try's when the cluster has one. A connect failure takes no
+// budget slot: the budget keeps retries from piling load onto upstreams,
+// and a try that never connected put none on any.
 func (ex *exchange) retryHostLocked(on router.RetryOn) *cluster.Host {
 	p := ex.rt.Retry
 	if ex.done || p == nil || p.On&on == 0 || ex.tries > p.Retries {
@@ -118,10 +126,15 @@ func (ex *exchange) retryHostLocked(on router.RetryOn) *cluster.Host {
 			break
 		}
 	}
-	if host == nil || !ex.cl.Load.BeginRetry(ex.cl.Limits) {
+	if host == nil {
 		return nil
 	}
-	ex.retrying = true
+	if on != router.RetryConnectFailure {
+		if !ex.cl.Load.BeginRetry(ex.cl.Limits) {
+			return nil
+		}
+		ex.retrying = true
+	}
 	ex.d.srv.metrics.Retries.WithLabelValues(ex.d.cfg.CodecName, ex.service, ex.rt.Name, ex.cl.Name).Inc()
 	return host
 }
@@ -170,12 +183,13 @@ func (ex *exchange) Fail(c *upstream.Call, reason protocols.Reason, err error, b
 		return
 	}
 	ex.endTryLocked()
-	c.Host.End()
+	host := c.Host // c is zeroed once released
+	host.End()
 	c.Release()
 	on := router.RetryOn(0)
 	if errors.Is(err, upstream.ErrReset) {
 		on = router.RetryReset
-		ex.d.report(ex.cl, c.Host, false)
+		ex.d.report(ex.cl, host, false)
 	}
 	if host := ex.retryHostLocked(on); host != nil {
 		ex.sendLocked(host, b)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/protocols/dubbo"
+	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/wire"
@@ -141,6 +142,20 @@ func (c config) resources(t testing.TB) *snapshot.Resources {
 	return res
 }
 
+// hostOf returns the host addr of cluster name in the config in force.
+func hostOf(t testing.TB, srv *Server, name, addr string) *cluster.Host {
+	t.Helper()
+	if cl := srv.Snapshot().Clusters[name]; cl != nil {
+		for _, e := range cl.Endpoints {
+			if e.Host.Addr == addr {
+				return e.Host
+			}
+		}
+	}
+	t.Fatalf("cluster %s has no host %s", name, addr)
+	return nil
+}
+
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -182,7 +197,13 @@ type echoUpstream struct {
 
 func startEcho(t testing.TB, name string) *echoUpstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startEchoAt(t, name, "127.0.0.1:0")
+}
+
+// startEchoAt starts an echo upstream listening on addr.
+func startEchoAt(t testing.TB, name, addr string) *echoUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

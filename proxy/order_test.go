@@ -118,6 +118,13 @@ func exchangeLines(t *testing.T, nc net.Conn, reqs, want []string) {
 // front of them (keys starting with s go to slow, f to fast), and dials it.
 func dialLines(t *testing.T, codec string) net.Conn {
 	t.Helper()
+	_, nc := startLines(t, codec)
+	return nc
+}
+
+// startLines is dialLines that also returns the proxy.
+func startLines(t *testing.T, codec string) (*Server, net.Conn) {
+	t.Helper()
 	slow, fast := lineServer(t, "slow", 50*time.Millisecond), lineServer(t, "fast", 0)
 	listen := freeAddr(t)
 	res, err := snapshot.Parse(fmt.Appendf(nil, `
@@ -154,7 +161,7 @@ resources:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = nc.Close() })
-	return nc
+	return srv, nc
 }
 
 // sessionLineCodec is lineCodec with a session: "ping" is answered by the

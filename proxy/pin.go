@@ -22,8 +22,7 @@ type pinnedConn struct {
 // once c is answered (Once). Timeouts and retries don't apply to requests
 // on a client's own connection.
 func (d *downstream) pinAndSend(c *upstream.Call, cl *cluster.Cluster) error {
-	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections}
-	conn, err := d.srv.pools.Pool(c.Host.Addr, d.codec, opts).Dedicated()
+	conn, err := d.pool(cl, c.Host).Dedicated()
 	if err != nil {
 		return err
 	}
@@ -55,8 +54,11 @@ func (d *downstream) pinAndSend(c *upstream.Call, cl *cluster.Cluster) error {
 func (d *downstream) sendPinned(m *protocols.Message) {
 	p := d.pinned
 	service, _ := m.Headers.Get("service")
+	// Sampled on its own: the request that pinned the connection made its
+	// own decisions, and its span may be over already.
+	ob, traceSet := d.observe(d.lis.cfg.Load(), m, service)
 	c := upstream.NewCall(m)
-	c.Host, c.Receiver, c.Cl, c.Log = p.host, d, p.cl, d.alog
+	c.Host, c.Receiver, c.Cl, c.Log, c.Span, c.Set = p.host, d, p.cl, ob.log, ob.span, traceSet
 	c.Service, c.Route, c.Cluster, c.Start, c.Seq = service, "pinned", p.cl.Name, time.Now(), d.seq
 	d.begin(c)
 	err := p.conn.Send(c, &d.batch)
@@ -67,7 +69,7 @@ func (d *downstream) sendPinned(m *protocols.Message) {
 	if err != nil {
 		d.end(c)
 		c.Release()
-		d.localReply(m, service, "pinned", p.cl.Name, protocols.ReasonNoHealthyUpstream,
+		d.localReply(m, ob, service, "pinned", p.cl.Name, protocols.ReasonNoHealthyUpstream,
 			fmt.Sprintf("metamesh: the connection of this client's transaction to %s closed: %v", p.host.Addr, err))
 	}
 }

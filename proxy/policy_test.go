@@ -42,34 +42,59 @@ func TestRouteTimeout(t *testing.T) {
 	}
 }
 
-func TestRetryOnConnectFailure(t *testing.T) {
+// A host that refuses connections costs no call, with or without a retry
+// policy: nothing reached it, so the call moves to another host at once
+// (not a retry of the policy's), and the host is left out until a
+// reconnect succeeds.
+func TestConnectFailureFailsOver(t *testing.T) {
 	up := startEcho(t, "v1")
 	dead := freeAddr(t)
-	for _, tc := range []struct {
-		policy   string
-		wantFail bool
-	}{
-		{"", true},
-		{"retry_policy: {retry_on: connect-failure, num_retries: 1}", false},
-	} {
-		srv, addr := startProxy(t, config{V1: []string{dead, up.addr()}, V2: []string{up.addr()}, Policy: tc.policy})
+	for _, policy := range []string{"", "retry_policy: {retry_on: connect-failure, num_retries: 1}"} {
+		srv, addr := startProxy(t, config{V1: []string{dead, up.addr()}, V2: []string{up.addr()}, Policy: policy})
 		c := dial(t, addr)
-		failed := 0
 		for i := range 10 {
-			status, value := c.call(uint64(i+1), svc, "m")
-			switch {
-			case status == 20 && strings.HasPrefix(value, "v1|m|"):
-			case status == 80:
-				failed++
-			default:
-				t.Fatalf("policy %q: call %d: status %d %q", tc.policy, i, status, value)
+			if status, value := c.call(uint64(i+1), svc, "m"); status != 20 || !strings.HasPrefix(value, "v1|m|") {
+				t.Fatalf("policy %q: call %d: status %d %q, want v1's reply", policy, i, status, value)
 			}
 		}
-		retries := testutil.ToFloat64(srv.Metrics().Retries.WithLabelValues("dubbo", svc, "default", "v1"))
-		t.Logf("policy %q: %d of 10 failed, %v retries", tc.policy, failed, retries)
-		if tc.wantFail != (failed > 0) || tc.wantFail != (retries == 0) {
-			t.Fatalf("policy %q: %d of 10 calls failed with %v retries", tc.policy, failed, retries)
+		m := srv.Metrics()
+		if n := testutil.ToFloat64(m.Retries.WithLabelValues("dubbo", svc, "default", "v1")); n != 0 {
+			t.Errorf("policy %q: %v retries counted for calls that never reached a host", policy, n)
 		}
+		if n := testutil.ToFloat64(m.Unreachable.WithLabelValues("v1")); n != 1 {
+			t.Errorf("policy %q: metamesh_upstream_unreachable_total{cluster=v1} = %v, want 1", policy, n)
+		}
+	}
+}
+
+// A host found unreachable comes back once a server listens there: the
+// reconnect in the background finds it and the balancer picks it again.
+func TestUnreachableHostComesBack(t *testing.T) {
+	up := startEcho(t, "v1")
+	back := startEcho(t, "back")
+	addr := back.addr()
+	back.close()
+	srv, paddr := startProxy(t, config{V1: []string{addr, up.addr()}, V2: []string{up.addr()}})
+	c := dial(t, paddr)
+	for i := range 4 {
+		if status, value := c.call(uint64(i+1), svc, "m"); status != 20 || !strings.HasPrefix(value, "v1|m|") {
+			t.Fatalf("call %d: status %d %q, want v1's reply while the other host is down", i, status, value)
+		}
+	}
+	host := hostOf(t, srv, "v1", addr)
+	if !host.Unreachable() {
+		t.Fatalf("%s is not marked unreachable after refusing a connection", addr)
+	}
+	restarted := startEchoAt(t, "back", addr)
+	waitUntil(t, 15*time.Second, "the host to be reachable again", func() bool { return !host.Unreachable() })
+	seen := false
+	for i := range 10 {
+		if _, value := c.call(uint64(100+i), svc, "m"); strings.HasPrefix(value, "back|") {
+			seen = true
+		}
+	}
+	if !seen {
+		t.Fatalf("no call reached %s after it came back (reachable again: %v)", restarted.addr(), !host.Unreachable())
 	}
 }
 

@@ -110,3 +110,30 @@ func TestTracing(t *testing.T) {
 		t.Errorf("span name %q", sp.GetName())
 	}
 }
+
+// Requests on a connection a session pinned are traced each on its own:
+// one span per request, none borrowed from the request that pinned it.
+func TestPinnedRequestsGetTheirOwnSpans(t *testing.T) {
+	rcv, endpoint := startReceiver(t)
+	tr, err := tracing.New(context.Background(), tracing.Options{Endpoint: endpoint, Insecure: true, SampleRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+	srv, nc := startLines(t, "test-line-session")
+	srv.SetTracer(tr)
+	reqs := []string{"f-pin a", "s1 b", "x2 c", "f-unpin d"}
+	exchangeLines(t, nc, reqs, []string{"fast:f-pin a", "fast:s1 b", "fast:x2 c", "fast:f-unpin d"})
+	if err := tr.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var spans []*tracepb.Span
+	waitUntil(t, 5*time.Second, "a span per request", func() bool { spans = rcv.got(); return len(spans) >= len(reqs) })
+	ids := map[string]bool{}
+	for _, sp := range spans {
+		ids[hex.EncodeToString(sp.GetSpanId())] = true
+	}
+	if len(spans) != len(reqs) || len(ids) != len(reqs) {
+		t.Fatalf("%d spans (%d distinct) for %d requests on a pinned connection", len(spans), len(ids), len(reqs))
+	}
+}

@@ -88,6 +88,9 @@ type hostView struct {
 	// EjectedUntil is set while outlier detection keeps the host out.
 	EjectedUntil *time.Time `json:"ejected_until,omitempty"`
 	Ejections    int32      `json:"ejections,omitempty"`
+	// Unreachable: the last connection attempt failed and no reconnect
+	// has succeeded yet; the host is skipped while others can be picked.
+	Unreachable bool `json:"unreachable,omitempty"`
 }
 
 type clusterView struct {
@@ -103,7 +106,8 @@ func clusters(w http.ResponseWriter, srv *proxy.Server) {
 		for _, c := range snap.Clusters {
 			v := clusterView{Name: c.Name, Policy: c.Policy, Hosts: []hostView{}}
 			for _, e := range c.Endpoints {
-				h := hostView{Address: e.Host.Addr, Weight: e.Weight, Active: e.Host.Active(), Ejections: e.Host.Ejections()}
+				h := hostView{Address: e.Host.Addr, Weight: e.Weight, Active: e.Host.Active(), Ejections: e.Host.Ejections(),
+					Unreachable: e.Host.Unreachable()}
 				if u := e.Host.EjectedUntil(now); !u.IsZero() {
 					h.EjectedUntil = &u
 				}

@@ -14,6 +14,7 @@ type Host struct {
 	Addr   string
 	active atomic.Int64
 	health health
+	reach  reach
 }
 
 // NewHost returns a host for addr.

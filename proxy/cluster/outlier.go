@@ -70,26 +70,6 @@ func (h *Host) EjectedUntil(now time.Time) time.Time {
 // Ejections returns how many times h has been ejected (after decay).
 func (h *Host) Ejections() int32 { return h.health.ejections.Load() }
 
-// Pick picks a host for one request: the load balancer's choice, skipping
-// ejected hosts when the cluster has outlier detection. If every host is
-// ejected it returns the balancer's first choice: better to try one than
-// to fail every request.
-func (c *Cluster) Pick(key string, hasKey bool) *Host {
-	h := c.LB.Pick(key, hasKey)
-	if c.Outlier == nil || h == nil {
-		return h
-	}
-	now := time.Now()
-	first := h
-	for range len(c.Endpoints) {
-		if h.EjectedUntil(now).IsZero() {
-			return h
-		}
-		h = c.LB.Pick(key, hasKey)
-	}
-	return first
-}
-
 // Report records the outcome of one try to h: ok false for a connect
 // failure, a reset or a server error reply. It reports whether h was
 // ejected by this failure.

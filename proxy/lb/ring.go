@@ -68,10 +68,31 @@ func (r *ring) Pick(key string, hasKey bool) *cluster.Host {
 	if !hasKey {
 		return r.all[rand.IntN(len(r.all))]
 	}
+	return r.hosts[r.point(key)]
+}
+
+// point returns the index of key's point on the ring.
+func (r *ring) point(key string) int {
 	h := xxhash.Sum64String(key)
 	i := sort.Search(len(r.points), func(i int) bool { return r.points[i] >= h })
 	if i == len(r.points) {
 		i = 0
 	}
-	return r.hosts[i]
+	return i
 }
+
+// Fallback returns the n-th distinct host after key's own along the ring
+// (cluster.Fallback), or key's own host when the ring has fewer.
+func (r *ring) Fallback(key string, n int) *cluster.Host {
+	i := r.point(key)
+	seen := []*cluster.Host{r.hosts[i]}
+	for step := 1; step < len(r.points) && len(seen) <= n; step++ {
+		h := r.hosts[(i+step)%len(r.points)]
+		if !slices.Contains(seen, h) {
+			seen = append(seen, h)
+		}
+	}
+	return seen[min(n, len(seen)-1)]
+}
+
+var _ cluster.Fallback = (*ring)(nil)

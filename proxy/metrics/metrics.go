@@ -28,6 +28,9 @@ type Proxy struct {
 	LateReplies    *prometheus.CounterVec
 	Mirrors        *prometheus.CounterVec
 	Ejections      *prometheus.CounterVec
+	// Unreachable counts hosts found unreachable (a connection attempt
+	// failed) and left out of load balancing until a reconnect succeeds.
+	Unreachable *prometheus.CounterVec
 	// AccessLogDropped counts access log lines dropped because the writer
 	// was behind.
 	AccessLogDropped prometheus.Counter
@@ -100,11 +103,15 @@ func NewProxy() *Proxy {
 		Name: "metamesh_outlier_ejections_total",
 		Help: "Hosts ejected by outlier detection, by cluster.",
 	}, []string{"cluster"})
+	m.Unreachable = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_upstream_unreachable_total",
+		Help: "Hosts left out of load balancing because a connection attempt failed, until a reconnect in the background succeeds; by cluster.",
+	}, []string{"cluster"})
 	m.AccessLogDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "metamesh_access_log_dropped_total",
 		Help: "Access log lines dropped because the log writer was behind.",
 	})
-	for _, c := range []prometheus.Collector{m.Ejections, m.AccessLogDropped, m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
+	for _, c := range []prometheus.Collector{m.Ejections, m.Unreachable, m.AccessLogDropped, m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
 		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates, m.Retries, m.LateReplies, m.Mirrors} {
 		f(c)
 		m.names = append(m.names, names(c)...)

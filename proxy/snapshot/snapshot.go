@@ -132,6 +132,11 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 // Commit makes the last successful Build the one later builds reuse.
 func (b *Builder) Commit() {
 	if b.nextHosts != nil {
+		for addr, h := range b.hosts {
+			if _, kept := b.nextHosts[addr]; !kept {
+				h.Retire() // its reconnect loop, if any, has nothing to serve
+			}
+		}
 		b.hosts, b.codecs, b.loads, b.buckets = b.nextHosts, b.nextCodecs, b.nextLoads, b.nextBuckets
 		b.clusters, b.routes, b.assignments = b.nextClusters, b.nextRoutes, b.nextAssignments
 		b.nextHosts, b.nextCodecs, b.nextLoads, b.nextBuckets = nil, nil, nil, nil

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,23 +47,34 @@ func TestPolicyTimeout(t *testing.T) {
 	}
 }
 
-// TestPolicyRetryConnectFailure: v1 lists a port nobody listens on before
-// the real provider; with retries on connect-failure every call succeeds.
-func TestPolicyRetryConnectFailure(t *testing.T) {
-	v1, v2 := greeters(t)
-	r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100, V1Extra: harness.FreeAddr(t),
-		Policy: "retry_policy: {retry_on: connect-failure, num_retries: 1}"}
-	srv := startProxy(t, r)
-	c := newClient(t, r.Listen, dubboclient.Options{})
-	for i := range 50 {
-		if reply, err := c.SayHello(context.Background(), payload(0, i)); err != nil || reply != "v1|"+payload(0, i) {
-			t.Fatalf("call %d: %q, %v", i, reply, err)
+// TestDeadEndpoint: v1 lists a port nobody listens on beside the real
+// provider, ROUND_ROBIN, no outlier detection. 64 dubbo-go callers make
+// 640 calls, with retries on connect-failure and without any: not one
+// fails (nothing reached the dead host, so the call moves on at once), and
+// the dead host is marked unreachable once.
+func TestDeadEndpoint(t *testing.T) {
+	for _, policy := range []string{"", "retry_policy: {retry_on: connect-failure, num_retries: 3}"} {
+		v1, v2 := greeters(t)
+		r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100, V1Extra: harness.FreeAddr(t), Policy: policy}
+		srv := startProxy(t, r)
+		c := newClient(t, r.Listen, dubboclient.Options{})
+		var failed atomic.Int64
+		parallel(t, 64, 10, func(g, i int) {
+			if reply, err := c.SayHello(context.Background(), payload(g, i)); err != nil || reply != "v1|"+payload(g, i) {
+				if failed.Add(1) == 1 {
+					t.Logf("policy %q: first failure: %q, %v", policy, reply, err)
+				}
+			}
+		})
+		cluster := "outbound|20880|v1|" + iface
+		unreachable := testutil.ToFloat64(srv.Metrics().Unreachable.WithLabelValues(cluster))
+		t.Logf("policy %q: %d of 640 calls failed; dead host marked unreachable %v time(s)", policy, failed.Load(), unreachable)
+		if failed.Load() != 0 {
+			t.Errorf("policy %q: %d of 640 calls failed with one dead endpoint", policy, failed.Load())
 		}
-	}
-	retries := testutil.ToFloat64(srv.Metrics().Retries.WithLabelValues("dubbo", iface, "canary", "outbound|20880|v1|"+iface))
-	t.Logf("50 calls, %v retried", retries)
-	if retries == 0 {
-		t.Fatal("no retries counted: the dead endpoint was never picked")
+		if unreachable != 1 {
+			t.Errorf("policy %q: metamesh_upstream_unreachable_total = %v, want 1", policy, unreachable)
+		}
 	}
 }
 
@@ -270,15 +282,17 @@ func TestPolicyMirror(t *testing.T) {
 	}
 }
 
-// TestPolicyOutlierDetection: v1 has two providers; one is killed, its
-// connect failures eject it after 3 in a row (every call still succeeds,
-// retried on the other), /clusters shows it ejected, and once restarted
-// it is readmitted after the ejection time.
+// TestPolicyOutlierDetection: v1 has two providers; one is killed and its
+// port taken by a peer that resets every connection: the resets eject it
+// after 3 in a row (every call still succeeds, retried on the other),
+// /clusters shows it ejected, and once the provider is back it is
+// readmitted after the ejection time. (A port nobody listens on is not
+// ejected but marked unreachable at once: TestDeadEndpoint.)
 func TestPolicyOutlierDetection(t *testing.T) {
 	v1, v2 := greeters(t)
 	v1b := harness.StartGreeterWith(t, harness.GreeterOptions{Version: "v1b"})
 	r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V1Extra: v1b.Addr, V2: v2.Addr, W1: 100,
-		Policy:  "retry_policy: {retry_on: connect-failure, num_retries: 1}",
+		Policy:  `retry_policy: {retry_on: "connect-failure,reset", num_retries: 1}`,
 		Outlier: "{consecutive_5xx: 3, base_ejection_time: 2s, max_ejection_percent: 50}"}
 	srv := startProxy(t, r)
 	c := newClient(t, r.Listen, dubboclient.Options{})
@@ -291,14 +305,17 @@ func TestPolicyOutlierDetection(t *testing.T) {
 	}
 	cluster := "outbound|20880|v1|" + iface
 	v1b.Kill()
+	<-v1b.Done()
+	stopResetter := harness.StartResetter(t, v1b.Addr)
 	for i := range 20 {
 		call(i)
 	}
 	until, ok := hostEjected(srv, cluster, v1b.Addr)
 	if !ok {
-		t.Fatal("the killed provider is not ejected after 20 calls")
+		t.Fatal("the resetting provider is not ejected after 20 calls")
 	}
-	t.Logf("killed provider ejected until %v", until.Format(time.StampMilli))
+	t.Logf("resetting provider ejected until %v", until.Format(time.StampMilli))
+	stopResetter()
 
 	harness.StartGreeterWith(t, harness.GreeterOptions{Version: "v1b", Addr: v1b.Addr})
 	for i := range 10 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,8 +59,12 @@ spec:
 
 // redisClient is a go-redis client of one connection that never retries
 // by itself.
-func redisClient(t *testing.T, addr string) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, PoolSize: 1, DisableIdentity: true,
+func redisClient(t *testing.T, addr string) *redis.Client { return redisClientPool(t, addr, 1) }
+
+// redisClientPool is a go-redis client of up to conns connections that
+// never retries by itself.
+func redisClientPool(t *testing.T, addr string, conns int) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, PoolSize: conns, DisableIdentity: true,
 		ReadTimeout: 10 * time.Second})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
@@ -100,38 +105,44 @@ func TestRedisPolicyTimeout(t *testing.T) {
 	}
 }
 
-// TestRedisPolicyRetry: the cluster's first endpoint is a port nobody
-// listens on; with retries on connect-failure every command is served by
-// the other, and the retries are counted.
-func TestRedisPolicyRetry(t *testing.T) {
-	up := redispeer.Start(t)
-	listen := harness.FreeAddr(t)
-	srv := applyConfigDir(t, redisPolicyConfig(listen, "retries: {attempts: 1, retryOn: [connect-failure]}", "",
-		harness.FreeAddr(t), up.Addr))
-	c := redisClient(t, listen)
-	ctx := context.Background()
-	for i := range 50 {
-		key := fmt.Sprintf("retried:%d", i)
-		if err := c.Set(ctx, key, i, 0).Err(); err != nil {
-			t.Fatalf("SET %s: %v", key, err)
+// TestRedisDeadEndpoint: the cluster's first endpoint is a port nobody
+// listens on; 64 go-redis callers send 640 SETs, with retries on
+// connect-failure and without: every one is served by the live server,
+// and the dead host is marked unreachable once.
+func TestRedisDeadEndpoint(t *testing.T) {
+	for _, policy := range []string{"", "retries: {attempts: 3, retryOn: [connect-failure]}"} {
+		up := redispeer.Start(t)
+		listen := harness.FreeAddr(t)
+		srv := applyConfigDir(t, redisPolicyConfig(listen, policy, "", harness.FreeAddr(t), up.Addr))
+		c := redisClientPool(t, listen, 64)
+		var failed atomic.Int64
+		parallel(t, 64, 10, func(g, i int) {
+			key := fmt.Sprintf("dead:%d:%d", g, i)
+			if err := c.Set(context.Background(), key, i, 0).Err(); err != nil {
+				if failed.Add(1) == 1 {
+					t.Logf("policy %q: first failure: SET %s: %v", policy, key, err)
+				}
+			}
+		})
+		unreachable := testutil.ToFloat64(srv.Metrics().Unreachable.WithLabelValues(clusterOf(t, srv)))
+		t.Logf("policy %q: %d of 640 SETs failed; dead host marked unreachable %v time(s)", policy, failed.Load(), unreachable)
+		if failed.Load() != 0 || unreachable != 1 {
+			t.Errorf("policy %q: %d of 640 SETs failed, unreachable_total %v; want 0 and 1", policy, failed.Load(), unreachable)
 		}
-		if v, _ := up.Get(key); v != fmt.Sprint(i) {
-			t.Fatalf("%s = %q on the live server", key, v)
+		if v, _ := up.Get("dead:63:9"); v != "9" {
+			t.Errorf("policy %q: dead:63:9 = %q on the live server, want 9", policy, v)
 		}
-	}
-	if n := testutil.ToFloat64(srv.Metrics().Retries); n == 0 {
-		t.Fatal("no retries counted: the dead endpoint was never picked")
 	}
 }
 
-// TestRedisPolicyOutlier: one of two servers is stopped; its connect
-// failures eject it (the client still sees every command served, by
-// retries), and restarted on the same port it is readmitted after the
-// ejection time.
+// TestRedisPolicyOutlier: one of two servers is stopped and its port
+// taken by a peer that resets every connection; the resets eject it (the
+// client still sees every command served, by retries), and restarted on
+// the same port it is readmitted after the ejection time.
 func TestRedisPolicyOutlier(t *testing.T) {
 	a, b := redispeer.Start(t), redispeer.Start(t)
 	listen := harness.FreeAddr(t)
-	srv := applyConfigDir(t, redisPolicyConfig(listen, "retries: {attempts: 1, retryOn: [connect-failure]}",
+	srv := applyConfigDir(t, redisPolicyConfig(listen, "retries: {attempts: 1, retryOn: [connect-failure, reset]}",
 		"outlierDetection: {consecutiveErrors: 3, baseEjectionTime: 2s, maxEjectionPercent: 50}", a.Addr, b.Addr))
 	c := redisClient(t, listen)
 	ctx := context.Background()
@@ -149,14 +160,16 @@ func TestRedisPolicyOutlier(t *testing.T) {
 		return nil
 	}
 	b.Stop()
+	stopResetter := harness.StartResetter(t, b.Addr)
 	for i := range 20 {
 		set(i)
 	}
 	cluster := clusterOf(t, srv)
 	until, ok := hostEjected(srv, cluster, b.Addr)
 	if !ok {
-		t.Fatal("the stopped server is not ejected after 20 commands")
+		t.Fatal("the resetting server is not ejected after 20 commands")
 	}
+	stopResetter()
 	b.Restart()
 	for i := range 10 {
 		if s := set(100 + i); s != a {

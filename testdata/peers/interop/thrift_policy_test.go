@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,26 +41,38 @@ func TestThriftPolicyTimeout(t *testing.T) {
 	}
 }
 
-// TestThriftPolicyRetry: v1 lists a port nobody listens on first; with
-// retries on connect-failure every call is served.
-func TestThriftPolicyRetry(t *testing.T) {
+// TestThriftDeadEndpoint: v1 lists a port nobody listens on beside the
+// real server; 16 apache/thrift clients make 400 calls, with retries on
+// connect-failure and without: none fails, and the dead host is marked
+// unreachable once.
+func TestThriftDeadEndpoint(t *testing.T) {
 	combo := thrift.Combos[0]
-	listen, _, _, srv := startThriftProxy(t, thriftRoutes{W1: 100, Upstream: "multiplexed", V1Extra: harness.FreeAddr(t),
-		Policy: "retry_policy: {retry_on: connect-failure, num_retries: 1}"}, combo)
-	c := thrift.Dial(t, listen, combo)
-	for i := range 50 {
-		if got, err := c.Echo(context.Background(), payload(0, i)); err != nil || got != "v1|"+payload(0, i) {
-			t.Fatalf("call %d: %q, %v", i, got, err)
+	for _, policy := range []string{"", "retry_policy: {retry_on: connect-failure, num_retries: 3}"} {
+		listen, _, _, srv := startThriftProxy(t, thriftRoutes{W1: 100, Upstream: "multiplexed", V1Extra: harness.FreeAddr(t),
+			Policy: policy}, combo)
+		clients := make([]*thrift.Client, 16)
+		for i := range clients {
+			clients[i] = thrift.Dial(t, listen, combo)
 		}
-	}
-	if n := testutil.ToFloat64(srv.Metrics().Retries.WithLabelValues("thrift", "Echo", "split", "outbound|9090|v1|echo")); n == 0 {
-		t.Fatal("no retries counted: the dead endpoint was never picked")
+		var failed atomic.Int64
+		parallel(t, len(clients), 25, func(g, i int) {
+			if got, err := clients[g].Echo(context.Background(), payload(g, i)); err != nil || got != "v1|"+payload(g, i) {
+				if failed.Add(1) == 1 {
+					t.Logf("policy %q: first failure: %q, %v", policy, got, err)
+				}
+			}
+		})
+		unreachable := testutil.ToFloat64(srv.Metrics().Unreachable.WithLabelValues("outbound|9090|v1|echo"))
+		t.Logf("policy %q: %d of 400 calls failed; dead host marked unreachable %v time(s)", policy, failed.Load(), unreachable)
+		if failed.Load() != 0 || unreachable != 1 {
+			t.Errorf("policy %q: %d of 400 calls failed, unreachable_total %v; want 0 and 1", policy, failed.Load(), unreachable)
+		}
 	}
 }
 
-// TestThriftPolicyOutlier: a second v1 server is stopped; its connect
-// failures eject it, and restarted on the same address it is readmitted
-// after the ejection time.
+// TestThriftPolicyOutlier: a second v1 server is stopped and its port
+// taken by a peer that resets every connection; the resets eject it, and
+// restarted on the same address it is readmitted after the ejection time.
 func TestThriftPolicyOutlier(t *testing.T) {
 	combo := thrift.Combos[0]
 	v1b, stop, err := thrift.Serve("v1b", "127.0.0.1:0", combo)
@@ -67,7 +80,7 @@ func TestThriftPolicyOutlier(t *testing.T) {
 		t.Fatal(err)
 	}
 	listen, _, _, srv := startThriftProxy(t, thriftRoutes{W1: 100, Upstream: "multiplexed", V1Extra: v1b.Addr,
-		Policy:  "retry_policy: {retry_on: connect-failure, num_retries: 1}",
+		Policy:  `retry_policy: {retry_on: "connect-failure,reset", num_retries: 1}`,
 		Outlier: "{consecutive_5xx: 3, base_ejection_time: 2s, max_ejection_percent: 50}"}, combo)
 	c := thrift.Dial(t, listen, combo)
 	call := func(i int) string {
@@ -78,13 +91,15 @@ func TestThriftPolicyOutlier(t *testing.T) {
 		return versionOf(got)
 	}
 	stop()
+	stopResetter := harness.StartResetter(t, v1b.Addr)
 	for i := range 20 {
 		call(i)
 	}
 	until, ok := hostEjected(srv, "outbound|9090|v1|echo", v1b.Addr)
 	if !ok {
-		t.Fatal("the stopped server is not ejected after 20 calls")
+		t.Fatal("the resetting server is not ejected after 20 calls")
 	}
+	stopResetter()
 	_, stop, err = thrift.Serve("v1b", v1b.Addr, combo)
 	if err != nil {
 		t.Fatalf("restart on %s: %v", v1b.Addr, err)
