@@ -47,6 +47,10 @@ func newConn(p *Pool, nc net.Conn) *conn {
 
 var errConnClosed = errors.New("upstream: connection closed")
 
+// errStale is returned by conn.send on a connection that closed before
+// the call could be queued: nothing was sent.
+var errStale = errors.New("upstream: connection closed before the request was sent")
+
 // ErrReset is the cause of a Fail when the upstream connection closed
 // before the response came.
 var ErrReset = errors.New("upstream: reset")
@@ -90,7 +94,7 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 	cn.mu.Lock()
 	if cn.closed {
 		cn.mu.Unlock()
-		return errConnClosed
+		return errStale
 	}
 	id := c.Req.ID
 	if codec.Model() == protocols.Multiplexed {
@@ -105,15 +109,20 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 		}
 		return out
 	})
-	if encErr != nil || err != nil {
+	if encErr != nil {
 		cn.mu.Unlock()
 		if codec.Model() == protocols.Exclusive {
 			cn.pool.release(cn) // nothing was sent: the connection is free
 		}
-		if encErr != nil {
-			return fmt.Errorf("upstream: encode request: %w", encErr)
-		}
-		return err
+		return fmt.Errorf("upstream: encode request: %w", encErr)
+	}
+	if err != nil {
+		// The connection died under us (its writer failed) before its
+		// read loop noticed: nothing of c was sent, so the pool sends it
+		// on another connection.
+		cn.mu.Unlock()
+		cn.close(err)
+		return fmt.Errorf("%w: %w", errStale, err)
 	}
 	b.Add(cn.w)
 	if twoWay {

@@ -118,19 +118,30 @@ func withDefaults(o Options, model protocols.Model) Options {
 // outcome reaches c.Receiver later (two-way calls) or c is released
 // (oneway); on error nothing was sent and the caller still owns c.
 func (p *Pool) Send(c *Call, b *wire.Batch) error {
-	var cn *conn
 	var err error
-	switch p.codec.Model() {
-	case protocols.Pipelined:
-		cn, err = p.acquireSlot(c.Affinity)
-	default:
-		cn, err = p.acquire()
+	// A connection that died but is still in the pool (its read loop has
+	// not seen the close yet) is dropped by send; ask for another.
+	for range maxStaleSends {
+		var cn *conn
+		switch p.codec.Model() {
+		case protocols.Pipelined:
+			cn, err = p.acquireSlot(c.Affinity)
+		default:
+			cn, err = p.acquire()
+		}
+		if err != nil {
+			return err
+		}
+		if err = cn.send(c, b); !errors.Is(err, errStale) {
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
-	return cn.send(c, b)
+	return fmt.Errorf("%w %s: %w", ErrConnect, p.addr, err)
 }
+
+// maxStaleSends bounds the connections Send tries when each turns out to
+// have closed: past it the host counts as unreachable.
+const maxStaleSends = 3
 
 // acquireSlot returns the connection of a pipelined client's affinity
 // slot, dialing it the first time: a client's requests to a host always
