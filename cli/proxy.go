@@ -26,6 +26,7 @@ func proxyCmd() *cobra.Command {
 	var (
 		logs         logFlags
 		obs          observeFlags
+		limits       limitFlags
 		ads          adsFlags
 		bootstrap    string
 		adminAddr    string
@@ -58,6 +59,9 @@ func proxyCmd() *cobra.Command {
 				}
 			}
 			srv := proxy.New(log, metrics.NewProxy())
+			if err := limits.apply(srv); err != nil {
+				return err
+			}
 			client, err := ads.client(log, srv)
 			if err != nil {
 				return err
@@ -86,6 +90,7 @@ func proxyCmd() *cobra.Command {
 	}
 	logs.register(cmd)
 	obs.register(cmd, false)
+	limits.register(cmd.Flags())
 	ads.register(cmd)
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "YAML or JSON file with the xDS resources to serve (with --xds: until the control plane's first config)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")

@@ -23,6 +23,7 @@ func runCmd() *cobra.Command {
 	var (
 		logs         logFlags
 		obs          observeFlags
+		limits       limitFlags
 		dir          string
 		adminAddr    string
 		listenAddr   string
@@ -56,6 +57,9 @@ func runCmd() *cobra.Command {
 				return err
 			}
 			srv := proxy.New(log, metrics.NewProxy())
+			if err := limits.apply(srv); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			stopTracing, err := obs.startTracing(ctx, srv)
@@ -89,6 +93,7 @@ func runCmd() *cobra.Command {
 	}
 	logs.register(cmd)
 	obs.register(cmd, true)
+	limits.register(cmd.Flags())
 	cmd.Flags().StringVar(&dir, "config", "", "folder of config YAML, watched for changes")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the service ports are bound on")

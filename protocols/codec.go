@@ -129,3 +129,22 @@ type StatusReplier interface {
 	// native status and text as its message.
 	StatusReply(dst []byte, req *Message, status uint32, text string) []byte
 }
+
+// Rejecter is implemented by codecs that can tell a client why a frame
+// Decode refused (one over the size limit) is not served, before the
+// proxy closes the connection.
+type Rejecter interface {
+	// RejectReply appends to dst the reply to the frame that buf starts
+	// with, which Decode refused with err. It returns dst unchanged when
+	// that frame can't be answered (no request ID can be read, a oneway
+	// request).
+	RejectReply(dst, buf []byte, err error) []byte
+}
+
+// Drainer is implemented by codecs whose protocol lets a server announce
+// that it is going away (Dubbo's readonly event), so clients send new
+// requests elsewhere while the proxy drains.
+type Drainer interface {
+	// DrainFrame appends the frame that announces the drain to dst.
+	DrainFrame(dst []byte) []byte
+}

@@ -31,7 +31,10 @@ type downstream struct {
 	cfg      *snapshot.Listener // as accepted: its codec frames the connection
 	codec    protocols.Codec
 	nc       net.Conn
+	rd       *wire.Reader
 	w        *wire.Writer
+	readDone chan struct{} // closed when the read loop has ended
+	rejected bool          // a reply to an undecodable frame is queued; read loop only
 	inflight atomic.Int64
 	active   prometheus.Gauge
 	batch    wire.Batch        // writers touched by the current read; read loop only
@@ -53,6 +56,12 @@ func newDownstream(l *listener, nc net.Conn) *downstream {
 	s, cfg := l.srv, l.cfg.Load()
 	d := &downstream{srv: s, lis: l, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0), affinity: s.clients.Add(1),
 		active: s.metrics.Active.WithLabelValues(cfg.CodecName)}
+	lim := s.limits.Load()
+	d.readDone = make(chan struct{})
+	d.rd = wire.NewReader(nc, cfg.Codec, wire.ReadOptions{
+		FrameTimeout: lim.FrameTimeout, IdleTimeout: lim.IdleTimeout, Budget: lim.budget,
+		Busy: func() bool { return d.inflight.Load() > 0 }, Reject: d.reject,
+	})
 	if cfg.Codec.Model() == protocols.Pipelined {
 		d.order = &replyOrder{}
 	}
@@ -71,6 +80,7 @@ func (d *downstream) serve() {
 	gauge := d.srv.metrics.DownstreamCx.WithLabelValues(d.cfg.Name)
 	gauge.Inc()
 	d.srv.metrics.DownstreamCxT.WithLabelValues(d.cfg.Name).Inc()
+	defer d.lis.open.Add(-1)
 	defer gauge.Dec()
 	defer d.srv.untrack(d)
 	defer func() {
@@ -79,24 +89,59 @@ func (d *downstream) serve() {
 		}
 	}()
 
-	err := wire.ReadFrames(d.nc, d.codec, d.handle, d.batch.Flush)
+	err := d.rd.Run(d.handle, d.batch.Flush)
+	close(d.readDone)
 	var de *wire.DecodeError
 	switch {
 	case errors.As(err, &de):
 		d.srv.metrics.DecodeErrors.WithLabelValues(d.cfg.CodecName, "downstream").Inc()
 		d.srv.log.Warn("closing client connection on a frame that cannot be decoded",
-			zap.String("listener", d.cfg.Name), zap.Stringer("client", d.nc.RemoteAddr()), zap.Error(err))
+			zap.String("listener", d.cfg.Name), zap.Stringer("client", d.nc.RemoteAddr()), zap.Bool("answered", d.rejected), zap.Error(err))
+		if !d.rejected {
+			d.w.CloseWithError(err)
+			return
+		}
+		// The reply saying why goes out before the close.
+	case errors.Is(err, io.EOF), errors.Is(err, errQuit), errors.Is(err, wire.ErrDrained):
+		// The client half-closed (or quit, or the drain read all it had
+		// sent): it may still read the replies to what it sent, so wait
+		// for them (bounded) before closing.
+		d.awaitInflight(halfCloseWait)
+	case errors.Is(err, wire.ErrIdleTimeout), errors.Is(err, wire.ErrFrameTimeout), errors.Is(err, wire.ErrBufferLimit):
+		reason := boundReason(err)
+		d.srv.metrics.DownstreamCxClosed.WithLabelValues(d.cfg.Name, reason).Inc()
+		d.srv.log.Debug("closing client connection", zap.String("listener", d.cfg.Name),
+			zap.Stringer("client", d.nc.RemoteAddr()), zap.String("reason", reason))
 		d.w.CloseWithError(err)
 		return
-	case errors.Is(err, io.EOF), errors.Is(err, errQuit):
-		// The client half-closed (or quit): it may still read the replies
-		// to what it sent, so wait for them (bounded) before closing.
-		d.awaitInflight(halfCloseWait)
 	case errors.Is(err, net.ErrClosed):
 	default:
 		d.srv.log.Debug("client connection ended", zap.String("listener", d.cfg.Name), zap.Error(err))
 	}
 	d.w.Close()
+}
+
+// boundReason is the metric label of a read loop bound error.
+func boundReason(err error) string {
+	switch {
+	case errors.Is(err, wire.ErrIdleTimeout):
+		return "idle_timeout"
+	case errors.Is(err, wire.ErrFrameTimeout):
+		return "frame_timeout"
+	}
+	return "buffer_limit"
+}
+
+// reject queues the codec's answer to a frame it cannot decode (one over
+// the size limit), if it has one.
+func (d *downstream) reject(buf []byte, err error) {
+	r, ok := d.codec.(protocols.Rejecter)
+	if !ok {
+		return
+	}
+	if reply := r.RejectReply(nil, buf, err); len(reply) > 0 {
+		d.rejected = d.w.Queue(func(dst []byte) []byte { return append(dst, reply...) }) == nil
+	}
 }
 
 // halfCloseWait bounds how long a half-closed client's replies are awaited.
@@ -113,13 +158,16 @@ func (d *downstream) awaitInflight(limit time.Duration) {
 	}
 }
 
-// stopReading half-closes the client connection: no request is read from
-// it any more; the read loop sees the end of input and waits for the
-// replies in flight, as for a client that half-closed.
-func (d *downstream) stopReading() {
-	if cr, ok := d.nc.(interface{ CloseRead() error }); ok {
-		_ = cr.CloseRead()
+// stopReading begins the connection's drain: the codec's drain frame
+// (Dubbo's readonly event) tells the client to send elsewhere, and the
+// read loop reads on for grace, then stops once it has read what the
+// client had sent and the frame it is in; it then waits for the replies
+// in flight, as for a client that half-closed.
+func (d *downstream) stopReading(grace time.Duration) {
+	if dr, ok := d.codec.(protocols.Drainer); ok {
+		_ = d.w.Append(dr.DrainFrame)
 	}
+	d.rd.Drain(grace)
 }
 
 func (d *downstream) close() {

@@ -20,6 +20,11 @@ type listener struct {
 	addr string
 	cfg  atomic.Pointer[snapshot.Listener]
 	done chan struct{}
+	open atomic.Int64 // client connections open
+	// refused counts the connections closed by the limit since the last
+	// log line about them; refusedLog is when that line was written.
+	refused    int
+	refusedLog time.Time
 }
 
 func newListener(s *Server, ln net.Listener, cfg *snapshot.Listener) *listener {
@@ -44,12 +49,31 @@ func (l *listener) serve() {
 			continue
 		}
 		backoff = 0
+		if limit := l.srv.limits.Load().MaxConnections; limit > 0 && l.open.Load() >= int64(limit) {
+			l.refuse(nc, limit)
+			continue
+		}
 		d := newDownstream(l, nc)
 		if !l.srv.track(d) {
 			d.close()
 			continue
 		}
+		l.open.Add(1)
 		go d.serve()
+	}
+}
+
+// refuse closes a connection over the listener's limit. It logs the first
+// refusal, then at most one line a second with the number refused since.
+func (l *listener) refuse(nc net.Conn, limit int) {
+	_ = nc.Close()
+	name := l.cfg.Load().Name
+	l.srv.metrics.DownstreamCxOverflow.WithLabelValues(name).Inc()
+	l.refused++
+	if now := time.Now(); now.Sub(l.refusedLog) >= time.Second {
+		l.srv.log.Warn("listener at its connection limit: closing new connections",
+			zap.String("listener", name), zap.Int("max_connections", limit), zap.Int("refused", l.refused))
+		l.refused, l.refusedLog = 0, now
 	}
 }
 

@@ -37,6 +37,7 @@ type Server struct {
 	connMu   sync.Mutex
 	conns    map[*downstream]struct{}
 	draining bool
+	limits   atomic.Pointer[limits]
 	tracer   atomic.Pointer[tracing.Tracer] // nil: off
 	clients  atomic.Uint64                  // client connections accepted, for affinity
 }
@@ -52,6 +53,7 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 		listeners: map[string]*listener{},
 		conns:     map[*downstream]struct{}{},
 	}
+	s.SetLimits(DefaultLimits())
 	m.Register(hostCollector{s})
 	s.pools = upstream.NewManager(log, upstream.Stats{
 		ConnOpened:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Inc() },
@@ -188,10 +190,12 @@ func (s *Server) ListenerAddr(name string) string {
 	return ""
 }
 
-// Shutdown drains the proxy: listeners stop accepting, client
-// connections stop being read (a client sees its connection half-closed
-// and takes new requests elsewhere), requests in flight get their
-// responses until ctx ends, then every connection is closed.
+// Shutdown drains the proxy: listeners stop accepting; each client gets
+// its protocol's drain notice (Dubbo's readonly event) and its connection
+// is read on for a short grace, until what the client had sent is read
+// and answered (a client sees the connection close after its last
+// reply); requests in flight get their responses until ctx ends, then
+// every connection is closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.applyMu.Lock()
 	s.stopped = true
@@ -202,15 +206,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.applyMu.Unlock()
 	s.connMu.Lock()
 	s.draining = true
+	draining := make([]*downstream, 0, len(s.conns))
 	for d := range s.conns {
-		d.stopReading()
+		draining = append(draining, d)
 	}
 	s.connMu.Unlock()
+	grace := drainReadGrace
+	if dl, ok := ctx.Deadline(); ok {
+		grace = min(grace, time.Until(dl)/4)
+	}
+	for _, d := range draining {
+		d.stopReading(grace)
+	}
 
+	var err error
+	for _, d := range draining {
+		select {
+		case <-d.readDone:
+		case <-ctx.Done():
+			err = fmt.Errorf("drain: client connections still being read: %w", ctx.Err())
+		}
+		if err != nil {
+			break
+		}
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	var err error
-	for s.inflight() > 0 && err == nil {
+	for err == nil && s.inflight() > 0 {
 		select {
 		case <-ctx.Done():
 			err = fmt.Errorf("drain: %d requests still in flight: %w", s.inflight(), ctx.Err())
@@ -236,6 +258,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// drainReadGrace is how long a draining connection is read on after its
+// drain notice, for what the client sent before it saw the notice (a
+// quarter of the drain's time at most).
+const drainReadGrace = 500 * time.Millisecond
 
 // accessLogFlushTimeout bounds the wait for access log lines at shutdown.
 const accessLogFlushTimeout = 5 * time.Second

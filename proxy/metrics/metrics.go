@@ -13,21 +13,27 @@ import (
 
 // Proxy holds the data-plane series.
 type Proxy struct {
-	Registry       *prometheus.Registry
-	Requests       *prometheus.CounterVec
-	Duration       *prometheus.HistogramVec
-	Active         *prometheus.GaugeVec
-	UpstreamCx     *prometheus.GaugeVec
-	DownstreamCx   *prometheus.GaugeVec
-	DownstreamCxT  *prometheus.CounterVec
-	DecodeErrors   *prometheus.CounterVec
-	LocalReplies   *prometheus.CounterVec
-	UnknownReplies *prometheus.CounterVec
-	XDSUpdates     *prometheus.CounterVec
-	Retries        *prometheus.CounterVec
-	LateReplies    *prometheus.CounterVec
-	Mirrors        *prometheus.CounterVec
-	Ejections      *prometheus.CounterVec
+	Registry      *prometheus.Registry
+	Requests      *prometheus.CounterVec
+	Duration      *prometheus.HistogramVec
+	Active        *prometheus.GaugeVec
+	UpstreamCx    *prometheus.GaugeVec
+	DownstreamCx  *prometheus.GaugeVec
+	DownstreamCxT *prometheus.CounterVec
+	// DownstreamCxOverflow counts client connections a listener closed
+	// at once because it had its maximum open.
+	DownstreamCxOverflow *prometheus.CounterVec
+	// DownstreamCxClosed counts client connections the proxy closed on a
+	// bound: idle_timeout, frame_timeout or buffer_limit.
+	DownstreamCxClosed *prometheus.CounterVec
+	DecodeErrors       *prometheus.CounterVec
+	LocalReplies       *prometheus.CounterVec
+	UnknownReplies     *prometheus.CounterVec
+	XDSUpdates         *prometheus.CounterVec
+	Retries            *prometheus.CounterVec
+	LateReplies        *prometheus.CounterVec
+	Mirrors            *prometheus.CounterVec
+	Ejections          *prometheus.CounterVec
 	// Unreachable counts hosts found unreachable (a connection attempt
 	// failed) and left out of load balancing until a reconnect succeeds.
 	Unreachable *prometheus.CounterVec
@@ -71,6 +77,14 @@ func NewProxy() *Proxy {
 		Name: "metamesh_downstream_cx_total",
 		Help: "Client connections accepted, by listener.",
 	}, []string{"listener"})
+	m.DownstreamCxOverflow = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_downstream_cx_overflow_total",
+		Help: "Client connections closed on accept because the listener had its maximum open.",
+	}, []string{"listener"})
+	m.DownstreamCxClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_downstream_cx_closed_total",
+		Help: "Client connections the proxy closed on a bound, by reason: idle_timeout, frame_timeout, buffer_limit.",
+	}, []string{"listener", "reason"})
 	m.DecodeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "metamesh_decode_errors_total",
 		Help: "Frames that could not be decoded; each closed its connection.",
@@ -112,6 +126,7 @@ func NewProxy() *Proxy {
 		Help: "Access log lines dropped because the log writer was behind.",
 	})
 	for _, c := range []prometheus.Collector{m.Ejections, m.Unreachable, m.AccessLogDropped, m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
+		m.DownstreamCxOverflow, m.DownstreamCxClosed,
 		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates, m.Retries, m.LateReplies, m.Mirrors} {
 		f(c)
 		m.names = append(m.names, names(c)...)

@@ -1,23 +1,105 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/metamesh/metamesh/protocols"
 )
 
-const minRead = 16 << 10
+// ReadFrames reads from r until it fails, with no time or buffer bound
+// (a Reader with zero ReadOptions). See Reader.Run.
+func ReadFrames(r io.Reader, codec Decoder, handle func(*protocols.Message) error, flush func()) error {
+	return NewReader(r, codec, ReadOptions{}).Run(handle, flush)
+}
 
-// ReadFrames reads from r until it fails, decoding every whole frame in
-// place and handing it to handle. The buffer is reused: a Message (and its
-// Raw bytes) is valid only during its handle call. The buffer grows to fit
-// one frame (the codec bounds frame size) and shrinks back afterwards.
-// After handling the frames of each read, and before returning, it calls
-// flush (if not nil): frames queued while handling one read go out
-// together. It returns r's error (io.EOF at a clean end), a *DecodeError, or the
-// first error handle returns.
+// ReadOptions bound one read loop. Zero values bound nothing.
+type ReadOptions struct {
+	// FrameTimeout bounds the time from a frame's first byte to its last:
+	// a peer that sends a frame slower than that is cut off (ErrFrameTimeout).
+	FrameTimeout time.Duration
+	// IdleTimeout ends a connection that sends nothing for that long
+	// between frames (ErrIdleTimeout), unless Busy says it waits for
+	// something (then the idle time starts again).
+	IdleTimeout time.Duration
+	Busy        func() bool
+	// Budget caps the bytes that all loops sharing it hold in buffers
+	// grown for frames larger than the pooled buffer (ErrBufferLimit).
+	Budget *Budget
+	// Reject, if set, is called with the bytes at the front of the buffer
+	// when they cannot be decoded, before Run returns the DecodeError (to
+	// answer the peer). The bytes are valid only during the call.
+	Reject func(buf []byte, err error)
+}
+
+// Errors that end a read loop on its ReadOptions' bounds.
+var (
+	ErrFrameTimeout = errors.New("wire: frame not received within the frame timeout")
+	ErrIdleTimeout  = errors.New("wire: connection idle for the idle timeout")
+	ErrBufferLimit  = errors.New("wire: buffer limit for incomplete frames reached")
+	// ErrDrained ends a loop that Drain asked to stop: everything the
+	// peer had sent when the drain began was read.
+	ErrDrained = errors.New("wire: drained")
+)
+
+// Reader is the read loop of one connection. It decodes every whole frame
+// in place from a buffer taken from a pool when data arrives and given
+// back when the loop has nothing left to decode and would wait: an idle
+// connection holds no read buffer (an incomplete frame of a few bytes is
+// kept in a small array of the Reader's own).
+type Reader struct {
+	r        io.Reader
+	raw      syscall.RawConn // nil when r is not a socket
+	deadline interface{ SetReadDeadline(time.Time) error }
+	codec    Decoder
+	opts     ReadOptions
+	drainAt  atomic.Int64 // unix nanoseconds; 0: not draining
+
+	// The loop's own state.
+	buf        []byte
+	pooled     bool // buf came from the pool (else it was grown)
+	start, end int
+	small      [smallCarry]byte // an incomplete frame's bytes while waiting
+	carry      int
+	frameAt    time.Time // first byte of the incomplete frame at buf[start:end]
+	idleAt     time.Time // when the idle timeout runs out
+	armed      time.Time // the read deadline last set
+	n          int       // the result of the last readFD
+	err        error
+	readFn     func(fd uintptr) bool
+}
+
+// smallCarry is how many bytes of an incomplete frame a waiting loop keeps
+// without a pooled buffer (a Dubbo header is 16).
+const smallCarry = 64
+
+// NewReader prepares the read loop of r (not started: see Run).
+func NewReader(r io.Reader, codec Decoder, opts ReadOptions) *Reader {
+	l := &Reader{r: r, codec: codec, opts: opts}
+	if sc, ok := r.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			l.raw = raw
+			l.readFn = l.readFD
+		}
+	}
+	l.deadline, _ = r.(interface{ SetReadDeadline(time.Time) error })
+	return l
+}
+
+// Run reads until the connection fails or a bound ends it, decoding every
+// whole frame in place and handing it to handle. A Message (and its Raw
+// bytes) is valid only during its handle call. The buffer grows to fit one
+// frame (the codec bounds frame size). After handling the frames of each
+// read, and before returning, it calls flush (if not nil): frames queued
+// while handling one read go out together. It returns r's error (io.EOF
+// at a clean end), a *DecodeError, ErrDrained, one of the bound errors,
+// or the first error handle returns.
 //
 // Before flushing what a read queued, it yields the processor once. Under
 // load the poller wakes many read loops at a time; yielding lets the
@@ -27,43 +109,39 @@ const minRead = 16 << 10
 // goroutine waiting, the yield returns at once. (redis-benchmark -P 1
 // with 50 clients through one upstream: 4.1 → 3.6 read/write syscalls
 // per request; docs/benchmarks.md.)
-func ReadFrames(r io.Reader, codec Decoder, handle func(*protocols.Message) error, flush func()) error {
+func (l *Reader) Run(handle func(*protocols.Message) error, flush func()) error {
 	if flush == nil {
 		flush = func() {}
 	}
+	defer l.release()
 	fail := func(err error) error {
 		flush()
 		return err
 	}
-	buf := make([]byte, minRead)
 	var msg protocols.Message
-	start, end := 0, 0
-	handled := false // frames were handled since the last flush
 	for {
-		if end == len(buf) {
-			if start > 0 {
-				end = copy(buf, buf[start:end])
-				start = 0
-			} else {
-				grown := make([]byte, 2*len(buf))
-				copy(grown, buf[:end])
-				buf = grown
-			}
+		if err := l.arm(); err != nil {
+			return fail(err)
 		}
-		n, err := r.Read(buf[end:])
-		end += n
-		for start < end {
-			size, derr := codec.Decode(buf[start:end], &msg)
+		before := l.incomplete()
+		n, err := l.read()
+		l.end += n
+		handled := false
+		for l.start < l.end {
+			size, derr := l.codec.Decode(l.buf[l.start:l.end], &msg)
 			if derr != nil {
+				if l.opts.Reject != nil {
+					l.opts.Reject(l.buf[l.start:l.end], derr)
+				}
 				return fail(&DecodeError{Err: derr})
 			}
 			if size == 0 {
 				break
 			}
-			if size < 0 || size > end-start {
-				return fail(&DecodeError{Err: fmt.Errorf("codec consumed %d of %d bytes", size, end-start)})
+			if size < 0 || size > l.end-l.start {
+				return fail(&DecodeError{Err: fmt.Errorf("codec consumed %d of %d bytes", size, l.end-l.start)})
 			}
-			start += size
+			l.start += size
 			if herr := handle(&msg); herr != nil {
 				return fail(herr)
 			}
@@ -71,18 +149,205 @@ func ReadFrames(r io.Reader, codec Decoder, handle func(*protocols.Message) erro
 		}
 		if handled {
 			runtime.Gosched()
-			handled = false
 		}
 		flush()
-		if start == end {
-			start, end = 0, 0
-			if len(buf) > 4*minRead {
-				buf = make([]byte, minRead)
+		l.settle(before, handled, n)
+		if err != nil {
+			if err = l.classify(err); err != nil {
+				return err
 			}
 		}
-		if err != nil {
-			return err
+	}
+}
+
+// settle records when the incomplete frame left by a read began, and
+// drops an emptied buffer that was grown for a large frame.
+func (l *Reader) settle(before, handled bool, n int) {
+	if !l.incomplete() {
+		l.start, l.end = 0, 0
+		l.frameAt = time.Time{}
+		if !l.pooled && l.buf != nil {
+			l.drop()
 		}
+		return
+	}
+	if (!before || handled) && n > 0 && l.opts.FrameTimeout > 0 {
+		l.frameAt = time.Now()
+	}
+}
+
+// classify turns a deadline into the bound it enforces; it returns nil
+// when the loop goes on (a drain's wake-up).
+func (l *Reader) classify(err error) error {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	now := time.Now()
+	partial := l.incomplete()
+	switch {
+	case partial && l.opts.FrameTimeout > 0 && !now.Before(l.frameAt.Add(l.opts.FrameTimeout)):
+		return ErrFrameTimeout
+	case !partial && l.opts.IdleTimeout > 0 && !now.Before(l.idleAt) && (l.opts.Busy == nil || !l.opts.Busy()):
+		return ErrIdleTimeout
+	}
+	return nil // the drain's deadline: arm sets the next one
+}
+
+// arm sets the read deadline the loop's state calls for: the incomplete
+// frame's deadline, else the idle deadline, and no later than the drain's
+// moment. It reads drainAt again after setting it, so a concurrent Drain
+// is never overwritten by an older deadline.
+func (l *Reader) arm() error {
+	partial := l.incomplete()
+	if l.raw == nil && !partial && l.draining() {
+		return ErrDrained // no non-blocking read without a socket
+	}
+	if l.deadline == nil || (l.opts.FrameTimeout == 0 && l.opts.IdleTimeout == 0 && l.drainAt.Load() == 0) {
+		return nil
+	}
+	for {
+		at := l.drainAt.Load()
+		var dl time.Time
+		switch {
+		case partial && l.opts.FrameTimeout > 0:
+			dl = l.frameAt.Add(l.opts.FrameTimeout)
+		case !partial && l.opts.IdleTimeout > 0:
+			l.idleAt = time.Now().Add(l.opts.IdleTimeout)
+			dl = l.idleAt
+		}
+		if at != 0 {
+			if drain := time.Unix(0, at); time.Now().Before(drain) && (dl.IsZero() || drain.Before(dl)) {
+				dl = drain
+			}
+		}
+		if !dl.Equal(l.armed) {
+			if err := l.deadline.SetReadDeadline(dl); err != nil {
+				return err
+			}
+			l.armed = dl
+		}
+		if l.drainAt.Load() == at {
+			return nil
+		}
+	}
+}
+
+// Drain asks the loop to stop reading once it has read what the peer sent
+// up to grace from now, and finished the frame it is in: it then returns
+// ErrDrained. Safe to call from any goroutine.
+func (l *Reader) Drain(grace time.Duration) {
+	at := time.Now().Add(grace)
+	l.drainAt.Store(at.UnixNano())
+	if l.deadline != nil {
+		_ = l.deadline.SetReadDeadline(at)
+	}
+}
+
+// incomplete reports whether the loop holds bytes of a frame not yet whole.
+func (l *Reader) incomplete() bool { return l.end > l.start || l.carry > 0 }
+
+// draining reports whether the moment Drain set has come.
+func (l *Reader) draining() bool {
+	at := l.drainAt.Load()
+	return at != 0 && time.Now().UnixNano() >= at
+}
+
+// read fills the buffer from r once.
+func (l *Reader) read() (int, error) {
+	if l.raw == nil {
+		if err := l.ensure(); err != nil {
+			return 0, err
+		}
+		return l.r.Read(l.buf[l.end:])
+	}
+	l.n, l.err = 0, nil
+	if err := l.raw.Read(l.readFn); err != nil {
+		return 0, err
+	}
+	return l.n, l.err
+}
+
+// readFD is the RawConn callback of read: a non-blocking read into a
+// buffer taken only now, given back before waiting when nothing is left
+// to decode.
+func (l *Reader) readFD(fd uintptr) bool {
+	if l.err = l.ensure(); l.err != nil {
+		return true
+	}
+	for {
+		n, err := syscall.Read(int(fd), l.buf[l.end:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			if l.start == l.end && l.draining() {
+				l.err = ErrDrained
+				return true
+			}
+			l.park()
+			return false
+		case err != nil:
+			l.err = os.NewSyscallError("read", err)
+		case n == 0:
+			l.err = io.EOF
+		default:
+			l.n = n
+		}
+		return true
+	}
+}
+
+// ensure gives the loop a buffer with room to read into: from the pool
+// (with the bytes carried while waiting), compacted, or grown.
+func (l *Reader) ensure() error {
+	if l.buf == nil {
+		l.buf, l.pooled = getBuf(), true
+		l.end = copy(l.buf, l.small[:l.carry])
+		l.start, l.carry = 0, 0
+	}
+	if l.end < len(l.buf) {
+		return nil
+	}
+	if l.start > 0 {
+		l.end = copy(l.buf, l.buf[l.start:l.end])
+		l.start = 0
+		return nil
+	}
+	size := 2 * len(l.buf)
+	if !l.opts.Budget.reserve(int64(size)) {
+		return ErrBufferLimit
+	}
+	grown := make([]byte, size)
+	copy(grown, l.buf[:l.end])
+	l.drop()
+	l.buf = grown
+	return nil
+}
+
+// park gives the buffer back before the loop waits, keeping a small
+// incomplete frame's bytes aside.
+func (l *Reader) park() {
+	if !l.pooled || l.end-l.start > smallCarry {
+		return
+	}
+	l.carry = copy(l.small[:], l.buf[l.start:l.end])
+	l.start, l.end = 0, 0
+	l.drop()
+}
+
+// drop gives the buffer back: to the pool, or its bytes to the budget.
+func (l *Reader) drop() {
+	if l.pooled {
+		putBuf(l.buf)
+	} else {
+		l.opts.Budget.release(int64(len(l.buf)))
+	}
+	l.buf, l.pooled = nil, false
+}
+
+func (l *Reader) release() {
+	if l.buf != nil {
+		l.drop()
 	}
 }
 

@@ -31,18 +31,19 @@ type Writer struct {
 	maxPending int
 
 	mu       sync.Mutex
-	pending  []byte
-	spare    []byte
-	writing  bool // someone holds the right to write to conn
+	pending  []byte // nil when empty: a pooled buffer only while bytes wait
+	writing  bool   // someone holds the right to write to conn
 	try      nonBlockingWrite
 	closed   bool
 	err      error
-	wake     chan struct{}
+	flushing bool // a flushing goroutine runs
+	stopped  bool // the connection is closed
 	done     chan struct{}
-	shutdown chan struct{}
 }
 
-// NewWriter starts the flushing goroutine for conn.
+// NewWriter returns the writer of conn. Its flushing goroutine runs only
+// while bytes wait for a slow peer (or for the close): an idle connection
+// costs no goroutine.
 func NewWriter(conn net.Conn, maxPending int) *Writer {
 	if maxPending <= 0 {
 		maxPending = DefaultMaxPending
@@ -50,11 +51,7 @@ func NewWriter(conn net.Conn, maxPending int) *Writer {
 	w := &Writer{
 		conn:       conn,
 		maxPending: maxPending,
-		pending:    make([]byte, 0, 16<<10),
-		spare:      make([]byte, 0, 16<<10),
-		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
-		shutdown:   make(chan struct{}),
 	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
@@ -62,7 +59,6 @@ func NewWriter(conn net.Conn, maxPending int) *Writer {
 			w.try.fn = w.try.write
 		}
 	}
-	go w.flushLoop()
 	return w
 }
 
@@ -86,6 +82,9 @@ func (w *Writer) Queue(encode func(dst []byte) []byte) error {
 		w.mu.Unlock()
 		return err
 	}
+	if w.pending == nil {
+		w.pending = getBuf()[:0]
+	}
 	w.pending = encode(w.pending)
 	if len(w.pending) > w.maxPending {
 		n := len(w.pending)
@@ -104,6 +103,10 @@ func (w *Writer) Queue(encode func(dst []byte) []byte) error {
 func (w *Writer) Flush() {
 	w.mu.Lock()
 	if len(w.pending) == 0 || w.closed {
+		if w.pending != nil && len(w.pending) == 0 {
+			putBuf(w.pending)
+			w.pending = nil
+		}
 		closed := w.closed
 		w.mu.Unlock()
 		if closed {
@@ -118,7 +121,7 @@ func (w *Writer) Flush() {
 	}
 	w.writing = true
 	out := w.pending
-	w.pending = w.spare[:0]
+	w.pending = nil
 	w.mu.Unlock()
 
 	n, err := w.tryWrite(out)
@@ -131,13 +134,18 @@ func (w *Writer) Flush() {
 		// The socket is full: put the rest back in front of what others
 		// appended meanwhile, and let the flusher wait for the peer.
 		rest := append(out[:0], out[n:]...)
-		w.pending, w.spare = append(rest, w.pending...), w.pending[:0]
+		if more := w.pending; more != nil {
+			w.pending = append(rest, more...)
+			putBuf(more)
+		} else {
+			w.pending = rest
+		}
 		w.writing = false
 		w.mu.Unlock()
 		w.signal()
 		return
 	}
-	w.spare = reuse(out)
+	putBuf(out)
 	w.writing = false
 	more := len(w.pending) > 0 || w.closed
 	w.mu.Unlock()
@@ -187,11 +195,18 @@ func (t *nonBlockingWrite) write(fd uintptr) bool {
 	return true // never wait for writability: the flusher does that
 }
 
+// signal makes sure a flushing goroutine looks at the writer's state: a
+// running one does before it exits (it exits only after finding nothing
+// to do, under the lock), else one is started.
 func (w *Writer) signal() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	w.mu.Lock()
+	if w.flushing || w.stopped {
+		w.mu.Unlock()
+		return
 	}
+	w.flushing = true
+	w.mu.Unlock()
+	go w.flushLoop()
 }
 
 // Close flushes what is pending, then closes the connection.
@@ -227,41 +242,34 @@ const closeTimeout = 5 * time.Second
 func (w *Writer) Done() <-chan struct{} { return w.done }
 
 func (w *Writer) flushLoop() {
-	defer close(w.done)
-	for range w.wake {
-		w.mu.Lock()
+	w.mu.Lock()
+	for {
 		if w.writing {
 			// A producer holds the write right; it signals when done.
-			w.mu.Unlock()
-			continue
+			break
 		}
 		if len(w.pending) > 0 && (!w.closed || errors.Is(w.err, ErrClosed)) {
 			out := w.pending
-			w.pending, w.writing = w.spare[:0], true
+			w.pending, w.writing = nil, true
 			w.mu.Unlock()
 			_, err := w.conn.Write(out)
 			w.mu.Lock()
 			if err != nil && !w.closed {
 				w.closed, w.err = true, err
 			}
-			w.spare, w.writing = reuse(out), false
-			w.mu.Unlock()
-			w.signal() // look again: more may be pending, or a close
-			continue
+			putBuf(out)
+			w.writing = false
+			continue // look again: more may be pending, or a close
 		}
-		closed := w.closed
-		w.mu.Unlock()
-		if closed {
+		if w.closed {
+			w.stopped, w.flushing = true, false
+			w.mu.Unlock()
 			_ = w.conn.Close()
+			close(w.done)
 			return
 		}
+		break
 	}
-}
-
-// reuse keeps a buffer for the next batch unless it grew outsized.
-func reuse(b []byte) []byte {
-	if cap(b) > 1<<20 {
-		return make([]byte, 0, 16<<10)
-	}
-	return b[:0]
+	w.flushing = false
+	w.mu.Unlock()
 }
