@@ -18,12 +18,13 @@ const (
 	// that connection, whatever its attributes, until one with Unpin (a
 	// transaction: Redis WATCH or MULTI until EXEC or DISCARD).
 	Pin
-	// Unpin sends the request on the pinned connection, which is closed
-	// once it is answered.
+	// Unpin sends the request on the pinned connection, which is let go
+	// once it is answered: reset and kept for another client's use when
+	// the codec is a Resetter, else closed.
 	Unpin
-	// Once routes the request on an upstream connection of its own,
-	// closed once it is answered (a blocking command that must not stall
-	// a shared pipeline).
+	// Once routes the request on an upstream connection of its own, let
+	// go as with Unpin once it is answered (a blocking command that must
+	// not stall a shared pipeline).
 	Once
 )
 

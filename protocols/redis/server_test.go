@@ -26,9 +26,9 @@ type server struct {
 	sock string
 }
 
-// startServer starts redis-server, or skips the test when it is not
-// installed.
-func startServer(t *testing.T) *server {
+// startServer starts redis-server with the given extra arguments, or
+// skips the test when it is not installed.
+func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -40,8 +40,8 @@ func startServer(t *testing.T) *server {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "s")
-	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no",
-		"--enable-debug-command", "local", "--dir", dir)
+	cmd := exec.Command(bin, append([]string{"--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no",
+		"--enable-debug-command", "local", "--dir", dir}, args...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

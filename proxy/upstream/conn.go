@@ -29,10 +29,13 @@ type conn struct {
 	closed  bool
 	closeCh chan struct{}
 	// released marks a dedicated connection its owner is done with: it
-	// closes once its calls are answered.
+	// is recycled once its calls are answered (idle.go).
 	released  atomic.Bool
-	dedicated bool // not one of the pool's connections
-	handshake int  // replies to the codec's handshake still to come; read loop only
+	dedicated bool         // not one of the pool's connections
+	owner     *Dedicated   // the client's handle of a dedicated connection in use
+	handshake int          // replies to the codec's handshake still to come; read loop only
+	resetLeft atomic.Int32 // replies to the reset still to come
+	resetSeen int          // replies to the reset checked; read loop only
 }
 
 func newConn(p *Pool, nc net.Conn) *conn {
@@ -196,6 +199,8 @@ func (cn *conn) readLoop() {
 			if m.Kind == protocols.KindError {
 				return fmt.Errorf("%w: %q", errHandshake, bytes.TrimSpace(m.Raw))
 			}
+		case m.Kind.IsResponse() && cn.resetLeft.Load() > 0:
+			return cn.resetReplied(m)
 		case m.Kind.IsResponse():
 			c := cn.take(m)
 			if c == nil {
@@ -214,7 +219,10 @@ func (cn *conn) readLoop() {
 				cn.pool.release(cn)
 			}
 			c.Receiver.Respond(c, m, &batch)
-			if cn.released.Load() || (codec.Model() != protocols.Exclusive && cn.pool.isClosed()) {
+			switch {
+			case cn.released.Load():
+				cn.recycle()
+			case codec.Model() != protocols.Exclusive && cn.pool.isClosed():
 				cn.closeIfIdle()
 			}
 		}
@@ -226,6 +234,8 @@ func (cn *conn) readLoop() {
 		cn.pool.log.Warn("closing upstream connection on a bad frame", zap.String("upstream", cn.pool.addr), zap.Error(err))
 	case errors.Is(err, errHandshake):
 		cn.pool.log.Warn("closing upstream connection: the server refused the proxy's handshake", zap.String("upstream", cn.pool.addr), zap.Error(err))
+	case errors.Is(err, errResetRefused):
+		cn.pool.logResetRefused(err)
 	}
 	cn.close(err)
 }

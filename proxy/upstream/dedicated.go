@@ -8,10 +8,14 @@ import (
 
 // Dedicated is an upstream connection of one client alone, outside the
 // pool's shared connections: for a transaction or a blocking command that
-// must not share a pipeline with other clients' requests.
+// must not share a pipeline with other clients' requests. When the codec
+// can reset a connection (protocols.Resetter), a released one is reset
+// and kept for the next client (see idle.go) instead of closed, so a
+// transaction costs no connect to the server.
 type Dedicated struct{ cn *conn }
 
-// Dedicated dials a connection for one client's exclusive use.
+// Dedicated returns a connection for one client's exclusive use: an idle
+// one already reset, or a new one.
 func (p *Pool) Dedicated() (*Dedicated, error) {
 	p.mu.Lock()
 	closed, timeout := p.closed, p.opts.ConnectTimeout
@@ -19,18 +23,38 @@ func (p *Pool) Dedicated() (*Dedicated, error) {
 	if closed {
 		return nil, fmt.Errorf("%w: %s", ErrPoolClosed, p.addr)
 	}
+	d := &Dedicated{}
+	if p.takeIdle(d) {
+		return d, nil
+	}
 	cn, err := p.dial(timeout, true)
 	if err != nil {
 		return nil, err
 	}
-	return &Dedicated{cn: cn}, nil
+	cn.mu.Lock()
+	cn.owner = d
+	cn.mu.Unlock()
+	d.cn = cn
+	return d, nil
 }
 
 // Send queues c on the connection, as Pool.Send does.
 func (d *Dedicated) Send(c *Call, b *wire.Batch) error { return d.cn.send(c, b) }
 
-// Release closes the connection once the calls sent on it are answered.
+// Release lets the connection go once the calls sent on it are answered
+// (a client that left mid-call never gets them, but they still come):
+// then it is reset for reuse, or closed. Only the first Release of d
+// counts; the connection may serve another client afterwards.
 func (d *Dedicated) Release() {
-	d.cn.released.Store(true)
-	d.cn.closeIfIdle()
+	cn := d.cn
+	cn.mu.Lock()
+	mine := cn.owner == d
+	if mine {
+		cn.owner = nil
+		cn.released.Store(true)
+	}
+	cn.mu.Unlock()
+	if mine {
+		cn.recycle()
+	}
 }

@@ -10,3 +10,10 @@ func BreakWriters(p *Pool, err error) {
 		cn.w.CloseWithError(err)
 	}
 }
+
+// IdleDedicated is how many reset dedicated connections p keeps idle.
+func (p *Pool) IdleDedicated() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle.conns)
+}

@@ -31,6 +31,11 @@ type Options struct {
 	// MaxConnections: for shared models the connections opened per host
 	// (requests are spread over them); for exclusive, the most open at once.
 	MaxConnections int
+	// MaxIdleDedicated bounds the dedicated connections kept reset and
+	// idle for reuse (negative: none kept); DedicatedIdleTimeout closes
+	// one left idle that long.
+	MaxIdleDedicated     int
+	DedicatedIdleTimeout time.Duration
 }
 
 // DefaultOptions are used for zero fields of a pool whose codec shares
@@ -57,6 +62,7 @@ type Pool struct {
 	next   int
 	dialMu sync.Mutex
 	closed bool
+	idle   idleSet // dedicated connections reset for reuse
 
 	growing   bool      // shared models: a background dial is under way
 	failedAt  time.Time // when the last dial to the host failed
@@ -109,6 +115,12 @@ func withDefaults(o Options, model protocols.Model) Options {
 		o.MaxConnections = DefaultExclusiveConnections
 	default:
 		o.MaxConnections = DefaultOptions.MaxConnections
+	}
+	if o.MaxIdleDedicated == 0 {
+		o.MaxIdleDedicated = DefaultMaxIdleDedicated
+	}
+	if o.DedicatedIdleTimeout <= 0 {
+		o.DedicatedIdleTimeout = DefaultDedicatedIdleTimeout
 	}
 	return o
 }
@@ -371,6 +383,7 @@ func (p *Pool) forget(cn *conn) {
 	if p.codec.Model() == protocols.Exclusive && !cn.dedicated {
 		p.open--
 	}
+	p.forgetIdle(cn)
 	p.mu.Unlock()
 	if p.stats.ConnClosed != nil {
 		p.stats.ConnClosed(p.addr)
@@ -387,4 +400,5 @@ func (p *Pool) Drain() {
 	for _, cn := range conns {
 		cn.closeIfIdle()
 	}
+	p.closeIdle()
 }

@@ -38,6 +38,7 @@ type server struct {
 	mu    sync.Mutex
 	conns []net.Conn
 	seen  []uint64 // request IDs as the server received them
+	sent  []string // two-way requests' payloads as the server received them
 }
 
 func newServer(t testing.TB, configure func(*server)) *server {
@@ -104,6 +105,12 @@ func (s *server) seenIDs() []uint64 {
 	return append([]uint64(nil), s.seen...)
 }
 
+func (s *server) payloads() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.sent...)
+}
+
 type request struct {
 	kind    protocols.Kind
 	id      uint64
@@ -143,6 +150,7 @@ func (s *server) serve(nc net.Conn) {
 		}
 		s.mu.Lock()
 		s.seen = append(s.seen, req.id)
+		s.sent = append(s.sent, req.payload)
 		s.mu.Unlock()
 		var out []byte
 		switch req.payload {
