@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"syscall"
 	"time"
 
 	"github.com/metamesh/metamesh/proxy/wire"
@@ -14,6 +15,11 @@ type Limits struct {
 	// open; one more is accepted and closed at once (counted in
 	// metamesh_downstream_cx_overflow_total).
 	MaxConnections int
+	// MaxTotalConnections is the most client connections all listeners
+	// together keep open, so clients can't take the file descriptors the
+	// proxy needs for its upstreams (one more is closed at once, counted
+	// as the listener's overflow).
+	MaxTotalConnections int
 	// IdleTimeout closes a client connection that sends nothing for that
 	// long while none of its requests is in flight.
 	IdleTimeout time.Duration
@@ -40,7 +46,22 @@ const (
 
 // DefaultLimits returns the limits a proxy starts with.
 func DefaultLimits() Limits {
-	return Limits{IdleTimeout: DefaultIdleTimeout, FrameTimeout: DefaultFrameTimeout, MaxBufferedBytes: DefaultMaxBufferedBytes}
+	return Limits{IdleTimeout: DefaultIdleTimeout, FrameTimeout: DefaultFrameTimeout, MaxBufferedBytes: DefaultMaxBufferedBytes,
+		MaxTotalConnections: DefaultMaxTotalConnections()}
+}
+
+// DefaultMaxTotalConnections is 90% of the process's open-file limit (Go
+// raises the soft limit to the hard one at start): the rest is kept for
+// upstream connections, listeners and files, so a flood of clients gets
+// its excess closed instead of making accept fail for everyone. Envoy
+// asks operators for the same bound (overload manager,
+// global_downstream_max_connections) and warns when it is missing.
+func DefaultMaxTotalConnections() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
+		return 0
+	}
+	return int(min(rl.Cur, 1<<30) * 9 / 10)
 }
 
 // limits is what a Server applies: Limits with the shared buffer budget.

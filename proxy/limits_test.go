@@ -77,9 +77,15 @@ func TestIdleTimeout(t *testing.T) {
 // TestConnectionLimit: a listener at its limit closes the next connection
 // at once and counts it; a slot freed is taken again.
 func TestConnectionLimit(t *testing.T) {
+	for _, lim := range []Limits{{MaxConnections: 2}, {MaxTotalConnections: 2}} {
+		testConnectionLimit(t, lim)
+	}
+}
+
+func testConnectionLimit(t *testing.T, lim Limits) {
 	up := startEcho(t, "v1")
 	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
-	srv.SetLimits(Limits{MaxConnections: 2})
+	srv.SetLimits(lim)
 	a, b := dial(t, addr), dial(t, addr)
 	for i, c := range []*client{a, b} {
 		if status, _ := c.call(uint64(i+1), svc, "m"); status != 20 {
@@ -89,7 +95,7 @@ func TestConnectionLimit(t *testing.T) {
 	over := dial(t, addr)
 	expectEOF(t, over.nc)
 	if got := testutil.ToFloat64(srv.Metrics().DownstreamCxOverflow.WithLabelValues("dubbo")); got != 1 {
-		t.Fatalf("overflow counter = %v, want 1", got)
+		t.Fatalf("%+v: overflow counter = %v, want 1", lim, got)
 	}
 	_ = a.nc.Close()
 	waitUntil(t, 5*time.Second, "a slot freed", func() bool {
@@ -139,4 +145,17 @@ func TestOversizeFrameAnswered(t *testing.T) {
 		t.Fatalf("reply %v id %d status %d %q, want BAD_REQUEST to 42 naming the limit", kind, id, status, value)
 	}
 	expectEOF(t, c.nc)
+}
+
+// The default total limit leaves a tenth of the open-file limit to the
+// proxy's own connections and files.
+func TestDefaultTotalConnections(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Skipf("no RLIMIT_NOFILE here: %v", err)
+	}
+	got := DefaultMaxTotalConnections()
+	if want := int(min(rl.Cur, 1<<30) * 9 / 10); got != want || got <= 0 {
+		t.Fatalf("DefaultMaxTotalConnections() = %d with an open-file limit of %d, want %d", got, rl.Cur, want)
+	}
 }

@@ -49,8 +49,13 @@ func (l *listener) serve() {
 			continue
 		}
 		backoff = 0
-		if limit := l.srv.limits.Load().MaxConnections; limit > 0 && l.open.Load() >= int64(limit) {
-			l.refuse(nc, limit)
+		lim := l.srv.limits.Load()
+		if limit := lim.MaxConnections; limit > 0 && l.open.Load() >= int64(limit) {
+			l.refuse(nc, "listener at its connection limit: closing new connections", limit)
+			continue
+		}
+		if limit := lim.MaxTotalConnections; limit > 0 && l.srv.open.Load() >= int64(limit) {
+			l.refuse(nc, "proxy at its total connection limit: closing new connections", limit)
 			continue
 		}
 		d := newDownstream(l, nc)
@@ -63,16 +68,15 @@ func (l *listener) serve() {
 	}
 }
 
-// refuse closes a connection over the listener's limit. It logs the first
+// refuse closes a connection over a connection limit. It logs the first
 // refusal, then at most one line a second with the number refused since.
-func (l *listener) refuse(nc net.Conn, limit int) {
+func (l *listener) refuse(nc net.Conn, why string, limit int) {
 	_ = nc.Close()
 	name := l.cfg.Load().Name
 	l.srv.metrics.DownstreamCxOverflow.WithLabelValues(name).Inc()
 	l.refused++
 	if now := time.Now(); now.Sub(l.refusedLog) >= time.Second {
-		l.srv.log.Warn("listener at its connection limit: closing new connections",
-			zap.String("listener", name), zap.Int("max_connections", limit), zap.Int("refused", l.refused))
+		l.srv.log.Warn(why, zap.String("listener", name), zap.Int("limit", limit), zap.Int("refused", l.refused))
 		l.refused, l.refusedLog = 0, now
 	}
 }

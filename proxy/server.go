@@ -36,6 +36,7 @@ type Server struct {
 
 	connMu   sync.Mutex
 	conns    map[*downstream]struct{}
+	open     atomic.Int64 // len(conns), read without connMu
 	draining bool
 	limits   atomic.Pointer[limits]
 	tracer   atomic.Pointer[tracing.Tracer] // nil: off
@@ -284,11 +285,13 @@ func (s *Server) track(d *downstream) bool {
 		return false
 	}
 	s.conns[d] = struct{}{}
+	s.open.Store(int64(len(s.conns)))
 	return true
 }
 
 func (s *Server) untrack(d *downstream) {
 	s.connMu.Lock()
 	delete(s.conns, d)
+	s.open.Store(int64(len(s.conns)))
 	s.connMu.Unlock()
 }
