@@ -19,6 +19,7 @@ import (
 	"github.com/metamesh/metamesh/proxy/admin"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/upstream"
 	pxds "github.com/metamesh/metamesh/proxy/xds"
 )
 
@@ -30,6 +31,7 @@ func proxyCmd() *cobra.Command {
 		bootstrap    string
 		adminAddr    string
 		drainTimeout time.Duration
+		reqTimeout   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy (--xds ADDR [--node ID] | --bootstrap FILE)",
@@ -57,7 +59,11 @@ func proxyCmd() *cobra.Command {
 					return err
 				}
 			}
+			if reqTimeout < 0 {
+				return errors.New("--default-timeout: must not be negative (0 turns it off)")
+			}
 			srv := proxy.New(log, metrics.NewProxy())
+			srv.SetDefaultTimeout(reqTimeout)
 			client, err := ads.client(log, srv)
 			if err != nil {
 				return err
@@ -90,6 +96,7 @@ func proxyCmd() *cobra.Command {
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "YAML or JSON file with the xDS resources to serve (with --xds: until the control plane's first config)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
+	cmd.Flags().DurationVar(&reqTimeout, "default-timeout", upstream.DefaultTimeout, "how long a request may wait for its upstream when its route sets no timeout; 0: forever")
 	return cmd
 }
 

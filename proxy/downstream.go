@@ -92,6 +92,7 @@ func (d *downstream) serve() {
 		d.srv.log.Warn("closing client connection on a frame that cannot be decoded",
 			zap.String("listener", d.cfg.Name), zap.Stringer("client", d.nc.RemoteAddr()), zap.Error(err))
 		d.w.CloseWithError(err)
+		d.releaseDeparted()
 		return
 	case errors.Is(err, io.EOF), errors.Is(err, errQuit):
 		// The client half-closed (or quit): it may still read the replies
@@ -101,6 +102,7 @@ func (d *downstream) serve() {
 	default:
 		d.srv.log.Debug("client connection ended", zap.String("listener", d.cfg.Name), zap.Error(err))
 	}
+	d.releaseDeparted()
 	d.w.Close()
 }
 

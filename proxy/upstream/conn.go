@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -31,8 +32,10 @@ type conn struct {
 	// released marks a dedicated connection its owner is done with: it
 	// closes once its calls are answered.
 	released  atomic.Bool
-	dedicated bool // not one of the pool's connections
-	handshake int  // replies to the codec's handshake still to come; read loop only
+	dedicated bool        // not one of the pool's connections
+	handshake int         // replies to the codec's handshake still to come; read loop only
+	sweep     *time.Timer // fails calls past the default timeout (sweep.go)
+	sweeping  bool        // sweep is armed
 }
 
 func newConn(p *Pool, nc net.Conn) *conn {
@@ -123,6 +126,10 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 		} else {
 			cn.fifo = append(cn.fifo, c)
 		}
+		if c.Start.IsZero() { // a mirrored copy: its age counts from here
+			c.Start = time.Now()
+		}
+		cn.armSweepLocked()
 	}
 	cn.mu.Unlock()
 	if !twoWay {
@@ -237,7 +244,11 @@ func (cn *conn) closeIfIdle() {
 var errDrained = errors.New("upstream: pool drained")
 
 // close fails every call waiting on cn and removes it from its pool.
-func (cn *conn) close(cause error) {
+func (cn *conn) close(cause error) { cn.shut(cause, nil) }
+
+// shut closes cn as close does; the calls for which late reports true
+// fail with a timeout, the others with a reset.
+func (cn *conn) shut(cause error, late func(*Call) bool) {
 	cn.mu.Lock()
 	if cn.closed {
 		cn.mu.Unlock()
@@ -258,6 +269,10 @@ func (cn *conn) close(cause error) {
 	err := fmt.Errorf("%w: connection to %s closed: %v", ErrReset, cn.pool.addr, cause)
 	var batch wire.Batch
 	for _, c := range waiting {
+		if late != nil && late(c) {
+			c.Receiver.Fail(c, protocols.ReasonTimeout, cause, &batch)
+			continue
+		}
 		c.Receiver.Fail(c, protocols.ReasonNoHealthyUpstream, err, &batch)
 	}
 	batch.Flush()
