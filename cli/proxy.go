@@ -162,6 +162,10 @@ func serve(ctx context.Context, log *zap.Logger, srv *proxy.Server, adminAddr st
 	hs := &http.Server{Handler: admin.NewHandler(srv, opts), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	log.Info("admin listening", zap.Stringer("address", ln.Addr()))
+	if admin.Exposed(ln.Addr()) {
+		log.Warn("ADMIN ADDRESS IS NOT LOOPBACK: anyone who can reach it reads the whole config (/config_dump) and changes the log level (/logging), without authentication; bind it to 127.0.0.1 unless a firewall or network policy guards it",
+			zap.Stringer("address", ln.Addr()))
+	}
 
 	<-ctx.Done()
 	log.Info("draining", zap.Duration("timeout", drainTimeout))
