@@ -19,6 +19,7 @@ import (
 	"github.com/metamesh/metamesh/proxy/admin"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/upstream"
 	pxds "github.com/metamesh/metamesh/proxy/xds"
 )
 
@@ -31,6 +32,7 @@ func proxyCmd() *cobra.Command {
 		bootstrap    string
 		adminAddr    string
 		drainTimeout time.Duration
+		reqTimeout   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy (--xds ADDR [--node ID] | --bootstrap FILE)",
@@ -58,10 +60,14 @@ func proxyCmd() *cobra.Command {
 					return err
 				}
 			}
+			if reqTimeout < 0 {
+				return errors.New("--default-timeout: must not be negative (0 turns it off)")
+			}
 			srv := proxy.New(log, metrics.NewProxy())
 			if err := limits.apply(srv); err != nil {
 				return err
 			}
+			srv.SetDefaultTimeout(reqTimeout)
 			client, err := ads.client(log, srv)
 			if err != nil {
 				return err
@@ -95,6 +101,7 @@ func proxyCmd() *cobra.Command {
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "YAML or JSON file with the xDS resources to serve (with --xds: until the control plane's first config)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
+	cmd.Flags().DurationVar(&reqTimeout, "default-timeout", upstream.DefaultTimeout, "how long a request may wait for its upstream when its route sets no timeout; 0: forever")
 	return cmd
 }
 
@@ -160,6 +167,10 @@ func serve(ctx context.Context, log *zap.Logger, srv *proxy.Server, adminAddr st
 	hs := &http.Server{Handler: admin.NewHandler(srv, opts), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	log.Info("admin listening", zap.Stringer("address", ln.Addr()))
+	if admin.Exposed(ln.Addr()) {
+		log.Warn("ADMIN ADDRESS IS NOT LOOPBACK: anyone who can reach it reads the whole config (/config_dump) and changes the log level (/logging), without authentication; bind it to 127.0.0.1 unless a firewall or network policy guards it",
+			zap.Stringer("address", ln.Addr()))
+	}
 
 	<-ctx.Done()
 	log.Info("draining", zap.Duration("timeout", drainTimeout))

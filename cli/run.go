@@ -17,6 +17,7 @@ import (
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/upstream"
 )
 
 func runCmd() *cobra.Command {
@@ -29,6 +30,7 @@ func runCmd() *cobra.Command {
 		listenAddr   string
 		debounce     time.Duration
 		drainTimeout time.Duration
+		reqTimeout   time.Duration
 		ads          embeddedADS
 	)
 	cmd := &cobra.Command{
@@ -56,10 +58,14 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if reqTimeout < 0 {
+				return errors.New("--default-timeout: must not be negative (0 turns it off)")
+			}
 			srv := proxy.New(log, metrics.NewProxy())
 			if err := limits.apply(srv); err != nil {
 				return err
 			}
+			srv.SetDefaultTimeout(reqTimeout)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			stopTracing, err := obs.startTracing(ctx, srv)
@@ -99,6 +105,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the service ports are bound on")
 	cmd.Flags().DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change before the folder is reloaded")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
+	cmd.Flags().DurationVar(&reqTimeout, "default-timeout", upstream.DefaultTimeout, "how long a request may wait for its upstream when its route sets no timeout; 0: forever")
 	ads.register(cmd.Flags())
 	return cmd
 }

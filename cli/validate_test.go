@@ -68,3 +68,45 @@ spec:
 		t.Fatalf("want an UnknownHost problem; err %v, output:\n%s", err, out)
 	}
 }
+
+// Over-cap input is refused with the file (and object and field) named,
+// one short line each: neither a huge file nor a huge value is echoed.
+func TestValidateCaps(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	se := func(label string) string {
+		return `apiVersion: metamesh.io/v1alpha1
+kind: ServiceEntry
+metadata: {name: s, namespace: default}
+spec:
+  hosts: [a.b]
+  ports: [{number: 20880, name: dubbo, protocol: dubbo}]
+  endpoints: [{address: 127.0.0.1, labels: {version: ` + label + `}}]
+`
+	}
+	write("huge.yaml", se("v1")+strings.Repeat("#"+strings.Repeat(" ", 99)+"\n", 4<<20/100))
+	write("label.yaml", se(strings.Repeat("v", 1<<20)))
+	out, err := runValidate(t, dir)
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, ".yaml") {
+			lines = append(lines, l)
+		}
+	}
+	want := []string{
+		"huge.yaml: file too large: ",
+		"label.yaml:ServiceEntry/s: spec.endpoints[0].labels[version]: Too long: may not be more than 63 bytes",
+	}
+	if err == nil || len(lines) != len(want) {
+		t.Fatalf("err %v, output:\n%.2000s\nwant %d lines", err, out, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) || len(lines[i]) > 300 {
+			t.Errorf("line %d: %.300q, want a short one starting %q", i, lines[i], w)
+		}
+	}
+}

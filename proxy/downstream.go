@@ -113,11 +113,13 @@ func (d *downstream) serve() {
 		d.srv.log.Debug("closing client connection", zap.String("listener", d.cfg.Name),
 			zap.Stringer("client", d.nc.RemoteAddr()), zap.String("reason", reason))
 		d.w.CloseWithError(err)
+		d.releaseDeparted()
 		return
 	case errors.Is(err, net.ErrClosed):
 	default:
 		d.srv.log.Debug("client connection ended", zap.String("listener", d.cfg.Name), zap.Error(err))
 	}
+	d.releaseDeparted()
 	d.w.Close()
 }
 

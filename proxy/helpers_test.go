@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"text/template"
 	"time"
@@ -197,16 +200,16 @@ type echoUpstream struct {
 
 func startEcho(t testing.TB, name string) *echoUpstream {
 	t.Helper()
-	return startEchoAt(t, name, "127.0.0.1:0")
-}
-
-// startEchoAt starts an echo upstream listening on addr.
-func startEchoAt(t testing.TB, name, addr string) *echoUpstream {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startEchoOn(t, name, ln)
+}
+
+// startEchoOn starts an echo upstream serving ln.
+func startEchoOn(t testing.TB, name string, ln net.Listener) *echoUpstream {
+	t.Helper()
 	codec, _ := dubbo.New(nil)
 	u := &echoUpstream{name: name, ln: ln, codec: codec}
 	go u.serve()
@@ -349,3 +352,55 @@ func expectEOF(t testing.TB, nc net.Conn) {
 }
 
 func header(k, v string) protocols.Header { return protocols.Header{Key: k, Value: v} }
+
+// deadPort is a 127.0.0.1 port that refuses connections until listen:
+// a socket bound to it never listens meanwhile, so no other test can take
+// the port (as one freed by freeAddr can be taken).
+type deadPort struct {
+	addr string
+	fd   int
+}
+
+func reserveDeadPort(t testing.TB) *deadPort {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		_ = syscall.Close(fd)
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		_ = syscall.Close(fd)
+		t.Fatal(err)
+	}
+	p := &deadPort{addr: fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port), fd: fd}
+	t.Cleanup(func() {
+		if p.fd >= 0 {
+			_ = syscall.Close(p.fd)
+		}
+	})
+	return p
+}
+
+// deadAddr returns an address that refuses connections for the whole test.
+func deadAddr(t testing.TB) string { return reserveDeadPort(t).addr }
+
+// listen makes the port a listener, on the same socket (no window in
+// which another test could take it).
+func (p *deadPort) listen(t testing.TB) net.Listener {
+	t.Helper()
+	if err := syscall.Listen(p.fd, 128); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(p.fd), p.addr)
+	p.fd = -1
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}

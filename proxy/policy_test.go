@@ -48,7 +48,7 @@ func TestRouteTimeout(t *testing.T) {
 // reconnect succeeds.
 func TestConnectFailureFailsOver(t *testing.T) {
 	up := startEcho(t, "v1")
-	dead := freeAddr(t)
+	dead := deadAddr(t)
 	for _, policy := range []string{"", "retry_policy: {retry_on: connect-failure, num_retries: 1}"} {
 		srv, addr := startProxy(t, config{V1: []string{dead, up.addr()}, V2: []string{up.addr()}, Policy: policy})
 		c := dial(t, addr)
@@ -71,9 +71,8 @@ func TestConnectFailureFailsOver(t *testing.T) {
 // reconnect in the background finds it and the balancer picks it again.
 func TestUnreachableHostComesBack(t *testing.T) {
 	up := startEcho(t, "v1")
-	back := startEcho(t, "back")
-	addr := back.addr()
-	back.close()
+	port := reserveDeadPort(t)
+	addr := port.addr
 	srv, paddr := startProxy(t, config{V1: []string{addr, up.addr()}, V2: []string{up.addr()}})
 	c := dial(t, paddr)
 	for i := range 4 {
@@ -85,7 +84,7 @@ func TestUnreachableHostComesBack(t *testing.T) {
 	if !host.Unreachable() {
 		t.Fatalf("%s is not marked unreachable after refusing a connection", addr)
 	}
-	restarted := startEchoAt(t, "back", addr)
+	restarted := startEchoOn(t, "back", port.listen(t))
 	waitUntil(t, 15*time.Second, "the host to be reachable again", func() bool { return !host.Unreachable() })
 	seen := false
 	for i := range 10 {

@@ -35,7 +35,7 @@ func TestRoutesByAttribute(t *testing.T) {
 
 func TestLocalReplies(t *testing.T) {
 	up := startEcho(t, "v1")
-	dead := freeAddr(t) // nothing listens here
+	dead := deadAddr(t)
 	_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{dead}})
 	c := dial(t, addr)
 

@@ -32,6 +32,9 @@ var (
 
 // decode dispatches a document on its apiVersion and kind.
 func (l *loader) decode(d *document) {
+	if !l.countObject(d) {
+		return
+	}
 	switch d.head.APIVersion {
 	case metameshAPI:
 		switch d.head.Kind {
@@ -120,6 +123,7 @@ func decodeAeraki[T any, P interface {
 // accept validates obj, checks it is the first of its key, and adds it when
 // its document (problems since mark) is clean.
 func (l *loader) accept(at Problem, mark int, source string, obj validated, add func(*Config)) {
+	l.addErrors(at, capErrors(obj))
 	l.addErrors(at, obj.Validate())
 	key := Key(at.Kind, obj.GetNamespace(), obj.GetName())
 	if first, dup := l.seen[key]; dup {

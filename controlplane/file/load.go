@@ -92,7 +92,7 @@ func load(dir string) (*Config, Problems, error) {
 		}
 		var data []byte
 		if err == nil {
-			data, err = os.ReadFile(path)
+			data, err = l.readCapped(path, info.Size()) // caps.go
 		}
 		if err != nil {
 			l.problems = append(l.problems, Problem{File: name, Reason: err.Error()})
@@ -102,6 +102,7 @@ func load(dir string) (*Config, Problems, error) {
 	}
 	if len(l.problems) > 0 {
 		l.problems.sort()
+		l.refused()
 		return nil, l.problems, nil
 	}
 	sortObjects(l.cfg.ServiceEntries)
@@ -122,6 +123,7 @@ type loader struct {
 	cfg      *Config
 	problems Problems
 	seen     map[string]string // Key → source of its first definition
+	budget                     // what the folder used of its caps (caps.go)
 }
 
 // document is one YAML document of a file, converted to JSON.

@@ -49,7 +49,7 @@ func NewHandler(srv *proxy.Server, o Options) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(srv.Metrics().Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /config_dump", func(w http.ResponseWriter, _ *http.Request) { configDump(w, srv) })
 	mux.HandleFunc("GET /clusters", func(w http.ResponseWriter, _ *http.Request) { clusters(w, srv) })
-	return mux
+	return guard(mux)
 }
 
 func configDump(w http.ResponseWriter, srv *proxy.Server) {

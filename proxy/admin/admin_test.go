@@ -14,10 +14,21 @@ import (
 	"github.com/metamesh/metamesh/proxy/metrics"
 )
 
-func get(t *testing.T, h http.Handler, method, url string) (int, string) {
+// get sends one request to h as curl on the proxy's machine would: to
+// the default admin address, with no browser headers.
+func get(t *testing.T, h http.Handler, method, url string, headers ...string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, url, nil))
+	r := httptest.NewRequest(method, url, nil)
+	r.Host = "127.0.0.1:15000"
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			r.Host = headers[i+1]
+			continue
+		}
+		r.Header.Set(headers[i], headers[i+1])
+	}
+	h.ServeHTTP(rec, r)
 	body, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(body)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -36,6 +37,8 @@ type conn struct {
 	handshake int          // replies to the codec's handshake still to come; read loop only
 	resetLeft atomic.Int32 // replies to the reset still to come
 	resetSeen int          // replies to the reset checked; read loop only
+	sweep     *time.Timer  // fails calls past the default timeout (sweep.go)
+	sweeping  bool         // sweep is armed
 }
 
 func newConn(p *Pool, nc net.Conn) *conn {
@@ -135,6 +138,10 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 		} else {
 			cn.fifo = append(cn.fifo, c)
 		}
+		if c.Start.IsZero() { // a mirrored copy: its age counts from here
+			c.Start = time.Now()
+		}
+		cn.armSweepLocked()
 	}
 	cn.mu.Unlock()
 	if !twoWay {
@@ -256,7 +263,11 @@ func (cn *conn) closeIfIdle() {
 var errDrained = errors.New("upstream: pool drained")
 
 // close fails every call waiting on cn and removes it from its pool.
-func (cn *conn) close(cause error) {
+func (cn *conn) close(cause error) { cn.shut(cause, nil) }
+
+// shut closes cn as close does; the calls for which late reports true
+// fail with a timeout, the others with a reset.
+func (cn *conn) shut(cause error, late func(*Call) bool) {
 	cn.mu.Lock()
 	if cn.closed {
 		cn.mu.Unlock()
@@ -277,6 +288,10 @@ func (cn *conn) close(cause error) {
 	err := fmt.Errorf("%w: connection to %s closed: %v", ErrReset, cn.pool.addr, cause)
 	var batch wire.Batch
 	for _, c := range waiting {
+		if late != nil && late(c) {
+			c.Receiver.Fail(c, protocols.ReasonTimeout, cause, &batch)
+			continue
+		}
 		c.Receiver.Fail(c, protocols.ReasonNoHealthyUpstream, err, &batch)
 	}
 	batch.Flush()

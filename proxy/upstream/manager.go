@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -17,16 +18,20 @@ type poolKey struct {
 // codec and live across config snapshots, so a route or endpoint change
 // never closes a connection that is still wanted.
 type Manager struct {
-	log   *zap.Logger
-	stats Stats
+	log     *zap.Logger
+	stats   Stats
+	timeout atomic.Int64 // the default timeout, in nanoseconds (sweep.go)
 
 	mu    sync.Mutex
 	pools map[poolKey]*Pool
 }
 
-// NewManager returns an empty manager.
+// NewManager returns an empty manager whose calls time out after
+// DefaultTimeout.
 func NewManager(log *zap.Logger, stats Stats) *Manager {
-	return &Manager{log: log, stats: stats, pools: make(map[poolKey]*Pool)}
+	m := &Manager{log: log, stats: stats, pools: make(map[poolKey]*Pool)}
+	m.timeout.Store(int64(DefaultTimeout))
+	return m
 }
 
 // Pool returns the pool for addr and codec, creating it with opts.
@@ -36,7 +41,7 @@ func (m *Manager) Pool(addr string, codec protocols.Codec, opts Options) *Pool {
 	defer m.mu.Unlock()
 	p, ok := m.pools[k]
 	if !ok {
-		p = &Pool{addr: addr, codec: codec, log: m.log, stats: m.stats, opts: withDefaults(opts, codec.Model())}
+		p = &Pool{addr: addr, codec: codec, log: m.log, stats: m.stats, defaultTimeout: &m.timeout, opts: withDefaults(opts, codec.Model())}
 		m.pools[k] = p
 		return p
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -53,6 +54,8 @@ type Pool struct {
 	codec protocols.Codec
 	log   *zap.Logger
 	stats Stats
+	// defaultTimeout is the manager's (sweep.go); nil: none.
+	defaultTimeout *atomic.Int64
 
 	mu     sync.Mutex
 	opts   Options

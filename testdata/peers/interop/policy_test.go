@@ -55,7 +55,7 @@ func TestPolicyTimeout(t *testing.T) {
 func TestDeadEndpoint(t *testing.T) {
 	for _, policy := range []string{"", "retry_policy: {retry_on: connect-failure, num_retries: 3}"} {
 		v1, v2 := greeters(t)
-		r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100, V1Extra: harness.FreeAddr(t), Policy: policy}
+		r := routes{Listen: harness.FreeAddr(t), V1: v1.Addr, V2: v2.Addr, W1: 100, V1Extra: harness.DeadAddr(t), Policy: policy}
 		srv := startProxy(t, r)
 		c := newClient(t, r.Listen, dubboclient.Options{})
 		var failed atomic.Int64

@@ -113,7 +113,7 @@ func TestRedisDeadEndpoint(t *testing.T) {
 	for _, policy := range []string{"", "retries: {attempts: 3, retryOn: [connect-failure]}"} {
 		up := redispeer.Start(t)
 		listen := harness.FreeAddr(t)
-		srv := applyConfigDir(t, redisPolicyConfig(listen, policy, "", harness.FreeAddr(t), up.Addr))
+		srv := applyConfigDir(t, redisPolicyConfig(listen, policy, "", harness.DeadAddr(t), up.Addr))
 		c := redisClientPool(t, listen, 64)
 		var failed atomic.Int64
 		parallel(t, 64, 10, func(g, i int) {

@@ -48,7 +48,7 @@ func TestThriftPolicyTimeout(t *testing.T) {
 func TestThriftDeadEndpoint(t *testing.T) {
 	combo := thrift.Combos[0]
 	for _, policy := range []string{"", "retry_policy: {retry_on: connect-failure, num_retries: 3}"} {
-		listen, _, _, srv := startThriftProxy(t, thriftRoutes{W1: 100, Upstream: "multiplexed", V1Extra: harness.FreeAddr(t),
+		listen, _, _, srv := startThriftProxy(t, thriftRoutes{W1: 100, Upstream: "multiplexed", V1Extra: harness.DeadAddr(t),
 			Policy: policy}, combo)
 		clients := make([]*thrift.Client, 16)
 		for i := range clients {

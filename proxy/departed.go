@@ -1,0 +1,73 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/metamesh/metamesh/proxy/tracing"
+	"github.com/metamesh/metamesh/proxy/upstream"
+)
+
+// SetDefaultTimeout sets how long a request may wait for its upstream's
+// reply when its route sets no timeout (0: forever; upstream.DefaultTimeout
+// unless set). Such a request then gets the codec's timeout reply.
+func (s *Server) SetDefaultTimeout(d time.Duration) { s.pools.SetDefaultTimeout(d) }
+
+// statusClientGone is the metric and access log status of a request whose
+// client went away before its reply came.
+const statusClientGone = "client_gone"
+
+// releaseDeparted ends at once the requests of a client that went away
+// while they waited on multiplexed upstream connections: nothing is held
+// for a reply nobody will read. Requests on connections that can't skip a
+// reply end at their timeout.
+func (d *downstream) releaseDeparted() {
+	if d.inflight.Load() == 0 {
+		return
+	}
+	for _, c := range d.srv.pools.Withdraw(d.owns) {
+		if ex, ok := c.Receiver.(*exchange); ok {
+			ex.clientGone(c)
+			continue
+		}
+		if c.Log != nil {
+			d.access(c.Log, &c.Req, c.Service, c.Route, c.Cluster, c.Host.Addr, statusClientGone, c.Start, 0)
+		}
+		if c.Span != nil {
+			tracing.End(c.Span, c.Route, c.Cluster, c.Host.Addr, statusClientGone)
+		}
+		d.finish(c, statusClientGone)
+	}
+}
+
+// owns reports whether c is a request of this client.
+func (d *downstream) owns(c *upstream.Call) bool {
+	switch r := c.Receiver.(type) {
+	case *downstream:
+		return r == d
+	case *exchange:
+		return r.d == d
+	}
+	return false
+}
+
+// clientGone ends the exchange whose try c was withdrawn because its
+// client went away.
+func (ex *exchange) clientGone(c *upstream.Call) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	current := !ex.done && c == ex.try
+	if current {
+		ex.endTryLocked()
+	}
+	c.Host.End()
+	c.Release()
+	if current {
+		ex.finishLocked(statusClientGone, 0)
+	}
+}
+
+// SelfTimed reports whether the exchange's route times it, so the
+// default timeout leaves its tries alone (upstream.SelfTimed).
+func (ex *exchange) SelfTimed() bool { return ex.rt.Timeout > 0 }
+
+var _ upstream.SelfTimed = (*exchange)(nil)
