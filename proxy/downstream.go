@@ -459,8 +459,8 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 
 // Fail answers a request whose upstream will never respond.
 func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
-	if errors.Is(err, upstream.ErrReset) {
-		d.report(c.Cl, c.Host, false)
+	if errors.Is(err, upstream.ErrReset) || errors.Is(err, upstream.ErrTimeout) {
+		d.report(c.Cl, c.Host, false) // as a route timeout counts, on the exchange path
 	}
 	d.reply(c.Seq, b, func(dst []byte) []byte {
 		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.Cluster, err))
