@@ -17,8 +17,11 @@ func validateCmd() *cobra.Command {
 		Use:   "validate DIR",
 		Short: "Check every YAML in DIR; print each problem as file:kind/name: field: reason",
 		Long: "validate applies, offline, the checks metamesh run and the API server\n" +
-			"apply: each object's schema and rules, then the translation (unknown\n" +
-			"hosts and subsets, conflicts). It exits 1 if there is any problem.",
+			"apply: each object's schema and rules, conflicts, then the translation\n" +
+			"(unknown hosts and subsets). Of two conflicting objects the newer is\n" +
+			"named: by metadata.creationTimestamp when written, else by its file's\n" +
+			"modification time, else by namespace/name. It exits 1 if there is any\n" +
+			"problem.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, problems := file.Load(args[0])

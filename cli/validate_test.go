@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	// The codecs cmd/metamesh builds in.
 	_ "github.com/metamesh/metamesh/protocols/builtin"
@@ -108,5 +109,36 @@ spec:
 		if !strings.HasPrefix(lines[i], w) || len(lines[i]) > 300 {
 			t.Errorf("line %d: %.300q, want a short one starting %q", i, lines[i], w)
 		}
+	}
+}
+
+// TestValidateBlamesTheNewerObject: of two MetaRouters for one host,
+// validate names the one in the file written last (the one just added),
+// not the one whose name sorts later.
+func TestValidateBlamesTheNewerObject(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	write := func(name, body string, modified time.Time) {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, modified, modified); err != nil {
+			t.Fatal(err)
+		}
+	}
+	router := func(name string) string {
+		return "apiVersion: metamesh.io/v1alpha1\nkind: MetaRouter\nmetadata: {name: " + name + "}\n" +
+			"spec:\n  hosts: [org.example.Greetings]\n  routes:\n  - name: all\n    route: [{destination: {host: org.example.Greetings}}]\n"
+	}
+	write("se.yaml", "apiVersion: metamesh.io/v1alpha1\nkind: ServiceEntry\nmetadata: {name: greetings}\n"+
+		"spec:\n  hosts: [org.example.Greetings]\n  ports: [{number: 20880, name: dubbo, protocol: dubbo}]\n  endpoints: [{address: 127.0.0.1}]\n", old)
+	write("greetings.yaml", router("greetings"), old)
+	write("broken.yaml", router("broken"), old.Add(time.Hour))
+	out, err := runValidate(t, dir)
+	want := "broken.yaml:MetaRouter/broken: spec.hosts[0]: org.example.Greetings is already routed by MetaRouter default/greetings, in greetings.yaml\n"
+	// The problems come first (cobra prints the usage after them).
+	if err == nil || !strings.HasPrefix(out, want) || strings.Contains(out, "greetings.yaml:MetaRouter") {
+		t.Fatalf("validate: err %v, output:\n%swant only the problem:\n%s", err, out, want)
 	}
 }

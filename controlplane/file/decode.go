@@ -120,26 +120,15 @@ func decodeAeraki[T any, P interface {
 	l.accept(at, mark, d.source+AerakiSuffix, out, func(c *Config) { add(c, out) })
 }
 
-// accept validates obj, checks it is the first of its key, and adds it when
-// its document (problems since mark) is clean.
+// accept validates obj and, when its document (problems since mark) is
+// clean, records it for settle, which picks one object per key.
 func (l *loader) accept(at Problem, mark int, source string, obj validated, add func(*Config)) {
 	l.addErrors(at, capErrors(obj))
 	l.addErrors(at, obj.Validate())
-	key := Key(at.Kind, obj.GetNamespace(), obj.GetName())
-	if first, dup := l.seen[key]; dup {
-		id := obj.GetName()
-		if ns := obj.GetNamespace(); ns != "" {
-			id = ns + "/" + id
-		}
-		l.add(at, "metadata.name", fmt.Sprintf("Duplicate value: %q: also defined in %s", id, first))
-	} else if obj.GetName() != "" {
-		l.seen[key] = source
-	}
 	if len(l.problems) > mark {
 		return
 	}
-	add(l.cfg)
-	l.cfg.Sources[key] = source
+	l.defs = append(l.defs, &definition{at: at, source: source, obj: obj, add: add})
 }
 
 // at is the location of problems in d, before the object is decoded.

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
@@ -61,9 +62,11 @@ func IsConfigFile(name string) bool {
 
 // Load reads every config file in dir (not its subfolders) and returns the
 // objects, or, when anything is wrong, nil and every problem found. A folder
-// that can't be read is one problem naming it.
+// that can't be read is one problem naming it. Two objects that conflict
+// (the same key, or a host, port, policy, router or protocol name claimed
+// twice) are a problem on the newer one: see age.
 func Load(dir string) (*Config, Problems) {
-	cfg, ps, err := load(dir)
+	cfg, ps, err := load(dir, nil)
 	if err != nil {
 		return nil, Problems{{File: dir, Reason: err.Error()}}
 	}
@@ -71,13 +74,14 @@ func Load(dir string) (*Config, Problems) {
 }
 
 // load is Load with an unreadable folder kept apart, which the watcher
-// treats as fatal at start.
-func load(dir string) (*Config, Problems, error) {
+// treats as fatal at start, and with the config in force, prev (or nil),
+// whose objects are older than the ones an edit adds or changes.
+func load(dir string, prev *Config) (*Config, Problems, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &loader{cfg: &Config{Sources: map[string]string{}}, seen: map[string]string{}}
+	l := &loader{cfg: &Config{Sources: map[string]string{}}, modTimes: map[string]time.Time{}}
 	for _, e := range entries {
 		name := e.Name()
 		if !IsConfigFile(name) {
@@ -98,8 +102,10 @@ func load(dir string) (*Config, Problems, error) {
 			l.problems = append(l.problems, Problem{File: name, Reason: err.Error()})
 			continue
 		}
+		l.modTimes[name] = info.ModTime()
 		l.file(name, data)
 	}
+	l.settle(prev)
 	if len(l.problems) > 0 {
 		l.problems.sort()
 		l.refused()
@@ -122,8 +128,9 @@ func sortObjects[T metav1.Object](objs []T) {
 type loader struct {
 	cfg      *Config
 	problems Problems
-	seen     map[string]string // Key → source of its first definition
-	budget                     // what the folder used of its caps (caps.go)
+	defs     []*definition
+	modTimes map[string]time.Time // by file name
+	budget                        // what the folder used of its caps (caps.go)
 }
 
 // document is one YAML document of a file, converted to JSON.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
@@ -112,16 +113,30 @@ metadata: {name: brpc, namespace: istio-system}
 spec: {protocol: brpc, codec: aeraki.meta_protocol.codec.brpc}
 `
 
+// writeFiles writes files with one modification time, so that the age of
+// their objects (see age) comes from their names, not from the order of
+// the writes.
 func writeFiles(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, dir, name, content, written)
+	}
+}
+
+// written is the modification time writeFiles gives.
+var written = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func writeFile(t *testing.T, dir, name, content string, modified time.Time) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, modified, modified); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -111,7 +111,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err := fsw.Add(w.Dir); err != nil {
 		return fmt.Errorf("file: watch %s: %w", w.Dir, err)
 	}
-	cfg, problems, err := load(w.Dir)
+	cfg, problems, err := load(w.Dir, nil)
 	if err != nil {
 		return fmt.Errorf("file: read %s: %w", w.Dir, err)
 	}
@@ -146,7 +146,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 				timer.Reset(debounce)
 			}
 		case <-timer.C:
-			cfg, problems := Load(w.Dir)
+			cfg, problems, err := load(w.Dir, w.applied)
+			if err != nil {
+				problems = Problems{{File: w.Dir, Reason: err.Error()}}
+			}
 			w.reloaded(cfg, problems)
 		}
 	}

@@ -44,7 +44,9 @@ func (w *serviceWorld) serviceEntry(svc *corev1.Service) *v1alpha1.ServiceEntry 
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return nil
 	}
-	se := &v1alpha1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: servicePrefix + svc.Name}}
+	// The Service's age is its ServiceEntry's, for conflicts with others.
+	se := &v1alpha1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: servicePrefix + svc.Name,
+		CreationTimestamp: svc.CreationTimestamp}}
 	portNames := map[string]v1alpha1.Name{} // Service port name → ServiceEntry's
 	for _, p := range svc.Spec.Ports {
 		proto := portProtocol(p, w.known)

@@ -67,19 +67,31 @@ func read(ctx context.Context, r client.Reader, domain string) (*snapshot, error
 // mode does (the API server checked the schema already, but Aeraki's kinds
 // are converted first, and a CRD may be older than this binary); an object
 // that fails is left out with Accepted=False. Each list of the input is in
-// (namespace, name) order, so equal clusters give equal snapshots.
+// (namespace, name) order, so equal clusters give equal snapshots; objects
+// keep their creationTimestamp, by which the translation settles conflicts.
 func build(l *lists, domain string) *snapshot {
 	s := &snapshot{input: &translate.Input{}, origins: map[string]objectID{}, generations: map[objectID]int64{}, refused: map[objectID]translate.Conditions{}}
 	in := s.input
+	// An Aeraki object may have the key of a metamesh one (an Aeraki
+	// ApplicationProtocol is named by its protocol): taken oldest first,
+	// the oldest keeps it and the newer is refused.
+	var protocols, routers []client.Object
 	for i := range l.applicationProtocols.Items {
-		if o := &l.applicationProtocols.Items[i]; s.add(o, v1alpha1.KindApplicationProtocol, o) {
-			in.ApplicationProtocols = append(in.ApplicationProtocols, o)
-		}
+		protocols = append(protocols, &l.applicationProtocols.Items[i])
 	}
 	for i := range l.aerakiProtocols.Items {
-		a := &l.aerakiProtocols.Items[i]
-		if o, ok := addAeraki(s, a, a.ToMetamesh, v1alpha1.KindApplicationProtocol); ok {
-			in.ApplicationProtocols = append(in.ApplicationProtocols, o)
+		protocols = append(protocols, &l.aerakiProtocols.Items[i])
+	}
+	for _, src := range oldestFirst(protocols) {
+		switch o := src.(type) {
+		case *v1alpha1.ApplicationProtocol:
+			if s.add(o, v1alpha1.KindApplicationProtocol, o) {
+				in.ApplicationProtocols = append(in.ApplicationProtocols, o)
+			}
+		case *aeraki.ApplicationProtocol:
+			if c, ok := addAeraki(s, o, o.ToMetamesh, v1alpha1.KindApplicationProtocol); ok {
+				in.ApplicationProtocols = append(in.ApplicationProtocols, c)
+			}
 		}
 	}
 	for i := range l.serviceEntries.Items {
@@ -93,14 +105,21 @@ func build(l *lists, domain string) *snapshot {
 		}
 	}
 	for i := range l.metaRouters.Items {
-		if o := &l.metaRouters.Items[i]; s.add(o, v1alpha1.KindMetaRouter, o) {
-			in.MetaRouters = append(in.MetaRouters, o)
-		}
+		routers = append(routers, &l.metaRouters.Items[i])
 	}
 	for i := range l.aerakiRouters.Items {
-		a := &l.aerakiRouters.Items[i]
-		if o, ok := addAeraki(s, a, a.ToMetamesh, v1alpha1.KindMetaRouter); ok {
-			in.MetaRouters = append(in.MetaRouters, o)
+		routers = append(routers, &l.aerakiRouters.Items[i])
+	}
+	for _, src := range oldestFirst(routers) {
+		switch o := src.(type) {
+		case *v1alpha1.MetaRouter:
+			if s.add(o, v1alpha1.KindMetaRouter, o) {
+				in.MetaRouters = append(in.MetaRouters, o)
+			}
+		case *aeraki.MetaRouter:
+			if c, ok := addAeraki(s, o, o.ToMetamesh, v1alpha1.KindMetaRouter); ok {
+				in.MetaRouters = append(in.MetaRouters, c)
+			}
 		}
 	}
 	in.ServiceEntries = append(in.ServiceEntries, services(l, domain, in.ApplicationProtocols)...)
@@ -188,9 +207,11 @@ func (s *snapshot) refuse(id objectID, reason, msg string) {
 	}
 }
 
-// cleanMeta keeps only the metadata the translation reads.
+// cleanMeta keeps only the metadata the translation reads: the
+// creationTimestamp decides which of two conflicting objects wins.
 func cleanMeta(obj client.Object) {
-	m := metav1.ObjectMeta{Namespace: obj.GetNamespace(), Name: obj.GetName(), Generation: obj.GetGeneration()}
+	m := metav1.ObjectMeta{Namespace: obj.GetNamespace(), Name: obj.GetName(), Generation: obj.GetGeneration(),
+		CreationTimestamp: obj.GetCreationTimestamp()}
 	switch o := obj.(type) {
 	case *v1alpha1.ServiceEntry:
 		o.ObjectMeta = m
@@ -213,6 +234,17 @@ func qualified(namespace, name string) string {
 		return name
 	}
 	return namespace + "/" + name
+}
+
+// oldestFirst sorts objs as translate.ByAge does; stable, so that of a
+// metamesh and an Aeraki object of the same age and name, the metamesh one
+// (listed first) is kept.
+func oldestFirst(objs []client.Object) []client.Object {
+	slices.SortStableFunc(objs, func(a, b client.Object) int {
+		at, bt := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+		return cmp.Or(at.Compare(bt.Time), cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
+	})
+	return objs
 }
 
 func sortObjects[T client.Object](objs []T) {

@@ -48,16 +48,10 @@ type translation struct {
 	out    *Output
 	status map[string]*status
 
-	codecs   map[string]codecRef
-	services map[string]*service
-	ports    map[int32]*port
-}
-
-func less(a, b *metav1.ObjectMeta) bool {
-	if a.Namespace != b.Namespace {
-		return a.Namespace < b.Namespace
-	}
-	return a.Name < b.Name
+	codecs    map[string]codecRef
+	services  map[string]*service
+	ports     map[int32]*port
+	conflicts []Conflict
 }
 
 func keyOf(kind string, m *metav1.ObjectMeta) string { return Key(kind, m.Namespace, m.Name) }
@@ -75,7 +69,8 @@ func (t *translation) registerProtocols() {
 		key := keyOf("ApplicationProtocol", &ap.ObjectMeta)
 		t.st(key)
 		if _, dup := t.codecs[ap.Name]; dup {
-			t.reject(key, v1alpha1.ReasonConflict, fmt.Sprintf("protocol name %q is already taken", ap.Name))
+			// Two objects can't share a name: only a built-in holds it.
+			t.conflict(key, "metadata.name", "", fmt.Sprintf("%q is a built-in protocol", ap.Name))
 			continue
 		}
 		codec := string(ap.Spec.Codec)
@@ -103,8 +98,8 @@ func (t *translation) registerProtocols() {
 
 // registerServices registers every host and port of the ServiceEntries. A host
 // defined twice, a port claimed by two protocols, or a second service on a
-// port whose protocol can't tell services apart is refused on the later
-// object (in namespace/name order).
+// port whose protocol can't tell services apart is refused on the newer
+// object: the input is oldest first.
 func (t *translation) registerServices() {
 	t.services = map[string]*service{}
 	t.ports = map[int32]*port{}
@@ -114,7 +109,7 @@ func (t *translation) registerServices() {
 		for hi, h := range se.Spec.Hosts {
 			host := string(h)
 			if other, dup := t.services[host]; dup {
-				t.reject(key, v1alpha1.ReasonConflict, fmt.Sprintf("spec.hosts[%d]: %s is already defined by ServiceEntry %s/%s", hi, host, other.entry.Namespace, other.entry.Name))
+				t.conflict(key, fmt.Sprintf("spec.hosts[%d]", hi), other.key, fmt.Sprintf("%s is already defined by ServiceEntry %s/%s", host, other.entry.Namespace, other.entry.Name))
 				continue
 			}
 			svc := &service{host: host, key: key, entry: se}
@@ -139,12 +134,15 @@ func (t *translation) claimPort(svc *service, p v1alpha1.ServicePort, path strin
 		t.ports[int32(p.Number)] = &port{number: int32(p.Number), protocol: proto, services: []*service{svc}}
 		return true
 	}
+	holder := pg.services[0]
 	switch {
 	case pg.protocol != proto:
-		t.reject(svc.key, v1alpha1.ReasonConflict, fmt.Sprintf("%s: port %d already carries protocol %s (%s)", path, p.Number, pg.protocol, pg.services[0].host))
+		t.conflict(svc.key, path, holder.key, fmt.Sprintf("port %d already carries protocol %s (%s of ServiceEntry %s/%s)",
+			p.Number, pg.protocol, holder.host, holder.entry.Namespace, holder.entry.Name))
 		return false
 	case onePerPort[proto]:
-		t.reject(svc.key, v1alpha1.ReasonConflict, fmt.Sprintf("%s: port %d already carries %s service %s; %s frames don't name their service, so a port carries one", path, p.Number, proto, pg.services[0].host, proto))
+		t.conflict(svc.key, path, holder.key, fmt.Sprintf("port %d already carries %s service %s (ServiceEntry %s/%s); %s frames don't name their service, so a port carries one",
+			p.Number, proto, holder.host, holder.entry.Namespace, holder.entry.Name, proto))
 		return false
 	}
 	pg.services = append(pg.services, svc)

@@ -18,7 +18,7 @@ func (t *translation) attachPolicies() {
 			continue
 		}
 		if svc.policy != nil {
-			t.reject(key, v1alpha1.ReasonConflict, fmt.Sprintf("spec.host: %s already has DestinationPolicy %s/%s", dp.Spec.Host, svc.policy.Namespace, svc.policy.Name))
+			t.conflict(key, "spec.host", svc.polKey, fmt.Sprintf("%s already has DestinationPolicy %s/%s", dp.Spec.Host, svc.policy.Namespace, svc.policy.Name))
 			continue
 		}
 		svc.policy, svc.polKey = dp, key
@@ -41,7 +41,7 @@ func (t *translation) attachRouters() {
 				continue
 			}
 			if svc.router != nil {
-				t.reject(key, v1alpha1.ReasonConflict, fmt.Sprintf("spec.hosts[%d]: %s is already routed by MetaRouter %s/%s", i, h, svc.router.Namespace, svc.router.Name))
+				t.conflict(key, fmt.Sprintf("spec.hosts[%d]", i), svc.routKey, fmt.Sprintf("%s is already routed by MetaRouter %s/%s", h, svc.router.Namespace, svc.router.Name))
 				continue
 			}
 			svc.router, svc.routKey = mr, key

@@ -6,7 +6,10 @@
 package translate
 
 import (
-	"sort"
+	"cmp"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 	"github.com/metamesh/metamesh/proxy/api"
@@ -29,6 +32,10 @@ type Options struct {
 	KnownCodec func(name string) bool
 	// AccessLog is every listener's access log (nil: off).
 	AccessLog *api.AccessLog
+	// Older orders two objects of kind, oldest first, to settle conflicts:
+	// the oldest keeps a host, port or protocol name. Nil is ByAge. File
+	// mode, whose objects have no creation time, passes its own order.
+	Older func(kind string, a, b *metav1.ObjectMeta) int
 }
 
 // Output is the translation of an Input.
@@ -49,34 +56,62 @@ func Translate(in *Input, opts Options) *Output {
 	if opts.ListenAddress == "" {
 		opts.ListenAddress = "0.0.0.0"
 	}
-	t := &translation{in: sorted(in), opts: opts, out: &Output{Resources: &snapshot.Resources{}, Status: map[string]Conditions{}}}
-	t.registerProtocols()
-	t.registerServices()
-	t.attachPolicies()
-	t.attachRouters()
+	t := newTranslation(in, opts)
+	t.resolve()
 	t.emit()
 	return t.out
 }
 
-// sorted returns a copy of in with every list in (namespace, name) order,
-// so "first one wins" conflicts resolve the same way every time.
-func sorted(in *Input) *Input {
+func newTranslation(in *Input, opts Options) *translation {
+	return &translation{in: sorted(in, opts), opts: opts, out: &Output{Resources: &snapshot.Resources{}, Status: map[string]Conditions{}}}
+}
+
+// resolve registers protocols and services and attaches what refers to
+// them, settling conflicts in the input's order (oldest first).
+func (t *translation) resolve() {
+	t.registerProtocols()
+	t.registerServices()
+	t.attachPolicies()
+	t.attachRouters()
+}
+
+// ByAge orders two objects oldest first: by creationTimestamp (as the API
+// server sets it, or zero), then namespace/name. It is Istio's rule for
+// conflicting objects: the oldest one wins.
+func ByAge(a, b *metav1.ObjectMeta) int {
+	return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time),
+		cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+}
+
+// sorted returns a copy of in with every list oldest first (opts.Older, or
+// ByAge), so that the oldest object wins each conflict, whatever the order
+// of the slices.
+func sorted(in *Input, opts Options) *Input {
+	older := func(kind string, a, b *metav1.ObjectMeta) int {
+		if opts.Older != nil {
+			// Keys are unique, so ByAge breaks any tie left.
+			return cmp.Or(opts.Older(kind, a, b), ByAge(a, b))
+		}
+		return ByAge(a, b)
+	}
 	out := *in
-	out.ServiceEntries = append([]*v1alpha1.ServiceEntry(nil), in.ServiceEntries...)
-	sort.Slice(out.ServiceEntries, func(i, j int) bool {
-		return less(&out.ServiceEntries[i].ObjectMeta, &out.ServiceEntries[j].ObjectMeta)
+	out.ServiceEntries = sortedBy(in.ServiceEntries, func(a, b *v1alpha1.ServiceEntry) int {
+		return older(v1alpha1.KindServiceEntry, &a.ObjectMeta, &b.ObjectMeta)
 	})
-	out.DestinationPolicies = append([]*v1alpha1.DestinationPolicy(nil), in.DestinationPolicies...)
-	sort.Slice(out.DestinationPolicies, func(i, j int) bool {
-		return less(&out.DestinationPolicies[i].ObjectMeta, &out.DestinationPolicies[j].ObjectMeta)
+	out.DestinationPolicies = sortedBy(in.DestinationPolicies, func(a, b *v1alpha1.DestinationPolicy) int {
+		return older(v1alpha1.KindDestinationPolicy, &a.ObjectMeta, &b.ObjectMeta)
 	})
-	out.MetaRouters = append([]*v1alpha1.MetaRouter(nil), in.MetaRouters...)
-	sort.Slice(out.MetaRouters, func(i, j int) bool {
-		return less(&out.MetaRouters[i].ObjectMeta, &out.MetaRouters[j].ObjectMeta)
+	out.MetaRouters = sortedBy(in.MetaRouters, func(a, b *v1alpha1.MetaRouter) int {
+		return older(v1alpha1.KindMetaRouter, &a.ObjectMeta, &b.ObjectMeta)
 	})
-	out.ApplicationProtocols = append([]*v1alpha1.ApplicationProtocol(nil), in.ApplicationProtocols...)
-	sort.Slice(out.ApplicationProtocols, func(i, j int) bool {
-		return less(&out.ApplicationProtocols[i].ObjectMeta, &out.ApplicationProtocols[j].ObjectMeta)
+	out.ApplicationProtocols = sortedBy(in.ApplicationProtocols, func(a, b *v1alpha1.ApplicationProtocol) int {
+		return older(v1alpha1.KindApplicationProtocol, &a.ObjectMeta, &b.ObjectMeta)
 	})
 	return &out
+}
+
+func sortedBy[T any](s []T, order func(a, b T) int) []T {
+	out := slices.Clone(s)
+	slices.SortFunc(out, order)
+	return out
 }
