@@ -159,3 +159,15 @@ func reverseAll(in *Input) *Input {
 		ApplicationProtocols: reversed(in.ApplicationProtocols),
 	}
 }
+
+// An ApplicationProtocol that names a built-in protocol's own codec (as
+// Aeraki's ApplicationProtocol for dubbo does) says nothing new: it is
+// accepted, not a conflict.
+func TestApplicationProtocolRestatingBuiltin(t *testing.T) {
+	in := Input{ApplicationProtocols: []*v1alpha1.ApplicationProtocol{{
+		ObjectMeta: created("", "dubbo", 1), Spec: v1alpha1.ApplicationProtocolSpec{Codec: "dubbo"},
+	}}}
+	if got := Conflicts(&in, Options{}); len(got) != 0 {
+		t.Fatalf("conflicts %+v for an ApplicationProtocol restating the built-in dubbo", got)
+	}
+}

@@ -68,7 +68,13 @@ func (t *translation) registerProtocols() {
 	for _, ap := range t.in.ApplicationProtocols {
 		key := keyOf("ApplicationProtocol", &ap.ObjectMeta)
 		t.st(key)
-		if _, dup := t.codecs[ap.Name]; dup {
+		if held, dup := t.codecs[ap.Name]; dup {
+			if held.codec == string(ap.Spec.Codec) && held.config == nil &&
+				(ap.Spec.CodecConfig == nil || len(ap.Spec.CodecConfig.Raw) == 0) {
+				// It says what the built-in already is (Aeraki's own
+				// ApplicationProtocol for dubbo): accepted, nothing to add.
+				continue
+			}
 			// Two objects can't share a name: only a built-in holds it.
 			t.conflict(key, "metadata.name", "", fmt.Sprintf("%q is a built-in protocol", ap.Name))
 			continue
