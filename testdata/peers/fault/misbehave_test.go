@@ -262,11 +262,18 @@ func (c config) resources(t testing.TB) *snapshot.Resources {
 // a free listen address if c has none.
 func startProxy(t testing.TB, c *config) *proxy.Server {
 	t.Helper()
-	if c.Listen == "" {
-		c.Listen = harness.FreeAddr(t)
+	return startProxyWith(t, &c.Listen, c.resources)
+}
+
+// startProxyWith sets *listen to a free address if empty and runs a proxy
+// on the resources the config then makes.
+func startProxyWith(t testing.TB, listen *string, resources func(testing.TB) *snapshot.Resources) *proxy.Server {
+	t.Helper()
+	if *listen == "" {
+		*listen = harness.FreeAddr(t)
 	}
 	srv := proxy.New(zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)), metrics.NewProxy())
-	if err := srv.Apply(c.resources(t)); err != nil {
+	if err := srv.Apply(resources(t)); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	t.Cleanup(func() {
