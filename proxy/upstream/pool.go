@@ -129,7 +129,14 @@ func (p *Pool) Send(c *Call, b *wire.Batch) error {
 	if err != nil {
 		return err
 	}
-	return cn.send(c, b)
+	err = cn.send(c, b)
+	if errors.Is(err, errConnClosed) && p.isClosed() {
+		// A Drain closed the connection, idle, between acquire and send:
+		// nothing went out, so the caller may ask the Manager again, as
+		// for a pool found drained.
+		return fmt.Errorf("%w: %s", ErrPoolClosed, p.addr)
+	}
+	return err
 }
 
 // acquireSlot returns the connection of a pipelined client's affinity
