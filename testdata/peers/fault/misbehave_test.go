@@ -262,7 +262,7 @@ func (c config) resources(t testing.TB) *snapshot.Resources {
 // a free listen address if c has none.
 func startProxy(t testing.TB, c *config) *proxy.Server {
 	t.Helper()
-	return startProxyWith(t, &c.Listen, c.resources)
+	return startProxyWith(t, &c.Listen, func(t testing.TB) *snapshot.Resources { return c.resources(t) })
 }
 
 // startProxyWith sets *listen to a free address if empty and runs a proxy
