@@ -117,7 +117,7 @@ func TestConfigChurn(t *testing.T) {
 	ld := startLoad(cl, 8)
 	defer ld.finish()
 	ld.more(t, 500, "before the churn")
-	start := measure()
+	start := measure(t.Name())
 
 	const tick = 60 * time.Millisecond // 1,000 a minute
 	weights := [][2]int{{90, 10}, {50, 50}, {10, 90}, {70, 30}}
@@ -140,7 +140,7 @@ func TestConfigChurn(t *testing.T) {
 	}
 	ld.more(t, 200, "after the churn")
 	ld.finish()
-	end := measure()
+	end := measure(t.Name())
 	t.Logf("%d endpoint changes and %d route changes in %v; load: %v; %v client connections closed; memory at the start %v, at the end %v",
 		endpointChanges, routeChanges, *churnFor, ld, closed()-closedBefore, start, end)
 	ld.check(t, "during the churn")
@@ -153,5 +153,5 @@ func TestConfigChurn(t *testing.T) {
 	if end.heap > heapFactor*start.heap+heapSlack {
 		t.Errorf("live heap %d KiB after the churn, %d KiB before: not flat", end.heap>>10, start.heap>>10)
 	}
-	backToBaseline(t, start, "after the churn")
+	backToBaseline(t, t.Name(), start, "after the churn")
 }

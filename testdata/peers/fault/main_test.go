@@ -1,10 +1,13 @@
 package fault
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,23 +102,50 @@ func waitFor(t testing.TB, d time.Duration, what string, ok func() bool) {
 	}
 }
 
-// usage is this process's live heap (after a GC) and goroutines: with the
-// proxy in process (and the dubbo-go consumers out of it under -race),
-// what a fault leaks shows here.
+// usage is one proxy's goroutines (those labelled with its test's name,
+// see startProxyWith) and this process's live heap after a GC: with the
+// proxies in process (and the dubbo-go consumers out of it under -race),
+// what a fault leaks shows here. The heap is the process's, shared with
+// the tests running in parallel: its bound is generous.
 type usage struct {
 	heap       uint64
 	goroutines int
 }
 
-func measure() usage {
+func (u usage) String() string {
+	return fmt.Sprintf("%d proxy goroutines, live heap %d KiB", u.goroutines, u.heap>>10)
+}
+
+// proxyLabel is the pprof label key of a proxy's goroutines.
+const proxyLabel = "fault-proxy"
+
+// measure reads the usage of the proxy started by the test named test.
+func measure(test string) usage {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return usage{heap: ms.HeapAlloc, goroutines: runtime.NumGoroutine()}
+	return usage{heap: ms.HeapAlloc, goroutines: proxyGoroutines(test)}
 }
 
-func (u usage) String() string {
-	return fmt.Sprintf("%d goroutines, live heap %d KiB", u.goroutines, u.heap>>10)
+// proxyGoroutines counts the goroutines labelled with test's name, from
+// the goroutine profile's text form ("N @ …" then "# labels: {…}").
+func proxyGoroutines(test string) int {
+	var buf bytes.Buffer
+	_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+	want := fmt.Sprintf("%q:%q", proxyLabel, test)
+	total := 0
+	lines := strings.Split(buf.String(), "\n")
+	for i, line := range lines {
+		n, rest, ok := strings.Cut(line, " @ ")
+		if !ok || rest == "" || i+1 >= len(lines) {
+			continue
+		}
+		if strings.HasPrefix(lines[i+1], "# labels:") && strings.Contains(lines[i+1], want) {
+			k, _ := strconv.Atoi(n)
+			total += k
+		}
+	}
+	return total
 }
 
 // settles are the bounds of backToBaseline: goroutines within a few of the
@@ -129,12 +159,12 @@ const (
 
 // backToBaseline polls (bounded) until the goroutines are back near base,
 // then checks the heap, and logs both figures.
-func backToBaseline(t testing.TB, base usage, what string) {
+func backToBaseline(t testing.TB, test string, base usage, what string) {
 	t.Helper()
 	var now usage
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		now = measure()
+		now = measure(test)
 		if now.goroutines <= base.goroutines+goroutineSlack || time.Now().After(deadline) {
 			break
 		}
@@ -142,9 +172,10 @@ func backToBaseline(t testing.TB, base usage, what string) {
 	}
 	t.Logf("%s: baseline %v; after %v", what, base, now)
 	if now.goroutines > base.goroutines+goroutineSlack {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%s: %d goroutines, baseline %d (+%d allowed); stacks:\n%s", what, now.goroutines, base.goroutines,
-			goroutineSlack, buf[:runtime.Stack(buf, true)])
+		var buf bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+		t.Errorf("%s: %d proxy goroutines, baseline %d (+%d allowed); goroutines:\n%s", what, now.goroutines, base.goroutines,
+			goroutineSlack, buf.String())
 	}
 	if now.heap > heapFactor*base.heap+heapSlack {
 		t.Errorf("%s: live heap %d KiB, baseline %d KiB: not back", what, now.heap>>10, base.heap>>10)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -273,7 +274,12 @@ func startProxyWith(t testing.TB, listen *string, resources func(testing.TB) *sn
 		*listen = harness.FreeAddr(t)
 	}
 	srv := proxy.New(zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)), metrics.NewProxy())
-	if err := srv.Apply(resources(t)); err != nil {
+	// The proxy's goroutines (its listeners', and those they start) carry
+	// the test's label, so measure counts this proxy's alone while other
+	// tests run in parallel.
+	var err error
+	pprof.Do(context.Background(), pprof.Labels(proxyLabel, t.Name()), func(context.Context) { err = srv.Apply(resources(t)) })
+	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	t.Cleanup(func() {

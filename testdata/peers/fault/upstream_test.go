@@ -30,6 +30,7 @@ type rig struct {
 	restartUpstream func()
 	// modes are the faults this codec's server plays.
 	modes []mode
+	test  string // the name of the test that started srv
 }
 
 // closedClientConns is how many client connections of the listener have
@@ -46,6 +47,7 @@ func (r *rig) closedClientConns() float64 {
 // route all get their own replies; no client connection is closed; the
 // proxy's goroutines and heap come back to their baseline.
 func (r *rig) run(t *testing.T) {
+	r.test = t.Name()
 	rounds := 1
 	if *soakFor > 0 {
 		rounds = 1 << 30 // bounded by the deadline below
@@ -74,7 +76,7 @@ func (r *rig) run(t *testing.T) {
 
 // fault plays m on the bad route while the good route carries traffic.
 func (r *rig) fault(t *testing.T, m mode) {
-	base := measure()
+	base := measure(r.test)
 	closedBefore := r.closedClientConns()
 	reqsBefore := r.fs.requests.Load()
 	r.fs.set(m)
@@ -113,13 +115,13 @@ func (r *rig) fault(t *testing.T, m mode) {
 		return o == own
 	})
 	r.fs.dropConns()
-	backToBaseline(t, base, m.String())
+	backToBaseline(t, r.test, base, m.String())
 }
 
 // killed SIGKILLs the kill route's server while callers keep calling it,
 // restarts it, and waits until its calls succeed again.
 func (r *rig) killed(t *testing.T) {
-	base := measure()
+	base := measure(r.test)
 	closedBefore := r.closedClientConns()
 	var good, kill tally
 	var stop atomic.Bool
@@ -161,5 +163,5 @@ func (r *rig) killed(t *testing.T) {
 	if closed := r.closedClientConns() - closedBefore; closed != 0 {
 		t.Errorf("%v client connections were closed", closed)
 	}
-	backToBaseline(t, base, "killed and restarted")
+	backToBaseline(t, r.test, base, "killed and restarted")
 }
