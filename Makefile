@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONTROLLER_GEN := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run peers test unit interop examples plugin-example redis-tools lint generate check-generated bench fuzz tools clean
+.PHONY: all build run peers test unit interop examples plugin-example redis-tools lint generate check-generated bench fuzz soak tools clean
 
 all: build
 
@@ -72,6 +72,14 @@ redis-tools:
 # against the proxy.
 interop: redis-tools
 	cd $(PEERS) && CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+# soak runs the fault suite (testdata/peers/fault) under -race for SOAK
+# minutes: the config churn for the whole time and the upstream faults
+# repeated until then (not part of make test).
+SOAK ?= 10
+soak: redis-tools
+	cd $(PEERS) && CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $$(( $(SOAK) + 15 ))m ./fault/ \
+		-fault.duration $(SOAK)m -fault.soak $(SOAK)m
 
 # examples tests the codec written from the outside (its own module).
 examples:

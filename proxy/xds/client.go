@@ -55,8 +55,9 @@ type Client struct {
 	// mu guards the accepted resources and the state of the first sync;
 	// it is held across Apply so updates apply in order.
 	mu       sync.Mutex
-	accepted map[string]*update // by type URL: the last ACKed response
-	synced   bool               // a complete set has been applied
+	accepted map[string]*update  // by type URL: the last ACKed response
+	synced   bool                // a complete set has been applied
+	inForce  *snapshot.Resources // the set last applied
 }
 
 // New checks cfg and prepares the connection (nothing is dialled before

@@ -29,6 +29,12 @@ const iface = "org.apache.dubbo.samples.api.GreetingsService"
 // config is one Dubbo service on port, routed to subset; with codec set,
 // a second service on port+1 speaks a protocol of that codec.
 func config(port int, subset, codec string) *snapshot.Resources {
+	return configNamed(port, "v1", "v2", subset, codec)
+}
+
+// configNamed is config with the subsets of versions v1 and v2 named s1
+// and s2 (their clusters are named after them).
+func configNamed(port int, s1, s2, subset, codec string) *snapshot.Resources {
 	host := v1alpha1.Host(iface)
 	meta := metav1.ObjectMeta{Name: "greetings", Namespace: "default"}
 	in := &translate.Input{
@@ -42,7 +48,7 @@ func config(port int, subset, codec string) *snapshot.Resources {
 		}}},
 		DestinationPolicies: []*v1alpha1.DestinationPolicy{{ObjectMeta: meta, Spec: v1alpha1.DestinationPolicySpec{
 			Host:    host,
-			Subsets: []v1alpha1.Subset{{Name: "v1", Labels: map[string]string{"version": "v1"}}, {Name: "v2", Labels: map[string]string{"version": "v2"}}},
+			Subsets: []v1alpha1.Subset{{Name: v1alpha1.Name(s1), Labels: map[string]string{"version": "v1"}}, {Name: v1alpha1.Name(s2), Labels: map[string]string{"version": "v2"}}},
 		}}},
 		MetaRouters: []*v1alpha1.MetaRouter{{ObjectMeta: meta, Spec: v1alpha1.MetaRouterSpec{
 			Hosts:  []v1alpha1.Host{host},

@@ -100,11 +100,15 @@ func (c *Client) handle(resp *discoveryv3.DiscoveryResponse, pending map[string]
 	return reqs
 }
 
-// apply hands the set to Config.Apply.
+// apply hands the set to Config.Apply, with the clusters its routes still
+// use kept from the set in force (keepInUse).
 func (c *Client) apply(set map[string]*update) error {
 	res, err := resources(set)
 	if err != nil {
 		return err
+	}
+	if kept := keepInUse(res, c.inForce); len(kept) > 0 {
+		c.log.Debug("clusters removed by the control plane kept until the routes stop using them", zap.Strings("clusters", kept))
 	}
 	// /config_dump shows the version of every type in force.
 	names := make([]string, 0, len(set))
@@ -113,7 +117,11 @@ func (c *Client) apply(set map[string]*update) error {
 	}
 	sort.Strings(names)
 	res.Version = strings.Join(names, " ")
-	return c.cfg.Apply(res)
+	if err := c.cfg.Apply(res); err != nil {
+		return err
+	}
+	c.inForce = res
+	return nil
 }
 
 func (c *Client) ack(u *update) *discoveryv3.DiscoveryRequest {

@@ -34,9 +34,12 @@ func BuildGreeter(t testing.TB) string {
 	return p
 }
 
-// CleanupBuilds removes the binaries built for this process (the greeter's
-// and dubboclient's helper). Call it from TestMain after m.Run.
-func CleanupBuilds() { peerbuild.Cleanup() }
+// CleanupBuilds removes the binaries built for this process (the greeter's,
+// dubboclient's helper and metamesh). Call it from TestMain after m.Run.
+func CleanupBuilds() {
+	peerbuild.Cleanup()
+	cleanupMetamesh()
+}
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
