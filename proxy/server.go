@@ -53,11 +53,7 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 		conns:     map[*downstream]struct{}{},
 	}
 	m.Register(hostCollector{s})
-	s.pools = upstream.NewManager(log, upstream.Stats{
-		ConnOpened:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Inc() },
-		ConnClosed:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Dec() },
-		UnknownResp: func(addr string) { m.UnknownReplies.WithLabelValues(addr).Inc() },
-	})
+	s.pools = upstream.NewManager(log, s.upstreamStats())
 	return s
 }
 
