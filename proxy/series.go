@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"time"
+
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/upstream"
 )
 
@@ -9,8 +13,8 @@ import (
 func (s *Server) upstreamStats() upstream.Stats {
 	m := s.metrics
 	return upstream.Stats{
-		ConnOpened:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Inc() },
-		ConnClosed:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Dec() },
+		ConnOpened:  m.ConnOpened,
+		ConnClosed:  m.ConnClosed,
 		UnknownResp: func(addr string) { m.UnknownReplies.WithLabelValues(addr).Inc() },
 		BadFrame: func(_ string, codec protocols.Codec) {
 			m.DecodeErrors.WithLabelValues(s.codecName(codec), "upstream").Inc()
@@ -29,4 +33,42 @@ func (s *Server) codecName(codec protocols.Codec) string {
 		}
 	}
 	return ""
+}
+
+// retireSeries tells the metrics which hosts and clusters of old, the
+// config in force, next leaves out and which it brings back, so the
+// series of those gone are deleted after a while (metrics.Retire).
+func (s *Server) retireSeries(old, next *snapshot.Snapshot) {
+	oldHosts, oldClusters := namesOf(old)
+	newHosts, newClusters := namesOf(next)
+	var gone, back metrics.Retired
+	gone.Hosts, back.Hosts = diff(oldHosts, newHosts), diff(newHosts, oldHosts)
+	gone.Clusters, back.Clusters = diff(oldClusters, newClusters), diff(newClusters, oldClusters)
+	s.metrics.Retire(time.Now(), gone, back)
+}
+
+// namesOf returns the host addresses and cluster names of snap.
+func namesOf(snap *snapshot.Snapshot) (hosts, clusters map[string]struct{}) {
+	hosts, clusters = map[string]struct{}{}, map[string]struct{}{}
+	if snap == nil {
+		return hosts, clusters
+	}
+	for name, cl := range snap.Clusters {
+		clusters[name] = struct{}{}
+		for _, e := range cl.Endpoints {
+			hosts[e.Host.Addr] = struct{}{}
+		}
+	}
+	return hosts, clusters
+}
+
+// diff lists the keys of a that b lacks.
+func diff(a, b map[string]struct{}) []string {
+	var out []string
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
 }

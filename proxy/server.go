@@ -89,6 +89,7 @@ func (s *Server) Apply(res *snapshot.Resources) error {
 		return err
 	}
 	s.builder.Commit()
+	s.retireSeries(s.snap.Load(), snap)
 	s.snap.Store(snap)
 	for name, l := range s.listeners {
 		if nl, ok := snap.Listeners[name]; ok && nl.Address == l.addr {
