@@ -3,11 +3,23 @@ package proxy
 import (
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/upstream"
 )
+
+// readyGauge is metamesh_ready: 1 once a config is in force (/ready
+// answers 200), else 0, so an alert can tell a proxy that never got a
+// config from one whose series are missing.
+func (s *Server) readyGauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "metamesh_ready",
+		Help: "1 once a config has been applied (/ready answers 200), else 0.",
+	}, func() float64 { return boolGauge(s.Ready()) })
+}
 
 // upstreamStats counts the upstream pools' events.
 func (s *Server) upstreamStats() upstream.Stats {

@@ -53,6 +53,7 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 		conns:     map[*downstream]struct{}{},
 	}
 	m.Register(hostCollector{s})
+	m.Register(s.readyGauge())
 	s.pools = upstream.NewManager(log, s.upstreamStats())
 	return s
 }
