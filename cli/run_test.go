@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startCmd runs a command with args until the test ends and returns a
+// getter for its admin address's paths (it waits for the admin server).
+func startCmd(t *testing.T, cmd interface {
+	SetArgs([]string)
+	ExecuteContext(context.Context) error
+}, admin string, args ...string) func(path string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cmd.SetArgs(append(args, "--admin", admin, "--log-level", "error"))
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("command: %v", err)
+		}
+	})
+	get := func(path string) (string, error) {
+		resp, err := http.Get("http://" + admin + path)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	for i := 0; ; i++ {
+		if _, err := get("/ready"); err == nil {
+			break
+		} else if i == 500 {
+			t.Fatalf("admin server never answered: %v", err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("command ended: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return func(path string) string {
+		t.Helper()
+		body, err := get(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}
+}
+
+// metamesh run --xds serves ADS; its admin /metrics has the ADS server's
+// series beside the proxy's.
+func TestRunXDSExportsControlPlaneMetrics(t *testing.T) {
+	get := startCmd(t, runCmd(), freeAddr(t), "--config", t.TempDir(), "--xds", freeAddr(t), "--insecure",
+		"--listen-address", "127.0.0.1")
+	metrics := get("/metrics")
+	for _, series := range []string{"metamesh_controlplane_config_updates_total", "metamesh_controlplane_xds_connected_proxies", "metamesh_ready"} {
+		if !strings.Contains(metrics, "\n# TYPE "+series+" ") {
+			t.Errorf("/metrics has no %s", series)
+		}
+	}
+}
