@@ -68,9 +68,9 @@ func newDownstream(l *listener, nc net.Conn) *downstream {
 var errQuit = errors.New("the client asked to close the connection")
 
 func (d *downstream) serve() {
-	gauge := d.srv.metrics.DownstreamCx.WithLabelValues(d.cfg.Name)
+	gauge := d.srv.metrics.DownstreamCx.WithLabelValues(d.cfg.StatPrefix)
 	gauge.Inc()
-	d.srv.metrics.DownstreamCxT.WithLabelValues(d.cfg.Name).Inc()
+	d.srv.metrics.DownstreamCxT.WithLabelValues(d.cfg.StatPrefix).Inc()
 	defer gauge.Dec()
 	defer d.srv.untrack(d)
 	defer func() {

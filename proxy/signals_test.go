@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	_ "github.com/metamesh/metamesh/protocols/redis"
+	"github.com/metamesh/metamesh/proxy/api"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
 )
@@ -168,5 +169,33 @@ func TestRedisSessionRepliesAndMethodObserved(t *testing.T) {
 	}
 	if l := byStatus["session"]; l == nil || l["method"] != "ping" || l["service"] != "cache" {
 		t.Errorf("PING logged as %v, want a session line with method ping, service cache", l)
+	}
+}
+
+// A listener's stat_prefix is the listener label of its series (Envoy's
+// per-listener stats prefix); without one, its name is.
+func TestStatPrefixLabelsListenerSeries(t *testing.T) {
+	up := startEcho(t, "v1")
+	res := config{Listen: freeAddr(t), V1: []string{up.addr()}}.resources(t)
+	f := res.Listeners[0].GetFilterChains()[0].GetFilters()[0]
+	var cfg api.MetaProtocolProxy
+	if err := f.GetTypedConfig().UnmarshalTo(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.StatPrefix = "edge"
+	if err := f.GetTypedConfig().MarshalFrom(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	srv := New(zaptest.NewLogger(t), metrics.NewProxy())
+	if err := srv.Apply(res); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
+	dial(t, srv.ListenerAddr("dubbo")).call(1, svc, "m")
+	if got := scrape(t, srv, `metamesh_downstream_cx_total{listener="edge"}`); got != 1 {
+		t.Errorf(`metamesh_downstream_cx_total{listener="edge"} = %v, want 1`, got)
+	}
+	if got := scrape(t, srv, `metamesh_downstream_cx_total{listener="dubbo"}`); got != -1 {
+		t.Errorf(`metamesh_downstream_cx_total{listener="dubbo"} = %v, want no such series`, got)
 	}
 }
