@@ -2,12 +2,17 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
 func freeAddr(t *testing.T) string {
@@ -78,5 +83,30 @@ func TestRunXDSExportsControlPlaneMetrics(t *testing.T) {
 		if !strings.Contains(metrics, "\n# TYPE "+series+" ") {
 			t.Errorf("/metrics has no %s", series)
 		}
+	}
+}
+
+// metamesh proxy --bootstrap names its config in /config_dump by the
+// file's content hash.
+func TestProxyBootstrapHasAVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bootstrap.yaml")
+	if err := os.WriteFile(path, []byte(`resources:
+- {"@type": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: c, type: STATIC, load_assignment: {cluster_name: c, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 1}}}}]}]}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := snapshot.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := startCmd(t, proxyCmd(), freeAddr(t), "--bootstrap", path)
+	var dump struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(get("/config_dump")), &dump); err != nil {
+		t.Fatal(err)
+	}
+	if dump.Version != res.Hash() {
+		t.Fatalf("config_dump version %q, want the file's content hash %q", dump.Version, res.Hash())
 	}
 }
