@@ -96,8 +96,7 @@ func TestLocalRepliesAndAbortsObserved(t *testing.T) {
 	}
 }
 
-// redisConfig is one Redis listener whose route goes to a cluster with
-// no server behind its endpoint.
+// redisConfig is one Redis listener whose route goes to one cluster.
 const redisConfig = `
 resources:
 - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
@@ -113,12 +112,33 @@ resources:
 - {"@type": type.googleapis.com/envoy.config.cluster.v3.Cluster, name: cache, type: STATIC, load_assignment: {cluster_name: cache, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %s}}}}]}]}}
 `
 
+// closingUpstream accepts connections and closes them at once.
+func closingUpstream(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = nc.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // Redis: a session reply (PING) is a request with status "session" in
 // requests_total, the histogram and the access log; access log lines
 // carry the command as their method.
 func TestRedisSessionRepliesAndMethodObserved(t *testing.T) {
+	up := closingUpstream(t)
 	listen, path := freeAddr(t), filepath.Join(t.TempDir(), "access.log")
-	res, err := snapshot.Parse(fmt.Appendf(nil, redisConfig, portOf(listen), path, portOf(freeAddr(t))))
+	res, err := snapshot.Parse(fmt.Appendf(nil, redisConfig, portOf(listen), path, portOf(up)))
 	if err != nil {
 		t.Fatal(err)
 	}
