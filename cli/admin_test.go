@@ -33,17 +33,20 @@ func startCmd(t *testing.T, cmd interface {
 }, admin string, args ...string) func(path string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	var cmdErr error
+	done := make(chan struct{})
 	cmd.SetArgs(append(args, "--admin", admin, "--log-level", "error"))
-	go func() { done <- cmd.ExecuteContext(ctx) }()
+	go func() { cmdErr = cmd.ExecuteContext(ctx); close(done) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("command: %v", err)
+		<-done
+		if cmdErr != nil {
+			t.Errorf("command: %v", cmdErr)
 		}
 	})
+	hc := &http.Client{Timeout: 5 * time.Second}
 	get := func(path string) (string, error) {
-		resp, err := http.Get("http://" + admin + path)
+		resp, err := hc.Get("http://" + admin + path)
 		if err != nil {
 			return "", err
 		}
@@ -58,8 +61,8 @@ func startCmd(t *testing.T, cmd interface {
 			t.Fatalf("admin server never answered: %v", err)
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("command ended: %v", err)
+		case <-done:
+			t.Fatalf("command ended: %v", cmdErr)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
