@@ -470,16 +470,16 @@ func (d *downstream) localReply(m *protocols.Message, ob observers, service, rou
 // made, and accounts for it as a request of its service (no route, no
 // cluster) with status "session".
 func (d *downstream) sessionReply(m *protocols.Message, out []byte) {
-	if m.Kind == protocols.KindRequest {
-		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return append(dst, out...) })
-	}
-	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, "session").Inc()
 	cfg := d.lis.cfg.Load()
 	service, ok := m.Headers.Get(router.ServiceKey)
 	if !ok {
 		service = cfg.DefaultService
 	}
 	ob, _ := d.observe(cfg, m, service)
+	if m.Kind == protocols.KindRequest {
+		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return append(dst, out...) })
+	}
+	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, "session").Inc()
 	d.answered(m, ob, serviceLabel(d.srv.snap.Load().Routes[cfg.RouteConfig], service), "", "", "session")
 }
 
