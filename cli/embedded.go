@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -31,9 +32,10 @@ func (e *embeddedADS) register(f *pflag.FlagSet) {
 	f.BoolVar(&e.plaintext, "insecure", false, "serve ADS in plaintext, without TLS")
 }
 
-// start serves ADS until ctx ends when --xds is set, and returns what
-// publishes each applied config to it (a no-op without --xds).
-func (e *embeddedADS) start(ctx context.Context, log *zap.Logger) (func(*snapshot.Resources), error) {
+// start serves ADS until ctx ends when --xds is set, with its series on
+// reg, and returns what publishes each applied config to it (a no-op
+// without --xds).
+func (e *embeddedADS) start(ctx context.Context, log *zap.Logger, reg prometheus.Registerer) (func(*snapshot.Resources), error) {
 	if e.addr == "" {
 		if e.plaintext || e.tls != (xds.TLSFiles{}) {
 			return nil, errors.New("--insecure, --xds-cert, --xds-key and --xds-client-ca need --xds")
@@ -48,7 +50,7 @@ func (e *embeddedADS) start(ctx context.Context, log *zap.Logger) (func(*snapsho
 	if err != nil {
 		return nil, fmt.Errorf("--xds: %w", err)
 	}
-	srv := xds.New(ctx, xds.Options{Log: log.Named("xds")})
+	srv := xds.New(ctx, xds.Options{Log: log.Named("xds"), Registerer: reg})
 	g := grpc.NewServer(xds.GRPCOptions(tlsCfg)...)
 	srv.Register(g)
 	go func() { _ = g.Serve(ln) }()

@@ -59,6 +59,7 @@ func proxyCmd() *cobra.Command {
 				if res, err = snapshot.LoadFile(bootstrap); err != nil {
 					return err
 				}
+				res.Version = res.Hash() // names it in /config_dump, as metamesh run's sets
 			}
 			if reqTimeout < 0 {
 				return errors.New("--default-timeout: must not be negative (0 turns it off)")
@@ -83,7 +84,7 @@ func proxyCmd() *cobra.Command {
 				if err := srv.Apply(res); err != nil {
 					return fmt.Errorf("%s: %w", bootstrap, err)
 				}
-				log.Info("config applied", zap.String("bootstrap", bootstrap), zap.Int("listeners", len(res.Listeners)))
+				log.Info("config applied", zap.String("bootstrap", bootstrap), zap.String("version", res.Version), zap.Int("listeners", len(res.Listeners)))
 			}
 			if client != nil {
 				cctx, cancel := context.WithCancel(ctx)

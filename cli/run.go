@@ -74,7 +74,8 @@ func runCmd() *cobra.Command {
 			}
 			defer func() { _ = stopTracing(context.Background()) }()
 
-			publish, err := ads.start(ctx, log)
+			// The ADS server's series go on the proxy's /metrics.
+			publish, err := ads.start(ctx, log, srv.Metrics().Registry)
 			if err != nil {
 				return err
 			}

@@ -77,9 +77,9 @@ func newDownstream(l *listener, nc net.Conn) *downstream {
 var errQuit = errors.New("the client asked to close the connection")
 
 func (d *downstream) serve() {
-	gauge := d.srv.metrics.DownstreamCx.WithLabelValues(d.cfg.Name)
+	gauge := d.srv.metrics.DownstreamCx.WithLabelValues(d.cfg.StatPrefix)
 	gauge.Inc()
-	d.srv.metrics.DownstreamCxT.WithLabelValues(d.cfg.Name).Inc()
+	d.srv.metrics.DownstreamCxT.WithLabelValues(d.cfg.StatPrefix).Inc()
 	defer d.lis.open.Add(-1)
 	defer gauge.Dec()
 	defer d.srv.untrack(d)
@@ -109,7 +109,7 @@ func (d *downstream) serve() {
 		d.awaitInflight(halfCloseWait)
 	case errors.Is(err, wire.ErrIdleTimeout), errors.Is(err, wire.ErrFrameTimeout), errors.Is(err, wire.ErrBufferLimit):
 		reason := boundReason(err)
-		d.srv.metrics.DownstreamCxClosed.WithLabelValues(d.cfg.Name, reason).Inc()
+		d.srv.metrics.DownstreamCxClosed.WithLabelValues(d.cfg.StatPrefix, reason).Inc()
 		d.srv.log.Debug("closing client connection", zap.String("listener", d.cfg.Name),
 			zap.Stringer("client", d.nc.RemoteAddr()), zap.String("reason", reason))
 		d.w.CloseWithError(err)
@@ -194,10 +194,7 @@ func (d *downstream) handle(m *protocols.Message) error {
 				d.pin = v
 			case protocols.Forward:
 			default:
-				if m.Kind == protocols.KindRequest {
-					d.reply(d.seq, &d.batch, func(dst []byte) []byte { return append(dst, out...) })
-				}
-				d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, "session").Inc()
+				d.sessionReply(m, out)
 				if v == protocols.Close {
 					return errQuit
 				}
@@ -239,10 +236,7 @@ func (d *downstream) route(m *protocols.Message) {
 		return
 	}
 	vh := table.Lookup(service)
-	label := service
-	if !table.Has(service) {
-		label = "*" // not a configured service: don't let clients mint series
-	}
+	label := serviceLabel(table, service)
 	if vh == nil {
 		d.localReply(m, ob, label, "", "", protocols.ReasonNoRoute,
 			fmt.Sprintf("metamesh: no route for service %q", service))
@@ -318,7 +312,7 @@ func (d *downstream) route(m *protocols.Message) {
 
 	c := upstream.NewCall(m)
 	c.Set, c.ResponseSet, c.Host, c.Receiver = set, rt.ResponseSet, host, d
-	c.Service, c.Route, c.Cluster, c.Start, c.Seq = label, rt.Name, cname, time.Now(), d.seq
+	c.Service, c.Route, c.Cluster, c.Start, c.Seq = label, rt.Name, cname, ob.start, d.seq
 	c.Affinity = d.affinity
 	if !oneway {
 		c.Cl, c.Log, c.Span = cl, ob.log, ob.span
@@ -356,7 +350,7 @@ func (d *downstream) route(m *protocols.Message) {
 	if oneway {
 		d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, label, rt.Name, cname, "oneway").Inc()
 		if ob.log != nil {
-			d.access(ob.log, m, label, rt.Name, cname, host.Addr, "oneway", time.Now(), 0)
+			d.access(ob.log, m, label, rt.Name, cname, host.Addr, "oneway", ob.start, 0)
 		}
 		if ob.span != nil {
 			tracing.End(ob.span, rt.Name, cname, host.Addr, "oneway")
@@ -505,31 +499,62 @@ func (d *downstream) abort(m *protocols.Message, ob observers, service string, r
 		d.localReply(m, ob, service, rt.Name, "", protocols.ReasonNoHealthyUpstream, text)
 		return
 	}
-	d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, rt.Name, "", "fault_abort").Inc()
-	if ob.span != nil {
-		tracing.End(ob.span, rt.Name, "", "", "fault_abort")
+	if m.Kind != protocols.KindOneway {
+		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return sr.StatusReply(dst, m, status, text) })
 	}
-	if m.Kind == protocols.KindOneway {
-		return
-	}
-	d.reply(d.seq, &d.batch, func(dst []byte) []byte { return sr.StatusReply(dst, m, status, text) })
+	d.answered(m, ob, service, rt.Name, "", "fault_abort")
 }
 
 // localReply answers m with the codec's native error for reason.
 func (d *downstream) localReply(m *protocols.Message, ob observers, service, route, cluster string, reason protocols.Reason, text string) {
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
-	d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, service, route, cluster, reason.String()).Inc()
-	if ob.log != nil {
-		d.access(ob.log, m, service, route, cluster, "", reason.String(), time.Now(), 0)
-	}
-	if ob.span != nil {
-		tracing.End(ob.span, route, cluster, "", reason.String())
-	}
 	if m.Kind == protocols.KindOneway {
 		d.srv.log.Debug("dropping a oneway request", zap.String("reason", text))
-		return
+	} else {
+		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, reason, text) })
 	}
-	d.reply(d.seq, &d.batch, func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, reason, text) })
+	d.answered(m, ob, service, route, cluster, reason.String())
+}
+
+// sessionReply answers m with out, the reply its connection's session
+// made, and accounts for it as a request of its service (no route, no
+// cluster) with status "session".
+func (d *downstream) sessionReply(m *protocols.Message, out []byte) {
+	cfg := d.lis.cfg.Load()
+	service, ok := m.Headers.Get(router.ServiceKey)
+	if !ok {
+		service = cfg.DefaultService
+	}
+	ob, _ := d.observe(cfg, m, service)
+	if m.Kind == protocols.KindRequest {
+		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return append(dst, out...) })
+	}
+	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, "session").Inc()
+	d.answered(m, ob, serviceLabel(d.srv.snap.Load().Routes[cfg.RouteConfig], service), "", "", "session")
+}
+
+// answered ends the accounting of a request the proxy answered itself
+// (status: the local reply reason, "fault_abort" or "session"): one
+// requests_total increment and latency observation, its access log line
+// and its span, as for an upstream's answer.
+func (d *downstream) answered(m *protocols.Message, ob observers, service, route, cluster, status string) {
+	d.srv.metrics.Series(d.cfg.CodecName, service, route, cluster).Done(status, time.Since(ob.start))
+	if ob.log != nil {
+		d.access(ob.log, m, service, route, cluster, "", status, ob.start, 0)
+	}
+	if ob.span != nil {
+		tracing.End(ob.span, route, cluster, "", status)
+	}
+}
+
+// serviceLabel is the service label of a request to service under table:
+// the service itself only when a virtual host names it, so clients can't
+// mint series.
+func serviceLabel(table *router.Table, service string) string {
+	if table == nil || !table.Has(service) {
+		return "*"
+	}
+	return service
 }
 
 // report records one try's outcome for outlier detection, logging and
@@ -545,7 +570,11 @@ func (d *downstream) report(cl *cluster.Cluster, h *cluster.Host, ok bool) {
 // access logs one request (req: its frame and attributes), begun at
 // start, on l.
 func (d *downstream) access(l *accesslog.Logger, req *protocols.Message, service, route, cluster, upstream, status string, start time.Time, respBytes int) {
-	method, _ := req.Headers.Get("method")
+	method, ok := req.Headers.Get("method")
+	if !ok {
+		// Redis names its commands, not methods.
+		method, _ = req.Headers.Get("command")
+	}
 	l.Log(accesslog.Entry{
 		Time: start, Listener: d.cfg.Name, Protocol: d.cfg.CodecName, Service: service, Method: method,
 		Route: route, Cluster: cluster, Upstream: upstream, Status: status, Duration: time.Since(start),

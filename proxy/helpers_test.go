@@ -159,15 +159,26 @@ func hostOf(t testing.TB, srv *Server, name, addr string) *cluster.Host {
 	return nil
 }
 
+// freeAddr returns an address that was free a moment ago and that no
+// earlier call returned (the kernel often hands a just-freed port out again).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("freeAddr: no address that was not handed out already")
+	return ""
 }
+
+var handedOut sync.Map
 
 func startProxy(t testing.TB, c config) (*Server, string) {
 	t.Helper()

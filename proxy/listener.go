@@ -72,8 +72,9 @@ func (l *listener) serve() {
 // refusal, then at most one line a second with the number refused since.
 func (l *listener) refuse(nc net.Conn, why string, limit int) {
 	_ = nc.Close()
-	name := l.cfg.Load().Name
-	l.srv.metrics.DownstreamCxOverflow.WithLabelValues(name).Inc()
+	cfg := l.cfg.Load()
+	name := cfg.Name
+	l.srv.metrics.DownstreamCxOverflow.WithLabelValues(cfg.StatPrefix).Inc()
 	l.refused++
 	if now := time.Now(); now.Sub(l.refusedLog) >= time.Second {
 		l.srv.log.Warn(why, zap.String("listener", name), zap.Int("limit", limit), zap.Int("refused", l.refused))

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"time"
+
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/metamesh/metamesh/protocols"
@@ -10,17 +12,19 @@ import (
 )
 
 // observers are one request's sampling decisions: its access log when
-// the request is sampled, its trace span when tracing is on. They travel
-// with the request, so no request reads another's.
+// the request is sampled, its trace span when tracing is on, and when
+// the proxy began handling it (durations of every outcome start there).
+// They travel with the request, so no request reads another's.
 type observers struct {
-	log  *accesslog.Logger
-	span trace.Span
+	log   *accesslog.Logger
+	span  trace.Span
+	start time.Time
 }
 
 // observe samples m for cfg's access log and starts its span, returning
 // the trace headers to set on the forwarded request.
 func (d *downstream) observe(cfg *snapshot.Listener, m *protocols.Message, service string) (observers, []protocols.Header) {
-	var ob observers
+	ob := observers{start: time.Now()}
 	if cfg.AccessLog.Sample() {
 		ob.log = cfg.AccessLog
 	}

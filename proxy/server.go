@@ -56,11 +56,8 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 	}
 	s.SetLimits(DefaultLimits())
 	m.Register(hostCollector{s})
-	s.pools = upstream.NewManager(log, upstream.Stats{
-		ConnOpened:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Inc() },
-		ConnClosed:  func(addr string) { m.UpstreamCx.WithLabelValues(addr).Dec() },
-		UnknownResp: func(addr string) { m.UnknownReplies.WithLabelValues(addr).Inc() },
-	})
+	m.Register(s.readyGauge())
+	s.pools = upstream.NewManager(log, s.upstreamStats())
 	return s
 }
 
@@ -96,6 +93,7 @@ func (s *Server) Apply(res *snapshot.Resources) error {
 		return err
 	}
 	s.builder.Commit()
+	s.retireSeries(s.snap.Load(), snap)
 	s.snap.Store(snap)
 	for name, l := range s.listeners {
 		if nl, ok := snap.Listeners[name]; ok && nl.Address == l.addr {

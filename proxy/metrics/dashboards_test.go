@@ -12,6 +12,7 @@ import (
 
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
 var seriesName = regexp.MustCompile(`\bmetamesh_[a-z0-9_]+`)
@@ -95,8 +96,18 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 }
 
-func TestAlertRules(t *testing.T) {
-	known := knownNames(t)
+// rule is one alerting rule of prometheus-rules.yaml.
+type rule struct {
+	Alert       string            `json:"alert"`
+	Expr        string            `json:"expr"`
+	For         string            `json:"for"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// alertRules parses prometheus-rules.yaml strictly.
+func alertRules(t *testing.T) []rule {
+	t.Helper()
 	data, err := os.ReadFile("../../deploy/observability/prometheus-rules.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -104,31 +115,76 @@ func TestAlertRules(t *testing.T) {
 	var rules struct {
 		Groups []struct {
 			Name  string `json:"name"`
-			Rules []struct {
-				Alert       string            `json:"alert"`
-				Expr        string            `json:"expr"`
-				For         string            `json:"for"`
-				Labels      map[string]string `json:"labels"`
-				Annotations map[string]string `json:"annotations"`
-			} `json:"rules"`
+			Rules []rule `json:"rules"`
 		} `json:"groups"`
 	}
 	if err := yaml.UnmarshalStrict(data, &rules); err != nil {
 		t.Fatalf("rules: %v", err)
 	}
-	alerts := map[string]bool{}
+	var out []rule
 	for _, g := range rules.Groups {
-		for _, r := range g.Rules {
-			alerts[r.Alert] = true
-			if r.Alert == "" || r.For == "" || r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
-				t.Errorf("rule %q: alert, for, labels.severity and annotations.summary are required", r.Alert)
-			}
-			checkExpr(t, "alert "+r.Alert, r.Expr, known)
-		}
+		out = append(out, g.Rules...)
 	}
-	for _, want := range []string{"MetameshHighErrorRate", "MetameshConfigRejected"} {
+	return out
+}
+
+func TestAlertRules(t *testing.T) {
+	known := knownNames(t)
+	alerts := map[string]bool{}
+	for _, r := range alertRules(t) {
+		alerts[r.Alert] = true
+		if r.Alert == "" || r.For == "" || r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
+			t.Errorf("rule %q: alert, for, labels.severity and annotations.summary are required", r.Alert)
+		}
+		checkExpr(t, "alert "+r.Alert, r.Expr, known)
+	}
+	for _, want := range []string{"MetameshHighErrorRate", "MetameshConfigRejected", "MetameshConfigNotSyncing"} {
 		if !alerts[want] {
 			t.Errorf("no %s alert", want)
 		}
 	}
+}
+
+// MetameshConfigNotSyncing must fire for a proxy that never ACKed: one
+// that NACKs (it has no ack series, so the ack side must be an "unless",
+// not a comparison an absent series never satisfies) and one with no
+// config at all, whose sign is metamesh_ready at 0.
+func TestConfigNotSyncingCoversProxiesThatNeverAcked(t *testing.T) {
+	var expr string
+	for _, r := range alertRules(t) {
+		if r.Alert == "MetameshConfigNotSyncing" {
+			expr = r.Expr
+		}
+	}
+	if !strings.Contains(expr, "unless on (instance)") || strings.Contains(expr, `{result="ack"}[30m])) == 0`) {
+		t.Errorf("expr %q: the ack side must be an \"unless\"", expr)
+	}
+	if !strings.Contains(expr, "(metamesh_ready) == 0") {
+		t.Errorf("expr %q: a proxy without config (metamesh_ready 0) does not fire it", expr)
+	}
+	srv := proxy.New(zap.NewNop(), metrics.NewProxy())
+	if got := gauge(t, srv, "metamesh_ready"); got != 0 {
+		t.Errorf("metamesh_ready = %v before any config, want 0", got)
+	}
+	if err := srv.Apply(&snapshot.Resources{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := gauge(t, srv, "metamesh_ready"); got != 1 {
+		t.Errorf("metamesh_ready = %v once a config is applied, want 1", got)
+	}
+}
+
+// gauge is the value of srv's unlabelled gauge name, or -1 if absent.
+func gauge(t *testing.T, srv *proxy.Server, name string) float64 {
+	t.Helper()
+	mfs, err := srv.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }

@@ -6,6 +6,7 @@ package metrics
 import (
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -40,9 +41,14 @@ type Proxy struct {
 	// AccessLogDropped counts access log lines dropped because the writer
 	// was behind.
 	AccessLogDropped prometheus.Counter
+	// RetireAfter is how long series of hosts and clusters that left the
+	// config outlive them (see Retire); DefaultRetireAfter unless changed
+	// before the proxy starts.
+	RetireAfter time.Duration
 
-	series sync.Map // seriesKey → *Series
-	names  []string
+	series  sync.Map // seriesKey → *Series
+	names   []string
+	retired retirement
 }
 
 // NewProxy registers the series, with Go runtime and process collectors,
@@ -51,7 +57,8 @@ func NewProxy() *Proxy {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
-	m := &Proxy{Registry: r}
+	m := &Proxy{Registry: r, RetireAfter: DefaultRetireAfter, retired: retirement{
+		open: map[string]int{}, hosts: map[string]time.Time{}, clusters: map[string]time.Time{}}}
 	m.Requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "metamesh_requests_total",
 		Help: "Requests handled, by outcome: ok, error (an upstream error reply) or the local reply reason.",

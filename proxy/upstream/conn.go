@@ -238,6 +238,9 @@ func (cn *conn) readLoop() {
 	var de *wire.DecodeError
 	switch {
 	case errors.As(err, &de):
+		if cn.pool.stats.BadFrame != nil {
+			cn.pool.stats.BadFrame(cn.pool.addr, codec)
+		}
 		cn.pool.log.Warn("closing upstream connection on a bad frame", zap.String("upstream", cn.pool.addr), zap.Error(err))
 	case errors.Is(err, errHandshake):
 		cn.pool.log.Warn("closing upstream connection: the server refused the proxy's handshake", zap.String("upstream", cn.pool.addr), zap.Error(err))

@@ -83,6 +83,9 @@ type Stats struct {
 	ConnOpened  func(addr string)
 	ConnClosed  func(addr string)
 	UnknownResp func(addr string)
+	// BadFrame: a frame from the host could not be decoded (its
+	// connection closes).
+	BadFrame func(addr string, codec protocols.Codec)
 }
 
 // Open returns the connections the pool has open.

@@ -117,14 +117,17 @@ func startProxy(t *testing.T, addr string) (*proxy.Server, *xds.Client) {
 	return srv, c
 }
 
-func freePort(t *testing.T) int {
+// holdPort binds a free port and returns it with the function that frees
+// it: held while the test opens a listener on port 0 (a control plane),
+// which could otherwise be given the same port, then released for the
+// proxy's listener.
+func holdPort(t *testing.T) (int, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, func() { _ = ln.Close() }
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
@@ -161,8 +164,9 @@ func routedTo(srv *proxy.Server) string {
 // changes, keeps serving when the control plane dies, and resyncs with a
 // new one on the same address.
 func TestProxyFollowsSurvivesAndResyncs(t *testing.T) {
-	port := freePort(t)
+	port, release := holdPort(t)
 	cp := startControlPlane(t, "127.0.0.1:0", config(port, "v1", ""))
+	release()
 	srv, c := startProxy(t, cp.addr)
 
 	waitFor(t, 5*time.Second, "the first config", srv.Ready)
@@ -199,8 +203,9 @@ func TestProxyFollowsSurvivesAndResyncs(t *testing.T) {
 // Apply's error; the old listeners stay, the control plane reports the
 // NACK, and fixing the config brings ACKs back.
 func TestProxyNacksWhatItCannotApply(t *testing.T) {
-	port := freePort(t)
+	port, release := holdPort(t)
 	cp := startControlPlane(t, "127.0.0.1:0", config(port, "v1", ""))
+	release()
 	srv, c := startProxy(t, cp.addr)
 	waitFor(t, 5*time.Second, "the first config", srv.Ready)
 	good := c.Versions()

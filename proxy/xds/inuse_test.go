@@ -23,8 +23,9 @@ import (
 // go with them. (The fault suite's TestControlPlaneKilled found calls
 // failing with "cluster … does not exist" in between.)
 func TestClustersInUseOutliveTheirRemoval(t *testing.T) {
-	port := freePort(t)
+	port, release := holdPort(t)
 	cp := startControlPlane(t, "127.0.0.1:0", configNamed(port, "a1", "a2", "a1", ""))
+	release()
 	srv := proxy.New(zaptest.NewLogger(t).Named("proxy"), metrics.NewProxy())
 	var mu sync.Mutex
 	var dangling []string

@@ -41,16 +41,29 @@ func CleanupBuilds() {
 	cleanupMetamesh()
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and
+// that no earlier call in this process returned: the kernel often hands
+// out the port it just freed again, so two calls in a row could otherwise
+// return the same port.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("harness: FreePort: %v", err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("harness: FreePort: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if _, taken := handedOut.LoadOrStore(port, true); !taken {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("harness: FreePort: no port that was not handed out already")
+	return 0
 }
+
+// handedOut holds the ports FreePort returned.
+var handedOut sync.Map
 
 // FreeAddr returns "127.0.0.1:<FreePort>".
 func FreeAddr(t testing.TB) string {

@@ -1,0 +1,86 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/upstream"
+)
+
+// readyGauge is metamesh_ready: 1 once a config is in force (/ready
+// answers 200), else 0, so an alert can tell a proxy that never got a
+// config from one whose series are missing.
+func (s *Server) readyGauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "metamesh_ready",
+		Help: "1 once a config has been applied (/ready answers 200), else 0.",
+	}, func() float64 { return boolGauge(s.Ready()) })
+}
+
+// upstreamStats counts the upstream pools' events.
+func (s *Server) upstreamStats() upstream.Stats {
+	m := s.metrics
+	return upstream.Stats{
+		ConnOpened:  m.ConnOpened,
+		ConnClosed:  m.ConnClosed,
+		UnknownResp: func(addr string) { m.UnknownReplies.WithLabelValues(addr).Inc() },
+		BadFrame: func(_ string, codec protocols.Codec) {
+			m.DecodeErrors.WithLabelValues(s.codecName(codec), "upstream").Inc()
+		},
+	}
+}
+
+// codecName is the name listeners in force give codec ("" when none
+// uses it any more).
+func (s *Server) codecName(codec protocols.Codec) string {
+	if snap := s.snap.Load(); snap != nil {
+		for _, l := range snap.Listeners {
+			if l.Codec == codec {
+				return l.CodecName
+			}
+		}
+	}
+	return ""
+}
+
+// retireSeries tells the metrics which hosts and clusters of old, the
+// config in force, next leaves out and which it brings back, so the
+// series of those gone are deleted after a while (metrics.Retire).
+func (s *Server) retireSeries(old, next *snapshot.Snapshot) {
+	oldHosts, oldClusters := namesOf(old)
+	newHosts, newClusters := namesOf(next)
+	var gone, back metrics.Retired
+	gone.Hosts, back.Hosts = diff(oldHosts, newHosts), diff(newHosts, oldHosts)
+	gone.Clusters, back.Clusters = diff(oldClusters, newClusters), diff(newClusters, oldClusters)
+	s.metrics.Retire(time.Now(), gone, back)
+}
+
+// namesOf returns the host addresses and cluster names of snap.
+func namesOf(snap *snapshot.Snapshot) (hosts, clusters map[string]struct{}) {
+	hosts, clusters = map[string]struct{}{}, map[string]struct{}{}
+	if snap == nil {
+		return hosts, clusters
+	}
+	for name, cl := range snap.Clusters {
+		clusters[name] = struct{}{}
+		for _, e := range cl.Endpoints {
+			hosts[e.Host.Addr] = struct{}{}
+		}
+	}
+	return hosts, clusters
+}
+
+// diff lists the keys of a that b lacks.
+func diff(a, b map[string]struct{}) []string {
+	var out []string
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
