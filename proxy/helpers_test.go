@@ -160,18 +160,24 @@ func hostOf(t testing.TB, srv *Server, name, addr string) *cluster.Host {
 }
 
 // freeAddr returns an address that was free a moment ago and that no
-// earlier call returned (the kernel often hands a just-freed port out again).
+// earlier call returned (the kernel often hands a just-freed port out
+// again: candidates stay bound until one is new).
 func freeAddr(t testing.TB) string {
 	t.Helper()
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			_ = ln.Close()
+		}
+	}()
 	for range 100 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := ln.Addr().String()
-		_ = ln.Close()
-		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
-			return addr
+		held = append(held, ln)
+		if _, taken := handedOut.LoadOrStore(ln.Addr().String(), true); !taken {
+			return ln.Addr().String()
 		}
 	}
 	t.Fatal("freeAddr: no address that was not handed out already")

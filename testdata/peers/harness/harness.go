@@ -47,13 +47,19 @@ func CleanupBuilds() {
 // return the same port.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	var held []net.Listener // candidates stay bound until one is new
+	defer func() {
+		for _, l := range held {
+			_ = l.Close()
+		}
+	}()
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("harness: FreePort: %v", err)
 		}
+		held = append(held, l)
 		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
 		if _, taken := handedOut.LoadOrStore(port, true); !taken {
 			return port
 		}
