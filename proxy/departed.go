@@ -3,7 +3,6 @@ package proxy
 import (
 	"time"
 
-	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
 )
 
@@ -29,13 +28,8 @@ func (d *downstream) releaseDeparted() {
 			ex.clientGone(c)
 			continue
 		}
-		if c.Log != nil {
-			d.access(c.Log, &c.Req, c.Service, c.Route, c.Cluster, c.Host.Addr, statusClientGone, c.Start, 0)
-		}
-		if c.Span != nil {
-			tracing.End(c.Span, c.Route, c.Cluster, c.Host.Addr, statusClientGone)
-		}
-		d.finish(c, statusClientGone)
+		d.account(&c.Req, callObservers(c), c.Service, c.Route, c.Cluster, c.Host.Addr, statusClientGone, 0)
+		d.settle(c)
 	}
 }
 

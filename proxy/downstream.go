@@ -16,7 +16,6 @@ import (
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/router"
 	"github.com/metamesh/metamesh/proxy/snapshot"
-	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
@@ -39,16 +38,13 @@ type downstream struct {
 	active   prometheus.Gauge
 	batch    wire.Batch        // writers touched by the current read; read loop only
 	order    *replyOrder       // pipelined protocols only
-	seq      uint64            // the current request's reply slot; read loop only
 	session  protocols.Session // codecs with per-connection state only
 	local    []byte            // a session's reply, before it is queued
 	splitter protocols.Splitter
 	parts    []protocols.Message // the current split request's; read loop only
 	fan      fanouts
-	// pin is what the current request's session verdict asks of its
-	// upstream connection (Pin, Unpin, Once, or Forward); pinned is the
-	// client's own connection while a session keeps it. Read loop only.
-	pin    protocols.Verdict
+	// pinned is the client's own upstream connection while its session
+	// keeps it (a transaction). Read loop only.
 	pinned *pinnedConn
 }
 
@@ -178,23 +174,24 @@ func (d *downstream) close() {
 }
 
 func (d *downstream) handle(m *protocols.Message) error {
+	var seq uint64
 	if d.order != nil && (m.Kind == protocols.KindRequest || m.Kind == protocols.KindHeartbeat) {
-		d.seq = d.order.reserve()
+		seq = d.order.reserve()
 	}
 	switch m.Kind {
 	case protocols.KindHeartbeat:
-		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return d.codec.HeartbeatReply(dst, m) })
+		d.reply(seq, &d.batch, func(dst []byte) []byte { return d.codec.HeartbeatReply(dst, m) })
 	case protocols.KindRequest, protocols.KindOneway:
-		d.pin = protocols.Forward
+		pin := protocols.Forward
 		if d.session != nil {
 			out, v := d.session.Intercept(d.local[:0], m)
 			d.local = out
 			switch v {
 			case protocols.Pin, protocols.Unpin, protocols.Once:
-				d.pin = v
+				pin = v
 			case protocols.Forward:
 			default:
-				d.sessionReply(m, out)
+				d.sessionReply(m, seq, out)
 				if v == protocols.Close {
 					return errQuit
 				}
@@ -202,160 +199,20 @@ func (d *downstream) handle(m *protocols.Message) error {
 			}
 		}
 		if d.pinned != nil {
-			d.sendPinned(m)
+			d.sendPinned(m, seq, pin)
 			return nil
 		}
-		if d.splitter != nil && m.Kind == protocols.KindRequest && d.split(d.splitter, m) {
+		if d.splitter != nil && m.Kind == protocols.KindRequest && d.split(d.splitter, m, seq) {
 			return nil
 		}
-		d.route(m)
+		r := request{d: d, m: m, seq: seq, pin: pin}
+		d.route(&r)
 	default:
 		// Responses and heartbeat replies from a client answer nothing
 		// the proxy sent it: drop them.
 		d.srv.log.Debug("dropping a non-request frame from a client", zap.Stringer("kind", m.Kind))
 	}
 	return nil
-}
-
-// route sends one request upstream, or answers it locally when it can't.
-func (d *downstream) route(m *protocols.Message) {
-	snap := d.srv.snap.Load()
-	// The listener's config in force (it may have been renamed or given
-	// other routes since this connection was accepted).
-	cfg := d.lis.cfg.Load()
-	service, ok := m.Headers.Get(router.ServiceKey)
-	if !ok && cfg.DefaultService != "" {
-		service = cfg.DefaultService
-		m.Headers.Set(router.ServiceKey, service)
-	}
-	ob, traceSet := d.observe(cfg, m, service)
-	table := snap.Routes[cfg.RouteConfig]
-	if table == nil {
-		d.localReply(m, ob, "*", "", "", protocols.ReasonNoRoute,
-			fmt.Sprintf("metamesh: no route configuration %q for listener %s", cfg.RouteConfig, cfg.Name))
-		return
-	}
-	vh := table.Lookup(service)
-	label := serviceLabel(table, service)
-	if vh == nil {
-		d.localReply(m, ob, label, "", "", protocols.ReasonNoRoute,
-			fmt.Sprintf("metamesh: no route for service %q", service))
-		return
-	}
-	rt := vh.Match(&m.Headers)
-	if rt == nil {
-		d.localReply(m, ob, label, "", "", protocols.ReasonNoRoute,
-			fmt.Sprintf("metamesh: no route of %s matched the request to service %q", vh.Name, service))
-		return
-	}
-	if vh.RateLimit != nil && !vh.RateLimit.Allow(&m.Headers) {
-		d.localReply(m, ob, label, rt.Name, "", protocols.ReasonRateLimited,
-			fmt.Sprintf("metamesh: service %q: rate limited (route %s)", service, rt.Name))
-		return
-	}
-	var delay bool
-	if f := rt.Fault; f != nil {
-		var abort bool
-		if delay, abort = f.Sample(); abort {
-			d.abort(m, ob, label, rt, f.AbortStatus)
-			return
-		}
-	}
-	cname := rt.PickCluster()
-	cl := snap.Clusters[cname]
-	if cl == nil {
-		d.localReply(m, ob, label, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
-			fmt.Sprintf("metamesh: route %s: cluster %s does not exist", rt.Name, cname))
-		return
-	}
-	oneway := m.Kind == protocols.KindOneway
-	if !oneway && !cl.Load.Begin(cl.Limits) {
-		d.localReply(m, ob, label, rt.Name, cname, protocols.ReasonOverloaded,
-			fmt.Sprintf("metamesh: route %s: cluster %s has %d requests in flight, its limit", rt.Name, cname, cl.Limits.MaxRequests))
-		return
-	}
-	key, hasKey := "", false
-	if rt.HashKey != "" {
-		key, hasKey = m.Headers.Get(rt.HashKey)
-	}
-	host := cl.Pick(key, hasKey)
-	if host == nil {
-		if !oneway {
-			cl.Load.End()
-		}
-		d.localReply(m, ob, label, rt.Name, cname, protocols.ReasonNoHealthyUpstream,
-			fmt.Sprintf("metamesh: route %s: no healthy upstream in cluster %s", rt.Name, cname))
-		return
-	}
-	if len(rt.Mirrors) > 0 {
-		// Copies go out after the request (below), from the read loop's
-		// batch: the request's bytes are written first.
-		defer d.mirror(m, rt, snap, label)
-	}
-	set := rt.RequestSet
-	if len(traceSet) > 0 {
-		set = append(append(make([]protocols.Header, 0, len(set)+len(traceSet)), set...), traceSet...)
-	}
-	if !oneway && d.pin == protocols.Forward && (rt.HasPolicies() || delay) {
-		ex := newExchange(d, m, ob, rt, cl, label, key, hasKey, set)
-		if delay {
-			time.AfterFunc(rt.Fault.Delay, func() {
-				var b wire.Batch
-				ex.start(host, &b)
-				b.Flush()
-			})
-			return
-		}
-		ex.start(host, &d.batch)
-		return
-	}
-
-	c := upstream.NewCall(m)
-	c.Set, c.ResponseSet, c.Host, c.Receiver = set, rt.ResponseSet, host, d
-	c.Service, c.Route, c.Cluster, c.Start, c.Seq = label, rt.Name, cname, ob.start, d.seq
-	c.Affinity = d.affinity
-	if !oneway {
-		c.Cl, c.Log, c.Span = cl, ob.log, ob.span
-		d.begin(c)
-	}
-	var err error
-	for failedOver := false; ; failedOver = true {
-		if d.pin == protocols.Pin || d.pin == protocols.Once {
-			err = d.pinAndSend(c, cl)
-		} else {
-			err = d.send(c, cl, &d.batch)
-		}
-		if err == nil || !errors.Is(err, upstream.ErrConnect) {
-			break
-		}
-		next := d.connectFailed(cl, host, key, hasKey)
-		if next == nil || failedOver {
-			break
-		}
-		if !oneway {
-			host.End()
-			next.Begin()
-		}
-		host, c.Host = next, next
-	}
-	if err != nil {
-		if !oneway {
-			d.end(c)
-		}
-		c.Release()
-		d.localReply(m, ob, label, rt.Name, cname, sendFailure(err),
-			fmt.Sprintf("metamesh: route %s: cluster %s: %v", rt.Name, cname, err))
-		return
-	}
-	if oneway {
-		d.srv.metrics.Requests.WithLabelValues(d.cfg.CodecName, label, rt.Name, cname, "oneway").Inc()
-		if ob.log != nil {
-			d.access(ob.log, m, label, rt.Name, cname, host.Addr, "oneway", ob.start, 0)
-		}
-		if ob.span != nil {
-			tracing.End(ob.span, rt.Name, cname, host.Addr, "oneway")
-		}
-	}
 }
 
 // send queues c to its host's pool for cl.
@@ -442,13 +299,8 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 	if encErr != nil {
 		d.srv.log.Warn("could not re-encode an upstream response", zap.String("cluster", c.Cluster), zap.Error(encErr))
 	}
-	if c.Log != nil {
-		d.access(c.Log, &c.Req, c.Service, c.Route, c.Cluster, c.Host.Addr, status, c.Start, len(resp.Raw))
-	}
-	if c.Span != nil {
-		tracing.End(c.Span, c.Route, c.Cluster, c.Host.Addr, status)
-	}
-	d.finish(c, status)
+	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.Cluster, c.Host.Addr, status, len(resp.Raw))
+	d.settle(c)
 }
 
 // Fail answers a request whose upstream will never respond.
@@ -460,17 +312,17 @@ func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, 
 		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.Cluster, err))
 	})
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
-	if c.Log != nil {
-		d.access(c.Log, &c.Req, c.Service, c.Route, c.Cluster, c.Host.Addr, reason.String(), c.Start, 0)
-	}
-	if c.Span != nil {
-		tracing.End(c.Span, c.Route, c.Cluster, c.Host.Addr, reason.String())
-	}
-	d.finish(c, reason.String())
+	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.Cluster, c.Host.Addr, reason.String(), 0)
+	d.settle(c)
 }
 
-func (d *downstream) finish(c *upstream.Call, status string) {
-	d.srv.metrics.Series(d.cfg.CodecName, c.Service, c.Route, c.Cluster).Done(status, time.Since(c.Start))
+// callObservers are the sampling decisions a call carries for its request.
+func callObservers(c *upstream.Call) observers {
+	return observers{log: c.Log, span: c.Span, start: c.Start}
+}
+
+// settle ends an answered call's load accounting and releases it.
+func (d *downstream) settle(c *upstream.Call) {
 	d.end(c)
 	c.Release()
 }
@@ -490,36 +342,10 @@ func (d *downstream) reply(seq uint64, b *wire.Batch, encode func([]byte) []byte
 	_ = d.w.Queue(encode)
 }
 
-// abort answers m with a fault-injected error: the codec's status when it
-// has numbered ones, else its "no healthy upstream" error.
-func (d *downstream) abort(m *protocols.Message, ob observers, service string, rt *router.Route, status uint32) {
-	text := fmt.Sprintf("metamesh: route %s: fault injected (abort, status %d)", rt.Name, status)
-	sr, ok := d.codec.(protocols.StatusReplier)
-	if status == 0 || !ok {
-		d.localReply(m, ob, service, rt.Name, "", protocols.ReasonNoHealthyUpstream, text)
-		return
-	}
-	if m.Kind != protocols.KindOneway {
-		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return sr.StatusReply(dst, m, status, text) })
-	}
-	d.answered(m, ob, service, rt.Name, "", "fault_abort")
-}
-
-// localReply answers m with the codec's native error for reason.
-func (d *downstream) localReply(m *protocols.Message, ob observers, service, route, cluster string, reason protocols.Reason, text string) {
-	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
-	if m.Kind == protocols.KindOneway {
-		d.srv.log.Debug("dropping a oneway request", zap.String("reason", text))
-	} else {
-		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, reason, text) })
-	}
-	d.answered(m, ob, service, route, cluster, reason.String())
-}
-
 // sessionReply answers m with out, the reply its connection's session
 // made, and accounts for it as a request of its service (no route, no
 // cluster) with status "session".
-func (d *downstream) sessionReply(m *protocols.Message, out []byte) {
+func (d *downstream) sessionReply(m *protocols.Message, seq uint64, out []byte) {
 	cfg := d.lis.cfg.Load()
 	service, ok := m.Headers.Get(router.ServiceKey)
 	if !ok {
@@ -527,24 +353,10 @@ func (d *downstream) sessionReply(m *protocols.Message, out []byte) {
 	}
 	ob, _ := d.observe(cfg, m, service)
 	if m.Kind == protocols.KindRequest {
-		d.reply(d.seq, &d.batch, func(dst []byte) []byte { return append(dst, out...) })
+		d.reply(seq, &d.batch, func(dst []byte) []byte { return append(dst, out...) })
 	}
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, "session").Inc()
-	d.answered(m, ob, serviceLabel(d.srv.snap.Load().Routes[cfg.RouteConfig], service), "", "", "session")
-}
-
-// answered ends the accounting of a request the proxy answered itself
-// (status: the local reply reason, "fault_abort" or "session"): one
-// requests_total increment and latency observation, its access log line
-// and its span, as for an upstream's answer.
-func (d *downstream) answered(m *protocols.Message, ob observers, service, route, cluster, status string) {
-	d.srv.metrics.Series(d.cfg.CodecName, service, route, cluster).Done(status, time.Since(ob.start))
-	if ob.log != nil {
-		d.access(ob.log, m, service, route, cluster, "", status, ob.start, 0)
-	}
-	if ob.span != nil {
-		tracing.End(ob.span, route, cluster, "", status)
-	}
+	d.account(m, ob, serviceLabel(d.srv.snap.Load().Routes[cfg.RouteConfig], service), "", "", "", "session", 0)
 }
 
 // serviceLabel is the service label of a request to service under table:

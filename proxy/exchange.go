@@ -6,14 +6,11 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
-	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/router"
-	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
@@ -32,9 +29,7 @@ type exchange struct {
 	service string
 	key     string
 	hasKey  bool
-	began   time.Time
-	log     *accesslog.Logger // nil unless sampled
-	span    trace.Span        // nil unless tracing
+	ob      observers // its sampling decisions and arrival
 	set     []protocols.Header
 
 	mu       sync.Mutex
@@ -48,9 +43,11 @@ type exchange struct {
 	tryTimer *time.Timer
 }
 
-func newExchange(d *downstream, m *protocols.Message, ob observers, rt *router.Route, cl *cluster.Cluster, service, key string, hasKey bool, set []protocols.Header) *exchange {
-	ex := &exchange{d: d, seq: d.seq, rt: rt, cl: cl, service: service, key: key, hasKey: hasKey, began: time.Now(),
-		log: ob.log, span: ob.span, set: set}
+// newExchange takes over r, a two-way request routed and admitted, with
+// set the attributes to set on each try.
+func newExchange(r *request, set []protocols.Header) *exchange {
+	d, m := r.d, r.m
+	ex := &exchange{d: d, seq: r.seq, rt: r.rt, cl: r.cl, service: r.label, key: r.key, hasKey: r.hasKey, ob: r.ob, set: set}
 	ex.req.Kind, ex.req.ID, ex.req.Status, ex.req.Marks = m.Kind, m.ID, m.Status, m.Marks
 	ex.req.Raw = append([]byte(nil), m.Raw...)
 	for _, h := range m.Headers.All() {
@@ -78,7 +75,7 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 	for {
 		c := upstream.BorrowCall(&ex.req)
 		c.Set, c.ResponseSet, c.Host, c.Receiver = ex.set, ex.rt.ResponseSet, host, ex
-		c.Service, c.Route, c.Cluster, c.Start = ex.service, ex.rt.Name, ex.cl.Name, ex.began
+		c.Service, c.Route, c.Cluster, c.Start = ex.service, ex.rt.Name, ex.cl.Name, ex.ob.start
 		c.Affinity = ex.d.affinity
 		host.Begin()
 		ex.try, ex.last = c, host
@@ -298,21 +295,11 @@ func (ex *exchange) finishLocked(status string, respBytes int) {
 		ex.timer.Stop()
 	}
 	d := ex.d
-	if ex.log != nil {
-		upstream := ""
-		if ex.last != nil {
-			upstream = ex.last.Addr
-		}
-		d.access(ex.log, &ex.req, ex.service, ex.rt.Name, ex.cl.Name, upstream, status, ex.began, respBytes)
+	upstream := ""
+	if ex.last != nil {
+		upstream = ex.last.Addr
 	}
-	if ex.span != nil {
-		upstream := ""
-		if ex.last != nil {
-			upstream = ex.last.Addr
-		}
-		tracing.End(ex.span, ex.rt.Name, ex.cl.Name, upstream, status)
-	}
-	d.srv.metrics.Series(d.cfg.CodecName, ex.service, ex.rt.Name, ex.cl.Name).Done(status, time.Since(ex.began))
+	d.account(&ex.req, ex.ob, ex.service, ex.rt.Name, ex.cl.Name, upstream, status, respBytes)
 	d.active.Dec()
 	ex.cl.Load.End()
 	d.inflight.Add(-1)

@@ -36,13 +36,14 @@ type part struct {
 }
 
 // split routes m's parts when the codec splits it, and reports whether it
-// did. Called on the read loop with d.seq the request's slot.
-func (d *downstream) split(s protocols.Splitter, m *protocols.Message) bool {
+// did. seq is m's reply slot; each part is a request with a slot of its
+// own, and the merged reply takes seq.
+func (d *downstream) split(s protocols.Splitter, m *protocols.Message, seq uint64) bool {
 	d.parts = s.Split(d.parts[:0], m)
 	if len(d.parts) == 0 {
 		return false
 	}
-	f := &fanout{d: d, seq: d.seq, replies: make([][]byte, len(d.parts)), left: len(d.parts)}
+	f := &fanout{d: d, seq: seq, replies: make([][]byte, len(d.parts)), left: len(d.parts)}
 	f.req.Kind, f.req.ID, f.req.Marks = m.Kind, m.ID, m.Marks
 	f.req.Raw = append([]byte(nil), m.Raw...)
 	for _, h := range m.Headers.All() {
@@ -50,10 +51,9 @@ func (d *downstream) split(s protocols.Splitter, m *protocols.Message) bool {
 	}
 	slots := d.fan.register(f, len(d.parts))
 	for i := range d.parts {
-		d.seq = slots + uint64(i)
-		d.route(&d.parts[i])
+		r := request{d: d, m: &d.parts[i], seq: slots + uint64(i), pin: protocols.Forward}
+		d.route(&r)
 	}
-	d.seq = f.seq
 	return true
 }
 

@@ -1,11 +1,9 @@
 package proxy
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/router"
 	"github.com/metamesh/metamesh/proxy/upstream"
 )
 
@@ -21,7 +19,7 @@ type pinnedConn struct {
 // the session's preamble and c on it, and keeps it (Pin) or lets it close
 // once c is answered (Once). Timeouts and retries don't apply to requests
 // on a client's own connection.
-func (d *downstream) pinAndSend(c *upstream.Call, cl *cluster.Cluster) error {
+func (d *downstream) pinAndSend(c *upstream.Call, cl *cluster.Cluster, pin protocols.Verdict) error {
 	conn, err := d.pool(cl, c.Host).Dedicated()
 	if err != nil {
 		return err
@@ -41,7 +39,7 @@ func (d *downstream) pinAndSend(c *upstream.Call, cl *cluster.Cluster) error {
 		conn.Release()
 		return err
 	}
-	if d.pin == protocols.Once {
+	if pin == protocols.Once {
 		conn.Release()
 		return nil
 	}
@@ -49,27 +47,33 @@ func (d *downstream) pinAndSend(c *upstream.Call, cl *cluster.Cluster) error {
 	return nil
 }
 
-// sendPinned sends m on the client's own connection, whatever its
-// attributes; with Unpin, the connection closes once m is answered.
-func (d *downstream) sendPinned(m *protocols.Message) {
+// sendPinned sends m (reply slot seq) on the client's own connection,
+// whatever its attributes; with Unpin, the connection closes once m is
+// answered.
+func (d *downstream) sendPinned(m *protocols.Message, seq uint64, pin protocols.Verdict) {
 	p := d.pinned
-	service, _ := m.Headers.Get("service")
+	cfg := d.lis.cfg.Load()
+	service, ok := m.Headers.Get(router.ServiceKey)
+	if !ok {
+		service = cfg.DefaultService
+	}
+	r := request{d: d, m: m, seq: seq, pin: pin, cfg: cfg, service: service, routeName: "pinned", cname: p.cl.Name,
+		label: serviceLabel(d.srv.snap.Load().Routes[cfg.RouteConfig], service)}
 	// Sampled on its own: the request that pinned the connection made its
 	// own decisions, and its span may be over already.
-	ob, traceSet := d.observe(d.lis.cfg.Load(), m, service)
+	r.ob, r.traceSet = d.observe(cfg, m, service)
 	c := upstream.NewCall(m)
-	c.Host, c.Receiver, c.Cl, c.Log, c.Span, c.Set = p.host, d, p.cl, ob.log, ob.span, traceSet
-	c.Service, c.Route, c.Cluster, c.Start, c.Seq = service, "pinned", p.cl.Name, time.Now(), d.seq
+	c.Host, c.Receiver, c.Cl, c.Log, c.Span, c.Set = p.host, d, p.cl, r.ob.log, r.ob.span, r.traceSet
+	c.Service, c.Route, c.Cluster, c.Start, c.Seq = r.label, r.routeName, p.cl.Name, r.ob.start, seq
 	d.begin(c)
 	err := p.conn.Send(c, &d.batch)
-	if err != nil || d.pin == protocols.Unpin {
+	if err != nil || pin == protocols.Unpin {
 		p.conn.Release()
 		d.pinned = nil
 	}
 	if err != nil {
 		d.end(c)
 		c.Release()
-		d.localReply(m, ob, service, "pinned", p.cl.Name, protocols.ReasonNoHealthyUpstream,
-			fmt.Sprintf("metamesh: the connection of this client's transaction to %s closed: %v", p.host.Addr, err))
+		r.answer(fail(protocols.ReasonNoHealthyUpstream, "metamesh: the connection of this client's transaction to %s closed: %v", p.host.Addr, err))
 	}
 }

@@ -1,0 +1,85 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/upstream"
+	"github.com/metamesh/metamesh/proxy/wire"
+)
+
+// forward sends r to its host. A route with a timeout or retries (or a
+// fault delay) hands r to an exchange, which follows its tries; any
+// other request becomes one upstream call whose outcome comes back to
+// Respond or Fail. A host that refuses the connection is left for another
+// at once (connectFailed); when nothing can be sent, r is answered here.
+func (r *request) forward() {
+	d, m, rt := r.d, r.m, r.rt
+	if len(rt.Mirrors) > 0 {
+		// Copies go out after the request (below), from the read loop's
+		// batch: the request's bytes are written first.
+		defer d.mirror(m, rt, r.snap, r.label)
+	}
+	set := rt.RequestSet
+	if len(r.traceSet) > 0 {
+		set = append(append(make([]protocols.Header, 0, len(set)+len(r.traceSet)), set...), r.traceSet...)
+	}
+	oneway := r.oneway()
+	if !oneway && r.pin == protocols.Forward && (rt.HasPolicies() || r.delay) {
+		ex := newExchange(r, set)
+		if r.delay {
+			host := r.host
+			time.AfterFunc(rt.Fault.Delay, func() {
+				var b wire.Batch
+				ex.start(host, &b)
+				b.Flush()
+			})
+			return
+		}
+		ex.start(r.host, &d.batch)
+		return
+	}
+
+	c := upstream.NewCall(m)
+	c.Set, c.ResponseSet, c.Host, c.Receiver = set, rt.ResponseSet, r.host, d
+	c.Service, c.Route, c.Cluster, c.Start, c.Seq = r.label, rt.Name, r.cname, r.ob.start, r.seq
+	c.Affinity = d.affinity
+	if !oneway {
+		c.Cl, c.Log, c.Span = r.cl, r.ob.log, r.ob.span
+		d.begin(c)
+	}
+	host := r.host
+	var err error
+	for failedOver := false; ; failedOver = true {
+		if r.pin == protocols.Pin || r.pin == protocols.Once {
+			err = d.pinAndSend(c, r.cl, r.pin)
+		} else {
+			err = d.send(c, r.cl, &d.batch)
+		}
+		if err == nil || !errors.Is(err, upstream.ErrConnect) {
+			break
+		}
+		next := d.connectFailed(r.cl, host, r.key, r.hasKey)
+		if next == nil || failedOver {
+			break
+		}
+		if !oneway {
+			host.End()
+			next.Begin()
+		}
+		host, c.Host = next, next
+	}
+	if err != nil {
+		if !oneway {
+			d.end(c)
+		}
+		c.Release()
+		r.answer(&local{reason: sendFailure(err), text: fmt.Sprintf("metamesh: route %s: cluster %s: %v", rt.Name, r.cname, err)})
+		return
+	}
+	if oneway {
+		d.account(m, r.ob, r.label, rt.Name, r.cname, host.Addr, "oneway", 0)
+	}
+}

@@ -1,0 +1,59 @@
+package proxy
+
+import (
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/router"
+)
+
+// route takes r through its steps. Each returns nil to go on, or the
+// local reply that ends r; forward hands r to an upstream (or answers it
+// when no upstream takes it). Adding a policy means adding a step here.
+func (d *downstream) route(r *request) {
+	out := r.resolve()
+	if out == nil {
+		out = r.admit()
+	}
+	if out == nil {
+		out = r.pick()
+	}
+	if out != nil {
+		r.answer(out)
+		return
+	}
+	r.forward()
+}
+
+// resolve finds r's route: the listener's route table in force, the
+// virtual host of r's service, its first matching route. It also makes
+// r's sampling decisions, so every outcome from here on is observed.
+func (r *request) resolve() *local {
+	d, m := r.d, r.m
+	r.snap = d.srv.snap.Load()
+	// The listener's config in force (it may have been renamed or given
+	// other routes since this connection was accepted).
+	r.cfg = d.lis.cfg.Load()
+	service, ok := m.Headers.Get(router.ServiceKey)
+	if !ok && r.cfg.DefaultService != "" {
+		service = r.cfg.DefaultService
+		m.Headers.Set(router.ServiceKey, service)
+	}
+	r.service = service
+	r.ob, r.traceSet = d.observe(r.cfg, m, service)
+	table := r.snap.Routes[r.cfg.RouteConfig]
+	r.label = serviceLabel(table, service)
+	if table == nil {
+		return fail(protocols.ReasonNoRoute, "metamesh: no route configuration %q for listener %s", r.cfg.RouteConfig, r.cfg.Name)
+	}
+	vh := table.Lookup(service)
+	if vh == nil {
+		return fail(protocols.ReasonNoRoute, "metamesh: no route for service %q", service)
+	}
+	if r.rt = vh.Match(&m.Headers); r.rt == nil {
+		return fail(protocols.ReasonNoRoute, "metamesh: no route of %s matched the request to service %q", vh.Name, service)
+	}
+	r.routeName = r.rt.Name
+	if vh.RateLimit != nil && !vh.RateLimit.Allow(&m.Headers) {
+		return fail(protocols.ReasonRateLimited, "metamesh: service %q: rate limited (route %s)", service, r.rt.Name)
+	}
+	return nil
+}
