@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/metamesh/metamesh/mesh/netnstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -60,5 +63,36 @@ func TestIptablesRefusesBadFlags(t *testing.T) {
 		if err := root.Execute(); err == nil {
 			t.Errorf("%s: accepted", strings.Join(args, " "))
 		}
+	}
+}
+
+// TestIptablesAppliesAndCleans runs the command itself in a network
+// namespace (as an init container would): apply, apply again, clean.
+func TestIptablesAppliesAndCleans(t *testing.T) {
+	h := netnstest.New(t).Host("pod")
+	run := func(args ...string) string {
+		t.Helper()
+		root := Root()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetArgs(append([]string{"iptables", "--backend=nft"}, args...))
+		if err := h.Do(root.Execute); err != nil {
+			t.Fatalf("iptables %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	// 1 jump, 1 REDIRECT, uid, lo, port 22, redirect.
+	want := "IPv4: 6 metamesh rules (iptables-nft-restore)\nIPv6: 6 metamesh rules (ip6tables-nft-restore)\n"
+	for range 2 {
+		if out := run("--exclude-outbound-ports=22"); out != want {
+			t.Errorf("apply: %q, want %q", out, want)
+		}
+	}
+	if out := run("--clean"); out != "IPv4: 0 metamesh rules (iptables-nft-restore)\nIPv6: 0 metamesh rules (ip6tables-nft-restore)\n" {
+		t.Errorf("clean: %q", out)
+	}
+	out, err := h.Run(exec.Command("iptables-nft-save"))
+	if err != nil || strings.Contains(string(out), "METAMESH") {
+		t.Errorf("after --clean (%v):\n%s", err, out)
 	}
 }
