@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONTROLLER_GEN := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run peers test unit interop examples plugin-example redis-tools lint generate check-generated bench fuzz soak tools clean
+.PHONY: all build run peers test unit interop examples plugin-example redis-tools mesh-tools lint generate check-generated bench fuzz soak tools clean
 
 all: build
 
@@ -60,13 +60,19 @@ lint:
 	cd $(PEERS) && $(GO) mod tidy -diff
 	cd $(EXAMPLES) && $(GO) mod tidy -diff
 
-unit: envtest
+unit: envtest mesh-tools
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 # redis-tools installs Debian's redis-server and redis-cli when missing
 # (the Redis interop tests start their own servers on free ports).
 redis-tools:
 	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
+
+# mesh-tools installs Debian's iproute2 and iptables when missing: the
+# mesh-mode tests (mesh/...) make network namespaces with ip and apply
+# rules with both iptables back ends (they run as root, else skip).
+mesh-tools:
+	@command -v ip >/dev/null && command -v iptables-nft-restore >/dev/null && command -v iptables-legacy-restore >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iptables >/dev/null; }
 
 # interop runs the real peers (dubbo-go, apache/thrift, redis-server)
 # against the proxy.

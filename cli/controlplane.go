@@ -61,6 +61,7 @@ type kubeFlags struct {
 	kubeconfig, leaderNS, leaderID, clusterDomain string
 	leaderElect                                   bool
 	namespaces                                    []string
+	inject                                        injectFlags
 }
 
 func (k *kubeFlags) register(f *pflag.FlagSet) {
@@ -70,6 +71,7 @@ func (k *kubeFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&k.leaderID, "leader-elect-id", kube.DefaultLeaderElectionID, "name of the Lease")
 	f.StringVar(&k.clusterDomain, "cluster-domain", kube.DefaultClusterDomain, "DNS domain Service hosts end in")
 	f.StringSliceVar(&k.namespaces, "namespaces", nil, "watch only these namespaces (comma-separated; default: all)")
+	k.inject.register(f)
 }
 
 // source is the Kubernetes source: CRDs, Services, EndpointSlices and
@@ -101,6 +103,9 @@ func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts transla
 	}
 	kopts := kube.Options{ClusterDomain: k.clusterDomain, Namespaces: namespaces, Debounce: debounce, LeaderElection: k.leaderElect,
 		LeaderElectionNamespace: ns, LeaderElectionID: k.leaderID, Translate: opts, Logger: logger}
+	if kopts.Setup, err = k.inject.setup(k.clusterDomain, logger); err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, publish func(*translate.Input)) error {
 		return kube.Run(ctx, cfg, kopts, publish)
 	}, nil

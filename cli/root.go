@@ -1,5 +1,5 @@
 // Package cli is the metamesh command line: every subcommand (run, proxy,
-// controlplane, validate, version). cmd/metamesh is a main package that
+// controlplane, iptables, validate, version). cmd/metamesh is a main package that
 // imports the built-in codecs and calls Main; a binary with codecs of its
 // own does the same with its codec packages imported beside them (see
 // docs/write-a-codec.md, "Build a binary with your codec").
@@ -29,6 +29,6 @@ func Root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), proxyCmd(), controlplaneCmd(), validateCmd(), versionCmd())
+	root.AddCommand(runCmd(), proxyCmd(), controlplaneCmd(), iptablesCmd(), validateCmd(), versionCmd())
 	return root
 }

@@ -9,12 +9,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -22,8 +24,10 @@ import (
 	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/yaml"
 
+	"github.com/metamesh/metamesh/controlplane/inject"
 	"github.com/metamesh/metamesh/controlplane/kube"
 	"github.com/metamesh/metamesh/controlplane/kube/kubetest"
 	"github.com/metamesh/metamesh/controlplane/translate"
@@ -145,8 +149,14 @@ func TestManifestsApply(t *testing.T) {
 	sa.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:metamesh-system:metamesh-controlplane"}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	// The sidecar injector too: its CA Secret and its configuration's
+	// caBundle are written as the ServiceAccount.
+	sidecar := inject.DefaultSidecar()
+	sidecar.ProxyImage, sidecar.InitImage, sidecar.XDSAddress = "metamesh", "metamesh-init", "metamesh-controlplane.metamesh-system.svc:15010"
+	injectOpts := inject.Options{Namespace: "metamesh-system", Host: "127.0.0.1", Port: freePort(t), Sidecar: sidecar}
 	go func() {
-		opts := kube.Options{LeaderElection: true, LeaderElectionNamespace: "metamesh-system"}
+		opts := kube.Options{LeaderElection: true, LeaderElectionNamespace: "metamesh-system",
+			Setup: func(mgr manager.Manager) error { return inject.Setup(mgr, injectOpts) }}
 		done <- kube.Run(runCtx, sa, opts, func(*translate.Input) {})
 	}()
 	defer func() {
@@ -182,6 +192,31 @@ func TestManifestsApply(t *testing.T) {
 			t.Fatal("no status written by the controllers running as the ServiceAccount: is a permission missing?")
 		}
 	}
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind("MutatingWebhookConfiguration"))
+		if err := c.Get(ctx, client.ObjectKey{Name: inject.DefaultConfigName}, u); err != nil {
+			t.Fatal(err)
+		}
+		webhooks, _, _ := unstructured.NestedSlice(u.Object, "webhooks")
+		if bundle, _, _ := unstructured.NestedString(webhooks[0].(map[string]any), "clientConfig", "caBundle"); bundle != "" {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("no caBundle written by the injector running as the ServiceAccount: is a permission missing?")
+		}
+	}
+}
+
+// freePort returns a port nothing listened on a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func waitEstablished(t *testing.T, c client.Client, name string) {

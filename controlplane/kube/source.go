@@ -88,6 +88,9 @@ type Options struct {
 	// Logger receives controller-runtime's logs and this package's (none
 	// if unset). client-go's leader election logs through klog.
 	Logger logr.Logger
+	// Setup, if set, is called with the manager before it starts, to add
+	// more runnables to it (the sidecar injector's webhook server).
+	Setup func(manager.Manager) error
 }
 
 func (o *Options) complete() error {
@@ -243,6 +246,11 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, publish func(*tran
 		}
 	} else {
 		w.setLeading(true)
+	}
+	if opts.Setup != nil {
+		if err := opts.Setup(mgr); err != nil {
+			return err
+		}
 	}
 	return mgr.Start(ctx)
 }
