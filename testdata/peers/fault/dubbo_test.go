@@ -85,7 +85,7 @@ func TestDubboUpstreamFaults(t *testing.T) {
 	r := &rig{srv: srv, listener: "dubbo", fs: fs, callers: 4,
 		good: via("none", "v1"), kill: via("kill", "v2"), bad: via("bad", "bad"),
 		modes:        []mode{modeSilent, modeGarbage, modeHalf, modeUnknownID},
-		killUpstream: killed.Kill,
+		killUpstream: func() { killed.Kill() }, // the greeter running now (restart replaces it)
 		restartUpstream: func() {
 			killed = harness.StartGreeterWith(t, harness.GreeterOptions{Version: "v2", Addr: killed.Addr})
 		},
