@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONTROLLER_GEN := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run peers test unit interop examples plugin-example redis-tools mesh-tools lint generate check-generated bench fuzz soak tools clean
+.PHONY: all build run peers test deps static unit interop examples plugin-example redis-tools mesh-tools etcd-tools lint generate check-generated bench fuzz soak tools clean
 
 all: build
 
@@ -95,7 +95,25 @@ examples:
 plugin-example:
 	cd $(EXAMPLES) && $(GO) build -trimpath -o $(BIN)/metamesh-lprpc ./cmd/metamesh-lprpc
 
-test: lint check-generated redis-tools unit examples interop image-binary
+# test runs every check CI runs, in three phases so both cores stay busy:
+# the Debian packages first (apt takes one install at a time), then the
+# static checks (which rewrite the generated files, so nothing else reads
+# them meanwhile) beside the envtest build, then every test suite at once,
+# each one's output kept together.
+test:
+	$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory -j2 --output-sync=target static envtest
+	$(MAKE) --no-print-directory -j3 --output-sync=target unit examples interop image-binary
+
+# deps installs every Debian package the checks and tests use, when missing.
+deps: tools redis-tools mesh-tools etcd-tools
+
+# etcd-tools installs Debian's etcd-server when missing (envtest's etcd).
+etcd-tools:
+	@command -v etcd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; }
+
+static: lint
+	$(MAKE) --no-print-directory check-generated
 
 bench: build peers
 	$(GO) test -run '^$$' -bench . -benchmem ./protocols/... ./proxy/...
