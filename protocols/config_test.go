@@ -53,7 +53,7 @@ func TestDecodeConfig(t *testing.T) {
 		{"empty object", "{}", "", func(o options) bool { return o.Small == 7 && o.Methods == nil }},
 		{"fields", `{"maxFrameBytes": 1024, "small": 3, "methods": ["a"], "tag": "t", "timeout": "2s"}`, "",
 			func(o options) bool {
-				return *o.MaxFrameBytes == 1024 && o.Small == 3 && o.Methods[0] == "a" && o.Tag == "t" && o.Timeout.Duration == 2*time.Second
+				return o.hidden == 0 && *o.MaxFrameBytes == 1024 && o.Small == 3 && o.Methods[0] == "a" && o.Tag == "t" && o.Timeout.Duration == 2*time.Second
 			}},
 		{"nested objects", `{"upstream": {"maxBytes": 5}, "routes": [{"maxBytes": 6}], "Per": {"x": {"maxBytes": 7}}, "byName": {"Any": {"Thing": 1}}}`, "",
 			func(o options) bool {
