@@ -20,7 +20,7 @@ const Name = "redis"
 
 func init() { protocols.MustRegister(Name, New) }
 
-// The request attributes (API.md).
+// The request attributes (docs/reference.md, Attributes).
 const (
 	AttrCommand  = "command"
 	AttrKey      = "key"
@@ -142,10 +142,10 @@ func (c *Codec) Encode(dst []byte, msg *protocols.Message, _ uint64, _ []protoco
 	return append(dst, msg.Raw...), nil
 }
 
-// ErrorReply appends `-ERR metamesh: <reason>: <text>` (API.md) on one
-// line: the reason phrase is "no route", "no healthy upstream",
-// "timeout" or "rate limited" (for rate limits and overloads alike, as
-// API.md has it); text follows unless it is empty, with a leading
+// ErrorReply appends `-ERR metamesh: <reason>: <text>` (docs/reference.md,
+// Error replies) on one line: the reason phrase is "no route", "no healthy
+// upstream", "timeout" or "rate limited" (for rate limits and overloads
+// alike, as the reference has it); text follows unless it is empty, with a leading
 // "metamesh: " dropped and line breaks made spaces.
 func (c *Codec) ErrorReply(dst []byte, _ *protocols.Message, reason protocols.Reason, text string) []byte {
 	phrase := reasonPhrase(reason)
