@@ -32,7 +32,8 @@ func (m Model) String() string {
 }
 
 // Reason is why the proxy answers a request itself instead of forwarding
-// it. Each codec maps a Reason to its native error (API.md, error replies).
+// it. Each codec maps a Reason to its native error (docs/reference.md,
+// Error replies).
 type Reason uint8
 
 // The local reply reasons.

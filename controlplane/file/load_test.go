@@ -37,7 +37,8 @@ spec:
   outlierDetection: {consecutiveErrors: 5, interval: 5s, baseEjectionTime: 30s, maxEjectionPercent: 50}
 `
 
-// metaRouter returns API.md's MetaRouter with the canary split v1/v2.
+// metaRouter returns the MetaRouter of crds/samples/metarouter.yaml with
+// the canary split v1/v2.
 func metaRouter(v1, v2 int) string {
 	return `apiVersion: metamesh.io/v1alpha1
 kind: MetaRouter

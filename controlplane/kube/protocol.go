@@ -7,7 +7,7 @@ import (
 )
 
 // builtinProtocols are the protocols that need no ApplicationProtocol
-// (API.md: "dubbo, thrift, redis are built in and need none").
+// (docs/reference.md, Kinds: "dubbo, thrift and redis need none").
 var builtinProtocols = []string{"dubbo", "thrift", "redis"}
 
 // portProtocol returns the meta-protocol a Service port speaks, or "" when

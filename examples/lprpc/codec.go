@@ -5,9 +5,7 @@
 package lprpc
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	"github.com/metamesh/metamesh/protocols"
@@ -36,16 +34,12 @@ type Codec struct {
 // codecConfig): {"maxFrameBytes": N}; nil or {} for the defaults.
 func New(config []byte) (protocols.Codec, error) {
 	c := &Codec{max: DefaultMaxFrameBytes}
-	config = bytes.TrimSpace(config)
-	if len(config) == 0 || bytes.Equal(config, []byte("null")) {
-		return c, nil
-	}
 	var conf struct {
 		MaxFrameBytes *int `json:"maxFrameBytes"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(config))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&conf); err != nil {
+	// The host's decoder, so lprpc refuses a near miss the way the
+	// built-in codecs do.
+	if err := protocols.DecodeConfig(config, &conf); err != nil {
 		return nil, fmt.Errorf("lprpc: config: %w", err)
 	}
 	if m := conf.MaxFrameBytes; m != nil {

@@ -50,6 +50,8 @@ func TestConformance(t *testing.T) {
 	reqs, resps := samples()
 	codectest.Run(t, codectest.Suite{
 		New:       newCodec,
+		Factory:   lprpc.New,
+		Options:   []byte(`{"maxFrameBytes": 65536}`),
 		Requests:  reqs,
 		Responses: resps,
 		Heartbeat: lprpc.AppendFrame(nil, lprpc.Frame{Flags: lprpc.FlagHeartbeat, ID: 99}),

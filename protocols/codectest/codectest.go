@@ -6,6 +6,8 @@
 //	func TestConformance(t *testing.T) {
 //		codectest.Run(t, codectest.Suite{
 //			New:       func() protocols.Codec { c, _ := mycodec.New(nil); return c },
+//			Factory:   mycodec.New,
+//			Options:   []byte(`{"maxFrameBytes": 65536}`),
 //			Requests:  codectest.ReadFrames(t, "testdata/request-*.bin"),
 //			Responses: codectest.ReadFrames(t, "testdata/response-*.bin"),
 //			Mutation:  true,
@@ -22,7 +24,8 @@
 // and leaves the frame it was given alone; mutation sets headers; error,
 // status and heartbeat replies decode as the right kind with the request's
 // ID; an oversize frame is refused; random and mutated bytes never make
-// Decode or Encode panic or return a length out of bounds. A
+// Decode or Encode panic or return a length out of bounds; the factory
+// refuses an unknown option and near misses of the known ones. A
 // protocols.Splitter's parts are whole requests of their own bytes and
 // its merged reply one frame (a sample must split); a
 // protocols.SessionCodec's Intercept answers with one reply frame or
@@ -49,6 +52,19 @@ type Suite struct {
 	// shares it between goroutines, as a listener's connections do.
 	// Required.
 	New func() protocols.Codec
+
+	// Factory is the codec's protocols.Factory, the function it
+	// registers. The config check calls it: nil and {} build the
+	// defaults, and a config with an option the codec doesn't have is
+	// refused with an error naming it. Required.
+	Factory protocols.Factory
+	// Options is a valid config setting at least one option, as a JSON
+	// object. The config check builds the codec from it, then from near
+	// misses that must be refused: each key with its case changed
+	// ("maxFrameBytes" → "MaxFrameBytes"), named in the error, and the
+	// config followed by a second object. Nil skips these for a codec
+	// without options.
+	Options []byte
 
 	// Requests are frames a client sends: requests, oneway requests and
 	// heartbeats, each decoded with Decode. At least one, and at least
@@ -165,6 +181,7 @@ func RunT(t T, s Suite) {
 		t.Run("oversize", k.oversize)
 	}
 	t.Run("garbage", k.garbage)
+	t.Run("config", k.config)
 }
 
 // ReadFrames reads the files matching each glob pattern as one frame each,

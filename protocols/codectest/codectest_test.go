@@ -83,6 +83,8 @@ func tinySuite(c *tiny) codectest.Suite {
 	reqs, resps, hb := tinySamples()
 	return codectest.Suite{
 		New:       func() protocols.Codec { return c },
+		Factory:   newTiny,
+		Options:   []byte(tinyOptionsJSON),
 		Requests:  reqs,
 		Responses: resps,
 		Heartbeat: hb,

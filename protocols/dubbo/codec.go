@@ -5,11 +5,8 @@
 package dubbo
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"io"
 
 	"github.com/metamesh/metamesh/protocols"
 )
@@ -36,29 +33,9 @@ type config struct {
 // defaults): {"maxFrameBytes": N}, default 8 MiB.
 func New(cfg []byte) (protocols.Codec, error) {
 	c := &Codec{maxBody: DefaultMaxBodyBytes}
-	cfg = bytes.TrimSpace(cfg)
-	if len(cfg) == 0 || bytes.Equal(cfg, []byte("null")) {
-		return c, nil
-	}
 	var conf config
-	dec := json.NewDecoder(bytes.NewReader(cfg))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&conf); err != nil {
+	if err := protocols.DecodeConfig(cfg, &conf); err != nil {
 		return nil, fmt.Errorf("dubbo: config: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("dubbo: config: unexpected data after the JSON object")
-	}
-	// encoding/json matches field names case-insensitively; options are
-	// spelled exactly, so a near miss is an unknown field too.
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(cfg, &keys); err != nil {
-		return nil, fmt.Errorf("dubbo: config: %w", err)
-	}
-	for k := range keys {
-		if k != "maxFrameBytes" {
-			return nil, fmt.Errorf("dubbo: config: unknown field %q", k)
-		}
 	}
 	if conf.MaxFrameBytes != nil {
 		if *conf.MaxFrameBytes <= 0 {

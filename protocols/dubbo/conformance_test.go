@@ -32,6 +32,8 @@ func TestConformance(t *testing.T) {
 	oversize := []byte{0xda, 0xbb, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x00, 0x80, 0x00, 0x01}
 	codectest.Run(t, codectest.Suite{
 		New:       newCodec(t),
+		Factory:   dubbo.New,
+		Options:   []byte(`{"maxFrameBytes": 1024}`),
 		Requests:  reqs,
 		Responses: resps,
 		Oversize:  oversize,

@@ -8,10 +8,7 @@
 package redis
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 
@@ -23,7 +20,7 @@ const Name = "redis"
 
 func init() { protocols.MustRegister(Name, New) }
 
-// The request attributes (API.md).
+// The request attributes (docs/reference.md, Attributes).
 const (
 	AttrCommand  = "command"
 	AttrKey      = "key"
@@ -65,9 +62,6 @@ type config struct {
 	UpstreamPass  *string `json:"upstreamPassword"`
 }
 
-var configFields = map[string]bool{"maxFrameBytes": true, "maxArgs": true, "username": true, "password": true, "resp3": true,
-	"upstreamUsername": true, "upstreamPassword": true}
-
 // New builds a codec from its JSON configuration (nil or empty for the
 // defaults): {"maxFrameBytes": N (default 512 MiB), "maxArgs": N (default
 // 1048576), "password": "…" (clients must AUTH; default none),
@@ -76,29 +70,9 @@ var configFields = map[string]bool{"maxFrameBytes": true, "maxArgs": true, "user
 // proxy's AUTH on every upstream connection; default none)}.
 func New(cfg []byte) (protocols.Codec, error) {
 	c := &Codec{max: DefaultMaxFrameBytes, maxArgs: DefaultMaxArgs, username: "default"}
-	cfg = bytes.TrimSpace(cfg)
-	if len(cfg) == 0 || bytes.Equal(cfg, []byte("null")) {
-		return c, nil
-	}
-	// encoding/json matches field names case-insensitively; options are
-	// spelled exactly, so a near miss is an unknown field too.
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(cfg, &keys); err != nil {
-		return nil, fmt.Errorf("redis: config: %w", err)
-	}
-	for k := range keys {
-		if !configFields[k] {
-			return nil, fmt.Errorf("redis: config: unknown field %q", k)
-		}
-	}
 	var conf config
-	dec := json.NewDecoder(bytes.NewReader(cfg))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&conf); err != nil {
+	if err := protocols.DecodeConfig(cfg, &conf); err != nil {
 		return nil, fmt.Errorf("redis: config: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("redis: config: unexpected data after the JSON object")
 	}
 	if m := conf.MaxFrameBytes; m != nil {
 		if *m < 64 || *m > math.MaxInt32 {
@@ -168,10 +142,10 @@ func (c *Codec) Encode(dst []byte, msg *protocols.Message, _ uint64, _ []protoco
 	return append(dst, msg.Raw...), nil
 }
 
-// ErrorReply appends `-ERR metamesh: <reason>: <text>` (API.md) on one
-// line: the reason phrase is "no route", "no healthy upstream",
-// "timeout" or "rate limited" (for rate limits and overloads alike, as
-// API.md has it); text follows unless it is empty, with a leading
+// ErrorReply appends `-ERR metamesh: <reason>: <text>` (docs/reference.md,
+// Error replies) on one line: the reason phrase is "no route", "no healthy
+// upstream", "timeout" or "rate limited" (for rate limits and overloads
+// alike, as the reference has it); text follows unless it is empty, with a leading
 // "metamesh: " dropped and line breaks made spaces.
 func (c *Codec) ErrorReply(dst []byte, _ *protocols.Message, reason protocols.Reason, text string) []byte {
 	phrase := reasonPhrase(reason)

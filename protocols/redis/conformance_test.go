@@ -32,6 +32,8 @@ func TestConformance(t *testing.T) {
 			}
 			return c
 		},
+		Factory:   redis.New,
+		Options:   []byte(`{"maxFrameBytes": 1048576, "maxArgs": 1024, "password": "p", "username": "u", "resp3": true, "upstreamUsername": "uu", "upstreamPassword": "up"}`),
 		Requests:  reqs,
 		Responses: resps,
 		// A bulk string one byte over the default 512 MiB limit.

@@ -8,9 +8,7 @@ package thrift
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 
@@ -45,8 +43,6 @@ type config struct {
 	Upstream      *string  `json:"upstream"`
 }
 
-var configFields = map[string]bool{"transport": true, "protocol": true, "maxFrameBytes": true, "onewayMethods": true, "upstream": true}
-
 // New builds a codec from its JSON configuration (nil or empty for the
 // defaults): {"transport": "auto|framed|unframed|header",
 // "protocol": "auto|binary|compact", "maxFrameBytes": N (default 16 MiB),
@@ -54,29 +50,9 @@ var configFields = map[string]bool{"transport": true, "protocol": true, "maxFram
 // "upstream": "multiplexed|exclusive"}.
 func New(cfg []byte) (protocols.Codec, error) {
 	c := &Codec{max: DefaultMaxFrameBytes}
-	cfg = bytes.TrimSpace(cfg)
-	if len(cfg) == 0 || bytes.Equal(cfg, []byte("null")) {
-		return c, nil
-	}
-	// encoding/json matches field names case-insensitively; options are
-	// spelled exactly, so a near miss is an unknown field too.
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(cfg, &keys); err != nil {
-		return nil, fmt.Errorf("thrift: config: %w", err)
-	}
-	for k := range keys {
-		if !configFields[k] {
-			return nil, fmt.Errorf("thrift: config: unknown field %q", k)
-		}
-	}
 	var conf config
-	dec := json.NewDecoder(bytes.NewReader(cfg))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&conf); err != nil {
+	if err := protocols.DecodeConfig(cfg, &conf); err != nil {
 		return nil, fmt.Errorf("thrift: config: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("thrift: config: unexpected data after the JSON object")
 	}
 	if t := conf.Transport; t != nil {
 		switch *t {

@@ -47,6 +47,8 @@ func TestConformance(t *testing.T) {
 			}
 			return c
 		},
+		Factory:   thrift.New,
+		Options:   []byte(`{"transport": "framed", "protocol": "binary", "maxFrameBytes": 1024, "onewayMethods": ["fire"], "upstream": "exclusive"}`),
 		Requests:  reqs,
 		Responses: resps,
 		// A frame length one byte over the default 16 MiB limit.

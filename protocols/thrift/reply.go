@@ -6,7 +6,8 @@ import (
 	"github.com/metamesh/metamesh/protocols"
 )
 
-// TApplicationException types used in local replies (API.md).
+// TApplicationException types used in local replies (docs/reference.md,
+// Error replies).
 const (
 	ExcUnknownMethod = 1
 	ExcInternalError = 6

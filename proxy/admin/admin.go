@@ -1,4 +1,4 @@
-// Package admin serves a proxy's admin endpoints (API.md): /ready,
+// Package admin serves a proxy's admin endpoints (docs/reference.md): /ready,
 // /metrics, /config_dump and /clusters.
 package admin
 

@@ -1,4 +1,5 @@
-// Package metrics defines the proxy's Prometheus series (API.md, Metrics).
+// Package metrics defines the proxy's Prometheus series (docs/observability.md
+// lists them all; docs/reference.md, Metrics).
 // Labels are bounded: protocol, service, route, cluster, status and reason
 // come from config or fixed sets, never from request IDs or raw keys.
 package metrics
