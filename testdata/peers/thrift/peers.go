@@ -195,6 +195,9 @@ func Serve(name, addr string, combo Combo) (s *Server, stop func(), err error) {
 		_ = srv.Serve()
 	}()
 	return s, func() {
+		// No new connection from here on (one accepted between closeConns
+		// and Stop would go on serving), then close those there are.
+		_ = tl.Close()
 		tl.closeConns()
 		_ = srv.Stop()
 		<-done
