@@ -111,9 +111,17 @@ func (x *watched) waitApplies(n int) {
 	})
 }
 
+// write replaces name's content atomically (a temporary file renamed over
+// it), as editors and config tools do: a plain rewrite truncates the file
+// first, and a reload between the truncation and the write would read it
+// empty (on a loaded machine the debounce does not always cover that gap).
 func (x *watched) write(name, content string) {
 	x.t.Helper()
-	if err := os.WriteFile(filepath.Join(x.dir, name), []byte(content), 0o644); err != nil {
+	tmp := filepath.Join(x.dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		x.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(x.dir, name)); err != nil {
 		x.t.Fatal(err)
 	}
 }

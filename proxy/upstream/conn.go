@@ -23,12 +23,14 @@ type conn struct {
 	nc   net.Conn
 	w    *wire.Writer
 
-	mu      sync.Mutex
-	byID    map[uint64]*Call
-	fifo    []*Call
-	nextID  uint64
-	closed  bool
-	closeCh chan struct{}
+	mu     sync.Mutex
+	byID   map[uint64]*Call
+	fifo   []*Call
+	nextID uint64
+	closed bool
+	// forgotten is set once the pool no longer holds the connection.
+	forgotten atomic.Bool
+	closeCh   chan struct{}
 	// released marks a dedicated connection its owner is done with: it
 	// is recycled once its calls are answered (idle.go).
 	released  atomic.Bool

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,6 +153,12 @@ func (p *Pool) Send(c *Call, b *wire.Batch) error {
 		}
 		if err = cn.send(c, b); !errors.Is(err, errStale) {
 			return err
+		}
+		// Another goroutine may be closing cn (its read loop saw the
+		// end): let it take cn out of the pool before asking again, or
+		// the pool hands cn out again (or counts it against the limit).
+		for i := 0; i < 1000 && !cn.forgotten.Load(); i++ {
+			runtime.Gosched()
 		}
 	}
 	return fmt.Errorf("%w %s: %w", ErrConnect, p.addr, err)
@@ -391,6 +398,7 @@ func (p *Pool) forget(cn *conn) {
 	}
 	p.forgetIdle(cn)
 	p.mu.Unlock()
+	cn.forgotten.Store(true)
 	if p.stats.ConnClosed != nil {
 		p.stats.ConnClosed(p.addr)
 	}
