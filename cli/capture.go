@@ -65,11 +65,11 @@ func listenCapture(addr string) ([]net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, port, _ := net.SplitHostPort(addr)
+	host, _, _ := net.SplitHostPort(addr)
 	if host != "127.0.0.1" {
 		return []net.Listener{ln}, nil
 	}
-	_, port, _ = net.SplitHostPort(ln.Addr().String()) // port 0 was given one
+	_, port, _ := net.SplitHostPort(ln.Addr().String()) // port 0 was given one
 	ln6, err := net.Listen("tcp6", net.JoinHostPort("::1", port))
 	switch {
 	case err == nil:
