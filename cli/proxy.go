@@ -29,6 +29,7 @@ func proxyCmd() *cobra.Command {
 		obs          observeFlags
 		limits       limitFlags
 		ads          adsFlags
+		capture      captureFlags
 		bootstrap    string
 		adminAddr    string
 		drainTimeout time.Duration
@@ -69,6 +70,9 @@ func proxyCmd() *cobra.Command {
 				return err
 			}
 			srv.SetDefaultTimeout(reqTimeout)
+			if err := capture.apply(cmd, log, srv); err != nil {
+				return err
+			}
 			client, err := ads.client(log, srv)
 			if err != nil {
 				return err
@@ -98,6 +102,7 @@ func proxyCmd() *cobra.Command {
 	logs.register(cmd)
 	obs.register(cmd, false)
 	limits.register(cmd.Flags())
+	capture.register(cmd)
 	ads.register(cmd)
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "YAML or JSON file with the xDS resources to serve (with --xds: until the control plane's first config)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")

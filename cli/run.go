@@ -32,6 +32,7 @@ func runCmd() *cobra.Command {
 		drainTimeout time.Duration
 		reqTimeout   time.Duration
 		ads          embeddedADS
+		capture      captureFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run --config DIR",
@@ -66,6 +67,9 @@ func runCmd() *cobra.Command {
 				return err
 			}
 			srv.SetDefaultTimeout(reqTimeout)
+			if err := capture.apply(cmd, log, srv); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			stopTracing, err := obs.startTracing(ctx, srv)
@@ -101,6 +105,7 @@ func runCmd() *cobra.Command {
 	logs.register(cmd)
 	obs.register(cmd, true)
 	limits.register(cmd.Flags())
+	capture.register(cmd)
 	cmd.Flags().StringVar(&dir, "config", "", "folder of config YAML, watched for changes")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the service ports are bound on")

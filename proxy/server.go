@@ -33,6 +33,10 @@ type Server struct {
 	builder   *snapshot.Builder
 	listeners map[string]*listener
 	stopped   bool // Shutdown began: Apply refuses
+	// captures are the capture ports (mesh mode); unbound, the service
+	// listeners are served through them only.
+	captures []*captureListener
+	unbound  bool
 
 	connMu   sync.Mutex
 	conns    map[*downstream]struct{}
@@ -59,6 +63,16 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 	m.Register(s.readyGauge())
 	s.pools = upstream.NewManager(log, s.upstreamStats())
 	return s
+}
+
+// SetBindListeners says whether Apply binds the listeners' addresses
+// (default true). A sidecar with outbound capture serves its listeners
+// through the capture port and binds none: the service ports in its own
+// pod are its application's. Call it before the first Apply.
+func (s *Server) SetBindListeners(bind bool) {
+	s.applyMu.Lock()
+	s.unbound = !bind
+	s.applyMu.Unlock()
 }
 
 // SetTracer turns tracing on (nil: off): every request from then on gets
@@ -125,6 +139,9 @@ func (s *Server) Apply(res *snapshot.Resources) error {
 // bind fails, those opened are closed again and nothing changes.
 func (s *Server) bindNew(snap *snapshot.Snapshot) (opened map[string]*listener, adopted map[*listener]string, err error) {
 	opened, adopted = map[string]*listener{}, map[*listener]string{}
+	if s.unbound {
+		return opened, adopted, nil
+	}
 	byAddr := map[string]*listener{}
 	for name, l := range s.listeners {
 		if nl, kept := snap.Listeners[name]; !kept || nl.Address != l.addr {
@@ -202,6 +219,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.close()
 		delete(s.listeners, name)
 	}
+	for _, c := range s.captures {
+		c.stop()
+	}
 	s.applyMu.Unlock()
 	s.connMu.Lock()
 	s.draining = true
@@ -246,6 +266,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.connMu.Unlock()
 	for _, d := range conns {
 		d.close()
+	}
+	for _, c := range s.captures {
+		c.closeRelays()
 	}
 	s.pools.Drain()
 	// Every request is done: what they logged goes out before the process

@@ -64,6 +64,13 @@ func (w *serviceWorld) serviceEntry(svc *corev1.Service) *v1alpha1.ServiceEntry 
 		return nil
 	}
 	se.Spec.Hosts = w.hosts(svc)
+	// Its ClusterIPs are what clients dial (mesh mode's capture
+	// destinations); a headless Service has none.
+	for _, ip := range svc.Spec.ClusterIPs {
+		if ip != "" && ip != corev1.ClusterIPNone {
+			se.Spec.Addresses = append(se.Spec.Addresses, ip)
+		}
+	}
 	se.Spec.Endpoints = w.endpoints(serviceRef{svc.Namespace, svc.Name}, portNames)
 	return se
 }

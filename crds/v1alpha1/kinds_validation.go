@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"net"
+	"net/netip"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -14,6 +15,7 @@ func (x *ServiceEntry) Validate() field.ErrorList {
 	s := &x.Spec
 	p := field.NewPath("spec")
 	errs = append(errs, validateHosts(s.Hosts, p.Child("hosts"))...)
+	errs = append(errs, validateServiceAddresses(s.Addresses, p.Child("addresses"))...)
 
 	pp := p.Child("ports")
 	switch {
@@ -65,6 +67,30 @@ func (x *ServiceEntry) Validate() field.ErrorList {
 	}
 	return errs
 }
+
+func validateServiceAddresses(as []string, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if len(as) > maxServiceAddresses {
+		errs = append(errs, field.TooMany(p, len(as), maxServiceAddresses))
+	}
+	seen := make(map[string]bool, len(as))
+	for i, a := range as {
+		if seen[a] {
+			errs = append(errs, field.Duplicate(p.Index(i), a))
+		}
+		seen[a] = true
+		if _, err := netip.ParseAddr(a); err == nil {
+			continue
+		}
+		if _, err := netip.ParsePrefix(a); err != nil {
+			errs = append(errs, field.Invalid(p.Index(i), a, "must be an IP address or a CIDR range"))
+		}
+	}
+	return errs
+}
+
+// maxServiceAddresses is spec.addresses' MaxItems.
+const maxServiceAddresses = 64
 
 func validateAddress(a string, p *field.Path) field.ErrorList {
 	switch {

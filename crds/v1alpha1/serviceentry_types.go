@@ -55,6 +55,17 @@ type ServiceEntrySpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	Hosts []Host `json:"hosts"`
 
+	// Addresses are the service's virtual IPs or CIDR ranges (Istio's
+	// field): in mesh mode, a captured connection to one of them on a
+	// service port is served by that port's protocol and routes, as is
+	// one to an endpoint's address.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="self.all(a, isIP(a) || isCIDR(a))",message="addresses must be IP addresses or CIDR ranges"
+	Addresses []string `json:"addresses,omitempty"`
+
 	// Ports are the ports the service listens on.
 	// +required
 	// +kubebuilder:validation:MinItems=1

@@ -719,6 +719,11 @@ func (in *ServiceEntrySpec) DeepCopyInto(out *ServiceEntrySpec) {
 		*out = make([]Host, len(*in))
 		copy(*out, *in)
 	}
+	if in.Addresses != nil {
+		in, out := &in.Addresses, &out.Addresses
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Ports != nil {
 		in, out := &in.Ports, &out.Ports
 		*out = make([]ServicePort, len(*in))

@@ -76,7 +76,7 @@ func (x AccessLog_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AccessLog_Mode.Descriptor instead.
 func (AccessLog_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{1, 0}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{2, 0}
 }
 
 type AccessLog_Format int32
@@ -122,7 +122,7 @@ func (x AccessLog_Format) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AccessLog_Format.Descriptor instead.
 func (AccessLog_Format) EnumDescriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{1, 1}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{2, 1}
 }
 
 // MetaProtocolProxy configures one listener: which codec frames its
@@ -142,9 +142,14 @@ type MetaProtocolProxy struct {
 	// Thrift call without a multiplexed service name).
 	DefaultService string `protobuf:"bytes,5,opt,name=default_service,json=defaultService,proto3" json:"default_service,omitempty"`
 	// One line per request handled by this listener (none when unset).
-	AccessLog     *AccessLog `protobuf:"bytes,6,opt,name=access_log,json=accessLog,proto3" json:"access_log,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AccessLog *AccessLog `protobuf:"bytes,6,opt,name=access_log,json=accessLog,proto3" json:"access_log,omitempty"`
+	// The original destinations of captured connections (mesh mode,
+	// `metamesh proxy --capture-outbound`) this listener serves: a
+	// connection redirected to the proxy whose destination matches one is
+	// served as if it had arrived on this listener.
+	CaptureDestinations []*CaptureDestination `protobuf:"bytes,7,rep,name=capture_destinations,json=captureDestinations,proto3" json:"capture_destinations,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *MetaProtocolProxy) Reset() {
@@ -219,6 +224,81 @@ func (x *MetaProtocolProxy) GetAccessLog() *AccessLog {
 	return nil
 }
 
+func (x *MetaProtocolProxy) GetCaptureDestinations() []*CaptureDestination {
+	if x != nil {
+		return x.CaptureDestinations
+	}
+	return nil
+}
+
+// CaptureDestination is one address range and port a client may dial to
+// reach a service of a listener: a service address (a ServiceEntry's
+// `addresses`, a Kubernetes ClusterIP) or one of its endpoints' addresses.
+type CaptureDestination struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An IP address ("10.1.2.3", "fd00::1") or a CIDR range ("10.1.2.0/24").
+	Prefix string `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// The destination port, which for an endpoint may differ from the
+	// listener's.
+	Port uint32 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	// The service assumed for requests whose frame names none, when it is
+	// not the listener's default_service (a Thrift or Redis service).
+	Service       string `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaptureDestination) Reset() {
+	*x = CaptureDestination{}
+	mi := &file_metaprotocol_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptureDestination) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptureDestination) ProtoMessage() {}
+
+func (x *CaptureDestination) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptureDestination.ProtoReflect.Descriptor instead.
+func (*CaptureDestination) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CaptureDestination) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *CaptureDestination) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *CaptureDestination) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 // AccessLog configures a listener's access log: one structured line per
 // request (protocol, service, method, route, cluster, upstream host,
 // status, duration, bytes, request ID). Lines are written by a background
@@ -238,7 +318,7 @@ type AccessLog struct {
 
 func (x *AccessLog) Reset() {
 	*x = AccessLog{}
-	mi := &file_metaprotocol_proto_msgTypes[1]
+	mi := &file_metaprotocol_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -250,7 +330,7 @@ func (x *AccessLog) String() string {
 func (*AccessLog) ProtoMessage() {}
 
 func (x *AccessLog) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[1]
+	mi := &file_metaprotocol_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -263,7 +343,7 @@ func (x *AccessLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessLog.ProtoReflect.Descriptor instead.
 func (*AccessLog) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{1}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AccessLog) GetMode() AccessLog_Mode {
@@ -310,7 +390,7 @@ type LocalRateLimit struct {
 
 func (x *LocalRateLimit) Reset() {
 	*x = LocalRateLimit{}
-	mi := &file_metaprotocol_proto_msgTypes[2]
+	mi := &file_metaprotocol_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +402,7 @@ func (x *LocalRateLimit) String() string {
 func (*LocalRateLimit) ProtoMessage() {}
 
 func (x *LocalRateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[2]
+	mi := &file_metaprotocol_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +415,7 @@ func (x *LocalRateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalRateLimit.ProtoReflect.Descriptor instead.
 func (*LocalRateLimit) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{2}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LocalRateLimit) GetTokenBucket() *TokenBucket {
@@ -365,7 +445,7 @@ type TokenBucket struct {
 
 func (x *TokenBucket) Reset() {
 	*x = TokenBucket{}
-	mi := &file_metaprotocol_proto_msgTypes[3]
+	mi := &file_metaprotocol_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +457,7 @@ func (x *TokenBucket) String() string {
 func (*TokenBucket) ProtoMessage() {}
 
 func (x *TokenBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[3]
+	mi := &file_metaprotocol_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +470,7 @@ func (x *TokenBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenBucket.ProtoReflect.Descriptor instead.
 func (*TokenBucket) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{3}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TokenBucket) GetMaxTokens() uint32 {
@@ -426,7 +506,7 @@ type RateLimitCondition struct {
 
 func (x *RateLimitCondition) Reset() {
 	*x = RateLimitCondition{}
-	mi := &file_metaprotocol_proto_msgTypes[4]
+	mi := &file_metaprotocol_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +518,7 @@ func (x *RateLimitCondition) String() string {
 func (*RateLimitCondition) ProtoMessage() {}
 
 func (x *RateLimitCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[4]
+	mi := &file_metaprotocol_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +531,7 @@ func (x *RateLimitCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitCondition.ProtoReflect.Descriptor instead.
 func (*RateLimitCondition) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{4}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RateLimitCondition) GetMatch() []*AttributeMatch {
@@ -489,7 +569,7 @@ type AttributeMatch struct {
 
 func (x *AttributeMatch) Reset() {
 	*x = AttributeMatch{}
-	mi := &file_metaprotocol_proto_msgTypes[5]
+	mi := &file_metaprotocol_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +581,7 @@ func (x *AttributeMatch) String() string {
 func (*AttributeMatch) ProtoMessage() {}
 
 func (x *AttributeMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[5]
+	mi := &file_metaprotocol_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +594,7 @@ func (x *AttributeMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeMatch.ProtoReflect.Descriptor instead.
 func (*AttributeMatch) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{5}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AttributeMatch) GetName() string {
@@ -648,7 +728,7 @@ type RoutePolicy struct {
 
 func (x *RoutePolicy) Reset() {
 	*x = RoutePolicy{}
-	mi := &file_metaprotocol_proto_msgTypes[6]
+	mi := &file_metaprotocol_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +740,7 @@ func (x *RoutePolicy) String() string {
 func (*RoutePolicy) ProtoMessage() {}
 
 func (x *RoutePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[6]
+	mi := &file_metaprotocol_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +753,7 @@ func (x *RoutePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutePolicy.ProtoReflect.Descriptor instead.
 func (*RoutePolicy) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{6}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RoutePolicy) GetFault() *RouteFault {
@@ -701,7 +781,7 @@ type RouteFault struct {
 
 func (x *RouteFault) Reset() {
 	*x = RouteFault{}
-	mi := &file_metaprotocol_proto_msgTypes[7]
+	mi := &file_metaprotocol_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +793,7 @@ func (x *RouteFault) String() string {
 func (*RouteFault) ProtoMessage() {}
 
 func (x *RouteFault) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[7]
+	mi := &file_metaprotocol_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +806,7 @@ func (x *RouteFault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteFault.ProtoReflect.Descriptor instead.
 func (*RouteFault) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{7}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RouteFault) GetDelay() *FaultDelay {
@@ -756,7 +836,7 @@ type FaultDelay struct {
 
 func (x *FaultDelay) Reset() {
 	*x = FaultDelay{}
-	mi := &file_metaprotocol_proto_msgTypes[8]
+	mi := &file_metaprotocol_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +848,7 @@ func (x *FaultDelay) String() string {
 func (*FaultDelay) ProtoMessage() {}
 
 func (x *FaultDelay) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[8]
+	mi := &file_metaprotocol_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +861,7 @@ func (x *FaultDelay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultDelay.ProtoReflect.Descriptor instead.
 func (*FaultDelay) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{8}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FaultDelay) GetFixedDelay() *durationpb.Duration {
@@ -813,7 +893,7 @@ type FaultAbort struct {
 
 func (x *FaultAbort) Reset() {
 	*x = FaultAbort{}
-	mi := &file_metaprotocol_proto_msgTypes[9]
+	mi := &file_metaprotocol_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +905,7 @@ func (x *FaultAbort) String() string {
 func (*FaultAbort) ProtoMessage() {}
 
 func (x *FaultAbort) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[9]
+	mi := &file_metaprotocol_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +918,7 @@ func (x *FaultAbort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultAbort.ProtoReflect.Descriptor instead.
 func (*FaultAbort) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{9}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FaultAbort) GetStatus() uint32 {
@@ -859,7 +939,7 @@ var File_metaprotocol_proto protoreflect.FileDescriptor
 
 const file_metaprotocol_proto_rawDesc = "" +
 	"\n" +
-	"\x12metaprotocol.proto\x12\x17metamesh.proxy.v1alpha1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x9e\x02\n" +
+	"\x12metaprotocol.proto\x12\x17metamesh.proxy.v1alpha1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xfe\x02\n" +
 	"\x11MetaProtocolProxy\x12\x1f\n" +
 	"\vstat_prefix\x18\x01 \x01(\tR\n" +
 	"statPrefix\x12\x14\n" +
@@ -868,7 +948,12 @@ const file_metaprotocol_proto_rawDesc = "" +
 	"\x11route_config_name\x18\x04 \x01(\tR\x0frouteConfigName\x12'\n" +
 	"\x0fdefault_service\x18\x05 \x01(\tR\x0edefaultService\x12A\n" +
 	"\n" +
-	"access_log\x18\x06 \x01(\v2\".metamesh.proxy.v1alpha1.AccessLogR\taccessLog\"\x8b\x02\n" +
+	"access_log\x18\x06 \x01(\v2\".metamesh.proxy.v1alpha1.AccessLogR\taccessLog\x12^\n" +
+	"\x14capture_destinations\x18\a \x03(\v2+.metamesh.proxy.v1alpha1.CaptureDestinationR\x13captureDestinations\"Z\n" +
+	"\x12CaptureDestination\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\rR\x04port\x12\x18\n" +
+	"\aservice\x18\x03 \x01(\tR\aservice\"\x8b\x02\n" +
 	"\tAccessLog\x12;\n" +
 	"\x04mode\x18\x01 \x01(\x0e2'.metamesh.proxy.v1alpha1.AccessLog.ModeR\x04mode\x12%\n" +
 	"\x0esample_percent\x18\x02 \x01(\x01R\rsamplePercent\x12A\n" +
@@ -938,42 +1023,44 @@ func file_metaprotocol_proto_rawDescGZIP() []byte {
 }
 
 var file_metaprotocol_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_metaprotocol_proto_goTypes = []any{
 	(AccessLog_Mode)(0),         // 0: metamesh.proxy.v1alpha1.AccessLog.Mode
 	(AccessLog_Format)(0),       // 1: metamesh.proxy.v1alpha1.AccessLog.Format
 	(*MetaProtocolProxy)(nil),   // 2: metamesh.proxy.v1alpha1.MetaProtocolProxy
-	(*AccessLog)(nil),           // 3: metamesh.proxy.v1alpha1.AccessLog
-	(*LocalRateLimit)(nil),      // 4: metamesh.proxy.v1alpha1.LocalRateLimit
-	(*TokenBucket)(nil),         // 5: metamesh.proxy.v1alpha1.TokenBucket
-	(*RateLimitCondition)(nil),  // 6: metamesh.proxy.v1alpha1.RateLimitCondition
-	(*AttributeMatch)(nil),      // 7: metamesh.proxy.v1alpha1.AttributeMatch
-	(*RoutePolicy)(nil),         // 8: metamesh.proxy.v1alpha1.RoutePolicy
-	(*RouteFault)(nil),          // 9: metamesh.proxy.v1alpha1.RouteFault
-	(*FaultDelay)(nil),          // 10: metamesh.proxy.v1alpha1.FaultDelay
-	(*FaultAbort)(nil),          // 11: metamesh.proxy.v1alpha1.FaultAbort
-	(*structpb.Struct)(nil),     // 12: google.protobuf.Struct
-	(*durationpb.Duration)(nil), // 13: google.protobuf.Duration
+	(*CaptureDestination)(nil),  // 3: metamesh.proxy.v1alpha1.CaptureDestination
+	(*AccessLog)(nil),           // 4: metamesh.proxy.v1alpha1.AccessLog
+	(*LocalRateLimit)(nil),      // 5: metamesh.proxy.v1alpha1.LocalRateLimit
+	(*TokenBucket)(nil),         // 6: metamesh.proxy.v1alpha1.TokenBucket
+	(*RateLimitCondition)(nil),  // 7: metamesh.proxy.v1alpha1.RateLimitCondition
+	(*AttributeMatch)(nil),      // 8: metamesh.proxy.v1alpha1.AttributeMatch
+	(*RoutePolicy)(nil),         // 9: metamesh.proxy.v1alpha1.RoutePolicy
+	(*RouteFault)(nil),          // 10: metamesh.proxy.v1alpha1.RouteFault
+	(*FaultDelay)(nil),          // 11: metamesh.proxy.v1alpha1.FaultDelay
+	(*FaultAbort)(nil),          // 12: metamesh.proxy.v1alpha1.FaultAbort
+	(*structpb.Struct)(nil),     // 13: google.protobuf.Struct
+	(*durationpb.Duration)(nil), // 14: google.protobuf.Duration
 }
 var file_metaprotocol_proto_depIdxs = []int32{
-	12, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
-	3,  // 1: metamesh.proxy.v1alpha1.MetaProtocolProxy.access_log:type_name -> metamesh.proxy.v1alpha1.AccessLog
-	0,  // 2: metamesh.proxy.v1alpha1.AccessLog.mode:type_name -> metamesh.proxy.v1alpha1.AccessLog.Mode
-	1,  // 3: metamesh.proxy.v1alpha1.AccessLog.format:type_name -> metamesh.proxy.v1alpha1.AccessLog.Format
-	5,  // 4: metamesh.proxy.v1alpha1.LocalRateLimit.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
-	6,  // 5: metamesh.proxy.v1alpha1.LocalRateLimit.conditions:type_name -> metamesh.proxy.v1alpha1.RateLimitCondition
-	13, // 6: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
-	7,  // 7: metamesh.proxy.v1alpha1.RateLimitCondition.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
-	5,  // 8: metamesh.proxy.v1alpha1.RateLimitCondition.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
-	9,  // 9: metamesh.proxy.v1alpha1.RoutePolicy.fault:type_name -> metamesh.proxy.v1alpha1.RouteFault
-	10, // 10: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
-	11, // 11: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
-	13, // 12: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	13, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
+	4,  // 1: metamesh.proxy.v1alpha1.MetaProtocolProxy.access_log:type_name -> metamesh.proxy.v1alpha1.AccessLog
+	3,  // 2: metamesh.proxy.v1alpha1.MetaProtocolProxy.capture_destinations:type_name -> metamesh.proxy.v1alpha1.CaptureDestination
+	0,  // 3: metamesh.proxy.v1alpha1.AccessLog.mode:type_name -> metamesh.proxy.v1alpha1.AccessLog.Mode
+	1,  // 4: metamesh.proxy.v1alpha1.AccessLog.format:type_name -> metamesh.proxy.v1alpha1.AccessLog.Format
+	6,  // 5: metamesh.proxy.v1alpha1.LocalRateLimit.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
+	7,  // 6: metamesh.proxy.v1alpha1.LocalRateLimit.conditions:type_name -> metamesh.proxy.v1alpha1.RateLimitCondition
+	14, // 7: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
+	8,  // 8: metamesh.proxy.v1alpha1.RateLimitCondition.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
+	6,  // 9: metamesh.proxy.v1alpha1.RateLimitCondition.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
+	10, // 10: metamesh.proxy.v1alpha1.RoutePolicy.fault:type_name -> metamesh.proxy.v1alpha1.RouteFault
+	11, // 11: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
+	12, // 12: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
+	14, // 13: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_metaprotocol_proto_init() }
@@ -981,7 +1068,7 @@ func file_metaprotocol_proto_init() {
 	if File_metaprotocol_proto != nil {
 		return
 	}
-	file_metaprotocol_proto_msgTypes[5].OneofWrappers = []any{
+	file_metaprotocol_proto_msgTypes[6].OneofWrappers = []any{
 		(*AttributeMatch_Exact)(nil),
 		(*AttributeMatch_Prefix)(nil),
 		(*AttributeMatch_Suffix)(nil),
@@ -995,7 +1082,7 @@ func file_metaprotocol_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metaprotocol_proto_rawDesc), len(file_metaprotocol_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

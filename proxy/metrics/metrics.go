@@ -42,6 +42,8 @@ type Proxy struct {
 	// AccessLogDropped counts access log lines dropped because the writer
 	// was behind.
 	AccessLogDropped prometheus.Counter
+	// Capture holds the series of captured connections (mesh mode).
+	Capture *Capture
 	// RetireAfter is how long series of hosts and clusters that left the
 	// config outlive them (see Retire); DefaultRetireAfter unless changed
 	// before the proxy starts.
@@ -136,6 +138,11 @@ func NewProxy() *Proxy {
 	for _, c := range []prometheus.Collector{m.Ejections, m.Unreachable, m.AccessLogDropped, m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
 		m.DownstreamCxOverflow, m.DownstreamCxClosed,
 		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates, m.Retries, m.LateReplies, m.Mirrors} {
+		f(c)
+		m.names = append(m.names, names(c)...)
+	}
+	m.Capture = newCapture()
+	for _, c := range m.Capture.collectors() {
 		f(c)
 		m.names = append(m.names, names(c)...)
 	}

@@ -29,38 +29,40 @@ type Listener struct {
 	AccessLog *accesslog.Logger
 }
 
-func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, error) {
+// buildListener returns the listener and the original destinations it
+// serves (CaptureTable).
+func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEntryPort, error) {
 	path := "listener " + l.GetName()
 	if err := onlyFields(l, path, "name", "address", "filter_chains", "stat_prefix"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sa := l.GetAddress().GetSocketAddress()
 	if sa == nil {
-		return nil, fmt.Errorf("%s.address: a socket address is required", path)
+		return nil, nil, fmt.Errorf("%s.address: a socket address is required", path)
 	}
 	chains := l.GetFilterChains()
 	if len(chains) != 1 || len(chains[0].GetFilters()) != 1 {
-		return nil, fmt.Errorf("%s.filter_chains: exactly one chain with one %s filter is required", path, FilterName)
+		return nil, nil, fmt.Errorf("%s.filter_chains: exactly one chain with one %s filter is required", path, FilterName)
 	}
 	// A filter_chain_match or transport_socket (TLS) left unhonoured would
 	// serve traffic the operator meant to filter or encrypt.
 	if err := onlyFields(chains[0], path+".filter_chains[0]", "name", "filters"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f := chains[0].GetFilters()[0]
 	if err := onlyFields(f, path+".filter_chains[0].filters[0]", "name", "typed_config"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if f.GetName() != FilterName {
-		return nil, fmt.Errorf("%s.filter_chains[0].filters[0].name: %q, want %q", path, f.GetName(), FilterName)
+		return nil, nil, fmt.Errorf("%s.filter_chains[0].filters[0].name: %q, want %q", path, f.GetName(), FilterName)
 	}
 	var cfg api.MetaProtocolProxy
 	if err := f.GetTypedConfig().UnmarshalTo(&cfg); err != nil {
-		return nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config: %w", path, err)
+		return nil, nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config: %w", path, err)
 	}
 	codec, err := b.codec(cfg.GetCodec(), &cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: codec: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: codec: %w", path, err)
 	}
 	prefix := cfg.GetStatPrefix()
 	if prefix == "" {
@@ -68,9 +70,9 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, error) {
 	}
 	alog, err := b.accessLog(cfg.GetAccessLog())
 	if err != nil {
-		return nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config.access_log: %w", path, err)
+		return nil, nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config.access_log: %w", path, err)
 	}
-	return &Listener{
+	built := &Listener{
 		AccessLog:      alog,
 		Name:           l.GetName(),
 		Address:        net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),
@@ -79,7 +81,12 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, error) {
 		RouteConfig:    cfg.GetRouteConfigName(),
 		StatPrefix:     prefix,
 		DefaultService: cfg.GetDefaultService(),
-	}, nil
+	}
+	captures, err := captureDestinations(built, cfg.GetCaptureDestinations(), path+".filter_chains[0].filters[0].typed_config")
+	if err != nil {
+		return nil, nil, err
+	}
+	return built, captures, nil
 }
 
 // accessLog returns the logger a listener's access_log asks for.

@@ -18,6 +18,8 @@ type Snapshot struct {
 	Listeners map[string]*Listener
 	Routes    map[string]*router.Table
 	Clusters  map[string]*cluster.Cluster
+	// Capture finds the listener of a captured connection (mesh mode).
+	Capture *CaptureTable
 	// Resources is the input, kept for config dumps.
 	Resources *Resources
 }
@@ -112,8 +114,9 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 		s.Clusters[c.GetName()] = built
 	}
 	addrs := map[string]string{}
+	captures := make(map[string][]captureEntryPort, len(res.Listeners))
 	for _, l := range res.Listeners {
-		built, err := b.buildListener(l)
+		built, dests, err := b.buildListener(l)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +128,9 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 		}
 		addrs[built.Address] = built.Name
 		s.Listeners[built.Name] = built
+		captures[built.Name] = dests
 	}
+	s.Capture = buildCaptureTable(captures)
 	return s, nil
 }
 

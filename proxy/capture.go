@@ -1,0 +1,162 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/metamesh/metamesh/proxy/capture"
+)
+
+// captureListener accepts connections that NAT REDIRECT rules (`metamesh
+// iptables`) sent to the proxy, and hands each, with its original
+// destination, to handle (outbound or inbound).
+type captureListener struct {
+	srv    *Server
+	ln     net.Listener
+	kind   string // "outbound" or "inbound", for logs
+	handle func(c *captureListener, nc *net.TCPConn, dst netip.AddrPort)
+	done   chan struct{}
+	open   atomic.Int64 // connections open, served or relayed
+
+	mu     sync.Mutex
+	relays map[net.Conn]struct{} // relayed connections' client sides, closed at Shutdown
+	closed bool
+}
+
+// passthroughDialTimeout bounds the dial of a relayed connection's
+// destination; the client sees its connection closed when it runs out.
+const passthroughDialTimeout = 10 * time.Second
+
+// addCapture starts serving ln. It fails once Shutdown has begun.
+func (s *Server) addCapture(ln net.Listener, kind string, handle func(*captureListener, *net.TCPConn, netip.AddrPort)) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	if s.stopped {
+		return errors.New("proxy: shutting down")
+	}
+	c := &captureListener{srv: s, ln: ln, kind: kind, handle: handle, done: make(chan struct{}), relays: map[net.Conn]struct{}{}}
+	s.captures = append(s.captures, c)
+	go c.serve()
+	return nil
+}
+
+func (c *captureListener) serve() {
+	defer close(c.done)
+	var backoff time.Duration
+	for {
+		nc, err := c.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			c.srv.log.Warn("accept failed", zap.String("capture", c.kind), zap.Error(err))
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		tc, ok := nc.(*net.TCPConn)
+		if !ok {
+			_ = nc.Close()
+			continue
+		}
+		lim := c.srv.limits.Load()
+		if limit := lim.MaxConnections; limit > 0 && c.open.Load() >= int64(limit) {
+			c.refuse(tc, "capture port at its connection limit: closing new connections")
+			continue
+		}
+		if limit := lim.MaxTotalConnections; limit > 0 && c.srv.open.Load() >= int64(limit) {
+			c.refuse(tc, "proxy at its total connection limit: closing new connections")
+			continue
+		}
+		dst, err := capture.OriginalDst(tc)
+		if err != nil {
+			c.refuse(tc, err.Error())
+			continue
+		}
+		// A connection no rule redirected (dialed to the capture port
+		// itself) has the capture port as its original destination:
+		// relaying it would dial the proxy again, for ever.
+		if local := tc.LocalAddr().(*net.TCPAddr).AddrPort(); unmap(local) == unmap(dst) {
+			c.refuse(tc, "connection to the capture port that no capture rule redirected: closing it")
+			continue
+		}
+		c.open.Add(1)
+		go func() {
+			defer c.open.Add(-1)
+			c.handle(c, tc, unmap(dst))
+		}()
+	}
+}
+
+func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
+
+func (c *captureListener) refuse(nc *net.TCPConn, why string) {
+	if c.kind == "outbound" {
+		c.srv.metrics.Capture.Outbound.WithLabelValues("refused").Inc()
+	} else {
+		c.srv.metrics.Capture.InboundCx.WithLabelValues("tcp", "refused").Inc()
+	}
+	c.srv.log.Debug(why, zap.String("capture", c.kind), zap.Stringer("client", nc.RemoteAddr()))
+	_ = nc.Close()
+}
+
+// relay dials dst and copies bytes both ways between nc and it, until
+// both sides are done. dialed says whether dst answered (nc is closed at
+// once when it did not).
+func (c *captureListener) relay(nc *net.TCPConn, dst netip.AddrPort, dialed func(ok bool), up, down func(int64)) {
+	if !c.track(nc) {
+		return
+	}
+	defer c.untrack(nc)
+	d := net.Dialer{Timeout: passthroughDialTimeout}
+	uc, err := d.Dial("tcp", dst.String())
+	if err != nil {
+		c.srv.log.Debug("capture: destination unreachable", zap.String("capture", c.kind), zap.Stringer("destination", dst), zap.Error(err))
+		_ = nc.Close()
+		dialed(false)
+		return
+	}
+	dialed(true)
+	capture.Relay(nc, uc, up, down)
+}
+
+func (c *captureListener) track(nc net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		_ = nc.Close()
+		return false
+	}
+	c.relays[nc] = struct{}{}
+	return true
+}
+
+func (c *captureListener) untrack(nc net.Conn) {
+	c.mu.Lock()
+	delete(c.relays, nc)
+	c.mu.Unlock()
+}
+
+// stop stops accepting.
+func (c *captureListener) stop() {
+	_ = c.ln.Close()
+	<-c.done
+}
+
+// closeRelays closes the relayed connections (their bytes carry no
+// requests the proxy could let finish).
+func (c *captureListener) closeRelays() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for nc := range c.relays {
+		_ = nc.Close()
+	}
+}

@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"net"
+	"net/netip"
+)
+
+// CaptureOutbound serves ln as the outbound capture port (mesh mode): each
+// connection's original destination is looked up in the capture table of
+// the config in force (snapshot.CaptureTable). A destination a listener
+// serves (a service address or endpoint on a meta-protocol port) gets that
+// listener's codec, routes and policies, as if the client had connected to
+// the listener; any other is relayed untouched as TCP (passthrough),
+// as is everything before the first config. Shutdown stops it.
+//
+// The proxy's own connections (upstream and passthrough dials) are never
+// captured again: the capture rules exempt its UID.
+func (s *Server) CaptureOutbound(ln net.Listener) error {
+	return s.addCapture(ln, "outbound", serveOutbound)
+}
+
+func serveOutbound(c *captureListener, nc *net.TCPConn, dst netip.AddrPort) {
+	s := c.srv
+	if snap := s.snap.Load(); snap != nil {
+		if cfg := snap.Capture.Lookup(dst); cfg != nil {
+			s.metrics.Capture.Outbound.WithLabelValues("served").Inc()
+			// A listener of its own, so the connection keeps the config it
+			// was accepted with (a bound listener's connections follow
+			// in-place updates; a captured one's are looked up again only
+			// when the client reconnects).
+			l := &listener{srv: s, addr: cfg.Address}
+			l.cfg.Store(cfg)
+			d := newDownstream(l, nc)
+			if !s.track(d) {
+				d.close()
+				return
+			}
+			l.open.Add(1)
+			d.serve()
+			return
+		}
+	}
+	m := s.metrics.Capture
+	m.Outbound.WithLabelValues("passthrough").Inc()
+	up, down := m.PassthroughBytes.WithLabelValues("upstream"), m.PassthroughBytes.WithLabelValues("downstream")
+	c.relay(nc, dst, func(ok bool) {
+		if ok {
+			m.PassthroughCx.WithLabelValues("ok").Inc()
+		} else {
+			m.PassthroughCx.WithLabelValues("dial_error").Inc()
+		}
+	}, func(n int64) { up.Add(float64(n)) }, func(n int64) { down.Add(float64(n)) })
+}
