@@ -20,7 +20,7 @@ type captureFlags struct {
 
 func (f *captureFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.outbound, "capture-outbound", "", "mesh mode: serve connections redirected by `metamesh iptables` on this address (127.0.0.1:P also listens on [::1]:P when there is IPv6)")
+	fs.StringVar(&f.outbound, "capture-outbound", "", "mesh mode: serve connections redirected by metamesh iptables on this address (127.0.0.1:P also listens on [::1]:P when there is IPv6)")
 	fs.StringVar(&f.inbound, "capture-inbound", "", "mesh mode: forward connections redirected inbound on this address to the local application (127.0.0.1, their original port)")
 	fs.BoolVar(&f.bind, "bind-listeners", true, "bind the listeners' own addresses (default false with --capture-outbound: a sidecar serves them through the capture port)")
 }
