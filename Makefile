@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONTROLLER_GEN := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run peers test unit interop examples plugin-example redis-tools lint generate check-generated bench fuzz tools clean
+.PHONY: all build run peers test unit interop examples plugin-example redis-tools zookeeper-tools lint generate check-generated bench fuzz tools clean
 
 all: build
 
@@ -68,9 +68,15 @@ unit: envtest
 redis-tools:
 	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
-# interop runs the real peers (dubbo-go, apache/thrift, redis-server)
-# against the proxy.
-interop: redis-tools
+# zookeeper-tools installs Debian's ZooKeeper (with a JRE) and etcd when
+# missing (the registry interop tests start their own servers on free ports).
+zookeeper-tools:
+	@test -f /usr/share/java/zookeeper.jar && command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq zookeeper >/dev/null; }
+	@command -v etcd >/dev/null || { apt-get update -qq && apt-get install -y -qq etcd-server >/dev/null; }
+
+# interop runs the real peers (dubbo-go, apache/thrift, redis-server,
+# ZooKeeper, etcd) against the proxy.
+interop: redis-tools zookeeper-tools
 	cd $(PEERS) && CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 # examples tests the codec written from the outside (its own module).

@@ -94,22 +94,19 @@ type merged struct {
 func group(providers []Provider) map[string][]*merged {
 	sorted := make([]Provider, len(providers))
 	copy(sorted, providers)
-	sort.Slice(sorted, func(i, j int) bool {
-		if ki, kj := sorted[i].key(), sorted[j].key(); ki != kj {
-			return ki < kj
-		}
-		return sorted[i].Registry < sorted[j].Registry
-	})
+	sortProviders(sorted)
 	out := map[string][]*merged{}
 	var last *merged
+	lastKey := ""
 	for _, p := range sorted {
-		if last != nil && last.key() == p.key() {
+		if k := p.key(); last != nil && lastKey == k {
 			if p.Registry != last.registries[len(last.registries)-1] {
 				last.registries = append(last.registries, p.Registry)
 			}
 			continue
 		}
 		last = &merged{Provider: p, registries: []string{p.Registry}}
+		lastKey = p.key()
 		out[p.Interface] = append(out[p.Interface], last)
 	}
 	return out

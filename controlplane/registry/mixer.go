@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"reflect"
-	"sort"
 	"sync"
 	"time"
 
@@ -173,12 +172,7 @@ func (m *Mixer) snapshot() []Provider {
 			out = append(out, ps...)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if ki, kj := out[i].key(), out[j].key(); ki != kj {
-			return ki < kj
-		}
-		return out[i].Registry < out[j].Registry
-	})
+	sortProviders(out)
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -79,4 +80,25 @@ func (p Provider) Addr() string { return net.JoinHostPort(p.Address, strconv.Ito
 // interface once, whichever registries it registered in.
 func (p Provider) key() string {
 	return p.Interface + "\x00" + p.Addr() + "\x00" + p.Params["group"] + "\x00" + p.Params["version"]
+}
+
+// sortProviders sorts ps by key, then registry, computing each key once.
+func sortProviders(ps []Provider) {
+	keys := make([]string, len(ps))
+	idx := make([]int, len(ps))
+	for i := range ps {
+		keys[i], idx[i] = ps[i].key(), i
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		i, j := idx[a], idx[b]
+		if keys[i] != keys[j] {
+			return keys[i] < keys[j]
+		}
+		return ps[i].Registry < ps[j].Registry
+	})
+	sorted := make([]Provider, len(ps))
+	for n, i := range idx {
+		sorted[n] = ps[i]
+	}
+	copy(ps, sorted)
 }
