@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONTROLLER_GEN := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run peers test deps static unit interop examples plugin-example redis-tools mesh-tools etcd-tools lint generate check-generated bench fuzz soak tools clean
+.PHONY: all build run peers test deps static unit interop examples plugin-example redis-tools mesh-tools etcd-tools zookeeper-tools lint generate check-generated bench fuzz soak tools clean
 
 all: build
 
@@ -74,9 +74,15 @@ redis-tools:
 mesh-tools:
 	@command -v ip >/dev/null && command -v iptables-nft-restore >/dev/null && command -v iptables-legacy-restore >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iptables >/dev/null; }
 
-# interop runs the real peers (dubbo-go, apache/thrift, redis-server)
-# against the proxy.
-interop: redis-tools
+# zookeeper-tools installs Debian's ZooKeeper (with a JRE) and etcd when
+# missing (the registry interop tests start their own servers on free ports).
+zookeeper-tools:
+	@test -f /usr/share/java/zookeeper.jar && command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq zookeeper >/dev/null; }
+	@command -v etcd >/dev/null || { apt-get update -qq && apt-get install -y -qq etcd-server >/dev/null; }
+
+# interop runs the real peers (dubbo-go, apache/thrift, redis-server,
+# ZooKeeper, etcd) against the proxy.
+interop: redis-tools zookeeper-tools
 	cd $(PEERS) && CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 # soak runs the fault suite (testdata/peers/fault) under -race for SOAK
@@ -106,7 +112,7 @@ test:
 	$(MAKE) --no-print-directory -j3 --output-sync=target unit examples interop image-binary
 
 # deps installs every Debian package the checks and tests use, when missing.
-deps: tools redis-tools mesh-tools etcd-tools
+deps: tools redis-tools mesh-tools etcd-tools zookeeper-tools
 
 # etcd-tools installs Debian's etcd-server when missing (envtest's etcd).
 etcd-tools:

@@ -116,6 +116,7 @@ func controlplaneCmd() *cobra.Command {
 		logs                  logFlags
 		alog                  accessLogFlags
 		kubef                 kubeFlags
+		regs                  registryFlags
 		dir                   string
 		xdsAddr, adminAddr    string
 		listenAddr            string
@@ -160,16 +161,21 @@ func controlplaneCmd() *cobra.Command {
 					return err
 				}
 			}
+			src, regMetrics, err := regs.wrap(src, log, debounce)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runControlPlane(ctx, log, cpConfig{
-				source:    src,
-				opts:      opts,
-				xdsAddr:   xdsAddr,
-				adminAddr: adminAddr,
-				tls:       tlsCfg,
-				server:    xds.Options{Debounce: pushQuiet, MaxDelay: maxPush, Log: log},
-				drain:     drainTimeout,
+				source:     src,
+				collectors: regMetrics,
+				opts:       opts,
+				xdsAddr:    xdsAddr,
+				adminAddr:  adminAddr,
+				tls:        tlsCfg,
+				server:     xds.Options{Debounce: pushQuiet, MaxDelay: maxPush, Log: log},
+				drain:      drainTimeout,
 			})
 		},
 	}
@@ -177,6 +183,7 @@ func controlplaneCmd() *cobra.Command {
 	alog.register(cmd, " of the proxies (each writes its own)")
 	f := cmd.Flags()
 	kubef.register(f)
+	regs.register(f)
 	f.StringVar(&dir, "config", "", "folder of config YAML, watched for changes (without it: Kubernetes)")
 	f.StringVar(&xdsAddr, "xds", ":15010", "address ADS is served on (alias --xds-listen)")
 	f.StringVar(&adminAddr, "admin", "127.0.0.1:15014", "admin address: /ready, /metrics, /debug/proxies (alias --metrics)")
@@ -221,6 +228,7 @@ func serverTLS(f xds.TLSFiles, plaintext bool) (*tls.Config, error) {
 // cpConfig is what runControlPlane runs.
 type cpConfig struct {
 	source             source
+	collectors         []prometheus.Collector // more series for /metrics
 	opts               translate.Options
 	xdsAddr, adminAddr string
 	tls                *tls.Config // nil: plaintext
@@ -235,6 +243,7 @@ func runControlPlane(ctx context.Context, log *zap.Logger, c cpConfig) error {
 	defer cancel()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(c.collectors...)
 	c.server.Registerer = reg
 	srv := xds.New(ctx, c.server)
 

@@ -33,6 +33,7 @@ func runCmd() *cobra.Command {
 		reqTimeout   time.Duration
 		ads          embeddedADS
 		capture      captureFlags
+		regs         registryFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run --config DIR",
@@ -62,7 +63,8 @@ func runCmd() *cobra.Command {
 			if reqTimeout < 0 {
 				return errors.New("--default-timeout: must not be negative (0 turns it off)")
 			}
-			srv := proxy.New(log, metrics.NewProxy())
+			pm := metrics.NewProxy()
+			srv := proxy.New(log, pm)
 			if err := limits.apply(srv); err != nil {
 				return err
 			}
@@ -85,6 +87,9 @@ func runCmd() *cobra.Command {
 			}
 			opts := translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog}
 			apply := func(cfg *file.Config) error { return applyConfig(log, srv, cfg, opts, publish) }
+			if apply, err = regs.wrapApply(ctx, log, debounce, pm.Registry, apply); err != nil {
+				return err
+			}
 			watchErr := make(chan error, 1)
 			go func() { watchErr <- file.Watch(ctx, dir, debounce, log, apply) }()
 			serveErr := make(chan error, 1)
@@ -113,6 +118,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
 	cmd.Flags().DurationVar(&reqTimeout, "default-timeout", upstream.DefaultTimeout, "how long a request may wait for its upstream when its route sets no timeout; 0: forever")
 	ads.register(cmd.Flags())
+	regs.register(cmd.Flags())
 	return cmd
 }
 

@@ -18,7 +18,9 @@ func validateCmd() *cobra.Command {
 		Short: "Check every YAML in DIR; print each problem as file:kind/name: field: reason",
 		Long: "validate applies, offline, the checks metamesh run and the API server\n" +
 			"apply: each object's schema and rules, conflicts, then the translation\n" +
-			"(unknown hosts and subsets). Of two conflicting objects the newer is\n" +
+			"(unknown hosts and subsets). A ServiceEntry without endpoints is noted:\n" +
+			"with --registry, run and controlplane take them from a Dubbo registry,\n" +
+			"which validate does not contact. Of two conflicting objects the newer is\n" +
 			"named: by metadata.creationTimestamp when written, else by its file's\n" +
 			"modification time, else by namespace/name. It exits 1 if there is any\n" +
 			"problem.",
@@ -40,6 +42,11 @@ func validateCmd() *cobra.Command {
 			}
 			for _, l := range lines {
 				fmt.Fprintln(cmd.OutOrStdout(), l)
+			}
+			if cfg != nil {
+				for _, n := range registryNotes(cfg) {
+					fmt.Fprintln(cmd.OutOrStdout(), n)
+				}
 			}
 			if len(lines) > 0 {
 				return fmt.Errorf("%d problem(s) in %s", len(lines), args[0])
@@ -72,4 +79,19 @@ func kindName(key string) string {
 	kind, rest, _ := strings.Cut(key, "/")
 	_, name, _ := strings.Cut(rest, "/")
 	return kind + "/" + name
+}
+
+// registryNotes are the notes (not problems) on ServiceEntries that rely
+// on a registry for their endpoints, which validate can't see.
+func registryNotes(cfg *file.Config) []string {
+	var notes []string
+	for _, se := range cfg.ServiceEntries {
+		if len(se.Spec.Endpoints) == 0 {
+			key := translate.Key("ServiceEntry", se.Namespace, se.Name)
+			notes = append(notes, fmt.Sprintf("note: %s:%s: no endpoints: with --registry, `metamesh run` and `metamesh controlplane` "+
+				"take them from the Dubbo registry, which validate does not contact", strings.TrimSuffix(cfg.Sources[key], file.AerakiSuffix), kindName(key)))
+		}
+	}
+	sort.Strings(notes)
+	return notes
 }

@@ -142,3 +142,20 @@ func TestValidateBlamesTheNewerObject(t *testing.T) {
 		t.Fatalf("validate: err %v, output:\n%swant only the problem:\n%s", err, out, want)
 	}
 }
+
+func TestValidateNotesServiceEntryRelyingOnRegistry(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "se.yaml"), []byte(`apiVersion: metamesh.io/v1alpha1
+kind: ServiceEntry
+metadata: {name: greeter}
+spec:
+  hosts: [com.x.Greeter]
+  ports: [{number: 20880, name: dubbo, protocol: dubbo}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runValidate(t, dir)
+	if err != nil || !strings.Contains(out, "note: se.yaml:ServiceEntry/greeter: no endpoints") || !strings.Contains(out, "validate does not contact") {
+		t.Fatalf("want a note (not a problem) on the ServiceEntry without endpoints; err %v, output:\n%s", err, out)
+	}
+}

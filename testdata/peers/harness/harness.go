@@ -1,5 +1,6 @@
 // Package harness builds and runs the real peers of this module as
-// subprocesses for tests: the dubbo-go greeter-server (cmd/greeter-server).
+// subprocesses for tests: the dubbo-go greeter-server (cmd/greeter-server),
+// and the registries providers register in (ZooKeeper, etcd).
 package harness
 
 import (
@@ -87,6 +88,8 @@ type GreeterOptions struct {
 	HeartbeatPeriod time.Duration // --heartbeat-period (server-initiated heartbeats)
 	MaxMsgLen       int           // --max-msg-len
 	ReadyTimeout    time.Duration // default 30s
+	Registry        string        // --registry: zookeeper://HOST:PORT or etcd://HOST:PORT
+	Params          []string      // --param K=V of the registered provider URL
 }
 
 // Greeter is a running greeter-server subprocess.
@@ -156,6 +159,12 @@ func startGreeter(bin, addr string, o GreeterOptions) (*Greeter, error) {
 	}
 	if o.MaxMsgLen > 0 {
 		args = append(args, "--max-msg-len", strconv.Itoa(o.MaxMsgLen))
+	}
+	if o.Registry != "" {
+		args = append(args, "--registry", o.Registry)
+	}
+	for _, kv := range o.Params {
+		args = append(args, "--param", kv)
 	}
 	g := &Greeter{Addr: addr, Version: o.Version, out: &SyncBuffer{}, done: make(chan struct{})}
 	g.cmd = exec.Command(bin, args...)

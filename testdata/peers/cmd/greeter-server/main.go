@@ -2,7 +2,10 @@
 // protocol (hessian2) used as an upstream peer by metamesh's interop tests.
 //
 // It exports one interface (default org.apache.dubbo.samples.api.GreetingsService)
-// directly, without any registry, and listens only on --addr. Once the
+// and listens only on --addr. Without --registry it registers nowhere; with
+// --registry zookeeper://HOST:PORT or etcd://HOST:PORT it registers its
+// provider URL there (interface-level, with each --param as a URL
+// parameter), as any dubbo-go provider does. Once the
 // listener accepts connections it prints exactly one line "ready <addr>" to
 // stdout. SIGTERM or SIGINT stops it with exit status 0.
 //
@@ -22,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,10 +36,15 @@ import (
 	"dubbo.apache.org/dubbo-go/v3/graceful_shutdown"
 	dubbolog "dubbo.apache.org/dubbo-go/v3/logger"
 	"dubbo.apache.org/dubbo-go/v3/protocol"
+	"dubbo.apache.org/dubbo-go/v3/registry"
 	"dubbo.apache.org/dubbo-go/v3/server"
 	gostlog "github.com/dubbogo/gost/log/logger"
 
 	_ "github.com/metamesh/metamesh/testdata/peers/internal/dubboplugins"
+
+	// the registries --registry names
+	_ "dubbo.apache.org/dubbo-go/v3/registry/etcdv3"
+	_ "dubbo.apache.org/dubbo-go/v3/registry/zookeeper"
 )
 
 // GreetingsService is the provider implementation. Its exported methods with
@@ -87,15 +96,52 @@ func main() {
 	logLevel := flag.String("log-level", "warn", "dubbo-go log level (debug, info, warn, error)")
 	heartbeat := flag.String("heartbeat-period", "", "getty heartbeat period for server-initiated heartbeats, e.g. 2s (default: dubbo-go's 60s)")
 	maxMsgLen := flag.Int("max-msg-len", 0, "getty max message length in bytes (default: dubbo-go's 102400)")
+	reg := flag.String("registry", "", "register the provider in zookeeper://HOST:PORT or etcd://HOST:PORT (default: nowhere)")
+	var params paramFlag
+	flag.Var(&params, "param", "K=V: a URL parameter of the registered provider (repeatable)")
 	flag.Parse()
 
-	if err := run(*addr, *version, *iface, *logLevel, *heartbeat, *maxMsgLen); err != nil {
+	if err := run(*addr, *version, *iface, *logLevel, *heartbeat, *maxMsgLen, *reg, params); err != nil {
 		fmt.Fprintln(os.Stderr, "greeter-server:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int) error {
+// paramFlag collects repeated --param K=V.
+type paramFlag [][2]string
+
+func (p *paramFlag) String() string { return fmt.Sprint(*p) }
+
+func (p *paramFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want K=V, got %q", s)
+	}
+	*p = append(*p, [2]string{k, v})
+	return nil
+}
+
+// registryOptions turns --registry into dubbo-go's registry options:
+// interface-level registration (the providers' URLs under
+// /dubbo/<interface>/providers) at that address.
+func registryOptions(reg string) ([]registry.Option, error) {
+	scheme, addr, ok := strings.Cut(reg, "://")
+	if !ok || addr == "" {
+		return nil, fmt.Errorf("bad --registry %q: want zookeeper://HOST:PORT or etcd://HOST:PORT", reg)
+	}
+	opts := []registry.Option{registry.WithAddress(addr), registry.WithRegisterInterface(), registry.WithTimeout(5 * time.Second)}
+	switch scheme {
+	case "zookeeper":
+		opts = append(opts, registry.WithZookeeper())
+	case "etcd":
+		opts = append(opts, registry.WithEtcdV3())
+	default:
+		return nil, fmt.Errorf("bad --registry %q: zookeeper or etcd", reg)
+	}
+	return opts, nil
+}
+
+func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int, reg string, urlParams paramFlag) error {
 	gostlog.SetLoggerLevel(logLevel)
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -118,8 +164,8 @@ func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int) error 
 		protoOpts = append(protoOpts, protocol.WithParams(params))
 	}
 
-	ins, err := dubbo.NewInstance(
-		dubbo.WithName("metamesh-greeter-"+version),
+	instOpts := []dubbo.InstanceOption{
+		dubbo.WithName("metamesh-greeter-" + version),
 		// PEERS.md quirk 2: with the default "local" metadata type the server
 		// also exports a MetadataService on :<port> on all interfaces.
 		dubbo.WithRemoteMetadata(),
@@ -128,7 +174,24 @@ func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int) error 
 		// We handle SIGTERM/SIGINT ourselves (dubbo-go's handler waits for
 		// several seconds of graceful shutdown steps).
 		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()),
-	)
+	}
+	svcOpts := []server.ServiceOption{
+		server.WithInterface(iface),
+		server.WithSerialization(constant.Hessian2Serialization),
+	}
+	if reg == "" {
+		svcOpts = append(svcOpts, server.WithNotRegister())
+	} else {
+		ropts, err := registryOptions(reg)
+		if err != nil {
+			return err
+		}
+		instOpts = append(instOpts, dubbo.WithRegistry(ropts...))
+		for _, kv := range urlParams {
+			svcOpts = append(svcOpts, server.WithParam(kv[0], kv[1]))
+		}
+	}
+	ins, err := dubbo.NewInstance(instOpts...)
 	if err != nil {
 		return fmt.Errorf("dubbo.NewInstance: %w", err)
 	}
@@ -140,11 +203,7 @@ func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int) error 
 	}
 	// PEERS.md quirk 1: Register(impl, nil, …) panics.
 	if err := srv.Register(&GreetingsService{version: version},
-		&common.ServiceInfo{InterfaceName: iface},
-		server.WithInterface(iface),
-		server.WithSerialization(constant.Hessian2Serialization),
-		server.WithNotRegister(),
-	); err != nil {
+		&common.ServiceInfo{InterfaceName: iface}, svcOpts...); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
 
