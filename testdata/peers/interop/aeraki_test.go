@@ -18,7 +18,7 @@ import (
 // split 20/80 between v1 and v2; other calls match no route.
 func TestAerakiTrafficSplitUnchanged(t *testing.T) {
 	const demo = "org.apache.dubbo.samples.basic.api.DemoService"
-	bin := buildMetamesh(t)
+	bin := harness.BuildMetamesh(t)
 	v1 := harness.StartGreeterWith(t, harness.GreeterOptions{Version: "v1", Interface: demo})
 	v2 := harness.StartGreeterWith(t, harness.GreeterOptions{Version: "v2", Interface: demo})
 	dir, listen, admin := t.TempDir(), harness.FreeAddr(t), harness.FreeAddr(t)

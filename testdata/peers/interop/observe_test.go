@@ -87,7 +87,7 @@ spec:
 // metrics it exports, its access log lines, the spans it sends (children
 // of the clients' traceparent) and the version in /config_dump.
 func TestObservability(t *testing.T) {
-	bin := buildMetamesh(t)
+	bin := harness.BuildMetamesh(t)
 	greeter := harness.StartGreeter(t, "v1")
 	combo := thrift.Combo{Transport: "header", Protocol: "binary"}
 	echo := thrift.StartServer(t, "v1", combo)

@@ -63,7 +63,7 @@ func TestRegistryEtcd(t *testing.T) {
 // registry stopped traffic keeps flowing on the last endpoints; once it
 // is back, a new provider is used again.
 func testRegistry(t *testing.T, reg *harness.RegistryServer, gone time.Duration) {
-	bin := buildMetamesh(t)
+	bin := harness.BuildMetamesh(t)
 	regURL := reg.Kind + "://" + reg.Addr
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "greetings.yaml"), []byte(registryPolicy), 0o644); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"text/template"
@@ -23,36 +21,6 @@ import (
 	"github.com/metamesh/metamesh/testdata/peers/dubboclient"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 )
-
-var (
-	metameshOnce sync.Once
-	metameshBin  string
-	metameshErr  error
-)
-
-// buildMetamesh builds the metamesh binary once per test process.
-func buildMetamesh(t testing.TB) string {
-	t.Helper()
-	metameshOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "metamesh-bin-")
-		if err != nil {
-			metameshErr = err
-			return
-		}
-		metameshBin = filepath.Join(dir, "metamesh")
-		// Built in the main module (three folders up), with its own go.mod.
-		build := exec.Command("go", "build", "-o", metameshBin, "./cmd/metamesh")
-		build.Dir = filepath.Join("..", "..", "..")
-		out, err := build.CombinedOutput()
-		if err != nil {
-			metameshErr = fmt.Errorf("go build metamesh: %v\n%s", err, out)
-		}
-	})
-	if metameshErr != nil {
-		t.Fatal(metameshErr)
-	}
-	return metameshBin
-}
 
 var greetingsTmpl = template.Must(template.New("").Parse(`apiVersion: metamesh.io/v1alpha1
 kind: ServiceEntry
@@ -139,7 +107,7 @@ func (c *runConfig) share(t testing.TB, cl *dubboclient.Client, n int) float64 {
 // and no client connection closed, and an invalid edit leaves 50/50 in
 // force with the reason logged and `metamesh validate` naming the field.
 func TestRunAppliesEditsLive(t *testing.T) {
-	bin := buildMetamesh(t)
+	bin := harness.BuildMetamesh(t)
 	v1, v2 := greeters(t)
 	c := &runConfig{Iface: iface, W1: 80, W2: 20, dir: t.TempDir(), listen: harness.FreeAddr(t), adminAddr: harness.FreeAddr(t), stderr: &harness.SyncBuffer{}}
 	c.Port, c.V1, c.V2 = portOf(c.listen), portOf(v1.Addr), portOf(v2.Addr)

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
@@ -84,42 +81,6 @@ func writeFile(t testing.TB, dir, name string, tmpl *template.Template, data any
 	}
 }
 
-// process is a metamesh subprocess.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	out  *harness.SyncBuffer
-	done chan struct{}
-}
-
-func startProcess(t testing.TB, name, bin string, args ...string) *process {
-	t.Helper()
-	p := &process{name: name, cmd: exec.Command(bin, args...), out: &harness.SyncBuffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.out.String())
-		}
-	})
-	return p
-}
-
-// kill is SIGKILL: the process dies without a goodbye.
-func (p *process) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
 // replyFrom calls the service once and returns the version that answered
 // ("" on error).
 func replyFrom(cl *dubboclient.Client, name string) string {
@@ -173,7 +134,7 @@ func ready(t testing.TB, admin string) bool {
 // proxy refuses is NACKed, reported by the control plane and leaves the old
 // config in force.
 func TestXDSDistributedMode(t *testing.T) {
-	bin := buildMetamesh(t)
+	bin := harness.BuildMetamesh(t)
 	v1, v2 := greeters(t)
 	dir, pki := t.TempDir(), t.TempDir()
 	listen := harness.FreeAddr(t)
@@ -189,13 +150,13 @@ func TestXDSDistributedMode(t *testing.T) {
 		"--xds-cert", xdstest.WriteFile(t, pki, "server.crt", server.CertPEM),
 		"--xds-key", xdstest.WriteFile(t, pki, "server.key", server.KeyPEM),
 		"--xds-client-ca", caFile}
-	startCP := func() *process {
-		cp := startProcess(t, "metamesh controlplane", bin, cpArgs...)
+	startCP := func() *harness.Process {
+		cp := harness.StartProcess(t, "metamesh controlplane", bin, cpArgs...)
 		waitFor(t, 20*time.Second, "the control plane's /ready", func() bool { return ready(t, cpAdmin) })
 		return cp
 	}
 	cp := startCP()
-	startProcess(t, "metamesh proxy", bin, "proxy", "--xds", xdsAddr, "--node", "proxy-1", "--admin", proxyAdmin,
+	harness.StartProcess(t, "metamesh proxy", bin, "proxy", "--xds", xdsAddr, "--node", "proxy-1", "--admin", proxyAdmin,
 		"--log-format", "json", "--xds-ca", caFile, "--xds-server-name", "localhost",
 		"--xds-cert", xdstest.WriteFile(t, pki, "proxy.crt", client.CertPEM),
 		"--xds-key", xdstest.WriteFile(t, pki, "proxy.key", client.KeyPEM))
@@ -220,7 +181,7 @@ func TestXDSDistributedMode(t *testing.T) {
 	allFrom(t, cl, "v2", 50, "after the edit")
 
 	// The control plane dies: the proxy keeps serving on its last config.
-	cp.kill()
+	cp.Kill()
 	deadline := time.Now().Add(2 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
 		if got := replyFrom(cl, payload(1, i)); got != "v2" {
@@ -261,7 +222,7 @@ func TestXDSDistributedMode(t *testing.T) {
 	if n := metricValue(get(t, proxyAdmin, "/metrics"), `metamesh_xds_updates_total{result="nack",type="listener"}`); n < 1 {
 		t.Fatalf("proxy xds_updates_total{nack,listener} = %v", n)
 	}
-	if !strings.Contains(cp.out.String(), "NACK") || !strings.Contains(cp.out.String(), `"node":"proxy-1"`) {
+	if !strings.Contains(cp.Output(), "NACK") || !strings.Contains(cp.Output(), `"node":"proxy-1"`) {
 		t.Fatal("the control plane did not log the NACK with the node")
 	}
 	allFrom(t, cl, "v1", 50, "after the NACK")
