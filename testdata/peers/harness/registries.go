@@ -2,11 +2,13 @@ package harness
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +28,9 @@ type RegistryServer struct {
 	out  *SyncBuffer
 	cmd  *exec.Cmd
 	done chan struct{}
+	// ready reports whether the server at addr serves clients (nil: it
+	// accepts connections).
+	ready func(addr string) bool
 }
 
 // zooKeeperJar is Debian's zookeeper package's server jar.
@@ -44,7 +49,7 @@ func StartZooKeeper(t testing.TB) *RegistryServer {
 	}
 	dir := t.TempDir()
 	port := FreePort(t)
-	cfg := fmt.Sprintf("tickTime=500\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxSessionTimeout=4000\n",
+	cfg := fmt.Sprintf("tickTime=500\ndataDir=%s\nclientPort=%d\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxSessionTimeout=4000\n4lw.commands.whitelist=srvr\n",
 		filepath.Join(dir, "data"), port)
 	if err := os.WriteFile(filepath.Join(dir, "zoo.cfg"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -52,6 +57,7 @@ func StartZooKeeper(t testing.TB) *RegistryServer {
 	s := &RegistryServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Kind: "zookeeper", dir: dir, out: &SyncBuffer{},
 		args: []string{java, "-Xmx256m", "-cp", "/etc/zookeeper/conf:" + zooKeeperJar,
 			"org.apache.zookeeper.server.ZooKeeperServerMain", filepath.Join(dir, "zoo.cfg")}}
+	s.ready = zooKeeperServing
 	s.run(t)
 	return s
 }
@@ -86,8 +92,7 @@ func (s *RegistryServer) run(t testing.TB) {
 	})
 }
 
-// Start starts the server (again) and waits until it accepts
-// connections.
+// Start starts the server (again) and waits until it serves.
 func (s *RegistryServer) Start(t testing.TB) {
 	t.Helper()
 	s.cmd = exec.Command(s.args[0], s.args[1:]...)
@@ -101,19 +106,17 @@ func (s *RegistryServer) Start(t testing.TB) {
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
+		if s.serving() {
 			return
 		}
 		select {
 		case <-s.done:
-			t.Fatalf("harness: %s exited before accepting connections:\n%s", s.Kind, tail(s.out.String(), 4000))
+			t.Fatalf("harness: %s exited before serving:\n%s", s.Kind, tail(s.out.String(), 4000))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			t.Fatalf("harness: %s not accepting on %s after 60s", s.Kind, s.Addr)
+			t.Fatalf("harness: %s not serving on %s after 60s", s.Kind, s.Addr)
 		}
 	}
 }
@@ -133,4 +136,35 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// serving reports whether the server takes clients: its own readiness
+// check, else that it accepts connections.
+func (s *RegistryServer) serving() bool {
+	if s.ready != nil {
+		return s.ready(s.Addr)
+	}
+	c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
+}
+
+// zooKeeperServing asks ZooKeeper's srvr command whether it serves: it
+// accepts connections before it does, and a client that connects then has
+// its session refused.
+func zooKeeperServing(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("srvr")); err != nil {
+		return false
+	}
+	out, _ := io.ReadAll(c)
+	return strings.Contains(string(out), "Mode: ")
 }
