@@ -69,7 +69,7 @@ redis-tools:
 	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 # mesh-tools installs Debian's iproute2 and iptables when missing: the
-# mesh-mode tests (mesh/...) make network namespaces with ip and apply
+# mesh-mode tests (proxy/capture/...) make network namespaces with ip and apply
 # rules with both iptables back ends (they run as root, else skip).
 mesh-tools:
 	@command -v ip >/dev/null && command -v iptables-nft-restore >/dev/null && command -v iptables-legacy-restore >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iptables >/dev/null; }

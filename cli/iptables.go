@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/metamesh/metamesh/mesh/iptables"
+	"github.com/metamesh/metamesh/proxy/capture/iptables"
 )
 
 func iptablesCmd() *cobra.Command {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metamesh/metamesh/mesh/netnstest"
+	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metamesh/metamesh/mesh/netnstest"
+	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 	"github.com/metamesh/metamesh/testdata/peers/dubboclient"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 )

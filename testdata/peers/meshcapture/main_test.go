@@ -3,7 +3,7 @@
 // iptables` rules and served by `metamesh run --capture-outbound` running
 // as UID 1337: the clients dial provider addresses directly and the
 // proxy's MetaRouters decide where their requests go. Hosts are made by
-// mesh/netnstest (198.18.0.0/24, root only); no traffic leaves them.
+// proxy/capture/netnstest (198.18.0.0/24, root only); no traffic leaves them.
 package meshcapture
 
 import (
@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metamesh/metamesh/mesh/iptables"
-	"github.com/metamesh/metamesh/mesh/netnstest"
+	"github.com/metamesh/metamesh/proxy/capture/iptables"
+	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/metamesh/metamesh/mesh/netnstest"
+	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 )
 
 const redisPort = 6379

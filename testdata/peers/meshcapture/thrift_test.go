@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/metamesh/metamesh/mesh/netnstest"
+	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 	peers "github.com/metamesh/metamesh/testdata/peers/thrift"
 )
 

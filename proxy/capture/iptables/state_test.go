@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metamesh/metamesh/mesh/netnstest"
+	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 )
 
 // save is iptables-save output with our rules, someone else's, and a

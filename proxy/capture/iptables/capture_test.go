@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metamesh/metamesh/mesh/netnstest"
+	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 	"github.com/metamesh/metamesh/proxy/capture"
 )
 
