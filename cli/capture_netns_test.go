@@ -20,10 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metamesh/metamesh/proxy/capture/iptables"
-	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/protocols/dubbo"
+	"github.com/metamesh/metamesh/proxy/capture/iptables"
+	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 	"github.com/metamesh/metamesh/proxy/capture"
+	"github.com/metamesh/metamesh/proxy/capture/netnstest"
 )
 
 // These tests apply the rules in network namespaces made by netnstest and
