@@ -12,13 +12,13 @@ import (
 	_ "github.com/metamesh/metamesh/protocols/builtin"
 )
 
-func runValidate(t *testing.T, dir string) (string, error) {
+func runValidate(t *testing.T, dir string, flags ...string) (string, error) {
 	t.Helper()
 	cmd := validateCmd()
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
-	cmd.SetArgs([]string{dir})
+	cmd.SetArgs(append([]string{dir}, flags...))
 	err := cmd.Execute()
 	return out.String(), err
 }
@@ -157,5 +157,64 @@ spec:
 	out, err := runValidate(t, dir)
 	if err != nil || !strings.Contains(out, "note: se.yaml:ServiceEntry/greeter: no endpoints") || !strings.Contains(out, "validate does not contact") {
 		t.Fatalf("want a note (not a problem) on the ServiceEntry without endpoints; err %v, output:\n%s", err, out)
+	}
+}
+
+// Hosts that only a registry provides: unknown without --registry; with
+// it, a note naming the host and the objects that name it, and the rest of
+// the checks still run (a subset no DestinationPolicy defines is still a
+// problem). A bad URL is refused.
+func TestValidateRegistryProvidedHosts(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) {
+		if err := os.WriteFile(filepath.Join(dir, "greeter.yaml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const policy = `apiVersion: metamesh.io/v1alpha1
+kind: DestinationPolicy
+metadata: {name: greeter}
+spec:
+  host: org.apache.dubbo.Greeter
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+`
+	router := func(subset string) string {
+		return `apiVersion: metamesh.io/v1alpha1
+kind: MetaRouter
+metadata: {name: split}
+spec:
+  hosts: [org.apache.dubbo.Greeter]
+  routes:
+  - name: split
+    route:
+    - {destination: {host: org.apache.dubbo.Greeter, subset: v1}, weight: 80}
+    - {destination: {host: org.apache.dubbo.Greeter, subset: ` + subset + `}, weight: 20}
+`
+	}
+	write(policy + router("v2"))
+	out, err := runValidate(t, dir)
+	if err == nil || !strings.Contains(out, "no ServiceEntry defines org.apache.dubbo.Greeter") {
+		t.Fatalf("without --registry: want the host unknown; err %v, output:\n%s", err, out)
+	}
+
+	const zk = "zookeeper://127.0.0.1:1"
+	out, err = runValidate(t, dir, "--registry", zk)
+	want := "note: org.apache.dubbo.Greeter (named by DestinationPolicy/greeter, MetaRouter/split): no ServiceEntry defines it; " +
+		"taken as provided by the registry (" + zk + ")"
+	if err != nil || !strings.Contains(out, want) || !strings.Contains(out, dir+": ok") || strings.Contains(out, "unknown (") {
+		t.Fatalf("with --registry: want ok and the note\n%s\nerr %v, output:\n%s", want, err, out)
+	}
+
+	write(policy + router("v3"))
+	out, err = runValidate(t, dir, "--registry", zk)
+	if err == nil || !strings.Contains(out, `has no subset "v3"`) {
+		t.Fatalf("with --registry: want the unknown subset still a problem; err %v, output:\n%s", err, out)
+	}
+
+	if out, err = runValidate(t, dir, "--registry", "zookeper://127.0.0.1:2181"); err == nil || !strings.Contains(err.Error(), "unknown scheme") {
+		t.Fatalf("a misspelt registry URL: want refused; err %v, output:\n%s", err, out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -223,4 +224,55 @@ func MadeName(iface string) string {
 		name = strings.TrimRight(name[:253], "-")
 	}
 	return name
+}
+
+// UnreachableAnnotation is set on a ServiceEntry whose endpoints (made or
+// filled) come from a registry that is unreachable: "endpoints are the last
+// known from URL since TIME" (RFC 3339, UTC), "; "-separated when several
+// of its registries are. It goes when they answer again.
+const UnreachableAnnotation = "metamesh.io/registry-unreachable"
+
+// flagUnreachable sets UnreachableAnnotation on the ServiceEntries of in
+// that took endpoints from a registry in down (its URL → when it went away),
+// replacing each flagged one with a copy; providers are those merged into
+// in. It returns the flagged ones' messages by key (translate.Key).
+func flagUnreachable(in *translate.Input, providers []Provider, down map[string]time.Time) map[string]string {
+	if len(down) == 0 {
+		return nil
+	}
+	regsOf := map[string]map[string]bool{}
+	for _, p := range providers {
+		if _, ok := down[p.Registry]; ok {
+			if regsOf[p.Interface] == nil {
+				regsOf[p.Interface] = map[string]bool{}
+			}
+			regsOf[p.Interface][p.Registry] = true
+		}
+	}
+	flagged := map[string]string{}
+	for i, se := range in.ServiceEntries {
+		// Only the ServiceEntries Merge filled or made take registry
+		// endpoints; each names one host.
+		if _, ok := se.Annotations[RegistryAnnotation]; !ok || len(se.Spec.Hosts) != 1 {
+			continue
+		}
+		var regs []string
+		for r := range regsOf[string(se.Spec.Hosts[0])] {
+			regs = append(regs, r)
+		}
+		if len(regs) == 0 {
+			continue
+		}
+		sort.Strings(regs)
+		msgs := make([]string, len(regs))
+		for j, r := range regs {
+			msgs[j] = fmt.Sprintf("endpoints are the last known from %s since %s", r, down[r].UTC().Format(time.RFC3339))
+		}
+		cp := se.DeepCopy()
+		msg := strings.Join(msgs, "; ")
+		cp.Annotations[UnreachableAnnotation] = msg
+		in.ServiceEntries[i] = cp
+		flagged[translate.Key("ServiceEntry", se.Namespace, se.Name)] = msg
+	}
+	return flagged
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"reflect"
+	"sort"
 	"sync"
 	"time"
 
@@ -36,6 +37,8 @@ type Mixer struct {
 	Log *zap.Logger
 	// Metrics, if set, are kept up to date.
 	Metrics *Metrics
+	// Now is the clock that dates a registry going away (time.Now if nil).
+	Now func() time.Time
 
 	once    sync.Once
 	mu      sync.Mutex // guards regs
@@ -45,13 +48,18 @@ type Mixer struct {
 	pubMu     sync.Mutex // serializes publishes; guards the fields below
 	base      *translate.Input
 	published []Provider
+	pubDown   map[string]time.Time
 	notes     []string
+	stale     map[string]string // ServiceEntry key → UnreachableAnnotation, as last logged
 }
 
 type regState struct {
 	byIface map[string][]Provider
 	up      bool
 	count   int
+	// downSince is when the registry was last seen going away (zero while
+	// it is up, and before it was ever up).
+	downSince time.Time
 }
 
 func (m *Mixer) init() {
@@ -133,7 +141,8 @@ func (m *Mixer) SetBase(base *translate.Input) error {
 // publishLocked publishes when the providers changed since the last push,
 // and reports whether it did.
 func (m *Mixer) publishLocked() bool {
-	if reflect.DeepEqual(m.snapshot(), m.published) && m.published != nil {
+	ps, down := m.snapshot()
+	if reflect.DeepEqual(ps, m.published) && reflect.DeepEqual(down, m.pubDown) && m.published != nil {
 		return false
 	}
 	if err := m.publish(); err != nil {
@@ -143,7 +152,7 @@ func (m *Mixer) publishLocked() bool {
 }
 
 func (m *Mixer) publish() error {
-	ps := m.snapshot()
+	ps, down := m.snapshot()
 	out := Merge(m.base, ps, m.ListenPorts)
 	if !reflect.DeepEqual(out.Notes, m.notes) {
 		for _, n := range out.Notes {
@@ -151,20 +160,29 @@ func (m *Mixer) publish() error {
 		}
 		m.notes = out.Notes
 	}
-	m.published = ps
+	m.logStale(flagUnreachable(out.Input, ps, down))
+	m.published, m.pubDown = ps, down
 	if m.published == nil {
 		m.published = []Provider{}
 	}
 	return m.Publish(out.Input)
 }
 
-// snapshot is every provider of every registry, in a stable order.
-func (m *Mixer) snapshot() []Provider {
+// snapshot is every provider of every registry, in a stable order, and
+// when each registry that went away (and has providers kept) did.
+func (m *Mixer) snapshot() ([]Provider, map[string]time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	for _, r := range m.regs {
+	var down map[string]time.Time
+	for name, r := range m.regs {
 		n += r.count
+		if !r.up && !r.downSince.IsZero() && r.count > 0 {
+			if down == nil {
+				down = map[string]time.Time{}
+			}
+			down[name] = r.downSince
+		}
 	}
 	out := make([]Provider, 0, n)
 	for _, r := range m.regs {
@@ -173,7 +191,31 @@ func (m *Mixer) snapshot() []Provider {
 		}
 	}
 	sortProviders(out)
-	return out
+	return out, down
+}
+
+// logStale logs each ServiceEntry newly flagged by flagUnreachable, or
+// whose flag changed or went, once.
+func (m *Mixer) logStale(now map[string]string) {
+	keys := make([]string, 0, len(now)+len(m.stale))
+	for k := range now {
+		keys = append(keys, k)
+	}
+	for k := range m.stale {
+		if _, ok := now[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch msg, ok := now[k]; {
+		case !ok:
+			m.Log.Info("registry back: endpoints current again", zap.String("object", k))
+		case msg != m.stale[k]:
+			m.Log.Warn("registry unreachable: endpoints are the last known", zap.String("object", k), zap.String("status", msg))
+		}
+	}
+	m.stale = now
 }
 
 // ReplaceAll implements Sink.
@@ -206,7 +248,17 @@ func (m *Mixer) Available(registry string, up bool) {
 	r := m.state(registry)
 	was, count := r.up, r.count
 	r.up = up
+	changed := false
+	switch {
+	case up && !r.downSince.IsZero():
+		r.downSince, changed = time.Time{}, true
+	case !up && was:
+		r.downSince, changed = m.now(), true
+	}
 	m.mu.Unlock()
+	if changed {
+		m.notify()
+	}
 	if m.Metrics != nil {
 		v := 0.0
 		if up {
@@ -220,6 +272,13 @@ func (m *Mixer) Available(registry string, up bool) {
 	case !up && was:
 		m.Log.Warn("registry unreachable; its last known providers stay in force", zap.String("registry", registry), zap.Int("providers", count))
 	}
+}
+
+func (m *Mixer) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
 }
 
 func (m *Mixer) state(registry string) *regState {

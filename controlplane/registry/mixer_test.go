@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/metamesh/metamesh/controlplane/translate"
+	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
 
 // funcSource is a Source driven by the test.
@@ -159,4 +160,80 @@ func TestMixerUnavailableKeepsProviders(t *testing.T) {
 
 func testGauge(m *Metrics, reg string) float64 {
 	return testutil.ToFloat64(m.Up.WithLabelValues(reg))
+}
+
+// annotationOf is the UnreachableAnnotation of the ServiceEntry of host in
+// a published Input ("" if none; "no entry" if the host has none).
+func annotationOf(in *translate.Input, host string) string {
+	for _, se := range in.ServiceEntries {
+		if len(se.Spec.Hosts) == 1 && string(se.Spec.Hosts[0]) == host {
+			return se.Annotations[UnreachableAnnotation]
+		}
+	}
+	return "no entry"
+}
+
+// A registry that goes away flags, by itself (no other change), the
+// ServiceEntries that take endpoints from it, made and filled, naming it
+// and when it went; the flag goes when it is back. A ServiceEntry fed
+// only by another registry is not flagged, and the base is not modified.
+func TestMixerFlagsUnreachableRegistry(t *testing.T) {
+	p := newPushes()
+	sinkc := make(chan Sink, 1)
+	src := funcSource{name: zk1, run: func(_ context.Context, sink Sink) { sinkc <- sink }}
+	went := time.Date(2026, 12, 4, 16, 0, 0, 0, time.FixedZone("x", 3600))
+	m := &Mixer{Sources: []Source{src}, Debounce: time.Millisecond, Publish: p.publish, Now: func() time.Time { return went }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	filled := entry("filled", []string{"com.x.F"}, 20880)
+	base := &translate.Input{ServiceEntries: []*v1alpha1.ServiceEntry{filled, entry("other", []string{"com.x.O"}, 20880)}}
+	_ = m.SetBase(base)
+	sink := <-sinkc
+	sink.ReplaceAll(zk1, map[string][]Provider{
+		"com.x.I": {prov("", "10.0.0.1", 1, "")},
+		"com.x.F": {prov("", "10.0.0.2", 1, "")},
+	})
+	sink.ReplaceAll(zk2, map[string][]Provider{
+		"com.x.F": {prov("", "10.0.0.3", 1, "")},
+		"com.x.O": {prov("", "10.0.0.4", 1, "")},
+	})
+	sink.Available(zk1, true)
+	sink.Available(zk2, true)
+	waitPush(t, p, func(in *translate.Input) bool {
+		return endpointsOf(in, "com.x.I") == 1 && endpointsOf(in, "com.x.F") == 2 && endpointsOf(in, "com.x.O") == 1
+	})
+	in, _ := p.last()
+	for _, h := range []string{"com.x.I", "com.x.F", "com.x.O"} {
+		if a := annotationOf(in, h); a != "" {
+			t.Fatalf("%s flagged while every registry is up: %q", h, a)
+		}
+	}
+
+	sink.Available(zk1, false)
+	want := "endpoints are the last known from " + zk1 + " since 2026-12-04T15:00:00Z"
+	waitPush(t, p, func(in *translate.Input) bool { return annotationOf(in, "com.x.I") != "" })
+	in, _ = p.last()
+	for _, h := range []string{"com.x.I", "com.x.F"} {
+		if a := annotationOf(in, h); a != want {
+			t.Errorf("%s: %s = %q, want %q", h, UnreachableAnnotation, a, want)
+		}
+	}
+	if a := annotationOf(in, "com.x.O"); a != "" {
+		t.Errorf("com.x.O (only from %s, which is up) flagged: %q", zk2, a)
+	}
+	if endpointsOf(in, "com.x.I") != 1 || endpointsOf(in, "com.x.F") != 2 {
+		t.Error("endpoints dropped when the registry went away")
+	}
+	if _, ok := filled.Annotations[UnreachableAnnotation]; ok || len(filled.Spec.Endpoints) != 0 {
+		t.Error("the base's ServiceEntry was modified")
+	}
+
+	sink.Available(zk1, true)
+	waitPush(t, p, func(in *translate.Input) bool { return annotationOf(in, "com.x.I") == "" })
+	in, _ = p.last()
+	if a := annotationOf(in, "com.x.F"); a != "" {
+		t.Errorf("com.x.F still flagged with its registry back: %q", a)
+	}
 }

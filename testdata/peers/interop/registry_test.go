@@ -80,7 +80,9 @@ func testRegistry(t *testing.T, reg *harness.RegistryServer, gone time.Duration)
 	// Providers of one interface registering at once race on the parent
 	// node: one at a time, each an endpoint before the next starts.
 	v1a := provider("v1", "v1")
-	startRun(t, bin, dir, admin, listen, &harness.SyncBuffer{}, "--registry", regURL+"?port="+portOf(listen))
+	runLog := &harness.SyncBuffer{}
+	runURL := regURL + "?port=" + portOf(listen)
+	startRun(t, bin, dir, admin, listen, runLog, "--registry", runURL)
 	var live []*harness.Greeter // the providers that are not killed
 	for _, lane := range []string{"v1", "v2"} {
 		g := provider(lane, lane)
@@ -179,6 +181,14 @@ func testRegistry(t *testing.T, reg *harness.RegistryServer, gone time.Duration)
 	waitFor(t, 30*time.Second, "metamesh_registry_up 0", func() bool {
 		return metricValue(get(t, admin, "/metrics"), "metamesh_registry_up") == 0
 	})
+	// The ServiceEntry made for the interface is flagged, by name, with
+	// the registry it keeps the last endpoints of.
+	flagged := "endpoints are the last known from " + runURL + " since "
+	waitFor(t, 10*time.Second, "the made ServiceEntry flagged in the log", func() bool {
+		l := runLog.String()
+		return strings.Contains(l, "registry unreachable: endpoints are the last known") &&
+			strings.Contains(l, "ServiceEntry/default/registry-") && strings.Contains(l, flagged)
+	})
 	before := calls.Load()
 	if s := share(800); s < 75 || s > 85 {
 		t.Fatalf("v1 share %.1f%% with the registry down, want 80 ± 5 on the last known endpoints", s)
@@ -196,6 +206,9 @@ func testRegistry(t *testing.T, reg *harness.RegistryServer, gone time.Duration)
 	reg.Start(t)
 	waitFor(t, 60*time.Second, "metamesh_registry_up 1", func() bool {
 		return metricValue(get(t, admin, "/metrics"), "metamesh_registry_up") == 1
+	})
+	waitFor(t, 10*time.Second, "the flag cleared in the log", func() bool {
+		return strings.Contains(runLog.String(), "registry back: endpoints current again")
 	})
 	live = append(live, provider("v1-after", "v1"))
 	seen("v1-after", 30*time.Second)
