@@ -20,7 +20,7 @@ import (
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/upstream"
-	pxds "github.com/metamesh/metamesh/proxy/xds"
+	"github.com/metamesh/metamesh/proxy/xdsclient"
 )
 
 func proxyCmd() *cobra.Command {
@@ -114,7 +114,7 @@ func proxyCmd() *cobra.Command {
 // adsFlags are the proxy's control plane connection.
 type adsFlags struct {
 	addr, node, cluster string
-	tls                 pxds.TLSFiles
+	tls                 xdsclient.TLSFiles
 	plaintext           bool
 }
 
@@ -134,25 +134,25 @@ func (f *adsFlags) register(cmd *cobra.Command) {
 
 // client is the ADS client the flags ask for, feeding srv; nil without
 // --xds.
-func (f *adsFlags) client(log *zap.Logger, srv *proxy.Server) (*pxds.Client, error) {
+func (f *adsFlags) client(log *zap.Logger, srv *proxy.Server) (*xdsclient.Client, error) {
 	if f.addr == "" {
 		return nil, nil
 	}
 	var tlsCfg *tls.Config
 	switch {
-	case f.plaintext && f.tls != (pxds.TLSFiles{}):
+	case f.plaintext && f.tls != (xdsclient.TLSFiles{}):
 		return nil, errors.New("--insecure: no --xds-ca, --xds-cert, --xds-key or --xds-server-name with it")
 	case f.plaintext:
 	case f.tls.CA == "":
 		return nil, errors.New("--xds-ca: required (the control plane channel is TLS; --insecure for plaintext)")
 	default:
 		var err error
-		if tlsCfg, err = pxds.ClientTLS(f.tls); err != nil {
+		if tlsCfg, err = xdsclient.ClientTLS(f.tls); err != nil {
 			return nil, err
 		}
 	}
 	updates := srv.Metrics().XDSUpdates
-	return pxds.New(pxds.Config{
+	return xdsclient.New(xdsclient.Config{
 		Address: f.addr, NodeID: f.node, Cluster: f.cluster, TLS: tlsCfg, Apply: srv.Apply, Log: log.Named("xds"),
 		OnResponse: func(typ string, acked bool) {
 			result := "nack"

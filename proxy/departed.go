@@ -28,7 +28,7 @@ func (d *downstream) releaseDeparted() {
 			ex.clientGone(c)
 			continue
 		}
-		d.account(&c.Req, callObservers(c), c.Service, c.Route, c.Cluster, c.Host.Addr, statusClientGone, 0)
+		d.account(&c.Req, callObservers(c), c.Service, c.Route, c.ClusterName, c.Host.Addr, statusClientGone, 0)
 		d.settle(c)
 	}
 }

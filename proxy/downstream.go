@@ -274,8 +274,8 @@ func (d *downstream) begin(c *upstream.Call) {
 func (d *downstream) end(c *upstream.Call) {
 	d.active.Dec()
 	c.Host.End()
-	if c.Cl != nil {
-		c.Cl.Load.End()
+	if c.Cluster != nil {
+		c.Cluster.Load.End()
 	}
 	d.inflight.Add(-1)
 }
@@ -286,7 +286,7 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 	if resp.Kind == protocols.KindError {
 		status = "error"
 	}
-	d.report(c.Cl, c.Host, protocols.Classify(d.codec, resp) == protocols.ClassOK)
+	d.report(c.Cluster, c.Host, protocols.Classify(d.codec, resp) == protocols.ClassOK)
 	var encErr error
 	d.reply(c.Seq, b, func(dst []byte) []byte {
 		out, err := d.codec.Encode(dst, resp, c.Req.ID, c.ResponseSet)
@@ -297,22 +297,22 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 		return out
 	})
 	if encErr != nil {
-		d.srv.log.Warn("could not re-encode an upstream response", zap.String("cluster", c.Cluster), zap.Error(encErr))
+		d.srv.log.Warn("could not re-encode an upstream response", zap.String("cluster", c.ClusterName), zap.Error(encErr))
 	}
-	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.Cluster, c.Host.Addr, status, len(resp.Raw))
+	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.ClusterName, c.Host.Addr, status, len(resp.Raw))
 	d.settle(c)
 }
 
 // Fail answers a request whose upstream will never respond.
 func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
 	if errors.Is(err, upstream.ErrReset) || errors.Is(err, upstream.ErrTimeout) {
-		d.report(c.Cl, c.Host, false) // as a route timeout counts, on the exchange path
+		d.report(c.Cluster, c.Host, false) // as a route timeout counts, on the exchange path
 	}
 	d.reply(c.Seq, b, func(dst []byte) []byte {
-		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.Cluster, err))
+		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.ClusterName, err))
 	})
 	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
-	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.Cluster, c.Host.Addr, reason.String(), 0)
+	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.ClusterName, c.Host.Addr, reason.String(), 0)
 	d.settle(c)
 }
 

@@ -75,7 +75,7 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 	for {
 		c := upstream.BorrowCall(&ex.req)
 		c.Set, c.ResponseSet, c.Host, c.Receiver = ex.set, ex.rt.ResponseSet, host, ex
-		c.Service, c.Route, c.Cluster, c.Start = ex.service, ex.rt.Name, ex.cl.Name, ex.ob.start
+		c.Service, c.Route, c.ClusterName, c.Start = ex.service, ex.rt.Name, ex.cl.Name, ex.ob.start
 		c.Affinity = ex.d.affinity
 		host.Begin()
 		ex.try, ex.last = c, host

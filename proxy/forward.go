@@ -44,10 +44,10 @@ func (r *request) forward() {
 
 	c := upstream.NewCall(m)
 	c.Set, c.ResponseSet, c.Host, c.Receiver = set, rt.ResponseSet, r.host, d
-	c.Service, c.Route, c.Cluster, c.Start, c.Seq = r.label, rt.Name, r.cname, r.ob.start, r.seq
+	c.Service, c.Route, c.ClusterName, c.Start, c.Seq = r.label, rt.Name, r.cname, r.ob.start, r.seq
 	c.Affinity = d.affinity
 	if !oneway {
-		c.Cl, c.Log, c.Span = r.cl, r.ob.log, r.ob.span
+		c.Cluster, c.Log, c.Span = r.cl, r.ob.log, r.ob.span
 		d.begin(c)
 	}
 	host := r.host

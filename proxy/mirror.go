@@ -36,7 +36,7 @@ func (d *downstream) mirror(m *protocols.Message, rt *router.Route, snap *snapsh
 			continue
 		}
 		c := upstream.NewCall(m)
-		c.Set, c.Host, c.Receiver, c.Cluster, c.Affinity = rt.RequestSet, host, mirrorSink{}, mr.Cluster, d.affinity
+		c.Set, c.Host, c.Receiver, c.ClusterName, c.Affinity = rt.RequestSet, host, mirrorSink{}, mr.Cluster, d.affinity
 		if err := d.send(c, cl, &d.batch); err != nil {
 			c.Release()
 			count("failed")

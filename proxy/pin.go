@@ -63,8 +63,8 @@ func (d *downstream) sendPinned(m *protocols.Message, seq uint64, pin protocols.
 	// own decisions, and its span may be over already.
 	r.ob, r.traceSet = d.observe(cfg, m, service)
 	c := upstream.NewCall(m)
-	c.Host, c.Receiver, c.Cl, c.Log, c.Span, c.Set = p.host, d, p.cl, r.ob.log, r.ob.span, r.traceSet
-	c.Service, c.Route, c.Cluster, c.Start, c.Seq = r.label, r.routeName, p.cl.Name, r.ob.start, seq
+	c.Host, c.Receiver, c.Cluster, c.Log, c.Span, c.Set = p.host, d, p.cl, r.ob.log, r.ob.span, r.traceSet
+	c.Service, c.Route, c.ClusterName, c.Start, c.Seq = r.label, r.routeName, p.cl.Name, r.ob.start, seq
 	d.begin(c)
 	err := p.conn.Send(c, &d.batch)
 	if err != nil || pin == protocols.Unpin {

@@ -18,7 +18,7 @@ import (
 	"github.com/metamesh/metamesh/controlplane/xds"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 	"github.com/metamesh/metamesh/proxy/snapshot"
-	pxds "github.com/metamesh/metamesh/proxy/xds"
+	"github.com/metamesh/metamesh/proxy/xdsclient"
 )
 
 // services is n Dubbo services on port 20880, each with subsets v0..v3
@@ -123,11 +123,11 @@ func (a *applier) count() int {
 	return len(a.sets)
 }
 
-// startClient runs a proxy/xds client for node until the test ends.
-func startClient(t testing.TB, addr, node string, a *applier, tlsCfg *tls.Config) *pxds.Client {
+// startClient runs a proxy/xdsclient client for node until the test ends.
+func startClient(t testing.TB, addr, node string, a *applier, tlsCfg *tls.Config) *xdsclient.Client {
 	t.Helper()
-	c, err := pxds.New(pxds.Config{Address: addr, NodeID: node, Cluster: "test", TLS: tlsCfg, Apply: a.Apply, Log: zaptest.NewLogger(t),
-		Backoff: pxds.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}})
+	c, err := xdsclient.New(xdsclient.Config{Address: addr, NodeID: node, Cluster: "test", TLS: tlsCfg, Apply: a.Apply, Log: zaptest.NewLogger(t),
+		Backoff: xdsclient.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

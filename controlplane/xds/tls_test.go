@@ -6,7 +6,7 @@ import (
 
 	"github.com/metamesh/metamesh/controlplane/xds"
 	"github.com/metamesh/metamesh/controlplane/xds/xdstest"
-	pxds "github.com/metamesh/metamesh/proxy/xds"
+	"github.com/metamesh/metamesh/proxy/xdsclient"
 )
 
 // With a client CA, the server takes proxies whose certificate chains to
@@ -27,13 +27,13 @@ func TestTLSClientCertificates(t *testing.T) {
 	srv, addr := startServer(t, xds.Options{Debounce: time.Millisecond}, srvTLS)
 	srv.Update(resourcesFor(1, "v1"))
 
-	client := func(name string, pair *xdstest.Pair, ca *xdstest.CA) *pxds.Client {
-		f := pxds.TLSFiles{CA: xdstest.WriteFile(t, dir, name+"-ca.crt", ca.CertPEM()), ServerName: "localhost"}
+	client := func(name string, pair *xdstest.Pair, ca *xdstest.CA) *xdsclient.Client {
+		f := xdsclient.TLSFiles{CA: xdstest.WriteFile(t, dir, name+"-ca.crt", ca.CertPEM()), ServerName: "localhost"}
 		if pair != nil {
 			f.Cert = xdstest.WriteFile(t, dir, name+".crt", pair.CertPEM)
 			f.Key = xdstest.WriteFile(t, dir, name+".key", pair.KeyPEM)
 		}
-		cfg, err := pxds.ClientTLS(f)
+		cfg, err := xdsclient.ClientTLS(f)
 		if err != nil {
 			t.Fatal(err)
 		}

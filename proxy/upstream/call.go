@@ -37,9 +37,9 @@ type Call struct {
 	Set []protocols.Header
 	// Host is the upstream host the call goes to.
 	Host *cluster.Host
-	// Cl is the cluster the call counts against (limits, outlier
+	// Cluster is the cluster the call counts against (limits, outlier
 	// detection), when set.
-	Cl *cluster.Cluster
+	Cluster *cluster.Cluster
 	// Log is the access log the call's outcome is written to, when set.
 	Log *accesslog.Logger
 	// Span is the request's trace span, ended with the outcome, when set.
@@ -48,10 +48,10 @@ type Call struct {
 	Receiver Receiver
 	// Start is when the proxy received the request.
 	Start time.Time
-	// Service, Route and Cluster name where the call went, for metrics
-	// and logs; ResponseSet holds attributes to set on the response.
-	Service, Route, Cluster string
-	ResponseSet             []protocols.Header
+	// Service, Route and ClusterName name where the call went, for
+	// metrics and logs; ResponseSet holds attributes to set on the response.
+	Service, Route, ClusterName string
+	ResponseSet                 []protocols.Header
 	// Seq is the receiver's own sequence number for the call (the reply
 	// slot of a pipelined client).
 	Seq uint64
@@ -92,8 +92,8 @@ func BorrowCall(req *protocols.Message) *Call {
 // Release returns c to the pool. Its owner calls it once the outcome has
 // been handled; c must not be used afterwards.
 func (c *Call) Release() {
-	c.Set, c.Host, c.Cl, c.Log, c.Span, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil, nil, nil
-	c.Service, c.Route, c.Cluster, c.Seq, c.Affinity = "", "", "", 0, 0
+	c.Set, c.Host, c.Cluster, c.Log, c.Span, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil, nil, nil
+	c.Service, c.Route, c.ClusterName, c.Seq, c.Affinity = "", "", "", 0, 0
 	c.cn, c.id = nil, 0
 	if c.borrowed {
 		// Drop the references to the lender's frame and headers.

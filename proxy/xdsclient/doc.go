@@ -1,4 +1,4 @@
-// Package xds is the proxy's ADS client: one aggregated gRPC stream (state
+// Package xdsclient is the proxy's ADS client: one aggregated gRPC stream (state
 // of the world) to the control plane, subscribed to every listener,
 // cluster, endpoint and route configuration (wildcard).
 //
@@ -14,4 +14,4 @@
 // backoff and jitter; meanwhile the proxy keeps serving its last config.
 // On a new stream it sends the versions it has, and resyncs from whatever
 // the control plane sends.
-package xds
+package xdsclient

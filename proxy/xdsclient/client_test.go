@@ -1,4 +1,4 @@
-package xds_test
+package xdsclient_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
-	"github.com/metamesh/metamesh/proxy/xds"
+	"github.com/metamesh/metamesh/proxy/xdsclient"
 
 	_ "github.com/metamesh/metamesh/protocols/dubbo"
 )
@@ -93,15 +93,15 @@ func startControlPlane(t *testing.T, addr string, res *snapshot.Resources) *cont
 }
 
 // startProxy runs a real proxy fed by an ADS client until the test ends.
-func startProxy(t *testing.T, addr string) (*proxy.Server, *xds.Client) {
+func startProxy(t *testing.T, addr string) (*proxy.Server, *xdsclient.Client) {
 	t.Helper()
 	srv := proxy.New(zaptest.NewLogger(t).Named("proxy"), metrics.NewProxy())
-	c, err := xds.New(xds.Config{
+	c, err := xdsclient.New(xdsclient.Config{
 		Address: addr, NodeID: "p1", Apply: srv.Apply, Log: zaptest.NewLogger(t).Named("ads"),
 		OnResponse: func(typ string, acked bool) {
 			srv.Metrics().XDSUpdates.WithLabelValues(typ, map[bool]string{true: "ack", false: "nack"}[acked]).Inc()
 		},
-		Backoff: xds.Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+		Backoff: xdsclient.Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)

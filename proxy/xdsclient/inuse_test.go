@@ -1,4 +1,4 @@
-package xds_test
+package xdsclient_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/snapshot"
-	"github.com/metamesh/metamesh/proxy/xds"
+	"github.com/metamesh/metamesh/proxy/xdsclient"
 )
 
 // A push that renames the subsets (removing the clusters the route in
@@ -30,7 +30,7 @@ func TestClustersInUseOutliveTheirRemoval(t *testing.T) {
 	var mu sync.Mutex
 	var dangling []string
 	var applied []*snapshot.Resources
-	c, err := xds.New(xds.Config{Address: cp.addr, NodeID: "p1", Log: zaptest.NewLogger(t).Named("ads"),
+	c, err := xdsclient.New(xdsclient.Config{Address: cp.addr, NodeID: "p1", Log: zaptest.NewLogger(t).Named("ads"),
 		Apply: func(res *snapshot.Resources) error {
 			have := map[string]bool{}
 			for _, cl := range res.Clusters {
