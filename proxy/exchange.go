@@ -37,8 +37,9 @@ type exchange struct {
 	try      *upstream.Call // the try whose outcome counts, or nil
 	tries    int
 	last     *cluster.Host
-	retrying bool // the current try holds a retry budget slot
-	failover bool // a connect failure already moved a try to another host
+	retrying bool   // the current try holds a retry budget slot
+	failover bool   // a connect failure already moved a try to another host
+	gen      uint64 // counts timed tries: a per-try timer acts on its own only
 	timer    *time.Timer
 	tryTimer *time.Timer
 }
@@ -81,7 +82,9 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 		ex.try, ex.last = c, host
 		ex.tries++
 		if p := ex.rt.Retry; p != nil && p.PerTryTimeout > 0 {
-			ex.tryTimer = time.AfterFunc(p.PerTryTimeout, func() { ex.tryExpired(c) })
+			ex.gen++
+			gen := ex.gen
+			ex.tryTimer = time.AfterFunc(p.PerTryTimeout, func() { ex.tryExpired(c, gen) })
 		}
 		err := ex.d.send(c, ex.cl, b)
 		if err == nil {
@@ -222,12 +225,14 @@ func (ex *exchange) expire() {
 	b.Flush()
 }
 
-// tryExpired ends try c at the per-try timeout: retried as a reset when
-// the policy allows, else the request times out.
-func (ex *exchange) tryExpired(c *upstream.Call) {
+// tryExpired ends try c (the gen-th timed try) at the per-try timeout:
+// retried as a reset when the policy allows, else the request times out.
+// A timer that fired while a later try was being sent finds another gen,
+// even when that try reuses c's pooled Call.
+func (ex *exchange) tryExpired(c *upstream.Call, gen uint64) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
-	if ex.done || c != ex.try {
+	if ex.done || c != ex.try || gen != ex.gen {
 		return
 	}
 	ex.abandonLocked()
@@ -251,14 +256,19 @@ func (ex *exchange) abandonLocked() {
 		return
 	}
 	ex.d.report(ex.cl, c.Host, false) // no reply in time counts against the host
-	// Cancel may close the connection, which fails c through Fail: let
-	// go of the lock meanwhile (Fail finds c no longer current).
-	ex.mu.Unlock()
-	took := upstream.Cancel(c)
-	ex.mu.Lock()
+	// Cancel runs under ex.mu, while c can't be released by anyone else
+	// (its outcome needs ex.mu). Closing a connection fails c through
+	// Fail, which takes ex.mu: that runs after letting go of it (Fail then
+	// finds c no longer current), and c is not touched again here.
+	took, closeConn := upstream.Cancel(c)
 	if took {
 		c.Host.End()
 		c.Release()
+	}
+	if closeConn != nil {
+		ex.mu.Unlock()
+		closeConn()
+		ex.mu.Lock()
 	}
 }
 

@@ -275,3 +275,16 @@ func TestSplitRequestsMergeInOrder(t *testing.T) {
 	want := []string{"slow:s1 a|fast:f1 a", "fast:f2 b", "fast:f3 c|ERR no_route|slow:s2 c", "slow:s3 d"}
 	exchangeLines(t, nc, reqs, want)
 }
+
+// Requests on a connection a session pinned count against their cluster
+// like any other: the cluster's requests in flight are back to zero once
+// they are answered (they used to end a slot they never took).
+func TestPinnedRequestsKeepClusterLoadBalanced(t *testing.T) {
+	srv, nc := startLines(t, "test-line-session")
+	exchangeLines(t, nc, []string{"f-pin a", "s1 b", "x2 c", "f-unpin d"}, []string{"fast:f-pin a", "fast:s1 b", "fast:x2 c", "fast:f-unpin d"})
+	for _, name := range []string{"fast", "slow"} {
+		if n := srv.Snapshot().Clusters[name].Load.Active(); n != 0 {
+			t.Errorf("cluster %s: %d requests in flight after every reply, want 0", name, n)
+		}
+	}
+}

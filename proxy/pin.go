@@ -62,6 +62,11 @@ func (d *downstream) sendPinned(m *protocols.Message, seq uint64, pin protocols.
 	// Sampled on its own: the request that pinned the connection made its
 	// own decisions, and its span may be over already.
 	r.ob, r.traceSet = d.observe(cfg, m, service)
+	if !p.cl.Load.Begin(p.cl.Limits) {
+		// As any request to the cluster: its outcome ends the slot.
+		r.answer(fail(protocols.ReasonOverloaded, "metamesh: cluster %s has %d requests in flight, its limit", p.cl.Name, p.cl.Limits.MaxRequests))
+		return
+	}
 	c := upstream.NewCall(m)
 	c.Host, c.Receiver, c.Cluster, c.Log, c.Span, c.Set = p.host, d, p.cl, r.ob.log, r.ob.span, r.traceSet
 	c.Service, c.Route, c.ClusterName, c.Start, c.Seq = r.label, r.routeName, p.cl.Name, r.ob.start, seq

@@ -68,29 +68,28 @@ var ErrReset = errors.New("upstream: reset")
 var errCancelled = errors.New("a call on it was cancelled")
 
 // Cancel withdraws a two-way call its receiver no longer wants (it timed
-// out). It reports whether it took c back: then c's receiver will not be
-// called and the caller releases c. Otherwise the connection still owns c
-// and calls its receiver as usual (at once, with a reset, when the model
-// can't skip one reply and the connection is closed for it, or when the
-// response arrives).
-func Cancel(c *Call) bool {
+// out). The caller must hold what c's receiver needs to take an outcome
+// (so c can't be answered and released meanwhile). On a multiplexed
+// connection c is taken back at once: took is true, the receiver will not
+// be called, and the caller releases c. Models that can't skip one reply
+// (pipelined, exclusive) return closeConn instead, to be run once the
+// caller has let go of its lock: it closes the connection (its late reply
+// would go to the next call), which fails c through its receiver.
+func Cancel(c *Call) (took bool, closeConn func()) {
 	cn := c.cn
 	if cn == nil {
-		return false
+		return false, nil
 	}
 	if cn.pool.codec.Model() != protocols.Multiplexed {
-		// Replies pair with calls by order: the late reply would go to
-		// the next call. The connection can't be trusted any more.
-		cn.close(errCancelled)
-		return false
+		return false, func() { cn.close(errCancelled) }
 	}
 	cn.mu.Lock()
-	took := cn.byID[c.id] == c
+	took = cn.byID[c.id] == c
 	if took {
 		delete(cn.byID, c.id)
 	}
 	cn.mu.Unlock()
-	return took
+	return took, nil
 }
 
 // send writes c with this connection's ID and registers it to await its
