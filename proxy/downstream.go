@@ -81,7 +81,7 @@ func (d *downstream) serve() {
 	defer d.srv.untrack(d)
 	defer func() {
 		if d.pinned != nil {
-			d.pinned.conn.Release()
+			d.pinned.conn.Leave() // the client is gone: nothing it sent is awaited any more
 		}
 	}()
 

@@ -60,17 +60,28 @@ func TestFrameTimeoutClosesSlowSenders(t *testing.T) {
 // timeout; one waiting for a reply is not.
 func TestIdleTimeout(t *testing.T) {
 	up := startEcho(t, "v1")
-	up.delay.Store(int64(600 * time.Millisecond))
+	up.delay.Store(int64(2 * time.Second))
 	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
 	srv.SetLimits(Limits{IdleTimeout: 200 * time.Millisecond})
 	busy, idle := dial(t, addr), dial(t, addr)
-	if status, value := busy.call(1, svc, "slow"); status != 20 || !strings.HasPrefix(value, "v1|slow") {
-		t.Fatalf("a request slower than the idle timeout: status %d %q", status, value)
+	type result struct {
+		status byte
+		value  string
 	}
+	done := make(chan result, 1)
+	go func() {
+		status, value := busy.call(1, svc, "slow")
+		done <- result{status, value}
+	}()
 	expectEOF(t, idle.nc)
 	waitUntil(t, 5*time.Second, "idle closes counted", func() bool { return closedCount(srv, "idle_timeout") >= 1 })
+	// The busy client's request is still in flight (2 s): it must not
+	// have been closed. (Once answered, it idles out in turn.)
 	if got := closedCount(srv, "idle_timeout"); got != 1 {
 		t.Fatalf("idle_timeout closes = %v, want 1 (the waiting client was closed too)", got)
+	}
+	if r := <-done; r.status != 20 || !strings.HasPrefix(r.value, "v1|slow") {
+		t.Fatalf("a request slower than the idle timeout: status %d %q", r.status, r.value)
 	}
 }
 

@@ -173,6 +173,9 @@ func TestRedisSessionRepliesAndMethodObserved(t *testing.T) {
 		`metamesh_requests_total{cluster="cache",protocol="redis",route="all",service="cache",status="no_healthy_upstream"}`: 1,
 		`metamesh_request_duration_seconds_count{cluster="cache",protocol="redis",route="all",service="cache"}`:              1,
 	} {
+		// The reply can reach the client a moment before its outcome is
+		// counted.
+		waitUntil(t, 5*time.Second, series, func() bool { return scrape(t, srv, series) >= want })
 		if got := scrape(t, srv, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}

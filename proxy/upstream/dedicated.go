@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/metamesh/metamesh/proxy/wire"
@@ -55,6 +56,36 @@ func (d *Dedicated) Release() {
 	}
 	cn.mu.Unlock()
 	if mine {
+		cn.recycle()
+	}
+}
+
+// errClientGone closes a dedicated connection whose client left with
+// calls still in flight on it.
+var errClientGone = errors.New("upstream: the client of this connection left with calls in flight")
+
+// Leave is Release for a client that has gone: with nothing in flight the
+// connection is reset for reuse as on Release; with calls in flight it is
+// closed at once, since nobody will read their replies and a blocking
+// command's reply may never come (it would hold the connection, and the
+// server's client, for good). Only the owning handle counts.
+func (d *Dedicated) Leave() {
+	cn := d.cn
+	cn.mu.Lock()
+	mine := cn.owner == d
+	busy := len(cn.fifo) > 0 || len(cn.byID) > 0
+	if mine {
+		cn.owner = nil
+		if !busy {
+			cn.released.Store(true)
+		}
+	}
+	cn.mu.Unlock()
+	switch {
+	case !mine:
+	case busy:
+		cn.close(errClientGone)
+	default:
 		cn.recycle()
 	}
 }

@@ -206,3 +206,29 @@ func TestDedicatedIdleBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestDedicatedLeave: a client that leaves with a call in flight on its
+// own connection (a blocking command whose reply may never come) has the
+// connection closed at once and the call failed, not kept open for good;
+// one that leaves with nothing in flight has its connection reused.
+func TestDedicatedLeave(t *testing.T) {
+	srv := newServer(t, nil)
+	pool, _ := dedicatedPool(t, srv.addr(), goodReset, upstream.Options{})
+	rcv := newRecorder()
+	d1, err := pool.Dedicated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := sendOn(t, d1, rcv, hold)
+	d1.Leave()
+	if e := rcv.wait(t, 1)[0]; e.call != held || e.respond {
+		t.Fatalf("the held call of a client that left: %+v, want it failed at once", e)
+	}
+	if n := pool.IdleDedicated(); n != 0 {
+		t.Fatalf("%d idle dedicated connections: the busy one was kept", n)
+	}
+	use(t, pool, rcv, "b").Leave()
+	eventually(t, "the idle connection to be reused", func() bool { return pool.IdleDedicated() == 1 })
+	srv.releaseHeld()
+	rcv.quiet(t)
+}
