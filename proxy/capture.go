@@ -48,51 +48,34 @@ func (s *Server) addCapture(ln net.Listener, kind string, handle func(*captureLi
 
 func (c *captureListener) serve() {
 	defer close(c.done)
-	var backoff time.Duration
-	for {
-		nc, err := c.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			c.srv.log.Warn("accept failed", zap.String("capture", c.kind), zap.Error(err))
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
+	c.srv.acceptLoop(c.ln, func() zap.Field { return zap.String("capture", c.kind) }, func(nc net.Conn) {
 		tc, ok := nc.(*net.TCPConn)
 		if !ok {
 			_ = nc.Close()
-			continue
+			return
 		}
-		lim := c.srv.limits.Load()
-		if limit := lim.MaxConnections; limit > 0 && c.open.Load() >= int64(limit) {
-			c.refuse(tc, "capture port at its connection limit: closing new connections")
-			continue
-		}
-		if limit := lim.MaxTotalConnections; limit > 0 && c.srv.open.Load() >= int64(limit) {
-			c.refuse(tc, "proxy at its total connection limit: closing new connections")
-			continue
+		if why, _, over := c.srv.overLimit("capture port", c.open.Load()); over {
+			c.refuse(tc, why)
+			return
 		}
 		dst, err := capture.OriginalDst(tc)
 		if err != nil {
 			c.refuse(tc, err.Error())
-			continue
+			return
 		}
 		// A connection no rule redirected (dialed to the capture port
 		// itself) has the capture port as its original destination:
 		// relaying it would dial the proxy again, for ever.
 		if local := tc.LocalAddr().(*net.TCPAddr).AddrPort(); unmap(local) == unmap(dst) {
 			c.refuse(tc, "connection to the capture port that no capture rule redirected: closing it")
-			continue
+			return
 		}
 		c.open.Add(1)
 		go func() {
 			defer c.open.Add(-1)
 			c.handle(c, tc, unmap(dst))
 		}()
-	}
+	})
 }
 
 func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }

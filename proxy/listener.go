@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"net"
 	"sync/atomic"
 	"time"
@@ -35,37 +34,20 @@ func newListener(s *Server, ln net.Listener, cfg *snapshot.Listener) *listener {
 
 func (l *listener) serve() {
 	defer close(l.done)
-	var backoff time.Duration
-	for {
-		nc, err := l.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: back off, don't spin.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.srv.log.Warn("accept failed", zap.String("listener", l.cfg.Load().Name), zap.Error(err))
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		lim := l.srv.limits.Load()
-		if limit := lim.MaxConnections; limit > 0 && l.open.Load() >= int64(limit) {
-			l.refuse(nc, "listener at its connection limit: closing new connections", limit)
-			continue
-		}
-		if limit := lim.MaxTotalConnections; limit > 0 && l.srv.open.Load() >= int64(limit) {
-			l.refuse(nc, "proxy at its total connection limit: closing new connections", limit)
-			continue
+	where := func() zap.Field { return zap.String("listener", l.cfg.Load().Name) }
+	l.srv.acceptLoop(l.ln, where, func(nc net.Conn) {
+		if why, limit, over := l.srv.overLimit("listener", l.open.Load()); over {
+			l.refuse(nc, why, limit)
+			return
 		}
 		d := newDownstream(l, nc)
 		if !l.srv.track(d) {
 			d.close()
-			continue
+			return
 		}
 		l.open.Add(1)
 		go d.serve()
-	}
+	})
 }
 
 // refuse closes a connection over a connection limit. It logs the first
