@@ -32,13 +32,13 @@ tools:
 	@command -v thrift >/dev/null || { apt-get update -qq && apt-get install -y -qq thrift-compiler >/dev/null; }
 	@GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go
 
-# generate: protobuf for proxy/api, the Thrift peers' Go code, then deepcopy
+# generate: protobuf for crds/xdsapi, the Thrift peers' Go code, then deepcopy
 # and CRD YAML for crds/.
 # Aeraki's kinds need float64 (mirrorPercentage.value), so only their CRD run
 # gets allowDangerousTypes; metamesh's own kinds must not use floats.
 generate: tools
-	protoc -I proxy/api -I /usr/include --plugin=protoc-gen-go=$(BIN)/protoc-gen-go \
-		--go_out=proxy/api --go_opt=paths=source_relative proxy/api/metaprotocol.proto
+	protoc -I crds/xdsapi -I /usr/include --plugin=protoc-gen-go=$(BIN)/protoc-gen-go \
+		--go_out=crds/xdsapi --go_opt=paths=source_relative crds/xdsapi/metaprotocol.proto
 	cd $(PEERS)/thrift && rm -rf gen-go && thrift --gen go:package_prefix=github.com/metamesh/metamesh/$(PEERS)/thrift/gen-go/,skip_remote echo.thrift && gofmt -w gen-go
 	rm -f crds/bases/*.yaml
 	$(GO) run $(CONTROLLER_GEN) object paths=./crds/...
@@ -47,8 +47,8 @@ generate: tools
 	$(MAKE) -s deploy-crds
 
 check-generated: generate
-	@git diff --exit-code -- proxy/api crds deploy/crds $(PEERS)/thrift/gen-go || { echo "generated code is stale: run make generate and commit"; exit 1; }
-	@out=$$(git status --porcelain --untracked-files=all -- proxy/api crds deploy/crds $(PEERS)/thrift/gen-go); [ -z "$$out" ] || { echo "generated files not committed:"; echo "$$out"; exit 1; }
+	@git diff --exit-code -- crds/xdsapi crds deploy/crds $(PEERS)/thrift/gen-go || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@out=$$(git status --porcelain --untracked-files=all -- crds/xdsapi crds deploy/crds $(PEERS)/thrift/gen-go); [ -z "$$out" ] || { echo "generated files not committed:"; echo "$$out"; exit 1; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }

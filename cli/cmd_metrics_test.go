@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 func freeAddr(t *testing.T) string { return freeAddrs(t, 1)[0] }
@@ -108,7 +108,7 @@ func TestProxyBootstrapHasAVersion(t *testing.T) {
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := snapshot.LoadFile(path)
+	res, err := xdsapi.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/metamesh/metamesh/controlplane/xds"
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // embeddedADS is `metamesh run --xds ADDR`: the run's own config also
@@ -35,12 +35,12 @@ func (e *embeddedADS) register(f *pflag.FlagSet) {
 // start serves ADS until ctx ends when --xds is set, with its series on
 // reg, and returns what publishes each applied config to it (a no-op
 // without --xds).
-func (e *embeddedADS) start(ctx context.Context, log *zap.Logger, reg prometheus.Registerer) (func(*snapshot.Resources), error) {
+func (e *embeddedADS) start(ctx context.Context, log *zap.Logger, reg prometheus.Registerer) (func(*xdsapi.Resources), error) {
 	if e.addr == "" {
 		if e.plaintext || e.tls != (xds.TLSFiles{}) {
 			return nil, errors.New("--insecure, --xds-cert, --xds-key and --xds-client-ca need --xds")
 		}
-		return func(*snapshot.Resources) {}, nil
+		return func(*xdsapi.Resources) {}, nil
 	}
 	tlsCfg, err := serverTLS(e.tls, e.plaintext)
 	if err != nil {

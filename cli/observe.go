@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/admin"
-	"github.com/metamesh/metamesh/proxy/api"
 	"github.com/metamesh/metamesh/proxy/tracing"
 )
 
@@ -49,12 +49,12 @@ func (f *observeFlags) register(cmd *cobra.Command, accessLogs bool) {
 
 // accessLogConfig is the listeners' access log the flags ask for (nil:
 // off).
-func (f *accessLogFlags) accessLogConfig() (*api.AccessLog, error) {
-	al := &api.AccessLog{Path: f.accessLogPath}
+func (f *accessLogFlags) accessLogConfig() (*xdsapi.AccessLog, error) {
+	al := &xdsapi.AccessLog{Path: f.accessLogPath}
 	switch f.accessLogFormat {
 	case "json":
 	case "text":
-		al.Format = api.AccessLog_TEXT
+		al.Format = xdsapi.AccessLog_TEXT
 	default:
 		return nil, fmt.Errorf("--access-log-format: %q is not json or text", f.accessLogFormat)
 	}
@@ -62,13 +62,13 @@ func (f *accessLogFlags) accessLogConfig() (*api.AccessLog, error) {
 	case "off":
 		return nil, nil
 	case "all":
-		al.Mode = api.AccessLog_ALL
+		al.Mode = xdsapi.AccessLog_ALL
 	case "sampled":
 		v, err := strconv.ParseFloat(pct, 64)
 		if err != nil || v < 0 || v > 100 {
 			return nil, fmt.Errorf("--access-log: %q: want sampled:PERCENT with PERCENT in 0..100", f.accessLog)
 		}
-		al.Mode, al.SamplePercent = api.AccessLog_SAMPLED, v
+		al.Mode, al.SamplePercent = xdsapi.AccessLog_SAMPLED, v
 	default:
 		return nil, fmt.Errorf("--access-log: %q is not off, all or sampled:PERCENT", f.accessLog)
 	}

@@ -4,18 +4,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metamesh/metamesh/proxy/api"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 func TestAccessLogFlags(t *testing.T) {
 	for _, tc := range []struct {
 		mode, format string
-		want         *api.AccessLog
+		want         *xdsapi.AccessLog
 		err          string
 	}{
 		{"off", "json", nil, ""},
-		{"all", "text", &api.AccessLog{Mode: api.AccessLog_ALL, Format: api.AccessLog_TEXT, Path: "stdout"}, ""},
-		{"sampled:1.5", "json", &api.AccessLog{Mode: api.AccessLog_SAMPLED, SamplePercent: 1.5, Path: "stdout"}, ""},
+		{"all", "text", &xdsapi.AccessLog{Mode: xdsapi.AccessLog_ALL, Format: xdsapi.AccessLog_TEXT, Path: "stdout"}, ""},
+		{"sampled:1.5", "json", &xdsapi.AccessLog{Mode: xdsapi.AccessLog_SAMPLED, SamplePercent: 1.5, Path: "stdout"}, ""},
 		{"sampled:101", "json", nil, "--access-log"},
 		{"sampled", "json", nil, "--access-log"},
 		{"some", "json", nil, "--access-log"},

@@ -15,10 +15,10 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/admin"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/upstream"
 	"github.com/metamesh/metamesh/proxy/xdsclient"
 )
@@ -55,9 +55,9 @@ func proxyCmd() *cobra.Command {
 			if bootstrap == "" && ads.addr == "" {
 				return errors.New("--xds or --bootstrap: one is required")
 			}
-			var res *snapshot.Resources
+			var res *xdsapi.Resources
 			if bootstrap != "" {
-				if res, err = snapshot.LoadFile(bootstrap); err != nil {
+				if res, err = xdsapi.LoadFile(bootstrap); err != nil {
 					return err
 				}
 				res.Version = res.Hash() // names it in /config_dump, as metamesh run's sets

@@ -13,10 +13,10 @@ import (
 
 	"github.com/metamesh/metamesh/controlplane/file"
 	"github.com/metamesh/metamesh/controlplane/translate"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/upstream"
 )
 
@@ -124,7 +124,7 @@ func runCmd() *cobra.Command {
 
 // applyConfig translates cfg and applies it to the proxy, logging every
 // object the translation did not fully accept.
-func applyConfig(log *zap.Logger, srv *proxy.Server, cfg *file.Config, opts translate.Options, publish func(*snapshot.Resources)) error {
+func applyConfig(log *zap.Logger, srv *proxy.Server, cfg *file.Config, opts translate.Options, publish func(*xdsapi.Resources)) error {
 	out := translate.Translate(&translate.Input{
 		ServiceEntries:       cfg.ServiceEntries,
 		DestinationPolicies:  cfg.DestinationPolicies,

@@ -12,7 +12,7 @@ import (
 func TestAccessLog(t *testing.T) {
 	up := startEcho(t, "v1")
 	path := filepath.Join(t.TempDir(), "access.log")
-	_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{freeAddr(t)},
+	_, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: []string{freeAddr(t)},
 		AccessLog: "{mode: ALL, path: " + path + "}"})
 	c := dial(t, addr)
 	c.call(7, svc, "sayHello")
@@ -50,7 +50,7 @@ func TestAccessLog(t *testing.T) {
 func TestAccessLogSampledNone(t *testing.T) {
 	up := startEcho(t, "v1")
 	path := filepath.Join(t.TempDir(), "access.log")
-	_, addr := startProxy(t, config{V1: []string{up.addr()}, AccessLog: "{mode: SAMPLED, sample_percent: 0, path: " + path + "}"})
+	_, addr := startProxy(t, setup{V1: []string{up.addr()}, AccessLog: "{mode: SAMPLED, sample_percent: 0, path: " + path + "}"})
 	c := dial(t, addr)
 	for i := range 50 {
 		c.call(uint64(i+1), svc, "m")

@@ -14,21 +14,21 @@ import (
 func BenchmarkProxyRoundTrip(b *testing.B) {
 	for _, bc := range []struct {
 		name string
-		cfg  config
+		cfg  setup
 	}{
-		{"none", config{}},
-		{"timeout+retries", config{Policy: "timeout: 10s, retry_policy: {retry_on: reset, num_retries: 1}"}},
-		{"ratelimit", config{RateLimit: "token_bucket: {max_tokens: 1000000000, tokens_per_fill: 1000000000, fill_interval: 1s}"}},
-		{"fault-0%", config{Fault: "fault: {abort: {status: 70, percentage: 0}}"}},
-		{"outlier+limits", config{Outlier: "{consecutive_5xx: 5}", Thresholds: "{max_requests: 100000}"}},
-		{"accesslog-1%", config{AccessLog: "{mode: SAMPLED, sample_percent: 1, path: /dev/null}"}},
-		{"accesslog-all", config{AccessLog: "{mode: ALL, path: /dev/null}"}},
+		{"none", setup{}},
+		{"timeout+retries", setup{Policy: "timeout: 10s, retry_policy: {retry_on: reset, num_retries: 1}"}},
+		{"ratelimit", setup{RateLimit: "token_bucket: {max_tokens: 1000000000, tokens_per_fill: 1000000000, fill_interval: 1s}"}},
+		{"fault-0%", setup{Fault: "fault: {abort: {status: 70, percentage: 0}}"}},
+		{"outlier+limits", setup{Outlier: "{consecutive_5xx: 5}", Thresholds: "{max_requests: 100000}"}},
+		{"accesslog-1%", setup{AccessLog: "{mode: SAMPLED, sample_percent: 1, path: /dev/null}"}},
+		{"accesslog-all", setup{AccessLog: "{mode: ALL, path: /dev/null}"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchRoundTrip(b, bc.cfg) })
 	}
 }
 
-func benchRoundTrip(b *testing.B, cfg config) {
+func benchRoundTrip(b *testing.B, cfg setup) {
 	up := startEcho(b, "v1")
 	cfg.V1 = []string{up.addr()}
 	_, addr := startProxy(b, cfg)

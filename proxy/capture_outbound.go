@@ -7,7 +7,7 @@ import (
 
 // CaptureOutbound serves ln as the outbound capture port (mesh mode): each
 // connection's original destination is looked up in the capture table of
-// the config in force (snapshot.CaptureTable). A destination a listener
+// the config in force (config.CaptureTable). A destination a listener
 // serves (a service address or endpoint on a meta-protocol port) gets that
 // listener's codec, routes and policies, as if the client had connected to
 // the listener; any other is relayed untouched as TCP (passthrough),

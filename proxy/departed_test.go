@@ -94,7 +94,7 @@ func pending(srv *Server) (gauge float64, inflight, hosts int64) {
 // longer than the default keeps it.
 func TestDefaultTimeoutAnswersForASilentUpstream(t *testing.T) {
 	up := startSilent(t)
-	srv, addr := startProxy(t, config{V1: []string{up.addr}})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr}})
 	srv.SetDefaultTimeout(100 * time.Millisecond)
 	c := dial(t, addr)
 	const n = 3
@@ -121,7 +121,7 @@ func TestDefaultTimeoutAnswersForASilentUpstream(t *testing.T) {
 func TestRouteTimeoutOutlastsTheDefault(t *testing.T) {
 	up := startEcho(t, "v1")
 	up.delay.Store(int64(300 * time.Millisecond))
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}, Policy: "timeout: 30s"})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}, Policy: "timeout: 30s"})
 	srv.SetDefaultTimeout(20 * time.Millisecond)
 	if status, value := dial(t, addr).call(1, svc, "slow"); status != 20 || !strings.HasPrefix(value, "v1|slow") {
 		t.Fatalf("status %d %q; want v1's reply: the route's 30s timeout, not the default, applies", status, value)
@@ -139,7 +139,7 @@ func TestDepartedClientReleasesItsRequests(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := startSilent(t)
-			srv, addr := startProxy(t, config{V1: []string{up.addr}, Policy: tc.policy})
+			srv, addr := startProxy(t, setup{V1: []string{up.addr}, Policy: tc.policy})
 			srv.SetDefaultTimeout(0)
 			c := dial(t, addr)
 			var sent int64

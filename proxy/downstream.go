@@ -14,8 +14,8 @@ import (
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/router"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/upstream"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
@@ -27,7 +27,7 @@ type downstream struct {
 	srv      *Server
 	affinity uint64 // keeps this client's requests to a pipelined host on one connection
 	lis      *listener
-	cfg      *snapshot.Listener // as accepted: its codec frames the connection
+	cfg      *config.Listener // as accepted: its codec frames the connection
 	codec    protocols.Codec
 	nc       net.Conn
 	rd       *wire.Reader

@@ -16,7 +16,7 @@ import (
 func TestShutdownAnswersWhatWasSent(t *testing.T) {
 	const n = 2000
 	up := startEcho(t, "v1")
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	c := dial(t, addr)
 	if status, _ := c.call(1, svc, "warm"); status != 20 {
 		t.Fatalf("warm-up: status %d", status)

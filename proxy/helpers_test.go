@@ -16,19 +16,19 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/protocols/dubbo"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
 
 const svc = "org.apache.dubbo.samples.api.GreetingsService"
 
-// config describes a one-listener test config: v1 and v2 clusters, a
+// setup describes a one-listener test config: v1 and v2 clusters, a
 // batchjob route to v2, and a default route with the given weights.
-type config struct {
+type setup struct {
 	Listen   string
 	Service  string
 	V1, V2   []string
@@ -107,7 +107,7 @@ resources:
 {{- end}}
 `))
 
-func (c config) resources(t testing.TB) *snapshot.Resources {
+func (c setup) resources(t testing.TB) *xdsapi.Resources {
 	t.Helper()
 	port := func(a string) string {
 		_, p, err := net.SplitHostPort(a)
@@ -138,7 +138,7 @@ func (c config) resources(t testing.TB) *snapshot.Resources {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := snapshot.Parse(buf.Bytes())
+	res, err := xdsapi.Parse(buf.Bytes())
 	if err != nil {
 		t.Fatalf("parse test config: %v\n%s", err, buf.String())
 	}
@@ -186,7 +186,7 @@ func freeAddr(t testing.TB) string {
 
 var handedOut sync.Map
 
-func startProxy(t testing.TB, c config) (*Server, string) {
+func startProxy(t testing.TB, c setup) (*Server, string) {
 	t.Helper()
 	if c.Listen == "" {
 		c.Listen = freeAddr(t)

@@ -43,7 +43,7 @@ func closedCount(srv *Server, reason string) float64 {
 // and stalls is closed once the frame timeout runs out, and counted.
 func TestFrameTimeoutClosesSlowSenders(t *testing.T) {
 	up := startEcho(t, "v1")
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	srv.SetLimits(Limits{FrameTimeout: 200 * time.Millisecond, IdleTimeout: time.Hour})
 	slow := dial(t, addr)
 	slow.send(dubboHeader(1, 100)[:8])
@@ -61,7 +61,7 @@ func TestFrameTimeoutClosesSlowSenders(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	up := startEcho(t, "v1")
 	up.delay.Store(int64(2 * time.Second))
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	srv.SetLimits(Limits{IdleTimeout: 200 * time.Millisecond})
 	busy, idle := dial(t, addr), dial(t, addr)
 	type result struct {
@@ -95,7 +95,7 @@ func TestConnectionLimit(t *testing.T) {
 
 func testConnectionLimit(t *testing.T, lim Limits) {
 	up := startEcho(t, "v1")
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	srv.SetLimits(lim)
 	a, b := dial(t, addr), dial(t, addr)
 	for i, c := range []*client{a, b} {
@@ -121,7 +121,7 @@ func testConnectionLimit(t *testing.T, lim Limits) {
 // finish them hold at most the cap; the one that would pass it is closed.
 func TestBufferedBytesCap(t *testing.T) {
 	up := startEcho(t, "v1")
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	srv.SetLimits(Limits{MaxBufferedBytes: 600 << 10})
 	partial := append(dubboHeader(1, 1<<20), make([]byte, 200<<10)...)
 	first := dial(t, addr)
@@ -145,7 +145,7 @@ func TestBufferedBytesCap(t *testing.T) {
 // error reply naming the limit before the connection closes.
 func TestOversizeFrameAnswered(t *testing.T) {
 	up := startEcho(t, "v1")
-	_, addr := startProxy(t, config{V1: []string{up.addr()}})
+	_, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	c := dial(t, addr)
 	c.send(dubboHeader(42, dubbo.DefaultMaxBodyBytes+1))
 	kind, id, status, value, err := c.read()

@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/config"
 )
 
 // listener accepts client connections on one address. Its config may be
@@ -17,7 +17,7 @@ type listener struct {
 	srv  *Server
 	ln   net.Listener
 	addr string
-	cfg  atomic.Pointer[snapshot.Listener]
+	cfg  atomic.Pointer[config.Listener]
 	done chan struct{}
 	open atomic.Int64 // client connections open
 	// refused counts the connections closed by the limit since the last
@@ -26,7 +26,7 @@ type listener struct {
 	refusedLog time.Time
 }
 
-func newListener(s *Server, ln net.Listener, cfg *snapshot.Listener) *listener {
+func newListener(s *Server, ln net.Listener, cfg *config.Listener) *listener {
 	l := &listener{srv: s, ln: ln, addr: cfg.Address, done: make(chan struct{})}
 	l.cfg.Store(cfg)
 	return l

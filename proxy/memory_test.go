@@ -17,7 +17,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 	const conns, budget = 5000, 16 << 10
 	raiseFileLimit(t, 2*conns+2000)
 	up := startEcho(t, "v1")
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	if status, _ := dial(t, addr).call(1, svc, "m"); status != 20 {
 		t.Fatalf("warm-up call: status %d", status)
 	}

@@ -2,8 +2,8 @@ package proxy
 
 import (
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/router"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/upstream"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
@@ -11,7 +11,7 @@ import (
 // mirror sends copies of m to rt's mirror clusters, fire and forget: a
 // copy that can't be sent is counted and dropped, and its reply is
 // discarded by mirrorSink. Nothing here can delay or fail m itself.
-func (d *downstream) mirror(m *protocols.Message, rt *router.Route, snap *snapshot.Snapshot, service string) {
+func (d *downstream) mirror(m *protocols.Message, rt *router.Route, snap *config.Config, service string) {
 	if rt.MirrorExcludesReadonly {
 		if ro, _ := m.Headers.Get("readonly"); ro == "true" {
 			return

@@ -7,7 +7,7 @@ import (
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/tracing"
 )
 
@@ -23,7 +23,7 @@ type observers struct {
 
 // observe samples m for cfg's access log and starts its span, returning
 // the trace headers to set on the forwarded request.
-func (d *downstream) observe(cfg *snapshot.Listener, m *protocols.Message, service string) (observers, []protocols.Header) {
+func (d *downstream) observe(cfg *config.Listener, m *protocols.Message, service string) (observers, []protocols.Header) {
 	ob := observers{start: time.Now()}
 	if cfg.AccessLog.Sample() {
 		ob.log = cfg.AccessLog

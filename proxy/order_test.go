@@ -12,10 +12,10 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/protocols/dubbo"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
 // lineCodec is a pipelined toy protocol: a frame is one line; a request is
@@ -127,7 +127,7 @@ func startLines(t *testing.T, codec string) (*Server, net.Conn) {
 	t.Helper()
 	slow, fast := lineServer(t, "slow", 50*time.Millisecond), lineServer(t, "fast", 0)
 	listen := freeAddr(t)
-	res, err := snapshot.Parse(fmt.Appendf(nil, `
+	res, err := xdsapi.Parse(fmt.Appendf(nil, `
 resources:
 - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
   name: lines
@@ -212,7 +212,7 @@ func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1
 func TestHalfClosedClientGetsItsReplies(t *testing.T) {
 	up := startEcho(t, "v1")
 	up.delay.Store(int64(100 * time.Millisecond))
-	_, addr := startProxy(t, config{V1: []string{up.addr()}})
+	_, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	c := dial(t, addr)
 	c.send(dubbo.AppendRequest(nil, dubbo.Request{ID: 9, TwoWay: true, Service: svc, Method: "late"}))
 	if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {

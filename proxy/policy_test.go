@@ -13,7 +13,7 @@ import (
 
 func TestRouteTimeout(t *testing.T) {
 	up := startEcho(t, "v1")
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()}, Policy: "timeout: 0.2s"})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: []string{up.addr()}, Policy: "timeout: 0.2s"})
 	c := dial(t, addr)
 
 	up.delay.Store(int64(time.Second))
@@ -50,7 +50,7 @@ func TestConnectFailureFailsOver(t *testing.T) {
 	up := startEcho(t, "v1")
 	dead := deadAddr(t)
 	for _, policy := range []string{"", "retry_policy: {retry_on: connect-failure, num_retries: 1}"} {
-		srv, addr := startProxy(t, config{V1: []string{dead, up.addr()}, V2: []string{up.addr()}, Policy: policy})
+		srv, addr := startProxy(t, setup{V1: []string{dead, up.addr()}, V2: []string{up.addr()}, Policy: policy})
 		c := dial(t, addr)
 		for i := range 10 {
 			if status, value := c.call(uint64(i+1), svc, "m"); status != 20 || !strings.HasPrefix(value, "v1|m|") {
@@ -73,7 +73,7 @@ func TestUnreachableHostComesBack(t *testing.T) {
 	up := startEcho(t, "v1")
 	port := reserveDeadPort(t)
 	addr := port.addr
-	srv, paddr := startProxy(t, config{V1: []string{addr, up.addr()}, V2: []string{up.addr()}})
+	srv, paddr := startProxy(t, setup{V1: []string{addr, up.addr()}, V2: []string{up.addr()}})
 	c := dial(t, paddr)
 	for i := range 4 {
 		if status, value := c.call(uint64(i+1), svc, "m"); status != 20 || !strings.HasPrefix(value, "v1|m|") {
@@ -100,7 +100,7 @@ func TestUnreachableHostComesBack(t *testing.T) {
 func TestRetryOnUnavailable(t *testing.T) {
 	busy, ok := startEcho(t, "busy"), startEcho(t, "ok")
 	busy.status.Store(100) // SERVER_THREADPOOL_EXHAUSTED
-	_, addr := startProxy(t, config{V1: []string{busy.addr(), ok.addr()}, V2: []string{ok.addr()},
+	_, addr := startProxy(t, setup{V1: []string{busy.addr(), ok.addr()}, V2: []string{ok.addr()},
 		Policy: "retry_policy: {retry_on: unavailable, num_retries: 2}"})
 	c := dial(t, addr)
 	for i := range 10 {
@@ -116,7 +116,7 @@ func TestRetryOnUnavailable(t *testing.T) {
 func TestPerTryTimeoutRetriesElsewhere(t *testing.T) {
 	slow, fast := startEcho(t, "slow"), startEcho(t, "fast")
 	slow.delay.Store(int64(2 * time.Second))
-	_, addr := startProxy(t, config{V1: []string{slow.addr(), fast.addr()}, V2: []string{fast.addr()},
+	_, addr := startProxy(t, setup{V1: []string{slow.addr(), fast.addr()}, V2: []string{fast.addr()},
 		Policy: "timeout: 1s, retry_policy: {retry_on: reset, num_retries: 1, per_try_timeout: 0.1s}"})
 	c := dial(t, addr)
 	for i := range 6 {
@@ -132,7 +132,7 @@ func TestPerTryTimeoutRetriesElsewhere(t *testing.T) {
 func TestMaxRequestsOverloads(t *testing.T) {
 	up := startEcho(t, "v1")
 	up.delay.Store(int64(300 * time.Millisecond))
-	_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()}, Thresholds: "{max_requests: 2}"})
+	_, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: []string{up.addr()}, Thresholds: "{max_requests: 2}"})
 	const n = 6
 	statuses := make([]byte, n)
 	var wg sync.WaitGroup
@@ -162,7 +162,7 @@ func TestMaxRequestsOverloads(t *testing.T) {
 func TestOutlierDetection(t *testing.T) {
 	bad, good := startEcho(t, "bad"), startEcho(t, "good")
 	bad.status.Store(80) // SERVER_ERROR
-	srv, addr := startProxy(t, config{V1: []string{bad.addr(), good.addr()}, V2: []string{good.addr()},
+	srv, addr := startProxy(t, setup{V1: []string{bad.addr(), good.addr()}, V2: []string{good.addr()},
 		Outlier: "{consecutive_5xx: 3, base_ejection_time: 0.3s, max_ejection_percent: 50}"})
 	c := dial(t, addr)
 	errs := 0
@@ -199,7 +199,7 @@ func TestOutlierDetection(t *testing.T) {
 func TestMirror(t *testing.T) {
 	primary, shadow := startEcho(t, "primary"), startEcho(t, "shadow")
 	shadow.delay.Store(int64(time.Second)) // a slow mirror must not slow the request
-	srv, addr := startProxy(t, config{V1: []string{primary.addr()}, V2: []string{shadow.addr()},
+	srv, addr := startProxy(t, setup{V1: []string{primary.addr()}, V2: []string{shadow.addr()},
 		Policy: "request_mirror_policies: [{cluster: v2, runtime_fraction: {default_value: {numerator: 50}}}]"})
 	c := dial(t, addr)
 	const n = 400
@@ -223,7 +223,7 @@ func TestMirror(t *testing.T) {
 
 func TestLocalRateLimit(t *testing.T) {
 	up := startEcho(t, "v1")
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()},
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: []string{up.addr()},
 		RateLimit: `token_bucket: {max_tokens: 10, tokens_per_fill: 1, fill_interval: 100s},
 			conditions: [{match: [{name: method, exact: ping}], token_bucket: {max_tokens: 3, tokens_per_fill: 1, fill_interval: 100s}}]`})
 	c := dial(t, addr)
@@ -255,7 +255,7 @@ func TestLocalRateLimit(t *testing.T) {
 func TestFaultInjection(t *testing.T) {
 	up := startEcho(t, "v1")
 	t.Run("abort", func(t *testing.T) {
-		_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()},
+		_, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: []string{up.addr()},
 			Fault: "fault: {abort: {status: 70, percentage: 50}}"})
 		c := dial(t, addr)
 		aborted := 0
@@ -274,7 +274,7 @@ func TestFaultInjection(t *testing.T) {
 		}
 	})
 	t.Run("delay", func(t *testing.T) {
-		_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()},
+		_, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: []string{up.addr()},
 			Fault: "fault: {delay: {fixed_delay: 0.2s, percentage: 100}}"})
 		c := dial(t, addr)
 		start := time.Now()

@@ -16,7 +16,7 @@ import (
 
 func TestRoutesByAttribute(t *testing.T) {
 	v1, v2 := startEcho(t, "v1"), startEcho(t, "v2")
-	_, addr := startProxy(t, config{V1: []string{v1.addr()}, V2: []string{v2.addr()}, MutateTo: "metamesh"})
+	_, addr := startProxy(t, setup{V1: []string{v1.addr()}, V2: []string{v2.addr()}, MutateTo: "metamesh"})
 	c := dial(t, addr)
 
 	status, value := c.call(7, svc, "sayHello", header("x-tag", "a"))
@@ -36,7 +36,7 @@ func TestRoutesByAttribute(t *testing.T) {
 func TestLocalReplies(t *testing.T) {
 	up := startEcho(t, "v1")
 	dead := deadAddr(t)
-	_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{dead}})
+	_, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: []string{dead}})
 	c := dial(t, addr)
 
 	t.Run("unknown service", func(t *testing.T) {
@@ -70,7 +70,7 @@ func TestLocalReplies(t *testing.T) {
 
 func TestNoEndpoints(t *testing.T) {
 	up := startEcho(t, "v1")
-	_, addr := startProxy(t, config{V1: []string{up.addr()}, V2: nil})
+	_, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: nil})
 	status, value := dial(t, addr).call(1, svc, "m", header("batchjob", "true"))
 	if status != 80 || !strings.Contains(value, "no healthy upstream in cluster v2") {
 		t.Fatalf("status %d %q, want 80 no healthy upstream", status, value)
@@ -79,7 +79,7 @@ func TestNoEndpoints(t *testing.T) {
 
 func TestBadFrameClosesOnlyItsConnection(t *testing.T) {
 	up := startEcho(t, "v1")
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	good, bad := dial(t, addr), dial(t, addr)
 	if status, _ := good.call(1, svc, "m"); status != 20 {
 		t.Fatalf("status %d", status)
@@ -98,7 +98,7 @@ func TestBadFrameClosesOnlyItsConnection(t *testing.T) {
 // connections; each must get its own replies.
 func TestIDRewriteKeepsClientsApart(t *testing.T) {
 	up := startEcho(t, "v1")
-	_, addr := startProxy(t, config{V1: []string{up.addr()}})
+	_, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	var wg sync.WaitGroup
 	for k := range 8 {
 		wg.Add(1)
@@ -120,7 +120,7 @@ func TestIDRewriteKeepsClientsApart(t *testing.T) {
 
 func TestApplyKeepsConnectionsAndRejectsBadConfig(t *testing.T) {
 	v1, v2 := startEcho(t, "v1"), startEcho(t, "v2")
-	cfg := config{Listen: freeAddr(t), V1: []string{v1.addr()}, V2: []string{v2.addr()}, W1: 100}
+	cfg := setup{Listen: freeAddr(t), V1: []string{v1.addr()}, V2: []string{v2.addr()}, W1: 100}
 	srv, addr := startProxy(t, cfg)
 	c := dial(t, addr)
 	if _, v := c.call(1, svc, "m"); !strings.HasPrefix(v, "v1|") {
@@ -148,7 +148,7 @@ func TestApplyKeepsConnectionsAndRejectsBadConfig(t *testing.T) {
 func TestShutdownDrainsInFlight(t *testing.T) {
 	up := startEcho(t, "v1")
 	up.delay.Store(int64(200 * time.Millisecond))
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	c := dial(t, addr)
 	c.send(dubbo.AppendRequest(nil, dubbo.Request{ID: 5, TwoWay: true, Service: svc, Method: "slow"}))
 	deadline := time.Now().Add(2 * time.Second)
@@ -173,7 +173,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 func TestShutdownStopsReadingBusyClients(t *testing.T) {
 	up := startEcho(t, "v1")
 	up.delay.Store(int64(100 * time.Millisecond))
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}})
 	c := dial(t, addr)
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -207,7 +207,7 @@ func TestShutdownStopsReadingBusyClients(t *testing.T) {
 // keeps its socket (binding it again would fail) and its connections.
 func TestRenameListenerKeepsItsPort(t *testing.T) {
 	up := startEcho(t, "v1")
-	cfg := config{Listen: freeAddr(t), V1: []string{up.addr()}}
+	cfg := setup{Listen: freeAddr(t), V1: []string{up.addr()}}
 	srv, addr := startProxy(t, cfg)
 	c := dial(t, addr)
 	if status, _ := c.call(1, svc, "m"); status != 20 {

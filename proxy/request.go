@@ -8,8 +8,8 @@ import (
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/router"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/tracing"
 )
 
@@ -26,8 +26,8 @@ type request struct {
 	seq uint64            // its reply slot (pipelined order, or a split part's)
 	pin protocols.Verdict // what its session asks of its upstream connection
 
-	cfg      *snapshot.Listener // the listener's config in force
-	snap     *snapshot.Snapshot
+	cfg      *config.Listener // the listener's config in force
+	snap     *config.Config
 	service  string // the service it names
 	label    string // its service label: "*" for a service no route names
 	ob       observers

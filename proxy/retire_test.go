@@ -11,9 +11,9 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols/dubbo"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
 // seriesCount is the number of metamesh series the proxy exports.
@@ -49,7 +49,7 @@ func TestEndpointChurnKeepsSeriesBounded(t *testing.T) {
 	srv := New(zap.NewNop(), m)
 	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
 	listen := freeAddr(t)
-	base := config{Listen: listen, V1: []string{listen}, V2: []string{listen}}.resources(t)
+	base := setup{Listen: listen, V1: []string{listen}, V2: []string{listen}}.resources(t)
 	codec, _ := dubbo.New(nil)
 	var used [65536]bool
 	used[mustPort(t, listen)] = true // free until the first Apply binds it
@@ -84,7 +84,7 @@ func TestEndpointChurnKeepsSeriesBounded(t *testing.T) {
 
 // withHost is res with every cluster's endpoints replaced by addr (new
 // messages: a builder reuses what it built from a message it has seen).
-func withHost(res *snapshot.Resources, addr string) *snapshot.Resources {
+func withHost(res *xdsapi.Resources, addr string) *xdsapi.Resources {
 	port, _ := strconv.Atoi(portOf(addr))
 	out := *res
 	out.Clusters = make([]*clusterv3.Cluster, len(res.Clusters))
@@ -136,7 +136,7 @@ func TestGoneClusterSeriesDeleted(t *testing.T) {
 	m.RetireAfter = 0
 	srv := New(zap.NewNop(), m)
 	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
-	res := config{Listen: freeAddr(t), V1: []string{up.addr()}, V2: []string{up.addr()}}.resources(t)
+	res := setup{Listen: freeAddr(t), V1: []string{up.addr()}, V2: []string{up.addr()}}.resources(t)
 	if err := srv.Apply(res); err != nil {
 		t.Fatal(err)
 	}

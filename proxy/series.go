@@ -6,8 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/upstream"
 )
 
@@ -50,7 +50,7 @@ func (s *Server) codecName(codec protocols.Codec) string {
 // retireSeries tells the metrics which hosts and clusters of old, the
 // config in force, next leaves out and which it brings back, so the
 // series of those gone are deleted after a while (metrics.Retire).
-func (s *Server) retireSeries(old, next *snapshot.Snapshot) {
+func (s *Server) retireSeries(old, next *config.Config) {
 	oldHosts, oldClusters := namesOf(old)
 	newHosts, newClusters := namesOf(next)
 	var gone, back metrics.Retired
@@ -60,7 +60,7 @@ func (s *Server) retireSeries(old, next *snapshot.Snapshot) {
 }
 
 // namesOf returns the host addresses and cluster names of snap.
-func namesOf(snap *snapshot.Snapshot) (hosts, clusters map[string]struct{}) {
+func namesOf(snap *config.Config) (hosts, clusters map[string]struct{}) {
 	hosts, clusters = map[string]struct{}{}, map[string]struct{}{}
 	if snap == nil {
 		return hosts, clusters

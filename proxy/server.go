@@ -11,10 +11,11 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
+	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
 )
@@ -26,11 +27,11 @@ type Server struct {
 	metrics *metrics.Proxy
 	pools   *upstream.Manager
 
-	snap  atomic.Pointer[snapshot.Snapshot]
+	snap  atomic.Pointer[config.Config]
 	ready atomic.Bool
 
 	applyMu   sync.Mutex
-	builder   *snapshot.Builder
+	builder   *config.Builder
 	listeners map[string]*listener
 	stopped   bool // Shutdown began: Apply refuses
 	// captures are the capture ports (mesh mode); unbound, the service
@@ -49,7 +50,7 @@ type Server struct {
 
 // New returns a proxy with no config; it serves nothing until Apply.
 func New(log *zap.Logger, m *metrics.Proxy) *Server {
-	b := snapshot.NewBuilder()
+	b := config.NewBuilder()
 	b.AccessLogs = accesslog.NewSinks(m.AccessLogDropped.Inc)
 	s := &Server{
 		log:       log,
@@ -80,7 +81,7 @@ func (s *Server) SetBindListeners(bind bool) {
 func (s *Server) SetTracer(t *tracing.Tracer) { s.tracer.Store(t) }
 
 // Snapshot returns the config in force, or nil before the first Apply.
-func (s *Server) Snapshot() *snapshot.Snapshot { return s.snap.Load() }
+func (s *Server) Snapshot() *config.Config { return s.snap.Load() }
 
 // Ready reports whether a config has been applied.
 func (s *Server) Ready() bool { return s.ready.Load() }
@@ -92,7 +93,7 @@ func (s *Server) Metrics() *metrics.Proxy { return s.metrics }
 // bind, makes it the config in force. On error the previous config stays
 // in force untouched. Existing connections are never closed by Apply;
 // listeners that disappear stop accepting and their connections finish.
-func (s *Server) Apply(res *snapshot.Resources) error {
+func (s *Server) Apply(res *xdsapi.Resources) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	if s.stopped {
@@ -137,7 +138,7 @@ func (s *Server) Apply(res *snapshot.Resources) error {
 // listener renamed on the same address keeps its socket (adopted maps it
 // to its new name), so a rename never fails to bind its own port. If a
 // bind fails, those opened are closed again and nothing changes.
-func (s *Server) bindNew(snap *snapshot.Snapshot) (opened map[string]*listener, adopted map[*listener]string, err error) {
+func (s *Server) bindNew(snap *config.Config) (opened map[string]*listener, adopted map[*listener]string, err error) {
 	opened, adopted = map[string]*listener{}, map[*listener]string{}
 	if s.unbound {
 		return opened, adopted, nil
@@ -174,7 +175,7 @@ func (s *Server) bindNew(snap *snapshot.Snapshot) (opened map[string]*listener, 
 
 // used reports whether any cluster reachable through a listener of snap
 // still wants a pool for addr and codec.
-func used(snap *snapshot.Snapshot, addr string, codec protocols.Codec) bool {
+func used(snap *config.Config, addr string, codec protocols.Codec) bool {
 	codecInUse := false
 	for _, l := range snap.Listeners {
 		if l.Codec == codec {

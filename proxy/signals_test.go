@@ -11,10 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	_ "github.com/metamesh/metamesh/protocols/redis"
-	"github.com/metamesh/metamesh/proxy/api"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
 // garbageUpstream accepts connections and answers whatever it reads with
@@ -48,7 +47,7 @@ func garbageUpstream(t *testing.T) string {
 // A frame from an upstream that can't be decoded is counted, by protocol,
 // as side="upstream"; the client gets a local reply.
 func TestUpstreamDecodeErrorsCounted(t *testing.T) {
-	srv, addr := startProxy(t, config{V1: []string{garbageUpstream(t)}})
+	srv, addr := startProxy(t, setup{V1: []string{garbageUpstream(t)}})
 	c := dial(t, addr)
 	if status, value := c.call(1, svc, "m"); status != 80 {
 		t.Fatalf("status %d %q, want 80 (no healthy upstream) after the upstream's bad frame", status, value)
@@ -64,7 +63,7 @@ func TestUpstreamDecodeErrorsCounted(t *testing.T) {
 func TestLocalRepliesAndAbortsObserved(t *testing.T) {
 	up := startEcho(t, "v1")
 	path := filepath.Join(t.TempDir(), "access.log")
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{freeAddr(t)},
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: []string{freeAddr(t)},
 		Fault: "fault: {abort: {status: 70, percentage: 100}}", AccessLog: "{mode: ALL, path: " + path + "}"})
 	c := dial(t, addr)
 	if status, _ := c.call(1, "com.example.Nope", "m"); status != 60 {
@@ -138,7 +137,7 @@ func closingUpstream(t *testing.T) string {
 func TestRedisSessionRepliesAndMethodObserved(t *testing.T) {
 	up := closingUpstream(t)
 	listen, path := freeAddr(t), filepath.Join(t.TempDir(), "access.log")
-	res, err := snapshot.Parse(fmt.Appendf(nil, redisConfig, portOf(listen), path, portOf(up)))
+	res, err := xdsapi.Parse(fmt.Appendf(nil, redisConfig, portOf(listen), path, portOf(up)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +198,9 @@ func TestRedisSessionRepliesAndMethodObserved(t *testing.T) {
 // per-listener stats prefix); without one, its name is.
 func TestStatPrefixLabelsListenerSeries(t *testing.T) {
 	up := startEcho(t, "v1")
-	res := config{Listen: freeAddr(t), V1: []string{up.addr()}}.resources(t)
+	res := setup{Listen: freeAddr(t), V1: []string{up.addr()}}.resources(t)
 	f := res.Listeners[0].GetFilterChains()[0].GetFilters()[0]
-	var cfg api.MetaProtocolProxy
+	var cfg xdsapi.MetaProtocolProxy
 	if err := f.GetTypedConfig().UnmarshalTo(&cfg); err != nil {
 		t.Fatal(err)
 	}

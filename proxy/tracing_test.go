@@ -62,7 +62,7 @@ func TestTracing(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
 	up := startEcho(t, "v1")
-	srv, addr := startProxy(t, config{V1: []string{up.addr()}, V2: []string{up.addr()}, MutateTo: "metamesh"})
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: []string{up.addr()}, MutateTo: "metamesh"})
 	srv.SetTracer(tr)
 	c := dial(t, addr)
 

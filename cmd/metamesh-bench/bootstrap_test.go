@@ -5,7 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
+	"github.com/metamesh/metamesh/proxy/config"
 )
 
 func TestBootstrapBuilds(t *testing.T) {
@@ -26,14 +27,14 @@ func TestBootstrapBuilds(t *testing.T) {
 			if filepath.Base(path) != "bootstrap.yaml" {
 				t.Errorf("path %s", path)
 			}
-			res, err := snapshot.Parse(data)
+			res, err := xdsapi.Parse(data)
 			if err != nil {
 				t.Fatalf("parse: %v\n%s", err, data)
 			}
 			if len(res.Listeners) != 1 || len(res.Routes) != 1 || len(res.Clusters) != 1 {
 				t.Fatalf("resources: %d listeners, %d routes, %d clusters", len(res.Listeners), len(res.Routes), len(res.Clusters))
 			}
-			snap, err := snapshot.NewBuilder().Build(res)
+			snap, err := config.NewBuilder().Build(res)
 			if err != nil {
 				t.Fatalf("build: %v\n%s", err, data)
 			}
@@ -58,17 +59,17 @@ func TestBootstrapBuilds(t *testing.T) {
 
 // buildRendered renders cfg and builds it as the proxy would, returning
 // the snapshot and the YAML (for failure messages).
-func buildRendered(t *testing.T, cfg bootstrapConfig) (*snapshot.Snapshot, []byte) {
+func buildRendered(t *testing.T, cfg bootstrapConfig) (*config.Config, []byte) {
 	t.Helper()
 	data, err := cfg.render()
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := snapshot.Parse(data)
+	res, err := xdsapi.Parse(data)
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, data)
 	}
-	snap, err := snapshot.NewBuilder().Build(res)
+	snap, err := config.NewBuilder().Build(res)
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, data)
 	}

@@ -5,7 +5,7 @@ import (
 	"sort"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
-	"github.com/metamesh/metamesh/proxy/api"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // captureDestinations lists what a client may dial to reach the services
@@ -13,17 +13,17 @@ import (
 // service's addresses on the port's number, and each endpoint with an IP
 // address on its own port for it. DNS-named endpoints are left out (the
 // original destination of a connection is an address).
-func captureDestinations(p *port) []*api.CaptureDestination {
+func captureDestinations(p *port) []*xdsapi.CaptureDestination {
 	type key struct {
 		prefix string
 		port   uint32
 	}
 	seen := map[key]bool{}
-	var out []*api.CaptureDestination
+	var out []*xdsapi.CaptureDestination
 	add := func(prefix string, port uint32) {
 		if k := (key{prefix, port}); !seen[k] {
 			seen[k] = true
-			out = append(out, &api.CaptureDestination{Prefix: prefix, Port: port})
+			out = append(out, &xdsapi.CaptureDestination{Prefix: prefix, Port: port})
 		}
 	}
 	for _, svc := range p.services {

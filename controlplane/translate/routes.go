@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
-	"github.com/metamesh/metamesh/proxy/api"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // routeConfig builds the routes of one listener: a virtual host per
@@ -105,7 +105,7 @@ func (t *translation) route(p *port, svc *service, r v1alpha1.MetaRoute, path st
 		Action: &routev3.Route_Route{Route: a},
 	}
 	if r.Fault != nil || r.MirrorExcludeReads {
-		pol := &api.RoutePolicy{MirrorExcludesReadonly: r.MirrorExcludeReads}
+		pol := &xdsapi.RoutePolicy{MirrorExcludesReadonly: r.MirrorExcludeReads}
 		if r.Fault != nil {
 			pol.Fault = fault(r.Fault)
 		}

@@ -12,8 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
-	"github.com/metamesh/metamesh/proxy/api"
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // Input is the set of objects to translate.
@@ -31,7 +30,7 @@ type Options struct {
 	// KnownCodec reports whether a codec is built in; nil accepts any.
 	KnownCodec func(name string) bool
 	// AccessLog is every listener's access log (nil: off).
-	AccessLog *api.AccessLog
+	AccessLog *xdsapi.AccessLog
 	// Older orders two objects of kind, oldest first, to settle conflicts:
 	// the oldest keeps a host, port or protocol name. Nil is ByAge. File
 	// mode, whose objects have no creation time, passes its own order.
@@ -40,7 +39,7 @@ type Options struct {
 
 // Output is the translation of an Input.
 type Output struct {
-	Resources *snapshot.Resources
+	Resources *xdsapi.Resources
 	// Status holds the conditions of every input object, by Key.
 	Status map[string]Conditions
 }
@@ -63,7 +62,7 @@ func Translate(in *Input, opts Options) *Output {
 }
 
 func newTranslation(in *Input, opts Options) *translation {
-	return &translation{in: sorted(in, opts), opts: opts, out: &Output{Resources: &snapshot.Resources{}, Status: map[string]Conditions{}}}
+	return &translation{in: sorted(in, opts), opts: opts, out: &Output{Resources: &xdsapi.Resources{}, Status: map[string]Conditions{}}}
 }
 
 // resolve registers protocols and services and attaches what refers to

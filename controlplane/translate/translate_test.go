@@ -15,9 +15,9 @@ import (
 
 	aeraki "github.com/metamesh/metamesh/crds/aeraki/v1alpha1"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
-	"github.com/metamesh/metamesh/proxy/api"
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/config"
 
 	_ "github.com/metamesh/metamesh/protocols/dubbo"
 	_ "github.com/metamesh/metamesh/protocols/thrift"
@@ -53,7 +53,7 @@ func TestGolden(t *testing.T) {
 			// Whatever the translator emits, a proxy must accept.
 			if missing := unregistered(out); missing != "" {
 				t.Logf("proxy acceptance check skipped: codec %s is not built yet", missing)
-			} else if _, err := snapshot.NewBuilder().Build(out.Resources); err != nil {
+			} else if _, err := config.NewBuilder().Build(out.Resources); err != nil {
 				t.Errorf("the proxy refuses the translation: %v", err)
 			}
 		})
@@ -75,7 +75,7 @@ func registered(name string) bool {
 
 func unregistered(out *Output) string {
 	for _, l := range out.Resources.Listeners {
-		var cfg api.MetaProtocolProxy
+		var cfg xdsapi.MetaProtocolProxy
 		if err := l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(&cfg); err == nil && !registered(cfg.GetCodec()) {
 			return cfg.GetCodec()
 		}

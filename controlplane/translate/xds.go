@@ -15,8 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
-	"github.com/metamesh/metamesh/proxy/api"
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // ClusterName is the Istio-style name of a service's cluster on a port,
@@ -51,7 +50,7 @@ func (t *translation) emit() {
 
 func (t *translation) listener(p *port, name string) *listenerv3.Listener {
 	ref := t.codecs[p.protocol]
-	cfg := &api.MetaProtocolProxy{Codec: ref.codec, CodecConfig: ref.config, RouteConfigName: name, StatPrefix: name, AccessLog: t.opts.AccessLog,
+	cfg := &xdsapi.MetaProtocolProxy{Codec: ref.codec, CodecConfig: ref.config, RouteConfigName: name, StatPrefix: name, AccessLog: t.opts.AccessLog,
 		CaptureDestinations: captureDestinations(p)}
 	if onePerPort[p.protocol] {
 		cfg.DefaultService = p.services[0].host
@@ -66,7 +65,7 @@ func (t *translation) listener(p *port, name string) *listenerv3.Listener {
 			Address: t.opts.ListenAddress, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(p.number)},
 		}}},
 		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
-			Name:       snapshot.FilterName,
+			Name:       xdsapi.FilterName,
 			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: any},
 		}}}},
 	}

@@ -18,8 +18,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metamesh/metamesh/controlplane/xds"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	_ "github.com/metamesh/metamesh/protocols/dubbo" // the codec the services speak
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/config"
 )
 
 // The scale of BenchmarkPush200Proxies2000Services, changeable to measure
@@ -89,7 +90,7 @@ func allAcked(srv *xds.Server, n int, v string) bool {
 func BenchmarkPush200Proxies2000Services(b *testing.B) {
 	proxies, services := *benchProxies, *benchServices
 	start := time.Now()
-	sets := [3]*snapshot.Resources{resourcesFor(services, "v1"), resourcesFor(services, "v2"), resourcesFor(services, "v3")}
+	sets := [3]*xdsapi.Resources{resourcesFor(services, "v1"), resourcesFor(services, "v2"), resourcesFor(services, "v3")}
 	translateMs := float64(time.Since(start).Milliseconds()) / 3
 
 	srv, addr := startServer(b, xds.Options{Log: zap.NewNop()}, nil)
@@ -145,7 +146,7 @@ func BenchmarkPush200Proxies2000Services(b *testing.B) {
 // other types' messages), and when only the endpoint sets are (pods
 // coming and going).
 func BenchmarkProxyBuild2000Services(b *testing.B) {
-	sets := [2]*snapshot.Resources{resourcesFor(*benchServices, "v1"), resourcesFor(*benchServices, "v2")}
+	sets := [2]*xdsapi.Resources{resourcesFor(*benchServices, "v1"), resourcesFor(*benchServices, "v2")}
 	newEndpoints := func() []*endpointv3.ClusterLoadAssignment {
 		out := make([]*endpointv3.ClusterLoadAssignment, len(sets[0].Endpoints))
 		for i, e := range sets[0].Endpoints {
@@ -156,22 +157,22 @@ func BenchmarkProxyBuild2000Services(b *testing.B) {
 	endpoints := [2][]*endpointv3.ClusterLoadAssignment{newEndpoints(), newEndpoints()}
 	for _, bc := range []struct {
 		name string
-		push func(i int) *snapshot.Resources
+		push func(i int) *xdsapi.Resources
 	}{
-		{"all-new", func(i int) *snapshot.Resources { return sets[i%2] }},
-		{"routes-changed", func(i int) *snapshot.Resources {
+		{"all-new", func(i int) *xdsapi.Resources { return sets[i%2] }},
+		{"routes-changed", func(i int) *xdsapi.Resources {
 			res := *sets[0]
 			res.Routes = sets[i%2].Routes
 			return &res
 		}},
-		{"endpoints-changed", func(i int) *snapshot.Resources {
+		{"endpoints-changed", func(i int) *xdsapi.Resources {
 			res := *sets[0]
 			res.Endpoints = endpoints[i%2]
 			return &res
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			builder := snapshot.NewBuilder()
+			builder := config.NewBuilder()
 			if _, err := builder.Build(bc.push(1)); err != nil {
 				b.Fatal(err)
 			}

@@ -17,7 +17,7 @@ import (
 	"github.com/metamesh/metamesh/controlplane/translate"
 	"github.com/metamesh/metamesh/controlplane/xds"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy/xdsclient"
 )
 
@@ -60,7 +60,7 @@ func services(n int, canary string) *translate.Input {
 }
 
 // resourcesFor translates services(n, canary).
-func resourcesFor(n int, canary string) *snapshot.Resources {
+func resourcesFor(n int, canary string) *xdsapi.Resources {
 	return translate.Translate(services(n, canary), translate.Options{}).Resources
 }
 
@@ -92,11 +92,11 @@ func startServer(t testing.TB, o xds.Options, tlsCfg *tls.Config) (*xds.Server, 
 // the sets refuse returns an error for.
 type applier struct {
 	mu     sync.Mutex
-	sets   []*snapshot.Resources
-	refuse func(*snapshot.Resources) error
+	sets   []*xdsapi.Resources
+	refuse func(*xdsapi.Resources) error
 }
 
-func (a *applier) Apply(res *snapshot.Resources) error {
+func (a *applier) Apply(res *xdsapi.Resources) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.refuse != nil {
@@ -108,7 +108,7 @@ func (a *applier) Apply(res *snapshot.Resources) error {
 	return nil
 }
 
-func (a *applier) last() *snapshot.Resources {
+func (a *applier) last() *xdsapi.Resources {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.sets) == 0 {

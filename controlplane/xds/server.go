@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // Defaults of Options.
@@ -51,7 +51,7 @@ type Server struct {
 	cache    *sharedCache
 	ads      ads
 
-	latest atomic.Pointer[snapshot.Resources] // newest Update, not yet published
+	latest atomic.Pointer[xdsapi.Resources] // newest Update, not yet published
 	kick   chan struct{}
 	ready  atomic.Bool
 
@@ -120,7 +120,7 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 // once; the set is published after the debounce (see Options), replacing
 // any set handed earlier and not yet published. res must not be changed
 // afterwards.
-func (s *Server) Update(res *snapshot.Resources) {
+func (s *Server) Update(res *xdsapi.Resources) {
 	s.metrics.updates.Inc()
 	s.latest.Store(res)
 	select {
@@ -157,7 +157,7 @@ func (s *Server) run(ctx context.Context) {
 
 // publish builds the snapshot of res and, if it is consistent and differs
 // from the one in force, sets it for every connected node.
-func (s *Server) publish(ctx context.Context, res *snapshot.Resources) {
+func (s *Server) publish(ctx context.Context, res *xdsapi.Resources) {
 	start := time.Now()
 	snap, marshaled, err := newSnapshot(res)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/metamesh/metamesh/controlplane/xds"
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // A node that connects after a push gets the snapshot in force on its
@@ -85,7 +85,7 @@ func TestBurstIsOnePush(t *testing.T) {
 }
 
 // routeDump is the cluster names the route configurations send to.
-func routeDump(res *snapshot.Resources) string {
+func routeDump(res *xdsapi.Resources) string {
 	var b strings.Builder
 	for _, rc := range res.Routes {
 		for _, vh := range rc.GetVirtualHosts() {
@@ -105,7 +105,7 @@ func routeDump(res *snapshot.Resources) string {
 func TestNackReportedAndNotResent(t *testing.T) {
 	srv, addr := startServer(t, xds.Options{Debounce: time.Millisecond}, nil)
 	srv.Update(resourcesFor(2, "v1"))
-	a := &applier{refuse: func(res *snapshot.Resources) error {
+	a := &applier{refuse: func(res *xdsapi.Resources) error {
 		if strings.Contains(routeDump(res), "|v3|") {
 			return errors.New("route_configuration dubbo-20880: subset v3 is not welcome here")
 		}

@@ -12,8 +12,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/metamesh/metamesh/proxy/api"
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // typeNames are the short names of the served types, used in metrics,
@@ -45,7 +44,7 @@ type marshaledResources struct {
 // newSnapshot turns res into a cache snapshot whose version per type is a
 // hash of that type's resources, and checks that it is consistent. It
 // returns the resources it marshaled to hash them too, by type.
-func newSnapshot(res *snapshot.Resources) (*cachev3.Snapshot, []marshaledResources, error) {
+func newSnapshot(res *xdsapi.Resources) (*cachev3.Snapshot, []marshaledResources, error) {
 	byType := map[string][]types.Resource{
 		resourcev3.ClusterType:  make([]types.Resource, 0, len(res.Clusters)),
 		resourcev3.EndpointType: make([]types.Resource, 0, len(res.Endpoints)),
@@ -115,7 +114,7 @@ func marshalSorted(typeURL string, rs []types.Resource) (marshaledResources, err
 // listener references only in Envoy's HTTP connection manager, while ours
 // are in MetaProtocolProxy.route_config_name. So the routes are checked
 // here, and Consistent runs on a copy without them.
-func consistent(snap *cachev3.Snapshot, res *snapshot.Resources) error {
+func consistent(snap *cachev3.Snapshot, res *xdsapi.Resources) error {
 	withoutRoutes := *snap
 	withoutRoutes.Resources[types.Route] = cachev3.Resources{}
 	if err := withoutRoutes.Consistent(); err != nil {
@@ -125,10 +124,10 @@ func consistent(snap *cachev3.Snapshot, res *snapshot.Resources) error {
 	for _, l := range res.Listeners {
 		for _, fc := range l.GetFilterChains() {
 			for _, f := range fc.GetFilters() {
-				if f.GetName() != snapshot.FilterName || f.GetTypedConfig() == nil {
+				if f.GetName() != xdsapi.FilterName || f.GetTypedConfig() == nil {
 					continue
 				}
-				var cfg api.MetaProtocolProxy
+				var cfg xdsapi.MetaProtocolProxy
 				if err := f.GetTypedConfig().UnmarshalTo(&cfg); err != nil {
 					return fmt.Errorf("listener %s: %s: %w", l.GetName(), f.GetName(), err)
 				}

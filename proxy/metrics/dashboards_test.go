@@ -10,9 +10,9 @@ import (
 	"go.uber.org/zap"
 	"sigs.k8s.io/yaml"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
 var seriesName = regexp.MustCompile(`\bmetamesh_[a-z0-9_]+`)
@@ -166,7 +166,7 @@ func TestConfigNotSyncingCoversProxiesThatNeverAcked(t *testing.T) {
 	if got := gauge(t, srv, "metamesh_ready"); got != 0 {
 		t.Errorf("metamesh_ready = %v before any config, want 0", got)
 	}
-	if err := srv.Apply(&snapshot.Resources{}); err != nil {
+	if err := srv.Apply(&xdsapi.Resources{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := gauge(t, srv, "metamesh_ready"); got != 1 {

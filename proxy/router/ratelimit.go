@@ -18,7 +18,7 @@ type TokenBucket struct {
 
 // Bucket is a token bucket in use. A config update that leaves a bucket
 // as it was keeps using the same Bucket, tokens and all (see
-// snapshot.Builder), so an unrelated change doesn't refill it.
+// config.Builder), so an unrelated change doesn't refill it.
 type Bucket struct {
 	shape   TokenBucket
 	limiter *rate.Limiter

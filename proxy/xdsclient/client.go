@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // MaxResponseBytes is the largest discovery response the client takes.
@@ -33,7 +33,7 @@ type Config struct {
 	TLS *tls.Config
 	// Apply puts a complete set of resources in force, or returns why it
 	// can't and changes nothing (proxy.Server.Apply).
-	Apply func(*snapshot.Resources) error
+	Apply func(*xdsapi.Resources) error
 	// OnResponse, if set, is told the outcome of each response: its type
 	// (cluster, endpoint, listener, route) and whether it was ACKed.
 	OnResponse func(typ string, acked bool)
@@ -55,9 +55,9 @@ type Client struct {
 	// mu guards the accepted resources and the state of the first sync;
 	// it is held across Apply so updates apply in order.
 	mu       sync.Mutex
-	accepted map[string]*update  // by type URL: the last ACKed response
-	synced   bool                // a complete set has been applied
-	inForce  *snapshot.Resources // the set last applied
+	accepted map[string]*update // by type URL: the last ACKed response
+	synced   bool               // a complete set has been applied
+	inForce  *xdsapi.Resources  // the set last applied
 }
 
 // New checks cfg and prepares the connection (nothing is dialled before

@@ -16,9 +16,9 @@ import (
 	"github.com/metamesh/metamesh/controlplane/translate"
 	cpxds "github.com/metamesh/metamesh/controlplane/xds"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/xdsclient"
 
 	_ "github.com/metamesh/metamesh/protocols/dubbo"
@@ -28,13 +28,13 @@ const iface = "org.apache.dubbo.samples.api.GreetingsService"
 
 // config is one Dubbo service on port, routed to subset; with codec set,
 // a second service on port+1 speaks a protocol of that codec.
-func config(port int, subset, codec string) *snapshot.Resources {
+func config(port int, subset, codec string) *xdsapi.Resources {
 	return configNamed(port, "v1", "v2", subset, codec)
 }
 
 // configNamed is config with the subsets of versions v1 and v2 named s1
 // and s2 (their clusters are named after them).
-func configNamed(port int, s1, s2, subset, codec string) *snapshot.Resources {
+func configNamed(port int, s1, s2, subset, codec string) *xdsapi.Resources {
 	host := v1alpha1.Host(iface)
 	meta := metav1.ObjectMeta{Name: "greetings", Namespace: "default"}
 	in := &translate.Input{
@@ -73,7 +73,7 @@ type controlPlane struct {
 	stop func()
 }
 
-func startControlPlane(t *testing.T, addr string, res *snapshot.Resources) *controlPlane {
+func startControlPlane(t *testing.T, addr string, res *xdsapi.Resources) *controlPlane {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := cpxds.New(ctx, cpxds.Options{Debounce: time.Millisecond, Log: zaptest.NewLogger(t).Named("cp")})

@@ -7,7 +7,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // keepInUse adds to res the clusters of prev (the set in force) that res's
@@ -22,7 +22,7 @@ import (
 // and for good if the control plane dies in between. Kept, the old cluster
 // serves (with its pools, reused by the builder) until routes no longer
 // name it; the next route update drops it.
-func keepInUse(res, prev *snapshot.Resources) []string {
+func keepInUse(res, prev *xdsapi.Resources) []string {
 	if prev == nil {
 		return nil
 	}

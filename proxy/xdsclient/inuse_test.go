@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/proxy/xdsclient"
 )
 
@@ -29,9 +29,9 @@ func TestClustersInUseOutliveTheirRemoval(t *testing.T) {
 	srv := proxy.New(zaptest.NewLogger(t).Named("proxy"), metrics.NewProxy())
 	var mu sync.Mutex
 	var dangling []string
-	var applied []*snapshot.Resources
+	var applied []*xdsapi.Resources
 	c, err := xdsclient.New(xdsclient.Config{Address: cp.addr, NodeID: "p1", Log: zaptest.NewLogger(t).Named("ads"),
-		Apply: func(res *snapshot.Resources) error {
+		Apply: func(res *xdsapi.Resources) error {
 			have := map[string]bool{}
 			for _, cl := range res.Clusters {
 				have[cl.GetName()] = true

@@ -7,7 +7,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // subscribed are the types the client asks for, in the order xDS wants
@@ -57,8 +57,8 @@ func decode(resp *discoveryv3.DiscoveryResponse) (*update, error) {
 }
 
 // resources builds the full set from one update per type.
-func resources(byType map[string]*update) (*snapshot.Resources, error) {
-	res := &snapshot.Resources{}
+func resources(byType map[string]*update) (*xdsapi.Resources, error) {
+	res := &xdsapi.Resources{}
 	for _, u := range byType {
 		for _, m := range u.resources {
 			if err := res.Add(m); err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/testdata/peers/dubboclient"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 )
@@ -74,13 +74,13 @@ type churnConfig struct {
 	Round         int
 }
 
-func (c churnConfig) resources(t testing.TB) *snapshot.Resources {
+func (c churnConfig) resources(t testing.TB) *xdsapi.Resources {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := churnTmpl.Execute(&buf, c); err != nil {
 		t.Fatal(err)
 	}
-	res, err := snapshot.Parse(buf.Bytes())
+	res, err := xdsapi.Parse(buf.Bytes())
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, buf.String())
 	}
@@ -98,7 +98,7 @@ func TestConfigChurn(t *testing.T) {
 	one := []*harness.Greeter{harness.StartGreeter(t, "v1"), harness.StartGreeter(t, "v1"), harness.StartGreeter(t, "v1")}
 	two := harness.StartGreeter(t, "v2")
 	cfg := churnConfig{Iface: iface, Two: two.Addr, W1: 90, W2: 10, One: []string{one[0].Addr, one[1].Addr}}
-	srv := startProxyWith(t, &cfg.Listen, func(t testing.TB) *snapshot.Resources { return cfg.resources(t) })
+	srv := startProxyWith(t, &cfg.Listen, func(t testing.TB) *xdsapi.Resources { return cfg.resources(t) })
 	cl, err := dubboclient.NewWithOptions(cfg.Listen, iface, dubboclient.Options{Timeout: 5 * time.Second, Connections: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -14,10 +14,10 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 )
 
@@ -246,13 +246,13 @@ func port(addr string) string {
 	return p
 }
 
-func (c config) resources(t testing.TB) *snapshot.Resources {
+func (c config) resources(t testing.TB) *xdsapi.Resources {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := configTmpl.Execute(&buf, c); err != nil {
 		t.Fatal(err)
 	}
-	res, err := snapshot.Parse(buf.Bytes())
+	res, err := xdsapi.Parse(buf.Bytes())
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, buf.String())
 	}
@@ -263,12 +263,12 @@ func (c config) resources(t testing.TB) *snapshot.Resources {
 // a free listen address if c has none.
 func startProxy(t testing.TB, c *config) *proxy.Server {
 	t.Helper()
-	return startProxyWith(t, &c.Listen, func(t testing.TB) *snapshot.Resources { return c.resources(t) })
+	return startProxyWith(t, &c.Listen, func(t testing.TB) *xdsapi.Resources { return c.resources(t) })
 }
 
 // startProxyWith sets *listen to a free address if empty and runs a proxy
 // on the resources the config then makes.
-func startProxyWith(t testing.TB, listen *string, resources func(testing.TB) *snapshot.Resources) *proxy.Server {
+func startProxyWith(t testing.TB, listen *string, resources func(testing.TB) *xdsapi.Resources) *proxy.Server {
 	t.Helper()
 	if *listen == "" {
 		*listen = harness.FreeAddr(t)

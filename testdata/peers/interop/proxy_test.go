@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/testdata/peers/dubboclient"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 
@@ -128,7 +128,7 @@ func (r routes) PolicyLines() []string {
 	return strings.Split(r.Policy, "\n")
 }
 
-func (r routes) resources(t testing.TB) *snapshot.Resources {
+func (r routes) resources(t testing.TB) *xdsapi.Resources {
 	t.Helper()
 	if r.Mutation == "" {
 		r.Mutation = "metamesh"
@@ -137,7 +137,7 @@ func (r routes) resources(t testing.TB) *snapshot.Resources {
 	if err := tmpl.Execute(&buf, r); err != nil {
 		t.Fatal(err)
 	}
-	res, err := snapshot.Parse(buf.Bytes())
+	res, err := xdsapi.Parse(buf.Bytes())
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, buf.String())
 	}

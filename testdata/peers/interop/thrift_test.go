@@ -14,9 +14,9 @@ import (
 	athrift "github.com/apache/thrift/lib/go/thrift"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 	"github.com/metamesh/metamesh/testdata/peers/thrift"
 
@@ -119,7 +119,7 @@ func startThriftProxy(t testing.TB, r thriftRoutes, combo thrift.Combo) (listen 
 	if err := thriftTmpl.Execute(&buf, r); err != nil {
 		t.Fatal(err)
 	}
-	res, err := snapshot.Parse(buf.Bytes())
+	res, err := xdsapi.Parse(buf.Bytes())
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, buf.String())
 	}

@@ -1,4 +1,4 @@
-package snapshot
+package config
 
 import (
 	"fmt"
@@ -8,13 +8,10 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
-	"github.com/metamesh/metamesh/proxy/api"
 )
-
-// FilterName is the name of the network filter carrying MetaProtocolProxy.
-const FilterName = "metamesh.meta_protocol_proxy"
 
 // Listener is one proxy listener in a snapshot.
 type Listener struct {
@@ -42,7 +39,7 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	}
 	chains := l.GetFilterChains()
 	if len(chains) != 1 || len(chains[0].GetFilters()) != 1 {
-		return nil, nil, fmt.Errorf("%s.filter_chains: exactly one chain with one %s filter is required", path, FilterName)
+		return nil, nil, fmt.Errorf("%s.filter_chains: exactly one chain with one %s filter is required", path, xdsapi.FilterName)
 	}
 	// A filter_chain_match or transport_socket (TLS) left unhonoured would
 	// serve traffic the operator meant to filter or encrypt.
@@ -53,10 +50,10 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	if err := onlyFields(f, path+".filter_chains[0].filters[0]", "name", "typed_config"); err != nil {
 		return nil, nil, err
 	}
-	if f.GetName() != FilterName {
-		return nil, nil, fmt.Errorf("%s.filter_chains[0].filters[0].name: %q, want %q", path, f.GetName(), FilterName)
+	if f.GetName() != xdsapi.FilterName {
+		return nil, nil, fmt.Errorf("%s.filter_chains[0].filters[0].name: %q, want %q", path, f.GetName(), xdsapi.FilterName)
 	}
-	var cfg api.MetaProtocolProxy
+	var cfg xdsapi.MetaProtocolProxy
 	if err := f.GetTypedConfig().UnmarshalTo(&cfg); err != nil {
 		return nil, nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config: %w", path, err)
 	}
@@ -90,16 +87,16 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 }
 
 // accessLog returns the logger a listener's access_log asks for.
-func (b *Builder) accessLog(al *api.AccessLog) (*accesslog.Logger, error) {
-	if al.GetMode() == api.AccessLog_OFF {
+func (b *Builder) accessLog(al *xdsapi.AccessLog) (*accesslog.Logger, error) {
+	if al.GetMode() == xdsapi.AccessLog_OFF {
 		return nil, nil
 	}
 	share := 100.0
-	if al.GetMode() == api.AccessLog_SAMPLED {
+	if al.GetMode() == xdsapi.AccessLog_SAMPLED {
 		share = al.GetSamplePercent()
 	}
 	f := accesslog.JSON
-	if al.GetFormat() == api.AccessLog_TEXT {
+	if al.GetFormat() == xdsapi.AccessLog_TEXT {
 		f = accesslog.Text
 	}
 	if b.AccessLogs == nil {
@@ -111,7 +108,7 @@ func (b *Builder) accessLog(al *api.AccessLog) (*accesslog.Logger, error) {
 // codec returns the codec for a name and config, reusing the instance a
 // previous snapshot built from the same pair so upstream pools (keyed by
 // codec) survive the swap.
-func (b *Builder) codec(name string, cfg *api.MetaProtocolProxy) (protocols.Codec, error) {
+func (b *Builder) codec(name string, cfg *xdsapi.MetaProtocolProxy) (protocols.Codec, error) {
 	var raw []byte
 	if cfg.GetCodecConfig() != nil {
 		var err error

@@ -1,4 +1,4 @@
-package snapshot
+package config
 
 //lint:file-ignore SA1019 HeaderMatcher's deprecated *_match fields are still sent by control planes and are accepted on purpose.
 
@@ -10,8 +10,8 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
-	"github.com/metamesh/metamesh/proxy/api"
 	"github.com/metamesh/metamesh/proxy/router"
 )
 
@@ -36,7 +36,7 @@ func (b *Builder) buildRoutes(rc *routev3.RouteConfiguration) (*router.Table, er
 		}
 		names[vh.GetName()] = i
 		v := &router.VirtualHost{Name: vh.GetName(), Domains: vh.GetDomains()}
-		var rl api.LocalRateLimit
+		var rl xdsapi.LocalRateLimit
 		if ok, err := perFilter(vh.GetTypedPerFilterConfig(), vpath, &rl); err != nil {
 			return nil, err
 		} else if ok {
@@ -65,7 +65,7 @@ func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
 		return nil, err
 	}
 	out := &router.Route{Name: r.GetName()}
-	var pol api.RoutePolicy
+	var pol xdsapi.RoutePolicy
 	if ok, err := perFilter(r.GetTypedPerFilterConfig(), path, &pol); err != nil {
 		return nil, err
 	} else if ok {

@@ -1,4 +1,4 @@
-package snapshot_test
+package config_test
 
 import (
 	"reflect"
@@ -13,11 +13,11 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
-	"github.com/metamesh/metamesh/proxy/api"
 	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/router"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
 func TestRoutePolicies(t *testing.T) {
@@ -26,7 +26,7 @@ func TestRoutePolicies(t *testing.T) {
 	a.Timeout = durationpb.New(2 * time.Second)
 	a.RetryPolicy = &routev3.RetryPolicy{RetryOn: "connect-failure, unavailable", NumRetries: wrapperspb.UInt32(2), PerTryTimeout: durationpb.New(300 * time.Millisecond)}
 	route(res, 2).GetRoute().RetryPolicy = &routev3.RetryPolicy{}
-	snap, err := snapshot.NewBuilder().Build(res)
+	snap, err := config.NewBuilder().Build(res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestRoutePolicies(t *testing.T) {
 
 func TestClusterLimits(t *testing.T) {
 	res := load(t)
-	snap, err := snapshot.NewBuilder().Build(res)
+	snap, err := config.NewBuilder().Build(res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestClusterLimits(t *testing.T) {
 	}
 
 	// The same cluster in the next snapshot counts on the same Load.
-	b := snapshot.NewBuilder()
+	b := config.NewBuilder()
 	first, err := b.Build(res)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestClusterLimits(t *testing.T) {
 		res := load(t)
 		clusterNamed(t, res, "greetings-v1").CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{}}}
 		edit(clusterNamed(t, res, "greetings-v1").CircuitBreakers.Thresholds[0])
-		_, err := snapshot.NewBuilder().Build(res)
+		_, err := config.NewBuilder().Build(res)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Build = %v, want an error naming %q", err, want)
 		}
@@ -99,7 +99,7 @@ func TestClusterOutlierDetection(t *testing.T) {
 		BaseEjectionTime:   durationpb.New(time.Second),
 		MaxEjectionPercent: wrapperspb.UInt32(50),
 	}
-	snap, err := snapshot.NewBuilder().Build(res)
+	snap, err := config.NewBuilder().Build(res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,25 +114,25 @@ func TestClusterOutlierDetection(t *testing.T) {
 }
 
 func TestRateLimitBucketsSurviveUpdates(t *testing.T) {
-	limit := func(res *snapshot.Resources, defaultMax uint32) {
+	limit := func(res *xdsapi.Resources, defaultMax uint32) {
 		t.Helper()
 		hour := durationpb.New(time.Hour)
-		rl, err := anypb.New(&api.LocalRateLimit{
-			TokenBucket: &api.TokenBucket{MaxTokens: defaultMax, FillInterval: hour},
-			Conditions: []*api.RateLimitCondition{{
-				Match:       []*api.AttributeMatch{{Name: "batchjob", Pattern: &api.AttributeMatch_Exact{Exact: "true"}}},
-				TokenBucket: &api.TokenBucket{MaxTokens: 1, FillInterval: hour},
+		rl, err := anypb.New(&xdsapi.LocalRateLimit{
+			TokenBucket: &xdsapi.TokenBucket{MaxTokens: defaultMax, FillInterval: hour},
+			Conditions: []*xdsapi.RateLimitCondition{{
+				Match:       []*xdsapi.AttributeMatch{{Name: "batchjob", Pattern: &xdsapi.AttributeMatch_Exact{Exact: "true"}}},
+				TokenBucket: &xdsapi.TokenBucket{MaxTokens: 1, FillInterval: hour},
 			}},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Routes[0].GetVirtualHosts()[0].TypedPerFilterConfig = map[string]*anypb.Any{snapshot.FilterName: rl}
+		res.Routes[0].GetVirtualHosts()[0].TypedPerFilterConfig = map[string]*anypb.Any{xdsapi.FilterName: rl}
 	}
 	var plain, batch protocols.Headers
 	batch.Set("batchjob", "true")
-	b := snapshot.NewBuilder()
-	next := func(res *snapshot.Resources) *router.RateLimit {
+	b := config.NewBuilder()
+	next := func(res *xdsapi.Resources) *router.RateLimit {
 		t.Helper()
 		snap := build(t, b, res)
 		b.Commit()
@@ -171,20 +171,20 @@ func TestRateLimitBucketsSurviveUpdates(t *testing.T) {
 // second (never reached) does not replace the first's on every update.
 func TestRateLimitRepeatedConditionKeepsItsBucket(t *testing.T) {
 	hour := durationpb.New(time.Hour)
-	batchjob := []*api.AttributeMatch{{Name: "batchjob", Pattern: &api.AttributeMatch_Exact{Exact: "true"}}}
-	rl, err := anypb.New(&api.LocalRateLimit{Conditions: []*api.RateLimitCondition{
-		{Match: batchjob, TokenBucket: &api.TokenBucket{MaxTokens: 1, FillInterval: hour}},
-		{Match: batchjob, TokenBucket: &api.TokenBucket{MaxTokens: 5, FillInterval: hour}},
+	batchjob := []*xdsapi.AttributeMatch{{Name: "batchjob", Pattern: &xdsapi.AttributeMatch_Exact{Exact: "true"}}}
+	rl, err := anypb.New(&xdsapi.LocalRateLimit{Conditions: []*xdsapi.RateLimitCondition{
+		{Match: batchjob, TokenBucket: &xdsapi.TokenBucket{MaxTokens: 1, FillInterval: hour}},
+		{Match: batchjob, TokenBucket: &xdsapi.TokenBucket{MaxTokens: 5, FillInterval: hour}},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var batch protocols.Headers
 	batch.Set("batchjob", "true")
-	b := snapshot.NewBuilder()
+	b := config.NewBuilder()
 	for i := range 2 {
 		res := load(t)
-		res.Routes[0].GetVirtualHosts()[0].TypedPerFilterConfig = map[string]*anypb.Any{snapshot.FilterName: rl}
+		res.Routes[0].GetVirtualHosts()[0].TypedPerFilterConfig = map[string]*anypb.Any{xdsapi.FilterName: rl}
 		snap := build(t, b, res)
 		b.Commit()
 		lim := snap.Routes[res.Routes[0].GetName()].Lookup(greetings).RateLimit

@@ -1,4 +1,4 @@
-package snapshot_test
+package config_test
 
 import (
 	"net/netip"
@@ -9,16 +9,16 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	_ "github.com/metamesh/metamesh/protocols/thrift" // registers "thrift"
-	"github.com/metamesh/metamesh/proxy/api"
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/config"
 )
 
 // captureListener is a listener on port with the capture destinations
 // dests ("prefix port [service]").
-func captureListener(t *testing.T, name, codec string, port uint32, defaultService string, dests ...*api.CaptureDestination) *listenerv3.Listener {
+func captureListener(t *testing.T, name, codec string, port uint32, defaultService string, dests ...*xdsapi.CaptureDestination) *listenerv3.Listener {
 	t.Helper()
-	cfg, err := anypb.New(&api.MetaProtocolProxy{Codec: codec, RouteConfigName: name, DefaultService: defaultService, CaptureDestinations: dests})
+	cfg, err := anypb.New(&xdsapi.MetaProtocolProxy{Codec: codec, RouteConfigName: name, DefaultService: defaultService, CaptureDestinations: dests})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,16 +27,16 @@ func captureListener(t *testing.T, name, codec string, port uint32, defaultServi
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: "127.0.0.1", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}},
 		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
-			Name: snapshot.FilterName, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: cfg}}}}},
+			Name: xdsapi.FilterName, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: cfg}}}}},
 	}
 }
 
-func dest(prefix string, port uint32, service string) *api.CaptureDestination {
-	return &api.CaptureDestination{Prefix: prefix, Port: port, Service: service}
+func dest(prefix string, port uint32, service string) *xdsapi.CaptureDestination {
+	return &xdsapi.CaptureDestination{Prefix: prefix, Port: port, Service: service}
 }
 
 func TestCaptureTable(t *testing.T) {
-	res := &snapshot.Resources{Listeners: []*listenerv3.Listener{
+	res := &xdsapi.Resources{Listeners: []*listenerv3.Listener{
 		// Two Thrift services on port 9090 at different addresses, each
 		// on a listener of its own.
 		captureListener(t, "thrift-a", "thrift", 19090, "a.example", dest("10.0.0.1", 9090, ""), dest("198.18.0.10", 9090, "")),
@@ -47,7 +47,7 @@ func TestCaptureTable(t *testing.T) {
 		// An endpoint port that differs from the service port, and IPv6.
 		captureListener(t, "dubbo", "dubbo", 20880, "", dest("10.0.2.0/24", 20880, ""), dest("198.18.0.20", 30880, ""), dest("2001:2::/64", 20880, "")),
 	}}
-	s := build(t, snapshot.NewBuilder(), res)
+	s := build(t, config.NewBuilder(), res)
 	if s.Capture.Len() != 9 {
 		t.Fatalf("table has %d entries, want 9", s.Capture.Len())
 	}
@@ -96,11 +96,11 @@ func TestCaptureTableSameDestinationTwice(t *testing.T) {
 	// Whatever the order of the resources, the listener whose name sorts
 	// first serves a destination both claim.
 	for _, order := range [][]string{{"a", "b"}, {"b", "a"}} {
-		res := &snapshot.Resources{}
+		res := &xdsapi.Resources{}
 		for i, n := range order {
 			res.Listeners = append(res.Listeners, captureListener(t, n, "dubbo", uint32(20000+i), "", dest("10.0.0.1", 20880, "")))
 		}
-		s := build(t, snapshot.NewBuilder(), res)
+		s := build(t, config.NewBuilder(), res)
 		if l := s.Capture.Lookup(netip.MustParseAddrPort("10.0.0.1:20880")); l == nil || l.Name != "a" {
 			t.Fatalf("order %v: Lookup = %v, want listener a", order, l)
 		}
@@ -109,7 +109,7 @@ func TestCaptureTableSameDestinationTwice(t *testing.T) {
 
 func TestCaptureDestinationErrors(t *testing.T) {
 	for _, c := range []struct {
-		dest *api.CaptureDestination
+		dest *xdsapi.CaptureDestination
 		want string
 	}{
 		{dest("10.0.0.300", 1, ""), "capture_destinations[0].prefix"},
@@ -118,8 +118,8 @@ func TestCaptureDestinationErrors(t *testing.T) {
 		{dest("10.0.0.1", 0, ""), "capture_destinations[0].port: 0"},
 		{dest("10.0.0.1", 70000, ""), "capture_destinations[0].port: 70000"},
 	} {
-		res := &snapshot.Resources{Listeners: []*listenerv3.Listener{captureListener(t, "l", "dubbo", 20880, "", c.dest)}}
-		_, err := snapshot.NewBuilder().Build(res)
+		res := &xdsapi.Resources{Listeners: []*listenerv3.Listener{captureListener(t, "l", "dubbo", 20880, "", c.dest)}}
+		_, err := config.NewBuilder().Build(res)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one containing %q", c.dest, err, c.want)
 		}

@@ -1,4 +1,4 @@
-package snapshot_test
+package config_test
 
 import (
 	"testing"
@@ -10,10 +10,10 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
-	"github.com/metamesh/metamesh/proxy/api"
 	"github.com/metamesh/metamesh/proxy/cluster"
-	"github.com/metamesh/metamesh/proxy/snapshot"
+	"github.com/metamesh/metamesh/proxy/config"
 )
 
 // hostOf returns the Host of addr among c's endpoints, or nil.
@@ -33,13 +33,13 @@ func hostOf(c *cluster.Cluster, addr string) *cluster.Host {
 // rate-limit buckets of a reused route table carry on to a rebuilt one.
 func TestBuilderReusesUnchangedMessages(t *testing.T) {
 	res := load(t)
-	rl, err := anypb.New(&api.LocalRateLimit{TokenBucket: &api.TokenBucket{MaxTokens: 1, FillInterval: durationpb.New(time.Hour)}})
+	rl, err := anypb.New(&xdsapi.LocalRateLimit{TokenBucket: &xdsapi.TokenBucket{MaxTokens: 1, FillInterval: durationpb.New(time.Hour)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Routes[0].GetVirtualHosts()[0].TypedPerFilterConfig = map[string]*anypb.Any{snapshot.FilterName: rl}
+	res.Routes[0].GetVirtualHosts()[0].TypedPerFilterConfig = map[string]*anypb.Any{xdsapi.FilterName: rl}
 	rc := res.Routes[0].GetName()
-	b := snapshot.NewBuilder()
+	b := config.NewBuilder()
 	first := build(t, b, res)
 	var h protocols.Headers
 	if !first.Routes[rc].Lookup(greetings).RateLimit.Allow(&h) {

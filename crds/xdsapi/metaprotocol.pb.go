@@ -10,7 +10,7 @@
 // typed_per_filter_config under the filter's name). Everything else a proxy
 // receives is a standard Envoy v3 resource.
 
-package api
+package xdsapi
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1008,7 +1008,7 @@ const file_metaprotocol_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\rR\x06status\x12\x1e\n" +
 	"\n" +
 	"percentage\x18\x02 \x01(\rR\n" +
-	"percentageB,Z*github.com/metamesh/metamesh/proxy/api;apib\x06proto3"
+	"percentageB1Z/github.com/metamesh/metamesh/crds/xdsapi;xdsapib\x06proto3"
 
 var (
 	file_metaprotocol_proto_rawDescOnce sync.Once

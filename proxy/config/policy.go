@@ -1,4 +1,4 @@
-package snapshot
+package config
 
 import (
 	"fmt"
@@ -7,12 +7,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/metamesh/metamesh/proxy/api"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy/router"
 )
 
 // perFilter returns the one typed_per_filter_config entry a route or
-// virtual host may carry: FilterName's, of the type of into, unpacked into
+// virtual host may carry: xdsapi.FilterName's, of the type of into, unpacked into
 // it. It reports whether there was one.
 func perFilter(cfg map[string]*anypb.Any, path string, into proto.Message) (bool, error) {
 	names := make([]string, 0, len(cfg))
@@ -21,15 +21,15 @@ func perFilter(cfg map[string]*anypb.Any, path string, into proto.Message) (bool
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		if k != FilterName {
-			return false, fmt.Errorf("%s.typed_per_filter_config[%q]: only %q has meaning here", path, k, FilterName)
+		if k != xdsapi.FilterName {
+			return false, fmt.Errorf("%s.typed_per_filter_config[%q]: only %q has meaning here", path, k, xdsapi.FilterName)
 		}
 	}
-	a, ok := cfg[FilterName]
+	a, ok := cfg[xdsapi.FilterName]
 	if !ok {
 		return false, nil
 	}
-	path = fmt.Sprintf("%s.typed_per_filter_config[%q]", path, FilterName)
+	path = fmt.Sprintf("%s.typed_per_filter_config[%q]", path, xdsapi.FilterName)
 	if err := a.UnmarshalTo(into); err != nil {
 		return false, fmt.Errorf("%s: want a %s: %w", path, into.ProtoReflect().Descriptor().FullName(), err)
 	}
@@ -38,7 +38,7 @@ func perFilter(cfg map[string]*anypb.Any, path string, into proto.Message) (bool
 
 // rateLimit reads a virtual host's LocalRateLimit. key names the virtual
 // host (route configuration and virtual host names) for bucket reuse.
-func (b *Builder) rateLimit(rl *api.LocalRateLimit, key, path string) (*router.RateLimit, error) {
+func (b *Builder) rateLimit(rl *xdsapi.LocalRateLimit, key, path string) (*router.RateLimit, error) {
 	var def *router.Bucket
 	if tb := rl.GetTokenBucket(); tb != nil {
 		shape, err := tokenBucket(tb, path+".token_bucket")
@@ -66,7 +66,7 @@ func (b *Builder) rateLimit(rl *api.LocalRateLimit, key, path string) (*router.R
 		// A condition's bucket is known by what it matches (and, for a
 		// match repeated, which of them it is), wherever it moves in the
 		// list.
-		match, err := proto.MarshalOptions{Deterministic: true}.Marshal(&api.RateLimitCondition{Match: c.GetMatch()})
+		match, err := proto.MarshalOptions{Deterministic: true}.Marshal(&xdsapi.RateLimitCondition{Match: c.GetMatch()})
 		if err != nil {
 			return nil, fmt.Errorf("%s.match: %w", cpath, err)
 		}
@@ -90,7 +90,7 @@ func (b *Builder) bucket(key string, shape router.TokenBucket) *router.Bucket {
 	return bk
 }
 
-func tokenBucket(b *api.TokenBucket, path string) (router.TokenBucket, error) {
+func tokenBucket(b *xdsapi.TokenBucket, path string) (router.TokenBucket, error) {
 	tb := router.TokenBucket{MaxTokens: b.GetMaxTokens(), TokensPerFill: b.GetTokensPerFill(), FillInterval: b.GetFillInterval().AsDuration()}
 	switch {
 	case b == nil:
@@ -106,23 +106,23 @@ func tokenBucket(b *api.TokenBucket, path string) (router.TokenBucket, error) {
 	return tb, nil
 }
 
-func attributeMatcher(am *api.AttributeMatch) (router.Matcher, error) {
+func attributeMatcher(am *xdsapi.AttributeMatch) (router.Matcher, error) {
 	if am.GetName() == "" {
 		return router.Matcher{}, fmt.Errorf("name: required")
 	}
 	m := router.Matcher{Name: am.GetName(), Invert: am.GetInvert()}
 	switch p := am.GetPattern().(type) {
-	case *api.AttributeMatch_Exact:
+	case *xdsapi.AttributeMatch_Exact:
 		m.Kind, m.Value = router.MatchExact, p.Exact
-	case *api.AttributeMatch_Prefix:
+	case *xdsapi.AttributeMatch_Prefix:
 		m.Kind, m.Value = router.MatchPrefix, p.Prefix
-	case *api.AttributeMatch_Suffix:
+	case *xdsapi.AttributeMatch_Suffix:
 		m.Kind, m.Value = router.MatchSuffix, p.Suffix
-	case *api.AttributeMatch_Contains:
+	case *xdsapi.AttributeMatch_Contains:
 		m.Kind, m.Value = router.MatchContains, p.Contains
-	case *api.AttributeMatch_Regex:
+	case *xdsapi.AttributeMatch_Regex:
 		return router.NewRegexMatcher(am.GetName(), p.Regex, am.GetInvert())
-	case *api.AttributeMatch_Present:
+	case *xdsapi.AttributeMatch_Present:
 		m.Kind = router.MatchPresent
 		m.Invert = am.GetInvert() != !p.Present
 	default:
@@ -132,7 +132,7 @@ func attributeMatcher(am *api.AttributeMatch) (router.Matcher, error) {
 }
 
 // fault reads a route's RouteFault.
-func fault(f *api.RouteFault, path string) (*router.Fault, error) {
+func fault(f *xdsapi.RouteFault, path string) (*router.Fault, error) {
 	out := &router.Fault{}
 	if d := f.GetDelay(); d != nil {
 		if d.GetPercentage() > 100 {

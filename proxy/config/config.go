@@ -1,4 +1,10 @@
-package snapshot
+// Package config compiles a set of xDS resources (xdsapi.Resources: Envoy v3
+// listeners, clusters, endpoints and route configurations, plus metamesh's
+// MetaProtocolProxy filter config) into the immutable runtime Config the
+// proxy swaps in atomically. Anything it can't honour is refused with the
+// resource and field named. (The control plane's "snapshots" are
+// go-control-plane's versioned resource sets; this package has none.)
+package config
 
 import (
 	"fmt"
@@ -6,25 +12,26 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/router"
 )
 
-// Snapshot is one immutable, validated proxy config. A request loads the
-// current snapshot once and uses it to its end.
-type Snapshot struct {
+// Config is one immutable, validated proxy config. A request loads the
+// config in force once and uses it to its end.
+type Config struct {
 	Listeners map[string]*Listener
 	Routes    map[string]*router.Table
 	Clusters  map[string]*cluster.Cluster
 	// Capture finds the listener of a captured connection (mesh mode).
 	Capture *CaptureTable
-	// Resources is the input, kept for config dumps.
-	Resources *Resources
+	// xdsapi.Resources is the input, kept for config dumps.
+	Resources *xdsapi.Resources
 }
 
-// Builder builds snapshots. It remembers the hosts, codecs, cluster loads
+// Builder builds Configs. It remembers the hosts, codecs, cluster loads
 // and rate-limit buckets of the last snapshot it built so the next one
 // reuses them, and what it built from each cluster (with its endpoints)
 // and route configuration message, reused as it is when the next set
@@ -59,7 +66,7 @@ func NewBuilder() *Builder {
 // caller keeps its current snapshot, and the error names the resource and
 // field at fault. The hosts and codecs of a built snapshot are reused by
 // later builds only once the caller has put it in force and called Commit.
-func (b *Builder) Build(res *Resources) (*Snapshot, error) {
+func (b *Builder) Build(res *xdsapi.Resources) (*Config, error) {
 	b.nextHosts = map[string]*cluster.Host{}
 	b.nextCodecs = map[string]protocols.Codec{}
 	b.nextLoads = map[string]*cluster.Load{}
@@ -67,7 +74,7 @@ func (b *Builder) Build(res *Resources) (*Snapshot, error) {
 	b.nextClusters = map[string]builtCluster{}
 	b.nextRoutes = map[string]builtRoutes{}
 	b.nextAssignments = make(map[*endpointv3.ClusterLoadAssignment]struct{}, len(res.Endpoints))
-	s := &Snapshot{
+	s := &Config{
 		Listeners: map[string]*Listener{},
 		Routes:    map[string]*router.Table{},
 		Clusters:  map[string]*cluster.Cluster{},
@@ -152,7 +159,7 @@ func (b *Builder) Commit() {
 // validateAll runs each resource's generated Validate (protoc-gen-validate
 // rules) first, so structural errors read the same as Envoy's; resources
 // known (validated in the snapshot in force) are skipped.
-func validateAll(res *Resources, known func(any) bool) error {
+func validateAll(res *xdsapi.Resources, known func(any) bool) error {
 	type validator interface{ Validate() error }
 	check := func(kind, name string, m proto.Message) error {
 		if known(m) {

@@ -1,9 +1,9 @@
-// Package snapshot turns a set of xDS resources (Envoy v3 listeners,
-// clusters, endpoints and route configurations, plus metamesh's
-// MetaProtocolProxy filter config) into the immutable runtime config the
-// proxy swaps in atomically. Anything it can't honour is refused with the
-// resource and field named.
-package snapshot
+// Package xdsapi is the contract between metamesh's control plane and its
+// proxies: the MetaProtocolProxy filter config (metaprotocol.proto, metamesh's
+// own xDS type) and Resources, the set of Envoy v3 resources the translator
+// produces and the proxy compiles. Both sides import it; neither imports the
+// other.
+package xdsapi
 
 import (
 	"bytes"
@@ -21,10 +21,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
-
-	// Registers the MetaProtocolProxy type for Any resolution.
-	_ "github.com/metamesh/metamesh/proxy/api"
 )
+
+// FilterName is the name of the network filter carrying MetaProtocolProxy.
+const FilterName = "metamesh.meta_protocol_proxy"
 
 // Resources is one complete set of xDS resources, by type. Its messages
 // are read-only once handed to a Builder: a later build reuses what it

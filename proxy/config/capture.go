@@ -1,4 +1,4 @@
-package snapshot
+package config
 
 import (
 	"cmp"
@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/metamesh/metamesh/proxy/api"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // CaptureTable finds the listener that serves a captured connection by
@@ -58,7 +58,7 @@ func (t *CaptureTable) Len() int {
 // destination naming another service than the listener's default gets a
 // copy of the listener with that default, made here so that serving a
 // captured connection allocates nothing more than a bound listener does.
-func captureDestinations(l *Listener, dests []*api.CaptureDestination, path string) ([]captureEntryPort, error) {
+func captureDestinations(l *Listener, dests []*xdsapi.CaptureDestination, path string) ([]captureEntryPort, error) {
 	out := make([]captureEntryPort, 0, len(dests))
 	variants := map[string]*Listener{}
 	for i, d := range dests {

@@ -1,4 +1,4 @@
-package snapshot_test
+package config_test
 
 import (
 	"fmt"
@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	_ "github.com/metamesh/metamesh/protocols/dubbo" // registers "dubbo"
-	"github.com/metamesh/metamesh/proxy/api"
 	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/router"
-	"github.com/metamesh/metamesh/proxy/snapshot"
 )
 
 const (
@@ -22,16 +22,16 @@ const (
 	users     = "org.apache.dubbo.samples.api.UserService"
 )
 
-func load(t *testing.T) *snapshot.Resources {
+func load(t *testing.T) *xdsapi.Resources {
 	t.Helper()
-	res, err := snapshot.LoadFile(filepath.Join("testdata", "bootstrap.yaml"))
+	res, err := xdsapi.LoadFile(filepath.Join("testdata", "bootstrap.yaml"))
 	if err != nil {
 		t.Fatalf("LoadFile: %v", err)
 	}
 	return res
 }
 
-func build(t *testing.T, b *snapshot.Builder, res *snapshot.Resources) *snapshot.Snapshot {
+func build(t *testing.T, b *config.Builder, res *xdsapi.Resources) *config.Config {
 	t.Helper()
 	s, err := b.Build(res)
 	if err != nil {
@@ -66,14 +66,14 @@ func TestParseBootstrap(t *testing.T) {
 }
 
 func TestBuildBootstrap(t *testing.T) {
-	s := build(t, snapshot.NewBuilder(), load(t))
+	s := build(t, config.NewBuilder(), load(t))
 
 	t.Run("listener", func(t *testing.T) {
 		l := s.Listeners["dubbo_20880"]
 		if l == nil {
 			t.Fatalf("listener dubbo_20880 missing; have %v", s.Listeners)
 		}
-		want := snapshot.Listener{Name: "dubbo_20880", Address: "0.0.0.0:20880", CodecName: "dubbo",
+		want := config.Listener{Name: "dubbo_20880", Address: "0.0.0.0:20880", CodecName: "dubbo",
 			RouteConfig: "dubbo_routes", StatPrefix: "dubbo", DefaultService: greetings}
 		got := *l
 		got.Codec = nil
@@ -232,7 +232,7 @@ func TestBuildBootstrap(t *testing.T) {
 }
 
 func TestBuildReusesHostsAndCodecs(t *testing.T) {
-	b := snapshot.NewBuilder()
+	b := config.NewBuilder()
 	s1 := build(t, b, load(t))
 	// A failed build in between must not disturb what is reused.
 	// This one drops greetings-v1 (the only cluster with 20882), then
@@ -265,7 +265,7 @@ func TestBuildReusesHostsAndCodecs(t *testing.T) {
 	without := load(t)
 	without.Clusters = without.Clusters[1:] // drop greetings-v1 (20882 only there)
 	without.Endpoints = without.Endpoints[1:]
-	editProxy(t, without, func(p *api.MetaProtocolProxy) {
+	editProxy(t, without, func(p *xdsapi.MetaProtocolProxy) {
 		p.CodecConfig = mustStruct(t, map[string]any{"maxFrameBytes": 2048})
 	})
 	s3 := build(t, b, without)
@@ -300,7 +300,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := snapshot.Parse([]byte(tt.yaml))
+			res, err := xdsapi.Parse([]byte(tt.yaml))
 			if err == nil {
 				t.Fatalf("Parse succeeded: %+v", res)
 			}
@@ -317,16 +317,16 @@ func TestParseErrors(t *testing.T) {
 		if err := os.WriteFile(path, []byte("extra: 1\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := snapshot.LoadFile(path)
+		_, err := xdsapi.LoadFile(path)
 		if err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("LoadFile error %v does not name %s", err, path)
 		}
-		if _, err := snapshot.LoadFile(filepath.Join(t.TempDir(), "missing.yaml")); !os.IsNotExist(err) {
+		if _, err := xdsapi.LoadFile(filepath.Join(t.TempDir(), "missing.yaml")); !os.IsNotExist(err) {
 			t.Errorf("LoadFile(missing) = %v, want a not-exist error", err)
 		}
 	})
 	t.Run("JSON", func(t *testing.T) {
-		res, err := snapshot.Parse([]byte(`{"resources": [{"@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": "a"}]}`))
+		res, err := xdsapi.Parse([]byte(`{"resources": [{"@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": "a"}]}`))
 		if err != nil || len(res.Clusters) != 1 || res.Clusters[0].GetName() != "a" {
 			t.Errorf("Parse(JSON) = %+v, %v", res, err)
 		}

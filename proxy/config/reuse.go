@@ -1,4 +1,4 @@
-package snapshot
+package config
 
 import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -14,7 +14,7 @@ import (
 // a route change leaves every cluster and endpoint message as it was, an
 // endpoint change every route configuration. The Builder reuses what it
 // made from a message it sees again (the same pointer, which resources
-// never change once handed over: see Resources) instead of validating and
+// never change once handed over: see xdsapi.Resources) instead of validating and
 // building it again. A message equal in content but decoded anew (file
 // mode reloads, a resent type) is built again: only identity is cheap
 // enough to check.
