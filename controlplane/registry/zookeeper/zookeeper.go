@@ -1,15 +1,16 @@
-// Package zookeeper is the ZooKeeper registry source: it watches the
-// providers Dubbo registers under ROOT/<interface>/providers, with child
-// watches on ROOT and on each providers node (an existence watch while a
-// providers node is absent), and lists everything again after a new
-// session.
+// Package zookeeper is the ZooKeeper registry source. It watches the
+// providers Dubbo registers under ROOT/<interface>/providers (child watches
+// on ROOT and on each providers node, an existence watch while a providers
+// node is absent) and, for Dubbo 3's application-level registration, the
+// interface→application mappings under ROOT/mapping, the instances under
+// /services/<application> and their applications' metadata (apps.go). It
+// lists everything again after a new session.
 package zookeeper
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -63,8 +64,9 @@ func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
 	defer conn.Close()
 	w := &watcher{
 		conn: conn, sink: sink, log: s.log, name: s.target.URL, root: s.target.Root,
-		fired: make(chan fired), armed: map[string]uint64{}, known: map[string]bool{},
+		services: ServicesRoot(s.target.Root), fired: make(chan fired), armed: map[string]armed{},
 	}
+	w.reset()
 	return w.loop(ctx, session)
 }
 
@@ -75,22 +77,43 @@ type fired struct {
 	ev  zk.Event
 }
 
+// armed is a watch waiting to fire: its generation, and what to do then.
+type armed struct {
+	gen    uint64
+	onFire func() error
+}
+
 // watcher is the state of one Run, owned by its loop's goroutine.
 type watcher struct {
-	conn *zk.Conn
-	sink registry.Sink
-	log  *zap.Logger
-	name string
-	root string
+	conn     *zk.Conn
+	sink     registry.Sink
+	log      *zap.Logger
+	name     string
+	root     string
+	services string // where application instances are registered
 
 	ctx   context.Context
 	fired chan fired
-	armed map[string]uint64 // watch key ("c:" or "e:" + path) → generation
+	armed map[string]armed // watch key ("c:", "d:" or "e:" + path)
 	gen   uint64
+	// index is the registry as listed; dirty are the interfaces whose
+	// providers may have changed since the sink was last told.
+	index *registry.Index
+	dirty map[string]bool
 	known map[string]bool // interfaces under root, as last listed
+	apps  appState
 	// needSync: the watches or the view may be incomplete; list
 	// everything again once the session is up.
 	needSync bool
+}
+
+// reset forgets everything listed, before a full listing.
+func (w *watcher) reset() {
+	w.armed = map[string]armed{}
+	w.index = registry.NewIndex()
+	w.dirty = map[string]bool{}
+	w.known = map[string]bool{}
+	w.apps = appState{mapped: map[string]bool{}, watched: map[string]bool{}}
 }
 
 func (w *watcher) loop(ctx context.Context, session <-chan zk.Event) error {
@@ -118,11 +141,12 @@ func (w *watcher) loop(ctx context.Context, session <-chan zk.Event) error {
 				w.sink.Available(w.name, false)
 			}
 		case f := <-w.fired:
-			if w.armed[f.key] != f.gen {
+			a, ok := w.armed[f.key]
+			if !ok || a.gen != f.gen {
 				continue // a watch of an earlier session, replaced since
 			}
 			delete(w.armed, f.key)
-			w.handle(f, retry)
+			w.handle(f, a, retry)
 		case <-retry.C:
 			if w.needSync && w.conn.State() == zk.StateHasSession {
 				w.sync(retry)
@@ -132,7 +156,7 @@ func (w *watcher) loop(ctx context.Context, session <-chan zk.Event) error {
 }
 
 // handle reacts to one watch event.
-func (w *watcher) handle(f fired, retry *time.Timer) {
+func (w *watcher) handle(f fired, a armed, retry *time.Timer) {
 	if f.ev.Type == zk.EventNotWatching {
 		// The session expired (or the client is closing): every watch is
 		// gone. Wait a moment so that the others' events coalesce.
@@ -143,18 +167,19 @@ func (w *watcher) handle(f fired, retry *time.Timer) {
 	if w.needSync {
 		return // a full listing is due anyway
 	}
-	var err error
-	if f.ev.Path == w.root {
-		err = w.relistRoot()
-	} else if iface := w.ifaceOf(f.ev.Path); iface != "" && w.known[iface] {
-		var ps []registry.Provider
-		if ps, err = w.providers(iface); err == nil {
-			w.sink.ReplaceInterface(w.name, iface, ps)
-		}
-	}
-	if err != nil {
+	if err := a.onFire(); err != nil {
 		w.failed(err, retry)
+		return
 	}
+	w.flush()
+}
+
+// flush tells the sink the providers of each dirty interface.
+func (w *watcher) flush() {
+	for iface := range w.dirty {
+		w.sink.ReplaceInterface(w.name, iface, w.index.Providers(iface))
+	}
+	w.dirty = map[string]bool{}
 }
 
 func (w *watcher) failed(err error, retry *time.Timer) {
@@ -163,100 +188,28 @@ func (w *watcher) failed(err error, retry *time.Timer) {
 	retry.Reset(retryDelay)
 }
 
-// sync lists every interface and its providers with fresh watches and
-// replaces the registry's view; on failure the last view stays.
+// sync lists everything with fresh watches and replaces the registry's
+// view; on failure the last view stays.
 func (w *watcher) sync(retry *time.Timer) {
-	w.armed = map[string]uint64{}
-	ifaces, err := w.listRoot()
+	w.reset()
+	ifaces, err := w.syncInterfaces()
+	if err == nil {
+		err = w.syncApps()
+	}
 	if err != nil {
 		w.failed(err, retry)
 		return
 	}
-	all := make(map[string][]registry.Provider, len(ifaces))
-	known := make(map[string]bool, len(ifaces))
-	for _, iface := range ifaces {
-		known[iface] = true
-		ps, err := w.providers(iface)
-		if err != nil {
-			w.failed(err, retry)
-			return
-		}
-		if len(ps) > 0 {
-			all[iface] = ps
-		}
-	}
-	w.known = known
 	w.needSync = false
-	w.sink.ReplaceAll(w.name, all)
+	w.dirty = map[string]bool{}
+	w.sink.ReplaceAll(w.name, w.index.All())
 	w.sink.Available(w.name, true)
-	w.log.Debug("zookeeper listed", zap.Int("interfaces", len(ifaces)))
+	w.log.Debug("zookeeper listed", zap.Int("interfaces", ifaces), zap.Int("mapped", len(w.apps.mapped)))
 }
 
-// relistRoot lists the interfaces again after ROOT's children changed:
-// new ones are listed and watched, gone ones dropped.
-func (w *watcher) relistRoot() error {
-	ifaces, err := w.listRoot()
-	if err != nil {
-		return err
-	}
-	now := make(map[string]bool, len(ifaces))
-	for _, iface := range ifaces {
-		now[iface] = true
-		if w.known[iface] {
-			continue
-		}
-		ps, err := w.providers(iface)
-		if err != nil {
-			return err
-		}
-		w.known[iface] = true
-		w.sink.ReplaceInterface(w.name, iface, ps)
-	}
-	for iface := range w.known {
-		if !now[iface] {
-			delete(w.known, iface)
-			w.sink.ReplaceInterface(w.name, iface, nil)
-		}
-	}
-	return nil
-}
-
-// listRoot returns ROOT's children, watching them (or ROOT's creation).
-func (w *watcher) listRoot() ([]string, error) {
-	names, err := w.children(w.root)
-	if errors.Is(err, zk.ErrNoNode) {
-		return nil, w.watchExists(w.root)
-	}
-	return names, err
-}
-
-// providers lists the providers of iface, watching them (or the
-// providers node's creation).
-func (w *watcher) providers(iface string) ([]registry.Provider, error) {
-	p := path.Join(w.root, iface, "providers")
-	names, err := w.children(p)
-	if errors.Is(err, zk.ErrNoNode) {
-		return nil, w.watchExists(p)
-	}
-	if err != nil {
-		return nil, err
-	}
-	ps := make([]registry.Provider, 0, len(names))
-	for _, n := range names {
-		pr, err := registry.ParseProvider(n)
-		if err != nil {
-			if !errors.Is(err, registry.ErrNotDubbo) {
-				w.log.Warn("provider node ignored", zap.String("interface", iface), zap.Error(err))
-			}
-			continue
-		}
-		ps = append(ps, pr)
-	}
-	return ps, nil
-}
-
-// children lists p's children, arming a child watch unless one is armed.
-func (w *watcher) children(p string) ([]string, error) {
+// children lists p's children, arming a child watch that calls onFire
+// unless one is armed.
+func (w *watcher) children(p string, onFire func() error) ([]string, error) {
 	key := "c:" + p
 	if _, ok := w.armed[key]; ok {
 		names, _, err := w.conn.Children(p)
@@ -266,33 +219,61 @@ func (w *watcher) children(p string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.arm(key, ch)
+	w.arm(key, ch, onFire)
 	return names, nil
 }
 
-// watchExists arms an existence watch on p (its creation), unless one is.
-func (w *watcher) watchExists(p string) error {
+// childrenOrWait lists p's children like children, or arms an existence
+// watch calling onFire when p does not exist (nil names, nil error).
+func (w *watcher) childrenOrWait(p string, onFire func() error) ([]string, error) {
+	names, err := w.children(p, onFire)
+	if errors.Is(err, zk.ErrNoNode) {
+		if exists, err := w.watchExists(p, onFire); err != nil || exists {
+			// Created between the listing and the watch: list again.
+			return nil, errors.Join(err, fmt.Errorf("zookeeper: %s created while being listed", p))
+		}
+		return nil, nil
+	}
+	return names, err
+}
+
+// get reads p's data, arming a data watch that calls onFire unless one is
+// armed.
+func (w *watcher) get(p string, onFire func() error) ([]byte, error) {
+	key := "d:" + p
+	if _, ok := w.armed[key]; ok {
+		data, _, err := w.conn.Get(p)
+		return data, err
+	}
+	data, _, ch, err := w.conn.GetW(p)
+	if err != nil {
+		return nil, err
+	}
+	w.arm(key, ch, onFire)
+	return data, nil
+}
+
+// watchExists arms an existence watch on p calling onFire (unless one is
+// armed) and reports whether p exists.
+func (w *watcher) watchExists(p string, onFire func() error) (bool, error) {
 	key := "e:" + p
 	if _, ok := w.armed[key]; ok {
-		return nil
+		exists, _, err := w.conn.Exists(p)
+		return exists, err
 	}
 	exists, _, ch, err := w.conn.ExistsW(p)
 	if err != nil {
-		return err
+		return false, err
 	}
-	w.arm(key, ch)
-	if exists {
-		// Created between the listing and the watch: list again.
-		return fmt.Errorf("zookeeper: %s created while being listed", p)
-	}
-	return nil
+	w.arm(key, ch, onFire)
+	return exists, nil
 }
 
-// arm forwards ch's one event to the loop.
-func (w *watcher) arm(key string, ch <-chan zk.Event) {
+// arm forwards ch's one event to the loop, which calls onFire.
+func (w *watcher) arm(key string, ch <-chan zk.Event, onFire func() error) {
 	w.gen++
 	gen := w.gen
-	w.armed[key] = gen
+	w.armed[key] = armed{gen: gen, onFire: onFire}
 	go func() {
 		ev, ok := <-ch
 		if !ok {
@@ -303,19 +284,6 @@ func (w *watcher) arm(key string, ch <-chan zk.Event) {
 		case <-w.ctx.Done():
 		}
 	}()
-}
-
-// ifaceOf is the interface of ROOT/<interface>/providers, or "".
-func (w *watcher) ifaceOf(p string) string {
-	dir, last := path.Split(p)
-	if last != "providers" {
-		return ""
-	}
-	parent, iface := path.Split(path.Clean(dir))
-	if path.Clean(parent) != w.root {
-		return ""
-	}
-	return iface
 }
 
 // zkLogger sends the client library's log lines to zap at debug level:
