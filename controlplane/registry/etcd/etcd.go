@@ -1,8 +1,11 @@
-// Package etcd is the etcd (v3 API) registry source, for the layout of
-// dubbo-go's etcdv3 registry: one key per provider,
-// ROOT/<interface>/providers/<URL-encoded provider URL>, held by the
-// provider's lease. It lists the keys under ROOT, then watches them from
-// the revision of the listing; a watch that breaks off (compaction, lost
+// Package etcd is the etcd (v3 API) registry source, for dubbo-go's etcdv3
+// layout: one key per provider, ROOT/<interface>/providers/<URL-encoded
+// provider URL>, and for application-level registration the mappings
+// ROOT/mapping/<interface> and one key per instance,
+// /services/<application>/<ip:port>, whose value carries the application's
+// metadata; each provider's and instance's key is held by its lease. It
+// lists both prefixes in one transaction, then watches them from the
+// revision of the listing; a watch that breaks off (compaction, lost
 // leader) lists again.
 package etcd
 
@@ -24,6 +27,10 @@ const requestTimeout = 5 * time.Second
 
 // retryDelay is the wait before listing again after a failure.
 const retryDelay = time.Second
+
+// ServicesPrefix is where dubbo-go registers application instances in etcd,
+// whatever the registry's ROOT.
+const ServicesPrefix = "/services/"
 
 // Source watches one etcd cluster. Build it with New.
 type Source struct {
@@ -59,9 +66,13 @@ func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
 	}
 	defer cli.Close()
 	go s.reportConnectivity(ctx, cli, sink)
-	prefix := strings.TrimSuffix(s.target.Root, "/") + "/"
+	prefixes := []string{strings.TrimSuffix(s.target.Root, "/") + "/"}
+	if prefixes[0] != ServicesPrefix {
+		prefixes = append(prefixes, ServicesPrefix)
+	}
 	for ctx.Err() == nil {
-		rev, byIface, err := s.list(ctx, cli, prefix, sink)
+		v := newView(prefixes[0], s.log)
+		rev, err := s.list(ctx, cli, prefixes, v)
 		if err != nil {
 			s.log.Warn("etcd listing failed; its last known providers stay in force", zap.Error(err))
 			sink.Available(s.Name(), false)
@@ -71,90 +82,75 @@ func (s *Source) Run(ctx context.Context, sink registry.Sink) error {
 			}
 			continue
 		}
+		sink.ReplaceAll(s.Name(), v.index.All())
 		sink.Available(s.Name(), true)
-		s.watch(ctx, cli, prefix, rev, byIface, sink)
+		s.watch(ctx, cli, prefixes, rev, v, sink)
 	}
 	return nil
 }
 
-// list replaces the registry's view with the keys under prefix and
-// returns the revision it read and the providers by interface and key.
-func (s *Source) list(ctx context.Context, cli *clientv3.Client, prefix string, sink registry.Sink) (int64, map[string]map[string]registry.Provider, error) {
+// list reads every key under the prefixes into v, in one transaction, and
+// returns the revision it read.
+func (s *Source) list(ctx context.Context, cli *clientv3.Client, prefixes []string, v *view) (int64, error) {
 	lctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	resp, err := cli.Get(lctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		return 0, nil, err
+	ops := make([]clientv3.Op, len(prefixes))
+	for i, p := range prefixes {
+		ops[i] = clientv3.OpGet(p, clientv3.WithPrefix())
 	}
-	byIface := map[string]map[string]registry.Provider{}
-	all := map[string][]registry.Provider{}
-	for _, kv := range resp.Kvs {
-		if iface, p, ok := s.provider(prefix, string(kv.Key)); ok {
-			set(byIface, iface)[string(kv.Key)] = p
-			all[iface] = append(all[iface], p)
+	resp, err := cli.Txn(lctx).Then(ops...).Commit()
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().Kvs {
+			v.apply(string(kv.Key), kv.Value, false)
 		}
 	}
-	sink.ReplaceAll(s.Name(), all)
-	return resp.Header.Revision, byIface, nil
+	return resp.Header.Revision, nil
 }
 
-// watch applies the changes after rev to byIface (the providers listed at
-// rev, by interface and key) and reports each changed interface, until
-// the watch ends.
-func (s *Source) watch(ctx context.Context, cli *clientv3.Client, prefix string, rev int64, byIface map[string]map[string]registry.Provider, sink registry.Sink) {
+// watch applies the changes after rev to v and reports each interface
+// they touch, until a watch ends.
+func (s *Source) watch(ctx context.Context, cli *clientv3.Client, prefixes []string, rev int64, v *view, sink registry.Sink) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	for wr := range cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+	merged := make(chan clientv3.WatchResponse)
+	for _, p := range prefixes {
+		go func() {
+			for wr := range cli.Watch(wctx, p, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+				select {
+				case merged <- wr:
+				case <-wctx.Done():
+					return
+				}
+			}
+			// The watch ended without an error response (its context
+			// ended, or the client closed): end the other one too.
+			cancel()
+		}()
+	}
+	for {
+		var wr clientv3.WatchResponse
+		select {
+		case <-wctx.Done():
+			return
+		case wr = <-merged:
+		}
 		if err := wr.Err(); err != nil {
 			s.log.Info("etcd watch ended; listing again", zap.Error(err))
 			return
 		}
 		touched := map[string]bool{}
 		for _, ev := range wr.Events {
-			key := string(ev.Kv.Key)
-			iface, p, ok := s.provider(prefix, key)
-			if !ok {
-				continue
-			}
-			touched[iface] = true
-			if ev.Type == clientv3.EventTypeDelete {
-				delete(set(byIface, iface), key)
-			} else {
-				set(byIface, iface)[key] = p
+			for _, iface := range v.apply(string(ev.Kv.Key), ev.Kv.Value, ev.Type == clientv3.EventTypeDelete) {
+				touched[iface] = true
 			}
 		}
 		for iface := range touched {
-			ps := make([]registry.Provider, 0, len(byIface[iface]))
-			for _, p := range byIface[iface] {
-				ps = append(ps, p)
-			}
-			sink.ReplaceInterface(s.Name(), iface, ps)
+			sink.ReplaceInterface(s.Name(), iface, v.index.Providers(iface))
 		}
 	}
-}
-
-func set(m map[string]map[string]registry.Provider, iface string) map[string]registry.Provider {
-	if m[iface] == nil {
-		m[iface] = map[string]registry.Provider{}
-	}
-	return m[iface]
-}
-
-// provider parses a key ROOT/<interface>/providers/<node>.
-func (s *Source) provider(prefix, key string) (string, registry.Provider, bool) {
-	rest, ok := strings.CutPrefix(key, prefix)
-	if !ok {
-		return "", registry.Provider{}, false
-	}
-	iface, rest, ok := strings.Cut(rest, "/providers/")
-	if !ok || iface == "" || strings.Contains(iface, "/") || rest == "" || strings.Contains(rest, "/") {
-		return "", registry.Provider{}, false
-	}
-	p, err := registry.ParseProvider(rest)
-	if err != nil {
-		return "", registry.Provider{}, false
-	}
-	return iface, p, true
 }
 
 // reportConnectivity flags the registry unavailable while the client's
