@@ -117,6 +117,9 @@ type Options struct {
 	MaxMsgLen int
 	// LogLevel for dubbo-go's logger; "" means "warn".
 	LogLevel string
+	// Version is the Dubbo service version the calls name (a provider
+	// exported with a version answers only calls naming it); "" names none.
+	Version string
 }
 
 // backend is a dubbo-go consumer, in process or in the helper.

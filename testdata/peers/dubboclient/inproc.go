@@ -88,13 +88,17 @@ func newInproc(addr, iface string, o Options) (b backend, err error) {
 			b, err = nil, fmt.Errorf("dubboclient: dial %s: %v", addr, r)
 		}
 	}()
-	conn, err := cli.Dial(iface,
-		client.WithURL("dubbo://"+addr),
+	refOpts := []client.ReferenceOption{
+		client.WithURL("dubbo://" + addr),
 		client.WithProtocolDubbo(),
 		client.WithSerialization(constant.Hessian2Serialization),
 		client.WithClusterFailFast(),
 		client.WithFilter(filterName),
-	)
+	}
+	if o.Version != "" {
+		refOpts = append(refOpts, client.WithVersion(o.Version))
+	}
+	conn, err := cli.Dial(iface, refOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("dubboclient: dial %s: %w", addr, err)
 	}

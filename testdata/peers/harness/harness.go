@@ -89,6 +89,8 @@ type GreeterOptions struct {
 	MaxMsgLen       int           // --max-msg-len
 	ReadyTimeout    time.Duration // default 30s
 	Registry        string        // --registry: zookeeper://HOST:PORT or etcd://HOST:PORT
+	RegistryType    string        // --registry-type: interface (default), service or all
+	ServiceVersion  string        // --service-version: the Dubbo service version exported
 	Params          []string      // --param K=V of the registered provider URL
 }
 
@@ -162,6 +164,12 @@ func startGreeter(bin, addr string, o GreeterOptions) (*Greeter, error) {
 	}
 	if o.Registry != "" {
 		args = append(args, "--registry", o.Registry)
+	}
+	if o.RegistryType != "" {
+		args = append(args, "--registry-type", o.RegistryType)
+	}
+	if o.ServiceVersion != "" {
+		args = append(args, "--service-version", o.ServiceVersion)
 	}
 	for _, kv := range o.Params {
 		args = append(args, "--param", kv)

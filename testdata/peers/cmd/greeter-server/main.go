@@ -1,11 +1,15 @@
 // Command greeter-server is a real dubbo-go v3.3.0 provider on the dubbo
 // protocol (hessian2) used as an upstream peer by metamesh's interop tests.
 //
-// It exports one interface (default org.apache.dubbo.samples.api.GreetingsService)
-// and listens only on --addr. Without --registry it registers nowhere; with
-// --registry zookeeper://HOST:PORT or etcd://HOST:PORT it registers its
-// provider URL there (interface-level, with each --param as a URL
-// parameter), as any dubbo-go provider does. Once the
+// It exports one interface (default org.apache.dubbo.samples.api.GreetingsService,
+// Dubbo service version --service-version, none by default) and listens
+// only on --addr. Without --registry it registers nowhere; with --registry
+// zookeeper://HOST:PORT or etcd://HOST:PORT it registers there as any
+// dubbo-go provider does: --registry-type interface (the default) writes its
+// provider URL (with each --param as a URL parameter); service writes only
+// the application-level (Dubbo 3) records: the interface→application
+// mapping, the instance under /services/<application> and the application's
+// metadata (remote metadata, in the same registry); all writes both. Once the
 // listener accepts connections it prints exactly one line "ready <addr>" to
 // stdout. SIGTERM or SIGINT stops it with exit status 0.
 //
@@ -45,6 +49,14 @@ import (
 	// the registries --registry names
 	_ "dubbo.apache.org/dubbo-go/v3/registry/etcdv3"
 	_ "dubbo.apache.org/dubbo-go/v3/registry/zookeeper"
+
+	// application-level registration (--registry-type service or all): the
+	// service-discovery registry, the interface→application mapping and
+	// the metadata reports that publish the application's metadata
+	_ "dubbo.apache.org/dubbo-go/v3/metadata/mapping/metadata"
+	_ "dubbo.apache.org/dubbo-go/v3/metadata/report/etcd"
+	_ "dubbo.apache.org/dubbo-go/v3/metadata/report/zookeeper"
+	_ "dubbo.apache.org/dubbo-go/v3/registry/servicediscovery"
 )
 
 // GreetingsService is the provider implementation. Its exported methods with
@@ -97,11 +109,15 @@ func main() {
 	heartbeat := flag.String("heartbeat-period", "", "getty heartbeat period for server-initiated heartbeats, e.g. 2s (default: dubbo-go's 60s)")
 	maxMsgLen := flag.Int("max-msg-len", 0, "getty max message length in bytes (default: dubbo-go's 102400)")
 	reg := flag.String("registry", "", "register the provider in zookeeper://HOST:PORT or etcd://HOST:PORT (default: nowhere)")
+	regType := flag.String("registry-type", constant.RegistryTypeInterface, "with --registry: interface (provider URLs), service (application-level only) or all (both)")
+	svcVersion := flag.String("service-version", "", "Dubbo service version the interface is exported with (default: none)")
 	var params paramFlag
 	flag.Var(&params, "param", "K=V: a URL parameter of the registered provider (repeatable)")
 	flag.Parse()
 
-	if err := run(*addr, *version, *iface, *logLevel, *heartbeat, *maxMsgLen, *reg, params); err != nil {
+	o := options{addr: *addr, version: *version, iface: *iface, logLevel: *logLevel, heartbeat: *heartbeat, maxMsgLen: *maxMsgLen,
+		registry: *reg, registryType: *regType, serviceVersion: *svcVersion, params: params}
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "greeter-server:", err)
 		os.Exit(1)
 	}
@@ -121,15 +137,35 @@ func (p *paramFlag) Set(s string) error {
 	return nil
 }
 
-// registryOptions turns --registry into dubbo-go's registry options:
-// interface-level registration (the providers' URLs under
-// /dubbo/<interface>/providers) at that address.
-func registryOptions(reg string) ([]registry.Option, error) {
+// options are the command line's.
+type options struct {
+	addr, version, iface, logLevel, heartbeat string
+	maxMsgLen                                 int
+	registry, registryType, serviceVersion    string
+	params                                    paramFlag
+}
+
+// registryOptions turns --registry and --registry-type into dubbo-go's
+// registry options: interface-level registration (the providers' URLs
+// under /dubbo/<interface>/providers), application-level (dubbo-go's
+// registry type "service", which no registry.With… option sets) or both, at
+// that address.
+func registryOptions(reg, regType string) ([]registry.Option, error) {
 	scheme, addr, ok := strings.Cut(reg, "://")
 	if !ok || addr == "" {
 		return nil, fmt.Errorf("bad --registry %q: want zookeeper://HOST:PORT or etcd://HOST:PORT", reg)
 	}
-	opts := []registry.Option{registry.WithAddress(addr), registry.WithRegisterInterface(), registry.WithTimeout(5 * time.Second)}
+	opts := []registry.Option{registry.WithAddress(addr), registry.WithTimeout(5 * time.Second)}
+	switch regType {
+	case constant.RegistryTypeInterface:
+		opts = append(opts, registry.WithRegisterInterface())
+	case constant.RegistryTypeService:
+		opts = append(opts, func(o *registry.Options) { o.Registry.RegistryType = constant.RegistryTypeService })
+	case constant.RegistryTypeAll:
+		opts = append(opts, registry.WithRegisterServiceAndInterface())
+	default:
+		return nil, fmt.Errorf("bad --registry-type %q: interface, service or all", regType)
+	}
 	switch scheme {
 	case "zookeeper":
 		opts = append(opts, registry.WithZookeeper())
@@ -141,7 +177,8 @@ func registryOptions(reg string) ([]registry.Option, error) {
 	return opts, nil
 }
 
-func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int, reg string, urlParams paramFlag) error {
+func run(o options) error {
+	addr, version, iface, logLevel := o.addr, o.version, o.iface, o.logLevel
 	gostlog.SetLoggerLevel(logLevel)
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -153,11 +190,11 @@ func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int, reg st
 	}
 
 	params := map[string]interface{}{}
-	if heartbeat != "" {
-		params["heartbeat-period"] = heartbeat
+	if o.heartbeat != "" {
+		params["heartbeat-period"] = o.heartbeat
 	}
-	if maxMsgLen > 0 {
-		params["getty-session-param"] = map[string]interface{}{"max-msg-len": maxMsgLen}
+	if o.maxMsgLen > 0 {
+		params["getty-session-param"] = map[string]interface{}{"max-msg-len": o.maxMsgLen}
 	}
 	protoOpts := []protocol.Option{protocol.WithDubbo(), protocol.WithIp(host), protocol.WithPort(port)}
 	if len(params) > 0 {
@@ -179,15 +216,18 @@ func run(addr, version, iface, logLevel, heartbeat string, maxMsgLen int, reg st
 		server.WithInterface(iface),
 		server.WithSerialization(constant.Hessian2Serialization),
 	}
-	if reg == "" {
+	if o.serviceVersion != "" {
+		svcOpts = append(svcOpts, server.WithVersion(o.serviceVersion))
+	}
+	if o.registry == "" {
 		svcOpts = append(svcOpts, server.WithNotRegister())
 	} else {
-		ropts, err := registryOptions(reg)
+		ropts, err := registryOptions(o.registry, o.registryType)
 		if err != nil {
 			return err
 		}
 		instOpts = append(instOpts, dubbo.WithRegistry(ropts...))
-		for _, kv := range urlParams {
+		for _, kv := range o.params {
 			svcOpts = append(svcOpts, server.WithParam(kv[0], kv[1]))
 		}
 	}

@@ -15,6 +15,7 @@ type Options struct {
 	HeartbeatPeriod time.Duration
 	MaxMsgLen       int
 	LogLevel        string
+	Version         string
 }
 
 // DialArgs open a consumer; the reply is its id.
