@@ -76,7 +76,7 @@ func (k *kubeFlags) register(f *pflag.FlagSet) {
 
 // source is the Kubernetes source: CRDs, Services, EndpointSlices and
 // Pods of the cluster of --kubeconfig, or of the Pod's own cluster.
-func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts translate.Options) (source, error) {
+func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts translate.Options, regs *registryFlags) (source, error) {
 	var cfg *rest.Config
 	var err error
 	if k.kubeconfig != "" {
@@ -104,6 +104,9 @@ func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts transla
 	kopts := kube.Options{ClusterDomain: k.clusterDomain, Namespaces: namespaces, Debounce: debounce, LeaderElection: k.leaderElect,
 		LeaderElectionNamespace: ns, LeaderElectionID: k.leaderID, Translate: opts, Logger: logger}
 	if kopts.Setup, err = k.inject.setup(k.clusterDomain, logger); err != nil {
+		return nil, err
+	}
+	if kopts.Registries, err = regs.status(log, debounce); err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context, publish func(*translate.Input)) error {
@@ -157,7 +160,7 @@ func controlplaneCmd() *cobra.Command {
 			case dir != "" && kubef.kubeconfig != "":
 				return errors.New("--config and --kubeconfig: one source at a time")
 			case dir == "":
-				if src, err = kubef.source(log, debounce, opts); err != nil {
+				if src, err = kubef.source(log, debounce, opts, &regs); err != nil {
 					return err
 				}
 			}

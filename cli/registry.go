@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/controlplane/file"
+	"github.com/metamesh/metamesh/controlplane/kube"
 	"github.com/metamesh/metamesh/controlplane/registry"
 	"github.com/metamesh/metamesh/controlplane/registry/etcd"
 	"github.com/metamesh/metamesh/controlplane/registry/zookeeper"
@@ -21,6 +22,7 @@ import (
 // merged into the config of the folder or cluster.
 type registryFlags struct {
 	urls []string
+	m    *registry.Mixer // made by the first call of mixer
 }
 
 func (r *registryFlags) register(f *pflag.FlagSet) {
@@ -41,11 +43,11 @@ func newSource(t registry.Target, log *zap.Logger) (registry.Source, error) {
 	return nil, fmt.Errorf("--registry %s: unsupported scheme %q", t.URL, t.Scheme)
 }
 
-// mixer is the mixer of the --registry sources (nil without any); set its
-// Publish before running it.
+// mixer is the mixer of the --registry sources (nil without any), made
+// once; set its Publish before running it.
 func (r *registryFlags) mixer(log *zap.Logger, debounce time.Duration) (*registry.Mixer, error) {
-	if len(r.urls) == 0 {
-		return nil, nil
+	if len(r.urls) == 0 || r.m != nil {
+		return r.m, nil
 	}
 	log = log.Named("registry")
 	m := &registry.Mixer{Debounce: debounce, Log: log, Metrics: registry.NewMetrics(), ListenPorts: map[string]int{}}
@@ -67,6 +69,18 @@ func (r *registryFlags) mixer(log *zap.Logger, debounce time.Duration) (*registr
 		if t.Port != 0 {
 			m.ListenPorts[t.URL] = t.Port
 		}
+	}
+	r.m = m
+	return m, nil
+}
+
+// status is what the registries say of the ServiceEntries they feed, for
+// the Kubernetes source's status (nil without --registry); wrap then
+// merges with the same mixer.
+func (r *registryFlags) status(log *zap.Logger, debounce time.Duration) (kube.RegistryStatus, error) {
+	m, err := r.mixer(log, debounce)
+	if err != nil || m == nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/metamesh/metamesh/controlplane/kube"
 )
 
 func TestRegistryFlags(t *testing.T) {
@@ -21,5 +23,12 @@ func TestRegistryFlags(t *testing.T) {
 	m, err := two.mixer(zap.NewNop(), time.Millisecond)
 	if err != nil || len(m.Sources) != 2 || m.ListenPorts["zookeeper://127.0.0.1:2181?port=20880"] != 20880 {
 		t.Fatalf("two registries (one repeated): %+v, %v", m, err)
+	}
+	// The Kubernetes source's status and the merge share one mixer.
+	if s, err := two.status(zap.NewNop(), time.Millisecond); err != nil || s != kube.RegistryStatus(m) {
+		t.Fatalf("status: %v, %v; want the mixer wrap merges with", s, err)
+	}
+	if s, err := none.status(zap.NewNop(), time.Millisecond); s != nil || err != nil {
+		t.Fatalf("status without --registry: %v, %v; want none", s, err)
 	}
 }

@@ -5,7 +5,9 @@
 // input, Services made into ServiceEntries (see HostsAnnotation and
 // portProtocol), and publishes it when it changed. Every replica does that;
 // the one holding a Lease also translates for status and writes each
-// object's Accepted and ResolvedRefs conditions, when they changed.
+// object's Accepted and ResolvedRefs conditions, and a ServiceEntry's
+// RegistryReachable when Dubbo registries feed it (Options.Registries),
+// when they changed.
 package kube
 
 import (
@@ -91,6 +93,10 @@ type Options struct {
 	// Setup, if set, is called with the manager before it starts, to add
 	// more runnables to it (the sidecar injector's webhook server).
 	Setup func(manager.Manager) error
+	// Registries, if set, are the Dubbo registries merged into what Run
+	// publishes: the ServiceEntries they feed get a RegistryReachable
+	// condition. Without, that condition is removed where present.
+	Registries RegistryStatus
 }
 
 func (o *Options) complete() error {
@@ -207,7 +213,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, publish func(*tran
 	if err != nil {
 		return fmt.Errorf("kube: %w", err)
 	}
-	w := &statusWriter{client: mgr.GetClient(), translate: opts.Translate, log: opts.Logger,
+	w := &statusWriter{client: mgr.GetClient(), translate: opts.Translate, log: opts.Logger, registries: opts.Registries,
 		queues: map[string]workqueue.TypedRateLimitingInterface[reconcile.Request]{}, logged: map[string]string{}}
 	src := &source{cache: mgr.GetCache(), opts: &opts, publish: publish, status: w, changed: make(chan struct{}, 1)}
 	for _, obj := range watched() {
@@ -235,6 +241,11 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, publish func(*tran
 	}
 	if err := mgr.Add(src); err != nil {
 		return fmt.Errorf("kube: %w", err)
+	}
+	if opts.Registries != nil {
+		if err := mgr.Add(registryWatch{w: w, reg: opts.Registries}); err != nil {
+			return fmt.Errorf("kube: %w", err)
+		}
 	}
 	if opts.LeaderElection {
 		e, err := newElector(cfg, &opts, w)

@@ -23,25 +23,31 @@ import (
 // maxMessage is the API server's limit on a condition's message.
 const maxMessage = 32768
 
-// desired is the status an object should have.
+// desired is the status an object should have: conditions set, and
+// condition types metamesh no longer reports on it removed.
 type desired struct {
 	generation int64
 	conditions translate.Conditions
+	drop       []string
 }
 
 // statusWriter writes the translation's conditions onto the objects they
 // are about. Every replica runs it, but only the leader translates for
 // status and writes: reconcilers return at once on the others.
 type statusWriter struct {
-	client    client.Client // reads from the cache, writes to the API server
-	translate translate.Options
-	log       logr.Logger
+	client     client.Client // reads from the cache, writes to the API server
+	translate  translate.Options
+	log        logr.Logger
+	registries RegistryStatus // nil without registries
 
 	mu      sync.Mutex
 	snap    *snapshot
 	leading bool
 	queues  map[string]workqueue.TypedRateLimitingInterface[reconcile.Request] // by kind
 	logged  map[string]string                                                  // translate key → last logged message
+	// translated is the status of every object by the leader's last
+	// translation, before the registries' conditions.
+	translated map[objectID]desired
 
 	// want is the status of every object, for the leader's last snapshot.
 	want atomic.Pointer[map[objectID]desired]
@@ -94,10 +100,34 @@ func (w *statusWriter) refresh() {
 		}
 		want[id] = desired{generation: w.snap.generations[id], conditions: conds}
 	}
-	w.want.Store(&want)
+	w.translated = want
+	w.store()
 	for kind := range w.queues {
 		w.enqueue(kind)
 	}
+}
+
+// store puts the translated status with the registries' conditions in
+// force. Called with w.mu held.
+func (w *statusWriter) store() {
+	var conds map[string]metav1.Condition
+	if w.registries != nil {
+		conds = w.registries.RegistryConditions()
+	}
+	want := withRegistries(w.translated, w.snap.origins, conds)
+	w.want.Store(&want)
+}
+
+// registriesChanged applies the registries' new conditions and queues
+// every ServiceEntry for a status check.
+func (w *statusWriter) registriesChanged() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.leading || w.translated == nil {
+		return
+	}
+	w.store()
+	w.enqueue(kindOf(&v1alpha1.ServiceEntry{}))
 }
 
 // enqueue queues every object of kind that has a desired status. Called
@@ -179,6 +209,9 @@ func nextStatus(cur *v1alpha1.Status, d desired) v1alpha1.Status {
 			c.Message = strings.ToValidUTF8(c.Message[:maxMessage-3], "") + "..."
 		}
 		meta.SetStatusCondition(&next.Conditions, c)
+	}
+	for _, typ := range d.drop {
+		meta.RemoveStatusCondition(&next.Conditions, typ)
 	}
 	return next
 }

@@ -35,7 +35,9 @@ type Merged struct {
 // MadeNamespace, port dubbo with protocol dubbo: listenPorts[registry] if
 // set, else the port most of its providers use). A ServiceEntry with
 // endpoints of its own keeps them: the registry is not consulted for it.
-// A provider seen in several registries is one endpoint.
+// A provider seen in several registries is one endpoint. The Input's
+// ServiceEntries are base's first, in order (each itself or its filled
+// copy), then the made ones.
 func Merge(base *translate.Input, providers []Provider, listenPorts map[string]int) Merged {
 	byHost := group(providers)
 	in := *base

@@ -5,9 +5,11 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/metamesh/metamesh/controlplane/translate"
 )
@@ -51,6 +53,9 @@ type Mixer struct {
 	pubDown   map[string]time.Time
 	notes     []string
 	stale     map[string]string // ServiceEntry key → UnreachableAnnotation, as last logged
+
+	conds        atomic.Pointer[map[string]metav1.Condition] // RegistryConditions
+	condsChanged chan struct{}                               // capacity 1: RegistryChanged
 }
 
 type regState struct {
@@ -66,6 +71,7 @@ func (m *Mixer) init() {
 	m.once.Do(func() {
 		m.regs = map[string]*regState{}
 		m.changed = make(chan struct{}, 1)
+		m.condsChanged = make(chan struct{}, 1)
 		if m.Log == nil {
 			m.Log = zap.NewNop()
 		}
@@ -160,7 +166,9 @@ func (m *Mixer) publish() error {
 		}
 		m.notes = out.Notes
 	}
-	m.logStale(flagUnreachable(out.Input, ps, down))
+	flagged := flagUnreachable(out.Input, ps, down)
+	m.logStale(flagged)
+	m.setConditions(conditions(m.base, out.Input, flagged))
 	m.published, m.pubDown = ps, down
 	if m.published == nil {
 		m.published = []Provider{}

@@ -117,7 +117,9 @@ type Status struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions are the latest observations: Accepted and ResolvedRefs.
+	// Conditions are the latest observations: Accepted and ResolvedRefs,
+	// and RegistryReachable on a ServiceEntry whose endpoints come from
+	// Dubbo registries.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -130,6 +132,12 @@ const (
 	ConditionAccepted = "Accepted"
 	// ConditionResolvedRefs is True when every host and subset it names exists.
 	ConditionResolvedRefs = "ResolvedRefs"
+	// ConditionRegistryReachable, on a ServiceEntry that takes its
+	// endpoints from Dubbo registries (--registry), is True while they are
+	// watched and False while one is unreachable and its last known
+	// providers stay in force; it is removed when the ServiceEntry takes
+	// none.
+	ConditionRegistryReachable = "RegistryReachable"
 )
 
 // Condition reasons.
@@ -141,4 +149,7 @@ const (
 	ReasonUnknownHost   = "UnknownHost"
 	ReasonUnknownSubset = "UnknownSubset"
 	ReasonUnknownCodec  = "UnknownCodec"
+
+	ReasonRegistryReachable   = "RegistryReachable"
+	ReasonRegistryUnreachable = "RegistryUnreachable"
 )
