@@ -1,10 +1,13 @@
 // Package registry turns the providers that Dubbo services register in
 // their own registries (ZooKeeper, etcd) into config objects: each provider
 // URL under ROOT/<interface>/providers is an endpoint of the host
-// <interface>, labelled with the URL's parameters. A Source watches one
-// registry and reports to a Sink; the Mixer merges what every source
-// reports into the Input of another config source (files, Kubernetes)
-// before translation, so the translator stays pure.
+// <interface>, labelled with the URL's parameters; an interface without
+// any takes the instances its application-level records name (apps.go,
+// index.go). A Source watches one registry and reports to a Sink; the
+// Mixer merges what every source reports into the Input of another config
+// source (files, Kubernetes) before translation, so the translator stays
+// pure, and tells the Kubernetes status which ServiceEntries it fed
+// (status.go).
 //
 // A registry kind is one package (zookeeper/, etcd/) implementing Source;
 // Nacos would be one more.
