@@ -81,9 +81,10 @@ zookeeper-tools:
 	@command -v etcd >/dev/null || { apt-get update -qq && apt-get install -y -qq etcd-server >/dev/null; }
 
 # interop runs the real peers (dubbo-go, apache/thrift, redis-server,
-# ZooKeeper, etcd) against the proxy.
-interop: redis-tools zookeeper-tools
-	cd $(PEERS) && CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+# ZooKeeper, etcd) against the proxy, and `metamesh controlplane` against
+# envtest's kube-apiserver (the registry status test).
+interop: redis-tools zookeeper-tools envtest
+	export KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) && cd $(PEERS) && CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 # soak runs the fault suite (testdata/peers/fault) under -race for SOAK
 # minutes: the config churn for the whole time and the upstream faults

@@ -38,6 +38,14 @@ func Config(t testing.TB, crdDirs ...string) *rest.Config {
 	return rest.CopyConfig(cfg)
 }
 
+// KubeConfig is Config as a kubeconfig file's content (the admin user),
+// for a process the test starts (`metamesh controlplane --kubeconfig`).
+func KubeConfig(t testing.TB, crdDirs ...string) []byte {
+	t.Helper()
+	Config(t, crdDirs...)
+	return env.KubeConfig
+}
+
 // Stop stops the API server and etcd if a test started them.
 func Stop() error {
 	if env == nil || startErr != nil {

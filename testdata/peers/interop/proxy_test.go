@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/metamesh/metamesh/controlplane/kube/kubetest"
 	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
@@ -26,6 +27,10 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	harness.CleanupBuilds()
+	if err := kubetest.Stop(); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, "kubetest: stop:", err)
+		code = 1
+	}
 	os.Exit(code)
 }
 
