@@ -99,6 +99,33 @@ func TestRunXDSExportsControlPlaneMetrics(t *testing.T) {
 	}
 }
 
+// metamesh run records its translations in the same series as metamesh
+// controlplane, without --xds too.
+func TestRunExportsTranslationMetrics(t *testing.T) {
+	dir := t.TempDir()
+	mr := "apiVersion: metamesh.io/v1alpha1\nkind: MetaRouter\nmetadata: {name: lost, namespace: default}\n" +
+		"spec:\n  hosts: [nowhere]\n  routes: [{name: all, route: [{destination: {host: nowhere}}]}]\n"
+	if err := os.WriteFile(filepath.Join(dir, "mr.yaml"), []byte(mr), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	get := startCmd(t, runCmd(), freeAddr(t), "--config", dir, "--listen-address", "127.0.0.1")
+	for i := 0; !strings.HasPrefix(get("/ready"), "ready"); i++ {
+		if i == 500 {
+			t.Fatal("run never applied its config")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	metrics := get("/metrics")
+	for _, sample := range []string{
+		"\nmetamesh_controlplane_translation_duration_seconds_count 1\n",
+		"\nmetamesh_controlplane_objects{condition=\"Accepted\",kind=\"MetaRouter\",status=\"False\"} 1\n",
+	} {
+		if !strings.Contains(metrics, sample) {
+			t.Errorf("/metrics has no %q", strings.TrimSpace(sample))
+		}
+	}
+}
+
 // metamesh proxy --bootstrap names its config in /config_dump by the
 // file's content hash.
 func TestProxyBootstrapHasAVersion(t *testing.T) {

@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,42 +17,16 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/metamesh/metamesh/controlplane/file"
 	"github.com/metamesh/metamesh/controlplane/kube"
+	"github.com/metamesh/metamesh/controlplane/pipeline"
 	"github.com/metamesh/metamesh/controlplane/translate"
 	"github.com/metamesh/metamesh/controlplane/xds"
 )
-
-// source feeds the control plane: it calls publish with every new,
-// complete set of objects until ctx ends, and returns an error only when it
-// can't run at all. File mode is fileSource; another source (Kubernetes)
-// plugs in the same way.
-type source func(ctx context.Context, publish func(*translate.Input)) error
-
-// fileSource watches a config folder, as `metamesh run` does.
-func fileSource(dir string, debounce time.Duration, log *zap.Logger) source {
-	return func(ctx context.Context, publish func(*translate.Input)) error {
-		err := file.Watch(ctx, dir, debounce, log, func(cfg *file.Config) error {
-			publish(&translate.Input{
-				ServiceEntries:       cfg.ServiceEntries,
-				DestinationPolicies:  cfg.DestinationPolicies,
-				MetaRouters:          cfg.MetaRouters,
-				ApplicationProtocols: cfg.ApplicationProtocols,
-			})
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("--config: %w", err)
-		}
-		return nil
-	}
-}
 
 // kubeFlags select and tune the Kubernetes source.
 type kubeFlags struct {
@@ -76,7 +48,7 @@ func (k *kubeFlags) register(f *pflag.FlagSet) {
 
 // source is the Kubernetes source: CRDs, Services, EndpointSlices and
 // Pods of the cluster of --kubeconfig, or of the Pod's own cluster.
-func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts translate.Options, regs *registryFlags) (source, error) {
+func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts translate.Options, regs *registryFlags) (pipeline.Source, error) {
 	var cfg *rest.Config
 	var err error
 	if k.kubeconfig != "" {
@@ -109,9 +81,7 @@ func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts transla
 	if kopts.Registries, err = regs.status(log, debounce); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context, publish func(*translate.Input)) error {
-		return kube.Run(ctx, cfg, kopts, publish)
-	}, nil
+	return pipeline.Kubernetes(cfg, kopts), nil
 }
 
 func controlplaneCmd() *cobra.Command {
@@ -155,7 +125,7 @@ func controlplaneCmd() *cobra.Command {
 				return err
 			}
 			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog}
-			src := fileSource(dir, debounce, log)
+			src, name := pipeline.Folder(dir, debounce, log), "--config"
 			switch {
 			case dir != "" && kubef.kubeconfig != "":
 				return errors.New("--config and --kubeconfig: one source at a time")
@@ -163,23 +133,25 @@ func controlplaneCmd() *cobra.Command {
 				if src, err = kubef.source(log, debounce, opts, &regs); err != nil {
 					return err
 				}
+				name = "kubernetes"
 			}
-			src, regMetrics, err := regs.wrap(src, log, debounce)
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			srv := xds.New(xds.Options{Debounce: pushQuiet, MaxDelay: maxPush, Log: log, Registerer: reg})
+			var g group
+			addADS(&g, srv, xdsAddr, tlsCfg, log)
+			g.add("--admin", func(ctx context.Context) error {
+				return serveAdmin(ctx, log, adminAddr, srv.Handler(reg), drainTimeout)
+			})
+			err = regs.addPipeline(&g, log, debounce, name, pipeline.Options{
+				Source: src, Translate: opts, Sinks: []pipeline.Sink{pipeline.ToADS(srv)}, Log: log, Registerer: reg,
+			})
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return runControlPlane(ctx, log, cpConfig{
-				source:     src,
-				collectors: regMetrics,
-				opts:       opts,
-				xdsAddr:    xdsAddr,
-				adminAddr:  adminAddr,
-				tls:        tlsCfg,
-				server:     xds.Options{Debounce: pushQuiet, MaxDelay: maxPush, Log: log},
-				drain:      drainTimeout,
-			})
+			return g.run(ctx)
 		},
 	}
 	logs.register(cmd)
@@ -226,116 +198,4 @@ func serverTLS(f xds.TLSFiles, plaintext bool) (*tls.Config, error) {
 		return nil, errors.New("--xds-cert and --xds-key: required (ADS is served over TLS; --insecure for plaintext)")
 	}
 	return xds.ServerTLS(f)
-}
-
-// cpConfig is what runControlPlane runs.
-type cpConfig struct {
-	source             source
-	collectors         []prometheus.Collector // more series for /metrics
-	opts               translate.Options
-	xdsAddr, adminAddr string
-	tls                *tls.Config // nil: plaintext
-	server             xds.Options
-	drain              time.Duration
-}
-
-// runControlPlane serves ADS and the admin endpoints, feeding the ADS
-// server from the source, until ctx ends or something fails.
-func runControlPlane(ctx context.Context, log *zap.Logger, c cpConfig) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(c.collectors...)
-	c.server.Registerer = reg
-	srv := xds.New(ctx, c.server)
-
-	xdsLn, err := net.Listen("tcp", c.xdsAddr)
-	if err != nil {
-		return fmt.Errorf("--xds: %w", err)
-	}
-	adminLn, err := net.Listen("tcp", c.adminAddr)
-	if err != nil {
-		_ = xdsLn.Close()
-		return fmt.Errorf("--admin: %w", err)
-	}
-	g := grpc.NewServer(xds.GRPCOptions(c.tls)...)
-	srv.Register(g)
-	hs := &http.Server{Handler: srv.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
-	errs := make(chan error, 3)
-	go func() { errs <- g.Serve(xdsLn) }()
-	go func() { errs <- hs.Serve(adminLn) }()
-	cm := newCPMetrics(reg)
-	go func() {
-		errs <- c.source(ctx, func(in *translate.Input) {
-			start := time.Now()
-			out := translate.Translate(in, c.opts)
-			cm.observe(out, time.Since(start))
-			logConditions(log, out)
-			srv.Update(out.Resources)
-		})
-	}()
-	log.Info("control plane serving", zap.Stringer("xds", xdsLn.Addr()), zap.Bool("tls", c.tls != nil),
-		zap.Bool("client_certificates", c.tls != nil && c.tls.ClientCAs != nil), zap.Stringer("admin", adminLn.Addr()))
-
-	select {
-	case <-ctx.Done():
-		err = nil
-	case err = <-errs:
-	}
-	cancel()
-	g.Stop()
-	dctx, dcancel := context.WithTimeout(context.Background(), c.drain)
-	defer dcancel()
-	_ = hs.Shutdown(dctx)
-	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
-		err = nil
-	}
-	return err
-}
-
-// cpMetrics are the control plane's translation series.
-type cpMetrics struct {
-	translate prometheus.Histogram
-	objects   *prometheus.GaugeVec
-}
-
-func newCPMetrics(reg prometheus.Registerer) *cpMetrics {
-	m := &cpMetrics{
-		translate: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "metamesh_controlplane_translation_duration_seconds",
-			Help:    "Time to translate the config objects to xDS resources.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
-		}),
-		objects: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "metamesh_controlplane_objects",
-			Help: "Config objects in the last translation, by kind and by the status of each condition.",
-		}, []string{"kind", "condition", "status"}),
-	}
-	reg.MustRegister(m.translate, m.objects)
-	return m
-}
-
-// observe records one translation.
-func (m *cpMetrics) observe(out *translate.Output, took time.Duration) {
-	m.translate.Observe(took.Seconds())
-	m.objects.Reset()
-	for key, conds := range out.Status {
-		kind, _, _ := strings.Cut(key, "/")
-		for _, c := range conds {
-			m.objects.WithLabelValues(kind, c.Type, string(c.Status)).Inc()
-		}
-	}
-}
-
-// logConditions logs every object the translation did not fully accept.
-func logConditions(log *zap.Logger, out *translate.Output) {
-	for key, conds := range out.Status {
-		for _, c := range conds {
-			if c.Status != metav1.ConditionTrue {
-				log.Warn("config object not fully applied", zap.String("object", key),
-					zap.String("condition", c.Type), zap.String("reason", c.Reason), zap.String("message", c.Message))
-			}
-		}
-	}
 }

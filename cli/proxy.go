@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
-	"github.com/metamesh/metamesh/proxy/admin"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/upstream"
 	"github.com/metamesh/metamesh/proxy/xdsclient"
@@ -90,13 +87,14 @@ func proxyCmd() *cobra.Command {
 				}
 				log.Info("config applied", zap.String("bootstrap", bootstrap), zap.String("version", res.Version), zap.Int("listeners", len(res.Listeners)))
 			}
+			var g group
 			if client != nil {
-				cctx, cancel := context.WithCancel(ctx)
-				done := make(chan struct{})
-				go func() { _ = client.Run(cctx); close(done) }()
-				defer func() { cancel(); <-done }()
+				g.add("--xds", client.Run)
 			}
-			return serve(ctx, log, srv, adminAddr, obs.adminOptions(&logs), drainTimeout)
+			g.add("--admin", func(ctx context.Context) error {
+				return serve(ctx, log, srv, adminAddr, obs.adminOptions(&logs), drainTimeout)
+			})
+			return g.run(ctx)
 		},
 	}
 	logs.register(cmd)
@@ -162,30 +160,4 @@ func (f *adsFlags) client(log *zap.Logger, srv *proxy.Server) (*xdsclient.Client
 			updates.WithLabelValues(typ, result).Inc()
 		},
 	})
-}
-
-// serve runs the admin server until ctx ends, then drains the proxy.
-func serve(ctx context.Context, log *zap.Logger, srv *proxy.Server, adminAddr string, opts admin.Options, drainTimeout time.Duration) error {
-	ln, err := net.Listen("tcp", adminAddr)
-	if err != nil {
-		return fmt.Errorf("--admin: %w", err)
-	}
-	hs := &http.Server{Handler: admin.NewHandler(srv, opts), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	log.Info("admin listening", zap.Stringer("address", ln.Addr()))
-	if admin.Exposed(ln.Addr()) {
-		log.Warn("ADMIN ADDRESS IS NOT LOOPBACK: anyone who can reach it reads the whole config (/config_dump) and changes the log level (/logging), without authentication; bind it to 127.0.0.1 unless a firewall or network policy guards it",
-			zap.Stringer("address", ln.Addr()))
-	}
-
-	<-ctx.Done()
-	log.Info("draining", zap.Duration("timeout", drainTimeout))
-	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancel()
-	err = srv.Shutdown(dctx)
-	_ = hs.Shutdown(dctx)
-	if err != nil {
-		log.Warn("drain incomplete", zap.Error(err))
-	}
-	return nil
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,9 +55,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	for _, n := range proxy.New(zap.NewNop(), metrics.NewProxy()).Metrics().Names() {
 		known[n] = true
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	xds.New(ctx, xds.Options{Registerer: describer{known}})
+	xds.New(xds.Options{Registerer: describer{known}})
 
 	dir := t.TempDir()
 	se := "apiVersion: metamesh.io/v1alpha1\nkind: ServiceEntry\nmetadata: {name: demo, namespace: default}\n" +

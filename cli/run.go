@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/controlplane/file"
+	"github.com/metamesh/metamesh/controlplane/pipeline"
 	"github.com/metamesh/metamesh/controlplane/translate"
 	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
@@ -80,31 +81,31 @@ func runCmd() *cobra.Command {
 			}
 			defer func() { _ = stopTracing(context.Background()) }()
 
-			// The ADS server's series go on the proxy's /metrics.
-			publish, err := ads.start(ctx, log, srv.Metrics().Registry)
+			// The ADS server's and the pipeline's series go on the proxy's
+			// /metrics.
+			var g group
+			sinks := []pipeline.Sink{applyTo(log, srv)}
+			adsSrv, err := ads.add(&g, log, pm.Registry)
 			if err != nil {
 				return err
 			}
-			opts := translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog}
-			apply := func(cfg *file.Config) error { return applyConfig(log, srv, cfg, opts, publish) }
-			if apply, err = regs.wrapApply(ctx, log, debounce, pm.Registry, apply); err != nil {
+			if adsSrv != nil {
+				sinks = append(sinks, pipeline.ToADS(adsSrv))
+			}
+			err = regs.addPipeline(&g, log, debounce, "--config", pipeline.Options{
+				Source:     pipeline.Folder(dir, debounce, log),
+				Translate:  translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog},
+				Sinks:      sinks,
+				Log:        log,
+				Registerer: pm.Registry,
+			})
+			if err != nil {
 				return err
 			}
-			watchErr := make(chan error, 1)
-			go func() { watchErr <- file.Watch(ctx, dir, debounce, log, apply) }()
-			serveErr := make(chan error, 1)
-			go func() { serveErr <- serve(ctx, log, srv, adminAddr, obs.adminOptions(&logs), drainTimeout) }()
-			select {
-			case err := <-watchErr:
-				if err != nil {
-					stop()
-					<-serveErr
-					return fmt.Errorf("--config: %w", err)
-				}
-				return <-serveErr
-			case err := <-serveErr:
-				return err
-			}
+			g.add("--admin", func(ctx context.Context) error {
+				return serve(ctx, log, srv, adminAddr, obs.adminOptions(&logs), drainTimeout)
+			})
+			return g.run(ctx)
 		},
 	}
 	logs.register(cmd)
@@ -122,26 +123,19 @@ func runCmd() *cobra.Command {
 	return cmd
 }
 
-// applyConfig translates cfg and applies it to the proxy, logging every
-// object the translation did not fully accept.
-func applyConfig(log *zap.Logger, srv *proxy.Server, cfg *file.Config, opts translate.Options, publish func(*xdsapi.Resources)) error {
-	out := translate.Translate(&translate.Input{
-		ServiceEntries:       cfg.ServiceEntries,
-		DestinationPolicies:  cfg.DestinationPolicies,
-		MetaRouters:          cfg.MetaRouters,
-		ApplicationProtocols: cfg.ApplicationProtocols,
-	}, opts)
-	out.Resources.Version = out.Resources.Hash()
-	for _, p := range conditionProblems(out, cfg) {
-		log.Warn("config object not fully applied", zap.String("problem", p))
+// applyTo is the sink of run's own proxy: each set is applied to srv,
+// named in /config_dump by its content hash.
+func applyTo(log *zap.Logger, srv *proxy.Server) pipeline.Sink {
+	return func(res *xdsapi.Resources) error {
+		versioned := *res
+		versioned.Version = res.Hash()
+		if err := srv.Apply(&versioned); err != nil {
+			return fmt.Errorf("proxy refused the translated config: %w", err)
+		}
+		log.Info("config applied", zap.String("version", versioned.Version),
+			zap.Int("listeners", len(versioned.Listeners)), zap.Int("clusters", len(versioned.Clusters)))
+		return nil
 	}
-	if err := srv.Apply(out.Resources); err != nil {
-		return fmt.Errorf("proxy refused the translated config: %w", err)
-	}
-	publish(out.Resources)
-	log.Info("config applied", zap.String("version", out.Resources.Version),
-		zap.Int("listeners", len(out.Resources.Listeners)), zap.Int("clusters", len(out.Resources.Clusters)))
-	return nil
 }
 
 func knownCodec(name string) bool {

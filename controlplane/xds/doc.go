@@ -5,7 +5,8 @@
 // Every node gets the same snapshot; state-of-the-world responses share
 // resources marshaled once per version instead of once per proxy.
 //
-// Update hands it a new set of resources. Updates are coalesced: the set
+// Run runs it (its publishing loop; its streams end when Run returns)
+// and Update hands it a new set of resources. Updates are coalesced: the set
 // is published once the updates stop for Options.Debounce (or
 // Options.MaxDelay after the first of a burst), and only if it is
 // consistent. A published snapshot is set for every connected node; a

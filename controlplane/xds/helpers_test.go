@@ -71,7 +71,9 @@ func startServer(t testing.TB, o xds.Options, tlsCfg *tls.Config) (*xds.Server, 
 	if o.Log == nil {
 		o.Log = zaptest.NewLogger(t)
 	}
-	srv := xds.New(ctx, o)
+	srv := xds.New(o)
+	started := make(chan error, 1)
+	go func() { started <- srv.Run(ctx) }()
 	// WaitForHandlers: Stop returns once every stream handler has, so none
 	// logs to t after the test is over.
 	g := grpc.NewServer(append(xds.GRPCOptions(tlsCfg), grpc.WaitForHandlers(true))...)
@@ -84,6 +86,9 @@ func startServer(t testing.TB, o xds.Options, tlsCfg *tls.Config) (*xds.Server, 
 	t.Cleanup(func() {
 		cancel()
 		g.Stop()
+		if err := <-started; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	})
 	return srv, ln.Addr().String()
 }

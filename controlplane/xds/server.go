@@ -41,7 +41,8 @@ type Options struct {
 }
 
 // Server is the ADS server. Create it with New, register it on a gRPC
-// server with Register, and feed it with Update.
+// server with Register, run it (Run) beside that gRPC server, and feed it
+// with Update.
 type Server struct {
 	log      *zap.Logger
 	debounce time.Duration
@@ -50,6 +51,10 @@ type Server struct {
 	metrics  *metrics
 	cache    *sharedCache
 	ads      ads
+	// endStreams ends every stream: go-control-plane's stream handlers
+	// take one context for the whole server when they are made, and Run
+	// cancels it when it returns.
+	endStreams context.CancelFunc
 
 	latest atomic.Pointer[xdsapi.Resources] // newest Update, not yet published
 	kick   chan struct{}
@@ -64,9 +69,8 @@ type Server struct {
 	streams map[int64]*stream
 }
 
-// New returns a server that runs until ctx ends: its debounce loop and
-// its streams stop then.
-func New(ctx context.Context, o Options) *Server {
+// New returns a server, not yet publishing: Run runs it.
+func New(o Options) *Server {
 	if o.Debounce <= 0 {
 		o.Debounce = DefaultDebounce
 	}
@@ -96,12 +100,22 @@ func New(ctx context.Context, o Options) *Server {
 	// ads=true: EDS and RDS requests that name resources are answered only
 	// once the snapshot has all of them, and responses go out in type order.
 	s.cache = newSharedCache(cachev3.NewSnapshotCache(true, cachev3.IDHash{}, gcpLog))
+	streams, endStreams := context.WithCancel(context.Background())
+	s.endStreams = endStreams
 	s.ads = ads{
-		sotw:  sotw.NewServer(ctx, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog)),
-		delta: delta.NewServer(ctx, s.cache, callbacks{s}, delta.WithLogger(gcpLog)),
+		sotw:  sotw.NewServer(streams, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog)),
+		delta: delta.NewServer(streams, s.cache, callbacks{s}, delta.WithLogger(gcpLog)),
 	}
-	go s.run(ctx)
 	return s
+}
+
+// Run publishes the updates (see Update) until ctx ends, then ends every
+// stream and returns nil. Run it beside the gRPC server the ADS server is
+// registered on, and stop both together.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.endStreams()
+	s.publishLoop(ctx)
+	return nil
 }
 
 // Register serves ADS (state of the world and delta) on g.
@@ -129,9 +143,9 @@ func (s *Server) Update(res *xdsapi.Resources) {
 	}
 }
 
-// run publishes the latest update once updates have been quiet for the
-// debounce time, or MaxDelay after the first of a burst.
-func (s *Server) run(ctx context.Context) {
+// publishLoop publishes the latest update once updates have been quiet
+// for the debounce time, or MaxDelay after the first of a burst.
+func (s *Server) publishLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var first time.Time // of the burst being debounced; zero: none

@@ -76,7 +76,14 @@ type controlPlane struct {
 func startControlPlane(t *testing.T, addr string, res *xdsapi.Resources) *controlPlane {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := cpxds.New(ctx, cpxds.Options{Debounce: time.Millisecond, Log: zaptest.NewLogger(t).Named("cp")})
+	srv := cpxds.New(cpxds.Options{Debounce: time.Millisecond, Log: zaptest.NewLogger(t).Named("cp")})
+	ran := make(chan struct{})
+	go func() {
+		if err := srv.Run(ctx); err != nil {
+			t.Errorf("control plane: %v", err)
+		}
+		close(ran)
+	}()
 	srv.Update(res)
 	// WaitForHandlers: Stop returns once every stream handler has, so none
 	// logs to t after the test is over.
@@ -87,7 +94,7 @@ func startControlPlane(t *testing.T, addr string, res *xdsapi.Resources) *contro
 		t.Fatal(err)
 	}
 	go func() { _ = g.Serve(ln) }()
-	cp := &controlPlane{Server: srv, addr: ln.Addr().String(), stop: func() { cancel(); g.Stop() }}
+	cp := &controlPlane{Server: srv, addr: ln.Addr().String(), stop: func() { cancel(); g.Stop(); <-ran }}
 	t.Cleanup(cp.stop)
 	return cp
 }

@@ -1,4 +1,4 @@
-package cli
+package pipeline
 
 import (
 	"testing"
@@ -11,8 +11,8 @@ import (
 	"github.com/metamesh/metamesh/controlplane/translate"
 )
 
-func TestControlPlaneMetrics(t *testing.T) {
-	m := newCPMetrics(prometheus.NewRegistry())
+func TestMetrics(t *testing.T) {
+	m := newMetrics(prometheus.NewRegistry())
 	ok := metav1.Condition{Type: "Accepted", Status: metav1.ConditionTrue}
 	bad := metav1.Condition{Type: "ResolvedRefs", Status: metav1.ConditionFalse}
 	m.observe(&translate.Output{Status: map[string]translate.Conditions{
