@@ -26,7 +26,7 @@ func TestRegistryFlags(t *testing.T) {
 	}
 	// The Kubernetes source's status and the merge share one mixer.
 	if s, err := two.status(zap.NewNop(), time.Millisecond); err != nil || s != kube.RegistryStatus(m) {
-		t.Fatalf("status: %v, %v; want the mixer wrap merges with", s, err)
+		t.Fatalf("status: %v, %v; want the mixer addPipeline merges with", s, err)
 	}
 	if s, err := none.status(zap.NewNop(), time.Millisecond); s != nil || err != nil {
 		t.Fatalf("status without --registry: %v, %v; want none", s, err)
