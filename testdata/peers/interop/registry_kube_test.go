@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +17,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/metamesh/metamesh/controlplane/kube/kubetest"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
@@ -30,6 +32,9 @@ import (
 // reason RegistryUnreachable, the registry's URL and since when, while
 // Accepted stays True; True again once ZooKeeper is back.
 func TestRegistryUnreachableKubernetesStatus(t *testing.T) {
+	// envtest logs through controller-runtime's global logger, which
+	// complains of never being set when the process outlives 30 s.
+	ctrllog.SetLogger(logr.Discard())
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(kubeconfig, kubetest.KubeConfig(t, "../../../crds/bases"), 0o600); err != nil {
 		t.Fatal(err)
