@@ -16,10 +16,11 @@ const RegistryLabel = "metamesh.io/registry"
 // providers a ServiceEntry's endpoints are.
 const RegistryAnnotation = "metamesh.io/registry"
 
-// skipped are provider parameters that are not labels: they change on
-// every registration of the same process (a restart, a new session), not
-// with what the provider is.
-var skipped = map[string]bool{"timestamp": true, "pid": true}
+// skipped are provider parameters that are not labels: timestamp and pid
+// change on every registration of the same process (a restart, a new
+// session), not with what the provider is; token is Dubbo's call token, a
+// secret that must not reach endpoint labels, config dumps or metrics.
+var skipped = map[string]bool{"timestamp": true, "pid": true, "token": true}
 
 // maxLabel is the longest label name or value (Kubernetes' limit).
 const maxLabel = 63
@@ -57,7 +58,7 @@ func alnum(c byte) bool {
 }
 
 // Labels are the endpoint labels of a provider: each URL parameter but
-// timestamp and pid, name and value mapped by LabelValue. A parameter
+// the skipped ones, name and value mapped by LabelValue. A parameter
 // whose name maps to nothing is dropped; of two whose names map to the
 // same label, the one whose name needed no change wins, else the first
 // in order. RegistryLabel is added.

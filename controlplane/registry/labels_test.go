@@ -62,7 +62,7 @@ func TestLabelValue(t *testing.T) {
 
 func TestLabels(t *testing.T) {
 	p := Provider{Registry: "etcd://h:2379", Params: map[string]string{
-		"version": "1.0.0", "group": "batch", "timestamp": "1", "pid": "2",
+		"version": "1.0.0", "group": "batch", "timestamp": "1", "pid": "2", "token": "s3cret",
 		"a b": "exact loses to", "a_b": "exact", "-": "dropped",
 	}}
 	got := Labels(p)
