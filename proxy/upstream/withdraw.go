@@ -1,28 +1,25 @@
 package upstream
 
-import "github.com/metamesh/metamesh/protocols"
-
-// Withdraw takes back, from the connections of every pool, the multiplexed
-// two-way calls for which mine reports true (a client that went away),
-// and returns them: their receivers will not be called, and the caller
-// ends and releases them. Pipelined and exclusive calls are left alone:
-// taking one back would mean closing a connection whose replies come in
-// order (and, pipelined, carry other clients' calls); the default timeout
-// bounds them. Pools already drained by a config change are not searched;
-// the default timeout bounds their calls too.
+// Withdraw takes back, from the connections of every pool, the two-way
+// calls for which mine reports true (a client that went away), and
+// returns them: their receivers will not be called, and the caller ends
+// and releases them. Calls whose replies pair by order (pipelined,
+// exclusive) are left alone: taking one back would mean closing a
+// connection whose replies come in order (and, pipelined, carry other
+// clients' calls); the default timeout bounds them. Pools already drained
+// by a config change are not searched; the default timeout bounds their
+// calls too.
 func (m *Manager) Withdraw(mine func(*Call) bool) []*Call {
 	m.mu.Lock()
 	pools := make([]*Pool, 0, len(m.pools))
 	for _, p := range m.pools {
-		if p.codec.Model() == protocols.Multiplexed {
-			pools = append(pools, p)
-		}
+		pools = append(pools, p)
 	}
 	m.mu.Unlock()
 	var out []*Call
 	for _, p := range pools {
 		p.mu.Lock()
-		conns := append([]*conn(nil), p.conns...)
+		conns := p.acq.conns(nil)
 		p.mu.Unlock()
 		for _, cn := range conns {
 			out = cn.withdraw(mine, out)
@@ -31,16 +28,15 @@ func (m *Manager) Withdraw(mine func(*Call) bool) []*Call {
 	return out
 }
 
-// withdraw removes cn's calls for which mine reports true and appends
-// them to out.
+// withdraw removes cn's calls for which mine reports true, where they can
+// leave, and appends them to out.
 func (cn *conn) withdraw(mine func(*Call) bool, out []*Call) []*Call {
+	n := len(out)
 	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	for id, c := range cn.byID {
-		if mine(c) {
-			delete(cn.byID, id)
-			out = append(out, c)
-		}
+	out, _ = cn.calls.leave(mine, out, false)
+	cn.mu.Unlock()
+	if len(out) > n {
+		cn.settle()
 	}
 	return out
 }

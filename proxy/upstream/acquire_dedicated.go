@@ -2,7 +2,7 @@ package upstream
 
 import (
 	"errors"
-	"fmt"
+	"sync/atomic"
 
 	"github.com/metamesh/metamesh/proxy/wire"
 )
@@ -15,28 +15,52 @@ import (
 // transaction costs no connect to the server.
 type Dedicated struct{ cn *conn }
 
+// lease is the state of a dedicated connection; the pool's shared ones
+// leave it zero.
+type lease struct {
+	owner *Dedicated // the client's handle while in use; guarded by conn.mu
+	// released marks a connection its owner is done with: it is
+	// recycled once its calls are answered (idle.go).
+	released  atomic.Bool
+	resetLeft atomic.Int32 // replies to the reset still to come
+	resetSeen int          // replies to the reset checked; read loop only
+}
+
+// dedicated is the strategy of the connections clients take for
+// themselves: it keeps those reset and idle for the next client.
+type dedicated struct {
+	p    *Pool
+	idle idleSet
+}
+
 // Dedicated returns a connection for one client's exclusive use: an idle
 // one already reset, or a new one.
 func (p *Pool) Dedicated() (*Dedicated, error) {
-	p.mu.Lock()
-	closed, timeout := p.closed, p.opts.ConnectTimeout
-	p.mu.Unlock()
-	if closed {
-		return nil, fmt.Errorf("%w: %s", ErrPoolClosed, p.addr)
-	}
 	d := &Dedicated{}
-	if p.takeIdle(d) {
-		return d, nil
-	}
-	cn, err := p.dial(timeout, true)
-	if err != nil {
+	if err := p.ded.lend(d); err != nil {
 		return nil, err
+	}
+	return d, nil
+}
+
+// lend gives d an idle connection, or a new one.
+func (s *dedicated) lend(d *Dedicated) error {
+	p := s.p
+	if p.closed.Load() {
+		return p.errClosed()
+	}
+	if s.takeIdle(d) {
+		return nil
+	}
+	cn, err := p.connect(s)
+	if err != nil {
+		return err
 	}
 	cn.mu.Lock()
 	cn.owner = d
 	cn.mu.Unlock()
 	d.cn = cn
-	return d, nil
+	return nil
 }
 
 // Send queues c on the connection, as Pool.Send does.
@@ -73,7 +97,7 @@ func (d *Dedicated) Leave() {
 	cn := d.cn
 	cn.mu.Lock()
 	mine := cn.owner == d
-	busy := len(cn.fifo) > 0 || len(cn.byID) > 0
+	busy := cn.calls.pending() > 0
 	if mine {
 		cn.owner = nil
 		if !busy {
@@ -89,3 +113,16 @@ func (d *Dedicated) Leave() {
 		cn.recycle()
 	}
 }
+
+// settle recycles a released connection once its last call is answered.
+func (s *dedicated) settle(cn *conn) {
+	if cn.released.Load() {
+		cn.recycle()
+	}
+}
+
+func (s *dedicated) forget(cn *conn) { s.forgetIdle(cn) }
+
+func (s *dedicated) private() bool { return true }
+
+var _ holder = (*dedicated)(nil)
