@@ -81,11 +81,13 @@ func (cn *conn) recycle() {
 	var n int
 	err := cn.w.Queue(func(dst []byte) []byte {
 		out, k := rs.Reset(dst)
+		// Counted before the reset can be written (it is appended under
+		// the writer's lock), or its first reply could come while the
+		// read loop still takes it for a call's.
 		n = k
+		cn.resetLeft.Store(int32(k))
 		return out
 	})
-	// Set before the flush: the replies can't come sooner.
-	cn.resetLeft.Store(int32(n))
 	switch {
 	case err != nil:
 		cn.close(err)
