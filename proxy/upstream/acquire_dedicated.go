@@ -13,7 +13,10 @@ import (
 // can reset a connection (protocols.Resetter), a released one is reset
 // and kept for the next client (see idle.go) instead of closed, so a
 // transaction costs no connect to the server.
-type Dedicated struct{ cn *conn }
+type Dedicated struct {
+	cn   *conn
+	sent bool // a call went out on cn: it can't be swapped for another
+}
 
 // lease is the state of a dedicated connection; the pool's shared ones
 // leave it zero.
@@ -63,8 +66,23 @@ func (s *dedicated) lend(d *Dedicated) error {
 	return nil
 }
 
-// Send queues c on the connection, as Pool.Send does.
-func (d *Dedicated) Send(c *Call, b *wire.Batch) error { return d.cn.send(c, b) }
+// Send queues c on the connection, as Pool.Send does. A connection that
+// closed before anything was sent on it (it died while idle) is swapped
+// for another: the server has seen nothing of this client yet.
+func (d *Dedicated) Send(c *Call, b *wire.Batch) error {
+	err := d.cn.send(c, b)
+	for range maxStaleSends - 1 {
+		if d.sent || !errors.Is(err, errStale) {
+			break
+		}
+		if err = d.cn.pool.ded.lend(d); err != nil {
+			return err
+		}
+		err = d.cn.send(c, b)
+	}
+	d.sent = d.sent || err == nil
+	return err
+}
 
 // Release lets the connection go once the calls sent on it are answered
 // (a client that left mid-call never gets them, but they still come):

@@ -232,3 +232,29 @@ func TestDedicatedLeave(t *testing.T) {
 	srv.releaseHeld()
 	rcv.quiet(t)
 }
+
+// TestDedicatedDiedBeforeFirstSend: a dedicated connection taken from the
+// idle set that dies before anything is sent on it is replaced by a new
+// one: the server saw nothing of this client, so the request goes out
+// instead of failing.
+func TestDedicatedDiedBeforeFirstSend(t *testing.T) {
+	srv := newServer(t, nil)
+	pool, st := dedicatedPool(t, srv.addr(), goodReset, upstream.Options{})
+	rcv := newRecorder()
+	use(t, pool, rcv, "a").Release()
+	eventually(t, "the connection to be idle", func() bool { return pool.IdleDedicated() == 1 })
+	d, err := pool.Dedicated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.closeConns()
+	eventually(t, "the idle connection to close", func() bool { return st.closed.Load() == 1 })
+	sendOn(t, d, rcv, "b")
+	if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "b" {
+		t.Fatalf("call on the replaced connection: %+v", e)
+	}
+	if got := srv.accepted.Load(); got != 2 {
+		t.Fatalf("the server accepted %d connections, want 2 (the dead one replaced)", got)
+	}
+	d.Release()
+}
