@@ -30,9 +30,11 @@ type lease struct {
 }
 
 // dedicated is the strategy of the connections clients take for
-// themselves: it keeps those reset and idle for the next client.
+// themselves: every open one (to withdraw the calls of a client that
+// left) and those reset and idle for the next client.
 type dedicated struct {
 	p    *Pool
+	live map[*conn]struct{} // guarded by p.mu
 	idle idleSet
 }
 
@@ -59,9 +61,17 @@ func (s *dedicated) lend(d *Dedicated) error {
 	if err != nil {
 		return err
 	}
+	p.mu.Lock()
 	cn.mu.Lock()
 	cn.owner = d
+	if !cn.closed { // else forget has run: a Send finds it closed
+		if s.live == nil {
+			s.live = make(map[*conn]struct{})
+		}
+		s.live[cn] = struct{}{}
+	}
 	cn.mu.Unlock()
+	p.mu.Unlock()
 	d.cn = cn
 	return nil
 }
@@ -139,8 +149,20 @@ func (s *dedicated) settle(cn *conn) {
 	}
 }
 
-func (s *dedicated) forget(cn *conn) { s.forgetIdle(cn) }
+func (s *dedicated) forget(cn *conn) {
+	delete(s.live, cn)
+	s.forgetIdle(cn)
+}
 
 func (s *dedicated) private() bool { return true }
+
+// conns appends every open dedicated connection to dst. Called with p.mu
+// held.
+func (s *dedicated) conns(dst []*conn) []*conn {
+	for cn := range s.live {
+		dst = append(dst, cn)
+	}
+	return dst
+}
 
 var _ holder = (*dedicated)(nil)
