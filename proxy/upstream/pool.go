@@ -71,8 +71,9 @@ type holder interface {
 	private() bool
 }
 
-// acquirer is the strategy that finds a call a connection of the pool's
-// (acquire_shared.go, acquire_affinity.go, acquire_exclusive.go).
+// acquirer is the strategy that finds each call one of the pool's
+// connections (acquire_shared.go, acquire_affinity.go,
+// acquire_exclusive.go).
 type acquirer interface {
 	holder
 	// acquire returns the connection to send c on.
@@ -125,7 +126,7 @@ func newPool(addr string, codec protocols.Codec, log *zap.Logger, stats Stats, t
 		p.pairing, p.acq = newFIFO, &affinity{p: p}
 		p.handshaker, _ = codec.(protocols.Handshaker)
 		p.resetter, _ = codec.(protocols.Resetter)
-	default:
+	default: // exclusive: one call at a time pairs whatever a protocol does
 		p.pairing, p.acq = newFIFO, &exclusive{p: p}
 		p.defaultMax = DefaultExclusiveConnections
 	}
