@@ -16,9 +16,9 @@ func (s *Server) SetDefaultTimeout(d time.Duration) { s.pools.SetDefaultTimeout(
 const statusClientGone = "client_gone"
 
 // releaseDeparted ends at once the requests of a client that went away
-// while they waited on multiplexed upstream connections: nothing is held
-// for a reply nobody will read. Requests on connections that can't skip a
-// reply end at their timeout.
+// while they waited on multiplexed upstream connections or on its own
+// (which closes): nothing is held for a reply nobody will read. Requests
+// on shared connections that can't skip a reply end at their timeout.
 func (d *downstream) releaseDeparted() {
 	if d.inflight.Load() == 0 {
 		return

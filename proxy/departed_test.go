@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -171,4 +172,30 @@ func TestDepartedClientReleasesItsRequests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A client that goes away while its blocking command (a request on a
+// connection of its own, let go once answered) waits for a reply that may
+// never come: the request is released at once and that connection
+// closed. The default timeout never applies to a client's own
+// connection, so nothing else would end them.
+func TestDepartedClientReleasesItsOwnConnection(t *testing.T) {
+	srv, nc := startLines(t, "test-line-session")
+	if _, err := fmt.Fprint(nc, "s-once hang\n"); err != nil {
+		t.Fatal(err)
+	}
+	cl := srv.Snapshot().Clusters["slow"]
+	host := cl.Endpoints[0].Host
+	active := srv.Metrics().Active.WithLabelValues("test-line-session")
+	waitUntil(t, 3*time.Second, "the request in flight", func() bool {
+		return cl.Load.Active() == 1 && host.Active() == 1
+	})
+	_ = nc.(*net.TCPConn).SetLinger(0) // reset: a half-closed client is waited for
+	_ = nc.Close()
+	waitUntil(t, 3*time.Second, "the departed client's request released", func() bool {
+		return cl.Load.Active() == 0 && host.Active() == 0 && testutil.ToFloat64(active) == 0
+	})
+	waitUntil(t, 3*time.Second, "its connection closed", func() bool {
+		return testutil.ToFloat64(srv.Metrics().UpstreamCx.WithLabelValues(host.Addr)) == 0
+	})
 }

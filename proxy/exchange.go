@@ -257,17 +257,18 @@ func (ex *exchange) abandonLocked() {
 	}
 	ex.d.report(ex.cl, c.Host, false) // no reply in time counts against the host
 	// Cancel runs under ex.mu, while c can't be released by anyone else
-	// (its outcome needs ex.mu). Closing a connection fails c through
-	// Fail, which takes ex.mu: that runs after letting go of it (Fail then
-	// finds c no longer current), and c is not touched again here.
-	took, closeConn := upstream.Cancel(c)
+	// (its outcome needs ex.mu). What it leaves to do after, closing the
+	// connection, fails c through Fail, which takes ex.mu: that runs
+	// after letting go of it (Fail then finds c no longer current), and c
+	// is not touched again here.
+	took, after := upstream.Cancel(c)
 	if took {
 		c.Host.End()
 		c.Release()
 	}
-	if closeConn != nil {
+	if after != nil {
 		ex.mu.Unlock()
-		closeConn()
+		after()
 		ex.mu.Lock()
 	}
 }

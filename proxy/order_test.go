@@ -60,7 +60,8 @@ func init() {
 	protocols.MustRegister("test-line", func([]byte) (protocols.Codec, error) { return lineCodec{}, nil })
 }
 
-// lineServer answers each line with "<name>:<line>" after delay.
+// lineServer answers each line with "<name>:<line>" after delay, except
+// those whose payload is "hang", which it never answers.
 func lineServer(t *testing.T, name string, delay time.Duration) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,6 +78,9 @@ func lineServer(t *testing.T, name string, delay time.Duration) string {
 				defer nc.Close()
 				sc := bufio.NewScanner(nc)
 				for sc.Scan() {
+					if strings.HasSuffix(sc.Text(), " hang") {
+						continue
+					}
 					time.Sleep(delay)
 					fmt.Fprintf(nc, "%s:%s\n", name, sc.Text())
 				}

@@ -1,7 +1,3 @@
-// Package upstream owns the connections from the proxy to upstream hosts,
-// in the three models a codec can declare: multiplexed (request IDs
-// rewritten per connection), pipelined (answered in order) and exclusive
-// (one request per connection at a time).
 package upstream
 
 import (

@@ -15,42 +15,52 @@ import (
 	"github.com/metamesh/metamesh/proxy/wire"
 )
 
-// conn is one upstream connection. Multiplexed: calls wait in a map by the
-// ID the proxy gave them on this connection. Pipelined and exclusive: calls
-// wait in a FIFO that matches the order frames were written.
+// pairing matches the replies read from one connection with the calls
+// waiting on it (pair_id.go, pair_fifo.go). Its methods are called with
+// the connection's lock held.
+type pairing interface {
+	// id returns the request ID c goes out with.
+	id(c *Call) uint64
+	// wait registers a two-way call that went out with id.
+	wait(c *Call, id uint64)
+	// take removes and returns the call resp answers. nil with a nil
+	// error: the reply is late and is dropped; with an error: the
+	// connection's replies no longer match its calls.
+	take(resp *protocols.Message) (*Call, error)
+	// pending is how many calls wait.
+	pending() int
+	// cancel takes c back if it can leave alone; broken reports that c
+	// still waits but can't, so the connection must close for c to end.
+	cancel(c *Call) (took, broken bool)
+	// leave takes back the calls pick selects, appending them to out.
+	// Where they can't leave alone it takes none unless closing (the
+	// caller closes the connection next), and broken reports that pick
+	// selected some: the connection must close for them to end.
+	leave(pick func(*Call) bool, out []*Call, closing bool) (_ []*Call, broken bool)
+}
+
+// conn is one upstream connection, whatever the codec's model: its pool's
+// pairing matches replies with calls, and the acquire strategy it belongs
+// to (home) is told whenever a call leaves it.
 type conn struct {
 	pool *Pool
+	home holder
 	nc   net.Conn
 	w    *wire.Writer
 
 	mu     sync.Mutex
-	byID   map[uint64]*Call
-	fifo   []*Call
-	nextID uint64
+	calls  pairing
 	closed bool
 	// forgotten is set once the pool no longer holds the connection.
 	forgotten atomic.Bool
-	closeCh   chan struct{}
-	// released marks a dedicated connection its owner is done with: it
-	// is recycled once its calls are answered (idle.go).
-	released  atomic.Bool
-	dedicated bool         // not one of the pool's connections
-	owner     *Dedicated   // the client's handle of a dedicated connection in use
-	handshake int          // replies to the codec's handshake still to come; read loop only
-	resetLeft atomic.Int32 // replies to the reset still to come
-	resetSeen int          // replies to the reset checked; read loop only
-	sweep     *time.Timer  // fails calls past the default timeout (sweep.go)
-	sweeping  bool         // sweep is armed
+	handshake int         // replies to the codec's handshake still to come; read loop only
+	sweep     *time.Timer // fails calls past the default timeout (sweep.go)
+	sweeping  bool        // sweep is armed
+	lease                 // a dedicated connection's state (acquire_dedicated.go)
 }
 
-func newConn(p *Pool, nc net.Conn) *conn {
-	return &conn{
-		pool:    p,
-		nc:      nc,
-		w:       wire.NewWriter(nc, 0),
-		byID:    make(map[uint64]*Call),
-		closeCh: make(chan struct{}),
-	}
+func newConn(p *Pool, home holder, nc net.Conn) *conn {
+	return &conn{pool: p, home: home, nc: nc, w: wire.NewWriter(nc, 0), calls: p.pairing()}
 }
 
 var errConnClosed = errors.New("upstream: connection closed")
@@ -64,37 +74,39 @@ var errStale = errors.New("upstream: connection closed before the request was se
 var ErrReset = errors.New("upstream: reset")
 
 // errCancelled closes a connection whose call a caller gave up on when
-// the connection's model can't skip one reply (pipelined, exclusive).
+// its pairing can't skip one reply (pipelined, exclusive).
 var errCancelled = errors.New("a call on it was cancelled")
 
 // Cancel withdraws a two-way call its receiver no longer wants (it timed
 // out). The caller must hold what c's receiver needs to take an outcome
-// (so c can't be answered and released meanwhile). On a multiplexed
-// connection c is taken back at once: took is true, the receiver will not
-// be called, and the caller releases c. Models that can't skip one reply
-// (pipelined, exclusive) return closeConn instead, to be run once the
-// caller has let go of its lock: it closes the connection (its late reply
-// would go to the next call), which fails c through its receiver.
-func Cancel(c *Call) (took bool, closeConn func()) {
+// (so c can't be answered and released meanwhile). When c can leave its
+// connection alone (multiplexed) it is taken back at once: took is true,
+// the receiver will not be called, and the caller releases c. Either way
+// Cancel may return after, to be run once the caller has let go of its
+// lock: when c can't leave alone (pipelined, exclusive) it closes the
+// connection (c's late reply would go to the next call), which fails c
+// through its receiver; when c was taken back it lets the connection's
+// strategy know (a drained pool's connection closes once idle).
+func Cancel(c *Call) (took bool, after func()) {
 	cn := c.cn
 	if cn == nil {
 		return false, nil
 	}
-	if cn.pool.codec.Model() != protocols.Multiplexed {
-		return false, func() { cn.close(errCancelled) }
-	}
 	cn.mu.Lock()
-	took = cn.byID[c.id] == c
-	if took {
-		delete(cn.byID, c.id)
-	}
+	took, broken := cn.calls.cancel(c)
 	cn.mu.Unlock()
-	return took, nil
+	switch {
+	case broken:
+		return false, func() { cn.close(errCancelled) }
+	case took:
+		return true, cn.settle
+	}
+	return false, nil
 }
 
-// send writes c with this connection's ID and registers it to await its
-// response. The frame is appended under c.mu so that FIFO order equals
-// write order for pipelined protocols.
+// send writes c with the ID its pairing gives it and registers it to
+// await its response. The frame is queued under cn.mu so that the order
+// of registration is the order on the wire.
 func (cn *conn) send(c *Call, b *wire.Batch) error {
 	codec := cn.pool.codec
 	twoWay := c.Req.Kind != protocols.KindOneway
@@ -103,10 +115,7 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 		cn.mu.Unlock()
 		return errStale
 	}
-	id := c.Req.ID
-	if codec.Model() == protocols.Multiplexed {
-		id = cn.allocID()
-	}
+	id := cn.calls.id(c)
 	var encErr error
 	err := cn.w.Queue(func(dst []byte) []byte {
 		out, e := codec.Encode(dst, &c.Req, id, c.Set)
@@ -118,9 +127,7 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 	})
 	if encErr != nil {
 		cn.mu.Unlock()
-		if codec.Model() == protocols.Exclusive {
-			cn.pool.release(cn) // nothing was sent: the connection is free
-		}
+		cn.settle() // nothing was sent: an exclusive connection is free
 		return fmt.Errorf("upstream: encode request: %w", encErr)
 	}
 	if err != nil {
@@ -134,11 +141,7 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 	b.Add(cn.w)
 	if twoWay {
 		c.cn, c.id = cn, id
-		if codec.Model() == protocols.Multiplexed {
-			cn.byID[id] = c
-		} else {
-			cn.fifo = append(cn.fifo, c)
-		}
+		cn.calls.wait(c, id)
 		if c.Start.IsZero() { // a mirrored copy: its age counts from here
 			c.Start = time.Now()
 		}
@@ -146,49 +149,15 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 	}
 	cn.mu.Unlock()
 	if !twoWay {
-		if codec.Model() == protocols.Exclusive {
-			cn.pool.release(cn)
-		}
+		cn.settle()
 		c.Release()
 	}
 	return nil
 }
 
-// maxID bounds the IDs the proxy gives requests on one connection: the
-// narrowest request ID among codecs is Thrift's signed 32-bit seqid.
-const maxID = 1<<31 - 1
-
-// allocID returns the next free request ID on cn, wrapping around and
-// skipping 0 and IDs still in flight. Called with cn.mu held.
-func (cn *conn) allocID() uint64 {
-	for {
-		cn.nextID++
-		if cn.nextID > maxID {
-			cn.nextID = 1
-		}
-		if _, busy := cn.byID[cn.nextID]; !busy {
-			return cn.nextID
-		}
-	}
-}
-
-// take removes and returns the call a response answers, or nil.
-func (cn *conn) take(resp *protocols.Message) *Call {
-	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	if cn.pool.codec.Model() == protocols.Multiplexed {
-		c := cn.byID[resp.ID]
-		delete(cn.byID, resp.ID)
-		return c
-	}
-	if len(cn.fifo) == 0 {
-		return nil
-	}
-	c := cn.fifo[0]
-	cn.fifo[0] = nil
-	cn.fifo = cn.fifo[1:]
-	return c
-}
+// settle tells cn's strategy that a call left it (answered, sent oneway,
+// not encoded, cancelled, timed out or withdrawn).
+func (cn *conn) settle() { cn.home.settle(cn) }
 
 func (cn *conn) readLoop() {
 	codec := cn.pool.codec
@@ -210,29 +179,20 @@ func (cn *conn) readLoop() {
 		case m.Kind.IsResponse() && cn.resetLeft.Load() > 0:
 			return cn.resetReplied(m)
 		case m.Kind.IsResponse():
-			c := cn.take(m)
+			cn.mu.Lock()
+			c, err := cn.calls.take(m)
+			cn.mu.Unlock()
 			if c == nil {
 				if cn.pool.stats.UnknownResp != nil {
 					cn.pool.stats.UnknownResp(cn.pool.addr)
 				}
-				if codec.Model() != protocols.Multiplexed {
-					return fmt.Errorf("upstream: response with no request outstanding")
-				}
-				return nil
+				return err
 			}
-			if codec.Model() == protocols.Exclusive {
-				// Idle before the outcome is handled: a client whose next
-				// request follows this response must find it free, not
-				// get ErrOverloaded.
-				cn.pool.release(cn)
-			}
+			// Before the outcome is handled: an exclusive connection must
+			// be free for a request that follows this response, not get
+			// ErrOverloaded.
+			cn.settle()
 			c.Receiver.Respond(c, m, &batch)
-			switch {
-			case cn.released.Load():
-				cn.recycle()
-			case codec.Model() != protocols.Exclusive && cn.pool.isClosed():
-				cn.closeIfIdle()
-			}
 		}
 		return nil
 	}, batch.Flush)
@@ -254,40 +214,39 @@ func (cn *conn) readLoop() {
 // errHandshake marks a connection whose server refused the handshake.
 var errHandshake = errors.New("upstream: the server refused the handshake")
 
-// closeIfIdle closes cn if no call waits on it.
+// closeIfIdle closes cn if no call waits on it. What was queued on it
+// (a oneway request) is still written first.
 func (cn *conn) closeIfIdle() {
 	cn.mu.Lock()
-	idle := len(cn.byID) == 0 && len(cn.fifo) == 0
+	idle := cn.calls.pending() == 0
 	cn.mu.Unlock()
 	if idle {
-		cn.close(errDrained)
+		cn.shut(errDrained, wire.ErrClosed, nil)
 	}
 }
 
 var errDrained = errors.New("upstream: pool drained")
 
 // close fails every call waiting on cn and removes it from its pool.
-func (cn *conn) close(cause error) { cn.shut(cause, nil) }
+func (cn *conn) close(cause error) { cn.shut(cause, errConnClosed, nil) }
 
-// shut closes cn as close does; the calls for which late reports true
-// fail with a timeout, the others with a reset.
-func (cn *conn) shut(cause error, late func(*Call) bool) {
+// everyCall selects every call: the connection is closing.
+func everyCall(*Call) bool { return true }
+
+// shut closes cn, its writer with werr (wire.ErrClosed writes what is
+// queued first), and fails the calls waiting on it: with a timeout those
+// for which late reports true, the others with a reset.
+func (cn *conn) shut(cause, werr error, late func(*Call) bool) {
 	cn.mu.Lock()
 	if cn.closed {
 		cn.mu.Unlock()
 		return
 	}
 	cn.closed = true
-	waiting := make([]*Call, 0, len(cn.byID)+len(cn.fifo))
-	for id, c := range cn.byID {
-		waiting = append(waiting, c)
-		delete(cn.byID, id)
-	}
-	waiting = append(waiting, cn.fifo...)
-	cn.fifo = nil
+	waiting, _ := cn.calls.leave(everyCall, nil, true)
 	cn.mu.Unlock()
 
-	cn.w.CloseWithError(errConnClosed)
+	cn.w.CloseWithError(werr)
 	cn.pool.forget(cn)
 	err := fmt.Errorf("%w: connection to %s closed: %v", ErrReset, cn.pool.addr, cause)
 	var batch wire.Batch
@@ -307,4 +266,11 @@ type responseDecoder struct{ protocols.ResponseDecoder }
 
 func (r responseDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 	return r.DecodeResponse(buf, msg)
+}
+
+// isClosed reports whether cn has closed (its pool forgets it, or has).
+func (cn *conn) isClosed() bool {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	return cn.closed
 }

@@ -2,6 +2,7 @@ package upstream_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -231,4 +232,72 @@ func TestDedicatedLeave(t *testing.T) {
 	eventually(t, "the idle connection to be reused", func() bool { return pool.IdleDedicated() == 1 })
 	srv.releaseHeld()
 	rcv.quiet(t)
+}
+
+// TestDedicatedDiedBeforeFirstSend: a dedicated connection taken from the
+// idle set that dies before anything is sent on it is replaced by a new
+// one: the server saw nothing of this client, so the request goes out
+// instead of failing.
+func TestDedicatedDiedBeforeFirstSend(t *testing.T) {
+	srv := newServer(t, nil)
+	pool, st := dedicatedPool(t, srv.addr(), goodReset, upstream.Options{})
+	rcv := newRecorder()
+	use(t, pool, rcv, "a").Release()
+	eventually(t, "the connection to be idle", func() bool { return pool.IdleDedicated() == 1 })
+	d, err := pool.Dedicated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.closeConns()
+	eventually(t, "the idle connection to close", func() bool { return st.closed.Load() == 1 })
+	sendOn(t, d, rcv, "b")
+	if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "b" {
+		t.Fatalf("call on the replaced connection: %+v", e)
+	}
+	if got := srv.accepted.Load(); got != 2 {
+		t.Fatalf("the server accepted %d connections, want 2 (the dead one replaced)", got)
+	}
+	d.Release()
+}
+
+// TestDedicatedWithdrawn: the calls of a client that went away are taken
+// back from its own connection, pinned or already released (a blocking
+// command, let go once answered), and the connection is closed: it is
+// never swept by the default timeout, and a blocking command's reply may
+// never come. Other calls on it (a session's preamble) fail with the
+// close.
+func TestDedicatedWithdrawn(t *testing.T) {
+	for _, released := range []bool{false, true} {
+		t.Run(fmt.Sprintf("released=%v", released), func(t *testing.T) {
+			srv := newServer(t, nil)
+			st := &stats{}
+			m := upstream.NewManager(zap.NewNop(), st.hooks())
+			t.Cleanup(m.Drain)
+			pool := m.Pool(srv.addr(), goodReset, upstream.Options{})
+			preamble, gone := newRecorder(), newRecorder()
+			d, err := pool.Dedicated()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sendOn(t, d, preamble, hold)
+			held := sendOn(t, d, gone, hold)
+			if released {
+				d.Release()
+			}
+			got := m.Withdraw(func(c *upstream.Call) bool { return c.Receiver == gone })
+			if len(got) != 1 || got[0] != held {
+				t.Fatalf("withdrew %d calls, want the departed client's one", len(got))
+			}
+			got[0].Release()
+			if e := preamble.wait(t, 1)[0]; e.respond || !errors.Is(e.err, upstream.ErrReset) {
+				t.Fatalf("the preamble call: %+v, want it failed by the close", e)
+			}
+			eventually(t, "the connection to close", func() bool { return st.closed.Load() == 1 })
+			gone.quiet(t)
+			d.Leave() // the client's own handle, afterwards: nothing left to do
+			if n := pool.IdleDedicated(); n != 0 {
+				t.Fatalf("%d idle: the closed connection was kept", n)
+			}
+		})
+	}
 }

@@ -4,7 +4,7 @@ package upstream
 // error does before the connection's read loop sees the close.
 func BreakWriters(p *Pool, err error) {
 	p.mu.Lock()
-	conns := append([]*conn(nil), p.conns...)
+	conns := p.acq.conns(nil)
 	p.mu.Unlock()
 	for _, cn := range conns {
 		cn.w.CloseWithError(err)
@@ -15,5 +15,5 @@ func BreakWriters(p *Pool, err error) {
 func (p *Pool) IdleDedicated() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.idle.conns)
+	return len(p.ded.idle.conns)
 }

@@ -64,7 +64,7 @@ var (
 // wins.
 func (cn *conn) recycle() {
 	cn.mu.Lock()
-	ready := !cn.closed && len(cn.fifo) == 0 && len(cn.byID) == 0 && cn.released.Load()
+	ready := !cn.closed && cn.calls.pending() == 0 && cn.released.Load()
 	if ready {
 		cn.released.Store(false)
 	}
@@ -73,24 +73,26 @@ func (cn *conn) recycle() {
 		return
 	}
 	p := cn.pool
-	rs, ok := p.codec.(protocols.Resetter)
-	if !ok || p.codec.Model() != protocols.Pipelined || !p.roomForIdle() {
+	rs := p.resetter
+	if rs == nil || !p.ded.roomForIdle() {
 		cn.close(errNotKept)
 		return
 	}
 	var n int
 	err := cn.w.Queue(func(dst []byte) []byte {
 		out, k := rs.Reset(dst)
+		// Counted before the reset can be written (it is appended under
+		// the writer's lock), or its first reply could come while the
+		// read loop still takes it for a call's.
 		n = k
+		cn.resetLeft.Store(int32(k))
 		return out
 	})
-	// Set before the flush: the replies can't come sooner.
-	cn.resetLeft.Store(int32(n))
 	switch {
 	case err != nil:
 		cn.close(err)
 	case n == 0:
-		p.putIdle(cn)
+		p.ded.putIdle(cn)
 	default:
 		cn.w.Flush()
 	}
@@ -100,41 +102,40 @@ func (cn *conn) recycle() {
 // connection idle. Read loop only.
 func (cn *conn) resetReplied(m *protocols.Message) error {
 	i := cn.resetSeen
-	if !cn.pool.codec.(protocols.Resetter).ResetReplyOK(i, m) {
+	if !cn.pool.resetter.ResetReplyOK(i, m) {
 		raw := bytes.TrimSpace(m.Raw)
 		return fmt.Errorf("%w: reply %d: %q", errResetRefused, i, raw[:min(len(raw), 128)])
 	}
 	cn.resetSeen++
 	if cn.resetLeft.Add(-1) == 0 {
 		cn.resetSeen = 0
-		cn.pool.putIdle(cn)
+		cn.pool.ded.putIdle(cn)
 	}
 	return nil
 }
 
 // roomForIdle reports whether the pool would keep one more idle
 // dedicated connection.
-func (p *Pool) roomForIdle() bool {
+func (s *dedicated) roomForIdle() bool {
+	p := s.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return !p.closed && len(p.idle.conns) < p.opts.MaxIdleDedicated
+	return !p.closed.Load() && len(s.idle.conns) < p.opts.MaxIdleDedicated
 }
 
 // putIdle keeps a reset connection for the next Dedicated, or closes it
 // when the pool is drained or full.
-func (p *Pool) putIdle(cn *conn) {
+func (s *dedicated) putIdle(cn *conn) {
+	p := s.p
 	p.mu.Lock()
-	cn.mu.Lock()
-	dead := cn.closed
-	cn.mu.Unlock()
-	if dead { // close took it out already
+	if cn.isClosed() { // close took it out already
 		p.mu.Unlock()
 		return
 	}
-	if !p.closed && len(p.idle.conns) < p.opts.MaxIdleDedicated {
-		p.idle.conns = append(p.idle.conns, idleConn{cn, time.Now()})
-		if p.idle.timer == nil {
-			p.idle.timer = time.AfterFunc(p.opts.DedicatedIdleTimeout, p.pruneIdle)
+	if !p.closed.Load() && len(s.idle.conns) < p.opts.MaxIdleDedicated {
+		s.idle.conns = append(s.idle.conns, idleConn{cn, time.Now()})
+		if s.idle.timer == nil {
+			s.idle.timer = time.AfterFunc(p.opts.DedicatedIdleTimeout, s.pruneIdle)
 		}
 		p.mu.Unlock()
 		return
@@ -144,13 +145,14 @@ func (p *Pool) putIdle(cn *conn) {
 }
 
 // takeIdle gives d the newest live idle connection, if any.
-func (p *Pool) takeIdle(d *Dedicated) bool {
+func (s *dedicated) takeIdle(d *Dedicated) bool {
+	p := s.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for n := len(p.idle.conns); n > 0; n = len(p.idle.conns) {
-		cn := p.idle.conns[n-1].cn
-		p.idle.conns[n-1] = idleConn{}
-		p.idle.conns = p.idle.conns[:n-1]
+	for n := len(s.idle.conns); n > 0; n = len(s.idle.conns) {
+		cn := s.idle.conns[n-1].cn
+		s.idle.conns[n-1] = idleConn{}
+		s.idle.conns = s.idle.conns[:n-1]
 		cn.mu.Lock()
 		live := !cn.closed // closing: forget will find it gone
 		if live {
@@ -167,22 +169,23 @@ func (p *Pool) takeIdle(d *Dedicated) bool {
 
 // pruneIdle closes the connections idle for DedicatedIdleTimeout and
 // sets the timer for the next one to expire.
-func (p *Pool) pruneIdle() {
+func (s *dedicated) pruneIdle() {
+	p := s.p
 	p.mu.Lock()
 	now, ttl := time.Now(), p.opts.DedicatedIdleTimeout
 	i := 0
-	for i < len(p.idle.conns) && now.Sub(p.idle.conns[i].since) >= ttl {
+	for i < len(s.idle.conns) && now.Sub(s.idle.conns[i].since) >= ttl {
 		i++
 	}
 	old := make([]*conn, i)
 	for j := range old {
-		old[j] = p.idle.conns[j].cn
+		old[j] = s.idle.conns[j].cn
 	}
-	p.idle.conns = slices.Delete(p.idle.conns, 0, i)
-	if len(p.idle.conns) > 0 {
-		p.idle.timer.Reset(p.idle.conns[0].since.Add(ttl).Sub(now))
+	s.idle.conns = slices.Delete(s.idle.conns, 0, i)
+	if len(s.idle.conns) > 0 {
+		s.idle.timer.Reset(s.idle.conns[0].since.Add(ttl).Sub(now))
 	} else {
-		p.idle.timer = nil
+		s.idle.timer = nil
 	}
 	p.mu.Unlock()
 	for _, cn := range old {
@@ -191,13 +194,14 @@ func (p *Pool) pruneIdle() {
 }
 
 // closeIdle closes every idle dedicated connection (the pool is drained).
-func (p *Pool) closeIdle() {
+func (s *dedicated) closeIdle() {
+	p := s.p
 	p.mu.Lock()
-	idle := p.idle.conns
-	p.idle.conns = nil
-	if p.idle.timer != nil {
-		p.idle.timer.Stop()
-		p.idle.timer = nil
+	idle := s.idle.conns
+	s.idle.conns = nil
+	if s.idle.timer != nil {
+		s.idle.timer.Stop()
+		s.idle.timer = nil
 	}
 	p.mu.Unlock()
 	for _, ic := range idle {
@@ -207,9 +211,9 @@ func (p *Pool) closeIdle() {
 
 // forgetIdle drops a closed connection from the idle set. Called with
 // p.mu held.
-func (p *Pool) forgetIdle(cn *conn) {
-	if i := slices.IndexFunc(p.idle.conns, func(ic idleConn) bool { return ic.cn == cn }); i >= 0 {
-		p.idle.conns = slices.Delete(p.idle.conns, i, i+1)
+func (s *dedicated) forgetIdle(cn *conn) {
+	if i := slices.IndexFunc(s.idle.conns, func(ic idleConn) bool { return ic.cn == cn }); i >= 0 {
+		s.idle.conns = slices.Delete(s.idle.conns, i, i+1)
 	}
 }
 
@@ -218,8 +222,8 @@ func (p *Pool) forgetIdle(cn *conn) {
 // at debug level.
 func (p *Pool) logResetRefused(err error) {
 	p.mu.Lock()
-	first := !p.idle.warned
-	p.idle.warned = true
+	first := !p.ded.idle.warned
+	p.ded.idle.warned = true
 	p.mu.Unlock()
 	log := p.log.Debug
 	if first {

@@ -41,11 +41,11 @@ func (m *Manager) Pool(addr string, codec protocols.Codec, opts Options) *Pool {
 	defer m.mu.Unlock()
 	p, ok := m.pools[k]
 	if !ok {
-		p = &Pool{addr: addr, codec: codec, log: m.log, stats: m.stats, defaultTimeout: &m.timeout, opts: withDefaults(opts, codec.Model())}
+		p = newPool(addr, codec, m.log, m.stats, &m.timeout, opts)
 		m.pools[k] = p
 		return p
 	}
-	if want := withDefaults(opts, codec.Model()); p.options() != want {
+	if want := p.withDefaults(opts); p.options() != want {
 		p.SetOptions(want)
 	}
 	return p

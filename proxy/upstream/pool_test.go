@@ -493,33 +493,42 @@ func fill(t *testing.T, pool *upstream.Pool, srv *server, rcv *recorder, model p
 	return len(srv.seenIDs())
 }
 
-// TestDialBackoff: after a failed dial, a pool with no connection fails
-// requests at once for a moment instead of dialing for each, then dials
-// again.
+// TestDialBackoff: after a failed dial, a pool that needs a new
+// connection fails requests at once for a moment instead of dialing for
+// each, then dials again; the failed dial took none of MaxConnections
+// (exclusive: 1).
 func TestDialBackoff(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	pool, _ := newPool(t, addr, protocols.Multiplexed, 2)
-	rcv := newRecorder()
-	if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 1, "x")); !errors.Is(err, upstream.ErrConnect) {
-		t.Fatalf("Send to a closed port = %v, want ErrConnect", err)
-	}
-	srv := newServerOn(t, addr, nil)
-	if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 2, "x")); !errors.Is(err, upstream.ErrConnect) {
-		t.Fatalf("Send right after a failed dial = %v, want the remembered ErrConnect", err)
-	}
-	if got := srv.accepted.Load(); got != 0 {
-		t.Fatalf("the pool dialed during the backoff: %d connections", got)
-	}
-	eventually(t, "a send to succeed after the backoff", func() bool {
-		return sendNow(pool, newCall(rcv, protocols.KindRequest, 3, "back")) == nil
-	})
-	if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "back" {
-		t.Fatalf("after the backoff: %+v", e)
+	for _, model := range models {
+		t.Run(model.String(), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			_ = ln.Close()
+			maxConns := 2
+			if model == protocols.Exclusive {
+				maxConns = 1
+			}
+			pool, _ := newPool(t, addr, model, maxConns)
+			rcv := newRecorder()
+			if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 1, "x")); !errors.Is(err, upstream.ErrConnect) {
+				t.Fatalf("Send to a closed port = %v, want ErrConnect", err)
+			}
+			srv := newServerOn(t, addr, nil)
+			if err := sendNow(pool, newCall(rcv, protocols.KindRequest, 2, "x")); !errors.Is(err, upstream.ErrConnect) {
+				t.Fatalf("Send right after a failed dial = %v, want the remembered ErrConnect", err)
+			}
+			if got := srv.accepted.Load(); got != 0 {
+				t.Fatalf("the pool dialed during the backoff: %d connections", got)
+			}
+			eventually(t, "a send to succeed after the backoff", func() bool {
+				return sendNow(pool, newCall(rcv, protocols.KindRequest, 3, "back")) == nil
+			})
+			if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "back" {
+				t.Fatalf("after the backoff: %+v", e)
+			}
+		})
 	}
 }
 
@@ -551,5 +560,38 @@ func TestPipelinedAffinity(t *testing.T) {
 	rcv.wait(t, 30)
 	if got := srv.accepted.Load(); got != 3 {
 		t.Fatalf("30 affinities used %d connections, want MaxConnections (3)", got)
+	}
+}
+
+// TestConcurrentSendsShareOneDial: calls that find the connection they
+// need not dialed yet (a new pool, an affinity slot) share one dial.
+func TestConcurrentSendsShareOneDial(t *testing.T) {
+	for _, model := range []protocols.Model{protocols.Multiplexed, protocols.Pipelined} {
+		t.Run(model.String(), func(t *testing.T) {
+			srv := newServer(t, nil)
+			pool, st := newPool(t, srv.addr(), model, 1)
+			rcv := newRecorder()
+			const n = 32
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					if err := sendNow(pool, newCall(rcv, protocols.KindRequest, uint64(i), "x")); err != nil {
+						t.Errorf("Send: %v", err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			for _, e := range rcv.wait(t, n) {
+				if !e.respond {
+					t.Fatalf("call failed: %v", e.err)
+				}
+			}
+			if got, opened := srv.accepted.Load(), st.opened.Load(); got != 1 || opened != 1 {
+				t.Fatalf("%d connections accepted, %d opened; want 1", got, opened)
+			}
+		})
 	}
 }

@@ -53,7 +53,7 @@ func (p *Pool) timeout() time.Duration {
 // connection is never swept: its session (a transaction, a blocking
 // command) may legitimately wait longer.
 func (cn *conn) armSweepLocked() {
-	if cn.sweeping || cn.dedicated {
+	if cn.sweeping || cn.home.private() {
 		return
 	}
 	t := cn.pool.timeout()
@@ -69,53 +69,38 @@ func (cn *conn) armSweepLocked() {
 }
 
 // expire fails cn's calls that have waited longer than the default
-// timeout, and re-arms the sweep while calls remain. A multiplexed call is
-// simply taken back; pipelined and exclusive connections can't skip a
-// reply, so they are closed: the late calls get a timeout, the others on
-// the connection a reset.
+// timeout, and re-arms the sweep while calls remain. A call whose reply
+// pairs by ID is simply taken back; a connection whose replies pair by
+// order can't skip one, so it is closed: the late calls get a timeout,
+// the others on the connection a reset.
 func (cn *conn) expire() {
 	t := cn.pool.timeout()
 	cutoff := time.Now().Add(-t)
-	multiplexed := cn.pool.codec.Model() == protocols.Multiplexed
-	var late []*Call
-	lateInFIFO := false
+	late := func(c *Call) bool { return expired(c, cutoff) }
 	cn.mu.Lock()
 	cn.sweeping = false
 	if cn.closed || t <= 0 {
 		cn.mu.Unlock()
 		return
 	}
-	if multiplexed {
-		for id, c := range cn.byID {
-			if expired(c, cutoff) {
-				delete(cn.byID, id)
-				late = append(late, c)
-			}
-		}
-	} else {
-		for _, c := range cn.fifo {
-			if lateInFIFO = expired(c, cutoff); lateInFIFO {
-				break
-			}
-		}
-	}
-	if len(cn.byID) > 0 || len(cn.fifo) > 0 {
+	gone, broken := cn.calls.leave(late, nil, false)
+	if cn.calls.pending() > 0 {
 		cn.armSweepLocked()
 	}
 	cn.mu.Unlock()
 
 	cause := fmt.Errorf("%w (%v) from %s", ErrTimeout, t, cn.pool.addr)
-	if lateInFIFO {
-		cn.shut(cause, func(c *Call) bool { return expired(c, cutoff) })
+	if broken {
+		cn.shut(cause, errConnClosed, late)
 		return
 	}
 	var b wire.Batch
-	for _, c := range late {
+	for _, c := range gone {
 		c.Receiver.Fail(c, protocols.ReasonTimeout, cause, &b)
 	}
 	b.Flush()
-	if len(late) > 0 && (cn.released.Load() || cn.pool.isClosed()) {
-		cn.closeIfIdle()
+	if len(gone) > 0 {
+		cn.settle()
 	}
 }
 

@@ -1,28 +1,27 @@
 package upstream
 
-import "github.com/metamesh/metamesh/protocols"
-
-// Withdraw takes back, from the connections of every pool, the multiplexed
-// two-way calls for which mine reports true (a client that went away),
-// and returns them: their receivers will not be called, and the caller
-// ends and releases them. Pipelined and exclusive calls are left alone:
-// taking one back would mean closing a connection whose replies come in
-// order (and, pipelined, carry other clients' calls); the default timeout
-// bounds them. Pools already drained by a config change are not searched;
-// the default timeout bounds their calls too.
+// Withdraw takes back, from the connections of every pool, the two-way
+// calls for which mine reports true (a client that went away), and
+// returns them: their receivers will not be called, and the caller ends
+// and releases them. A call on a shared connection whose replies pair by
+// order (pipelined, exclusive) is left alone: taking it back would mean
+// closing a connection whose replies come in order (and, pipelined, carry
+// other clients' calls); the default timeout bounds it. A client's own
+// connection (Pool.Dedicated, pinned or released) carries no other
+// client's calls and is never swept, so it is closed instead: a blocking
+// command's reply may never come. Pools already drained by a config
+// change are not searched; the default timeout bounds their calls too.
 func (m *Manager) Withdraw(mine func(*Call) bool) []*Call {
 	m.mu.Lock()
 	pools := make([]*Pool, 0, len(m.pools))
 	for _, p := range m.pools {
-		if p.codec.Model() == protocols.Multiplexed {
-			pools = append(pools, p)
-		}
+		pools = append(pools, p)
 	}
 	m.mu.Unlock()
 	var out []*Call
 	for _, p := range pools {
 		p.mu.Lock()
-		conns := append([]*conn(nil), p.conns...)
+		conns := p.ded.conns(p.acq.conns(nil))
 		p.mu.Unlock()
 		for _, cn := range conns {
 			out = cn.withdraw(mine, out)
@@ -31,16 +30,21 @@ func (m *Manager) Withdraw(mine func(*Call) bool) []*Call {
 	return out
 }
 
-// withdraw removes cn's calls for which mine reports true and appends
-// them to out.
+// withdraw removes cn's calls for which mine reports true, where they can
+// leave, and appends them to out.
 func (cn *conn) withdraw(mine func(*Call) bool, out []*Call) []*Call {
+	own := cn.home.private()
+	n := len(out)
 	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	for id, c := range cn.byID {
-		if mine(c) {
-			delete(cn.byID, id)
-			out = append(out, c)
-		}
+	out, broken := cn.calls.leave(mine, out, own)
+	cn.mu.Unlock()
+	switch {
+	case broken && own:
+		// The calls left out of turn: the connection is done. Others on
+		// it (a session's preamble) fail with its close.
+		cn.close(errClientGone)
+	case len(out) > n:
+		cn.settle()
 	}
 	return out
 }

@@ -1,0 +1,105 @@
+package upstream
+
+import "slices"
+
+// shared spreads a multiplexed codec's calls round robin over up to
+// MaxConnections connections: replies pair by ID, so any connection takes
+// any call. A call never waits for a dial while the pool has a
+// connection: it grows to MaxConnections in the background.
+type shared struct {
+	p       *Pool
+	all     []*conn // guarded by p.mu
+	next    int
+	growing bool // a background dial is under way
+}
+
+func (s *shared) acquire(*Call) (*conn, error) {
+	p := s.p
+	if err := p.lockOpen(); err != nil {
+		return nil, err
+	}
+	cn := s.pickLocked()
+	p.mu.Unlock()
+	if cn != nil {
+		return cn, nil
+	}
+	return p.dialOnce(0, s.first)
+}
+
+// pickLocked returns the next connection round robin, or nil when there
+// is none, and starts a background dial while there are fewer than
+// MaxConnections (outside dialBackoff).
+func (s *shared) pickLocked() *conn {
+	n := len(s.all)
+	if n == 0 {
+		return nil
+	}
+	cn := s.all[s.next%n]
+	s.next++
+	if !s.growing && n < s.p.opts.MaxConnections && s.p.backoffLocked() == nil {
+		s.growing = true
+		go s.grow()
+	}
+	return cn
+}
+
+// first returns the pool's first connection, dialed for every call
+// waiting for it.
+func (s *shared) first() (*conn, error) {
+	s.p.mu.Lock()
+	cn := s.pickLocked() // dialed since the caller looked
+	s.p.mu.Unlock()
+	if cn != nil {
+		return cn, nil
+	}
+	return s.add()
+}
+
+// grow dials one more connection in the background (a call that finds
+// the pool empty meanwhile shares the dial).
+func (s *shared) grow() {
+	_, _ = s.p.dialOnce(0, s.add)
+	s.p.mu.Lock()
+	s.growing = false
+	s.p.mu.Unlock()
+}
+
+// add dials a connection and adds it to the pool.
+func (s *shared) add() (*conn, error) {
+	p := s.p
+	cn, err := p.connect(s)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
+		// Drained while dialing: nothing will use it.
+		go cn.close(errDrained)
+		return nil, p.errClosed()
+	}
+	s.all = append(s.all, cn)
+	return cn, nil
+}
+
+func (s *shared) adopt(cn *conn) bool {
+	if len(s.all) >= s.p.opts.MaxConnections {
+		return false
+	}
+	s.all = append(s.all, cn)
+	return true
+}
+
+func (s *shared) settle(cn *conn) { cn.closeIfDrained() }
+
+func (s *shared) forget(cn *conn) {
+	if i := slices.Index(s.all, cn); i >= 0 {
+		s.all = slices.Delete(s.all, i, i+1)
+	}
+}
+
+func (s *shared) private() bool             { return false }
+func (s *shared) conns(dst []*conn) []*conn { return append(dst, s.all...) }
+func (s *shared) open() int                 { return len(s.all) }
+
+var _ acquirer = (*shared)(nil)

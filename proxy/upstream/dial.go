@@ -1,0 +1,84 @@
+package upstream
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+)
+
+// dialBackoff is how long after a failed dial the pool fails requests
+// that need a new connection at once, with that error, instead of dialing
+// again, so a host that swallows SYNs doesn't hold every request for a
+// connect timeout (the request moves to another host, and the host's
+// reconnect loop, cluster.Host.ConnectFailed, probes it with Reconnect).
+const dialBackoff = 500 * time.Millisecond
+
+// backoffLocked returns the error of a dial that failed less than
+// dialBackoff ago, if any. Called with p.mu held.
+func (p *Pool) backoffLocked() error {
+	if p.failedErr != nil && time.Since(p.failedAt) < dialBackoff {
+		return p.failedErr
+	}
+	return nil
+}
+
+// connect dials a connection for h, or fails at once within dialBackoff
+// of a failed dial.
+func (p *Pool) connect(h holder) (*conn, error) {
+	p.mu.Lock()
+	err := p.backoffLocked()
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return p.dial(h)
+}
+
+// dialOnce runs fill for the calls that need the connection of one slot
+// of the pool (the shared pool's next one, an affinity slot): those that
+// come while a fill runs share its outcome instead of dialing one each.
+// fill looks again for the connection before it dials (connect).
+func (p *Pool) dialOnce(slot int, fill func() (*conn, error)) (*conn, error) {
+	v, err, _ := p.flights.Do(strconv.Itoa(slot), func() (any, error) { return fill() })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*conn), nil
+}
+
+// dial opens a connection to the host for h: the only place the pool
+// dials. A failure starts dialBackoff, a success ends it. The connection
+// is ready for calls: the codec's handshake is queued first and its read
+// loop runs.
+func (p *Pool) dial(h holder) (*conn, error) {
+	p.mu.Lock()
+	timeout := p.opts.ConnectTimeout
+	p.mu.Unlock()
+	nc, err := net.DialTimeout("tcp", p.addr, timeout)
+	p.mu.Lock()
+	if err != nil {
+		err = fmt.Errorf("%w %s: %w", ErrConnect, p.addr, err)
+		p.failedAt, p.failedErr = time.Now(), err
+	} else {
+		p.failedErr = nil
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if p.stats.ConnOpened != nil {
+		p.stats.ConnOpened(p.addr)
+	}
+	cn := newConn(p, h, nc)
+	if p.handshaker != nil {
+		frames, n := p.handshaker.Handshake(nil)
+		cn.handshake = n
+		if err := cn.w.Append(func(dst []byte) []byte { return append(dst, frames...) }); err != nil {
+			cn.close(err)
+			return nil, fmt.Errorf("%w %s: handshake: %w", ErrConnect, p.addr, err)
+		}
+	}
+	go cn.readLoop()
+	return cn, nil
+}
