@@ -52,6 +52,7 @@ type translation struct {
 	services  map[string]*service
 	ports     map[int32]*port
 	conflicts []Conflict
+	authz     []*authzPolicy // oldest first
 }
 
 func keyOf(kind string, m *metav1.ObjectMeta) string { return Key(kind, m.Namespace, m.Name) }

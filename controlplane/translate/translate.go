@@ -1,5 +1,6 @@
 // Package translate is the pure translation from metamesh's config kinds
-// (ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol) to the
+// (ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol,
+// AuthorizationPolicy) to the
 // xDS resources a proxy applies. It never fails as a whole: an object it
 // can't honour gets a status condition saying why, and the rest is
 // translated.
@@ -17,10 +18,11 @@ import (
 
 // Input is the set of objects to translate.
 type Input struct {
-	ServiceEntries       []*v1alpha1.ServiceEntry
-	DestinationPolicies  []*v1alpha1.DestinationPolicy
-	MetaRouters          []*v1alpha1.MetaRouter
-	ApplicationProtocols []*v1alpha1.ApplicationProtocol
+	ServiceEntries        []*v1alpha1.ServiceEntry
+	DestinationPolicies   []*v1alpha1.DestinationPolicy
+	MetaRouters           []*v1alpha1.MetaRouter
+	ApplicationProtocols  []*v1alpha1.ApplicationProtocol
+	AuthorizationPolicies []*v1alpha1.AuthorizationPolicy
 }
 
 // Options are the translation settings that don't come from objects.
@@ -72,6 +74,7 @@ func (t *translation) resolve() {
 	t.registerServices()
 	t.attachPolicies()
 	t.attachRouters()
+	t.attachAuthorization()
 }
 
 // ByAge orders two objects oldest first: by creationTimestamp (as the API
@@ -105,6 +108,9 @@ func sorted(in *Input, opts Options) *Input {
 	})
 	out.ApplicationProtocols = sortedBy(in.ApplicationProtocols, func(a, b *v1alpha1.ApplicationProtocol) int {
 		return older(v1alpha1.KindApplicationProtocol, &a.ObjectMeta, &b.ObjectMeta)
+	})
+	out.AuthorizationPolicies = sortedBy(in.AuthorizationPolicies, func(a, b *v1alpha1.AuthorizationPolicy) int {
+		return older(v1alpha1.KindAuthorizationPolicy, &a.ObjectMeta, &b.ObjectMeta)
 	})
 	return &out
 }

@@ -125,6 +125,9 @@ func readInput(t testing.TB, path string) *Input {
 		case "ApplicationProtocol":
 			o := &v1alpha1.ApplicationProtocol{}
 			in.ApplicationProtocols, obj = append(in.ApplicationProtocols, o), o
+		case "AuthorizationPolicy":
+			o := &v1alpha1.AuthorizationPolicy{}
+			in.AuthorizationPolicies, obj = append(in.AuthorizationPolicies, o), o
 		default:
 			t.Fatalf("%s: document %d: kind %q", path, i, meta.Kind)
 		}

@@ -51,7 +51,7 @@ func (t *translation) emit() {
 func (t *translation) listener(p *port, name string) *listenerv3.Listener {
 	ref := t.codecs[p.protocol]
 	cfg := &xdsapi.MetaProtocolProxy{Codec: ref.codec, CodecConfig: ref.config, RouteConfigName: name, StatPrefix: name, AccessLog: t.opts.AccessLog,
-		CaptureDestinations: captureDestinations(p)}
+		CaptureDestinations: captureDestinations(p), Authorization: t.authorization(p.protocol, p.services)}
 	if onePerPort[p.protocol] {
 		cfg.DefaultService = p.services[0].host
 	}
