@@ -51,12 +51,7 @@ func validateCmd() *cobra.Command {
 			}
 			var notes []string
 			if cfg != nil && len(problems) == 0 {
-				in := &translate.Input{
-					ServiceEntries:       cfg.ServiceEntries,
-					DestinationPolicies:  cfg.DestinationPolicies,
-					MetaRouters:          cfg.MetaRouters,
-					ApplicationProtocols: cfg.ApplicationProtocols,
-				}
+				in := cfg.Input()
 				if len(regs) > 0 {
 					notes = assumeRegistryHosts(in, cfg, strings.Join(regs, ","), port)
 				}

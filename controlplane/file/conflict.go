@@ -80,9 +80,7 @@ func (l *loader) settle(prev *Config) {
 	older := func(kind string, a, b *metav1.ObjectMeta) int {
 		return defined[Key(kind, a.Namespace, a.Name)].age.compare(defined[Key(kind, b.Namespace, b.Name)].age)
 	}
-	in := &translate.Input{ServiceEntries: l.cfg.ServiceEntries, DestinationPolicies: l.cfg.DestinationPolicies,
-		MetaRouters: l.cfg.MetaRouters, ApplicationProtocols: l.cfg.ApplicationProtocols}
-	for _, c := range translate.Conflicts(in, translate.Options{Older: older}) {
+	for _, c := range translate.Conflicts(l.cfg.Input(), translate.Options{Older: older}) {
 		reason := c.Reason
 		if c.Holder != "" {
 			reason += ", in " + l.cfg.Sources[c.Holder]
@@ -108,6 +106,9 @@ func objectsOf(cfg *Config) map[string]any {
 	}
 	for _, o := range cfg.ApplicationProtocols {
 		m[Key(v1alpha1.KindApplicationProtocol, o.Namespace, o.Name)] = o
+	}
+	for _, o := range cfg.AuthorizationPolicies {
+		m[Key(v1alpha1.KindAuthorizationPolicy, o.Namespace, o.Name)] = o
 	}
 	return m
 }

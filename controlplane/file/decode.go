@@ -25,9 +25,9 @@ type validated interface {
 var (
 	metameshAPI = v1alpha1.SchemeGroupVersion.String()
 	aerakiAPI   = aeraki.SchemeGroupVersion.String()
-	supported   = fmt.Sprintf("want %s %s, %s, %s or %s, or %s %s or %s", metameshAPI,
+	supported   = fmt.Sprintf("want %s %s, %s, %s, %s or %s, or %s %s or %s", metameshAPI,
 		v1alpha1.KindServiceEntry, v1alpha1.KindDestinationPolicy, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol,
-		aerakiAPI, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol)
+		v1alpha1.KindAuthorizationPolicy, aerakiAPI, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol)
 )
 
 // decode dispatches a document on its apiVersion and kind.
@@ -52,6 +52,11 @@ func (l *loader) decode(d *document) {
 		case v1alpha1.KindApplicationProtocol:
 			decodeMetamesh(l, d, false, func(c *Config, o *v1alpha1.ApplicationProtocol) {
 				c.ApplicationProtocols = append(c.ApplicationProtocols, o)
+			})
+			return
+		case v1alpha1.KindAuthorizationPolicy:
+			decodeMetamesh(l, d, true, func(c *Config, o *v1alpha1.AuthorizationPolicy) {
+				c.AuthorizationPolicies = append(c.AuthorizationPolicies, o)
 			})
 			return
 		}

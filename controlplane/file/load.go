@@ -21,6 +21,7 @@ import (
 	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/metamesh/metamesh/controlplane/translate"
 	aeraki "github.com/metamesh/metamesh/crds/aeraki/v1alpha1"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
@@ -34,6 +35,9 @@ type Config struct {
 	DestinationPolicies  []*v1alpha1.DestinationPolicy
 	MetaRouters          []*v1alpha1.MetaRouter
 	ApplicationProtocols []*v1alpha1.ApplicationProtocol
+	// AuthorizationPolicies include Aeraki's DubboAuthorizationPolicies,
+	// converted.
+	AuthorizationPolicies []*v1alpha1.AuthorizationPolicy
 
 	// Sources maps each object's Key to where it was read: "file" when the
 	// file holds just that object, else "file:N" with N the 1-based document
@@ -115,7 +119,19 @@ func load(dir string, prev *Config) (*Config, Problems, error) {
 	sortObjects(l.cfg.DestinationPolicies)
 	sortObjects(l.cfg.MetaRouters)
 	sortObjects(l.cfg.ApplicationProtocols)
+	sortObjects(l.cfg.AuthorizationPolicies)
 	return l.cfg, nil, nil
+}
+
+// Input is the translator's input: every object of c.
+func (c *Config) Input() *translate.Input {
+	return &translate.Input{
+		ServiceEntries:        c.ServiceEntries,
+		DestinationPolicies:   c.DestinationPolicies,
+		MetaRouters:           c.MetaRouters,
+		ApplicationProtocols:  c.ApplicationProtocols,
+		AuthorizationPolicies: c.AuthorizationPolicies,
+	}
 }
 
 func sortObjects[T metav1.Object](objs []T) {
