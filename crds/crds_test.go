@@ -201,8 +201,8 @@ func TestGeneratedCRDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 7 {
-		t.Errorf("want 7 CRD files (5 metamesh, 2 Aeraki), found %d: %v", len(files), files)
+	if len(files) != 8 {
+		t.Errorf("want 8 CRD files (5 metamesh, 3 Aeraki), found %d: %v", len(files), files)
 	}
 	// Each kind's CEL rules that must reach its CRD (substrings).
 	wantRules := map[string][]string{
@@ -243,8 +243,9 @@ func TestGeneratedCRDs(t *testing.T) {
 // CRDs generated for metaprotocol.aeraki.io.
 func TestAerakiSamplesFitTheirCRDs(t *testing.T) {
 	for file, crd := range map[string]string{
-		"aeraki-traffic-split.yaml":       "bases/metaprotocol.aeraki.io_metarouters.yaml",
-		"aeraki-applicationprotocol.yaml": "bases/metaprotocol.aeraki.io_applicationprotocols.yaml",
+		"aeraki-traffic-split.yaml":             "bases/metaprotocol.aeraki.io_metarouters.yaml",
+		"aeraki-applicationprotocol.yaml":       "bases/metaprotocol.aeraki.io_applicationprotocols.yaml",
+		"aeraki-dubbo-authorizationpolicy.yaml": "bases/dubbo.aeraki.io_dubboauthorizationpolicies.yaml",
 	} {
 		t.Run(file, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("samples", file))

@@ -53,3 +53,39 @@ func TestLoadAuthorizationPolicyProblems(t *testing.T) {
 		})
 	}
 }
+
+const aerakiDubboPolicy = `apiVersion: dubbo.aeraki.io/v1alpha1
+kind: DubboAuthorizationPolicy
+metadata: {name: deny-dev, namespace: default}
+spec:
+  action: DENY
+  rules:
+  - from: [{source: {namespaces: [dev]}}]
+    to: [{operation: {interfaces: ["*"], methods: ["*"]}}]
+`
+
+func TestLoadAerakiDubboAuthorizationPolicy(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"se.yaml": serviceEntry, "dap.yaml": aerakiDubboPolicy})
+	cfg, problems := Load(dir)
+	if len(problems) > 0 {
+		t.Fatalf("Load: %v", problems.Err())
+	}
+	if len(cfg.AuthorizationPolicies) != 1 {
+		t.Fatalf("%d AuthorizationPolicies, want the converted one", len(cfg.AuthorizationPolicies))
+	}
+	ap := cfg.AuthorizationPolicies[0]
+	if ap.Spec.Action != "DENY" || ap.Spec.Protocols[0] != "dubbo" || ap.Spec.Rules[0].From[0].Namespaces[0] != "dev" || ap.Spec.Rules[0].To[0].Services[0] != "*" {
+		t.Errorf("converted wrong: %+v", ap.Spec)
+	}
+	key := "AuthorizationPolicy/default/deny-dev"
+	if src := cfg.Sources[key]; src != "dap.yaml"+AerakiDubboSuffix || SourceFile(src) != "dap.yaml" {
+		t.Errorf("source %q", src)
+	}
+
+	// What can't be converted is refused with the field.
+	writeFiles(t, dir, map[string]string{"dap.yaml": strings.Replace(aerakiDubboPolicy, "action: DENY", "action: AUDIT", 1)})
+	if _, problems := Load(dir); len(problems) != 1 || !strings.HasPrefix(problems[0].String(), "dap.yaml:DubboAuthorizationPolicy/deny-dev: spec.action: Unsupported value") {
+		t.Fatalf("problems %v, want spec.action refused", problems)
+	}
+}

@@ -41,8 +41,18 @@ type Config struct {
 
 	// Sources maps each object's Key to where it was read: "file" when the
 	// file holds just that object, else "file:N" with N the 1-based document
-	// number. Objects read from Aeraki's apiVersion have AerakiSuffix appended.
+	// number. Objects read from Aeraki's apiVersions have AerakiSuffix or
+	// AerakiDubboSuffix appended.
 	Sources map[string]string
+}
+
+// AerakiDubboSuffix ends the Sources entry of an object that was written
+// as Aeraki's dubbo.aeraki.io/v1alpha1 and converted.
+const AerakiDubboSuffix = " (dubbo.aeraki.io/v1alpha1)"
+
+// SourceFile is a Sources entry without the suffix of a converted object.
+func SourceFile(source string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(source, AerakiSuffix), AerakiDubboSuffix)
 }
 
 // AerakiSuffix ends the Sources entry of an object that was written as
