@@ -18,17 +18,25 @@ import (
 // naming the policy. Dry-run and AUDIT policies only log and count. A
 // listener without policies costs one nil check.
 func (r *request) authorize() *local {
-	return r.d.authorize(r.cfg, r.service, r.m)
+	return r.d.authorize(r.cfg, r.table, r.vh, r.service, r.m)
 }
 
-// authorize checks m, a request to service on a listener with cfg, and
-// returns the denial that ends it, or nil.
-func (d *downstream) authorize(cfg *config.Listener, service string, m *protocols.Message) *local {
+// authorize checks m, a request naming service on a listener with cfg,
+// served by vh of table, and returns the denial that ends it, or nil. A
+// request no virtual host serves is left to its no-route reply.
+func (d *downstream) authorize(cfg *config.Listener, table *router.Table, vh *router.VirtualHost, service string, m *protocols.Message) *local {
 	az := cfg.Authz
-	if az == nil {
+	if az == nil || vh == nil {
 		return nil
 	}
-	dec := az.Check(service, &m.Headers, &d.peer)
+	// The policies of the service whose routes serve the request: on a
+	// port of one service, a request naming another one (a Dubbo
+	// interface, a multiplexed Thrift name) is still that service's.
+	target := service
+	if !table.Has(service) {
+		target = vh.Service
+	}
+	dec := az.Check(target, service, &m.Headers, &d.peer)
 	series := d.srv.metrics.Authz
 	if p := dec.Audited; p != nil {
 		series.Audited.WithLabelValues(p.Name).Inc()
@@ -70,12 +78,17 @@ func (d *downstream) deniedPinned(m *protocols.Message, seq uint64, pin protocol
 	if !ok {
 		service = cfg.DefaultService
 	}
-	out := d.authorize(cfg, service, m)
+	table := d.srv.snap.Load().Routes[cfg.RouteConfig]
+	var vh *router.VirtualHost
+	if table != nil {
+		vh = table.Lookup(service)
+	}
+	out := d.authorize(cfg, table, vh, service, m)
 	if out == nil {
 		return false
 	}
 	r := request{d: d, m: m, seq: seq, pin: pin, cfg: cfg, service: service, routeName: "pinned",
-		label: serviceLabel(d.srv.snap.Load().Routes[cfg.RouteConfig], service)}
+		label: serviceLabel(table, service)}
 	r.ob, r.traceSet = d.observe(cfg, m, service)
 	r.answer(out)
 	return true

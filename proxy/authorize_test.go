@@ -70,6 +70,21 @@ func TestAuthorizationBySourceBlock(t *testing.T) {
 	}
 }
 
+// On a port that serves one service whatever service requests name, the
+// service's policies apply to every request it serves.
+func TestAuthorizationFollowsTheServingHost(t *testing.T) {
+	up := startEcho(t, "v1")
+	_, addr := startProxy(t, setup{V1: []string{up.addr()}, V2: []string{up.addr()}, Wildcard: true, Authz: allowHello})
+	c := dial(t, addr)
+	if status, value := c.call(1, "com.example.Other", "sayHello"); status != 20 || !strings.HasPrefix(value, "v1|sayHello|") {
+		t.Fatalf("sayHello naming another service: status %d %q, want v1's reply", status, value)
+	}
+	status, value := c.call(2, "com.example.Other", "sayGoodbye")
+	if status != 40 || !strings.Contains(value, "default/allow-hello") || !strings.Contains(value, "com.example.Other") {
+		t.Fatalf("sayGoodbye naming another service: status %d %q, want the greeter's denial", status, value)
+	}
+}
+
 func TestPeerOf(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -104,7 +119,10 @@ func BenchmarkAuthorize(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			up := startEcho(b, "v1")
 			srv, _ := startProxy(b, setup{V1: []string{up.addr()}, V2: []string{up.addr()}, Authz: bc.authz})
-			cfg := srv.snap.Load().Listeners["dubbo"]
+			snap := srv.snap.Load()
+			cfg := snap.Listeners["dubbo"]
+			table := snap.Routes[cfg.RouteConfig]
+			vh := table.Lookup(svc)
 			a, p := net.Pipe()
 			defer a.Close()
 			defer p.Close()
@@ -115,7 +133,7 @@ func BenchmarkAuthorize(b *testing.B) {
 			m.Headers.Set("method", "sayHello")
 			b.ReportAllocs()
 			for b.Loop() {
-				if out := d.authorize(cfg, svc, m); out != nil {
+				if out := d.authorize(cfg, table, vh, svc, m); out != nil {
 					b.Fatal(out.text)
 				}
 			}

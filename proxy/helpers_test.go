@@ -47,6 +47,9 @@ type setup struct {
 	AccessLog string
 	// Authz is the listener's authorization (flow YAML).
 	Authz string
+	// Wildcard adds "*" to the virtual host's domains: it serves requests
+	// naming any service, as a port of one service does.
+	Wildcard bool
 }
 
 var configTmpl = template.Must(template.New("c").Parse(`
@@ -71,7 +74,7 @@ resources:
   name: dubbo
   virtual_hosts:
   - name: greetings
-    domains: ["{{.Service}}"]
+    domains: ["{{.Service}}"{{if .Wildcard}}, "*"{{end}}]
     {{- if .RateLimit}}
     typed_per_filter_config:
       metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.LocalRateLimit, {{.RateLimit}}}
@@ -137,7 +140,7 @@ func (c setup) resources(t testing.TB) *xdsapi.Resources {
 	var buf bytes.Buffer
 	err := configTmpl.Execute(&buf, map[string]any{
 		"Port": port(c.Listen), "Service": c.Service, "W1": c.W1, "W2": c.W2, "MutateTo": c.MutateTo,
-		"Policy": c.Policy, "Thresholds": c.Thresholds, "Outlier": c.Outlier, "RateLimit": c.RateLimit, "Fault": c.Fault, "AccessLog": c.AccessLog, "Authz": c.Authz,
+		"Policy": c.Policy, "Thresholds": c.Thresholds, "Outlier": c.Outlier, "RateLimit": c.RateLimit, "Fault": c.Fault, "AccessLog": c.AccessLog, "Authz": c.Authz, "Wildcard": c.Wildcard,
 		"Clusters": map[string][]string{"v1": ports(c.V1), "v2": ports(c.V2)},
 	})
 	if err != nil {

@@ -34,7 +34,8 @@ type request struct {
 	ob       observers
 	traceSet []protocols.Header // trace context to set on the forwarded frame
 
-	table     *router.Table // the listener's route table in force
+	table     *router.Table       // the listener's route table in force
+	vh        *router.VirtualHost // its service's virtual host in table
 	rt        *router.Route
 	routeName string // its route's name, for labels ("pinned" on a client's own connection)
 	cname     string

@@ -28,9 +28,9 @@ func (d *downstream) route(r *request) {
 	r.forward()
 }
 
-// resolve finds r's service and the listener's route table in force. It
-// also makes r's sampling decisions, so every outcome from here on is
-// observed.
+// resolve finds r's service, the listener's route table in force and
+// the virtual host of r's service in it. It also makes r's sampling
+// decisions, so every outcome from here on is observed.
 func (r *request) resolve() {
 	d, m := r.d, r.m
 	r.snap = d.srv.snap.Load()
@@ -46,16 +46,18 @@ func (r *request) resolve() {
 	r.ob, r.traceSet = d.observe(r.cfg, m, service)
 	r.table = r.snap.Routes[r.cfg.RouteConfig]
 	r.label = serviceLabel(r.table, service)
+	if r.table != nil {
+		r.vh = r.table.Lookup(service)
+	}
 }
 
-// match finds r's route: the virtual host of r's service in the route
-// table, its first matching route; and applies its rate limit.
+// match finds r's route: the first matching route of its virtual host;
+// and applies the host's rate limit.
 func (r *request) match() *local {
-	m, service, table := r.m, r.service, r.table
-	if table == nil {
+	m, service, vh := r.m, r.service, r.vh
+	if r.table == nil {
 		return fail(protocols.ReasonNoRoute, "metamesh: no route configuration %q for listener %s", r.cfg.RouteConfig, r.cfg.Name)
 	}
-	vh := table.Lookup(service)
 	if vh == nil {
 		return fail(protocols.ReasonNoRoute, "metamesh: no route for service %q", service)
 	}

@@ -162,9 +162,12 @@ func standIn(allow []*Policy) *Policy {
 	return &Policy{Name: strings.Join(names, ","), Action: Allow, DryRun: allow[0].DryRun}
 }
 
-// Check decides on a request to service with attributes h from peer.
-func (e *Engine) Check(service string, h *protocols.Headers, peer *Peer) Decision {
-	s, ok := e.byService[service]
+// Check decides on a request served as target (the service whose routes
+// serve it, which selects the policies) that names service (which
+// operations match) with attributes h, from peer. The two differ when a
+// port serves one service whatever service name requests carry.
+func (e *Engine) Check(target, service string, h *protocols.Headers, peer *Peer) Decision {
+	s, ok := e.byService[target]
 	if !ok {
 		s = e.other
 	}

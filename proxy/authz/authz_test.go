@@ -141,7 +141,7 @@ func TestCheck(t *testing.T) {
 		{"allow nothing", []*Policy{allowNothing}, "locked", hello, local, "default/allow-nothing", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := New(tc.policies).Check(tc.service, tc.h, tc.peer)
+			d := New(tc.policies).Check(tc.service, tc.service, tc.h, tc.peer)
 			if got := name(d.Denied); got != tc.denied {
 				t.Errorf("denied by %q, want %q", got, tc.denied)
 			}
@@ -152,6 +152,19 @@ func TestCheck(t *testing.T) {
 				t.Errorf("audited by %q, want %q", got, tc.audited)
 			}
 		})
+	}
+	// The target selects the policies, the named service is what
+	// operations match.
+	byTarget := New([]*Policy{allowHello, {Name: "default/not-internal", Action: Deny, Services: []string{greeter},
+		Rules: []Rule{{To: []Operation{{Services: pats(t, "*.internal")}}}}}})
+	if d := byTarget.Check(greeter, "other.Name", bye, local); name(d.Denied) != "default/allow-hello" {
+		t.Errorf("a request served as the greeter naming another service: denied by %q, want the greeter's ALLOW", name(d.Denied))
+	}
+	if d := byTarget.Check(greeter, "x.internal", hello, local); name(d.Denied) != "default/not-internal" {
+		t.Errorf("operations match the named service: denied by %q, want default/not-internal", name(d.Denied))
+	}
+	if d := byTarget.Check("other.Name", "other.Name", bye, local); d.Denied != nil {
+		t.Errorf("another target: denied by %q, want no policy", d.Denied.Name)
 	}
 	if New(nil) != nil {
 		t.Error("New(nil) is not nil")
@@ -176,7 +189,7 @@ func BenchmarkCheck(b *testing.B) {
 	peer := &Peer{Addr: netip.MustParseAddr("127.0.0.1")}
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := e.Check(greeter, h, peer); d.Denied != nil {
+		if d := e.Check(greeter, greeter, h, peer); d.Denied != nil {
 			b.Fatal("denied")
 		}
 	}

@@ -37,7 +37,7 @@ func TestAuthorization(t *testing.T) {
 		for i := 0; i+1 < len(kv); i += 2 {
 			h.Set(kv[i], kv[i+1])
 		}
-		d := l.Authz.Check(greetings, h, &authz.Peer{Addr: netip.MustParseAddr(addr)})
+		d := l.Authz.Check(greetings, greetings, h, &authz.Peer{Addr: netip.MustParseAddr(addr)})
 		if d.Denied == nil {
 			return ""
 		}

@@ -1,9 +1,12 @@
 package interop
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -171,6 +174,38 @@ spec:
 	}
 }
 
+// deniedInTransaction: after MULTI, a command goes to the client's own
+// upstream connection without routing; it is checked all the same. (What
+// EXEC then runs is the transaction path's business: docs/authorization.md.)
+func deniedInTransaction(t *testing.T, listen string, up *redispeer.Server) {
+	t.Helper()
+	nc, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(nc, "MULTI\r\nSET public:t 1\r\nSET secret:t x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(nc)
+	for i, want := range []string{"+OK", "+QUEUED", "-NOPERM metamesh: denied by authorization policy default/no-secrets"} {
+		line, err := rd.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, want) {
+			t.Fatalf("transaction reply %d: %q, %v; want %q…", i, line, err, want)
+		}
+	}
+	if _, err := io.WriteString(nc, "DISCARD\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := rd.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+		t.Fatalf("DISCARD: %q, %v", line, err)
+	}
+	if _, ok := up.Get("secret:t"); ok {
+		t.Fatal("the command denied inside the transaction reached the server")
+	}
+}
+
 // reapply translates cfg and applies it to srv, as a config edit does.
 func reapply(t *testing.T, srv *proxy.Server, cfg string) {
 	t.Helper()
@@ -293,6 +328,7 @@ spec:
 	if n := testutil.ToFloat64(m.Denied.WithLabelValues("default/no-secrets")); n != 3 {
 		t.Errorf("metamesh_requests_denied_total = %v, want 3", n)
 	}
+	deniedInTransaction(t, listen, up)
 
 	reapply(t, srv, policy(true, "secret:"))
 	if got := val[string](t, c.Get(ctx, "secret:a")); got != "s" {
