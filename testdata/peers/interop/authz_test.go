@@ -206,6 +206,34 @@ func deniedInTransaction(t *testing.T, listen string, up *redispeer.Server) {
 	}
 }
 
+// TestAuthorizationBySourceAddress: an ALLOW policy by source block lets
+// a go-redis client on 127.0.0.1 through and refuses the same client
+// bound to 127.0.0.2, naming the policy.
+func TestAuthorizationBySourceAddress(t *testing.T) {
+	up := redispeer.Start(t)
+	listen := harness.FreeAddr(t)
+	applyConfigDir(t, redisPolicyConfig(listen, "", "", up.Addr)+`---
+apiVersion: metamesh.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: only-local-1, namespace: default}
+spec:
+  rules: [{from: [{ipBlocks: [127.0.0.1]}]}]
+`)
+	ctx := context.Background()
+	from := func(src string) *redis.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c := redis.NewClient(&redis.Options{Addr: listen, Protocol: 2, MaxRetries: -1, PoolSize: 1, DisableIdentity: true,
+			Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) { return d.DialContext(ctx, network, addr) }})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	noErr(t, from("127.0.0.1").Set(ctx, "k", "v", 0).Err())
+	err := from("127.0.0.2").Get(ctx, "k").Err()
+	if err == nil || !strings.HasPrefix(err.Error(), "NOPERM metamesh: denied: no rule of authorization policy default/only-local-1 allows") {
+		t.Fatalf("GET from 127.0.0.2: err = %v, want -NOPERM naming the policy", err)
+	}
+}
+
 // reapply translates cfg and applies it to srv, as a config edit does.
 func reapply(t *testing.T, srv *proxy.Server, cfg string) {
 	t.Helper()
@@ -255,8 +283,17 @@ spec:
 	if got, err := c.Echo(ctx, "c"); err != nil || got != "v1|c" {
 		t.Fatalf("echo after a denial: %q, %v", got, err)
 	}
-	if n := testutil.ToFloat64(m.Denied.WithLabelValues("default/echo-only")); n != 1 {
-		t.Errorf("metamesh_requests_denied_total = %v, want 1", n)
+	// A multiplexed client names its service "Echo", not the host: the
+	// port serves echo.thrift alone, so its policy applies all the same.
+	mc := thrift.DialMultiplexed(t, listen, combo, "Echo")
+	if got, err := mc.Echo(ctx, "m"); err != nil || got != "v1|m" {
+		t.Fatalf("multiplexed echo: %q, %v", got, err)
+	}
+	if _, err := mc.Ping(ctx, "m"); !errors.As(err, &ae) || !strings.Contains(ae.Error(), "authorization policy default/echo-only") {
+		t.Fatalf("multiplexed ping: err = %v, want the denial", err)
+	}
+	if n := testutil.ToFloat64(m.Denied.WithLabelValues("default/echo-only")); n != 2 {
+		t.Errorf("metamesh_requests_denied_total = %v, want 2", n)
 	}
 
 	reapply(t, srv, policy(true, "echo"))
