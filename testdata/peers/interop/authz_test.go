@@ -223,7 +223,9 @@ spec:
 	from := func(src string) *redis.Client {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 		c := redis.NewClient(&redis.Options{Addr: listen, Protocol: 2, MaxRetries: -1, PoolSize: 1, DisableIdentity: true,
-			Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) { return d.DialContext(ctx, network, addr) }})
+			Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return d.DialContext(ctx, network, addr)
+			}})
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
