@@ -7,6 +7,7 @@ package authz
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/metamesh/metamesh/protocols"
@@ -116,8 +117,10 @@ func New(policies []*Policy) *Engine {
 			}
 			continue
 		}
-		for _, svc := range p.Services {
-			e.byService[svc].add(p)
+		for i, svc := range p.Services {
+			if !slices.Contains(p.Services[:i], svc) { // a service listed twice gets the policy once
+				e.byService[svc].add(p)
+			}
 		}
 	}
 	e.other.seal()
@@ -138,10 +141,7 @@ func (s *set) add(p *Policy) {
 	case p.DryRun:
 		s.dryAllow = append(s.dryAllow, p)
 	default:
-		// A service listed twice by one policy gets it once.
-		if len(s.allow) == 0 || s.allow[len(s.allow)-1] != p {
-			s.allow = append(s.allow, p)
-		}
+		s.allow = append(s.allow, p)
 	}
 }
 
