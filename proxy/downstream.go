@@ -192,6 +192,10 @@ func (d *downstream) handle(m *protocols.Message) error {
 			case protocols.Forward:
 			default:
 				d.sessionReply(m, seq, out)
+				if v == protocols.Abandon && d.pinned != nil {
+					d.pinned.conn.Release()
+					d.pinned = nil
+				}
 				if v == protocols.Close {
 					return errQuit
 				}
@@ -202,7 +206,8 @@ func (d *downstream) handle(m *protocols.Message) error {
 			d.sendPinned(m, seq, pin)
 			return nil
 		}
-		if d.splitter != nil && m.Kind == protocols.KindRequest && d.split(d.splitter, m, seq) {
+		// A request that pins goes whole to the one connection it pins.
+		if d.splitter != nil && pin == protocols.Forward && m.Kind == protocols.KindRequest && d.split(d.splitter, m, seq) {
 			return nil
 		}
 		r := request{d: d, m: m, seq: seq, pin: pin}
