@@ -72,6 +72,21 @@ var invalidCases = []struct {
 	{"maxEjectionPercent 101", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.OutlierDetection.MaxEjectionPercent = ptr[int32](101)
 	}, "spec.outlierDetection.maxEjectionPercent", ""},
+	{"client TLS mode unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: "ISTIO_MUTUAL"}
+	}, "spec.tls.mode", ""},
+	{"mutual TLS without a key", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: v1.ClientTLSMutual, ClientCertificate: "/etc/certs/cert.pem"}
+	}, "spec.tls.privateKey", "-"},
+	{"client certificate with SIMPLE", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: v1.ClientTLSSimple, ClientCertificate: "/etc/certs/cert.pem"}
+	}, "spec.tls.clientCertificate", "-"},
+	{"listener TLS without a certificate", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.ListenerTLS = &v1.ListenerTLS{Mode: v1.ServerTLSSimple, PrivateKey: "/etc/certs/key.pem"}
+	}, "spec.listenerTls.serverCertificate", "-"},
+	{"listener TLS mode unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.ListenerTLS = &v1.ListenerTLS{Mode: "PASSTHROUGH", ServerCertificate: "c", PrivateKey: "k"}
+	}, "spec.listenerTls.mode", ""},
 
 	// MetaRouter
 	{"weights add to 90", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Routes[1].Route[0].Weight = ptr[int32](70) }, "spec.routes[1].route", ""},

@@ -40,6 +40,10 @@ type port struct {
 	number   int32
 	protocol string
 	services []*service
+	// tls is how its listener terminates TLS (nil: plaintext), from the
+	// DestinationPolicy tlsKey of one of its services (settleListenerTLS).
+	tls    *v1alpha1.ListenerTLS
+	tlsKey string
 }
 
 type translation struct {

@@ -71,6 +71,7 @@ func (t *translation) resolve() {
 	t.registerProtocols()
 	t.registerServices()
 	t.attachPolicies()
+	t.settleListenerTLS()
 	t.attachRouters()
 }
 

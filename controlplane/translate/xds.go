@@ -59,15 +59,19 @@ func (t *translation) listener(p *port, name string) *listenerv3.Listener {
 	if err != nil {
 		panic(fmt.Sprintf("translate: marshal MetaProtocolProxy: %v", err)) // a generated message always marshals
 	}
+	chain := &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
+		Name:       xdsapi.FilterName,
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: any},
+	}}}
+	if p.tls != nil {
+		chain.TransportSocket = listenerTLS(p.tls)
+	}
 	return &listenerv3.Listener{
 		Name: name,
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: t.opts.ListenAddress, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(p.number)},
 		}}},
-		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
-			Name:       xdsapi.FilterName,
-			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: any},
-		}}}},
+		FilterChains: []*listenerv3.FilterChain{chain},
 	}
 }
 
@@ -107,6 +111,7 @@ func (t *translation) cluster(svc *service, name string) *clusterv3.Cluster {
 		return c
 	}
 	spec := svc.policy.Spec
+	c.TransportSocket = clusterTLS(spec.TLS, svc.host)
 	if lb := spec.LoadBalancer; lb != nil {
 		c.LbPolicy = lbPolicies[lb.Policy]
 	}

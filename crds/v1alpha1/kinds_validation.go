@@ -165,6 +165,8 @@ func (x *DestinationPolicy) Validate() field.ErrorList {
 		errs = append(errs, validateOptDuration(od.BaseEjectionTime, op.Child("baseEjectionTime"))...)
 		errs = append(errs, validateRange(od.MaxEjectionPercent, 0, 100, op.Child("maxEjectionPercent"))...)
 	}
+	errs = append(errs, validateClientTLS(s.TLS, p.Child("tls"))...)
+	errs = append(errs, validateListenerTLS(s.ListenerTLS, p.Child("listenerTls"))...)
 	return errs
 }
 
