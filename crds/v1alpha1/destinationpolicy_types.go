@@ -110,6 +110,12 @@ type DestinationPolicySpec struct {
 	// OutlierDetection ejects failing endpoints.
 	// +optional
 	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+
+	// ExportTo lists the namespaces whose proxies see this policy ("." its
+	// own, "*" all, or names; default "*"). See docs/scoping.md.
+	// +optional
+	// +listType=set
+	ExportTo ExportTo `json:"exportTo,omitempty"`
 }
 
 // DestinationPolicy declares a host's subsets and how to reach its endpoints.
