@@ -121,3 +121,29 @@ func TestPoliciesExportedApart(t *testing.T) {
 		t.Errorf("Default sees no policy: clusters %q", got)
 	}
 }
+
+// A route to another host takes that host's load-balancing hash key from
+// the DestinationPolicy in force in the view: one exported to shop only
+// hashes in shop's view and not in the Default one.
+func TestRouteToAnotherHostFollowsItsPolicyByView(t *testing.T) {
+	a, b := entry(created("a", "a", 1), "a.a", 20880, "dubbo"), entry(created("b", "b", 1), "b.b", 20880, "dubbo")
+	r := router(created("a", "to-b", 1), "a.a")
+	r.Spec.Routes[0].Route[0].Destination.Host = "b.b"
+	p := policy(created("b", "b", 1), "b.b")
+	p.Spec.ExportTo = v1alpha1.ExportTo{"shop"}
+	p.Spec.LoadBalancer = &v1alpha1.LoadBalancer{Policy: v1alpha1.ConsistentHash, HashKey: "user"}
+	out := Translate(&Input{ServiceEntries: []*v1alpha1.ServiceEntry{a, b}, MetaRouters: []*v1alpha1.MetaRouter{r},
+		DestinationPolicies: []*v1alpha1.DestinationPolicy{p}}, Options{})
+	hashed := func(res *xdsapi.Resources) bool {
+		for _, vh := range res.Routes[0].VirtualHosts {
+			if vh.Domains[0] == "a.a" {
+				return len(vh.Routes[0].GetRoute().GetHashPolicy()) > 0
+			}
+		}
+		t.Fatal("no virtual host a.a")
+		return false
+	}
+	if !hashed(out.Views.For("shop")) || hashed(out.Views.Default) {
+		t.Errorf("route a.a → b.b hashed: in shop's view %v (want true), in Default %v (want false)", hashed(out.Views.For("shop")), hashed(out.Views.Default))
+	}
+}

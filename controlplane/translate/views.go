@@ -179,8 +179,8 @@ func (t *translation) cachedListener(p *port, svcs []*service, name string) *lis
 
 // cachedVirtualHost returns svc's virtual host on p with the router and
 // policy in force, built once per pair, unless its routes lead to another
-// host that has several policies: then which one is in force there
-// changes it too, and it is built for each view.
+// host whose policy may differ between views (its hash key is the
+// route's): then it is built for each view.
 func (t *translation) cachedVirtualHost(p *port, svc *service) *routev3.VirtualHost {
 	if t.dependsOnOtherPolicies(svc) {
 		return t.virtualHost(p, svc)
@@ -200,7 +200,8 @@ func (t *translation) dependsOnOtherPolicies(svc *service) bool {
 	}
 	other := func(h v1alpha1.Host) bool {
 		o, ok := t.services[string(h)]
-		return ok && o != svc && len(o.policies) > 1
+		// One policy exported to all is in force in every view.
+		return ok && o != svc && (len(o.policies) > 1 || len(o.policies) == 1 && !o.policies[0].exports.all)
 	}
 	for _, r := range svc.router.Spec.Routes {
 		for _, d := range r.Route {
