@@ -2,6 +2,7 @@ package translate
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
@@ -145,5 +146,23 @@ func TestRouteToAnotherHostFollowsItsPolicyByView(t *testing.T) {
 	}
 	if !hashed(out.Views.For("shop")) || hashed(out.Views.Default) {
 		t.Errorf("route a.a → b.b hashed: in shop's view %v (want true), in Default %v (want false)", hashed(out.Views.For("shop")), hashed(out.Views.Default))
+	}
+}
+
+// A MetaRouter exported only to namespaces that don't see its host is
+// accepted with a note saying it applies nowhere.
+func TestExportedWhereNobodySees(t *testing.T) {
+	se := exported(entry(created("a", "svc", 1), "svc.a", 20880, "dubbo"), ".")
+	typo := router(created("a", "typo", 1), "svc.a")
+	typo.Spec.ExportTo = v1alpha1.ExportTo{"shpo"}
+	own := router(created("a", "own", 2), "svc.a")
+	own.Spec.ExportTo = v1alpha1.ExportTo{"."}
+	out := Translate(&Input{ServiceEntries: []*v1alpha1.ServiceEntry{se}, MetaRouters: []*v1alpha1.MetaRouter{typo, own}}, Options{})
+	got := out.Status["MetaRouter/a/typo"].Get(v1alpha1.ConditionAccepted)
+	if got.Status != "True" || !strings.Contains(got.Message, "spec.exportTo: none of the namespaces shpo sees svc.a, so it applies nowhere") {
+		t.Errorf("typo: %s %s", got.Status, got.Message)
+	}
+	if got := out.Status["MetaRouter/a/own"].Get(v1alpha1.ConditionAccepted); got.Message != "accepted" {
+		t.Errorf("own: %s", got.Message)
 	}
 }

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strconv"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -75,12 +76,44 @@ func (t *translation) views(full *selection) *xdsapi.Views {
 	}
 	def := t.selectFor("")
 	v := &xdsapi.Views{Default: resources(def), Namespaces: map[string]*xdsapi.Resources{}}
+	named := map[string]*selection{}
 	for _, ns := range t.namespaces() {
-		if s := t.selectFor(ns); string(s.key) != string(def.key) {
+		s := t.selectFor(ns)
+		named[ns] = s
+		if string(s.key) != string(def.key) {
 			v.Namespaces[ns] = resources(s)
 		}
 	}
+	t.noteUnseenExports(named)
 	return v
+}
+
+// noteUnseenExports notes on each MetaRouter and DestinationPolicy
+// exported to namespaces none of which sees its host: it applies nowhere
+// (a misspelt namespace, or Sidecars that leave the host out). named holds
+// the selection of every namespace an exportTo names.
+func (t *translation) noteUnseenExports(named map[string]*selection) {
+	for _, svc := range t.hostOrder {
+		seen := func(e exportSet) bool {
+			for _, ns := range e.ns {
+				if named[ns].seen[svc.idx] {
+					return true
+				}
+			}
+			return e.all
+		}
+		note := func(key string, e exportSet) {
+			if !seen(e) {
+				t.note(key, fmt.Sprintf("spec.exportTo: none of the %s sees %s, so it applies nowhere", e, svc.host))
+			}
+		}
+		for _, r := range svc.routers {
+			note(r.key, r.exports)
+		}
+		for _, p := range svc.policies {
+			note(p.key, p.exports)
+		}
+	}
 }
 
 // buildCache holds what several views share: the same messages, built
