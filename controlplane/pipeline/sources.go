@@ -25,6 +25,7 @@ func Folder(dir string, debounce time.Duration, log *zap.Logger) Source {
 					DestinationPolicies:  cfg.DestinationPolicies,
 					MetaRouters:          cfg.MetaRouters,
 					ApplicationProtocols: cfg.ApplicationProtocols,
+					Sidecars:             cfg.Sidecars,
 				},
 				Origins: cfg.Sources,
 			})

@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"reflect"
+	"slices"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -18,22 +19,28 @@ import (
 // context on clusters and listener filter chains (Envoy's).
 const TLSTransportSocket = "envoy.transport_sockets.tls"
 
-// settleListenerTLS gives each port's listener the TLS its services'
-// DestinationPolicies ask for. Services sharing a listener must ask the
-// same: the first service's (the oldest ServiceEntry's) policy wins, and a
-// policy asking otherwise has its listenerTls refused as a conflict.
+// settleListenerTLS gives the listener of each port of a host the TLS its
+// DestinationPolicy asks for, whatever the policy's exportTo: a listener
+// is the same in every view. Hosts share a listener when they share a
+// port, and their policies must ask the same: the oldest policy asking
+// wins, and a newer one asking otherwise has its listenerTls refused as a
+// conflict.
 func (t *translation) settleListenerTLS() {
-	for _, p := range t.sortedPorts() {
-		for _, svc := range p.services {
-			if svc.policy == nil || svc.policy.Spec.ListenerTLS == nil {
-				continue
-			}
-			want := svc.policy.Spec.ListenerTLS
+	for _, dp := range t.in.DestinationPolicies {
+		want := dp.Spec.ListenerTLS
+		svc := t.services[string(dp.Spec.Host)]
+		if want == nil || svc == nil || !slices.ContainsFunc(svc.policies, func(a attached[*v1alpha1.DestinationPolicy]) bool { return a.obj == dp }) {
+			continue // no listener TLS, or a policy not attached
+		}
+		key := keyOf("DestinationPolicy", &dp.ObjectMeta)
+		for _, sp := range svc.ports {
+			p := t.ports[int32(sp.Number)]
 			switch {
+			case p == nil:
 			case p.tls == nil:
-				p.tls, p.tlsKey = want, svc.polKey
+				p.tls, p.tlsKey = want, key
 			case !reflect.DeepEqual(p.tls, want):
-				t.conflict(svc.polKey, "spec.listenerTls", p.tlsKey,
+				t.conflict(key, "spec.listenerTls", p.tlsKey,
 					fmt.Sprintf("listener %s terminates TLS as %s says", ListenerName(p.protocol, p.number), p.tlsKey))
 			}
 		}

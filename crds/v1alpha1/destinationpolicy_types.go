@@ -118,6 +118,12 @@ type DestinationPolicySpec struct {
 	// ListenerTLS is how the listener of the host's ports terminates TLS.
 	// +optional
 	ListenerTLS *ListenerTLS `json:"listenerTls,omitempty"`
+
+	// ExportTo lists the namespaces whose proxies see this policy ("." its
+	// own, "*" all, or names; default "*"). See docs/scoping.md.
+	// +optional
+	// +listType=set
+	ExportTo ExportTo `json:"exportTo,omitempty"`
 }
 
 // DestinationPolicy declares a host's subsets and how to reach its endpoints.

@@ -65,6 +65,7 @@ func (x *ServiceEntry) Validate() field.ErrorList {
 		}
 		errs = append(errs, validateRange(e.Weight, 1, maxWeight, ip.Child("weight"))...)
 	}
+	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
 	return errs
 }
 
@@ -167,6 +168,7 @@ func (x *DestinationPolicy) Validate() field.ErrorList {
 	}
 	errs = append(errs, validateClientTLS(s.TLS, p.Child("tls"))...)
 	errs = append(errs, validateListenerTLS(s.ListenerTLS, p.Child("listenerTls"))...)
+	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
 	return errs
 }
 
@@ -209,6 +211,7 @@ func (x *MetaRouter) Validate() field.ErrorList {
 			errs = append(errs, validateTokenBucket(&c.TokenBucket, cp.Index(i).Child("tokenBucket"))...)
 		}
 	}
+	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
 	return errs
 }
 
