@@ -60,6 +60,9 @@ func (r *request) oneway() bool { return r.m.Kind == protocols.KindOneway }
 // answer ends r with the proxy's own reply.
 func (r *request) answer(out *local) {
 	d, m := r.d, r.m
+	if rl, ok := d.session.(protocols.RefusalListener); ok {
+		rl.Refused(d.pinned != nil)
+	}
 	route, cluster := r.routeName, r.cname
 	if out.abort != 0 {
 		if sr, ok := d.codec.(protocols.StatusReplier); ok {

@@ -118,6 +118,9 @@ func objectsOf(cfg *Config) map[string]any {
 	for _, o := range cfg.ApplicationProtocols {
 		m[Key(v1alpha1.KindApplicationProtocol, o.Namespace, o.Name)] = o
 	}
+	for _, o := range cfg.Sidecars {
+		m[Key(v1alpha1.KindSidecar, o.Namespace, o.Name)] = o
+	}
 	for _, o := range cfg.AuthorizationPolicies {
 		m[Key(v1alpha1.KindAuthorizationPolicy, o.Namespace, o.Name)] = o
 	}

@@ -27,8 +27,8 @@ var (
 	metameshAPI = v1alpha1.SchemeGroupVersion.String()
 	aerakiAPI   = aeraki.SchemeGroupVersion.String()
 	aerakiDubbo = aerakidubbo.SchemeGroupVersion.String()
-	supported   = fmt.Sprintf("want %s %s, %s, %s, %s or %s, or %s %s or %s, or %s %s", metameshAPI,
-		v1alpha1.KindServiceEntry, v1alpha1.KindDestinationPolicy, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol,
+	supported   = fmt.Sprintf("want %s %s, %s, %s, %s, %s or %s, or %s %s or %s, or %s %s", metameshAPI,
+		v1alpha1.KindServiceEntry, v1alpha1.KindDestinationPolicy, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol, v1alpha1.KindSidecar,
 		v1alpha1.KindAuthorizationPolicy, aerakiAPI, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol,
 		aerakiDubbo, aerakidubbo.KindDubboAuthorizationPolicy)
 )
@@ -56,6 +56,9 @@ func (l *loader) decode(d *document) {
 			decodeMetamesh(l, d, false, func(c *Config, o *v1alpha1.ApplicationProtocol) {
 				c.ApplicationProtocols = append(c.ApplicationProtocols, o)
 			})
+			return
+		case v1alpha1.KindSidecar:
+			decodeMetamesh(l, d, true, func(c *Config, o *v1alpha1.Sidecar) { c.Sidecars = append(c.Sidecars, o) })
 			return
 		case v1alpha1.KindAuthorizationPolicy:
 			decodeMetamesh(l, d, true, func(c *Config, o *v1alpha1.AuthorizationPolicy) {

@@ -35,6 +35,7 @@ type Config struct {
 	DestinationPolicies  []*v1alpha1.DestinationPolicy
 	MetaRouters          []*v1alpha1.MetaRouter
 	ApplicationProtocols []*v1alpha1.ApplicationProtocol
+	Sidecars             []*v1alpha1.Sidecar
 	// AuthorizationPolicies include Aeraki's DubboAuthorizationPolicies,
 	// converted.
 	AuthorizationPolicies []*v1alpha1.AuthorizationPolicy
@@ -130,6 +131,7 @@ func load(dir string, prev *Config) (*Config, Problems, error) {
 	sortObjects(l.cfg.MetaRouters)
 	sortObjects(l.cfg.ApplicationProtocols)
 	sortObjects(l.cfg.AuthorizationPolicies)
+	sortObjects(l.cfg.Sidecars)
 	return l.cfg, nil, nil
 }
 
@@ -140,6 +142,7 @@ func (c *Config) Input() *translate.Input {
 		DestinationPolicies:   c.DestinationPolicies,
 		MetaRouters:           c.MetaRouters,
 		ApplicationProtocols:  c.ApplicationProtocols,
+		Sidecars:              c.Sidecars,
 		AuthorizationPolicies: c.AuthorizationPolicies,
 	}
 }
@@ -244,6 +247,7 @@ var (
 	_ validated     = (*v1alpha1.DestinationPolicy)(nil)
 	_ validated     = (*v1alpha1.MetaRouter)(nil)
 	_ validated     = (*v1alpha1.ApplicationProtocol)(nil)
+	_ validated     = (*v1alpha1.Sidecar)(nil)
 	_ metav1.Object = (*aeraki.MetaRouter)(nil)
 	_ metav1.Object = (*aeraki.ApplicationProtocol)(nil)
 )

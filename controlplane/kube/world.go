@@ -44,6 +44,7 @@ type lists struct {
 	destinationPolicies  v1alpha1.DestinationPolicyList
 	metaRouters          v1alpha1.MetaRouterList
 	applicationProtocols v1alpha1.ApplicationProtocolList
+	sidecars             v1alpha1.SidecarList
 	aerakiRouters        aeraki.MetaRouterList
 	aerakiProtocols      aeraki.ApplicationProtocolList
 	authzPolicies        v1alpha1.AuthorizationPolicyList
@@ -57,7 +58,7 @@ type lists struct {
 func read(ctx context.Context, r client.Reader, domain string) (*snapshot, error) {
 	var l lists
 	l.pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
-	for _, list := range []client.ObjectList{&l.serviceEntries, &l.destinationPolicies, &l.metaRouters, &l.applicationProtocols,
+	for _, list := range []client.ObjectList{&l.serviceEntries, &l.destinationPolicies, &l.metaRouters, &l.applicationProtocols, &l.sidecars,
 		&l.aerakiRouters, &l.aerakiProtocols, &l.authzPolicies, &l.dubboAuthzPolicies, &l.services, &l.slices, &l.pods} {
 		if err := r.List(ctx, list); err != nil {
 			return nil, fmt.Errorf("kube: list %T: %w", list, err)
@@ -125,6 +126,11 @@ func build(l *lists, domain string) *snapshot {
 			}
 		}
 	}
+	for i := range l.sidecars.Items {
+		if o := &l.sidecars.Items[i]; s.add(o, v1alpha1.KindSidecar, o) {
+			in.Sidecars = append(in.Sidecars, o)
+		}
+	}
 	for i := range l.authzPolicies.Items {
 		policies = append(policies, &l.authzPolicies.Items[i])
 	}
@@ -149,6 +155,7 @@ func build(l *lists, domain string) *snapshot {
 	sortObjects(in.MetaRouters)
 	sortObjects(in.ApplicationProtocols)
 	sortObjects(in.AuthorizationPolicies)
+	sortObjects(in.Sidecars)
 	return s
 }
 
@@ -242,6 +249,8 @@ func cleanMeta(obj client.Object) {
 	case *v1alpha1.MetaRouter:
 		o.ObjectMeta = m
 	case *v1alpha1.ApplicationProtocol:
+		o.ObjectMeta = m
+	case *v1alpha1.Sidecar:
 		o.ObjectMeta = m
 	case *v1alpha1.AuthorizationPolicy:
 		o.ObjectMeta = m

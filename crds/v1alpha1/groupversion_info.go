@@ -1,6 +1,6 @@
 // Package v1alpha1 holds metamesh's configuration kinds (group metamesh.io):
-// ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol and
-// AuthorizationPolicy.
+// ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol, Sidecar
+// and AuthorizationPolicy.
 //
 // The same types serve Kubernetes (as CRDs, validated by the API server from
 // the kubebuilder markers and CEL rules below) and file mode (validated by
@@ -36,6 +36,7 @@ const (
 	KindDestinationPolicy   = "DestinationPolicy"
 	KindMetaRouter          = "MetaRouter"
 	KindApplicationProtocol = "ApplicationProtocol"
+	KindSidecar             = "Sidecar"
 	KindAuthorizationPolicy = "AuthorizationPolicy"
 )
 
@@ -50,6 +51,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&DestinationPolicy{}, &DestinationPolicyList{},
 		&MetaRouter{}, &MetaRouterList{},
 		&ApplicationProtocol{}, &ApplicationProtocolList{},
+		&Sidecar{}, &SidecarList{},
 		&AuthorizationPolicy{}, &AuthorizationPolicyList{},
 	)
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
