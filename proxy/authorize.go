@@ -29,6 +29,9 @@ func (d *downstream) authorize(cfg *config.Listener, table *router.Table, vh *ro
 	if az == nil || vh == nil {
 		return nil
 	}
+	if !d.identified {
+		d.identify()
+	}
 	// The policies of the service whose routes serve the request: on a
 	// port of one service, a request naming another one (a Dubbo
 	// interface, a multiplexed Thrift name) is still that service's.
@@ -94,9 +97,10 @@ func (d *downstream) deniedPinned(m *protocols.Message, seq uint64, pin protocol
 	return true
 }
 
-// peerOf is what the proxy knows of the client at the end of nc: its
-// address (for a captured connection, the original client's). Principal
-// and namespace stay empty until mutual TLS between proxies.
+// peerOf is what the proxy knows of the client at the end of nc before
+// it reads from it: its address (for a captured connection, the original
+// client's). Its principal and namespace come from its certificate, if
+// any (identify).
 func peerOf(nc net.Conn) authz.Peer {
 	var p authz.Peer
 	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {

@@ -48,8 +48,10 @@ type downstream struct {
 	// pinned is the client's own upstream connection while its session
 	// keeps it (a transaction). Read loop only.
 	pinned *pinnedConn
-	// peer is the client as authorization policies see it.
-	peer authz.Peer
+	// peer is the client as authorization policies see it; identified
+	// once its certificate was read (identity.go). Read loop only.
+	peer       authz.Peer
+	identified bool
 }
 
 func newDownstream(l *listener, nc net.Conn) *downstream {

@@ -80,10 +80,10 @@ type AuthorizationRule struct {
 // match strings as Istio does: "abc" exactly, "abc*" by prefix, "*abc"
 // by suffix, "*" any non-empty value.
 //
-// A caller's principal and namespace are known only over mutual TLS
-// between proxies, which metamesh does not do yet: until then every
-// caller has none, so principals and namespaces never match and
-// notPrincipals and notNamespaces always do.
+// A caller's principal and namespace come from the SPIFFE ID of the
+// client certificate it presents on a listener terminating mutual TLS
+// (docs/authorization.md). A caller without one has none: principals and
+// namespaces never match it, notPrincipals and notNamespaces always do.
 type AuthorizationSource struct {
 	// Principals are callers' identities (SPIFFE IDs without the
 	// "spiffe://" scheme: "cluster.local/ns/batch/sa/reporter").

@@ -478,8 +478,9 @@ func (x *AuthorizationRule) GetTo() []*AuthorizationOperation {
 
 // AuthorizationSource matches the caller; every non-empty field must
 // match. Strings are Istio patterns: "abc", "abc*", "*abc", "*" (any
-// non-empty value). A caller without a known principal or namespace (no
-// mutual TLS) has empty ones: principals and namespaces don't match it,
+// non-empty value). A caller's principal and namespace come from the
+// SPIFFE ID of its verified client certificate; one without (no mutual
+// TLS) has empty ones: principals and namespaces don't match it,
 // not_principals and not_namespaces do.
 type AuthorizationSource struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
