@@ -175,8 +175,9 @@ spec:
 }
 
 // deniedInTransaction: after MULTI, a command goes to the client's own
-// upstream connection without routing; it is checked all the same. (What
-// EXEC then runs is the transaction path's business: docs/authorization.md.)
+// upstream connection without routing; it is checked all the same, and
+// its denial fails the transaction as redis-server's ACLs do: EXEC gets
+// -EXECABORT and runs nothing.
 func deniedInTransaction(t *testing.T, listen string, up *redispeer.Server) {
 	t.Helper()
 	nc, err := net.Dial("tcp", listen)
@@ -195,14 +196,17 @@ func deniedInTransaction(t *testing.T, listen string, up *redispeer.Server) {
 			t.Fatalf("transaction reply %d: %q, %v; want %q…", i, line, err, want)
 		}
 	}
-	if _, err := io.WriteString(nc, "DISCARD\r\n"); err != nil {
+	if _, err := io.WriteString(nc, "EXEC\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	if line, err := rd.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
-		t.Fatalf("DISCARD: %q, %v", line, err)
+	if line, err := rd.ReadString('\n'); err != nil || !strings.HasPrefix(line, "-EXECABORT") {
+		t.Fatalf("EXEC: %q, %v; want -EXECABORT", line, err)
 	}
 	if _, ok := up.Get("secret:t"); ok {
 		t.Fatal("the command denied inside the transaction reached the server")
+	}
+	if _, ok := up.Get("public:t"); ok {
+		t.Fatal("the failed transaction's other command ran")
 	}
 }
 
