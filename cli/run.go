@@ -39,8 +39,9 @@ func runCmd() *cobra.Command {
 		Use:   "run --config DIR",
 		Short: "Embedded default: route traffic by the YAML in DIR, applying edits live",
 		Long: "run puts the file-mode control plane and one proxy in one process. It reads\n" +
-			"every ServiceEntry, DestinationPolicy, MetaRouter and ApplicationProtocol in\n" +
-			"DIR (Aeraki's MetaRouter and ApplicationProtocol too), translates them to\n" +
+			"every ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol and\n" +
+			"AuthorizationPolicy in DIR (Aeraki's MetaRouter, ApplicationProtocol and\n" +
+			"DubboAuthorizationPolicy too), translates them to\n" +
 			"xDS and applies them to the proxy; on every change it does so again. An\n" +
 			"invalid edit is logged with the file and field, and the last good config\n" +
 			"stays in force. With --xds ADDR it also serves that config over ADS to\n" +

@@ -48,6 +48,8 @@ func newObject(t *testing.T, kind string) validatable {
 		return &v1.ApplicationProtocol{}
 	case v1.KindSidecar:
 		return &v1.Sidecar{}
+	case v1.KindAuthorizationPolicy:
+		return &v1.AuthorizationPolicy{}
 	}
 	t.Fatalf("unknown kind %q", kind)
 	return nil
@@ -136,6 +138,7 @@ var crdFiles = map[string]string{
 	v1.KindMetaRouter:          "bases/metamesh.io_metarouters.yaml",
 	v1.KindApplicationProtocol: "bases/metamesh.io_applicationprotocols.yaml",
 	v1.KindSidecar:             "bases/metamesh.io_sidecars.yaml",
+	v1.KindAuthorizationPolicy: "bases/metamesh.io_authorizationpolicies.yaml",
 }
 
 func loadCRD(t *testing.T, file string) (*apiextensionsv1.CustomResourceDefinition, *apiextensions.CustomResourceDefinition) {
@@ -201,8 +204,8 @@ func TestGeneratedCRDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := len(crdFiles) + 2; len(files) != want {
-		t.Errorf("want %d CRD files (one per metamesh kind, 2 Aeraki), found %d: %v", want, len(files), files)
+	if want := len(crdFiles) + 3; len(files) != want {
+		t.Errorf("want %d CRD files (one per metamesh kind, 3 Aeraki), found %d: %v", want, len(files), files)
 	}
 	// Each kind's CEL rules that must reach its CRD (substrings).
 	wantRules := map[string][]string{
@@ -243,8 +246,9 @@ func TestGeneratedCRDs(t *testing.T) {
 // CRDs generated for metaprotocol.aeraki.io.
 func TestAerakiSamplesFitTheirCRDs(t *testing.T) {
 	for file, crd := range map[string]string{
-		"aeraki-traffic-split.yaml":       "bases/metaprotocol.aeraki.io_metarouters.yaml",
-		"aeraki-applicationprotocol.yaml": "bases/metaprotocol.aeraki.io_applicationprotocols.yaml",
+		"aeraki-traffic-split.yaml":             "bases/metaprotocol.aeraki.io_metarouters.yaml",
+		"aeraki-applicationprotocol.yaml":       "bases/metaprotocol.aeraki.io_applicationprotocols.yaml",
+		"aeraki-dubbo-authorizationpolicy.yaml": "bases/dubbo.aeraki.io_dubboauthorizationpolicies.yaml",
 	} {
 		t.Run(file, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("samples", file))

@@ -146,6 +146,32 @@ var invalidCases = []struct {
 		h := &o.(*v1.Sidecar).Spec.Egress[0].Hosts
 		*h = append(*h, (*h)[0])
 	}, "spec.egress[0].hosts[2]", ""},
+
+	// AuthorizationPolicy
+	{"unknown action", "authorizationpolicy.yaml", func(o any) { o.(*v1.AuthorizationPolicy).Spec.Action = "LOG" }, "spec.action", ""},
+	{"protocol not a label", "authorizationpolicy.yaml", func(o any) { o.(*v1.AuthorizationPolicy).Spec.Protocols = []v1.Name{"Dubbo"} }, "spec.protocols[0]", ""},
+	{"duplicate host", "authorizationpolicy.yaml", func(o any) {
+		s := &o.(*v1.AuthorizationPolicy).Spec
+		s.Hosts = append(s.Hosts, s.Hosts[0])
+	}, "spec.hosts[1]", ""},
+	{"ipBlock not an address", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].From[1].IPBlocks = []string{"10.0.0.0/33"}
+	}, "spec.rules[0].from[1].ipBlocks[0]", "-"},
+	{"ipBlock with host bits", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].From[1].NotIPBlocks = []string{"10.1.2.3/8"}
+	}, "spec.rules[0].from[1].notIpBlocks[0]", "-"},
+	{"wildcard inside a method", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].To[0].Methods = []string{"say*World"}
+	}, "spec.rules[0].to[0].methods[0]", "-"},
+	{"empty principal", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].From[0].Principals = []string{""}
+	}, "spec.rules[0].from[0].principals[0]", "-"},
+	{"notAttributes regex does not compile", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].To[0].NotAttributes["debug"] = v1.StringMatch{Regex: ptr("(")}
+	}, "spec.rules[0].to[0].notAttributes[debug].regex", "-"},
+	{"attribute with exact and prefix", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].To[0].Attributes = map[string]v1.StringMatch{"group": {Exact: ptr("a"), Prefix: ptr("b")}}
+	}, "spec.rules[0].to[0].attributes[group]", ""},
 }
 
 func fieldPaths(errs field.ErrorList) []string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
+	"github.com/metamesh/metamesh/proxy/authz"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/router"
@@ -47,12 +48,16 @@ type downstream struct {
 	// pinned is the client's own upstream connection while its session
 	// keeps it (a transaction). Read loop only.
 	pinned *pinnedConn
+	// peer is the client as authorization policies see it; identified
+	// once its certificate was read (identity.go). Read loop only.
+	peer       authz.Peer
+	identified bool
 }
 
 func newDownstream(l *listener, nc net.Conn) *downstream {
 	s, cfg := l.srv, l.cfg.Load()
 	d := &downstream{srv: s, lis: l, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0), affinity: s.clients.Add(1),
-		active: s.metrics.Active.WithLabelValues(cfg.CodecName)}
+		active: s.metrics.Active.WithLabelValues(cfg.CodecName), peer: peerOf(nc)}
 	lim := s.limits.Load()
 	d.readDone = make(chan struct{})
 	d.rd = wire.NewReader(nc, cfg.Codec, wire.ReadOptions{
@@ -215,7 +220,9 @@ func (d *downstream) handle(m *protocols.Message) error {
 			}
 		}
 		if d.pinned != nil {
-			d.sendPinned(m, seq, pin)
+			if !d.deniedPinned(m, seq, pin) {
+				d.sendPinned(m, seq, pin)
+			}
 			return nil
 		}
 		// A request that pins goes whole to the one connection it pins.

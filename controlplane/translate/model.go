@@ -68,7 +68,8 @@ type translation struct {
 	ports     map[int32]*port
 	sidecars  map[string]*sidecar // by namespace
 	conflicts []Conflict
-	cache     buildCache // views.go
+	authz     []*authzPolicy // oldest first
+	cache     buildCache     // views.go
 }
 
 func keyOf(kind string, m *metav1.ObjectMeta) string { return Key(kind, m.Namespace, m.Name) }

@@ -1,7 +1,8 @@
 // Package translate is the pure translation from metamesh's config kinds
 // (ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol,
-// Sidecar) to the xDS resources a proxy applies: the whole mesh, and the
-// view of each namespace (docs/scoping.md). It never fails as a whole: an object it
+// Sidecar, AuthorizationPolicy) to the xDS resources a proxy applies: the
+// whole mesh, and the view of each namespace (docs/scoping.md). It never
+// fails as a whole: an object it
 // can't honour gets a status condition saying why, and the rest is
 // translated.
 package translate
@@ -18,11 +19,12 @@ import (
 
 // Input is the set of objects to translate.
 type Input struct {
-	ServiceEntries       []*v1alpha1.ServiceEntry
-	DestinationPolicies  []*v1alpha1.DestinationPolicy
-	MetaRouters          []*v1alpha1.MetaRouter
-	ApplicationProtocols []*v1alpha1.ApplicationProtocol
-	Sidecars             []*v1alpha1.Sidecar
+	ServiceEntries        []*v1alpha1.ServiceEntry
+	DestinationPolicies   []*v1alpha1.DestinationPolicy
+	MetaRouters           []*v1alpha1.MetaRouter
+	ApplicationProtocols  []*v1alpha1.ApplicationProtocol
+	Sidecars              []*v1alpha1.Sidecar
+	AuthorizationPolicies []*v1alpha1.AuthorizationPolicy
 }
 
 // Options are the translation settings that don't come from objects.
@@ -83,6 +85,7 @@ func (t *translation) resolve() {
 	t.attachPolicies()
 	t.settleListenerTLS()
 	t.attachRouters()
+	t.attachAuthorization()
 }
 
 // ByAge orders two objects oldest first: by creationTimestamp (as the API
@@ -119,6 +122,9 @@ func sorted(in *Input, opts Options) *Input {
 	})
 	out.Sidecars = sortedBy(in.Sidecars, func(a, b *v1alpha1.Sidecar) int {
 		return older(v1alpha1.KindSidecar, &a.ObjectMeta, &b.ObjectMeta)
+	})
+	out.AuthorizationPolicies = sortedBy(in.AuthorizationPolicies, func(a, b *v1alpha1.AuthorizationPolicy) int {
+		return older(v1alpha1.KindAuthorizationPolicy, &a.ObjectMeta, &b.ObjectMeta)
 	})
 	return &out
 }

@@ -128,6 +128,9 @@ func readInput(t testing.TB, path string) *Input {
 		case "Sidecar":
 			o := &v1alpha1.Sidecar{}
 			in.Sidecars, obj = append(in.Sidecars, o), o
+		case "AuthorizationPolicy":
+			o := &v1alpha1.AuthorizationPolicy{}
+			in.AuthorizationPolicies, obj = append(in.AuthorizationPolicies, o), o
 		default:
 			t.Fatalf("%s: document %d: kind %q", path, i, meta.Kind)
 		}

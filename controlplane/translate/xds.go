@@ -41,7 +41,7 @@ func (t *translation) emit() {
 func (t *translation) listener(p *port, svcs []*service, name string) *listenerv3.Listener {
 	ref := t.codecs[p.protocol]
 	cfg := &xdsapi.MetaProtocolProxy{Codec: ref.codec, CodecConfig: ref.config, RouteConfigName: name, StatPrefix: name, AccessLog: t.opts.AccessLog,
-		CaptureDestinations: captureDestinations(p.number, svcs)}
+		CaptureDestinations: captureDestinations(p.number, svcs), Authorization: t.authorization(p.protocol, svcs)}
 	if onePerPort[p.protocol] {
 		cfg.DefaultService = p.services[0].host
 	}

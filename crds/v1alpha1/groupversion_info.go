@@ -1,6 +1,6 @@
 // Package v1alpha1 holds metamesh's configuration kinds (group metamesh.io):
-// ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol and
-// Sidecar.
+// ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol, Sidecar
+// and AuthorizationPolicy.
 //
 // The same types serve Kubernetes (as CRDs, validated by the API server from
 // the kubebuilder markers and CEL rules below) and file mode (validated by
@@ -37,6 +37,7 @@ const (
 	KindMetaRouter          = "MetaRouter"
 	KindApplicationProtocol = "ApplicationProtocol"
 	KindSidecar             = "Sidecar"
+	KindAuthorizationPolicy = "AuthorizationPolicy"
 )
 
 // Resource returns the group-qualified resource for a plural resource name.
@@ -51,6 +52,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&MetaRouter{}, &MetaRouterList{},
 		&ApplicationProtocol{}, &ApplicationProtocolList{},
 		&Sidecar{}, &SidecarList{},
+		&AuthorizationPolicy{}, &AuthorizationPolicyList{},
 	)
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil

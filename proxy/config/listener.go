@@ -12,6 +12,7 @@ import (
 	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
+	"github.com/metamesh/metamesh/proxy/authz"
 )
 
 // Listener is one proxy listener in a snapshot.
@@ -27,6 +28,9 @@ type Listener struct {
 	AccessLog *accesslog.Logger
 	// TLS terminates TLS on its connections (nil: plaintext).
 	TLS *tls.Config
+	// Authz checks the listener's requests before routing (nil: no
+	// policy, every request is allowed).
+	Authz *authz.Engine
 }
 
 // buildListener returns the listener and the original destinations it
@@ -76,7 +80,12 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config.access_log: %w", path, err)
 	}
+	az, err := authorization(cfg.GetAuthorization(), path+".filter_chains[0].filters[0].typed_config.authorization")
+	if err != nil {
+		return nil, nil, err
+	}
 	built := &Listener{
+		Authz:          az,
 		AccessLog:      alog,
 		Name:           l.GetName(),
 		Address:        net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),

@@ -443,17 +443,7 @@ spec:
 // as metamesh run does.
 func applyConfigDir(t *testing.T, cfg string) *proxy.Server {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	loaded, problems := file.Load(dir)
-	if err := problems.Err(); err != nil {
-		t.Fatal(err)
-	}
-	out := translate.Translate(&translate.Input{ServiceEntries: loaded.ServiceEntries, DestinationPolicies: loaded.DestinationPolicies,
-		MetaRouters: loaded.MetaRouters, ApplicationProtocols: loaded.ApplicationProtocols},
-		translate.Options{ListenAddress: "127.0.0.1", KnownCodec: func(n string) bool { return slices.Contains(protocols.Names(), n) }})
+	out := translateConfig(t, cfg)
 	srv := proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
 	if err := srv.Apply(out.Resources); err != nil {
 		t.Fatal(err)
@@ -464,4 +454,20 @@ func applyConfigDir(t *testing.T, cfg string) *proxy.Server {
 		_ = srv.Shutdown(ctx)
 	})
 	return srv
+}
+
+// translateConfig loads the kinds in cfg from a folder and translates
+// them as metamesh run does.
+func translateConfig(t *testing.T, cfg string) *translate.Output {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loaded, problems := file.Load(dir)
+	if err := problems.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return translate.Translate(loaded.Input(),
+		translate.Options{ListenAddress: "127.0.0.1", KnownCodec: func(n string) bool { return slices.Contains(protocols.Names(), n) }})
 }
