@@ -128,8 +128,12 @@ type provider struct {
 }
 
 func startProvider(t *testing.T, h *netnstest.Host, name string) *provider {
+	return startProviderOn(t, h, name, net.JoinHostPort(h.Addr.String(), "20880"))
+}
+
+func startProviderOn(t *testing.T, h *netnstest.Host, name, addr string) *provider {
 	p := &provider{name: name, peers: map[string]int{}}
-	ln := h.Listen(t, "tcp", net.JoinHostPort(h.Addr.String(), "20880"))
+	ln := h.Listen(t, "tcp", addr)
 	codec, _ := dubbo.New(nil)
 	go func() {
 		for {
@@ -371,8 +375,9 @@ func TestInboundCaptureForwardsToTheApplication(t *testing.T) {
 	n := netnstest.New(t)
 	needIPTables(t)
 	client, pod := n.Host("client"), n.Host("pod")
-	// The application listens on every address; what the proxy forwards
-	// reaches it from 127.0.0.1.
+	// The applications listen on every address; what the proxy forwards
+	// reaches them from 127.0.0.1. Port 9000 is plain TCP, 20880 the
+	// greeter service's Dubbo port.
 	ln := pod.Listen(t, "tcp", "0.0.0.0:9000")
 	peers := make(chan string, 4)
 	go func() {
@@ -385,12 +390,26 @@ func TestInboundCaptureForwardsToTheApplication(t *testing.T) {
 			go func() { _, _ = io.Copy(nc, bufio.NewReader(nc)); _ = nc.Close() }()
 		}
 	}()
+	app := startProviderOn(t, pod, "app", "0.0.0.0:20880")
 	cfg := iptables.DefaultConfig()
 	cfg.CaptureInbound = true
 	if err := pod.Do(func() error { _, err := iptables.Apply(context.Background(), cfg, iptables.Options{}); return err }); err != nil {
 		t.Fatalf("iptables in pod: %v", err)
 	}
-	metrics := sidecar(t, pod, sidecarBinary(t), "--config", configDir(t, ""), "--capture-inbound", "0.0.0.0:15006")
+	// The pod's address is an endpoint of greeter: its port 20880 is
+	// served through the Dubbo codec. The listeners are not bound (the
+	// application holds 0.0.0.0:20880).
+	mesh := configDir(t, fmt.Sprintf(`apiVersion: metamesh.io/v1alpha1
+kind: ServiceEntry
+metadata: {name: greeter, namespace: default}
+spec:
+  hosts: [%s]
+  ports:
+  - {number: 20880, name: dubbo, protocol: dubbo}
+  endpoints:
+  - {address: %s}
+`, greeter, pod.Addr))
+	metrics := sidecar(t, pod, sidecarBinary(t), "--config", mesh, "--capture-inbound", "0.0.0.0:15006")
 
 	if got := echo(t, client, net.JoinHostPort(pod.Addr.String(), "9000"), "inbound\n"); got != "inbound\n" {
 		t.Fatalf("echo through inbound capture: %q", got)
@@ -398,11 +417,35 @@ func TestInboundCaptureForwardsToTheApplication(t *testing.T) {
 	if peer := <-peers; peer != "127.0.0.1" {
 		t.Fatalf("the application's client is %s, want 127.0.0.1 (the proxy): not captured", peer)
 	}
-	m := metrics()
-	if got := metric(m, "metamesh_inbound_connections_total", `{protocol="tcp",result="ok"}`); got != 1 {
-		t.Errorf("inbound connections: %v, want 1", got)
+	nc, err := client.Dial("tcp", net.JoinHostPort(pod.Addr.String(), "20880"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := metric(m, "metamesh_inbound_bytes_total", `{direction="upstream",protocol="tcp"}`); got != float64(len("inbound\n")) {
-		t.Errorf("inbound bytes to the application: %v", got)
+	defer nc.Close()
+	for id := uint64(1); id <= 5; id++ {
+		if got := dubboCall(t, nc, id); got != "app" {
+			t.Fatalf("call %d answered by %q", id, got)
+		}
+	}
+	if c := app.connections(); len(c) != 1 || c["127.0.0.1"] == 0 {
+		t.Errorf("the Dubbo application's connections by peer: %v, want 127.0.0.1's only (the proxy's pool)", c)
+	}
+
+	m := metrics()
+	for _, c := range []struct {
+		name, labels string
+		want         float64
+	}{
+		{"metamesh_inbound_connections_total", `{protocol="tcp",result="forwarded"}`, 1},
+		{"metamesh_inbound_bytes_total", `{direction="upstream",protocol="tcp"}`, float64(len("inbound\n"))},
+		{"metamesh_inbound_connections_total", `{protocol="dubbo",result="served"}`, 1},
+		// Each request, counted by the server-side proxy under the
+		// inbound names.
+		{"metamesh_requests_total", `{cluster="inbound|20880||",protocol="dubbo",route="inbound",service="` + greeter + `",status="ok"}`, 5},
+		{"metamesh_downstream_cx_total", `{listener="inbound|20880|dubbo-20880"}`, 1},
+	} {
+		if got := metric(m, c.name, c.labels); got != c.want {
+			t.Errorf("%s%s = %v, want %v", c.name, c.labels, got, c.want)
+		}
 	}
 }
