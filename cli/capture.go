@@ -25,15 +25,25 @@ func (f *captureFlags) register(cmd *cobra.Command) {
 	fs.BoolVar(&f.bind, "bind-listeners", true, "bind the listeners' own addresses (default false with --capture-outbound or --capture-inbound: a sidecar serves them through its capture ports)")
 }
 
-// apply opens the capture ports on srv; call it before the first config.
-func (f *captureFlags) apply(cmd *cobra.Command, log *zap.Logger, srv *proxy.Server) error {
-	bind := f.bind
+// binds says whether the listeners' own addresses are bound.
+func (f *captureFlags) binds(cmd *cobra.Command) bool {
 	// A sidecar's service ports in its own pod are its application's: a
 	// bind there would collide with it.
-	if (f.outbound != "" || f.inbound != "") && !cmd.Flags().Changed("bind-listeners") {
-		bind = false
+	if f.captures() && !cmd.Flags().Changed("bind-listeners") {
+		return false
 	}
-	srv.SetBindListeners(bind)
+	return f.bind
+}
+
+func (f *captureFlags) captures() bool { return f.outbound != "" || f.inbound != "" }
+
+// captureOnly says whether the listeners are served only through the
+// capture ports: the config is translated with translate.Options.CaptureOnly.
+func (f *captureFlags) captureOnly(cmd *cobra.Command) bool { return f.captures() && !f.binds(cmd) }
+
+// apply opens the capture ports on srv; call it before the first config.
+func (f *captureFlags) apply(cmd *cobra.Command, log *zap.Logger, srv *proxy.Server) error {
+	srv.SetBindListeners(f.binds(cmd))
 	if f.outbound != "" {
 		lns, err := listenCapture(f.outbound)
 		if err != nil {

@@ -82,7 +82,7 @@ func (l *loader) settle(prev *Config) {
 	}
 	in := &translate.Input{ServiceEntries: l.cfg.ServiceEntries, DestinationPolicies: l.cfg.DestinationPolicies,
 		MetaRouters: l.cfg.MetaRouters, ApplicationProtocols: l.cfg.ApplicationProtocols}
-	for _, c := range translate.Conflicts(in, translate.Options{Older: older}) {
+	for _, c := range translate.Conflicts(in, translate.Options{Older: older, CaptureOnly: l.captureOnly}) {
 		reason := c.Reason
 		if c.Holder != "" {
 			reason += ", in " + l.cfg.Sources[c.Holder]

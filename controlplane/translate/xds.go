@@ -59,8 +59,13 @@ func (t *translation) listener(p *port, name string) *listenerv3.Listener {
 	if err != nil {
 		panic(fmt.Sprintf("translate: marshal MetaProtocolProxy: %v", err)) // a generated message always marshals
 	}
+	var bind *wrapperspb.BoolValue
+	if t.opts.CaptureOnly {
+		bind = wrapperspb.Bool(false)
+	}
 	return &listenerv3.Listener{
-		Name: name,
+		Name:       name,
+		BindToPort: bind,
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: t.opts.ListenAddress, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(p.number)},
 		}}},
