@@ -35,7 +35,7 @@ import (
 const greeter = "org.example.Greeter"
 
 // sidecarBinary builds metamesh where UID 1337 may run it.
-func sidecarBinary(t *testing.T) string {
+func sidecarBinary(t testing.TB) string {
 	t.Helper()
 	dir := openTempDir(t)
 	bin := filepath.Join(dir, "metamesh")
@@ -47,7 +47,7 @@ func sidecarBinary(t *testing.T) string {
 
 // openTempDir is a temporary folder UID 1337 may read (t.TempDir's
 // parent is the owner's only).
-func openTempDir(t *testing.T) string {
+func openTempDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{filepath.Dir(dir), dir} {
@@ -59,7 +59,7 @@ func openTempDir(t *testing.T) string {
 }
 
 // configDir writes files into a folder UID 1337 may read.
-func configDir(t *testing.T, yaml string) string {
+func configDir(t testing.TB, yaml string) string {
 	t.Helper()
 	dir := openTempDir(t)
 	if yaml != "" {
@@ -72,7 +72,7 @@ func configDir(t *testing.T, yaml string) string {
 
 // sidecar runs `metamesh run` in h as UID 1337, and returns a function
 // reading its metrics; it waits for /ready.
-func sidecar(t *testing.T, h *netnstest.Host, bin string, args ...string) func() string {
+func sidecar(t testing.TB, h *netnstest.Host, bin string, args ...string) func() string {
 	t.Helper()
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, append([]string{"run", "--admin", "127.0.0.1:15000", "--log-level", "debug"}, args...)...)
@@ -131,7 +131,7 @@ func startProvider(t *testing.T, h *netnstest.Host, name string) *provider {
 	return startProviderOn(t, h, name, net.JoinHostPort(h.Addr.String(), "20880"))
 }
 
-func startProviderOn(t *testing.T, h *netnstest.Host, name, addr string) *provider {
+func startProviderOn(t testing.TB, h *netnstest.Host, name, addr string) *provider {
 	p := &provider{name: name, peers: map[string]int{}}
 	ln := h.Listen(t, "tcp", addr)
 	codec, _ := dubbo.New(nil)
@@ -175,8 +175,17 @@ func (p *provider) connections() map[string]int {
 // dubboCall sends one two-way request on nc and returns the reply's value.
 func dubboCall(t *testing.T, nc net.Conn, id uint64, attachments ...protocols.Header) string {
 	t.Helper()
+	value, err := call(nc, id, attachments...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return value
+}
+
+// call is dubboCall returning its error, for any goroutine.
+func call(nc net.Conn, id uint64, attachments ...protocols.Header) (string, error) {
 	if _, err := nc.Write(dubbo.AppendRequest(nil, dubbo.Request{ID: id, TwoWay: true, Service: greeter, Method: "greet", Args: []string{"x"}, Attachments: attachments})); err != nil {
-		t.Fatalf("call %d: %v", id, err)
+		return "", fmt.Errorf("call %d: %w", id, err)
 	}
 	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	codec, _ := dubbo.New(nil)
@@ -185,24 +194,24 @@ func dubboCall(t *testing.T, nc net.Conn, id uint64, attachments ...protocols.He
 	for {
 		var m protocols.Message
 		if n, err := codec.Decode(buf, &m); err != nil {
-			t.Fatalf("call %d: %v", id, err)
+			return "", fmt.Errorf("call %d: %w", id, err)
 		} else if n > 0 {
 			status, value, err := dubbo.ParseResponseValue(buf[:n])
 			if err != nil || status != dubbo.StatusOK || m.ID != id {
-				t.Fatalf("call %d: reply %d status %d %q: %v", id, m.ID, status, value, err)
+				return "", fmt.Errorf("call %d: reply %d status %d %q: %v", id, m.ID, status, value, err)
 			}
-			return value
+			return value, nil
 		}
 		n, err := nc.Read(tmp)
 		if n == 0 && err != nil {
-			t.Fatalf("call %d: %v", id, err)
+			return "", fmt.Errorf("call %d: %w", id, err)
 		}
 		buf = append(buf, tmp[:n]...)
 	}
 }
 
 // startEchoServer echoes each connection until the client half-closes it.
-func startEchoServer(t *testing.T, h *netnstest.Host, port string) *atomic.Int64 {
+func startEchoServer(t testing.TB, h *netnstest.Host, port string) *atomic.Int64 {
 	var conns atomic.Int64
 	ln := h.Listen(t, "tcp", net.JoinHostPort("0.0.0.0", port))
 	go func() {
@@ -247,7 +256,7 @@ func echo(t *testing.T, h *netnstest.Host, addr, line string) string {
 	return string(b)
 }
 
-func needIPTables(t *testing.T) {
+func needIPTables(t testing.TB) {
 	if _, err := exec.LookPath("iptables-restore"); err != nil {
 		t.Skipf("iptables-restore not found (make mesh-tools installs it): %v", err)
 	}
