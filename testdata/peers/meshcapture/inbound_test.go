@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os/exec"
 	"testing"
 
 	"github.com/metamesh/metamesh/testdata/peers/dubboclient"
@@ -62,5 +63,50 @@ spec:
 	// The caller's proxy counted the same calls outbound.
 	if got := out.metric("metamesh_capture_outbound_connections_total", `{outcome="served"}`); got < 1 {
 		t.Errorf("the consumer's proxy served %v captured connections, want at least 1", got)
+	}
+}
+
+// A go-redis client (no sidecar) sends commands to a redis-server's pod
+// address; the pod's sidecar captures them inbound and, the address being
+// an endpoint of cache on the Redis port, serves each command through the
+// Redis codec to the server at 127.0.0.1:6379.
+func TestRedisCommandsAreServedPerRequestByTheServersSidecar(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (make test installs Debian's redis-server): ", err)
+	}
+	n := newNet(t)
+	client, pod := n.Host("client"), n.Host("pod")
+	// The server listens on loopback only: what reaches it came through
+	// the proxy.
+	direct := startRedisOn(t, pod, "127.0.0.1")
+	applyInboundRules(t, pod)
+	in := startSidecar(t, pod, fmt.Sprintf(`apiVersion: metamesh.io/v1alpha1
+kind: ServiceEntry
+metadata: {name: cache, namespace: default}
+spec:
+  hosts: [cache.redis.test]
+  ports: [{number: %[2]d, name: redis, protocol: redis}]
+  endpoints: [{address: %[1]s}]
+`, pod.Addr, redisPort), "--capture-inbound", "0.0.0.0:15006")
+
+	ctx := context.Background()
+	c := goRedis(client, net.JoinHostPort(pod.Addr.String(), fmt.Sprint(redisPort)))
+	defer c.Close()
+	const sets = 5
+	for i := 0; i < sets; i++ {
+		if err := c.Set(ctx, fmt.Sprintf("k%d", i), "v", 0).Err(); err != nil {
+			t.Fatalf("set k%d through inbound capture: %v", i, err)
+		}
+	}
+	if n, err := direct.Exists(ctx, "k0", "k4").Result(); err != nil || n != 2 {
+		t.Fatalf("the keys on the server: %d, %v; want both", n, err)
+	}
+	labels := `{cluster="inbound|6379||",protocol="redis",route="inbound",service="cache.redis.test",status="ok"}`
+	if got := in.metric("metamesh_requests_total", labels); got < sets {
+		t.Errorf("the server's proxy: metamesh_requests_total%s = %v, want at least the %d SETs", labels, got, sets)
+	}
+	if got := in.metric("metamesh_inbound_connections_total", `{protocol="redis",result="forwarded"}`); got != 0 {
+		t.Errorf("the server's proxy forwarded %v inbound Redis connections as bytes, want none", got)
 	}
 }
