@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -418,7 +420,15 @@ spec:
   endpoints:
   - {address: %s}
 `, greeter, pod.Addr))
-	metrics := sidecar(t, pod, sidecarBinary(t), "--config", mesh, "--capture-inbound", "0.0.0.0:15006")
+	// The access log, in a file the proxy (UID 1337) may write.
+	accessLog := filepath.Join(openTempDir(t), "access.log")
+	if err := os.WriteFile(accessLog, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(accessLog, 0o666); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	metrics := sidecar(t, pod, sidecarBinary(t), "--config", mesh, "--capture-inbound", "0.0.0.0:15006", "--access-log", "all", "--access-log-path", accessLog)
 
 	if got := echo(t, client, net.JoinHostPort(pod.Addr.String(), "9000"), "inbound\n"); got != "inbound\n" {
 		t.Fatalf("echo through inbound capture: %q", got)
@@ -457,4 +467,33 @@ spec:
 			t.Errorf("%s%s = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
+	// One access log line per call, under the inbound names; lines are
+	// written in the background.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lines := inboundLogLines(t, accessLog)
+		if lines == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d access log lines with listener inbound|20880|dubbo-20880 and cluster inbound|20880||, want 5", lines)
+		}
+	}
+}
+
+// inboundLogLines counts the JSON access log lines of path on the
+// inbound listener and cluster of port 20880.
+func inboundLogLines(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e struct{ Listener, Cluster string }
+		if json.Unmarshal([]byte(line), &e) == nil && e.Listener == "inbound|20880|dubbo-20880" && e.Cluster == "inbound|20880||" {
+			n++
+		}
+	}
+	return n
 }
