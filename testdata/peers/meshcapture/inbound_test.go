@@ -110,3 +110,34 @@ spec:
 		t.Errorf("the server's proxy forwarded %v inbound Redis connections as bytes, want none", got)
 	}
 }
+
+// An apache/thrift client (no sidecar) calls a Thrift server's pod
+// address; the pod's sidecar serves each call inbound through the Thrift
+// codec to the server on 127.0.0.1:9090.
+func TestThriftCallsAreServedPerRequestByTheServersSidecar(t *testing.T) {
+	t.Parallel()
+	n := newNet(t)
+	client, pod := n.Host("client"), n.Host("pod")
+	startThriftOn(t, pod, fmt.Sprintf("127.0.0.1:%d", thriftPort))
+	applyInboundRules(t, pod)
+	in := startSidecar(t, pod, fmt.Sprintf(`apiVersion: metamesh.io/v1alpha1
+kind: ServiceEntry
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [echo.thrift.test]
+  ports: [{number: %[2]d, name: thrift, protocol: thrift}]
+  endpoints: [{address: %[1]s}]
+`, pod.Addr, thriftPort), "--capture-inbound", "0.0.0.0:15006")
+
+	c := mustOpenThrift(t, client, net.JoinHostPort(pod.Addr.String(), fmt.Sprint(thriftPort)))
+	const calls = 5
+	for i := 0; i < calls; i++ {
+		if got := answeredBy(t, c, context.Background()); got != "pod" {
+			t.Fatalf("call %d answered by %q", i, got)
+		}
+	}
+	labels := `{cluster="inbound|9090||",protocol="thrift",route="inbound",service="echo.thrift.test",status="ok"}`
+	if got := in.metric("metamesh_requests_total", labels); got != calls {
+		t.Errorf("the server's proxy: metamesh_requests_total%s = %v, want %d", labels, got, calls)
+	}
+}
