@@ -14,7 +14,6 @@ import (
 	"github.com/metamesh/metamesh/controlplane/file"
 	"github.com/metamesh/metamesh/controlplane/pipeline"
 	"github.com/metamesh/metamesh/controlplane/translate"
-	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
@@ -127,10 +126,12 @@ func runCmd() *cobra.Command {
 	return cmd
 }
 
-// applyTo is the sink of run's own proxy: each set is applied to srv,
-// named in /config_dump by its content hash.
+// applyTo is the sink of run's own proxy: each set's whole mesh (every
+// host, whatever its exportTo or Sidecars: docs/scoping.md) is applied to
+// srv, named in /config_dump by its content hash.
 func applyTo(log *zap.Logger, srv *proxy.Server) pipeline.Sink {
-	return func(res *xdsapi.Resources) error {
+	return func(out *translate.Output) error {
+		res := out.Resources
 		versioned := *res
 		versioned.Version = res.Hash()
 		if err := srv.Apply(&versioned); err != nil {

@@ -66,6 +66,7 @@ func validateCmd() *cobra.Command {
 					DestinationPolicies:  cfg.DestinationPolicies,
 					MetaRouters:          cfg.MetaRouters,
 					ApplicationProtocols: cfg.ApplicationProtocols,
+					Sidecars:             cfg.Sidecars,
 				}
 				if len(regs) > 0 {
 					notes = assumeRegistryHosts(in, cfg, strings.Join(regs, ","), port)

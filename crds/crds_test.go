@@ -46,6 +46,8 @@ func newObject(t *testing.T, kind string) validatable {
 		return &v1.MetaRouter{}
 	case v1.KindApplicationProtocol:
 		return &v1.ApplicationProtocol{}
+	case v1.KindSidecar:
+		return &v1.Sidecar{}
 	}
 	t.Fatalf("unknown kind %q", kind)
 	return nil
@@ -95,7 +97,7 @@ func TestSamplesValidate(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []string{v1.KindServiceEntry, v1.KindDestinationPolicy, v1.KindMetaRouter, v1.KindApplicationProtocol} {
+	for _, k := range []string{v1.KindServiceEntry, v1.KindDestinationPolicy, v1.KindMetaRouter, v1.KindApplicationProtocol, v1.KindSidecar} {
 		if !kinds[k] {
 			t.Errorf("no sample of %s", k)
 		}
@@ -133,6 +135,7 @@ var crdFiles = map[string]string{
 	v1.KindDestinationPolicy:   "bases/metamesh.io_destinationpolicies.yaml",
 	v1.KindMetaRouter:          "bases/metamesh.io_metarouters.yaml",
 	v1.KindApplicationProtocol: "bases/metamesh.io_applicationprotocols.yaml",
+	v1.KindSidecar:             "bases/metamesh.io_sidecars.yaml",
 }
 
 func loadCRD(t *testing.T, file string) (*apiextensionsv1.CustomResourceDefinition, *apiextensions.CustomResourceDefinition) {
@@ -198,8 +201,8 @@ func TestGeneratedCRDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 6 {
-		t.Errorf("want 6 CRD files (4 metamesh, 2 Aeraki), found %d: %v", len(files), files)
+	if want := len(crdFiles) + 2; len(files) != want {
+		t.Errorf("want %d CRD files (one per metamesh kind, 2 Aeraki), found %d: %v", want, len(files), files)
 	}
 	// Each kind's CEL rules that must reach its CRD (substrings).
 	wantRules := map[string][]string{

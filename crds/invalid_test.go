@@ -72,6 +72,21 @@ var invalidCases = []struct {
 	{"maxEjectionPercent 101", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.OutlierDetection.MaxEjectionPercent = ptr[int32](101)
 	}, "spec.outlierDetection.maxEjectionPercent", ""},
+	{"client TLS mode unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: "ISTIO_MUTUAL"}
+	}, "spec.tls.mode", ""},
+	{"mutual TLS without a key", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: v1.ClientTLSMutual, ClientCertificate: "/etc/certs/cert.pem"}
+	}, "spec.tls.privateKey", "-"},
+	{"client certificate with SIMPLE", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: v1.ClientTLSSimple, ClientCertificate: "/etc/certs/cert.pem"}
+	}, "spec.tls.clientCertificate", "-"},
+	{"listener TLS without a certificate", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.ListenerTLS = &v1.ListenerTLS{Mode: v1.ServerTLSSimple, PrivateKey: "/etc/certs/key.pem"}
+	}, "spec.listenerTls.serverCertificate", "-"},
+	{"listener TLS mode unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.ListenerTLS = &v1.ListenerTLS{Mode: "PASSTHROUGH", ServerCertificate: "c", PrivateKey: "k"}
+	}, "spec.listenerTls.mode", ""},
 
 	// MetaRouter
 	{"weights add to 90", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Routes[1].Route[0].Weight = ptr[int32](70) }, "spec.routes[1].route", ""},
@@ -115,6 +130,22 @@ var invalidCases = []struct {
 	// ApplicationProtocol
 	{"codec not a label", "applicationprotocol.yaml", func(o any) { o.(*v1.ApplicationProtocol).Spec.Codec = "My_RPC" }, "spec.codec", ""},
 	{"no codec", "applicationprotocol.yaml", func(o any) { o.(*v1.ApplicationProtocol).Spec.Codec = "" }, "spec.codec", ""},
+
+	// exportTo (the same type on three kinds)
+	{"exportTo not a namespace", "serviceentry.yaml", func(o any) { o.(*v1.ServiceEntry).Spec.ExportTo = v1.ExportTo{"Shop"} }, "spec.exportTo[0]", ""},
+	{"exportTo all and a namespace", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.ExportTo = v1.ExportTo{"*", "shop"} }, "spec.exportTo", ""},
+	{"exportTo twice", "destinationpolicy.yaml", func(o any) { o.(*v1.DestinationPolicy).Spec.ExportTo = v1.ExportTo{".", "."} }, "spec.exportTo[1]", ""},
+
+	// Sidecar
+	{"no egress", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress = nil }, "spec.egress", ""},
+	{"egress without hosts", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress[0].Hosts = nil }, "spec.egress[0].hosts", ""},
+	{"egress host without namespace", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress[0].Hosts[0] = "shop" }, "spec.egress[0].hosts[0]", ""},
+	{"egress namespace not a label", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress[0].Hosts[0] = "Shop/*" }, "spec.egress[0].hosts[0]", ""},
+	{"egress host wildcard inside", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress[0].Hosts[0] = "./a.*.b" }, "spec.egress[0].hosts[0]", ""},
+	{"egress host twice", "sidecar.yaml", func(o any) {
+		h := &o.(*v1.Sidecar).Spec.Egress[0].Hosts
+		*h = append(*h, (*h)[0])
+	}, "spec.egress[0].hosts[2]", ""},
 }
 
 func fieldPaths(errs field.ErrorList) []string {

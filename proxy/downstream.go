@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -111,12 +112,23 @@ func (d *downstream) serve() {
 		d.w.CloseWithError(err)
 		d.releaseDeparted()
 		return
+	case handshakeFailed(d.nc):
+		d.srv.metrics.DownstreamCxClosed.WithLabelValues(d.cfg.StatPrefix, "tls_handshake").Inc()
+		d.srv.log.Warn("closing client connection: TLS handshake failed", zap.String("listener", d.cfg.Name),
+			zap.Stringer("client", d.nc.RemoteAddr()), zap.Error(err))
 	case errors.Is(err, net.ErrClosed):
 	default:
 		d.srv.log.Debug("client connection ended", zap.String("listener", d.cfg.Name), zap.Error(err))
 	}
 	d.releaseDeparted()
 	d.w.Close()
+}
+
+// handshakeFailed reports whether nc is a TLS connection whose handshake
+// did not complete.
+func handshakeFailed(nc net.Conn) bool {
+	tc, ok := nc.(*tls.Conn)
+	return ok && !tc.ConnectionState().HandshakeComplete
 }
 
 // boundReason is the metric label of a read loop bound error.
@@ -238,7 +250,7 @@ func (d *downstream) send(c *upstream.Call, cl *cluster.Cluster, b *wire.Batch) 
 
 // pool returns the upstream pool of host, with cl's connection settings.
 func (d *downstream) pool(cl *cluster.Cluster, host *cluster.Host) *upstream.Pool {
-	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections}
+	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections, TLS: cl.TLS, TLSKey: cl.TLSKey}
 	return d.srv.pools.Pool(host.Addr, d.codec, opts)
 }
 

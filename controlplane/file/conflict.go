@@ -81,7 +81,7 @@ func (l *loader) settle(prev *Config) {
 		return defined[Key(kind, a.Namespace, a.Name)].age.compare(defined[Key(kind, b.Namespace, b.Name)].age)
 	}
 	in := &translate.Input{ServiceEntries: l.cfg.ServiceEntries, DestinationPolicies: l.cfg.DestinationPolicies,
-		MetaRouters: l.cfg.MetaRouters, ApplicationProtocols: l.cfg.ApplicationProtocols}
+		MetaRouters: l.cfg.MetaRouters, ApplicationProtocols: l.cfg.ApplicationProtocols, Sidecars: l.cfg.Sidecars}
 	for _, c := range translate.Conflicts(in, translate.Options{Older: older, CaptureOnly: l.captureOnly}) {
 		reason := c.Reason
 		if c.Holder != "" {
@@ -108,6 +108,9 @@ func objectsOf(cfg *Config) map[string]any {
 	}
 	for _, o := range cfg.ApplicationProtocols {
 		m[Key(v1alpha1.KindApplicationProtocol, o.Namespace, o.Name)] = o
+	}
+	for _, o := range cfg.Sidecars {
+		m[Key(v1alpha1.KindSidecar, o.Namespace, o.Name)] = o
 	}
 	return m
 }

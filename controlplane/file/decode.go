@@ -25,8 +25,8 @@ type validated interface {
 var (
 	metameshAPI = v1alpha1.SchemeGroupVersion.String()
 	aerakiAPI   = aeraki.SchemeGroupVersion.String()
-	supported   = fmt.Sprintf("want %s %s, %s, %s or %s, or %s %s or %s", metameshAPI,
-		v1alpha1.KindServiceEntry, v1alpha1.KindDestinationPolicy, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol,
+	supported   = fmt.Sprintf("want %s %s, %s, %s, %s or %s, or %s %s or %s", metameshAPI,
+		v1alpha1.KindServiceEntry, v1alpha1.KindDestinationPolicy, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol, v1alpha1.KindSidecar,
 		aerakiAPI, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol)
 )
 
@@ -53,6 +53,9 @@ func (l *loader) decode(d *document) {
 			decodeMetamesh(l, d, false, func(c *Config, o *v1alpha1.ApplicationProtocol) {
 				c.ApplicationProtocols = append(c.ApplicationProtocols, o)
 			})
+			return
+		case v1alpha1.KindSidecar:
+			decodeMetamesh(l, d, true, func(c *Config, o *v1alpha1.Sidecar) { c.Sidecars = append(c.Sidecars, o) })
 			return
 		}
 	case aerakiAPI:

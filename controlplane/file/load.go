@@ -34,6 +34,7 @@ type Config struct {
 	DestinationPolicies  []*v1alpha1.DestinationPolicy
 	MetaRouters          []*v1alpha1.MetaRouter
 	ApplicationProtocols []*v1alpha1.ApplicationProtocol
+	Sidecars             []*v1alpha1.Sidecar
 
 	// Sources maps each object's Key to where it was read: "file" when the
 	// file holds just that object, else "file:N" with N the 1-based document
@@ -122,6 +123,7 @@ func load(dir string, prev *Config, captureOnly bool) (*Config, Problems, error)
 	sortObjects(l.cfg.DestinationPolicies)
 	sortObjects(l.cfg.MetaRouters)
 	sortObjects(l.cfg.ApplicationProtocols)
+	sortObjects(l.cfg.Sidecars)
 	return l.cfg, nil, nil
 }
 
@@ -227,6 +229,7 @@ var (
 	_ validated     = (*v1alpha1.DestinationPolicy)(nil)
 	_ validated     = (*v1alpha1.MetaRouter)(nil)
 	_ validated     = (*v1alpha1.ApplicationProtocol)(nil)
+	_ validated     = (*v1alpha1.Sidecar)(nil)
 	_ metav1.Object = (*aeraki.MetaRouter)(nil)
 	_ metav1.Object = (*aeraki.ApplicationProtocol)(nil)
 )

@@ -1,5 +1,5 @@
 // Package kube is the Kubernetes config source of the control plane. With
-// controller-runtime's cache it watches metamesh's kinds, Aeraki's
+// controller-runtime's cache it watches metamesh's kinds (Sidecar too), Aeraki's
 // MetaRouter and ApplicationProtocol, Services, EndpointSlices and Pods
 // (metadata only); after each burst of changes it rebuilds the translator's
 // input, Services made into ServiceEntries (see HostsAnnotation and
@@ -158,6 +158,7 @@ var statusKinds = []func() client.Object{
 	func() client.Object { return &v1alpha1.DestinationPolicy{} },
 	func() client.Object { return &v1alpha1.MetaRouter{} },
 	func() client.Object { return &v1alpha1.ApplicationProtocol{} },
+	func() client.Object { return &v1alpha1.Sidecar{} },
 	func() client.Object { return &aeraki.MetaRouter{} },
 	func() client.Object { return &aeraki.ApplicationProtocol{} },
 }

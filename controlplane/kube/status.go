@@ -227,6 +227,8 @@ func statusOf(obj client.Object) *v1alpha1.Status {
 		return &o.Status
 	case *v1alpha1.ApplicationProtocol:
 		return &o.Status
+	case *v1alpha1.Sidecar:
+		return &o.Status
 	case *aeraki.MetaRouter:
 		return &o.Status
 	case *aeraki.ApplicationProtocol:

@@ -43,6 +43,7 @@ type lists struct {
 	destinationPolicies  v1alpha1.DestinationPolicyList
 	metaRouters          v1alpha1.MetaRouterList
 	applicationProtocols v1alpha1.ApplicationProtocolList
+	sidecars             v1alpha1.SidecarList
 	aerakiRouters        aeraki.MetaRouterList
 	aerakiProtocols      aeraki.ApplicationProtocolList
 	services             corev1.ServiceList
@@ -54,7 +55,7 @@ type lists struct {
 func read(ctx context.Context, r client.Reader, domain string) (*snapshot, error) {
 	var l lists
 	l.pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
-	for _, list := range []client.ObjectList{&l.serviceEntries, &l.destinationPolicies, &l.metaRouters, &l.applicationProtocols,
+	for _, list := range []client.ObjectList{&l.serviceEntries, &l.destinationPolicies, &l.metaRouters, &l.applicationProtocols, &l.sidecars,
 		&l.aerakiRouters, &l.aerakiProtocols, &l.services, &l.slices, &l.pods} {
 		if err := r.List(ctx, list); err != nil {
 			return nil, fmt.Errorf("kube: list %T: %w", list, err)
@@ -122,11 +123,17 @@ func build(l *lists, domain string) *snapshot {
 			}
 		}
 	}
+	for i := range l.sidecars.Items {
+		if o := &l.sidecars.Items[i]; s.add(o, v1alpha1.KindSidecar, o) {
+			in.Sidecars = append(in.Sidecars, o)
+		}
+	}
 	in.ServiceEntries = append(in.ServiceEntries, services(l, domain, in.ApplicationProtocols)...)
 	sortObjects(in.ServiceEntries)
 	sortObjects(in.DestinationPolicies)
 	sortObjects(in.MetaRouters)
 	sortObjects(in.ApplicationProtocols)
+	sortObjects(in.Sidecars)
 	return s
 }
 
@@ -220,6 +227,8 @@ func cleanMeta(obj client.Object) {
 	case *v1alpha1.MetaRouter:
 		o.ObjectMeta = m
 	case *v1alpha1.ApplicationProtocol:
+		o.ObjectMeta = m
+	case *v1alpha1.Sidecar:
 		o.ObjectMeta = m
 	}
 }

@@ -26,6 +26,7 @@ func Folder(dir string, debounce time.Duration, log *zap.Logger, captureOnly boo
 					DestinationPolicies:  cfg.DestinationPolicies,
 					MetaRouters:          cfg.MetaRouters,
 					ApplicationProtocols: cfg.ApplicationProtocols,
+					Sidecars:             cfg.Sidecars,
 				},
 				Origins: cfg.Sources,
 			})

@@ -38,20 +38,21 @@ func serviceDestinations(svc *service, sp v1alpha1.ServicePort) []destination {
 	return out
 }
 
-// captureDestinations lists the destinations of every service of port p.
-// On a port of a protocol whose frames don't name their service, shared
-// by services only with Options.CaptureOnly (sharedPort), each service
-// after the listener's default one names itself on its destinations.
-func captureDestinations(p *port) []*xdsapi.CaptureDestination {
+// captureDestinations lists the destinations of svcs, the services of
+// port p a view sees. On a port of a protocol whose frames don't name
+// their service, shared by services only with Options.CaptureOnly
+// (sharedPort), each service but the listener's default one (p's first)
+// names itself on its destinations.
+func captureDestinations(p *port, svcs []*service) []*xdsapi.CaptureDestination {
 	seen := map[destination]bool{}
 	var out []*xdsapi.CaptureDestination
-	for i, svc := range p.services {
+	for _, svc := range svcs {
 		sp, ok := servicePort(svc, p.number)
 		if !ok {
 			continue
 		}
 		named := ""
-		if i > 0 && onePerPort[p.protocol] {
+		if onePerPort[p.protocol] && svc != p.services[0] {
 			named = svc.host
 		}
 		for _, d := range serviceDestinations(svc, sp) {

@@ -81,7 +81,7 @@ func (c callbacks) request(id int64, node *corev3.Node) (*stream, error) {
 		// The node's first request: give it the current snapshot before the
 		// cache looks for one.
 		if s.current != nil {
-			if err := s.cache.SetSnapshot(context.Background(), st.node, s.current); err != nil {
+			if err := s.cache.SetSnapshot(context.Background(), st.node, s.current.forNode(st.node)); err != nil {
 				return nil, err
 			}
 		}

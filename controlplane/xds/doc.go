@@ -2,11 +2,12 @@
 // resources translated from the config (listeners, clusters, endpoints and
 // route configurations) to every proxy over one aggregated gRPC stream,
 // state of the world or delta, on go-control-plane's SnapshotCache.
-// Every node gets the same snapshot; state-of-the-world responses share
-// resources marshaled once per version instead of once per proxy.
+// Each node gets the view of its namespace (UpdateViews; Update is one
+// view for all); state-of-the-world responses share resources marshaled
+// once per version instead of once per proxy.
 //
 // Run runs it (its publishing loop; its streams end when Run returns)
-// and Update hands it a new set of resources. Updates are coalesced: the set
+// and Update or UpdateViews hands it new resources. Updates are coalesced: the set
 // is published once the updates stop for Options.Debounce (or
 // Options.MaxDelay after the first of a burst), and only if it is
 // consistent. A published snapshot is set for every connected node; a

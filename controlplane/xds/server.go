@@ -56,15 +56,15 @@ type Server struct {
 	// cancels it when it returns.
 	endStreams context.CancelFunc
 
-	latest atomic.Pointer[xdsapi.Resources] // newest Update, not yet published
+	latest atomic.Pointer[xdsapi.Views] // newest update, not yet published
 	kick   chan struct{}
 	ready  atomic.Bool
 
-	// mu guards the published snapshot and the per-node and per-stream
+	// mu guards the published snapshots and the per-node and per-stream
 	// state, and orders SetSnapshot calls so that a node never gets an
 	// older snapshot after a newer one.
 	mu      sync.Mutex
-	current *cachev3.Snapshot
+	current *published
 	nodes   map[string]*ProxyStatus
 	streams map[int64]*stream
 }
@@ -130,13 +130,20 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 // Ready reports whether a snapshot has been published.
 func (s *Server) Ready() bool { return s.ready.Load() }
 
-// Update hands the server a complete new set of resources. It returns at
-// once; the set is published after the debounce (see Options), replacing
-// any set handed earlier and not yet published. res must not be changed
-// afterwards.
+// Update hands the server a complete new set of resources, the one view
+// of every proxy: UpdateViews with res as the Default view.
 func (s *Server) Update(res *xdsapi.Resources) {
+	s.UpdateViews(&xdsapi.Views{Default: res})
+}
+
+// UpdateViews hands the server the complete new resources of every proxy
+// namespace (see xdsapi.Views). It returns at once; the views are
+// published after the debounce (see Options), replacing any handed
+// earlier and not yet published. v and its resources must not be changed
+// afterwards.
+func (s *Server) UpdateViews(v *xdsapi.Views) {
 	s.metrics.updates.Inc()
-	s.latest.Store(res)
+	s.latest.Store(v)
 	select {
 	case s.kick <- struct{}{}:
 	default:
@@ -162,18 +169,18 @@ func (s *Server) publishLoop(ctx context.Context) {
 			timer.Reset(min(s.debounce, first.Add(s.maxDelay).Sub(now)))
 		case <-timer.C:
 			first = time.Time{}
-			if res := s.latest.Swap(nil); res != nil {
-				s.publish(ctx, res)
+			if v := s.latest.Swap(nil); v != nil {
+				s.publish(ctx, v)
 			}
 		}
 	}
 }
 
-// publish builds the snapshot of res and, if it is consistent and differs
-// from the one in force, sets it for every connected node.
-func (s *Server) publish(ctx context.Context, res *xdsapi.Resources) {
+// publish builds the snapshots of v's views and, if they are consistent
+// and differ from those in force, sets each connected node's.
+func (s *Server) publish(ctx context.Context, v *xdsapi.Views) {
 	start := time.Now()
-	snap, marshaled, err := newSnapshot(res)
+	pub, marshaled, err := newPublished(v)
 	if err != nil {
 		s.metrics.rejected.Inc()
 		s.log.Error("snapshot not published; the proxies keep the last one", zap.Error(err))
@@ -181,37 +188,25 @@ func (s *Server) publish(ctx context.Context, res *xdsapi.Resources) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.current != nil && sameVersions(s.current, snap) {
+	if s.current != nil && s.current.same(pub) {
 		s.log.Debug("snapshot unchanged, not pushed")
 		return
 	}
-	s.current = snap
-	for _, m := range marshaled {
-		s.cache.publish(m)
-	}
+	s.current = pub
+	s.cache.publish(marshaled)
 	for node := range s.nodes {
-		if err := s.cache.SetSnapshot(ctx, node, snap); err != nil {
+		if err := s.cache.SetSnapshot(ctx, node, pub.forNode(node)); err != nil {
 			s.log.Error("snapshot not set for a node", zap.String("node", node), zap.Error(err))
 		}
 	}
 	s.ready.Store(true)
 	s.metrics.pushes.Inc()
 	s.metrics.pushSeconds.Observe(time.Since(start).Seconds())
-	s.log.Info("snapshot pushed", zap.Int("proxies", len(s.nodes)),
+	res := v.Default
+	s.log.Info("snapshot pushed", zap.Int("proxies", len(s.nodes)), zap.Int("views", pub.views()),
 		zap.Int("listeners", len(res.Listeners)), zap.Int("clusters", len(res.Clusters)),
 		zap.Int("endpoints", len(res.Endpoints)), zap.Int("routes", len(res.Routes)),
-		zap.Any("versions", versions(snap)))
-}
-
-// sameVersions reports whether a and b have the same version for every
-// type, i.e. (versions being content hashes) the same resources.
-func sameVersions(a, b *cachev3.Snapshot) bool {
-	for i := range a.Resources {
-		if a.Resources[i].Version != b.Resources[i].Version {
-			return false
-		}
-	}
-	return true
+		zap.Any("versions", versions(pub.def)))
 }
 
 // versions are snap's versions by short type name, for logs.
@@ -223,7 +218,7 @@ func versions(snap *cachev3.Snapshot) map[string]string {
 	return out
 }
 
-// Versions returns the versions of the snapshot in force by type
+// Versions returns the versions of the Default view in force by type
 // (cluster, endpoint, listener, route), or nil before the first push.
 func (s *Server) Versions() map[string]string {
 	s.mu.Lock()
@@ -231,5 +226,5 @@ func (s *Server) Versions() map[string]string {
 	if s.current == nil {
 		return nil
 	}
-	return versions(s.current)
+	return versions(s.current.def)
 }

@@ -37,10 +37,10 @@ type sharedCache struct {
 	cachev3.SnapshotCache
 
 	mu sync.RWMutex
-	// sets are the marshaled resources by type URL: the published version
-	// and the one before it (responses made just before a publish may
-	// still be on their way).
-	sets map[string]*[2]marshaledSet
+	// sets are the marshaled resources by type URL and version: those of
+	// the last publish and of the one before it (responses made just
+	// before a publish may still be on their way).
+	sets, previous map[string]map[string][]*anypb.Any
 
 	relayMu sync.Mutex
 	relays  map[string]map[chan cachev3.Response]*relay // by node ID, then stream channel
@@ -61,30 +61,27 @@ type relay struct {
 // stream has at most one open watch per type.
 const relayAnswers = 32
 
-type marshaledSet struct {
-	version string
-	all     []*anypb.Any // in name order
-}
-
 func newSharedCache(c cachev3.SnapshotCache) *sharedCache {
-	return &sharedCache{SnapshotCache: c, sets: map[string]*[2]marshaledSet{}, relays: map[string]map[chan cachev3.Response]*relay{}}
+	return &sharedCache{SnapshotCache: c, relays: map[string]map[chan cachev3.Response]*relay{}}
 }
 
-// publish makes r the published version of its type's resources.
-func (c *sharedCache) publish(r marshaledResources) {
-	set := marshaledSet{version: r.version, all: make([]*anypb.Any, len(r.values))}
-	for i, v := range r.values {
-		set.all[i] = &anypb.Any{TypeUrl: r.typeURL, Value: v}
+// publish makes ms the published resources (one set per type and version
+// in force: one per distinct view).
+func (c *sharedCache) publish(ms []marshaledResources) {
+	sets := make(map[string]map[string][]*anypb.Any, len(typeNames))
+	for _, m := range ms {
+		all := make([]*anypb.Any, len(m.values))
+		for i, v := range m.values {
+			all[i] = &anypb.Any{TypeUrl: m.typeURL, Value: v}
+		}
+		if sets[m.typeURL] == nil {
+			sets[m.typeURL] = map[string][]*anypb.Any{}
+		}
+		sets[m.typeURL][m.version] = all
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	held := c.sets[r.typeURL]
-	switch {
-	case held == nil:
-		c.sets[r.typeURL] = &[2]marshaledSet{set}
-	case held[0].version != r.version:
-		held[0], held[1] = set, held[0]
-	}
+	c.sets, c.previous = sets, c.sets
 }
 
 // resources returns the shared resources of a response of the given type
@@ -95,13 +92,9 @@ func (c *sharedCache) publish(r marshaledResources) {
 func (c *sharedCache) resources(typeURL, version string, names map[string]string) ([]*anypb.Any, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	held := c.sets[typeURL]
-	if held == nil {
-		return nil, false
-	}
-	for _, set := range held {
-		if set.version == version && version != "" && len(names) == len(set.all) {
-			return set.all, true
+	for _, sets := range []map[string]map[string][]*anypb.Any{c.sets, c.previous} {
+		if all, ok := sets[typeURL][version]; ok && version != "" && len(names) == len(all) {
+			return all, true
 		}
 	}
 	return nil, false

@@ -37,7 +37,7 @@ func publishClusters(t *testing.T, c *sharedCache, n int, port uint32, nodes ...
 		t.Fatal(err)
 	}
 	snap.Resources[types.Endpoint].Version = m.version
-	c.publish(m)
+	c.publish([]marshaledResources{m})
 	for _, node := range nodes {
 		if err := c.SetSnapshot(t.Context(), node, snap); err != nil {
 			t.Fatal(err)

@@ -1,5 +1,6 @@
 // Package v1alpha1 holds metamesh's configuration kinds (group metamesh.io):
-// ServiceEntry, DestinationPolicy, MetaRouter and ApplicationProtocol.
+// ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol and
+// Sidecar.
 //
 // The same types serve Kubernetes (as CRDs, validated by the API server from
 // the kubebuilder markers and CEL rules below) and file mode (validated by
@@ -35,6 +36,7 @@ const (
 	KindDestinationPolicy   = "DestinationPolicy"
 	KindMetaRouter          = "MetaRouter"
 	KindApplicationProtocol = "ApplicationProtocol"
+	KindSidecar             = "Sidecar"
 )
 
 // Resource returns the group-qualified resource for a plural resource name.
@@ -48,6 +50,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&DestinationPolicy{}, &DestinationPolicyList{},
 		&MetaRouter{}, &MetaRouterList{},
 		&ApplicationProtocol{}, &ApplicationProtocolList{},
+		&Sidecar{}, &SidecarList{},
 	)
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil

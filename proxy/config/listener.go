@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -28,6 +29,8 @@ type Listener struct {
 	Bind bool
 	// AccessLog logs the listener's requests (nil: off).
 	AccessLog *accesslog.Logger
+	// TLS terminates TLS on its connections (nil: plaintext).
+	TLS *tls.Config
 }
 
 // buildListener returns the listener and the original destinations it
@@ -45,9 +48,13 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	if len(chains) != 1 || len(chains[0].GetFilters()) != 1 {
 		return nil, nil, fmt.Errorf("%s.filter_chains: exactly one chain with one %s filter is required", path, xdsapi.FilterName)
 	}
-	// A filter_chain_match or transport_socket (TLS) left unhonoured would
-	// serve traffic the operator meant to filter or encrypt.
-	if err := onlyFields(chains[0], path+".filter_chains[0]", "name", "filters"); err != nil {
+	// A filter_chain_match left unhonoured would serve traffic the
+	// operator meant to filter.
+	if err := onlyFields(chains[0], path+".filter_chains[0]", "name", "filters", "transport_socket"); err != nil {
+		return nil, nil, err
+	}
+	serverCfg, err := serverTLS(chains[0].GetTransportSocket(), path+".filter_chains[0].transport_socket")
+	if err != nil {
 		return nil, nil, err
 	}
 	f := chains[0].GetFilters()[0]
@@ -83,6 +90,7 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 		StatPrefix:     prefix,
 		DefaultService: cfg.GetDefaultService(),
 		Bind:           l.GetBindToPort() == nil || l.GetBindToPort().GetValue(),
+		TLS:            serverCfg,
 	}
 	captures, err := captureDestinations(built, cfg.GetCaptureDestinations(), path+".filter_chains[0].filters[0].typed_config")
 	if err != nil {
