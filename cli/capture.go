@@ -21,17 +21,29 @@ type captureFlags struct {
 func (f *captureFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.outbound, "capture-outbound", "", "mesh mode: serve connections redirected by metamesh iptables on this address (127.0.0.1:P also listens on [::1]:P when there is IPv6)")
-	fs.StringVar(&f.inbound, "capture-inbound", "", "mesh mode: forward connections redirected inbound on this address to the local application (127.0.0.1, their original port)")
-	fs.BoolVar(&f.bind, "bind-listeners", true, "bind the listeners' own addresses (default false with --capture-outbound: a sidecar serves them through the capture port)")
+	fs.StringVar(&f.inbound, "capture-inbound", "", "mesh mode: serve connections redirected inbound on this address, sending them to the local application (127.0.0.1, their original port): per request through the codec on a service's meta-protocol port, as bytes otherwise")
+	fs.BoolVar(&f.bind, "bind-listeners", true, "bind the listeners' own addresses (default false with --capture-outbound or --capture-inbound: a sidecar serves them through its capture ports)")
 }
+
+// binds says whether the listeners' own addresses are bound.
+func (f *captureFlags) binds(cmd *cobra.Command) bool {
+	// A sidecar's service ports in its own pod are its application's: a
+	// bind there would collide with it.
+	if f.captures() && !cmd.Flags().Changed("bind-listeners") {
+		return false
+	}
+	return f.bind
+}
+
+func (f *captureFlags) captures() bool { return f.outbound != "" || f.inbound != "" }
+
+// captureOnly says whether the listeners are served only through the
+// capture ports: the config is translated with translate.Options.CaptureOnly.
+func (f *captureFlags) captureOnly(cmd *cobra.Command) bool { return f.captures() && !f.binds(cmd) }
 
 // apply opens the capture ports on srv; call it before the first config.
 func (f *captureFlags) apply(cmd *cobra.Command, log *zap.Logger, srv *proxy.Server) error {
-	bind := f.bind
-	if f.outbound != "" && !cmd.Flags().Changed("bind-listeners") {
-		bind = false
-	}
-	srv.SetBindListeners(bind)
+	srv.SetBindListeners(f.binds(cmd))
 	if f.outbound != "" {
 		lns, err := listenCapture(f.outbound)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,7 +37,7 @@ import (
 const greeter = "org.example.Greeter"
 
 // sidecarBinary builds metamesh where UID 1337 may run it.
-func sidecarBinary(t *testing.T) string {
+func sidecarBinary(t testing.TB) string {
 	t.Helper()
 	dir := openTempDir(t)
 	bin := filepath.Join(dir, "metamesh")
@@ -47,7 +49,7 @@ func sidecarBinary(t *testing.T) string {
 
 // openTempDir is a temporary folder UID 1337 may read (t.TempDir's
 // parent is the owner's only).
-func openTempDir(t *testing.T) string {
+func openTempDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{filepath.Dir(dir), dir} {
@@ -59,7 +61,7 @@ func openTempDir(t *testing.T) string {
 }
 
 // configDir writes files into a folder UID 1337 may read.
-func configDir(t *testing.T, yaml string) string {
+func configDir(t testing.TB, yaml string) string {
 	t.Helper()
 	dir := openTempDir(t)
 	if yaml != "" {
@@ -72,7 +74,7 @@ func configDir(t *testing.T, yaml string) string {
 
 // sidecar runs `metamesh run` in h as UID 1337, and returns a function
 // reading its metrics; it waits for /ready.
-func sidecar(t *testing.T, h *netnstest.Host, bin string, args ...string) func() string {
+func sidecar(t testing.TB, h *netnstest.Host, bin string, args ...string) func() string {
 	t.Helper()
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, append([]string{"run", "--admin", "127.0.0.1:15000", "--log-level", "debug"}, args...)...)
@@ -128,8 +130,12 @@ type provider struct {
 }
 
 func startProvider(t *testing.T, h *netnstest.Host, name string) *provider {
+	return startProviderOn(t, h, name, net.JoinHostPort(h.Addr.String(), "20880"))
+}
+
+func startProviderOn(t testing.TB, h *netnstest.Host, name, addr string) *provider {
 	p := &provider{name: name, peers: map[string]int{}}
-	ln := h.Listen(t, "tcp", net.JoinHostPort(h.Addr.String(), "20880"))
+	ln := h.Listen(t, "tcp", addr)
 	codec, _ := dubbo.New(nil)
 	go func() {
 		for {
@@ -171,8 +177,17 @@ func (p *provider) connections() map[string]int {
 // dubboCall sends one two-way request on nc and returns the reply's value.
 func dubboCall(t *testing.T, nc net.Conn, id uint64, attachments ...protocols.Header) string {
 	t.Helper()
+	value, err := call(nc, id, attachments...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return value
+}
+
+// call is dubboCall returning its error, for any goroutine.
+func call(nc net.Conn, id uint64, attachments ...protocols.Header) (string, error) {
 	if _, err := nc.Write(dubbo.AppendRequest(nil, dubbo.Request{ID: id, TwoWay: true, Service: greeter, Method: "greet", Args: []string{"x"}, Attachments: attachments})); err != nil {
-		t.Fatalf("call %d: %v", id, err)
+		return "", fmt.Errorf("call %d: %w", id, err)
 	}
 	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	codec, _ := dubbo.New(nil)
@@ -181,24 +196,24 @@ func dubboCall(t *testing.T, nc net.Conn, id uint64, attachments ...protocols.He
 	for {
 		var m protocols.Message
 		if n, err := codec.Decode(buf, &m); err != nil {
-			t.Fatalf("call %d: %v", id, err)
+			return "", fmt.Errorf("call %d: %w", id, err)
 		} else if n > 0 {
 			status, value, err := dubbo.ParseResponseValue(buf[:n])
 			if err != nil || status != dubbo.StatusOK || m.ID != id {
-				t.Fatalf("call %d: reply %d status %d %q: %v", id, m.ID, status, value, err)
+				return "", fmt.Errorf("call %d: reply %d status %d %q: %v", id, m.ID, status, value, err)
 			}
-			return value
+			return value, nil
 		}
 		n, err := nc.Read(tmp)
 		if n == 0 && err != nil {
-			t.Fatalf("call %d: %v", id, err)
+			return "", fmt.Errorf("call %d: %w", id, err)
 		}
 		buf = append(buf, tmp[:n]...)
 	}
 }
 
 // startEchoServer echoes each connection until the client half-closes it.
-func startEchoServer(t *testing.T, h *netnstest.Host, port string) *atomic.Int64 {
+func startEchoServer(t testing.TB, h *netnstest.Host, port string) *atomic.Int64 {
 	var conns atomic.Int64
 	ln := h.Listen(t, "tcp", net.JoinHostPort("0.0.0.0", port))
 	go func() {
@@ -243,7 +258,7 @@ func echo(t *testing.T, h *netnstest.Host, addr, line string) string {
 	return string(b)
 }
 
-func needIPTables(t *testing.T) {
+func needIPTables(t testing.TB) {
 	if _, err := exec.LookPath("iptables-restore"); err != nil {
 		t.Skipf("iptables-restore not found (make mesh-tools installs it): %v", err)
 	}
@@ -371,8 +386,9 @@ func TestInboundCaptureForwardsToTheApplication(t *testing.T) {
 	n := netnstest.New(t)
 	needIPTables(t)
 	client, pod := n.Host("client"), n.Host("pod")
-	// The application listens on every address; what the proxy forwards
-	// reaches it from 127.0.0.1.
+	// The applications listen on every address; what the proxy forwards
+	// reaches them from 127.0.0.1. Port 9000 is plain TCP, 20880 the
+	// greeter service's Dubbo port.
 	ln := pod.Listen(t, "tcp", "0.0.0.0:9000")
 	peers := make(chan string, 4)
 	go func() {
@@ -385,12 +401,34 @@ func TestInboundCaptureForwardsToTheApplication(t *testing.T) {
 			go func() { _, _ = io.Copy(nc, bufio.NewReader(nc)); _ = nc.Close() }()
 		}
 	}()
+	app := startProviderOn(t, pod, "app", "0.0.0.0:20880")
 	cfg := iptables.DefaultConfig()
 	cfg.CaptureInbound = true
 	if err := pod.Do(func() error { _, err := iptables.Apply(context.Background(), cfg, iptables.Options{}); return err }); err != nil {
 		t.Fatalf("iptables in pod: %v", err)
 	}
-	metrics := sidecar(t, pod, sidecarBinary(t), "--config", configDir(t, ""), "--capture-inbound", "0.0.0.0:15006")
+	// The pod's address is an endpoint of greeter: its port 20880 is
+	// served through the Dubbo codec. The listeners are not bound (the
+	// application holds 0.0.0.0:20880).
+	mesh := configDir(t, fmt.Sprintf(`apiVersion: metamesh.io/v1alpha1
+kind: ServiceEntry
+metadata: {name: greeter, namespace: default}
+spec:
+  hosts: [%s]
+  ports:
+  - {number: 20880, name: dubbo, protocol: dubbo}
+  endpoints:
+  - {address: %s}
+`, greeter, pod.Addr))
+	// The access log, in a file the proxy (UID 1337) may write.
+	accessLog := filepath.Join(openTempDir(t), "access.log")
+	if err := os.WriteFile(accessLog, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(accessLog, 0o666); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	metrics := sidecar(t, pod, sidecarBinary(t), "--config", mesh, "--capture-inbound", "0.0.0.0:15006", "--access-log", "all", "--access-log-path", accessLog)
 
 	if got := echo(t, client, net.JoinHostPort(pod.Addr.String(), "9000"), "inbound\n"); got != "inbound\n" {
 		t.Fatalf("echo through inbound capture: %q", got)
@@ -398,11 +436,64 @@ func TestInboundCaptureForwardsToTheApplication(t *testing.T) {
 	if peer := <-peers; peer != "127.0.0.1" {
 		t.Fatalf("the application's client is %s, want 127.0.0.1 (the proxy): not captured", peer)
 	}
+	nc, err := client.Dial("tcp", net.JoinHostPort(pod.Addr.String(), "20880"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for id := uint64(1); id <= 5; id++ {
+		if got := dubboCall(t, nc, id); got != "app" {
+			t.Fatalf("call %d answered by %q", id, got)
+		}
+	}
+	if c := app.connections(); len(c) != 1 || c["127.0.0.1"] == 0 {
+		t.Errorf("the Dubbo application's connections by peer: %v, want 127.0.0.1's only (the proxy's pool)", c)
+	}
+
 	m := metrics()
-	if got := metric(m, "metamesh_inbound_connections_total", `{protocol="tcp",result="ok"}`); got != 1 {
-		t.Errorf("inbound connections: %v, want 1", got)
+	for _, c := range []struct {
+		name, labels string
+		want         float64
+	}{
+		{"metamesh_inbound_connections_total", `{protocol="tcp",result="forwarded"}`, 1},
+		{"metamesh_inbound_bytes_total", `{direction="upstream",protocol="tcp"}`, float64(len("inbound\n"))},
+		{"metamesh_inbound_connections_total", `{protocol="dubbo",result="served"}`, 1},
+		// Each request, counted by the server-side proxy under the
+		// inbound names.
+		{"metamesh_requests_total", `{cluster="inbound|20880||",protocol="dubbo",route="inbound",service="` + greeter + `",status="ok"}`, 5},
+		{"metamesh_downstream_cx_total", `{listener="inbound|20880|dubbo-20880"}`, 1},
+	} {
+		if got := metric(m, c.name, c.labels); got != c.want {
+			t.Errorf("%s%s = %v, want %v", c.name, c.labels, got, c.want)
+		}
 	}
-	if got := metric(m, "metamesh_inbound_bytes_total", `{direction="upstream",protocol="tcp"}`); got != float64(len("inbound\n")) {
-		t.Errorf("inbound bytes to the application: %v", got)
+	// One access log line per call, under the inbound names; lines are
+	// written in the background.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lines := inboundLogLines(t, accessLog)
+		if lines == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d access log lines with listener inbound|20880|dubbo-20880 and cluster inbound|20880||, want 5", lines)
+		}
 	}
+}
+
+// inboundLogLines counts the JSON access log lines of path on the
+// inbound listener and cluster of port 20880.
+func inboundLogLines(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e struct{ Listener, Cluster string }
+		if json.Unmarshal([]byte(line), &e) == nil && e.Listener == "inbound|20880|dubbo-20880" && e.Cluster == "inbound|20880||" {
+			n++
+		}
+	}
+	return n
 }

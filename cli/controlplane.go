@@ -86,17 +86,17 @@ func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts transla
 
 func controlplaneCmd() *cobra.Command {
 	var (
-		logs                  logFlags
-		alog                  accessLogFlags
-		kubef                 kubeFlags
-		regs                  registryFlags
-		dir                   string
-		xdsAddr, adminAddr    string
-		listenAddr            string
-		debounce, pushQuiet   time.Duration
-		tlsFiles              xds.TLSFiles
-		plaintext             bool
-		drainTimeout, maxPush time.Duration
+		logs                   logFlags
+		alog                   accessLogFlags
+		kubef                  kubeFlags
+		regs                   registryFlags
+		dir                    string
+		xdsAddr, adminAddr     string
+		listenAddr             string
+		debounce, pushQuiet    time.Duration
+		tlsFiles               xds.TLSFiles
+		plaintext, captureOnly bool
+		drainTimeout, maxPush  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "controlplane [--config DIR | --kubeconfig FILE] (--xds-cert F --xds-key F [--xds-client-ca F] | --insecure)",
@@ -126,8 +126,8 @@ func controlplaneCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog}
-			src, name := pipeline.Folder(dir, debounce, log), "--config"
+			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog, CaptureOnly: captureOnly}
+			src, name := pipeline.Folder(dir, debounce, log, captureOnly), "--config"
 			switch {
 			case dir != "" && kubef.kubeconfig != "":
 				return errors.New("--config and --kubeconfig: one source at a time")
@@ -165,6 +165,7 @@ func controlplaneCmd() *cobra.Command {
 	f.StringVar(&xdsAddr, "xds", ":15010", "address ADS is served on (alias --xds-listen)")
 	f.StringVar(&adminAddr, "admin", "127.0.0.1:15014", "admin address: /ready, /metrics, /debug/proxies (alias --metrics)")
 	f.StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the proxies bind the service ports on")
+	f.BoolVar(&captureOnly, "capture-only", false, "the proxies are sidecars serving the service ports only through their capture ports (docs/mesh-mode.md): listeners are not bound, and Thrift or Redis services at addresses of their own may share a port number")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change in the folder before it is reloaded")
 	f.DurationVar(&pushQuiet, "push-debounce", xds.DefaultDebounce, "quiet time after a config change before it is pushed to the proxies")
 	f.DurationVar(&maxPush, "push-max-delay", xds.DefaultMaxDelay, "longest a steady stream of changes can hold a push back")

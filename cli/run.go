@@ -84,6 +84,10 @@ func runCmd() *cobra.Command {
 			// The ADS server's and the pipeline's series go on the proxy's
 			// /metrics.
 			var g group
+			// Served only through the capture ports, the listeners are
+			// not bound, and services may share a port number
+			// (docs/mesh-mode.md).
+			captureOnly := capture.captureOnly(cmd)
 			sinks := []pipeline.Sink{applyTo(log, srv)}
 			adsSrv, err := ads.add(&g, log, pm.Registry)
 			if err != nil {
@@ -93,8 +97,8 @@ func runCmd() *cobra.Command {
 				sinks = append(sinks, pipeline.ToADS(adsSrv))
 			}
 			err = regs.addPipeline(&g, log, debounce, "--config", pipeline.Options{
-				Source:     pipeline.Folder(dir, debounce, log),
-				Translate:  translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog},
+				Source:     pipeline.Folder(dir, debounce, log, captureOnly),
+				Translate:  translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog, CaptureOnly: captureOnly},
 				Sinks:      sinks,
 				Log:        log,
 				Registerer: pm.Registry,

@@ -15,7 +15,10 @@ import (
 )
 
 func validateCmd() *cobra.Command {
-	var regs []string
+	var (
+		regs        []string
+		captureOnly bool
+	)
 	cmd := &cobra.Command{
 		Use:   "validate DIR",
 		Short: "Check every YAML in DIR; print each problem as file:kind/name: field: reason",
@@ -31,7 +34,10 @@ func validateCmd() *cobra.Command {
 			"DestinationPolicies name and no ServiceEntry defines is taken as one a\n" +
 			"registry provides, as run would make it: a note, not an unknown host.\n" +
 			"validate checks the URLs but does not contact the registries, so it\n" +
-			"can't tell whether any provider registers that interface.",
+			"can't tell whether any provider registers that interface.\n\n" +
+			"With --capture-only, the config is checked as controlplane\n" +
+			"--capture-only and a capturing run serve it to sidecars: Thrift or\n" +
+			"Redis services at addresses of their own may share a port number.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			port := dubboPort
@@ -44,7 +50,11 @@ func validateCmd() *cobra.Command {
 					port = t.Port
 				}
 			}
-			cfg, problems := file.Load(args[0])
+			load := file.Load
+			if captureOnly {
+				load = file.LoadCaptureOnly
+			}
+			cfg, problems := load(args[0])
 			lines := make([]string, 0, len(problems))
 			for _, p := range problems {
 				lines = append(lines, p.String())
@@ -55,7 +65,7 @@ func validateCmd() *cobra.Command {
 				if len(regs) > 0 {
 					notes = assumeRegistryHosts(in, cfg, strings.Join(regs, ","), port)
 				}
-				out := translate.Translate(in, translate.Options{KnownCodec: knownCodec})
+				out := translate.Translate(in, translate.Options{KnownCodec: knownCodec, CaptureOnly: captureOnly})
 				lines = append(lines, conditionProblems(out, cfg)...)
 			}
 			for _, l := range lines {
@@ -73,6 +83,7 @@ func validateCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&captureOnly, "capture-only", false, "check as controlplane --capture-only translates (sidecars): Thrift or Redis services at addresses of their own may share a port number")
 	cmd.Flags().StringArrayVar(&regs, "registry", nil, "the --registry URLs run is given: hosts no ServiceEntry defines are taken as provided by them "+
 		"(a note, not a problem); they are not contacted (repeatable)")
 	return cmd

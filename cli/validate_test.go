@@ -219,6 +219,33 @@ spec:
 	}
 }
 
+// Two Thrift services on one port at different addresses conflict,
+// except with --capture-only; sharing an address conflicts even then.
+func TestValidateCaptureOnly(t *testing.T) {
+	dir := t.TempDir()
+	se := func(name, addr string) string {
+		return "apiVersion: metamesh.io/v1alpha1\nkind: ServiceEntry\nmetadata: {name: " + name + ", namespace: default}\n" +
+			"spec:\n  hosts: [" + name + "]\n  ports: [{number: 9090, name: thrift, protocol: thrift}]\n" +
+			"  endpoints: [{address: " + addr + "}]\n"
+	}
+	write := func(body string) {
+		if err := os.WriteFile(filepath.Join(dir, "se.yaml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(se("a", "198.18.0.1") + "---\n" + se("b", "198.18.0.2"))
+	if out, err := runValidate(t, dir); err == nil || !strings.Contains(out, "ServiceEntry/b: spec.ports[0]: port 9090 already carries thrift service a") {
+		t.Fatalf("without --capture-only: err %v, want the port conflict:\n%s", err, out)
+	}
+	if out, err := runValidate(t, dir, "--capture-only"); err != nil || !strings.Contains(out, ": ok") {
+		t.Fatalf("with --capture-only: %v\n%s", err, out)
+	}
+	write(se("a", "198.18.0.1") + "---\n" + se("b", "198.18.0.1"))
+	if out, err := runValidate(t, dir, "--capture-only"); err == nil || !strings.Contains(out, "198.18.0.1 port 9090 already reaches thrift service a") {
+		t.Fatalf("with --capture-only, a shared address: err %v, want the conflict:\n%s", err, out)
+	}
+}
+
 // Sidecar and exportTo are checked by field, as every kind is.
 func TestValidateScoping(t *testing.T) {
 	dir := t.TempDir()

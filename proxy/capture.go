@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/proxy/capture"
+	"github.com/metamesh/metamesh/proxy/config"
 )
 
 // captureListener accepts connections that NAT REDIRECT rules (`metamesh
@@ -88,6 +89,23 @@ func (c *captureListener) refuse(nc *net.TCPConn, why string) {
 	}
 	c.srv.log.Debug(why, zap.String("capture", c.kind), zap.Stringer("client", nc.RemoteAddr()))
 	_ = nc.Close()
+}
+
+// serveCodec serves nc with cfg's codec and routes, as if it had been accepted
+// by cfg's listener. The connection has a listener of its own, so it
+// keeps the config it was accepted with (a bound listener's connections
+// follow in-place updates; a captured one's are looked up again only when
+// the client reconnects).
+func (c *captureListener) serveCodec(nc *net.TCPConn, cfg *config.Listener) {
+	l := &listener{srv: c.srv, addr: cfg.Address}
+	l.cfg.Store(cfg)
+	d := newDownstream(l, nc)
+	if !c.srv.track(d) {
+		d.close()
+		return
+	}
+	l.open.Add(1)
+	d.serve()
 }
 
 // relay dials dst and copies bytes both ways between nc and it, until

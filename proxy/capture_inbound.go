@@ -10,32 +10,53 @@ import (
 // leave alone whatever the user.
 var loopback4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 
-// CaptureInbound serves ln as the inbound capture port (mesh mode): each
-// connection is forwarded to the local application at 127.0.0.1 on its
-// original port, counted by the protocol of that port (the codec of the
-// listener whose capture destinations hold the original destination, the
-// pod's own address; "tcp" for a port no listener knows). Shutdown stops it.
+// CaptureInbound serves ln as the inbound capture port (mesh mode). A
+// connection to one of the addresses of a service on a meta-protocol port
+// (the pod's own address is one of its service's endpoints) is served by
+// that port's codec, as the inbound listener inbound|PORT|<listener>:
+// each request takes the request path of any other (its route is the
+// inbound table's one, its cluster inbound|PORT||, the application at
+// 127.0.0.1:PORT) and is counted, logged and traced as such. Any other
+// connection is forwarded as bytes to 127.0.0.1 on its original port,
+// counted by the protocol of that port ("tcp" for a port no listener
+// knows). Shutdown stops it.
 //
 // This accept path is where mutual TLS between proxies will terminate:
-// the client side of the relay becomes the TLS server connection, and the
-// peer's identity is known before the first byte reaches the application.
+// the accepted connection becomes the TLS server side, and the peer's
+// identity is known before the first request is decoded.
 func (s *Server) CaptureInbound(ln net.Listener) error {
-	return s.addCapture(ln, "inbound", serveInbound)
+	s.applyMu.Lock()
+	s.builder.Inbound = true
+	s.applyMu.Unlock()
+	if err := s.addCapture(ln, "inbound", serveInbound); err != nil {
+		return err
+	}
+	if snap := s.snap.Load(); snap != nil {
+		// A config already in force was built without the inbound
+		// listeners: build it again.
+		return s.Apply(snap.Resources)
+	}
+	return nil
 }
 
 func serveInbound(c *captureListener, nc *net.TCPConn, dst netip.AddrPort) {
 	s := c.srv
+	m := s.metrics.Capture
 	protocol := "tcp"
 	if snap := s.snap.Load(); snap != nil {
+		if cfg := snap.Inbound(dst); cfg != nil {
+			m.InboundCx.WithLabelValues(cfg.CodecName, "served").Inc()
+			c.serveCodec(nc, cfg)
+			return
+		}
 		if cfg := snap.Capture.Lookup(dst); cfg != nil {
 			protocol = cfg.CodecName
 		}
 	}
-	m := s.metrics.Capture
 	up, down := m.InboundBytes.WithLabelValues(protocol, "upstream"), m.InboundBytes.WithLabelValues(protocol, "downstream")
 	c.relay(nc, netip.AddrPortFrom(loopback4, dst.Port()), func(ok bool) {
 		if ok {
-			m.InboundCx.WithLabelValues(protocol, "ok").Inc()
+			m.InboundCx.WithLabelValues(protocol, "forwarded").Inc()
 		} else {
 			m.InboundCx.WithLabelValues(protocol, "dial_error").Inc()
 		}

@@ -24,19 +24,7 @@ func serveOutbound(c *captureListener, nc *net.TCPConn, dst netip.AddrPort) {
 	if snap := s.snap.Load(); snap != nil {
 		if cfg := snap.Capture.Lookup(dst); cfg != nil {
 			s.metrics.Capture.Outbound.WithLabelValues("served").Inc()
-			// A listener of its own, so the connection keeps the config it
-			// was accepted with (a bound listener's connections follow
-			// in-place updates; a captured one's are looked up again only
-			// when the client reconnects).
-			l := &listener{srv: s, addr: cfg.Address}
-			l.cfg.Store(cfg)
-			d := newDownstream(l, nc)
-			if !s.track(d) {
-				d.close()
-				return
-			}
-			l.open.Add(1)
-			d.serve()
+			c.serveCodec(nc, cfg)
 			return
 		}
 	}

@@ -111,7 +111,7 @@ func (s *Server) Apply(res *xdsapi.Resources) error {
 	s.retireSeries(s.snap.Load(), snap)
 	s.snap.Store(snap)
 	for name, l := range s.listeners {
-		if nl, ok := snap.Listeners[name]; ok && nl.Address == l.addr {
+		if nl, ok := snap.Listeners[name]; ok && nl.Bind && nl.Address == l.addr {
 			l.cfg.Store(nl)
 			continue
 		}
@@ -145,11 +145,14 @@ func (s *Server) bindNew(snap *config.Config) (opened map[string]*listener, adop
 	}
 	byAddr := map[string]*listener{}
 	for name, l := range s.listeners {
-		if nl, kept := snap.Listeners[name]; !kept || nl.Address != l.addr {
+		if nl, kept := snap.Listeners[name]; !kept || !nl.Bind || nl.Address != l.addr {
 			byAddr[l.addr] = l // its socket is free for another name
 		}
 	}
 	for name, cfg := range snap.Listeners {
+		if !cfg.Bind {
+			continue // served through the capture ports only
+		}
 		if l, ok := s.listeners[name]; ok && l.addr == cfg.Address {
 			continue
 		}

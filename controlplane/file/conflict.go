@@ -91,7 +91,7 @@ func (l *loader) settle(prev *Config) {
 	older := func(kind string, a, b *metav1.ObjectMeta) int {
 		return defined[Key(kind, a.Namespace, a.Name)].age.compare(defined[Key(kind, b.Namespace, b.Name)].age)
 	}
-	for _, c := range translate.Conflicts(l.cfg.Input(), translate.Options{Older: older}) {
+	for _, c := range translate.Conflicts(l.cfg.Input(), translate.Options{Older: older, CaptureOnly: l.captureOnly}) {
 		reason := c.Reason
 		if c.Holder != "" {
 			reason += ", in " + l.cfg.Sources[c.Holder]

@@ -80,8 +80,15 @@ func IsConfigFile(name string) bool {
 // that can't be read is one problem naming it. Two objects that conflict
 // (the same key, or a host, port, policy, router or protocol name claimed
 // twice) are a problem on the newer one: see age.
-func Load(dir string) (*Config, Problems) {
-	cfg, ps, err := load(dir, nil)
+func Load(dir string) (*Config, Problems) { return loadFolder(dir, false) }
+
+// LoadCaptureOnly is Load for proxies that serve their listeners only
+// through their capture ports (translate.Options.CaptureOnly): Thrift or
+// Redis services at addresses of their own may share a port.
+func LoadCaptureOnly(dir string) (*Config, Problems) { return loadFolder(dir, true) }
+
+func loadFolder(dir string, captureOnly bool) (*Config, Problems) {
+	cfg, ps, err := load(dir, nil, captureOnly)
 	if err != nil {
 		return nil, Problems{{File: dir, Reason: err.Error()}}
 	}
@@ -91,12 +98,12 @@ func Load(dir string) (*Config, Problems) {
 // load is Load with an unreadable folder kept apart, which the watcher
 // treats as fatal at start, and with the config in force, prev (or nil),
 // whose objects are older than the ones an edit adds or changes.
-func load(dir string, prev *Config) (*Config, Problems, error) {
+func load(dir string, prev *Config, captureOnly bool) (*Config, Problems, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &loader{cfg: &Config{Sources: map[string]string{}}, modTimes: map[string]time.Time{}}
+	l := &loader{cfg: &Config{Sources: map[string]string{}}, modTimes: map[string]time.Time{}, captureOnly: captureOnly}
 	for _, e := range entries {
 		name := e.Name()
 		if !IsConfigFile(name) {
@@ -159,7 +166,9 @@ type loader struct {
 	problems Problems
 	defs     []*definition
 	modTimes map[string]time.Time // by file name
-	budget                        // what the folder used of its caps (caps.go)
+	// captureOnly judges conflicts as translate.Options.CaptureOnly.
+	captureOnly bool
+	budget      // what the folder used of its caps (caps.go)
 }
 
 // document is one YAML document of a file, converted to JSON.

@@ -71,15 +71,12 @@ type Watcher struct {
 	Apply func(*Config) error
 	// OnReload, if set, is told each reload's outcome (for metrics).
 	OnReload func(Result)
+	// CaptureOnly judges conflicts as translate.Options.CaptureOnly
+	// (LoadCaptureOnly).
+	CaptureOnly bool
 
 	applied                             *Config
 	ok, unchanged, invalid, applyFailed atomic.Uint64
-}
-
-// Watch runs a Watcher on dir until ctx is done; see Watcher.Run.
-func Watch(ctx context.Context, dir string, debounce time.Duration, log *zap.Logger, apply func(*Config) error) error {
-	w := &Watcher{Dir: dir, Debounce: debounce, Log: log, Apply: apply}
-	return w.Run(ctx)
 }
 
 // Stats returns the reload counters; safe to call from any goroutine.
@@ -111,7 +108,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err := fsw.Add(w.Dir); err != nil {
 		return fmt.Errorf("file: watch %s: %w", w.Dir, err)
 	}
-	cfg, problems, err := load(w.Dir, nil)
+	cfg, problems, err := load(w.Dir, nil, w.CaptureOnly)
 	if err != nil {
 		return fmt.Errorf("file: read %s: %w", w.Dir, err)
 	}
@@ -146,7 +143,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 				timer.Reset(debounce)
 			}
 		case <-timer.C:
-			cfg, problems, err := load(w.Dir, w.applied)
+			cfg, problems, err := load(w.Dir, w.applied, w.CaptureOnly)
 			if err != nil {
 				problems = Problems{{File: w.Dir, Reason: err.Error()}}
 			}

@@ -326,12 +326,12 @@ func TestWatchApplyError(t *testing.T) {
 
 func TestWatchUnreadableFolder(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "missing")
-	err := Watch(context.Background(), dir, debounce, zap.NewNop(), func(*Config) error {
+	w := &Watcher{Dir: dir, Debounce: debounce, Log: zap.NewNop(), Apply: func(*Config) error {
 		t.Error("apply called")
 		return nil
-	})
-	if err == nil || !strings.Contains(err.Error(), dir) {
-		t.Fatalf("Watch(missing) = %v, want an error naming the folder", err)
+	}}
+	if err := w.Run(context.Background()); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Run(missing) = %v, want an error naming the folder", err)
 	}
 }
 

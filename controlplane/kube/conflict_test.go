@@ -171,3 +171,24 @@ func routeClusters(out *translate.Output, host string) []string {
 	}
 	return clusters
 }
+
+// TestCaptureOnlySharedPort: with Options.Translate.CaptureOnly (the
+// control plane of sidecars), two Thrift ServiceEntries on one port at
+// addresses of their own are both accepted; the status says so.
+func TestCaptureOnlySharedPort(t *testing.T) {
+	cfg, c := apiServer(t)
+	ns := namespace(t, c, "capture-only")
+	entry := func(name, addr string) *v1alpha1.ServiceEntry {
+		return &v1alpha1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1alpha1.ServiceEntrySpec{
+			Hosts:     []v1alpha1.Host{v1alpha1.Host(name + ".capture.example")},
+			Ports:     []v1alpha1.ServicePort{{Number: 21020, Name: "thrift", Protocol: "thrift"}},
+			Endpoints: []v1alpha1.Endpoint{{Address: addr}},
+		}}
+	}
+	older, newer := entry("z-thrift", "198.18.0.1"), entry("a-thrift", "198.18.0.2")
+	createLater(t, c, []client.Object{older}, []client.Object{newer})
+	startSource(t, cfg, Options{Translate: translate.Options{CaptureOnly: true}})
+	for _, o := range []client.Object{older, newer} {
+		wantCondition(t, c, o, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted, "")
+	}
+}

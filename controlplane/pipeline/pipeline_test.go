@@ -3,8 +3,10 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,7 +190,7 @@ func TestFolder(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	sink := &recorder{}
 	p := New(Options{
-		Source: Folder(dir, time.Millisecond, zap.NewNop()),
+		Source: Folder(dir, time.Millisecond, zap.NewNop(), false),
 		// No codec is known: the ServiceEntry is refused, and its problem
 		// logged.
 		Translate: translate.Options{KnownCodec: func(string) bool { return false }},
@@ -262,5 +264,52 @@ func waitLogged(t *testing.T, logs *observer.ObservedLogs, object string) map[st
 			t.Fatalf("no condition of %s logged: %v", object, logs.All())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Two Redis services on port 6379 at different addresses: a conflict
+// the folder is refused for, unless the folder is read for capture-only
+// proxies, whose translation tells them apart by address and binds no
+// listener.
+func TestFolderCaptureOnly(t *testing.T) {
+	dir := t.TempDir()
+	se := func(name, addr string) string {
+		return "apiVersion: metamesh.io/v1alpha1\nkind: ServiceEntry\nmetadata: {name: " + name + ", namespace: default}\n" +
+			"spec:\n  hosts: [" + name + "]\n  ports: [{number: 6379, name: redis, protocol: redis}]\n" +
+			"  endpoints: [{address: " + addr + "}]\n"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "se.yaml"), []byte(se("cache-a", "198.18.0.1")+"---\n"+se("cache-b", "198.18.0.2")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, captureOnly := range []bool{false, true} {
+		t.Run(fmt.Sprint("captureOnly=", captureOnly), func(t *testing.T) {
+			core, logs := observer.New(zap.WarnLevel)
+			sink := &recorder{}
+			opts := translate.Options{CaptureOnly: captureOnly}
+			runUntilDone(t, New(Options{Source: Folder(dir, time.Millisecond, zap.New(core), captureOnly), Translate: opts, Sinks: []Sink{sink.sink}, Log: zap.New(core)}).Run)
+			for i := 0; len(sink.got()) == 0 && logs.FilterMessage("config problem").Len() == 0; i++ {
+				if i == 1000 {
+					t.Fatal("neither a set nor a problem after 10s")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !captureOnly {
+				if got := logs.FilterMessage("config problem").All(); len(got) != 1 || !strings.Contains(fmt.Sprint(got[0].ContextMap()["problem"]), "port 6379 already carries redis service cache-a") {
+					t.Fatalf("problems %v, want the port conflict", got)
+				}
+				return
+			}
+			sets := sink.got()
+			if len(sets) != 1 || len(sets[0].Listeners) != 1 {
+				t.Fatalf("sets %v (problems %v), want one with one listener", sets, logs.All())
+			}
+			l := sets[0].Listeners[0]
+			if l.GetBindToPort() == nil || l.GetBindToPort().GetValue() {
+				t.Errorf("listener %s: bind_to_port %v, want false", l.GetName(), l.GetBindToPort())
+			}
+			if len(sets[0].Clusters) != 2 {
+				t.Errorf("clusters %d, want one per service", len(sets[0].Clusters))
+			}
+		})
 	}
 }

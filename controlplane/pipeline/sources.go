@@ -15,12 +15,14 @@ import (
 // Folder is the source of a config folder (controlplane/file): its
 // objects at start, then after each change, with the file each was read
 // from. A set a sink refused is a failed reload: the watcher logs it and
-// tries the next change again.
-func Folder(dir string, debounce time.Duration, log *zap.Logger) Source {
+// tries the next change again. captureOnly judges conflicts as
+// translate.Options.CaptureOnly: pass the translation's.
+func Folder(dir string, debounce time.Duration, log *zap.Logger, captureOnly bool) Source {
 	return func(ctx context.Context, publish func(*Objects) error) error {
-		return file.Watch(ctx, dir, debounce, log, func(cfg *file.Config) error {
+		w := &file.Watcher{Dir: dir, Debounce: debounce, Log: log, CaptureOnly: captureOnly, Apply: func(cfg *file.Config) error {
 			return publish(&Objects{Input: cfg.Input(), Origins: cfg.Sources})
-		})
+		}}
+		return w.Run(ctx)
 	}
 }
 

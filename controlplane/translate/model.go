@@ -122,8 +122,9 @@ func (t *translation) registerProtocols() {
 
 // registerServices registers every host and port of the ServiceEntries. A host
 // defined twice, a port claimed by two protocols, or a second service on a
-// port whose protocol can't tell services apart is refused on the newer
-// object: the input is oldest first.
+// port whose protocol can't tell services apart (unless Options.CaptureOnly
+// tells them apart by address: sharedPort) is refused on the newer object:
+// the input is oldest first.
 func (t *translation) registerServices() {
 	t.services = map[string]*service{}
 	t.ports = map[int32]*port{}
@@ -175,6 +176,11 @@ func (t *translation) claimPort(svc *service, p v1alpha1.ServicePort, path strin
 		t.conflict(svc.key, path, holder.key, fmt.Sprintf("port %d already carries protocol %s (%s of ServiceEntry %s/%s)",
 			p.Number, pg.protocol, holder.host, holder.entry.Namespace, holder.entry.Name))
 		return false
+	case onePerPort[proto] && t.opts.CaptureOnly:
+		if reason := sharedPort(pg, svc, p); reason != "" {
+			t.conflict(svc.key, path, holder.key, reason)
+			return false
+		}
 	case onePerPort[proto]:
 		t.conflict(svc.key, path, holder.key, fmt.Sprintf("port %d already carries %s service %s (ServiceEntry %s/%s); %s frames don't name their service, so a port carries one",
 			p.Number, proto, holder.host, holder.entry.Namespace, holder.entry.Name, proto))

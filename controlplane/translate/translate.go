@@ -35,6 +35,12 @@ type Options struct {
 	KnownCodec func(name string) bool
 	// AccessLog is every listener's access log (nil: off).
 	AccessLog *xdsapi.AccessLog
+	// CaptureOnly translates for proxies that serve their listeners only
+	// through their capture ports (sidecars, docs/mesh-mode.md): listeners
+	// are not bound (bind_to_port false), and Thrift or Redis services
+	// may share a port number, each told apart by the addresses it is
+	// dialed at (its capture destinations name it).
+	CaptureOnly bool
 	// Older orders two objects of kind, oldest first, to settle conflicts:
 	// the oldest keeps a host, port or protocol name. Nil is ByAge. File
 	// mode, whose objects have no creation time, passes its own order.

@@ -3,7 +3,9 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,8 +27,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// Each folder under testdata is a case: input.yaml (the objects) and
-// output.golden.yaml (the resources and every object's conditions).
+// Each folder under testdata is a case: input.yaml (the objects),
+// options.yaml (optional: captureOnly) and output.golden.yaml (the
+// resources and every object's conditions).
 func TestGolden(t *testing.T) {
 	dirs, err := filepath.Glob("testdata/*/input.yaml")
 	if err != nil || len(dirs) == 0 {
@@ -35,7 +38,7 @@ func TestGolden(t *testing.T) {
 	for _, in := range dirs {
 		dir := filepath.Dir(in)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			out := Translate(readInput(t, in), Options{ListenAddress: "127.0.0.1", KnownCodec: known})
+			out := Translate(readInput(t, in), caseOptions(t, dir))
 			got := render(t, out)
 			golden := filepath.Join(dir, "output.golden.yaml")
 			if *update {
@@ -58,6 +61,28 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// caseOptions are the Options of the case in dir: the defaults, with
+// captureOnly from its options.yaml when it has one.
+func caseOptions(t testing.TB, dir string) Options {
+	t.Helper()
+	opts := Options{ListenAddress: "127.0.0.1", KnownCodec: known}
+	data, err := os.ReadFile(filepath.Join(dir, "options.yaml"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return opts
+	}
+	var o struct {
+		CaptureOnly bool `json:"captureOnly"`
+	}
+	if err == nil {
+		err = yaml.UnmarshalStrict(data, &o)
+	}
+	if err != nil {
+		t.Fatalf("%s/options.yaml: %v", dir, err)
+	}
+	opts.CaptureOnly = o.CaptureOnly
+	return opts
 }
 
 // known accepts the registered codecs and the built-ins still to come, so

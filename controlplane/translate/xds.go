@@ -41,7 +41,7 @@ func (t *translation) emit() {
 func (t *translation) listener(p *port, svcs []*service, name string) *listenerv3.Listener {
 	ref := t.codecs[p.protocol]
 	cfg := &xdsapi.MetaProtocolProxy{Codec: ref.codec, CodecConfig: ref.config, RouteConfigName: name, StatPrefix: name, AccessLog: t.opts.AccessLog,
-		CaptureDestinations: captureDestinations(p.number, svcs), Authorization: t.authorization(p.protocol, svcs)}
+		CaptureDestinations: captureDestinations(p, svcs), Authorization: t.authorization(p.protocol, svcs)}
 	if onePerPort[p.protocol] {
 		cfg.DefaultService = p.services[0].host
 	}
@@ -56,8 +56,13 @@ func (t *translation) listener(p *port, svcs []*service, name string) *listenerv
 	if p.tls != nil {
 		chain.TransportSocket = listenerTLS(p.tls)
 	}
+	var bind *wrapperspb.BoolValue
+	if t.opts.CaptureOnly {
+		bind = wrapperspb.Bool(false)
+	}
 	return &listenerv3.Listener{
-		Name: name,
+		Name:       name,
+		BindToPort: bind,
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: t.opts.ListenAddress, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(p.number)},
 		}}},

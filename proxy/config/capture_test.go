@@ -16,7 +16,7 @@ import (
 
 // captureListener is a listener on port with the capture destinations
 // dests ("prefix port [service]").
-func captureListener(t *testing.T, name, codec string, port uint32, defaultService string, dests ...*xdsapi.CaptureDestination) *listenerv3.Listener {
+func captureListener(t testing.TB, name, codec string, port uint32, defaultService string, dests ...*xdsapi.CaptureDestination) *listenerv3.Listener {
 	t.Helper()
 	cfg, err := anypb.New(&xdsapi.MetaProtocolProxy{Codec: codec, RouteConfigName: name, DefaultService: defaultService, CaptureDestinations: dests})
 	if err != nil {

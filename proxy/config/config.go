@@ -27,6 +27,9 @@ type Config struct {
 	Clusters  map[string]*cluster.Cluster
 	// Capture finds the listener of a captured connection (mesh mode).
 	Capture *CaptureTable
+	// inbound are the listeners of inbound captured connections, when
+	// built with Builder.Inbound (inbound.go).
+	inbound map[inboundKey]*Listener
 	// xdsapi.Resources is the input, kept for config dumps.
 	Resources *xdsapi.Resources
 }
@@ -51,6 +54,9 @@ type Builder struct {
 	routes, nextRoutes           map[string]builtRoutes
 	assignments, nextAssignments map[*endpointv3.ClusterLoadAssignment]struct{}
 	curBuckets                   map[string]*router.Bucket
+	// Inbound builds the listeners, route tables and clusters that serve
+	// inbound captured connections through their codec (inbound.go).
+	Inbound bool
 	// AccessLogs holds the access log sinks listeners write to; set it to
 	// count dropped lines (a default that counts nothing is made on first
 	// use).
@@ -138,6 +144,11 @@ func (b *Builder) Build(res *xdsapi.Resources) (*Config, error) {
 		captures[built.Name] = dests
 	}
 	s.Capture = buildCaptureTable(captures)
+	if b.Inbound {
+		if err := b.buildInbound(s); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

@@ -74,7 +74,7 @@ func TestBuildBootstrap(t *testing.T) {
 			t.Fatalf("listener dubbo_20880 missing; have %v", s.Listeners)
 		}
 		want := config.Listener{Name: "dubbo_20880", Address: "0.0.0.0:20880", CodecName: "dubbo",
-			RouteConfig: "dubbo_routes", StatPrefix: "dubbo", DefaultService: greetings}
+			RouteConfig: "dubbo_routes", StatPrefix: "dubbo", DefaultService: greetings, Bind: true}
 		got := *l
 		got.Codec = nil
 		if got != want {

@@ -24,6 +24,10 @@ type Listener struct {
 	RouteConfig    string
 	StatPrefix     string
 	DefaultService string
+	// Bind says whether the proxy binds Address (bind_to_port, default
+	// true). An unbound listener is served only through the capture ports
+	// (docs/mesh-mode.md).
+	Bind bool
 	// AccessLog logs the listener's requests (nil: off).
 	AccessLog *accesslog.Logger
 	// TLS terminates TLS on its connections (nil: plaintext).
@@ -37,7 +41,7 @@ type Listener struct {
 // serves (CaptureTable).
 func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEntryPort, error) {
 	path := "listener " + l.GetName()
-	if err := onlyFields(l, path, "name", "address", "filter_chains", "stat_prefix"); err != nil {
+	if err := onlyFields(l, path, "name", "address", "filter_chains", "stat_prefix", "bind_to_port"); err != nil {
 		return nil, nil, err
 	}
 	sa := l.GetAddress().GetSocketAddress()
@@ -94,6 +98,7 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 		RouteConfig:    cfg.GetRouteConfigName(),
 		StatPrefix:     prefix,
 		DefaultService: cfg.GetDefaultService(),
+		Bind:           l.GetBindToPort() == nil || l.GetBindToPort().GetValue(),
 		TLS:            serverCfg,
 	}
 	captures, err := captureDestinations(built, cfg.GetCaptureDestinations(), path+".filter_chains[0].filters[0].typed_config")

@@ -16,7 +16,8 @@ type Capture struct {
 	PassthroughBytes *prometheus.CounterVec
 	// InboundCx counts connections accepted by --capture-inbound, by the
 	// protocol of their port ("tcp" for a port no listener knows) and
-	// result: ok, dial_error (the application refused) or refused.
+	// result: served (through its codec, per request), forwarded (as
+	// bytes), dial_error (the application refused) or refused.
 	InboundCx *prometheus.CounterVec
 	// InboundBytes counts the bytes forwarded to and from the application
 	// by protocol and direction: upstream (to the application) and
@@ -40,11 +41,11 @@ func newCapture() *Capture {
 		}, []string{"direction"}),
 		InboundCx: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "metamesh_inbound_connections_total",
-			Help: "Connections captured inbound and forwarded to the local application, by protocol and result: ok, dial_error or refused.",
+			Help: "Connections captured inbound, by protocol and result: served (per request, through the codec), forwarded (as bytes to the local application), dial_error or refused.",
 		}, []string{"protocol", "result"}),
 		InboundBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "metamesh_inbound_bytes_total",
-			Help: "Bytes of inbound captured connections, by protocol and direction: upstream (to the application) or downstream.",
+			Help: "Bytes of inbound captured connections forwarded as bytes, by protocol and direction: upstream (to the application) or downstream.",
 		}, []string{"protocol", "direction"}),
 	}
 }

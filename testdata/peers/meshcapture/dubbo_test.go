@@ -21,7 +21,13 @@ const dubboPort = 20880
 // "<h.Name>|<name>", until the test ends.
 func startGreeter(t *testing.T, h *netnstest.Host) {
 	t.Helper()
-	cmd := exec.Command(harness.BuildGreeter(t), "--addr", net.JoinHostPort(h.Addr.String(), fmt.Sprint(dubboPort)), "--version", h.Name)
+	startGreeterOn(t, h, net.JoinHostPort(h.Addr.String(), fmt.Sprint(dubboPort)))
+}
+
+// startGreeterOn is startGreeter listening on addr.
+func startGreeterOn(t *testing.T, h *netnstest.Host, addr string) {
+	t.Helper()
+	cmd := exec.Command(harness.BuildGreeter(t), "--addr", addr, "--version", h.Name)
 	out := &harness.SyncBuffer{}
 	cmd.Stderr = out
 	stdout, err := cmd.StdoutPipe()

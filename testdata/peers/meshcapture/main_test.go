@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -67,12 +69,25 @@ func newNet(t *testing.T) *netnstest.Net {
 	return n
 }
 
-// applyRules applies the capture rules in h, leaving exclude's ports
-// uncaptured; applying again replaces them.
+// applyRules applies the outbound capture rules in h, leaving exclude's
+// ports uncaptured; applying again replaces them.
 func applyRules(t *testing.T, h *netnstest.Host, exclude ...uint16) {
 	t.Helper()
 	cfg := iptables.DefaultConfig()
 	cfg.ExcludeOutboundPorts = exclude
+	apply(t, h, cfg)
+}
+
+// applyInboundRules applies the outbound and inbound capture rules in h.
+func applyInboundRules(t *testing.T, h *netnstest.Host) {
+	t.Helper()
+	cfg := iptables.DefaultConfig()
+	cfg.CaptureInbound = true
+	apply(t, h, cfg)
+}
+
+func apply(t *testing.T, h *netnstest.Host, cfg iptables.Config) {
+	t.Helper()
 	if err := h.Do(func() error {
 		_, err := iptables.Apply(context.Background(), cfg, iptables.Options{})
 		return err
@@ -81,8 +96,9 @@ func applyRules(t *testing.T, h *netnstest.Host, exclude ...uint16) {
 	}
 }
 
-// sidecar is `metamesh run --capture-outbound 127.0.0.1:15001` running as
-// UID 1337 in a host, with a mesh.yaml.
+// sidecar is `metamesh run --capture-outbound 127.0.0.1:15001` (and the
+// flags given to startSidecar) running as UID 1337 in a host, with a
+// mesh.yaml.
 type sidecar struct {
 	t    *testing.T
 	h    *netnstest.Host
@@ -92,7 +108,7 @@ type sidecar struct {
 	done chan struct{} // closed when cmd has exited
 }
 
-func startSidecar(t *testing.T, h *netnstest.Host, meshYAML string) *sidecar {
+func startSidecar(t *testing.T, h *netnstest.Host, meshYAML string, flags ...string) *sidecar {
 	t.Helper()
 	dir := openTempDir(t)
 	if err := os.WriteFile(filepath.Join(dir, "mesh.yaml"), []byte(meshYAML), 0o644); err != nil {
@@ -100,6 +116,7 @@ func startSidecar(t *testing.T, h *netnstest.Host, meshYAML string) *sidecar {
 	}
 	s := &sidecar{t: t, h: h, logs: &harness.SyncBuffer{},
 		args: []string{"run", "--admin", "127.0.0.1:15000", "--config", dir, "--capture-outbound", "127.0.0.1:15001"}}
+	s.args = append(s.args, flags...)
 	bin := sidecarBinary(t)
 	s.args = append([]string{bin}, s.args...)
 	t.Cleanup(func() {
@@ -123,9 +140,7 @@ func (s *sidecar) start() {
 	go func() { _ = cmd.Wait(); close(done) }()
 	s.cmd, s.done = cmd, done
 	s.t.Cleanup(s.kill)
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
-		return s.h.Dial(network, addr)
-	}}}
+	hc := s.admin()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if resp, err := hc.Get("http://127.0.0.1:15000/ready"); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
@@ -143,6 +158,35 @@ func (s *sidecar) start() {
 			s.t.Fatalf("the proxy in %s was not ready in 30s:\n%s", s.h.Name, s.logs.String())
 		}
 	}
+}
+
+// admin is a client of the proxy's admin address, 127.0.0.1:15000 in its
+// host.
+func (s *sidecar) admin() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
+		return s.h.Dial(network, addr)
+	}}}
+}
+
+// metric returns the value of one series of the proxy's /metrics (labels
+// as the proxy writes them, sorted by name), 0 when absent.
+func (s *sidecar) metric(name, labels string) float64 {
+	s.t.Helper()
+	resp, err := s.admin().Get("http://127.0.0.1:15000/metrics")
+	if err != nil {
+		s.t.Fatalf("metrics of the proxy in %s: %v", s.h.Name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("metrics of the proxy in %s: %v", s.h.Name, err)
+	}
+	m := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(name+labels) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
 }
 
 // kill sends SIGKILL (the proxy dies without closing anything itself)

@@ -20,10 +20,17 @@ const redisPort = 6379
 // proxy.
 func startRedis(t *testing.T, h *netnstest.Host) *redis.Client {
 	t.Helper()
-	cmd := exec.Command("redis-server", "--port", fmt.Sprint(redisPort), "--bind", h.Addr.String(),
+	return startRedisOn(t, h, h.Addr.String())
+}
+
+// startRedisOn is startRedis listening on the address bind, which its
+// client dials.
+func startRedisOn(t *testing.T, h *netnstest.Host, bind string) *redis.Client {
+	t.Helper()
+	cmd := exec.Command("redis-server", "--port", fmt.Sprint(redisPort), "--bind", bind,
 		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning")
 	h.Start(t, cmd)
-	c := goRedis(h, net.JoinHostPort(h.Addr.String(), fmt.Sprint(redisPort)))
+	c := goRedis(h, net.JoinHostPort(bind, fmt.Sprint(redisPort)))
 	t.Cleanup(func() { _ = c.Close() })
 	for deadline := time.Now().Add(10 * time.Second); c.Ping(context.Background()).Err() != nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {

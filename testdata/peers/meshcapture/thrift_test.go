@@ -60,9 +60,15 @@ spec:
 // startThrift runs an apache/thrift server named after h on h's address.
 func startThrift(t *testing.T, h *netnstest.Host) {
 	t.Helper()
+	startThriftOn(t, h, net.JoinHostPort(h.Addr.String(), fmt.Sprint(thriftPort)))
+}
+
+// startThriftOn is startThrift listening on addr.
+func startThriftOn(t *testing.T, h *netnstest.Host, addr string) {
+	t.Helper()
 	var stop func()
 	if err := h.Do(func() (err error) {
-		_, stop, err = peers.Serve(h.Name, net.JoinHostPort(h.Addr.String(), fmt.Sprint(thriftPort)), combo)
+		_, stop, err = peers.Serve(h.Name, addr, combo)
 		return err
 	}); err != nil {
 		t.Fatalf("thrift server in %s: %v", h.Name, err)
