@@ -20,12 +20,20 @@ type ads struct {
 
 // StreamAggregatedResources serves state-of-the-world ADS.
 func (a ads) StreamAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	// Headers at once: the proxy knows it reached a control plane even
+	// when it is up to date and gets no response.
+	if err := gs.SendHeader(nil); err != nil {
+		return err
+	}
 	ss := &sotwStream{stream: &stream{s: a.s, ctx: gs.Context(), protocol: "sotw"}, gs: gs}
 	return serve(ss.stream, gs.Recv, ss.handle, ss.flush)
 }
 
 // DeltaAggregatedResources serves delta (incremental) ADS.
 func (a ads) DeltaAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
+	if err := gs.SendHeader(nil); err != nil {
+		return err
+	}
 	ds := &deltaStream{stream: &stream{s: a.s, ctx: gs.Context(), protocol: "delta"}, gs: gs}
 	return serve(ds.stream, gs.Recv, ds.handle, ds.flush)
 }
