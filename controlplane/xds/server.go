@@ -24,6 +24,9 @@ const (
 type Options struct {
 	// Debounce is the quiet time after an Update before the latest set is
 	// published (DefaultDebounce if zero): a burst of updates is one push.
+	// An update after a quiet period of Debounce is published at once (the
+	// leading edge), and the updates right after it are debounced: a lone
+	// change goes out without waiting, a burst costs one push more.
 	Debounce time.Duration
 	// MaxDelay bounds how long a steady stream of updates can hold a push
 	// back, from the first update of a burst (DefaultMaxDelay if zero).
@@ -139,12 +142,21 @@ func (s *Server) UpdateViews(v *xdsapi.Views) {
 	}
 }
 
-// publishLoop publishes the latest update once updates have been quiet
-// for the debounce time, or MaxDelay after the first of a burst.
+// publishLoop publishes an update at once if none was published for the
+// debounce time (the leading edge); otherwise it publishes the latest
+// update once updates have been quiet for the debounce time, or MaxDelay
+// after the first of a burst.
 func (s *Server) publishLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var first time.Time // of the burst being debounced; zero: none
+	var last time.Time  // of the last publish
+	publish := func() {
+		first, last = time.Time{}, time.Now()
+		if v := s.latest.Swap(nil); v != nil {
+			s.publish(v)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -152,15 +164,16 @@ func (s *Server) publishLoop(ctx context.Context) {
 			return
 		case <-s.kick:
 			now := time.Now()
+			if first.IsZero() && now.Sub(last) >= s.debounce {
+				publish()
+				continue
+			}
 			if first.IsZero() {
 				first = now
 			}
 			timer.Reset(min(s.debounce, first.Add(s.maxDelay).Sub(now)))
 		case <-timer.C:
-			first = time.Time{}
-			if v := s.latest.Swap(nil); v != nil {
-				s.publish(v)
-			}
+			publish()
 		}
 	}
 }
