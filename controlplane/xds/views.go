@@ -14,12 +14,16 @@ type published struct {
 	// replaced is closed when newer views are published: the streams
 	// wait on it.
 	replaced chan struct{}
+	// byRes are the views by the resources they were built from: a view
+	// handed again by the next update (the same *Resources: a namespace
+	// the change did not touch) is not built again.
+	byRes map[*xdsapi.Resources]*view
 }
 
 // newPublished builds v's views. A view handed more than once (the same
 // *Resources), or with the same content as another, is built once and
 // shared; namespaces whose view is Default's are left out of byNS. prev
-// are the views in force (nil: none), whose tables are reused.
+// are the views in force (nil: none), whose views and tables are reused.
 func newPublished(v *xdsapi.Views, prev *published) (*published, error) {
 	b := newBuilder(prev)
 	byRes := map[*xdsapi.Resources]*view{}
@@ -28,9 +32,15 @@ func newPublished(v *xdsapi.Views, prev *published) (*published, error) {
 		if vw := byRes[res]; vw != nil {
 			return vw, nil
 		}
-		vw, err := b.view(res)
-		if err != nil {
-			return nil, err
+		var vw *view
+		if prev != nil {
+			vw = prev.byRes[res]
+		}
+		if vw == nil {
+			var err error
+			if vw, err = b.view(res); err != nil {
+				return nil, err
+			}
 		}
 		if same := byKey[vw.key()]; same != nil {
 			vw = same
@@ -44,7 +54,7 @@ func newPublished(v *xdsapi.Views, prev *published) (*published, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &published{def: def, byNS: map[string]*view{}, replaced: make(chan struct{})}
+	p := &published{def: def, byNS: map[string]*view{}, replaced: make(chan struct{}), byRes: byRes}
 	for ns, res := range v.Namespaces {
 		vw, err := build(res)
 		if err != nil {

@@ -63,6 +63,14 @@ func TestIdenticalViewsShareOneEncoding(t *testing.T) {
 	if !p.same(p) || p.same(next) {
 		t.Error("same is wrong")
 	}
+	// The same resources handed again are the same view, not built again.
+	again, err := newPublished(&xdsapi.Views{Default: def, Namespaces: map[string]*xdsapi.Resources{"ns": x}}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.def != p.def || again.byNS["ns"] != xv {
+		t.Error("views handed again as the same resources were built again")
+	}
 }
 
 // A bad view refuses the whole update, naming its namespace.
