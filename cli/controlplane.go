@@ -103,7 +103,9 @@ func controlplaneCmd() *cobra.Command {
 		Use:   "controlplane [--config DIR | --kubeconfig FILE] (--xds-cert F --xds-key F [--xds-client-ca F] | --insecure)",
 		Short: "Serve the config of a folder or a Kubernetes cluster to proxies over ADS (xDS over gRPC)",
 		Long: "controlplane translates the config (every ServiceEntry, DestinationPolicy,\n" +
-			"MetaRouter and ApplicationProtocol in DIR, watched for changes; without\n" +
+			"MetaRouter, ApplicationProtocol and AuthorizationPolicy in DIR, and\n" +
+			"Aeraki's MetaRouter, ApplicationProtocol and DubboAuthorizationPolicy,\n" +
+			"watched for changes; without\n" +
 			"--config, those of the cluster of --kubeconfig or of its own Pod, with\n" +
 			"Services, EndpointSlices and Pods, writing status back) to xDS and\n" +
 			"serves it over ADS to every proxy started with `metamesh proxy --xds`.\n" +

@@ -14,7 +14,6 @@ import (
 	"github.com/metamesh/metamesh/controlplane/file"
 	"github.com/metamesh/metamesh/controlplane/pipeline"
 	"github.com/metamesh/metamesh/controlplane/translate"
-	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
@@ -40,8 +39,9 @@ func runCmd() *cobra.Command {
 		Use:   "run --config DIR",
 		Short: "Embedded default: route traffic by the YAML in DIR, applying edits live",
 		Long: "run puts the file-mode control plane and one proxy in one process. It reads\n" +
-			"every ServiceEntry, DestinationPolicy, MetaRouter and ApplicationProtocol in\n" +
-			"DIR (Aeraki's MetaRouter and ApplicationProtocol too), translates them to\n" +
+			"every ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol and\n" +
+			"AuthorizationPolicy in DIR (Aeraki's MetaRouter, ApplicationProtocol and\n" +
+			"DubboAuthorizationPolicy too), translates them to\n" +
 			"xDS and applies them to the proxy; on every change it does so again. An\n" +
 			"invalid edit is logged with the file and field, and the last good config\n" +
 			"stays in force. With --xds ADDR it also serves that config over ADS to\n" +
@@ -123,10 +123,12 @@ func runCmd() *cobra.Command {
 	return cmd
 }
 
-// applyTo is the sink of run's own proxy: each set is applied to srv,
-// named in /config_dump by its content hash.
+// applyTo is the sink of run's own proxy: each set's whole mesh (every
+// host, whatever its exportTo or Sidecars: docs/scoping.md) is applied to
+// srv, named in /config_dump by its content hash.
 func applyTo(log *zap.Logger, srv *proxy.Server) pipeline.Sink {
-	return func(res *xdsapi.Resources) error {
+	return func(out *translate.Output) error {
+		res := out.Resources
 		versioned := *res
 		versioned.Version = res.Hash()
 		if err := srv.Apply(&versioned); err != nil {

@@ -51,12 +51,7 @@ func validateCmd() *cobra.Command {
 			}
 			var notes []string
 			if cfg != nil && len(problems) == 0 {
-				in := &translate.Input{
-					ServiceEntries:       cfg.ServiceEntries,
-					DestinationPolicies:  cfg.DestinationPolicies,
-					MetaRouters:          cfg.MetaRouters,
-					ApplicationProtocols: cfg.ApplicationProtocols,
-				}
+				in := cfg.Input()
 				if len(regs) > 0 {
 					notes = assumeRegistryHosts(in, cfg, strings.Join(regs, ","), port)
 				}
@@ -166,7 +161,7 @@ func conditionProblems(out *translate.Output, cfg *file.Config) []string {
 			if c.Status == metav1.ConditionTrue {
 				continue
 			}
-			src := strings.TrimSuffix(cfg.Sources[key], file.AerakiSuffix)
+			src := file.SourceFile(cfg.Sources[key])
 			lines = append(lines, fmt.Sprintf("%s:%s: %s (%s)", src, kindName(key), c.Message, c.Reason))
 		}
 	}
@@ -189,7 +184,7 @@ func registryNotes(cfg *file.Config) []string {
 		if len(se.Spec.Endpoints) == 0 {
 			key := translate.Key("ServiceEntry", se.Namespace, se.Name)
 			notes = append(notes, fmt.Sprintf("note: %s:%s: no endpoints: with --registry, `metamesh run` and `metamesh controlplane` "+
-				"take them from the Dubbo registry, which validate does not contact", strings.TrimSuffix(cfg.Sources[key], file.AerakiSuffix), kindName(key)))
+				"take them from the Dubbo registry, which validate does not contact", file.SourceFile(cfg.Sources[key]), kindName(key)))
 		}
 	}
 	sort.Strings(notes)

@@ -218,3 +218,43 @@ spec:
 		t.Fatalf("a misspelt registry URL: want refused; err %v, output:\n%s", err, out)
 	}
 }
+
+// Sidecar and exportTo are checked by field, as every kind is.
+func TestValidateScoping(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("scope.yaml", `apiVersion: metamesh.io/v1alpha1
+kind: Sidecar
+metadata: {name: default, namespace: shop}
+spec:
+  egress: [{hosts: ["./*", "greeter"]}]
+---
+apiVersion: metamesh.io/v1alpha1
+kind: ServiceEntry
+metadata: {name: greeter, namespace: greeter}
+spec:
+  hosts: [org.example.Greeter]
+  exportTo: ["*", shop]
+  ports: [{number: 20880, name: dubbo, protocol: dubbo}]
+`)
+	out, err := runValidate(t, dir)
+	for _, want := range []string{`scope.yaml:Sidecar/default: spec.egress[0].hosts[1]: Invalid value: "greeter": must be "namespace/host"`,
+		`scope.yaml:ServiceEntry/greeter: spec.exportTo: Invalid value`} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("want %q; err %v, output:\n%s", want, err, out)
+		}
+	}
+	write("scope.yaml", `apiVersion: metamesh.io/v1alpha1
+kind: Sidecar
+metadata: {name: default, namespace: shop}
+spec:
+  egress: [{hosts: ["./*", "greeter/*"]}]
+`)
+	if out, err := runValidate(t, dir); err != nil {
+		t.Errorf("a valid Sidecar: %v\n%s", err, out)
+	}
+}

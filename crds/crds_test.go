@@ -46,6 +46,10 @@ func newObject(t *testing.T, kind string) validatable {
 		return &v1.MetaRouter{}
 	case v1.KindApplicationProtocol:
 		return &v1.ApplicationProtocol{}
+	case v1.KindSidecar:
+		return &v1.Sidecar{}
+	case v1.KindAuthorizationPolicy:
+		return &v1.AuthorizationPolicy{}
 	}
 	t.Fatalf("unknown kind %q", kind)
 	return nil
@@ -95,7 +99,7 @@ func TestSamplesValidate(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []string{v1.KindServiceEntry, v1.KindDestinationPolicy, v1.KindMetaRouter, v1.KindApplicationProtocol} {
+	for _, k := range []string{v1.KindServiceEntry, v1.KindDestinationPolicy, v1.KindMetaRouter, v1.KindApplicationProtocol, v1.KindSidecar} {
 		if !kinds[k] {
 			t.Errorf("no sample of %s", k)
 		}
@@ -133,6 +137,8 @@ var crdFiles = map[string]string{
 	v1.KindDestinationPolicy:   "bases/metamesh.io_destinationpolicies.yaml",
 	v1.KindMetaRouter:          "bases/metamesh.io_metarouters.yaml",
 	v1.KindApplicationProtocol: "bases/metamesh.io_applicationprotocols.yaml",
+	v1.KindSidecar:             "bases/metamesh.io_sidecars.yaml",
+	v1.KindAuthorizationPolicy: "bases/metamesh.io_authorizationpolicies.yaml",
 }
 
 func loadCRD(t *testing.T, file string) (*apiextensionsv1.CustomResourceDefinition, *apiextensions.CustomResourceDefinition) {
@@ -198,8 +204,8 @@ func TestGeneratedCRDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 6 {
-		t.Errorf("want 6 CRD files (4 metamesh, 2 Aeraki), found %d: %v", len(files), files)
+	if want := len(crdFiles) + 3; len(files) != want {
+		t.Errorf("want %d CRD files (one per metamesh kind, 3 Aeraki), found %d: %v", want, len(files), files)
 	}
 	// Each kind's CEL rules that must reach its CRD (substrings).
 	wantRules := map[string][]string{
@@ -240,8 +246,9 @@ func TestGeneratedCRDs(t *testing.T) {
 // CRDs generated for metaprotocol.aeraki.io.
 func TestAerakiSamplesFitTheirCRDs(t *testing.T) {
 	for file, crd := range map[string]string{
-		"aeraki-traffic-split.yaml":       "bases/metaprotocol.aeraki.io_metarouters.yaml",
-		"aeraki-applicationprotocol.yaml": "bases/metaprotocol.aeraki.io_applicationprotocols.yaml",
+		"aeraki-traffic-split.yaml":             "bases/metaprotocol.aeraki.io_metarouters.yaml",
+		"aeraki-applicationprotocol.yaml":       "bases/metaprotocol.aeraki.io_applicationprotocols.yaml",
+		"aeraki-dubbo-authorizationpolicy.yaml": "bases/dubbo.aeraki.io_dubboauthorizationpolicies.yaml",
 	} {
 		t.Run(file, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("samples", file))

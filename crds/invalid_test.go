@@ -72,6 +72,21 @@ var invalidCases = []struct {
 	{"maxEjectionPercent 101", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.OutlierDetection.MaxEjectionPercent = ptr[int32](101)
 	}, "spec.outlierDetection.maxEjectionPercent", ""},
+	{"client TLS mode unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: "ISTIO_MUTUAL"}
+	}, "spec.tls.mode", ""},
+	{"mutual TLS without a key", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: v1.ClientTLSMutual, ClientCertificate: "/etc/certs/cert.pem"}
+	}, "spec.tls.privateKey", "-"},
+	{"client certificate with SIMPLE", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: v1.ClientTLSSimple, ClientCertificate: "/etc/certs/cert.pem"}
+	}, "spec.tls.clientCertificate", "-"},
+	{"listener TLS without a certificate", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.ListenerTLS = &v1.ListenerTLS{Mode: v1.ServerTLSSimple, PrivateKey: "/etc/certs/key.pem"}
+	}, "spec.listenerTls.serverCertificate", "-"},
+	{"listener TLS mode unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.ListenerTLS = &v1.ListenerTLS{Mode: "PASSTHROUGH", ServerCertificate: "c", PrivateKey: "k"}
+	}, "spec.listenerTls.mode", ""},
 
 	// MetaRouter
 	{"weights add to 90", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Routes[1].Route[0].Weight = ptr[int32](70) }, "spec.routes[1].route", ""},
@@ -115,6 +130,48 @@ var invalidCases = []struct {
 	// ApplicationProtocol
 	{"codec not a label", "applicationprotocol.yaml", func(o any) { o.(*v1.ApplicationProtocol).Spec.Codec = "My_RPC" }, "spec.codec", ""},
 	{"no codec", "applicationprotocol.yaml", func(o any) { o.(*v1.ApplicationProtocol).Spec.Codec = "" }, "spec.codec", ""},
+
+	// exportTo (the same type on three kinds)
+	{"exportTo not a namespace", "serviceentry.yaml", func(o any) { o.(*v1.ServiceEntry).Spec.ExportTo = v1.ExportTo{"Shop"} }, "spec.exportTo[0]", ""},
+	{"exportTo all and a namespace", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.ExportTo = v1.ExportTo{"*", "shop"} }, "spec.exportTo", ""},
+	{"exportTo twice", "destinationpolicy.yaml", func(o any) { o.(*v1.DestinationPolicy).Spec.ExportTo = v1.ExportTo{".", "."} }, "spec.exportTo[1]", ""},
+
+	// Sidecar
+	{"no egress", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress = nil }, "spec.egress", ""},
+	{"egress without hosts", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress[0].Hosts = nil }, "spec.egress[0].hosts", ""},
+	{"egress host without namespace", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress[0].Hosts[0] = "shop" }, "spec.egress[0].hosts[0]", ""},
+	{"egress namespace not a label", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress[0].Hosts[0] = "Shop/*" }, "spec.egress[0].hosts[0]", ""},
+	{"egress host wildcard inside", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress[0].Hosts[0] = "./a.*.b" }, "spec.egress[0].hosts[0]", ""},
+	{"egress host twice", "sidecar.yaml", func(o any) {
+		h := &o.(*v1.Sidecar).Spec.Egress[0].Hosts
+		*h = append(*h, (*h)[0])
+	}, "spec.egress[0].hosts[2]", ""},
+
+	// AuthorizationPolicy
+	{"unknown action", "authorizationpolicy.yaml", func(o any) { o.(*v1.AuthorizationPolicy).Spec.Action = "LOG" }, "spec.action", ""},
+	{"protocol not a label", "authorizationpolicy.yaml", func(o any) { o.(*v1.AuthorizationPolicy).Spec.Protocols = []v1.Name{"Dubbo"} }, "spec.protocols[0]", ""},
+	{"duplicate host", "authorizationpolicy.yaml", func(o any) {
+		s := &o.(*v1.AuthorizationPolicy).Spec
+		s.Hosts = append(s.Hosts, s.Hosts[0])
+	}, "spec.hosts[1]", ""},
+	{"ipBlock not an address", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].From[1].IPBlocks = []string{"10.0.0.0/33"}
+	}, "spec.rules[0].from[1].ipBlocks[0]", "-"},
+	{"ipBlock with host bits", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].From[1].NotIPBlocks = []string{"10.1.2.3/8"}
+	}, "spec.rules[0].from[1].notIpBlocks[0]", "-"},
+	{"wildcard inside a method", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].To[0].Methods = []string{"say*World"}
+	}, "spec.rules[0].to[0].methods[0]", "-"},
+	{"empty principal", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].From[0].Principals = []string{""}
+	}, "spec.rules[0].from[0].principals[0]", "-"},
+	{"notAttributes regex does not compile", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].To[0].NotAttributes["debug"] = v1.StringMatch{Regex: ptr("(")}
+	}, "spec.rules[0].to[0].notAttributes[debug].regex", "-"},
+	{"attribute with exact and prefix", "authorizationpolicy.yaml", func(o any) {
+		o.(*v1.AuthorizationPolicy).Spec.Rules[0].To[0].Attributes = map[string]v1.StringMatch{"group": {Exact: ptr("a"), Prefix: ptr("b")}}
+	}, "spec.rules[0].to[0].attributes[group]", ""},
 }
 
 func fieldPaths(errs field.ErrorList) []string {

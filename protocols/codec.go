@@ -43,9 +43,12 @@ const (
 	ReasonTimeout
 	ReasonOverloaded
 	ReasonRateLimited
+	// ReasonDenied: an authorization policy refused the request; the text
+	// names the policy (docs/authorization.md).
+	ReasonDenied
 )
 
-var reasonNames = [...]string{"", "no_route", "no_healthy_upstream", "timeout", "overloaded", "rate_limited"}
+var reasonNames = [...]string{"", "no_route", "no_healthy_upstream", "timeout", "overloaded", "rate_limited", "denied"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) && r != 0 {

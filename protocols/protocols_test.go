@@ -69,7 +69,7 @@ func TestKindAndReasonNames(t *testing.T) {
 	if !KindError.IsResponse() || Kind(0).String() != "unknown" {
 		t.Fatal("error kind")
 	}
-	if ReasonRateLimited.String() != "rate_limited" || Reason(99).String() != "unknown" {
+	if ReasonRateLimited.String() != "rate_limited" || ReasonDenied.String() != "denied" || Reason(99).String() != "unknown" {
 		t.Fatal("reason names")
 	}
 	if Multiplexed.String() != "multiplexed" || Model(0).String() != "unknown" {

@@ -26,7 +26,23 @@ const (
 	// go as with Unpin once it is answered (a blocking command that must
 	// not stall a shared pipeline).
 	Once
+	// Abandon is Answer, and the pinned connection is let go without the
+	// request being sent on it (reset before another client uses it, or
+	// closed, as with Unpin): a Redis EXEC of a transaction that failed
+	// while queued, answered with -EXECABORT.
+	Abandon
 )
+
+// RefusalListener is implemented by Sessions that must know when the
+// proxy answers a request with an error of its own after Intercept let it
+// through (no route, denied, rate limited, no upstream): Redis fails the
+// transaction the request was queued in, as redis-server does for a
+// command it refuses while queuing. pinned says whether the client still
+// has its own upstream connection (a refused request that was to pin one
+// did not).
+type RefusalListener interface {
+	Refused(pinned bool)
+}
 
 // Preambler is implemented by Sessions that have requests to send on a
 // newly pinned connection before the pinning one (Redis: the MULTI the

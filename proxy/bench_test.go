@@ -23,6 +23,7 @@ func BenchmarkProxyRoundTrip(b *testing.B) {
 		{"outlier+limits", setup{Outlier: "{consecutive_5xx: 5}", Thresholds: "{max_requests: 100000}"}},
 		{"accesslog-1%", setup{AccessLog: "{mode: SAMPLED, sample_percent: 1, path: /dev/null}"}},
 		{"accesslog-all", setup{AccessLog: "{mode: ALL, path: /dev/null}"}},
+		{"authz-allow", setup{Authz: "{policies: [{name: default/allow-hello, rules: [{from: [{ip_blocks: [127.0.0.0/8]}], to: [{methods: [sayHello]}]}]}]}"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchRoundTrip(b, bc.cfg) })
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
+	"github.com/metamesh/metamesh/proxy/authz"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/router"
@@ -46,12 +48,16 @@ type downstream struct {
 	// pinned is the client's own upstream connection while its session
 	// keeps it (a transaction). Read loop only.
 	pinned *pinnedConn
+	// peer is the client as authorization policies see it; identified
+	// once its certificate was read (identity.go). Read loop only.
+	peer       authz.Peer
+	identified bool
 }
 
 func newDownstream(l *listener, nc net.Conn) *downstream {
 	s, cfg := l.srv, l.cfg.Load()
 	d := &downstream{srv: s, lis: l, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0), affinity: s.clients.Add(1),
-		active: s.metrics.Active.WithLabelValues(cfg.CodecName)}
+		active: s.metrics.Active.WithLabelValues(cfg.CodecName), peer: peerOf(nc)}
 	lim := s.limits.Load()
 	d.readDone = make(chan struct{})
 	d.rd = wire.NewReader(nc, cfg.Codec, wire.ReadOptions{
@@ -111,12 +117,23 @@ func (d *downstream) serve() {
 		d.w.CloseWithError(err)
 		d.releaseDeparted()
 		return
+	case handshakeFailed(d.nc):
+		d.srv.metrics.DownstreamCxClosed.WithLabelValues(d.cfg.StatPrefix, "tls_handshake").Inc()
+		d.srv.log.Warn("closing client connection: TLS handshake failed", zap.String("listener", d.cfg.Name),
+			zap.Stringer("client", d.nc.RemoteAddr()), zap.Error(err))
 	case errors.Is(err, net.ErrClosed):
 	default:
 		d.srv.log.Debug("client connection ended", zap.String("listener", d.cfg.Name), zap.Error(err))
 	}
 	d.releaseDeparted()
 	d.w.Close()
+}
+
+// handshakeFailed reports whether nc is a TLS connection whose handshake
+// did not complete.
+func handshakeFailed(nc net.Conn) bool {
+	tc, ok := nc.(*tls.Conn)
+	return ok && !tc.ConnectionState().HandshakeComplete
 }
 
 // boundReason is the metric label of a read loop bound error.
@@ -192,6 +209,10 @@ func (d *downstream) handle(m *protocols.Message) error {
 			case protocols.Forward:
 			default:
 				d.sessionReply(m, seq, out)
+				if v == protocols.Abandon && d.pinned != nil {
+					d.pinned.conn.Release()
+					d.pinned = nil
+				}
 				if v == protocols.Close {
 					return errQuit
 				}
@@ -199,10 +220,13 @@ func (d *downstream) handle(m *protocols.Message) error {
 			}
 		}
 		if d.pinned != nil {
-			d.sendPinned(m, seq, pin)
+			if !d.deniedPinned(m, seq, pin) {
+				d.sendPinned(m, seq, pin)
+			}
 			return nil
 		}
-		if d.splitter != nil && m.Kind == protocols.KindRequest && d.split(d.splitter, m, seq) {
+		// A request that pins goes whole to the one connection it pins.
+		if d.splitter != nil && pin == protocols.Forward && m.Kind == protocols.KindRequest && d.split(d.splitter, m, seq) {
 			return nil
 		}
 		r := request{d: d, m: m, seq: seq, pin: pin}
@@ -233,7 +257,7 @@ func (d *downstream) send(c *upstream.Call, cl *cluster.Cluster, b *wire.Batch) 
 
 // pool returns the upstream pool of host, with cl's connection settings.
 func (d *downstream) pool(cl *cluster.Cluster, host *cluster.Host) *upstream.Pool {
-	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections}
+	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections, TLS: cl.TLS, TLSKey: cl.TLSKey}
 	return d.srv.pools.Pool(host.Addr, d.codec, opts)
 }
 

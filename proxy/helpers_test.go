@@ -45,6 +45,11 @@ type setup struct {
 	RateLimit, Fault string // Fault: RoutePolicy fields, e.g. fault: {...}
 	// AccessLog is the listener's access_log (flow YAML).
 	AccessLog string
+	// Authz is the listener's authorization (flow YAML).
+	Authz string
+	// Wildcard adds "*" to the virtual host's domains: it serves requests
+	// naming any service, as a port of one service does.
+	Wildcard bool
 }
 
 var configTmpl = template.Must(template.New("c").Parse(`
@@ -62,11 +67,14 @@ resources:
         {{- if .AccessLog}}
         access_log: {{.AccessLog}}
         {{- end}}
+        {{- if .Authz}}
+        authorization: {{.Authz}}
+        {{- end}}
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
   name: dubbo
   virtual_hosts:
   - name: greetings
-    domains: ["{{.Service}}"]
+    domains: ["{{.Service}}"{{if .Wildcard}}, "*"{{end}}]
     {{- if .RateLimit}}
     typed_per_filter_config:
       metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.LocalRateLimit, {{.RateLimit}}}
@@ -132,7 +140,7 @@ func (c setup) resources(t testing.TB) *xdsapi.Resources {
 	var buf bytes.Buffer
 	err := configTmpl.Execute(&buf, map[string]any{
 		"Port": port(c.Listen), "Service": c.Service, "W1": c.W1, "W2": c.W2, "MutateTo": c.MutateTo,
-		"Policy": c.Policy, "Thresholds": c.Thresholds, "Outlier": c.Outlier, "RateLimit": c.RateLimit, "Fault": c.Fault, "AccessLog": c.AccessLog,
+		"Policy": c.Policy, "Thresholds": c.Thresholds, "Outlier": c.Outlier, "RateLimit": c.RateLimit, "Fault": c.Fault, "AccessLog": c.AccessLog, "Authz": c.Authz, "Wildcard": c.Wildcard,
 		"Clusters": map[string][]string{"v1": ports(c.V1), "v2": ports(c.V2)},
 	})
 	if err != nil {

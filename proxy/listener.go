@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ func (l *listener) serve() {
 			l.refuse(nc, why, limit)
 			return
 		}
+		if cfg := l.cfg.Load(); cfg.TLS != nil {
+			nc = tls.Server(nc, cfg.TLS) // the handshake runs in the connection's first read
+		}
 		d := newDownstream(l, nc)
 		if !l.srv.track(d) {
 			d.close()
@@ -53,10 +57,11 @@ func (l *listener) serve() {
 // refuse closes a connection over a connection limit. It logs the first
 // refusal, then at most one line a second with the number refused since.
 func (l *listener) refuse(nc net.Conn, why string, limit int) {
-	_ = nc.Close()
 	cfg := l.cfg.Load()
 	name := cfg.Name
+	// Counted before the close, which the client sees.
 	l.srv.metrics.DownstreamCxOverflow.WithLabelValues(cfg.StatPrefix).Inc()
+	_ = nc.Close()
 	l.refused++
 	if now := time.Now(); now.Sub(l.refusedLog) >= time.Second {
 		l.srv.log.Warn(why, zap.String("listener", name), zap.Int("limit", limit), zap.Int("refused", l.refused))

@@ -15,7 +15,8 @@ import (
 
 // request is one request on its way through the proxy, from its decoded
 // frame to its reply. handle makes one per frame and route takes it
-// through its steps (resolve, admit, pick, forward: route.go), each of
+// through its steps (resolve, authorize, match, admit, pick, forward:
+// route.go), each of
 // which fills in what it decided or ends the request with a local reply.
 // Everything about a request lives here, never on the connection; what
 // outlives the read loop's turn (an upstream call, an exchange) copies
@@ -33,6 +34,8 @@ type request struct {
 	ob       observers
 	traceSet []protocols.Header // trace context to set on the forwarded frame
 
+	table     *router.Table       // the listener's route table in force
+	vh        *router.VirtualHost // its service's virtual host in table
 	rt        *router.Route
 	routeName string // its route's name, for labels ("pinned" on a client's own connection)
 	cname     string
@@ -57,6 +60,9 @@ func (r *request) oneway() bool { return r.m.Kind == protocols.KindOneway }
 // answer ends r with the proxy's own reply.
 func (r *request) answer(out *local) {
 	d, m := r.d, r.m
+	if rl, ok := d.session.(protocols.RefusalListener); ok {
+		rl.Refused(d.pinned != nil)
+	}
 	route, cluster := r.routeName, r.cname
 	if out.abort != 0 {
 		if sr, ok := d.codec.(protocols.StatusReplier); ok {

@@ -5,11 +5,16 @@ import (
 	"github.com/metamesh/metamesh/proxy/router"
 )
 
-// route takes r through its steps. Each returns nil to go on, or the
+// route takes r through its steps. resolve finds what the others need;
+// each other step returns nil to go on, or the
 // local reply that ends r; forward hands r to an upstream (or answers it
 // when no upstream takes it). Adding a policy means adding a step here.
 func (d *downstream) route(r *request) {
-	out := r.resolve()
+	r.resolve()
+	out := r.authorize()
+	if out == nil {
+		out = r.match()
+	}
 	if out == nil {
 		out = r.admit()
 	}
@@ -23,10 +28,10 @@ func (d *downstream) route(r *request) {
 	r.forward()
 }
 
-// resolve finds r's route: the listener's route table in force, the
-// virtual host of r's service, its first matching route. It also makes
-// r's sampling decisions, so every outcome from here on is observed.
-func (r *request) resolve() *local {
+// resolve finds r's service, the listener's route table in force and
+// the virtual host of r's service in it. It also makes r's sampling
+// decisions, so every outcome from here on is observed.
+func (r *request) resolve() {
 	d, m := r.d, r.m
 	r.snap = d.srv.snap.Load()
 	// The listener's config in force (it may have been renamed or given
@@ -39,12 +44,20 @@ func (r *request) resolve() *local {
 	}
 	r.service = service
 	r.ob, r.traceSet = d.observe(r.cfg, m, service)
-	table := r.snap.Routes[r.cfg.RouteConfig]
-	r.label = serviceLabel(table, service)
-	if table == nil {
+	r.table = r.snap.Routes[r.cfg.RouteConfig]
+	r.label = serviceLabel(r.table, service)
+	if r.table != nil {
+		r.vh = r.table.Lookup(service)
+	}
+}
+
+// match finds r's route: the first matching route of its virtual host;
+// and applies the host's rate limit.
+func (r *request) match() *local {
+	m, service, vh := r.m, r.service, r.vh
+	if r.table == nil {
 		return fail(protocols.ReasonNoRoute, "metamesh: no route configuration %q for listener %s", r.cfg.RouteConfig, r.cfg.Name)
 	}
-	vh := table.Lookup(service)
 	if vh == nil {
 		return fail(protocols.ReasonNoRoute, "metamesh: no route for service %q", service)
 	}

@@ -129,7 +129,7 @@ func (s *Server) Apply(res *xdsapi.Resources) error {
 		s.listeners[name] = l
 		go l.serve()
 	}
-	s.pools.Retain(func(addr string, codec protocols.Codec) bool { return used(snap, addr, codec) })
+	s.pools.Retain(func(addr string, codec protocols.Codec, tlsKey string) bool { return used(snap, addr, codec, tlsKey) })
 	s.ready.Store(true)
 	return nil
 }
@@ -174,8 +174,8 @@ func (s *Server) bindNew(snap *config.Config) (opened map[string]*listener, adop
 }
 
 // used reports whether any cluster reachable through a listener of snap
-// still wants a pool for addr and codec.
-func used(snap *config.Config, addr string, codec protocols.Codec) bool {
+// still wants a pool for addr, codec and TLS settings.
+func used(snap *config.Config, addr string, codec protocols.Codec, tlsKey string) bool {
 	codecInUse := false
 	for _, l := range snap.Listeners {
 		if l.Codec == codec {
@@ -187,6 +187,9 @@ func used(snap *config.Config, addr string, codec protocols.Codec) bool {
 		return false
 	}
 	for _, c := range snap.Clusters {
+		if c.TLSKey != tlsKey {
+			continue
+		}
 		for _, e := range c.Endpoints {
 			if e.Host.Addr == addr {
 				return true

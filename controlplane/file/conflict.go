@@ -8,6 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/metamesh/metamesh/controlplane/translate"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
@@ -21,6 +22,16 @@ type definition struct {
 	obj    validated
 	add    func(*Config)
 	age    age
+}
+
+// key is d's Key, by the kind of its object: a converted Aeraki object
+// (a DubboAuthorizationPolicy) is keyed as the metamesh kind it became.
+func (d *definition) key() string {
+	kind := d.at.Kind
+	if o, ok := d.obj.(runtime.Object); ok && o.GetObjectKind().GroupVersionKind().Kind != "" {
+		kind = o.GetObjectKind().GroupVersionKind().Kind
+	}
+	return Key(kind, d.obj.GetNamespace(), d.obj.GetName())
 }
 
 // age orders objects oldest first, so that the older of two conflicting
@@ -53,7 +64,7 @@ func (a age) compare(b age) int {
 func (l *loader) settle(prev *Config) {
 	held := objectsOf(prev)
 	for _, d := range l.defs {
-		key := Key(d.at.Kind, d.obj.GetNamespace(), d.obj.GetName())
+		key := d.key()
 		d.age = age{changed: !reflect.DeepEqual(held[key], d.obj), when: l.modTimes[d.at.File]}
 		if ts := d.obj.GetCreationTimestamp(); !ts.IsZero() {
 			d.age.when = ts.Time
@@ -65,7 +76,7 @@ func (l *loader) settle(prev *Config) {
 	})
 	defined := map[string]*definition{}
 	for _, d := range l.defs {
-		key := Key(d.at.Kind, d.obj.GetNamespace(), d.obj.GetName())
+		key := d.key()
 		if first, dup := defined[key]; dup {
 			l.add(d.at, "metadata.name", fmt.Sprintf("Duplicate value: %q: also defined in %s", qualified(d.obj), first.source))
 			continue
@@ -80,9 +91,7 @@ func (l *loader) settle(prev *Config) {
 	older := func(kind string, a, b *metav1.ObjectMeta) int {
 		return defined[Key(kind, a.Namespace, a.Name)].age.compare(defined[Key(kind, b.Namespace, b.Name)].age)
 	}
-	in := &translate.Input{ServiceEntries: l.cfg.ServiceEntries, DestinationPolicies: l.cfg.DestinationPolicies,
-		MetaRouters: l.cfg.MetaRouters, ApplicationProtocols: l.cfg.ApplicationProtocols}
-	for _, c := range translate.Conflicts(in, translate.Options{Older: older}) {
+	for _, c := range translate.Conflicts(l.cfg.Input(), translate.Options{Older: older}) {
 		reason := c.Reason
 		if c.Holder != "" {
 			reason += ", in " + l.cfg.Sources[c.Holder]
@@ -108,6 +117,12 @@ func objectsOf(cfg *Config) map[string]any {
 	}
 	for _, o := range cfg.ApplicationProtocols {
 		m[Key(v1alpha1.KindApplicationProtocol, o.Namespace, o.Name)] = o
+	}
+	for _, o := range cfg.Sidecars {
+		m[Key(v1alpha1.KindSidecar, o.Namespace, o.Name)] = o
+	}
+	for _, o := range cfg.AuthorizationPolicies {
+		m[Key(v1alpha1.KindAuthorizationPolicy, o.Namespace, o.Name)] = o
 	}
 	return m
 }

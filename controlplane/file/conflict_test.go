@@ -19,6 +19,10 @@ func conflictRouter(name, host string) string {
 		"]\n  routes:\n  - name: all\n    route: [{destination: {host: " + host + "}}]\n"
 }
 
+func sidecar(name string) string {
+	return "apiVersion: metamesh.io/v1alpha1\nkind: Sidecar\nmetadata: {name: " + name + "}\nspec:\n  egress: [{hosts: [./*]}]\n"
+}
+
 func conflictPolicy(name, host string) string {
 	return "apiVersion: metamesh.io/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: " + name + "}\nspec: {host: " + host + "}\n"
 }
@@ -83,6 +87,23 @@ func TestLoadConflicts(t *testing.T) {
 			"a.yaml": {conflictPolicy("a", "org.example.Greetings"), recent},
 		},
 		want: "a.yaml:DestinationPolicy/a: spec.host: org.example.Greetings already has DestinationPolicy default/z, in z.yaml",
+	}, {
+		name: "MetaRouters exported apart don't conflict; one exported to all does",
+		files: map[string]file{
+			"se.yaml":   {greetings, old},
+			"shop.yaml": {strings.Replace(conflictRouter("shop", "org.example.Greetings"), "spec:\n", "spec:\n  exportTo: [shop]\n", 1), old},
+			"own.yaml":  {strings.Replace(conflictRouter("own", "org.example.Greetings"), "spec:\n", "spec:\n  exportTo: [\".\"]\n", 1), old},
+			"a.yaml":    {conflictRouter("a", "org.example.Greetings"), recent},
+		},
+		want: "a.yaml:MetaRouter/a: spec.hosts[0]: org.example.Greetings is already routed by MetaRouter default/own exported to namespaces default " +
+			"(this one is exported to every namespace), in own.yaml",
+	}, {
+		name: "two Sidecars in a namespace",
+		files: map[string]file{
+			"z.yaml": {sidecar("z"), old},
+			"a.yaml": {sidecar("a"), recent},
+		},
+		want: "a.yaml:Sidecar/a: metadata.name: namespace default already has Sidecar z; a namespace has one, in z.yaml",
 	}, {
 		name: "ApplicationProtocol named like a built-in",
 		files: map[string]file{

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/json"
 
+	aerakidubbo "github.com/metamesh/metamesh/crds/aeraki/dubbo/v1alpha1"
 	aeraki "github.com/metamesh/metamesh/crds/aeraki/v1alpha1"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
@@ -25,9 +26,11 @@ type validated interface {
 var (
 	metameshAPI = v1alpha1.SchemeGroupVersion.String()
 	aerakiAPI   = aeraki.SchemeGroupVersion.String()
-	supported   = fmt.Sprintf("want %s %s, %s, %s or %s, or %s %s or %s", metameshAPI,
-		v1alpha1.KindServiceEntry, v1alpha1.KindDestinationPolicy, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol,
-		aerakiAPI, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol)
+	aerakiDubbo = aerakidubbo.SchemeGroupVersion.String()
+	supported   = fmt.Sprintf("want %s %s, %s, %s, %s, %s or %s, or %s %s or %s, or %s %s", metameshAPI,
+		v1alpha1.KindServiceEntry, v1alpha1.KindDestinationPolicy, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol, v1alpha1.KindSidecar,
+		v1alpha1.KindAuthorizationPolicy, aerakiAPI, v1alpha1.KindMetaRouter, v1alpha1.KindApplicationProtocol,
+		aerakiDubbo, aerakidubbo.KindDubboAuthorizationPolicy)
 )
 
 // decode dispatches a document on its apiVersion and kind.
@@ -54,6 +57,14 @@ func (l *loader) decode(d *document) {
 				c.ApplicationProtocols = append(c.ApplicationProtocols, o)
 			})
 			return
+		case v1alpha1.KindSidecar:
+			decodeMetamesh(l, d, true, func(c *Config, o *v1alpha1.Sidecar) { c.Sidecars = append(c.Sidecars, o) })
+			return
+		case v1alpha1.KindAuthorizationPolicy:
+			decodeMetamesh(l, d, true, func(c *Config, o *v1alpha1.AuthorizationPolicy) {
+				c.AuthorizationPolicies = append(c.AuthorizationPolicies, o)
+			})
+			return
 		}
 	case aerakiAPI:
 		switch d.head.Kind {
@@ -63,6 +74,13 @@ func (l *loader) decode(d *document) {
 		case v1alpha1.KindApplicationProtocol:
 			decodeAeraki(l, d, (*aeraki.ApplicationProtocol).ToMetamesh, func(c *Config, o *v1alpha1.ApplicationProtocol) {
 				c.ApplicationProtocols = append(c.ApplicationProtocols, o)
+			})
+			return
+		}
+	case aerakiDubbo:
+		if d.head.Kind == aerakidubbo.KindDubboAuthorizationPolicy {
+			decodeAeraki(l, d, (*aerakidubbo.DubboAuthorizationPolicy).ToMetamesh, func(c *Config, o *v1alpha1.AuthorizationPolicy) {
+				c.AuthorizationPolicies = append(c.AuthorizationPolicies, o)
 			})
 			return
 		}
@@ -117,7 +135,7 @@ func decodeAeraki[T any, P interface {
 	// An ApplicationProtocol is renamed by the conversion (cluster-scoped,
 	// named by its protocol); report and key it by what it became.
 	at.Namespace, at.Name = out.GetNamespace(), out.GetName()
-	l.accept(at, mark, d.source+AerakiSuffix, out, func(c *Config) { add(c, out) })
+	l.accept(at, mark, d.source+" ("+d.head.APIVersion+")", out, func(c *Config) { add(c, out) })
 }
 
 // accept validates obj and, when its document (problems since mark) is

@@ -21,6 +21,7 @@ import (
 	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/metamesh/metamesh/controlplane/translate"
 	aeraki "github.com/metamesh/metamesh/crds/aeraki/v1alpha1"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
@@ -34,11 +35,25 @@ type Config struct {
 	DestinationPolicies  []*v1alpha1.DestinationPolicy
 	MetaRouters          []*v1alpha1.MetaRouter
 	ApplicationProtocols []*v1alpha1.ApplicationProtocol
+	Sidecars             []*v1alpha1.Sidecar
+	// AuthorizationPolicies include Aeraki's DubboAuthorizationPolicies,
+	// converted.
+	AuthorizationPolicies []*v1alpha1.AuthorizationPolicy
 
 	// Sources maps each object's Key to where it was read: "file" when the
 	// file holds just that object, else "file:N" with N the 1-based document
-	// number. Objects read from Aeraki's apiVersion have AerakiSuffix appended.
+	// number. Objects read from Aeraki's apiVersions have AerakiSuffix or
+	// AerakiDubboSuffix appended.
 	Sources map[string]string
+}
+
+// AerakiDubboSuffix ends the Sources entry of an object that was written
+// as Aeraki's dubbo.aeraki.io/v1alpha1 and converted.
+const AerakiDubboSuffix = " (dubbo.aeraki.io/v1alpha1)"
+
+// SourceFile is a Sources entry without the suffix of a converted object.
+func SourceFile(source string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(source, AerakiSuffix), AerakiDubboSuffix)
 }
 
 // AerakiSuffix ends the Sources entry of an object that was written as
@@ -115,7 +130,21 @@ func load(dir string, prev *Config) (*Config, Problems, error) {
 	sortObjects(l.cfg.DestinationPolicies)
 	sortObjects(l.cfg.MetaRouters)
 	sortObjects(l.cfg.ApplicationProtocols)
+	sortObjects(l.cfg.AuthorizationPolicies)
+	sortObjects(l.cfg.Sidecars)
 	return l.cfg, nil, nil
+}
+
+// Input is the translator's input: every object of c.
+func (c *Config) Input() *translate.Input {
+	return &translate.Input{
+		ServiceEntries:        c.ServiceEntries,
+		DestinationPolicies:   c.DestinationPolicies,
+		MetaRouters:           c.MetaRouters,
+		ApplicationProtocols:  c.ApplicationProtocols,
+		Sidecars:              c.Sidecars,
+		AuthorizationPolicies: c.AuthorizationPolicies,
+	}
 }
 
 func sortObjects[T metav1.Object](objs []T) {
@@ -218,6 +247,7 @@ var (
 	_ validated     = (*v1alpha1.DestinationPolicy)(nil)
 	_ validated     = (*v1alpha1.MetaRouter)(nil)
 	_ validated     = (*v1alpha1.ApplicationProtocol)(nil)
+	_ validated     = (*v1alpha1.Sidecar)(nil)
 	_ metav1.Object = (*aeraki.MetaRouter)(nil)
 	_ metav1.Object = (*aeraki.ApplicationProtocol)(nil)
 )

@@ -197,7 +197,8 @@ func (w *Watcher) reloaded(cfg *Config, problems Problems) {
 			zap.Int("serviceEntries", len(cfg.ServiceEntries)),
 			zap.Int("destinationPolicies", len(cfg.DestinationPolicies)),
 			zap.Int("metaRouters", len(cfg.MetaRouters)),
-			zap.Int("applicationProtocols", len(cfg.ApplicationProtocols)))
+			zap.Int("applicationProtocols", len(cfg.ApplicationProtocols)),
+			zap.Int("authorizationPolicies", len(cfg.AuthorizationPolicies)))
 		w.report(ReloadOK, &w.ok)
 	}
 }

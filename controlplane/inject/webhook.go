@@ -18,6 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/metamesh/metamesh/controlplane/ca"
 )
 
 // Path is where the webhook is served.
@@ -113,9 +115,9 @@ func Setup(mgr manager.Manager, o Options) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	authority, err := loadOrCreateCA(ctx, c, o.Namespace, o.SecretName)
+	authority, err := ca.LoadOrCreateSecret(ctx, c, o.Namespace, o.SecretName, "metamesh sidecar injector CA")
 	if err != nil {
-		return err
+		return fmt.Errorf("inject: %w", err)
 	}
 	sc := &servingCert{ca: authority, hosts: append(o.ServiceHosts(), o.ExtraHosts...)}
 	srv := webhook.NewServer(webhook.Options{
@@ -126,7 +128,7 @@ func Setup(mgr manager.Manager, o Options) error {
 	if err := mgr.Add(srv); err != nil {
 		return fmt.Errorf("inject: %w", err)
 	}
-	return mgr.Add(&caBundle{client: c, name: o.ConfigName, pem: authority.certPEM, log: o.Logger})
+	return mgr.Add(&caBundle{client: c, name: o.ConfigName, pem: authority.CertPEM(), log: o.Logger})
 }
 
 // handler answers the admission reviews of pod creations.

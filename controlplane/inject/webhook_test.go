@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/metamesh/metamesh/controlplane/ca"
 	"github.com/metamesh/metamesh/controlplane/kube/kubetest"
 )
 
@@ -66,7 +67,7 @@ func startInjector(t *testing.T) *injector {
 		t.Fatalf("the CA Secret: %v", err)
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(s.Data[secretCert]) {
+	if !pool.AppendCertsFromPEM(s.Data[ca.CertName]) {
 		t.Fatal("the CA Secret's ca.crt holds no certificate")
 	}
 	eventually(t, "the caBundle", func() error {
@@ -75,7 +76,7 @@ func startInjector(t *testing.T) *injector {
 			return err
 		}
 		for _, w := range got.Webhooks {
-			if string(w.ClientConfig.CABundle) != string(s.Data[secretCert]) {
+			if string(w.ClientConfig.CABundle) != string(s.Data[ca.CertName]) {
 				return fmt.Errorf("%s: caBundle is not the CA's certificate", w.Name)
 			}
 		}

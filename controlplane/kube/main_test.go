@@ -19,6 +19,7 @@ import (
 
 	"github.com/metamesh/metamesh/controlplane/kube/kubetest"
 	"github.com/metamesh/metamesh/controlplane/translate"
+	aerakidubbo "github.com/metamesh/metamesh/crds/aeraki/dubbo/v1alpha1"
 	aeraki "github.com/metamesh/metamesh/crds/aeraki/v1alpha1"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
@@ -32,7 +33,7 @@ func apiServer(t *testing.T) (*rest.Config, client.Client) {
 	t.Helper()
 	cfg := kubetest.Config(t, "../../crds/bases")
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme, aeraki.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme, aeraki.AddToScheme, aerakidubbo.AddToScheme} {
 		if err := add(s); err != nil {
 			t.Fatal(err)
 		}

@@ -38,6 +38,7 @@ type serviceRef struct{ namespace, name string }
 // serviceEntry returns the ServiceEntry equivalent of svc, or nil when none
 // of its ports speaks a meta-protocol. Its hosts are the Service's DNS name
 // (<name>.<namespace>.svc.<domain>) and those of HostsAnnotation; its
+// exportTo is ExportToAnnotation's; its
 // endpoints are the ready ones of its EndpointSlices, labelled with their
 // Pod's labels so DestinationPolicy subsets select pods.
 func (w *serviceWorld) serviceEntry(svc *corev1.Service) *v1alpha1.ServiceEntry {
@@ -64,6 +65,7 @@ func (w *serviceWorld) serviceEntry(svc *corev1.Service) *v1alpha1.ServiceEntry 
 		return nil
 	}
 	se.Spec.Hosts = w.hosts(svc)
+	se.Spec.ExportTo = serviceExportTo(svc)
 	// Its ClusterIPs are what clients dial (mesh mode's capture
 	// destinations); a headless Service has none.
 	for _, ip := range svc.Spec.ClusterIPs {

@@ -1,5 +1,5 @@
 // Package kube is the Kubernetes config source of the control plane. With
-// controller-runtime's cache it watches metamesh's kinds, Aeraki's
+// controller-runtime's cache it watches metamesh's kinds (Sidecar too), Aeraki's
 // MetaRouter and ApplicationProtocol, Services, EndpointSlices and Pods
 // (metadata only); after each burst of changes it rebuilds the translator's
 // input, Services made into ServiceEntries (see HostsAnnotation and
@@ -39,6 +39,7 @@ import (
 	crsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/metamesh/metamesh/controlplane/translate"
+	aerakidubbo "github.com/metamesh/metamesh/crds/aeraki/dubbo/v1alpha1"
 	aeraki "github.com/metamesh/metamesh/crds/aeraki/v1alpha1"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
@@ -144,7 +145,7 @@ func cmpOr(d, def time.Duration) time.Duration {
 // scheme knows every kind the source reads.
 var scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, discoveryv1.AddToScheme, v1alpha1.AddToScheme, aeraki.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, discoveryv1.AddToScheme, v1alpha1.AddToScheme, aeraki.AddToScheme, aerakidubbo.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err) // only on a kind registered twice
 		}
@@ -158,8 +159,11 @@ var statusKinds = []func() client.Object{
 	func() client.Object { return &v1alpha1.DestinationPolicy{} },
 	func() client.Object { return &v1alpha1.MetaRouter{} },
 	func() client.Object { return &v1alpha1.ApplicationProtocol{} },
+	func() client.Object { return &v1alpha1.Sidecar{} },
 	func() client.Object { return &aeraki.MetaRouter{} },
 	func() client.Object { return &aeraki.ApplicationProtocol{} },
+	func() client.Object { return &v1alpha1.AuthorizationPolicy{} },
+	func() client.Object { return &aerakidubbo.DubboAuthorizationPolicy{} },
 }
 
 // watched returns an empty object of every kind the input is built from.

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/metamesh/metamesh/controlplane/translate"
+	aerakidubbo "github.com/metamesh/metamesh/crds/aeraki/dubbo/v1alpha1"
 	aeraki "github.com/metamesh/metamesh/crds/aeraki/v1alpha1"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
@@ -227,9 +228,15 @@ func statusOf(obj client.Object) *v1alpha1.Status {
 		return &o.Status
 	case *v1alpha1.ApplicationProtocol:
 		return &o.Status
+	case *v1alpha1.Sidecar:
+		return &o.Status
 	case *aeraki.MetaRouter:
 		return &o.Status
 	case *aeraki.ApplicationProtocol:
+		return &o.Status
+	case *v1alpha1.AuthorizationPolicy:
+		return &o.Status
+	case *aerakidubbo.DubboAuthorizationPolicy:
 		return &o.Status
 	}
 	panic("kube: no status on " + kindOf(obj))

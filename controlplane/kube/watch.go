@@ -57,7 +57,8 @@ func (s *source) Start(ctx context.Context) error {
 		if last == nil || !reflect.DeepEqual(snap.input, last.input) {
 			in := snap.input
 			s.opts.Logger.Info("publishing", "serviceEntries", len(in.ServiceEntries), "destinationPolicies", len(in.DestinationPolicies),
-				"metaRouters", len(in.MetaRouters), "applicationProtocols", len(in.ApplicationProtocols), "refused", len(snap.refused))
+				"metaRouters", len(in.MetaRouters), "applicationProtocols", len(in.ApplicationProtocols),
+				"authorizationPolicies", len(in.AuthorizationPolicies), "refused", len(snap.refused))
 			s.publish(in)
 		}
 		if last == nil || !reflect.DeepEqual(snap, last) {

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metamesh/metamesh/controlplane/translate"
+	aerakidubbo "github.com/metamesh/metamesh/crds/aeraki/dubbo/v1alpha1"
 	aeraki "github.com/metamesh/metamesh/crds/aeraki/v1alpha1"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
@@ -43,8 +44,11 @@ type lists struct {
 	destinationPolicies  v1alpha1.DestinationPolicyList
 	metaRouters          v1alpha1.MetaRouterList
 	applicationProtocols v1alpha1.ApplicationProtocolList
+	sidecars             v1alpha1.SidecarList
 	aerakiRouters        aeraki.MetaRouterList
 	aerakiProtocols      aeraki.ApplicationProtocolList
+	authzPolicies        v1alpha1.AuthorizationPolicyList
+	dubboAuthzPolicies   aerakidubbo.DubboAuthorizationPolicyList
 	services             corev1.ServiceList
 	slices               discoveryv1.EndpointSliceList
 	pods                 metav1.PartialObjectMetadataList
@@ -54,8 +58,8 @@ type lists struct {
 func read(ctx context.Context, r client.Reader, domain string) (*snapshot, error) {
 	var l lists
 	l.pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
-	for _, list := range []client.ObjectList{&l.serviceEntries, &l.destinationPolicies, &l.metaRouters, &l.applicationProtocols,
-		&l.aerakiRouters, &l.aerakiProtocols, &l.services, &l.slices, &l.pods} {
+	for _, list := range []client.ObjectList{&l.serviceEntries, &l.destinationPolicies, &l.metaRouters, &l.applicationProtocols, &l.sidecars,
+		&l.aerakiRouters, &l.aerakiProtocols, &l.authzPolicies, &l.dubboAuthzPolicies, &l.services, &l.slices, &l.pods} {
 		if err := r.List(ctx, list); err != nil {
 			return nil, fmt.Errorf("kube: list %T: %w", list, err)
 		}
@@ -75,7 +79,7 @@ func build(l *lists, domain string) *snapshot {
 	// An Aeraki object may have the key of a metamesh one (an Aeraki
 	// ApplicationProtocol is named by its protocol): taken oldest first,
 	// the oldest keeps it and the newer is refused.
-	var protocols, routers []client.Object
+	var protocols, routers, policies []client.Object
 	for i := range l.applicationProtocols.Items {
 		protocols = append(protocols, &l.applicationProtocols.Items[i])
 	}
@@ -122,11 +126,36 @@ func build(l *lists, domain string) *snapshot {
 			}
 		}
 	}
+	for i := range l.sidecars.Items {
+		if o := &l.sidecars.Items[i]; s.add(o, v1alpha1.KindSidecar, o) {
+			in.Sidecars = append(in.Sidecars, o)
+		}
+	}
+	for i := range l.authzPolicies.Items {
+		policies = append(policies, &l.authzPolicies.Items[i])
+	}
+	for i := range l.dubboAuthzPolicies.Items {
+		policies = append(policies, &l.dubboAuthzPolicies.Items[i])
+	}
+	for _, src := range oldestFirst(policies) {
+		switch o := src.(type) {
+		case *v1alpha1.AuthorizationPolicy:
+			if s.add(o, v1alpha1.KindAuthorizationPolicy, o) {
+				in.AuthorizationPolicies = append(in.AuthorizationPolicies, o)
+			}
+		case *aerakidubbo.DubboAuthorizationPolicy:
+			if c, ok := addAeraki(s, o, o.ToMetamesh, v1alpha1.KindAuthorizationPolicy); ok {
+				in.AuthorizationPolicies = append(in.AuthorizationPolicies, c)
+			}
+		}
+	}
 	in.ServiceEntries = append(in.ServiceEntries, services(l, domain, in.ApplicationProtocols)...)
 	sortObjects(in.ServiceEntries)
 	sortObjects(in.DestinationPolicies)
 	sortObjects(in.MetaRouters)
 	sortObjects(in.ApplicationProtocols)
+	sortObjects(in.AuthorizationPolicies)
+	sortObjects(in.Sidecars)
 	return s
 }
 
@@ -220,6 +249,10 @@ func cleanMeta(obj client.Object) {
 	case *v1alpha1.MetaRouter:
 		o.ObjectMeta = m
 	case *v1alpha1.ApplicationProtocol:
+		o.ObjectMeta = m
+	case *v1alpha1.Sidecar:
+		o.ObjectMeta = m
+	case *v1alpha1.AuthorizationPolicy:
 		o.ObjectMeta = m
 	}
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/metamesh/metamesh/controlplane/registry"
 	"github.com/metamesh/metamesh/controlplane/translate"
 	"github.com/metamesh/metamesh/controlplane/xds"
-	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // Objects is one complete set of config objects from a source.
@@ -44,8 +43,8 @@ type Objects struct {
 type Source func(ctx context.Context, publish func(*Objects) error) error
 
 // Sink puts a translated set in force (the ADS server, the in-process
-// proxy), or returns why it refused it. It must not change res.
-type Sink func(res *xdsapi.Resources) error
+// proxy), or returns why it refused it. It must not change out.
+type Sink func(out *translate.Output) error
 
 // Options configure a Pipeline.
 type Options struct {
@@ -95,11 +94,11 @@ func New(o Options) *Pipeline {
 	return p
 }
 
-// ToADS is the sink that hands each set to the ADS server, which pushes it
-// to the proxies after its debounce.
+// ToADS is the sink that hands each set's views to the ADS server, which
+// pushes each proxy its namespace's after its debounce (docs/scoping.md).
 func ToADS(srv *xds.Server) Sink {
-	return func(res *xdsapi.Resources) error {
-		srv.Update(res)
+	return func(out *translate.Output) error {
+		srv.UpdateViews(out.Views)
 		return nil
 	}
 }
@@ -136,7 +135,7 @@ func (p *Pipeline) apply(objs *Objects) error {
 	p.metrics.observe(out, time.Since(start))
 	logConditions(p.o.Log, out, objs.Origins)
 	for _, sink := range p.o.Sinks {
-		if err := sink(out.Resources); err != nil {
+		if err := sink(out); err != nil {
 			return err
 		}
 	}

@@ -76,10 +76,10 @@ type recorder struct {
 	err  error
 }
 
-func (r *recorder) sink(res *xdsapi.Resources) error {
+func (r *recorder) sink(out *translate.Output) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sets = append(r.sets, res)
+	r.sets = append(r.sets, out.Resources)
 	return r.err
 }
 

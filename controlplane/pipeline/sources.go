@@ -19,15 +19,7 @@ import (
 func Folder(dir string, debounce time.Duration, log *zap.Logger) Source {
 	return func(ctx context.Context, publish func(*Objects) error) error {
 		return file.Watch(ctx, dir, debounce, log, func(cfg *file.Config) error {
-			return publish(&Objects{
-				Input: &translate.Input{
-					ServiceEntries:       cfg.ServiceEntries,
-					DestinationPolicies:  cfg.DestinationPolicies,
-					MetaRouters:          cfg.MetaRouters,
-					ApplicationProtocols: cfg.ApplicationProtocols,
-				},
-				Origins: cfg.Sources,
-			})
+			return publish(&Objects{Input: cfg.Input(), Origins: cfg.Sources})
 		})
 	}
 }

@@ -58,3 +58,25 @@ func BenchmarkTranslate2000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTranslate2000Scoped is the same mesh in 40 namespaces of 50
+// services, each with a Sidecar seeing its own namespace and ns00: the
+// whole mesh plus 40 views of 50 or 100 services (docs/scoping.md).
+func BenchmarkTranslate2000Scoped(b *testing.B) {
+	in := scaleInput(2000)
+	for i, se := range in.ServiceEntries {
+		ns := fmt.Sprintf("ns%02d", i%40)
+		se.Namespace, in.DestinationPolicies[i].Namespace, in.MetaRouters[i].Namespace = ns, ns, ns
+	}
+	for n := range 40 {
+		in.Sidecars = append(in.Sidecars, &v1alpha1.Sidecar{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: fmt.Sprintf("ns%02d", n)},
+			Spec: v1alpha1.SidecarSpec{Egress: []v1alpha1.SidecarEgress{{Hosts: []string{"./*", "ns00/*"}}}}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		out := Translate(in, Options{})
+		if len(out.Views.Namespaces) != 40 || len(out.Views.For("ns01").Clusters) != 100*5 {
+			b.Fatalf("%d views, %d clusters in ns01's", len(out.Views.Namespaces), len(out.Views.For("ns01").Clusters))
+		}
+	}
+}

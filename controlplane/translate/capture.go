@@ -8,12 +8,12 @@ import (
 	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
-// captureDestinations lists what a client may dial to reach the services
-// of port p, for proxies that capture connections (mesh mode): each
+// captureDestinations lists what a client may dial to reach svcs on port
+// number, for proxies that capture connections (mesh mode): each
 // service's addresses on the port's number, and each endpoint with an IP
 // address on its own port for it. DNS-named endpoints are left out (the
 // original destination of a connection is an address).
-func captureDestinations(p *port) []*xdsapi.CaptureDestination {
+func captureDestinations(number int32, svcs []*service) []*xdsapi.CaptureDestination {
 	type key struct {
 		prefix string
 		port   uint32
@@ -26,13 +26,13 @@ func captureDestinations(p *port) []*xdsapi.CaptureDestination {
 			out = append(out, &xdsapi.CaptureDestination{Prefix: prefix, Port: port})
 		}
 	}
-	for _, svc := range p.services {
-		sp, ok := servicePort(svc, p.number)
+	for _, svc := range svcs {
+		sp, ok := servicePort(svc, number)
 		if !ok {
 			continue
 		}
 		for _, a := range svc.entry.Spec.Addresses {
-			add(a, uint32(p.number))
+			add(a, uint32(number))
 		}
 		for _, ep := range svc.entry.Spec.Endpoints {
 			if _, err := netip.ParseAddr(ep.Address); err != nil {

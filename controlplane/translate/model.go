@@ -29,17 +29,31 @@ type service struct {
 	key     string // its ServiceEntry's status key
 	entry   *v1alpha1.ServiceEntry
 	ports   []v1alpha1.ServicePort
+	exports exportSet
+	idx     int // in hostOrder
+
+	// policies and routers are attached oldest first; no two of a list
+	// are exported to one namespace (scope.go).
+	policies []attached[*v1alpha1.DestinationPolicy]
+	routers  []attached[*v1alpha1.MetaRouter]
+
+	// The policy and router in force in the view being built (use).
 	policy  *v1alpha1.DestinationPolicy
 	polKey  string
 	router  *v1alpha1.MetaRouter
 	routKey string
 }
 
-// port is one listener: the services sharing a port and protocol.
+// port is one listener: the services sharing a port and protocol, in host
+// order once registered.
 type port struct {
 	number   int32
 	protocol string
 	services []*service
+	// tls is how its listener terminates TLS (nil: plaintext), from the
+	// DestinationPolicy tlsKey of one of its services (settleListenerTLS).
+	tls    *v1alpha1.ListenerTLS
+	tlsKey string
 }
 
 type translation struct {
@@ -50,8 +64,12 @@ type translation struct {
 
 	codecs    map[string]codecRef
 	services  map[string]*service
+	hostOrder []*service // services by host
 	ports     map[int32]*port
+	sidecars  map[string]*sidecar // by namespace
 	conflicts []Conflict
+	authz     []*authzPolicy // oldest first
+	cache     buildCache     // views.go
 }
 
 func keyOf(kind string, m *metav1.ObjectMeta) string { return Key(kind, m.Namespace, m.Name) }
@@ -118,7 +136,7 @@ func (t *translation) registerServices() {
 				t.conflict(key, fmt.Sprintf("spec.hosts[%d]", hi), other.key, fmt.Sprintf("%s is already defined by ServiceEntry %s/%s", host, other.entry.Namespace, other.entry.Name))
 				continue
 			}
-			svc := &service{host: host, key: key, entry: se}
+			svc := &service{host: host, key: key, entry: se, exports: exportsOf(se.Spec.ExportTo, se.Namespace)}
 			for pi, p := range se.Spec.Ports {
 				if t.claimPort(svc, p, fmt.Sprintf("spec.ports[%d]", pi)) {
 					svc.ports = append(svc.ports, p)
@@ -126,6 +144,17 @@ func (t *translation) registerServices() {
 			}
 			t.services[host] = svc
 		}
+	}
+	t.hostOrder = make([]*service, 0, len(t.services))
+	for _, svc := range t.services {
+		t.hostOrder = append(t.hostOrder, svc)
+	}
+	sort.Slice(t.hostOrder, func(i, j int) bool { return t.hostOrder[i].host < t.hostOrder[j].host })
+	for i, svc := range t.hostOrder {
+		svc.idx = i
+	}
+	for _, p := range t.ports {
+		sort.Slice(p.services, func(i, j int) bool { return p.services[i].host < p.services[j].host })
 	}
 }
 

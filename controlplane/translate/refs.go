@@ -17,11 +17,11 @@ func (t *translation) attachPolicies() {
 			t.reject(key, v1alpha1.ReasonUnknownHost, fmt.Sprintf("spec.host: %s is unknown", dp.Spec.Host))
 			continue
 		}
-		if svc.policy != nil {
-			t.conflict(key, "spec.host", svc.polKey, fmt.Sprintf("%s already has DestinationPolicy %s/%s", dp.Spec.Host, svc.policy.Namespace, svc.policy.Name))
+		a := attached[*v1alpha1.DestinationPolicy]{obj: dp, key: key, exports: exportsOf(dp.Spec.ExportTo, dp.Namespace)}
+		if held := claim(&svc.policies, a); held != nil {
+			t.conflict(key, "spec.host", held.key, fmt.Sprintf("%s already has DestinationPolicy %s/%s%s", dp.Spec.Host, held.obj.Namespace, held.obj.Name, overlap(held.exports, a.exports)))
 			continue
 		}
-		svc.policy, svc.polKey = dp, key
 		if cp := dp.Spec.ConnectionPool; cp != nil && cp.IdleTimeout != nil {
 			t.note(key, "spec.connectionPool.idleTimeout is not enforced yet")
 		}
@@ -33,24 +33,33 @@ func (t *translation) attachRouters() {
 	for _, mr := range t.in.MetaRouters {
 		key := keyOf("MetaRouter", &mr.ObjectMeta)
 		t.st(key)
-		attached := 0
+		n := 0
 		for i, h := range mr.Spec.Hosts {
 			svc, ok := t.services[string(h)]
 			if !ok {
 				t.unresolved(key, v1alpha1.ReasonUnknownHost, fmt.Sprintf("spec.hosts[%d]: no ServiceEntry defines %s", i, h))
 				continue
 			}
-			if svc.router != nil {
-				t.conflict(key, fmt.Sprintf("spec.hosts[%d]", i), svc.routKey, fmt.Sprintf("%s is already routed by MetaRouter %s/%s", h, svc.router.Namespace, svc.router.Name))
+			a := attached[*v1alpha1.MetaRouter]{obj: mr, key: key, exports: exportsOf(mr.Spec.ExportTo, mr.Namespace)}
+			if held := claim(&svc.routers, a); held != nil {
+				t.conflict(key, fmt.Sprintf("spec.hosts[%d]", i), held.key, fmt.Sprintf("%s is already routed by MetaRouter %s/%s%s", h, held.obj.Namespace, held.obj.Name, overlap(held.exports, a.exports)))
 				continue
 			}
-			svc.router, svc.routKey = mr, key
-			attached++
+			n++
 		}
-		if attached == 0 && len(t.st(key).accepted) == 0 {
+		if n == 0 && len(t.st(key).accepted) == 0 {
 			t.reject(key, v1alpha1.ReasonUnknownHost, "spec.hosts: none of the hosts is defined by a ServiceEntry")
 		}
 	}
+}
+
+// overlap says, in a conflict message, why two objects with exportTo
+// clash: "" when both are exported everywhere (the usual case).
+func overlap(held, refused exportSet) string {
+	if held.all && refused.all {
+		return ""
+	}
+	return fmt.Sprintf(" exported to %s (this one is exported to %s)", held, refused)
 }
 
 // subsetLabels returns the labels of subset on svc, or false.

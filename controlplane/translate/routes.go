@@ -17,39 +17,35 @@ import (
 	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
-// routeConfig builds the routes of one listener: a virtual host per
-// service on the port, whose domain is the service name.
-func (t *translation) routeConfig(p *port, name string) *routev3.RouteConfiguration {
-	rc := &routev3.RouteConfiguration{Name: name}
-	svcs := append([]*service(nil), p.services...)
-	sort.Slice(svcs, func(i, j int) bool { return svcs[i].host < svcs[j].host })
-	for _, svc := range svcs {
-		vh := &routev3.VirtualHost{Name: fmt.Sprintf("%s:%d", svc.host, p.number), Domains: []string{svc.host}}
-		if len(svcs) == 1 {
-			// The port is this service's alone, as a Kubernetes Service's
-			// port is: requests are its whatever service name they carry
-			// (a Dubbo interface need not equal the host name).
-			vh.Domains = append(vh.Domains, "*")
-		}
-		if svc.router == nil || len(svc.router.Spec.Routes) == 0 {
-			// A service with no MetaRouter, or one with no routes (only
-			// a rate limit), goes to all of its endpoints.
-			vh.Routes = []*routev3.Route{{
-				Name:   "default",
-				Match:  matchAll(),
-				Action: &routev3.Route_Route{Route: t.action(p, []v1alpha1.WeightedDestination{{Destination: v1alpha1.Destination{Host: v1alpha1.Host(svc.host)}}}, "", "")},
-			}}
-		} else {
-			for i, r := range svc.router.Spec.Routes {
-				vh.Routes = append(vh.Routes, t.route(p, svc, r, fmt.Sprintf("spec.routes[%d]", i)))
-			}
-		}
-		if svc.router != nil && svc.router.Spec.LocalRateLimit != nil {
-			vh.TypedPerFilterConfig = perFilter(rateLimit(svc.router.Spec.LocalRateLimit))
-		}
-		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+// virtualHost is svc's on port p, with the router and policy in force;
+// its domain is the service name.
+func (t *translation) virtualHost(p *port, svc *service) *routev3.VirtualHost {
+	vh := &routev3.VirtualHost{Name: fmt.Sprintf("%s:%d", svc.host, p.number), Domains: []string{svc.host}}
+	if len(p.services) == 1 {
+		// The port is this service's alone in the whole mesh, as a
+		// Kubernetes Service's port is: requests are its whatever
+		// service name they carry (a Dubbo interface need not equal the
+		// host name). Not when a view sees only this one of several:
+		// the others' requests must get no route there.
+		vh.Domains = append(vh.Domains, "*")
 	}
-	return rc
+	if svc.router == nil || len(svc.router.Spec.Routes) == 0 {
+		// A service with no MetaRouter, or one with no routes (only
+		// a rate limit), goes to all of its endpoints.
+		vh.Routes = []*routev3.Route{{
+			Name:   "default",
+			Match:  matchAll(),
+			Action: &routev3.Route_Route{Route: t.action(p, []v1alpha1.WeightedDestination{{Destination: v1alpha1.Destination{Host: v1alpha1.Host(svc.host)}}}, "", "")},
+		}}
+	} else {
+		for i, r := range svc.router.Spec.Routes {
+			vh.Routes = append(vh.Routes, t.route(p, svc, r, fmt.Sprintf("spec.routes[%d]", i)))
+		}
+	}
+	if svc.router != nil && svc.router.Spec.LocalRateLimit != nil {
+		vh.TypedPerFilterConfig = perFilter(rateLimit(svc.router.Spec.LocalRateLimit))
+	}
+	return vh
 }
 
 func matchAll() *routev3.RouteMatch {

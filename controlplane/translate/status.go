@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -43,9 +44,13 @@ func (t *translation) reject(key, reason, msg string) {
 	s.accepted = append(s.accepted, msg)
 }
 
-// unresolved records a reference to something that does not exist.
+// unresolved records a reference to something that does not exist, once
+// (several views may find it).
 func (t *translation) unresolved(key, reason, msg string) {
 	s := t.st(key)
+	if slices.Contains(s.refs, msg) {
+		return
+	}
 	if s.refsReason == "" {
 		s.refsReason = reason
 	}

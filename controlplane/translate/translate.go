@@ -1,6 +1,8 @@
 // Package translate is the pure translation from metamesh's config kinds
-// (ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol) to the
-// xDS resources a proxy applies. It never fails as a whole: an object it
+// (ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol,
+// Sidecar, AuthorizationPolicy) to the xDS resources a proxy applies: the
+// whole mesh, and the view of each namespace (docs/scoping.md). It never
+// fails as a whole: an object it
 // can't honour gets a status condition saying why, and the rest is
 // translated.
 package translate
@@ -17,10 +19,12 @@ import (
 
 // Input is the set of objects to translate.
 type Input struct {
-	ServiceEntries       []*v1alpha1.ServiceEntry
-	DestinationPolicies  []*v1alpha1.DestinationPolicy
-	MetaRouters          []*v1alpha1.MetaRouter
-	ApplicationProtocols []*v1alpha1.ApplicationProtocol
+	ServiceEntries        []*v1alpha1.ServiceEntry
+	DestinationPolicies   []*v1alpha1.DestinationPolicy
+	MetaRouters           []*v1alpha1.MetaRouter
+	ApplicationProtocols  []*v1alpha1.ApplicationProtocol
+	Sidecars              []*v1alpha1.Sidecar
+	AuthorizationPolicies []*v1alpha1.AuthorizationPolicy
 }
 
 // Options are the translation settings that don't come from objects.
@@ -39,7 +43,14 @@ type Options struct {
 
 // Output is the translation of an Input.
 type Output struct {
+	// Resources is the whole mesh: every host, whatever its exportTo,
+	// each with its oldest MetaRouter and DestinationPolicy. `metamesh
+	// run`'s proxy applies it.
 	Resources *xdsapi.Resources
+	// Views are what the proxies of each namespace see; views that are
+	// the same share one Resources (Resources itself when nothing is
+	// scoped).
+	Views *xdsapi.Views
 	// Status holds the conditions of every input object, by Key.
 	Status map[string]Conditions
 }
@@ -70,8 +81,11 @@ func newTranslation(in *Input, opts Options) *translation {
 func (t *translation) resolve() {
 	t.registerProtocols()
 	t.registerServices()
+	t.registerSidecars()
 	t.attachPolicies()
+	t.settleListenerTLS()
 	t.attachRouters()
+	t.attachAuthorization()
 }
 
 // ByAge orders two objects oldest first: by creationTimestamp (as the API
@@ -105,6 +119,12 @@ func sorted(in *Input, opts Options) *Input {
 	})
 	out.ApplicationProtocols = sortedBy(in.ApplicationProtocols, func(a, b *v1alpha1.ApplicationProtocol) int {
 		return older(v1alpha1.KindApplicationProtocol, &a.ObjectMeta, &b.ObjectMeta)
+	})
+	out.Sidecars = sortedBy(in.Sidecars, func(a, b *v1alpha1.Sidecar) int {
+		return older(v1alpha1.KindSidecar, &a.ObjectMeta, &b.ObjectMeta)
+	})
+	out.AuthorizationPolicies = sortedBy(in.AuthorizationPolicies, func(a, b *v1alpha1.AuthorizationPolicy) int {
+		return older(v1alpha1.KindAuthorizationPolicy, &a.ObjectMeta, &b.ObjectMeta)
 	})
 	return &out
 }

@@ -125,6 +125,12 @@ func readInput(t testing.TB, path string) *Input {
 		case "ApplicationProtocol":
 			o := &v1alpha1.ApplicationProtocol{}
 			in.ApplicationProtocols, obj = append(in.ApplicationProtocols, o), o
+		case "Sidecar":
+			o := &v1alpha1.Sidecar{}
+			in.Sidecars, obj = append(in.Sidecars, o), o
+		case "AuthorizationPolicy":
+			o := &v1alpha1.AuthorizationPolicy{}
+			in.AuthorizationPolicies, obj = append(in.AuthorizationPolicies, o), o
 		default:
 			t.Fatalf("%s: document %d: kind %q", path, i, meta.Kind)
 		}
@@ -173,6 +179,13 @@ func render(t testing.TB, out *Output) []byte {
 		status[k] = cs
 	}
 	doc["status"] = status
+	if v := out.Views; len(v.Namespaces) > 0 || v.Default != out.Resources {
+		views := map[string]any{"(default)": summary(v.Default)}
+		for ns, r := range v.Namespaces {
+			views[ns] = summary(r)
+		}
+		doc["views"] = views
+	}
 	js, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +195,33 @@ func render(t testing.TB, out *Output) []byte {
 		t.Fatal(err)
 	}
 	return y
+}
+
+// summary is a view in short: listeners, each route configuration's
+// virtual hosts with their routes ("name → cluster"), and clusters.
+func summary(r *xdsapi.Resources) map[string]any {
+	var listeners, clusters []string
+	for _, l := range r.Listeners {
+		listeners = append(listeners, l.GetName())
+	}
+	for _, c := range r.Clusters {
+		clusters = append(clusters, c.GetName())
+	}
+	routes := map[string]any{}
+	for _, rc := range r.Routes {
+		vhs := map[string][]string{}
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, rt := range vh.GetRoutes() {
+				to := rt.GetRoute().GetCluster()
+				for _, w := range rt.GetRoute().GetWeightedClusters().GetClusters() {
+					to += " " + w.GetName()
+				}
+				vhs[vh.GetName()] = append(vhs[vh.GetName()], rt.GetName()+" → "+strings.TrimSpace(to))
+			}
+		}
+		routes[rc.GetName()] = vhs
+	}
+	return map[string]any{"listeners": listeners, "routes": routes, "clusters": clusters}
 }
 
 func asList(v any) []any {

@@ -2,7 +2,6 @@ package translate
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -27,31 +26,22 @@ func ClusterName(port int32, subset, host string) string {
 // ListenerName names the listener (and its route configuration) of a port.
 func ListenerName(protocol string, port int32) string { return fmt.Sprintf("%s-%d", protocol, port) }
 
-// emit writes the resources: per port a listener and a route configuration
-// with one virtual host per service; per service port a cluster for all
-// endpoints and one per subset, each with its endpoints.
+// emit writes the resources of the whole mesh and of each view (see
+// build): per port a listener and a route configuration with one virtual
+// host per service; per service port a cluster for all endpoints and one
+// per subset, each with its endpoints.
 func (t *translation) emit() {
-	res := t.out.Resources
-	for _, p := range t.sortedPorts() {
-		name := ListenerName(p.protocol, p.number)
-		res.Listeners = append(res.Listeners, t.listener(p, name))
-		res.Routes = append(res.Routes, t.routeConfig(p, name))
-	}
-	hosts := make([]string, 0, len(t.services))
-	for h := range t.services {
-		hosts = append(hosts, h)
-	}
-	sort.Strings(hosts)
-	for _, h := range hosts {
-		t.clusters(t.services[h])
-	}
+	full := t.selectAll()
+	t.out.Resources = t.build(full)
+	t.out.Views = t.views(full)
 	t.conditions()
 }
 
-func (t *translation) listener(p *port, name string) *listenerv3.Listener {
+// listener is port p's, serving svcs (those of p the view sees).
+func (t *translation) listener(p *port, svcs []*service, name string) *listenerv3.Listener {
 	ref := t.codecs[p.protocol]
 	cfg := &xdsapi.MetaProtocolProxy{Codec: ref.codec, CodecConfig: ref.config, RouteConfigName: name, StatPrefix: name, AccessLog: t.opts.AccessLog,
-		CaptureDestinations: captureDestinations(p)}
+		CaptureDestinations: captureDestinations(p.number, svcs), Authorization: t.authorization(p.protocol, svcs)}
 	if onePerPort[p.protocol] {
 		cfg.DefaultService = p.services[0].host
 	}
@@ -59,20 +49,25 @@ func (t *translation) listener(p *port, name string) *listenerv3.Listener {
 	if err != nil {
 		panic(fmt.Sprintf("translate: marshal MetaProtocolProxy: %v", err)) // a generated message always marshals
 	}
+	chain := &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
+		Name:       xdsapi.FilterName,
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: any},
+	}}}
+	if p.tls != nil {
+		chain.TransportSocket = listenerTLS(p.tls)
+	}
 	return &listenerv3.Listener{
 		Name: name,
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: t.opts.ListenAddress, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(p.number)},
 		}}},
-		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
-			Name:       xdsapi.FilterName,
-			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: any},
-		}}}},
+		FilterChains: []*listenerv3.FilterChain{chain},
 	}
 }
 
-func (t *translation) clusters(svc *service) {
-	res := t.out.Resources
+// clusters are svc's with the policy in force.
+func (t *translation) clusters(svc *service) clusterSet {
+	var res clusterSet
 	for _, sp := range svc.ports {
 		subsets := []v1alpha1.Subset{{Name: ""}}
 		if svc.policy != nil {
@@ -80,10 +75,11 @@ func (t *translation) clusters(svc *service) {
 		}
 		for _, ss := range subsets {
 			name := ClusterName(int32(sp.Number), string(ss.Name), svc.host)
-			res.Clusters = append(res.Clusters, t.cluster(svc, name))
-			res.Endpoints = append(res.Endpoints, endpoints(svc, sp, name, ss.Labels))
+			res.clusters = append(res.clusters, t.cluster(svc, name))
+			res.endpoints = append(res.endpoints, endpoints(svc, sp, name, ss.Labels))
 		}
 	}
+	return res
 }
 
 var lbPolicies = map[v1alpha1.LoadBalancerPolicy]clusterv3.Cluster_LbPolicy{
@@ -107,6 +103,7 @@ func (t *translation) cluster(svc *service, name string) *clusterv3.Cluster {
 		return c
 	}
 	spec := svc.policy.Spec
+	c.TransportSocket = clusterTLS(spec.TLS, svc.host)
 	if lb := spec.LoadBalancer; lb != nil {
 		c.LbPolicy = lbPolicies[lb.Policy]
 	}

@@ -110,6 +110,20 @@ type DestinationPolicySpec struct {
 	// OutlierDetection ejects failing endpoints.
 	// +optional
 	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+
+	// TLS is how the proxy speaks TLS to the host's endpoints.
+	// +optional
+	TLS *ClientTLS `json:"tls,omitempty"`
+
+	// ListenerTLS is how the listener of the host's ports terminates TLS.
+	// +optional
+	ListenerTLS *ListenerTLS `json:"listenerTls,omitempty"`
+
+	// ExportTo lists the namespaces whose proxies see this policy ("." its
+	// own, "*" all, or names; default "*"). See docs/scoping.md.
+	// +optional
+	// +listType=set
+	ExportTo ExportTo `json:"exportTo,omitempty"`
 }
 
 // DestinationPolicy declares a host's subsets and how to reach its endpoints.

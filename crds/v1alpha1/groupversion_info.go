@@ -1,5 +1,6 @@
 // Package v1alpha1 holds metamesh's configuration kinds (group metamesh.io):
-// ServiceEntry, DestinationPolicy, MetaRouter and ApplicationProtocol.
+// ServiceEntry, DestinationPolicy, MetaRouter, ApplicationProtocol, Sidecar
+// and AuthorizationPolicy.
 //
 // The same types serve Kubernetes (as CRDs, validated by the API server from
 // the kubebuilder markers and CEL rules below) and file mode (validated by
@@ -35,6 +36,8 @@ const (
 	KindDestinationPolicy   = "DestinationPolicy"
 	KindMetaRouter          = "MetaRouter"
 	KindApplicationProtocol = "ApplicationProtocol"
+	KindSidecar             = "Sidecar"
+	KindAuthorizationPolicy = "AuthorizationPolicy"
 )
 
 // Resource returns the group-qualified resource for a plural resource name.
@@ -48,6 +51,8 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&DestinationPolicy{}, &DestinationPolicyList{},
 		&MetaRouter{}, &MetaRouterList{},
 		&ApplicationProtocol{}, &ApplicationProtocolList{},
+		&Sidecar{}, &SidecarList{},
+		&AuthorizationPolicy{}, &AuthorizationPolicyList{},
 	)
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil

@@ -65,6 +65,7 @@ func (x *ServiceEntry) Validate() field.ErrorList {
 		}
 		errs = append(errs, validateRange(e.Weight, 1, maxWeight, ip.Child("weight"))...)
 	}
+	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
 	return errs
 }
 
@@ -165,6 +166,9 @@ func (x *DestinationPolicy) Validate() field.ErrorList {
 		errs = append(errs, validateOptDuration(od.BaseEjectionTime, op.Child("baseEjectionTime"))...)
 		errs = append(errs, validateRange(od.MaxEjectionPercent, 0, 100, op.Child("maxEjectionPercent"))...)
 	}
+	errs = append(errs, validateClientTLS(s.TLS, p.Child("tls"))...)
+	errs = append(errs, validateListenerTLS(s.ListenerTLS, p.Child("listenerTls"))...)
+	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
 	return errs
 }
 
@@ -207,6 +211,7 @@ func (x *MetaRouter) Validate() field.ErrorList {
 			errs = append(errs, validateTokenBucket(&c.TokenBucket, cp.Index(i).Child("tokenBucket"))...)
 		}
 	}
+	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
 	return errs
 }
 

@@ -208,6 +208,12 @@ type MetaRouterSpec struct {
 	// LocalRateLimit limits requests per proxy.
 	// +optional
 	LocalRateLimit *LocalRateLimit `json:"localRateLimit,omitempty"`
+
+	// ExportTo lists the namespaces whose proxies see this router ("." its
+	// own, "*" all, or names; default "*"). See docs/scoping.md.
+	// +optional
+	// +listType=set
+	ExportTo ExportTo `json:"exportTo,omitempty"`
 }
 
 // MetaRouter routes the requests of one or more services by their attributes.

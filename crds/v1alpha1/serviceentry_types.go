@@ -78,6 +78,12 @@ type ServiceEntrySpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=1024
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
+
+	// ExportTo lists the namespaces whose proxies see this service ("." its
+	// own, "*" all, or names; default "*"). See docs/scoping.md.
+	// +optional
+	// +listType=set
+	ExportTo ExportTo `json:"exportTo,omitempty"`
 }
 
 // ServiceEntry declares a service, its ports and protocols, and its endpoints.

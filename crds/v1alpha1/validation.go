@@ -179,13 +179,17 @@ func validateMatch(m *Match, p *field.Path) field.ErrorList {
 	if m == nil {
 		return nil
 	}
+	return validateAttributes(m.Attributes, p.Child("attributes"))
+}
+
+// validateAttributes checks a map of attribute matchers at path ap.
+func validateAttributes(attrs map[string]StringMatch, ap *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	ap := p.Child("attributes")
-	if len(m.Attributes) > maxAttributes {
-		errs = append(errs, field.TooMany(ap, len(m.Attributes), maxAttributes))
+	if len(attrs) > maxAttributes {
+		errs = append(errs, field.TooMany(ap, len(attrs), maxAttributes))
 	}
-	keys := make([]string, 0, len(m.Attributes))
-	for k := range m.Attributes {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -194,7 +198,7 @@ func validateMatch(m *Match, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(ap, k, "attribute names must not be empty"))
 			continue
 		}
-		errs = append(errs, validateStringMatch(m.Attributes[k], ap.Key(k))...)
+		errs = append(errs, validateStringMatch(attrs[k], ap.Key(k))...)
 	}
 	return errs
 }

@@ -29,6 +29,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type AuthorizationPolicy_Action int32
+
+const (
+	AuthorizationPolicy_ALLOW AuthorizationPolicy_Action = 0
+	AuthorizationPolicy_DENY  AuthorizationPolicy_Action = 1
+	AuthorizationPolicy_AUDIT AuthorizationPolicy_Action = 2
+)
+
+// Enum value maps for AuthorizationPolicy_Action.
+var (
+	AuthorizationPolicy_Action_name = map[int32]string{
+		0: "ALLOW",
+		1: "DENY",
+		2: "AUDIT",
+	}
+	AuthorizationPolicy_Action_value = map[string]int32{
+		"ALLOW": 0,
+		"DENY":  1,
+		"AUDIT": 2,
+	}
+)
+
+func (x AuthorizationPolicy_Action) Enum() *AuthorizationPolicy_Action {
+	p := new(AuthorizationPolicy_Action)
+	*p = x
+	return p
+}
+
+func (x AuthorizationPolicy_Action) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthorizationPolicy_Action) Descriptor() protoreflect.EnumDescriptor {
+	return file_metaprotocol_proto_enumTypes[0].Descriptor()
+}
+
+func (AuthorizationPolicy_Action) Type() protoreflect.EnumType {
+	return &file_metaprotocol_proto_enumTypes[0]
+}
+
+func (x AuthorizationPolicy_Action) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthorizationPolicy_Action.Descriptor instead.
+func (AuthorizationPolicy_Action) EnumDescriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{2, 0}
+}
+
 type AccessLog_Mode int32
 
 const (
@@ -63,11 +112,11 @@ func (x AccessLog_Mode) String() string {
 }
 
 func (AccessLog_Mode) Descriptor() protoreflect.EnumDescriptor {
-	return file_metaprotocol_proto_enumTypes[0].Descriptor()
+	return file_metaprotocol_proto_enumTypes[1].Descriptor()
 }
 
 func (AccessLog_Mode) Type() protoreflect.EnumType {
-	return &file_metaprotocol_proto_enumTypes[0]
+	return &file_metaprotocol_proto_enumTypes[1]
 }
 
 func (x AccessLog_Mode) Number() protoreflect.EnumNumber {
@@ -76,7 +125,7 @@ func (x AccessLog_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AccessLog_Mode.Descriptor instead.
 func (AccessLog_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{2, 0}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{7, 0}
 }
 
 type AccessLog_Format int32
@@ -109,11 +158,11 @@ func (x AccessLog_Format) String() string {
 }
 
 func (AccessLog_Format) Descriptor() protoreflect.EnumDescriptor {
-	return file_metaprotocol_proto_enumTypes[1].Descriptor()
+	return file_metaprotocol_proto_enumTypes[2].Descriptor()
 }
 
 func (AccessLog_Format) Type() protoreflect.EnumType {
-	return &file_metaprotocol_proto_enumTypes[1]
+	return &file_metaprotocol_proto_enumTypes[2]
 }
 
 func (x AccessLog_Format) Number() protoreflect.EnumNumber {
@@ -122,7 +171,7 @@ func (x AccessLog_Format) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AccessLog_Format.Descriptor instead.
 func (AccessLog_Format) EnumDescriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{2, 1}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{7, 1}
 }
 
 // MetaProtocolProxy configures one listener: which codec frames its
@@ -148,8 +197,11 @@ type MetaProtocolProxy struct {
 	// connection redirected to the proxy whose destination matches one is
 	// served as if it had arrived on this listener.
 	CaptureDestinations []*CaptureDestination `protobuf:"bytes,7,rep,name=capture_destinations,json=captureDestinations,proto3" json:"capture_destinations,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The authorization policies of the services this listener serves
+	// (none: every request is allowed). docs/authorization.md.
+	Authorization *Authorization `protobuf:"bytes,8,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetaProtocolProxy) Reset() {
@@ -231,6 +283,371 @@ func (x *MetaProtocolProxy) GetCaptureDestinations() []*CaptureDestination {
 	return nil
 }
 
+func (x *MetaProtocolProxy) GetAuthorization() *Authorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+// Authorization is what a listener enforces before routing: a request is
+// denied when a DENY policy matches it, or when ALLOW policies apply to
+// its service and none matches it; AUDIT policies only count.
+type Authorization struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In the order they were created, oldest first (the first match names
+	// the denial).
+	Policies      []*AuthorizationPolicy `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Authorization) Reset() {
+	*x = Authorization{}
+	mi := &file_metaprotocol_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Authorization) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Authorization) ProtoMessage() {}
+
+func (x *Authorization) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Authorization.ProtoReflect.Descriptor instead.
+func (*Authorization) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Authorization) GetPolicies() []*AuthorizationPolicy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+// AuthorizationPolicy is one policy as it applies to one listener.
+type AuthorizationPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "namespace/name": the metrics' policy label and the denial's text.
+	Name   string                     `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Action AuthorizationPolicy_Action `protobuf:"varint,2,opt,name=action,proto3,enum=metamesh.proxy.v1alpha1.AuthorizationPolicy_Action" json:"action,omitempty"`
+	// Evaluated, logged and counted, never enforced.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The services (request `service` attribute, or the listener's
+	// default_service) it applies to; empty: every request of the listener.
+	Services []string `protobuf:"bytes,4,rep,name=services,proto3" json:"services,omitempty"`
+	// A request matches the policy when it matches any rule; no rules
+	// match nothing.
+	Rules         []*AuthorizationRule `protobuf:"bytes,5,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizationPolicy) Reset() {
+	*x = AuthorizationPolicy{}
+	mi := &file_metaprotocol_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizationPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizationPolicy) ProtoMessage() {}
+
+func (x *AuthorizationPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizationPolicy.ProtoReflect.Descriptor instead.
+func (*AuthorizationPolicy) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AuthorizationPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthorizationPolicy) GetAction() AuthorizationPolicy_Action {
+	if x != nil {
+		return x.Action
+	}
+	return AuthorizationPolicy_ALLOW
+}
+
+func (x *AuthorizationPolicy) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *AuthorizationPolicy) GetServices() []string {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *AuthorizationPolicy) GetRules() []*AuthorizationRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// AuthorizationRule matches a request when any source and any operation
+// match; an empty list matches every request.
+type AuthorizationRule struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	From          []*AuthorizationSource    `protobuf:"bytes,1,rep,name=from,proto3" json:"from,omitempty"`
+	To            []*AuthorizationOperation `protobuf:"bytes,2,rep,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizationRule) Reset() {
+	*x = AuthorizationRule{}
+	mi := &file_metaprotocol_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizationRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizationRule) ProtoMessage() {}
+
+func (x *AuthorizationRule) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizationRule.ProtoReflect.Descriptor instead.
+func (*AuthorizationRule) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AuthorizationRule) GetFrom() []*AuthorizationSource {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *AuthorizationRule) GetTo() []*AuthorizationOperation {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+// AuthorizationSource matches the caller; every non-empty field must
+// match. Strings are Istio patterns: "abc", "abc*", "*abc", "*" (any
+// non-empty value). A caller's principal and namespace come from the
+// SPIFFE ID of its verified client certificate; one without (no mutual
+// TLS) has empty ones: principals and namespaces don't match it,
+// not_principals and not_namespaces do.
+type AuthorizationSource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principals    []string               `protobuf:"bytes,1,rep,name=principals,proto3" json:"principals,omitempty"`
+	NotPrincipals []string               `protobuf:"bytes,2,rep,name=not_principals,json=notPrincipals,proto3" json:"not_principals,omitempty"`
+	Namespaces    []string               `protobuf:"bytes,3,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	NotNamespaces []string               `protobuf:"bytes,4,rep,name=not_namespaces,json=notNamespaces,proto3" json:"not_namespaces,omitempty"`
+	// IP addresses or CIDR ranges, matched against the client connection's
+	// source address.
+	IpBlocks      []string `protobuf:"bytes,5,rep,name=ip_blocks,json=ipBlocks,proto3" json:"ip_blocks,omitempty"`
+	NotIpBlocks   []string `protobuf:"bytes,6,rep,name=not_ip_blocks,json=notIpBlocks,proto3" json:"not_ip_blocks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizationSource) Reset() {
+	*x = AuthorizationSource{}
+	mi := &file_metaprotocol_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizationSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizationSource) ProtoMessage() {}
+
+func (x *AuthorizationSource) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizationSource.ProtoReflect.Descriptor instead.
+func (*AuthorizationSource) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AuthorizationSource) GetPrincipals() []string {
+	if x != nil {
+		return x.Principals
+	}
+	return nil
+}
+
+func (x *AuthorizationSource) GetNotPrincipals() []string {
+	if x != nil {
+		return x.NotPrincipals
+	}
+	return nil
+}
+
+func (x *AuthorizationSource) GetNamespaces() []string {
+	if x != nil {
+		return x.Namespaces
+	}
+	return nil
+}
+
+func (x *AuthorizationSource) GetNotNamespaces() []string {
+	if x != nil {
+		return x.NotNamespaces
+	}
+	return nil
+}
+
+func (x *AuthorizationSource) GetIpBlocks() []string {
+	if x != nil {
+		return x.IpBlocks
+	}
+	return nil
+}
+
+func (x *AuthorizationSource) GetNotIpBlocks() []string {
+	if x != nil {
+		return x.NotIpBlocks
+	}
+	return nil
+}
+
+// AuthorizationOperation matches the request; every non-empty field must
+// match. Services and methods are Istio patterns.
+type AuthorizationOperation struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Services    []string               `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	NotServices []string               `protobuf:"bytes,2,rep,name=not_services,json=notServices,proto3" json:"not_services,omitempty"`
+	// The request's `method` attribute.
+	Methods    []string `protobuf:"bytes,3,rep,name=methods,proto3" json:"methods,omitempty"`
+	NotMethods []string `protobuf:"bytes,4,rep,name=not_methods,json=notMethods,proto3" json:"not_methods,omitempty"`
+	// Every entry must match (an inverted one must not).
+	Attributes    []*AttributeMatch `protobuf:"bytes,5,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizationOperation) Reset() {
+	*x = AuthorizationOperation{}
+	mi := &file_metaprotocol_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizationOperation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizationOperation) ProtoMessage() {}
+
+func (x *AuthorizationOperation) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizationOperation.ProtoReflect.Descriptor instead.
+func (*AuthorizationOperation) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AuthorizationOperation) GetServices() []string {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *AuthorizationOperation) GetNotServices() []string {
+	if x != nil {
+		return x.NotServices
+	}
+	return nil
+}
+
+func (x *AuthorizationOperation) GetMethods() []string {
+	if x != nil {
+		return x.Methods
+	}
+	return nil
+}
+
+func (x *AuthorizationOperation) GetNotMethods() []string {
+	if x != nil {
+		return x.NotMethods
+	}
+	return nil
+}
+
+func (x *AuthorizationOperation) GetAttributes() []*AttributeMatch {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
 // CaptureDestination is one address range and port a client may dial to
 // reach a service of a listener: a service address (a ServiceEntry's
 // `addresses`, a Kubernetes ClusterIP) or one of its endpoints' addresses.
@@ -250,7 +667,7 @@ type CaptureDestination struct {
 
 func (x *CaptureDestination) Reset() {
 	*x = CaptureDestination{}
-	mi := &file_metaprotocol_proto_msgTypes[1]
+	mi := &file_metaprotocol_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -262,7 +679,7 @@ func (x *CaptureDestination) String() string {
 func (*CaptureDestination) ProtoMessage() {}
 
 func (x *CaptureDestination) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[1]
+	mi := &file_metaprotocol_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -275,7 +692,7 @@ func (x *CaptureDestination) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureDestination.ProtoReflect.Descriptor instead.
 func (*CaptureDestination) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{1}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CaptureDestination) GetPrefix() string {
@@ -318,7 +735,7 @@ type AccessLog struct {
 
 func (x *AccessLog) Reset() {
 	*x = AccessLog{}
-	mi := &file_metaprotocol_proto_msgTypes[2]
+	mi := &file_metaprotocol_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -330,7 +747,7 @@ func (x *AccessLog) String() string {
 func (*AccessLog) ProtoMessage() {}
 
 func (x *AccessLog) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[2]
+	mi := &file_metaprotocol_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -343,7 +760,7 @@ func (x *AccessLog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessLog.ProtoReflect.Descriptor instead.
 func (*AccessLog) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{2}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AccessLog) GetMode() AccessLog_Mode {
@@ -390,7 +807,7 @@ type LocalRateLimit struct {
 
 func (x *LocalRateLimit) Reset() {
 	*x = LocalRateLimit{}
-	mi := &file_metaprotocol_proto_msgTypes[3]
+	mi := &file_metaprotocol_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +819,7 @@ func (x *LocalRateLimit) String() string {
 func (*LocalRateLimit) ProtoMessage() {}
 
 func (x *LocalRateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[3]
+	mi := &file_metaprotocol_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +832,7 @@ func (x *LocalRateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalRateLimit.ProtoReflect.Descriptor instead.
 func (*LocalRateLimit) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{3}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LocalRateLimit) GetTokenBucket() *TokenBucket {
@@ -445,7 +862,7 @@ type TokenBucket struct {
 
 func (x *TokenBucket) Reset() {
 	*x = TokenBucket{}
-	mi := &file_metaprotocol_proto_msgTypes[4]
+	mi := &file_metaprotocol_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +874,7 @@ func (x *TokenBucket) String() string {
 func (*TokenBucket) ProtoMessage() {}
 
 func (x *TokenBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[4]
+	mi := &file_metaprotocol_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +887,7 @@ func (x *TokenBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenBucket.ProtoReflect.Descriptor instead.
 func (*TokenBucket) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{4}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TokenBucket) GetMaxTokens() uint32 {
@@ -506,7 +923,7 @@ type RateLimitCondition struct {
 
 func (x *RateLimitCondition) Reset() {
 	*x = RateLimitCondition{}
-	mi := &file_metaprotocol_proto_msgTypes[5]
+	mi := &file_metaprotocol_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +935,7 @@ func (x *RateLimitCondition) String() string {
 func (*RateLimitCondition) ProtoMessage() {}
 
 func (x *RateLimitCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[5]
+	mi := &file_metaprotocol_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +948,7 @@ func (x *RateLimitCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitCondition.ProtoReflect.Descriptor instead.
 func (*RateLimitCondition) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{5}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RateLimitCondition) GetMatch() []*AttributeMatch {
@@ -569,7 +986,7 @@ type AttributeMatch struct {
 
 func (x *AttributeMatch) Reset() {
 	*x = AttributeMatch{}
-	mi := &file_metaprotocol_proto_msgTypes[6]
+	mi := &file_metaprotocol_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +998,7 @@ func (x *AttributeMatch) String() string {
 func (*AttributeMatch) ProtoMessage() {}
 
 func (x *AttributeMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[6]
+	mi := &file_metaprotocol_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +1011,7 @@ func (x *AttributeMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeMatch.ProtoReflect.Descriptor instead.
 func (*AttributeMatch) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{6}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AttributeMatch) GetName() string {
@@ -728,7 +1145,7 @@ type RoutePolicy struct {
 
 func (x *RoutePolicy) Reset() {
 	*x = RoutePolicy{}
-	mi := &file_metaprotocol_proto_msgTypes[7]
+	mi := &file_metaprotocol_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +1157,7 @@ func (x *RoutePolicy) String() string {
 func (*RoutePolicy) ProtoMessage() {}
 
 func (x *RoutePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[7]
+	mi := &file_metaprotocol_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +1170,7 @@ func (x *RoutePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutePolicy.ProtoReflect.Descriptor instead.
 func (*RoutePolicy) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{7}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RoutePolicy) GetFault() *RouteFault {
@@ -781,7 +1198,7 @@ type RouteFault struct {
 
 func (x *RouteFault) Reset() {
 	*x = RouteFault{}
-	mi := &file_metaprotocol_proto_msgTypes[8]
+	mi := &file_metaprotocol_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +1210,7 @@ func (x *RouteFault) String() string {
 func (*RouteFault) ProtoMessage() {}
 
 func (x *RouteFault) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[8]
+	mi := &file_metaprotocol_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +1223,7 @@ func (x *RouteFault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteFault.ProtoReflect.Descriptor instead.
 func (*RouteFault) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{8}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RouteFault) GetDelay() *FaultDelay {
@@ -836,7 +1253,7 @@ type FaultDelay struct {
 
 func (x *FaultDelay) Reset() {
 	*x = FaultDelay{}
-	mi := &file_metaprotocol_proto_msgTypes[9]
+	mi := &file_metaprotocol_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1265,7 @@ func (x *FaultDelay) String() string {
 func (*FaultDelay) ProtoMessage() {}
 
 func (x *FaultDelay) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[9]
+	mi := &file_metaprotocol_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1278,7 @@ func (x *FaultDelay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultDelay.ProtoReflect.Descriptor instead.
 func (*FaultDelay) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{9}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FaultDelay) GetFixedDelay() *durationpb.Duration {
@@ -893,7 +1310,7 @@ type FaultAbort struct {
 
 func (x *FaultAbort) Reset() {
 	*x = FaultAbort{}
-	mi := &file_metaprotocol_proto_msgTypes[10]
+	mi := &file_metaprotocol_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1322,7 @@ func (x *FaultAbort) String() string {
 func (*FaultAbort) ProtoMessage() {}
 
 func (x *FaultAbort) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[10]
+	mi := &file_metaprotocol_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1335,7 @@ func (x *FaultAbort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultAbort.ProtoReflect.Descriptor instead.
 func (*FaultAbort) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{10}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FaultAbort) GetStatus() uint32 {
@@ -939,7 +1356,7 @@ var File_metaprotocol_proto protoreflect.FileDescriptor
 
 const file_metaprotocol_proto_rawDesc = "" +
 	"\n" +
-	"\x12metaprotocol.proto\x12\x17metamesh.proxy.v1alpha1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xfe\x02\n" +
+	"\x12metaprotocol.proto\x12\x17metamesh.proxy.v1alpha1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xcc\x03\n" +
 	"\x11MetaProtocolProxy\x12\x1f\n" +
 	"\vstat_prefix\x18\x01 \x01(\tR\n" +
 	"statPrefix\x12\x14\n" +
@@ -949,7 +1366,43 @@ const file_metaprotocol_proto_rawDesc = "" +
 	"\x0fdefault_service\x18\x05 \x01(\tR\x0edefaultService\x12A\n" +
 	"\n" +
 	"access_log\x18\x06 \x01(\v2\".metamesh.proxy.v1alpha1.AccessLogR\taccessLog\x12^\n" +
-	"\x14capture_destinations\x18\a \x03(\v2+.metamesh.proxy.v1alpha1.CaptureDestinationR\x13captureDestinations\"Z\n" +
+	"\x14capture_destinations\x18\a \x03(\v2+.metamesh.proxy.v1alpha1.CaptureDestinationR\x13captureDestinations\x12L\n" +
+	"\rauthorization\x18\b \x01(\v2&.metamesh.proxy.v1alpha1.AuthorizationR\rauthorization\"Y\n" +
+	"\rAuthorization\x12H\n" +
+	"\bpolicies\x18\x01 \x03(\v2,.metamesh.proxy.v1alpha1.AuthorizationPolicyR\bpolicies\"\x97\x02\n" +
+	"\x13AuthorizationPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12K\n" +
+	"\x06action\x18\x02 \x01(\x0e23.metamesh.proxy.v1alpha1.AuthorizationPolicy.ActionR\x06action\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x1a\n" +
+	"\bservices\x18\x04 \x03(\tR\bservices\x12@\n" +
+	"\x05rules\x18\x05 \x03(\v2*.metamesh.proxy.v1alpha1.AuthorizationRuleR\x05rules\"(\n" +
+	"\x06Action\x12\t\n" +
+	"\x05ALLOW\x10\x00\x12\b\n" +
+	"\x04DENY\x10\x01\x12\t\n" +
+	"\x05AUDIT\x10\x02\"\x96\x01\n" +
+	"\x11AuthorizationRule\x12@\n" +
+	"\x04from\x18\x01 \x03(\v2,.metamesh.proxy.v1alpha1.AuthorizationSourceR\x04from\x12?\n" +
+	"\x02to\x18\x02 \x03(\v2/.metamesh.proxy.v1alpha1.AuthorizationOperationR\x02to\"\xe4\x01\n" +
+	"\x13AuthorizationSource\x12\x1e\n" +
+	"\n" +
+	"principals\x18\x01 \x03(\tR\n" +
+	"principals\x12%\n" +
+	"\x0enot_principals\x18\x02 \x03(\tR\rnotPrincipals\x12\x1e\n" +
+	"\n" +
+	"namespaces\x18\x03 \x03(\tR\n" +
+	"namespaces\x12%\n" +
+	"\x0enot_namespaces\x18\x04 \x03(\tR\rnotNamespaces\x12\x1b\n" +
+	"\tip_blocks\x18\x05 \x03(\tR\bipBlocks\x12\"\n" +
+	"\rnot_ip_blocks\x18\x06 \x03(\tR\vnotIpBlocks\"\xdb\x01\n" +
+	"\x16AuthorizationOperation\x12\x1a\n" +
+	"\bservices\x18\x01 \x03(\tR\bservices\x12!\n" +
+	"\fnot_services\x18\x02 \x03(\tR\vnotServices\x12\x18\n" +
+	"\amethods\x18\x03 \x03(\tR\amethods\x12\x1f\n" +
+	"\vnot_methods\x18\x04 \x03(\tR\n" +
+	"notMethods\x12G\n" +
+	"\n" +
+	"attributes\x18\x05 \x03(\v2'.metamesh.proxy.v1alpha1.AttributeMatchR\n" +
+	"attributes\"Z\n" +
 	"\x12CaptureDestination\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x18\n" +
@@ -1022,45 +1475,58 @@ func file_metaprotocol_proto_rawDescGZIP() []byte {
 	return file_metaprotocol_proto_rawDescData
 }
 
-var file_metaprotocol_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_metaprotocol_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_metaprotocol_proto_goTypes = []any{
-	(AccessLog_Mode)(0),         // 0: metamesh.proxy.v1alpha1.AccessLog.Mode
-	(AccessLog_Format)(0),       // 1: metamesh.proxy.v1alpha1.AccessLog.Format
-	(*MetaProtocolProxy)(nil),   // 2: metamesh.proxy.v1alpha1.MetaProtocolProxy
-	(*CaptureDestination)(nil),  // 3: metamesh.proxy.v1alpha1.CaptureDestination
-	(*AccessLog)(nil),           // 4: metamesh.proxy.v1alpha1.AccessLog
-	(*LocalRateLimit)(nil),      // 5: metamesh.proxy.v1alpha1.LocalRateLimit
-	(*TokenBucket)(nil),         // 6: metamesh.proxy.v1alpha1.TokenBucket
-	(*RateLimitCondition)(nil),  // 7: metamesh.proxy.v1alpha1.RateLimitCondition
-	(*AttributeMatch)(nil),      // 8: metamesh.proxy.v1alpha1.AttributeMatch
-	(*RoutePolicy)(nil),         // 9: metamesh.proxy.v1alpha1.RoutePolicy
-	(*RouteFault)(nil),          // 10: metamesh.proxy.v1alpha1.RouteFault
-	(*FaultDelay)(nil),          // 11: metamesh.proxy.v1alpha1.FaultDelay
-	(*FaultAbort)(nil),          // 12: metamesh.proxy.v1alpha1.FaultAbort
-	(*structpb.Struct)(nil),     // 13: google.protobuf.Struct
-	(*durationpb.Duration)(nil), // 14: google.protobuf.Duration
+	(AuthorizationPolicy_Action)(0), // 0: metamesh.proxy.v1alpha1.AuthorizationPolicy.Action
+	(AccessLog_Mode)(0),             // 1: metamesh.proxy.v1alpha1.AccessLog.Mode
+	(AccessLog_Format)(0),           // 2: metamesh.proxy.v1alpha1.AccessLog.Format
+	(*MetaProtocolProxy)(nil),       // 3: metamesh.proxy.v1alpha1.MetaProtocolProxy
+	(*Authorization)(nil),           // 4: metamesh.proxy.v1alpha1.Authorization
+	(*AuthorizationPolicy)(nil),     // 5: metamesh.proxy.v1alpha1.AuthorizationPolicy
+	(*AuthorizationRule)(nil),       // 6: metamesh.proxy.v1alpha1.AuthorizationRule
+	(*AuthorizationSource)(nil),     // 7: metamesh.proxy.v1alpha1.AuthorizationSource
+	(*AuthorizationOperation)(nil),  // 8: metamesh.proxy.v1alpha1.AuthorizationOperation
+	(*CaptureDestination)(nil),      // 9: metamesh.proxy.v1alpha1.CaptureDestination
+	(*AccessLog)(nil),               // 10: metamesh.proxy.v1alpha1.AccessLog
+	(*LocalRateLimit)(nil),          // 11: metamesh.proxy.v1alpha1.LocalRateLimit
+	(*TokenBucket)(nil),             // 12: metamesh.proxy.v1alpha1.TokenBucket
+	(*RateLimitCondition)(nil),      // 13: metamesh.proxy.v1alpha1.RateLimitCondition
+	(*AttributeMatch)(nil),          // 14: metamesh.proxy.v1alpha1.AttributeMatch
+	(*RoutePolicy)(nil),             // 15: metamesh.proxy.v1alpha1.RoutePolicy
+	(*RouteFault)(nil),              // 16: metamesh.proxy.v1alpha1.RouteFault
+	(*FaultDelay)(nil),              // 17: metamesh.proxy.v1alpha1.FaultDelay
+	(*FaultAbort)(nil),              // 18: metamesh.proxy.v1alpha1.FaultAbort
+	(*structpb.Struct)(nil),         // 19: google.protobuf.Struct
+	(*durationpb.Duration)(nil),     // 20: google.protobuf.Duration
 }
 var file_metaprotocol_proto_depIdxs = []int32{
-	13, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
-	4,  // 1: metamesh.proxy.v1alpha1.MetaProtocolProxy.access_log:type_name -> metamesh.proxy.v1alpha1.AccessLog
-	3,  // 2: metamesh.proxy.v1alpha1.MetaProtocolProxy.capture_destinations:type_name -> metamesh.proxy.v1alpha1.CaptureDestination
-	0,  // 3: metamesh.proxy.v1alpha1.AccessLog.mode:type_name -> metamesh.proxy.v1alpha1.AccessLog.Mode
-	1,  // 4: metamesh.proxy.v1alpha1.AccessLog.format:type_name -> metamesh.proxy.v1alpha1.AccessLog.Format
-	6,  // 5: metamesh.proxy.v1alpha1.LocalRateLimit.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
-	7,  // 6: metamesh.proxy.v1alpha1.LocalRateLimit.conditions:type_name -> metamesh.proxy.v1alpha1.RateLimitCondition
-	14, // 7: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
-	8,  // 8: metamesh.proxy.v1alpha1.RateLimitCondition.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
-	6,  // 9: metamesh.proxy.v1alpha1.RateLimitCondition.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
-	10, // 10: metamesh.proxy.v1alpha1.RoutePolicy.fault:type_name -> metamesh.proxy.v1alpha1.RouteFault
-	11, // 11: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
-	12, // 12: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
-	14, // 13: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	19, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
+	10, // 1: metamesh.proxy.v1alpha1.MetaProtocolProxy.access_log:type_name -> metamesh.proxy.v1alpha1.AccessLog
+	9,  // 2: metamesh.proxy.v1alpha1.MetaProtocolProxy.capture_destinations:type_name -> metamesh.proxy.v1alpha1.CaptureDestination
+	4,  // 3: metamesh.proxy.v1alpha1.MetaProtocolProxy.authorization:type_name -> metamesh.proxy.v1alpha1.Authorization
+	5,  // 4: metamesh.proxy.v1alpha1.Authorization.policies:type_name -> metamesh.proxy.v1alpha1.AuthorizationPolicy
+	0,  // 5: metamesh.proxy.v1alpha1.AuthorizationPolicy.action:type_name -> metamesh.proxy.v1alpha1.AuthorizationPolicy.Action
+	6,  // 6: metamesh.proxy.v1alpha1.AuthorizationPolicy.rules:type_name -> metamesh.proxy.v1alpha1.AuthorizationRule
+	7,  // 7: metamesh.proxy.v1alpha1.AuthorizationRule.from:type_name -> metamesh.proxy.v1alpha1.AuthorizationSource
+	8,  // 8: metamesh.proxy.v1alpha1.AuthorizationRule.to:type_name -> metamesh.proxy.v1alpha1.AuthorizationOperation
+	14, // 9: metamesh.proxy.v1alpha1.AuthorizationOperation.attributes:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
+	1,  // 10: metamesh.proxy.v1alpha1.AccessLog.mode:type_name -> metamesh.proxy.v1alpha1.AccessLog.Mode
+	2,  // 11: metamesh.proxy.v1alpha1.AccessLog.format:type_name -> metamesh.proxy.v1alpha1.AccessLog.Format
+	12, // 12: metamesh.proxy.v1alpha1.LocalRateLimit.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
+	13, // 13: metamesh.proxy.v1alpha1.LocalRateLimit.conditions:type_name -> metamesh.proxy.v1alpha1.RateLimitCondition
+	20, // 14: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
+	14, // 15: metamesh.proxy.v1alpha1.RateLimitCondition.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
+	12, // 16: metamesh.proxy.v1alpha1.RateLimitCondition.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
+	16, // 17: metamesh.proxy.v1alpha1.RoutePolicy.fault:type_name -> metamesh.proxy.v1alpha1.RouteFault
+	17, // 18: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
+	18, // 19: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
+	20, // 20: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_metaprotocol_proto_init() }
@@ -1068,7 +1534,7 @@ func file_metaprotocol_proto_init() {
 	if File_metaprotocol_proto != nil {
 		return
 	}
-	file_metaprotocol_proto_msgTypes[6].OneofWrappers = []any{
+	file_metaprotocol_proto_msgTypes[11].OneofWrappers = []any{
 		(*AttributeMatch_Exact)(nil),
 		(*AttributeMatch_Prefix)(nil),
 		(*AttributeMatch_Suffix)(nil),
@@ -1081,8 +1547,8 @@ func file_metaprotocol_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metaprotocol_proto_rawDesc), len(file_metaprotocol_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   11,
+			NumEnums:      3,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

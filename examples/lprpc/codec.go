@@ -203,6 +203,8 @@ func reasonStatus(r protocols.Reason) uint16 {
 		return StatusTimeout
 	case protocols.ReasonOverloaded, protocols.ReasonRateLimited:
 		return StatusOverloaded
+	case protocols.ReasonDenied:
+		return StatusDenied
 	}
 	return StatusUnavailable // no healthy upstream, and reasons added later
 }
@@ -221,8 +223,8 @@ func (c *Codec) Classify(resp *protocols.Message) protocols.ResponseClass {
 	switch resp.Status {
 	case StatusUnavailable, StatusOverloaded:
 		return protocols.ClassUnavailable
-	case StatusAppError:
-		return protocols.ClassOK // the application's answer, not a failure
+	case StatusAppError, StatusDenied:
+		return protocols.ClassOK // the application's (or a policy's) answer, not a failure
 	}
 	return protocols.ClassServerError
 }

@@ -134,6 +134,7 @@ func TestClassify(t *testing.T) {
 	for status, want := range map[uint32]protocols.ResponseClass{
 		lprpc.StatusNoRoute: protocols.ClassServerError, lprpc.StatusUnavailable: protocols.ClassUnavailable,
 		lprpc.StatusOverloaded: protocols.ClassUnavailable, lprpc.StatusAppError: protocols.ClassOK,
+		lprpc.StatusDenied: protocols.ClassOK,
 	} {
 		if got := c.Classify(&protocols.Message{Kind: protocols.KindError, Status: status}); got != want {
 			t.Errorf("status %d: class %d, want %d", status, got, want)

@@ -38,6 +38,7 @@ const (
 	StatusUnavailable = 2 // no healthy upstream
 	StatusTimeout     = 3
 	StatusOverloaded  = 4 // overloaded or rate limited
+	StatusDenied      = 5 // refused by an authorization policy
 	StatusAppError    = 100
 )
 

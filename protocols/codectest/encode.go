@@ -242,7 +242,7 @@ func (k *kit) reply(t T, c protocols.Codec, what string, s *sample, msg *protoco
 // yet: a newer proxy may add reasons, and the codec must still answer.
 var allReasons = []protocols.Reason{
 	protocols.ReasonNoRoute, protocols.ReasonNoHealthyUpstream, protocols.ReasonTimeout,
-	protocols.ReasonOverloaded, protocols.ReasonRateLimited, protocols.Reason(200),
+	protocols.ReasonOverloaded, protocols.ReasonRateLimited, protocols.ReasonDenied, protocols.Reason(200),
 }
 
 // errorReplies checks ErrorReply for every reason and request sample.

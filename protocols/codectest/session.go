@@ -122,7 +122,7 @@ func (k *kit) session(t T) {
 			continue
 		}
 		switch v {
-		case protocols.Answer, protocols.Close:
+		case protocols.Answer, protocols.Close, protocols.Abandon:
 			got, why := decodeWhole(c, rep, true)
 			switch {
 			case why != "":

@@ -159,6 +159,10 @@ func reasonStatus(reason protocols.Reason) byte {
 		return StatusServerTimeout
 	case protocols.ReasonOverloaded, protocols.ReasonRateLimited:
 		return StatusThreadpoolExhausted
+	case protocols.ReasonDenied:
+		// Dubbo has no "forbidden" status; 40 says the request, not the
+		// server, is at fault, and clients show the message.
+		return StatusBadRequest
 	}
 	return StatusServerError // ReasonNoHealthyUpstream and anything new
 }

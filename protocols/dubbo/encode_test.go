@@ -205,6 +205,7 @@ func TestReplies(t *testing.T) {
 		{protocols.ReasonTimeout, 31},
 		{protocols.ReasonOverloaded, 100},
 		{protocols.ReasonRateLimited, 100},
+		{protocols.ReasonDenied, 40},
 		{protocols.Reason(99), 80},
 	}
 	for _, tt := range tests {

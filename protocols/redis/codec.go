@@ -146,10 +146,19 @@ func (c *Codec) Encode(dst []byte, msg *protocols.Message, _ uint64, _ []protoco
 // Error replies) on one line: the reason phrase is "no route", "no healthy
 // upstream", "timeout" or "rate limited" (for rate limits and overloads
 // alike, as the reference has it); text follows unless it is empty, with a leading
-// "metamesh: " dropped and line breaks made spaces.
+// "metamesh: " dropped and line breaks made spaces. A request an
+// authorization policy denied gets `-NOPERM metamesh: <text>`, the error
+// code redis-server gives a user its ACL refuses.
 func (c *Codec) ErrorReply(dst []byte, _ *protocols.Message, reason protocols.Reason, text string) []byte {
-	phrase := reasonPhrase(reason)
 	text = strings.TrimPrefix(text, "metamesh: ")
+	if reason == protocols.ReasonDenied {
+		if text == "" {
+			text = "denied"
+		}
+		dst = append(dst, "-NOPERM metamesh: "...)
+		return appendLine(dst, text)
+	}
+	phrase := reasonPhrase(reason)
 	if text == "" || text == phrase {
 		return AppendError(dst, phrase)
 	}

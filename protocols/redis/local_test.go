@@ -138,6 +138,8 @@ func TestErrorReply(t *testing.T) {
 		{protocols.ReasonTimeout, "metamesh: route r: cluster c: 2s", "-ERR metamesh: timeout: route r: cluster c: 2s\r\n"},
 		{protocols.ReasonRateLimited, "", "-ERR metamesh: rate limited\r\n"},
 		{protocols.ReasonOverloaded, "max pending", "-ERR metamesh: rate limited: max pending\r\n"},
+		{protocols.ReasonDenied, "metamesh: denied by authorization policy default/p (service s)", "-NOPERM metamesh: denied by authorization policy default/p (service s)\r\n"},
+		{protocols.ReasonDenied, "", "-NOPERM metamesh: denied\r\n"},
 		{protocols.Reason(99), "", "-ERR metamesh: no healthy upstream\r\n"},
 	} {
 		got := string(c.ErrorReply(nil, nil, tc.reason, tc.text))

@@ -28,19 +28,38 @@ type session struct {
 	s        Session
 	tx       txState
 	preamble bool // the next pin must send MULTI first
+	// aborted: a command of the transaction (MULTI to EXEC) was refused
+	// by the proxy, or the connection it was queued on is gone, so EXEC
+	// discards the transaction (-EXECABORT), as redis-server does after
+	// refusing a command while queuing; until then later commands are
+	// only acknowledged (+QUEUED). Set in txNone, it is a watch that was
+	// lost with its connection: the next transaction fails.
+	aborted bool
+	pinning bool // the last verdict was Pin
 }
 
 var (
 	multiFrame = AppendCommand(nil, []byte("MULTI"))
 	okReply    = []byte("+OK\r\n")
+	execAbort  = []byte("-EXECABORT Transaction discarded because of previous errors.\r\n")
 )
 
 // Intercept answers what the proxy answers itself and says how the rest
 // travels: on the shared pipeline, or on the client's own connection.
 func (s *session) Intercept(dst []byte, req *protocols.Message) ([]byte, protocols.Verdict) {
+	out, v := s.intercept(dst, req)
+	s.pinning = v == protocols.Pin
+	return out, v
+}
+
+func (s *session) intercept(dst []byte, req *protocols.Message) ([]byte, protocols.Verdict) {
+	inTx := s.tx == txQueued || s.tx == txPinned
 	out, act := s.c.Local(dst, &s.s, req)
 	switch act {
 	case Replied:
+		if inTx && isError(out[len(dst):]) {
+			s.aborted = true
+		}
 		return out, protocols.Answer
 	case ReplyAndClose:
 		return out, protocols.Close
@@ -49,6 +68,9 @@ func (s *session) Intercept(dst []byte, req *protocols.Message) ([]byte, protoco
 	switch {
 	case cmd.Class == ClassTransaction:
 		return s.transaction(dst, cmd.Name)
+	case inTx && s.aborted:
+		// EXEC will discard it all: nothing more goes upstream.
+		return append(dst, "+QUEUED\r\n"...), protocols.Answer
 	case s.tx == txQueued:
 		// The first command of the transaction picks the upstream, by
 		// its key: MULTI goes there first.
@@ -80,26 +102,39 @@ func (s *session) transaction(dst []byte, name string) ([]byte, protocols.Verdic
 	case "watch":
 		switch s.tx {
 		case txNone:
-			s.tx = txWatching
+			s.tx, s.aborted = txWatching, false
 			return dst, protocols.Pin
 		case txWatching:
 			return dst, protocols.Forward
 		}
 		return append(dst, "-ERR WATCH inside MULTI is not allowed\r\n"...), protocols.Answer
 	case "exec", "discard":
+		aborted := s.aborted
 		switch s.tx {
 		case txQueued: // nothing was queued: nothing to send
-			s.tx = txNone
-			if name == "exec" {
-				return append(dst, "*0\r\n"...), protocols.Answer
+			s.tx, s.aborted = txNone, false
+			switch {
+			case name == "discard":
+				return append(dst, okReply...), protocols.Answer
+			case aborted:
+				return append(dst, execAbort...), protocols.Answer
 			}
-			return append(dst, okReply...), protocols.Answer
+			return append(dst, "*0\r\n"...), protocols.Answer
 		case txPinned:
-			s.tx = txNone
-			return dst, protocols.Unpin
+			s.tx, s.aborted = txNone, false
+			switch {
+			case !aborted:
+				return dst, protocols.Unpin
+			case name == "discard":
+				return append(dst, okReply...), protocols.Abandon
+			}
+			return append(dst, execAbort...), protocols.Abandon
 		}
 		return append(dst, "-ERR "+upper(name)+" without MULTI\r\n"...), protocols.Answer
 	case "unwatch":
+		if s.tx == txNone {
+			s.aborted = false
+		}
 		switch s.tx {
 		case txWatching:
 			s.tx = txNone
@@ -111,6 +146,27 @@ func (s *session) transaction(dst []byte, name string) ([]byte, protocols.Verdic
 	}
 	return AppendError(dst, "transaction command '"+name+"' is not supported"), protocols.Answer
 }
+
+// Refused fails the transaction a request the proxy refused was part of.
+// A refused request that was to pin the client's connection left nothing
+// upstream: a WATCH that was refused watches nothing, and a transaction
+// whose first command was refused is still only queued in the proxy. A
+// watch whose connection is gone fails the next transaction.
+func (s *session) Refused(pinned bool) {
+	switch {
+	case !pinned && s.pinning && s.tx == txWatching:
+		s.tx = txNone
+	case !pinned && s.pinning && s.tx == txPinned:
+		s.tx, s.preamble, s.aborted = txQueued, false, true
+	case !pinned && s.tx == txWatching:
+		s.tx, s.aborted = txNone, true
+	case s.tx == txQueued || s.tx == txPinned:
+		s.aborted = true
+	}
+}
+
+// isError reports whether reply is a RESP error.
+func isError(reply []byte) bool { return len(reply) > 0 && reply[0] == '-' }
 
 // Preamble returns the MULTI the proxy acknowledged, to send first on the
 // connection the transaction was just pinned to.

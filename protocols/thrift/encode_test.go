@@ -127,6 +127,7 @@ func TestErrorReply(t *testing.T) {
 		{protocols.ReasonTimeout, thrift.INTERNAL_ERROR},
 		{protocols.ReasonOverloaded, thrift.INTERNAL_ERROR},
 		{protocols.ReasonRateLimited, thrift.INTERNAL_ERROR},
+		{protocols.ReasonDenied, thrift.UNKNOWN_APPLICATION_EXCEPTION},
 	}
 	for _, cb := range combos {
 		for _, rs := range reasons {

@@ -9,6 +9,7 @@ import (
 // TApplicationException types used in local replies (docs/reference.md,
 // Error replies).
 const (
+	ExcUnknown       = 0
 	ExcUnknownMethod = 1
 	ExcInternalError = 6
 )
@@ -38,8 +39,13 @@ func (c *Codec) StatusReply(dst []byte, req *protocols.Message, status uint32, t
 }
 
 func reasonType(reason protocols.Reason) int32 {
-	if reason == protocols.ReasonNoRoute {
+	switch reason {
+	case protocols.ReasonNoRoute:
 		return ExcUnknownMethod
+	case protocols.ReasonDenied:
+		// No TApplicationException type says "forbidden"; the message
+		// names the policy.
+		return ExcUnknown
 	}
 	return ExcInternalError
 }

@@ -4,6 +4,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"sync/atomic"
 	"time"
 )
@@ -58,4 +59,9 @@ type Cluster struct {
 	Load   *Load
 	// Outlier ejects failing hosts (nil: never).
 	Outlier *Outlier
+	// TLS is how connections to its hosts speak TLS (nil: plaintext);
+	// TLSKey names those settings, so connections with others are pooled
+	// apart.
+	TLS    *tls.Config
+	TLSKey string
 }

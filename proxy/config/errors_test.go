@@ -360,11 +360,11 @@ func TestBuildRejects(t *testing.T) {
 			want: []string{"listener dubbo_20880.filter_chains", "exactly one"},
 		},
 		{
-			name: "filter chain with a transport socket",
+			name: "filter chain with a transport socket other than TLS",
 			edit: func(t *testing.T, res *xdsapi.Resources) {
-				res.Listeners[0].GetFilterChains()[0].TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls"}
+				res.Listeners[0].GetFilterChains()[0].TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.alts"}
 			},
-			want: []string{"listener dubbo_20880.filter_chains[0].transport_socket", "not supported"},
+			want: []string{"listener dubbo_20880.filter_chains[0].transport_socket.name", `"envoy.transport_sockets.alts"`},
 		},
 		{
 			name: "filter chain match",

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
+	"github.com/metamesh/metamesh/proxy/authz"
 )
 
 // Listener is one proxy listener in a snapshot.
@@ -24,6 +26,11 @@ type Listener struct {
 	DefaultService string
 	// AccessLog logs the listener's requests (nil: off).
 	AccessLog *accesslog.Logger
+	// TLS terminates TLS on its connections (nil: plaintext).
+	TLS *tls.Config
+	// Authz checks the listener's requests before routing (nil: no
+	// policy, every request is allowed).
+	Authz *authz.Engine
 }
 
 // buildListener returns the listener and the original destinations it
@@ -41,9 +48,13 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	if len(chains) != 1 || len(chains[0].GetFilters()) != 1 {
 		return nil, nil, fmt.Errorf("%s.filter_chains: exactly one chain with one %s filter is required", path, xdsapi.FilterName)
 	}
-	// A filter_chain_match or transport_socket (TLS) left unhonoured would
-	// serve traffic the operator meant to filter or encrypt.
-	if err := onlyFields(chains[0], path+".filter_chains[0]", "name", "filters"); err != nil {
+	// A filter_chain_match left unhonoured would serve traffic the
+	// operator meant to filter.
+	if err := onlyFields(chains[0], path+".filter_chains[0]", "name", "filters", "transport_socket"); err != nil {
+		return nil, nil, err
+	}
+	serverCfg, err := serverTLS(chains[0].GetTransportSocket(), path+".filter_chains[0].transport_socket")
+	if err != nil {
 		return nil, nil, err
 	}
 	f := chains[0].GetFilters()[0]
@@ -69,7 +80,12 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config.access_log: %w", path, err)
 	}
+	az, err := authorization(cfg.GetAuthorization(), path+".filter_chains[0].filters[0].typed_config.authorization")
+	if err != nil {
+		return nil, nil, err
+	}
 	built := &Listener{
+		Authz:          az,
 		AccessLog:      alog,
 		Name:           l.GetName(),
 		Address:        net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),
@@ -78,6 +94,7 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 		RouteConfig:    cfg.GetRouteConfigName(),
 		StatPrefix:     prefix,
 		DefaultService: cfg.GetDefaultService(),
+		TLS:            serverCfg,
 	}
 	captures, err := captureDestinations(built, cfg.GetCaptureDestinations(), path+".filter_chains[0].filters[0].typed_config")
 	if err != nil {

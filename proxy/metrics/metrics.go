@@ -44,6 +44,8 @@ type Proxy struct {
 	AccessLogDropped prometheus.Counter
 	// Capture holds the series of captured connections (mesh mode).
 	Capture *Capture
+	// Authz holds the series of authorization policies.
+	Authz *Authz
 	// RetireAfter is how long series of hosts and clusters that left the
 	// config outlive them (see Retire); DefaultRetireAfter unless changed
 	// before the proxy starts.
@@ -142,7 +144,8 @@ func NewProxy() *Proxy {
 		m.names = append(m.names, names(c)...)
 	}
 	m.Capture = newCapture()
-	for _, c := range m.Capture.collectors() {
+	m.Authz = newAuthz()
+	for _, c := range append(m.Capture.collectors(), m.Authz.collectors()...) {
 		f(c)
 		m.names = append(m.names, names(c)...)
 	}

@@ -15,6 +15,9 @@ func NewTable(name string, vhosts []*VirtualHost) (*Table, error) {
 			return nil, fmt.Errorf("virtual_hosts[%d] (%s): domains: empty", i, v.Name)
 		}
 		for _, d := range v.Domains {
+			if v.Service == "" && d != "*" {
+				v.Service = d
+			}
 			if d == "*" {
 				if t.wildcard != nil {
 					return nil, fmt.Errorf("virtual_hosts[%d] (%s): domains: %q claimed twice", i, v.Name, d)

@@ -69,6 +69,11 @@ func (r *Route) PickCluster() string {
 type VirtualHost struct {
 	Name    string
 	Domains []string
+	// Service is the service the host serves: its first domain other
+	// than "*" (set by NewTable; "" when it has none). Authorization
+	// policies protect it, whatever service name a request it serves
+	// through the wildcard carries.
+	Service string
 	Routes  []*Route
 	// RateLimit limits the host's requests on this proxy (nil: none).
 	RateLimit *RateLimit

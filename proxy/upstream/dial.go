@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -53,9 +55,9 @@ func (p *Pool) dialOnce(slot int, fill func() (*conn, error)) (*conn, error) {
 // loop runs.
 func (p *Pool) dial(h holder) (*conn, error) {
 	p.mu.Lock()
-	timeout := p.opts.ConnectTimeout
+	timeout, tlsCfg := p.opts.ConnectTimeout, p.opts.TLS
 	p.mu.Unlock()
-	nc, err := net.DialTimeout("tcp", p.addr, timeout)
+	nc, err := dialTimeout(p.addr, timeout, tlsCfg)
 	p.mu.Lock()
 	if err != nil {
 		err = fmt.Errorf("%w %s: %w", ErrConnect, p.addr, err)
@@ -81,4 +83,27 @@ func (p *Pool) dial(h holder) (*conn, error) {
 	}
 	go cn.readLoop()
 	return cn, nil
+}
+
+// dialTimeout connects to addr, with a TLS handshake when tlsCfg is set,
+// all within timeout. The TLS server name is addr's host unless tlsCfg
+// names one.
+func dialTimeout(addr string, timeout time.Duration, tlsCfg *tls.Config) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil || tlsCfg == nil {
+		return nc, err
+	}
+	if tlsCfg.ServerName == "" && !tlsCfg.InsecureSkipVerify {
+		tlsCfg = tlsCfg.Clone()
+		tlsCfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tc := tls.Client(nc, tlsCfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
 }

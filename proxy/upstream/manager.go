@@ -12,10 +12,11 @@ import (
 type poolKey struct {
 	addr  string
 	codec protocols.Codec
+	tls   string // Options.TLSKey
 }
 
-// Manager holds every pool of a proxy. Pools are keyed by host address and
-// codec and live across config snapshots, so a route or endpoint change
+// Manager holds every pool of a proxy. Pools are keyed by host address,
+// codec and TLS settings and live across config snapshots, so a route or endpoint change
 // never closes a connection that is still wanted.
 type Manager struct {
 	log     *zap.Logger
@@ -34,9 +35,10 @@ func NewManager(log *zap.Logger, stats Stats) *Manager {
 	return m
 }
 
-// Pool returns the pool for addr and codec, creating it with opts.
+// Pool returns the pool for addr, codec and opts.TLSKey, creating it with
+// opts.
 func (m *Manager) Pool(addr string, codec protocols.Codec, opts Options) *Pool {
-	k := poolKey{addr, codec}
+	k := poolKey{addr, codec, opts.TLSKey}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p, ok := m.pools[k]
@@ -51,13 +53,13 @@ func (m *Manager) Pool(addr string, codec protocols.Codec, opts Options) *Pool {
 	return p
 }
 
-// Retain drains the pools whose key keep rejects (hosts or codecs no
-// longer in any cluster of the current snapshot).
-func (m *Manager) Retain(keep func(addr string, codec protocols.Codec) bool) {
+// Retain drains the pools whose key keep rejects (hosts, codecs or TLS
+// settings no longer in any cluster of the current snapshot).
+func (m *Manager) Retain(keep func(addr string, codec protocols.Codec, tlsKey string) bool) {
 	m.mu.Lock()
 	var gone []*Pool
 	for k, p := range m.pools {
-		if !keep(k.addr, k.codec) {
+		if !keep(k.addr, k.codec, k.tls) {
 			gone = append(gone, p)
 			delete(m.pools, k)
 		}
@@ -69,4 +71,4 @@ func (m *Manager) Retain(keep func(addr string, codec protocols.Codec) bool) {
 }
 
 // Drain drains every pool.
-func (m *Manager) Drain() { m.Retain(func(string, protocols.Codec) bool { return false }) }
+func (m *Manager) Drain() { m.Retain(func(string, protocols.Codec, string) bool { return false }) }

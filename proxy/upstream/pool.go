@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"runtime"
@@ -38,6 +39,10 @@ type Options struct {
 	// one left idle that long.
 	MaxIdleDedicated     int
 	DedicatedIdleTimeout time.Duration
+	// TLS makes every connection speak TLS (nil: plaintext); TLSKey names
+	// those settings, part of the pool's key (Manager.Pool).
+	TLS    *tls.Config
+	TLSKey string
 }
 
 // DefaultOptions are used for zero fields of a pool whose codec shares

@@ -421,7 +421,7 @@ func TestManager(t *testing.T) {
 		t.Error("a different codec or address must get its own pool")
 	}
 	var asked []string
-	m.Retain(func(addr string, codec protocols.Codec) bool {
+	m.Retain(func(addr string, codec protocols.Codec, _ string) bool {
 		asked = append(asked, addr+"/"+codec.Model().String())
 		return codec.Model() == protocols.Multiplexed
 	})

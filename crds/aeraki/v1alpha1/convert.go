@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,20 +17,16 @@ import (
 const codecPrefix = "aeraki.meta_protocol.codec."
 
 // ToMetamesh converts an Aeraki MetaRouter to metamesh's. The error names
-// every field metamesh can't honour: gateways, exportTo other than "*",
-// globalRateLimit, and fractional or out-of-range numbers. The result is not
-// validated; call its Validate.
+// every field metamesh can't honour: gateways, globalRateLimit, and
+// fractional or out-of-range numbers. exportTo is metamesh's (the same
+// values: see docs/scoping.md). The result is not validated; call its
+// Validate.
 func (r *MetaRouter) ToMetamesh() (*metamesh.MetaRouter, error) {
 	var errs field.ErrorList
 	p := field.NewPath("spec")
 	s := &r.Spec
 	if len(s.Gateways) > 0 {
 		errs = append(errs, field.Forbidden(p.Child("gateways"), "metamesh has no gateways; its routes apply to every proxy"))
-	}
-	for i, ns := range s.ExportTo {
-		if ns != "*" {
-			errs = append(errs, field.Forbidden(p.Child("exportTo").Index(i), "metamesh does not scope routes by namespace; only \"*\" is accepted"))
-		}
 	}
 	if s.GlobalRateLimit != nil {
 		errs = append(errs, field.Forbidden(p.Child("globalRateLimit"), "metamesh has no global rate limit service; use localRateLimit"))
@@ -38,6 +35,7 @@ func (r *MetaRouter) ToMetamesh() (*metamesh.MetaRouter, error) {
 	out := &metamesh.MetaRouter{
 		TypeMeta:   metav1.TypeMeta{APIVersion: metamesh.SchemeGroupVersion.String(), Kind: metamesh.KindMetaRouter},
 		ObjectMeta: *r.ObjectMeta.DeepCopy(),
+		Spec:       metamesh.MetaRouterSpec{ExportTo: metamesh.ExportTo(slices.Clone(s.ExportTo))},
 	}
 	for _, h := range s.Hosts {
 		out.Spec.Hosts = append(out.Spec.Hosts, metamesh.Host(h))

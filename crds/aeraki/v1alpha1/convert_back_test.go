@@ -18,6 +18,7 @@ func fromMetamesh(in *metamesh.MetaRouter) (*MetaRouter, error) {
 	out := &MetaRouter{
 		TypeMeta:   metav1.TypeMeta{APIVersion: SchemeGroupVersion.String(), Kind: metamesh.KindMetaRouter},
 		ObjectMeta: *in.ObjectMeta.DeepCopy(),
+		Spec:       MetaRouterSpec{ExportTo: in.Spec.ExportTo},
 	}
 	for _, h := range in.Spec.Hosts {
 		out.Spec.Hosts = append(out.Spec.Hosts, string(h))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,7 +144,11 @@ func TestConvert(t *testing.T) {
     descriptors: [{property: method, descriptorKey: method}]
 ` + v1Route, "spec.globalRateLimit", nil},
 		{"gateways", "  gateways: [istio-system/ingress-gateway]\n" + v1Route, "spec.gateways", nil},
-		{"exportTo own namespace", "  exportTo: [\".\"]\n" + v1Route, "spec.exportTo[0]", nil},
+		{"exportTo own namespace and another", "  exportTo: [\".\", shop]\n" + v1Route, "", func(t *testing.T, out *metamesh.MetaRouter) {
+			if !slices.Equal(out.Spec.ExportTo, metamesh.ExportTo{".", "shop"}) {
+				t.Errorf("exportTo %q", out.Spec.ExportTo)
+			}
+		}},
 		{"exportTo all", "  exportTo: [\"*\"]\n" + v1Route, "", nil},
 		{"fractional mirror percentage", `  routes:
   - name: m

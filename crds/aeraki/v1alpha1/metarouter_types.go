@@ -182,7 +182,8 @@ type MetaRouterSpec struct {
 	// GlobalRateLimit limits requests through a rate limit service.
 	// +optional
 	GlobalRateLimit *GlobalRateLimit `json:"globalRateLimit,omitempty"`
-	// ExportTo lists the namespaces that see this MetaRouter ("*" all, "." own).
+	// ExportTo lists the namespaces that see this MetaRouter ("*" all, "." own,
+	// or names), as metamesh's MetaRouter's exportTo.
 	// +optional
 	ExportTo []string `json:"exportTo,omitempty"`
 }

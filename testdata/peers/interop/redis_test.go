@@ -225,6 +225,60 @@ func TestRedisRouting(t *testing.T) {
 			t.Fatalf("after the failed transaction: %q", got)
 		}
 	})
+	t.Run("a refused command fails its transaction", func(t *testing.T) {
+		// redis-server discards a transaction when it refused one of its
+		// commands while queuing (EXECABORT); the proxy refusing one must
+		// do the same, wherever in the transaction it comes.
+		for name, cmds := range map[string][]string{
+			"after the first":  {"set user:abort 1", "flushall", "set user:abort 2"},
+			"as the first":     {"flushall", "set user:abort 3"},
+			"with a bad arity": {"set user:abort 4", "get"},
+		} {
+			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := c.TxPipelined(tctx, func(p redis.Pipeliner) error {
+				for _, cmd := range cmds {
+					var args []any
+					for _, a := range strings.Fields(cmd) {
+						args = append(args, a)
+					}
+					p.Do(tctx, args...)
+				}
+				return nil
+			})
+			cancel()
+			if err == nil || !strings.HasPrefix(err.Error(), "EXECABORT") {
+				t.Fatalf("%s: err %v, want EXECABORT", name, err)
+			}
+			if v, ok := s.Users.Get("user:abort"); ok {
+				t.Fatalf("%s: the discarded transaction set user:abort = %q", name, v)
+			}
+		}
+		// The client's connections are fine afterwards.
+		cmds, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "user:after", 1, 0)
+			p.Get(ctx, "user:after")
+			return nil
+		})
+		noErr(t, err)
+		if got := cmds[1].(*redis.StringCmd).Val(); got != "1" {
+			t.Fatalf("after the failed transactions: GET = %q", got)
+		}
+	})
+	t.Run("a transaction opened by a multi-key command", func(t *testing.T) {
+		noErr(t, c.Set(ctx, "user:m1", "a", 0).Err())
+		cmds, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.MGet(ctx, "user:m1", "user:m2")
+			p.Set(ctx, "user:m2", "b", 0)
+			return nil
+		})
+		noErr(t, err)
+		if got := cmds[0].(*redis.SliceCmd).Val(); len(got) != 2 || got[0] != "a" || got[1] != nil {
+			t.Fatalf("MGET in the transaction = %v", got)
+		}
+		if v, _ := s.Users.Get("user:m2"); v != "b" {
+			t.Fatalf("user:m2 = %q after the transaction", v)
+		}
+	})
 	t.Run("pipeline of 1000 keeps order", func(t *testing.T) {
 		p := c.Pipeline()
 		prefixes := []string{"user:", "order:", "misc:", "ro:"}
@@ -389,17 +443,7 @@ spec:
 // as metamesh run does.
 func applyConfigDir(t *testing.T, cfg string) *proxy.Server {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	loaded, problems := file.Load(dir)
-	if err := problems.Err(); err != nil {
-		t.Fatal(err)
-	}
-	out := translate.Translate(&translate.Input{ServiceEntries: loaded.ServiceEntries, DestinationPolicies: loaded.DestinationPolicies,
-		MetaRouters: loaded.MetaRouters, ApplicationProtocols: loaded.ApplicationProtocols},
-		translate.Options{ListenAddress: "127.0.0.1", KnownCodec: func(n string) bool { return slices.Contains(protocols.Names(), n) }})
+	out := translateConfig(t, cfg)
 	srv := proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
 	if err := srv.Apply(out.Resources); err != nil {
 		t.Fatal(err)
@@ -410,4 +454,20 @@ func applyConfigDir(t *testing.T, cfg string) *proxy.Server {
 		_ = srv.Shutdown(ctx)
 	})
 	return srv
+}
+
+// translateConfig loads the kinds in cfg from a folder and translates
+// them as metamesh run does.
+func translateConfig(t *testing.T, cfg string) *translate.Output {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loaded, problems := file.Load(dir)
+	if err := problems.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return translate.Translate(loaded.Input(),
+		translate.Options{ListenAddress: "127.0.0.1", KnownCodec: func(n string) bool { return slices.Contains(protocols.Names(), n) }})
 }

@@ -4,9 +4,13 @@ package redispeer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -19,7 +23,8 @@ type Server struct {
 	Addr string
 	t    testing.TB
 	cmd  *exec.Cmd
-	args []string // extra redis-server arguments
+	args []string    // extra redis-server arguments
+	tls  *tls.Config // its clients' TLS, for a server that speaks only TLS
 	// Client talks to the server directly, bypassing any proxy.
 	Client *redis.Client
 }
@@ -52,17 +57,72 @@ func StartWith(t testing.TB, args ...string) *Server {
 	return s
 }
 
+// StartTLS runs a redis-server that speaks only TLS, with the test
+// certificates in dir (ca.pem, server.pem, server-key.pem: the repository's
+// testdata/tls), requiring clients to present a certificate from that CA.
+// Client connects with client.pem.
+func StartTLS(t testing.TB, dir string) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (make test installs Debian's redis-server): ", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	file := func(name string) string { return filepath.Join(dir, name) }
+	s := &Server{Addr: addr, t: t, tls: ClientTLS(t, dir), args: []string{"--port", "0", "--tls-port", port,
+		"--tls-cert-file", file("server.pem"), "--tls-key-file", file("server-key.pem"),
+		"--tls-ca-cert-file", file("ca.pem"), "--tls-auth-clients", "yes"}}
+	s.start()
+	s.Client = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, TLSConfig: s.tls})
+	t.Cleanup(func() {
+		_ = s.Client.Close()
+		s.Stop()
+	})
+	return s
+}
+
+// ClientTLS is the TLS of a client of the test certificates in dir: it
+// trusts ca.pem, presents client.pem and expects the server to be
+// cache.redis.
+func ClientTLS(t testing.TB, dir string) *tls.Config {
+	t.Helper()
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatalf("%s/ca.pem holds no certificate", dir)
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, ServerName: "cache.redis", MinVersion: tls.VersionTLS12}
+}
+
 func (s *Server) start() {
 	s.t.Helper()
-	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command("redis-server", append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--protected-mode", "no", "--loglevel", "warning"}, s.args...)...)
+	args := []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"}
+	if s.tls == nil {
+		_, port, _ := net.SplitHostPort(s.Addr)
+		args = append(args, "--port", port)
+	}
+	s.cmd = exec.Command("redis-server", append(args, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		nc, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond)
+		if err == nil && s.tls != nil {
+			nc = tls.Client(nc, s.tls)
+		}
 		if err == nil {
 			_, _ = nc.Write([]byte("PING\r\n"))
 			buf := make([]byte, 64)

@@ -1,0 +1,100 @@
+package v1alpha1
+
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Limits shared with the scoping markers.
+const (
+	maxExportTo      = 64
+	maxEgress        = 16
+	maxEgressHosts   = 256
+	maxEgressHostLen = 63 + 1 + maxHostLen
+)
+
+// ValidateExportTo checks an exportTo list (of a kind, or of a Service's
+// networking.istio.io/exportTo annotation): each value ".", "*" or a
+// namespace name, none twice, and "*" alone.
+func ValidateExportTo(e ExportTo, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if len(e) > maxExportTo {
+		errs = append(errs, field.TooMany(p, len(e), maxExportTo))
+	}
+	seen := make(map[string]bool, len(e))
+	for i, ns := range e {
+		ip := p.Index(i)
+		if seen[ns] {
+			errs = append(errs, field.Duplicate(ip, ns))
+		}
+		seen[ns] = true
+		if ns == ExportAll || ns == ExportOwn {
+			continue
+		}
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			errs = append(errs, field.Invalid(ip, ns, `must be ".", "*" or a namespace name: `+msg))
+		}
+	}
+	if seen[ExportAll] && len(e) > 1 {
+		errs = append(errs, field.Invalid(p, e, `"*" exports to every namespace and can't be combined with other values`))
+	}
+	return errs
+}
+
+// Validate checks a Sidecar as the API server would.
+func (x *Sidecar) Validate() field.ErrorList {
+	errs := validateMeta(&x.ObjectMeta, true)
+	p := field.NewPath("spec", "egress")
+	switch {
+	case len(x.Spec.Egress) == 0:
+		errs = append(errs, field.Required(p, "at least one egress entry"))
+	case len(x.Spec.Egress) > maxEgress:
+		errs = append(errs, field.TooMany(p, len(x.Spec.Egress), maxEgress))
+	}
+	for i, eg := range x.Spec.Egress {
+		hp := p.Index(i).Child("hosts")
+		switch {
+		case len(eg.Hosts) == 0:
+			errs = append(errs, field.Required(hp, "at least one namespace/host"))
+		case len(eg.Hosts) > maxEgressHosts:
+			errs = append(errs, field.TooMany(hp, len(eg.Hosts), maxEgressHosts))
+		}
+		seen := make(map[string]bool, len(eg.Hosts))
+		for j, h := range eg.Hosts {
+			if seen[h] {
+				errs = append(errs, field.Duplicate(hp.Index(j), h))
+			}
+			seen[h] = true
+			errs = append(errs, validateEgressHost(h, hp.Index(j))...)
+		}
+	}
+	return errs
+}
+
+// validateEgressHost checks one "namespace/host" of a Sidecar.
+func validateEgressHost(h string, p *field.Path) field.ErrorList {
+	if len(h) > maxEgressHostLen {
+		return field.ErrorList{field.TooLong(p, "", maxEgressHostLen)}
+	}
+	ns, host, ok := strings.Cut(h, "/")
+	if !ok {
+		return field.ErrorList{field.Invalid(p, h, `must be "namespace/host" (namespace a name, "." or "*"; host a host, "*" or "*.suffix")`)}
+	}
+	var errs field.ErrorList
+	if ns != ExportAll && ns != ExportOwn {
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			errs = append(errs, field.Invalid(p, h, `namespace must be ".", "*" or a namespace name: `+msg))
+		}
+	}
+	rest := strings.TrimPrefix(host, "*.")
+	switch {
+	case host == "*":
+	case rest == "" || strings.ContainsAny(rest, "*/"):
+		errs = append(errs, field.Invalid(p, h, `host must be a host, "*" or "*.suffix"`))
+	case len(host) > maxHostLen:
+		errs = append(errs, field.TooLong(p, "", maxHostLen+len(ns)+1))
+	}
+	return errs
+}
