@@ -97,6 +97,7 @@ func controlplaneCmd() *cobra.Command {
 		tlsFiles               xds.TLSFiles
 		plaintext, captureOnly bool
 		drainTimeout, maxPush  time.Duration
+		inflightBytes          int64
 	)
 	cmd := &cobra.Command{
 		Use:   "controlplane [--config DIR | --kubeconfig FILE] (--xds-cert F --xds-key F [--xds-client-ca F] | --insecure)",
@@ -139,7 +140,7 @@ func controlplaneCmd() *cobra.Command {
 			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			srv := xds.New(xds.Options{Debounce: pushQuiet, MaxDelay: maxPush, Log: log, Registerer: reg})
+			srv := xds.New(xds.Options{Debounce: pushQuiet, MaxDelay: maxPush, InflightBytes: inflightBytes, Log: log, Registerer: reg})
 			var g group
 			addADS(&g, srv, xdsAddr, tlsCfg, log)
 			g.add("--admin", func(ctx context.Context) error {
@@ -169,6 +170,7 @@ func controlplaneCmd() *cobra.Command {
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change in the folder before it is reloaded")
 	f.DurationVar(&pushQuiet, "push-debounce", xds.DefaultDebounce, "quiet time after a config change before it is pushed to the proxies")
 	f.DurationVar(&maxPush, "push-max-delay", xds.DefaultMaxDelay, "longest a steady stream of changes can hold a push back")
+	f.Int64Var(&inflightBytes, "push-inflight-bytes", xds.DefaultInflightBytes, "bytes of responses sent to proxies and not yet acknowledged, at most, across all proxies: bounds the memory of a push or of a reconnection storm")
 	f.DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long to wait for the admin server's requests")
 	f.StringVar(&tlsFiles.Cert, "xds-cert", "", "PEM certificate (chain) of the ADS server")
 	f.StringVar(&tlsFiles.Key, "xds-key", "", "PEM private key of --xds-cert")

@@ -112,6 +112,7 @@ func proxyCmd() *cobra.Command {
 // adsFlags are the proxy's control plane connection.
 type adsFlags struct {
 	addr, node, cluster string
+	protocol            string
 	tls                 xdsclient.TLSFiles
 	plaintext           bool
 }
@@ -122,6 +123,7 @@ func (f *adsFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.addr, "xds", "", "control plane ADS address, host:port")
 	fs.StringVar(&f.node, "node", host, "node ID the proxy gives the control plane (alias --node-id)")
 	fs.StringVar(&f.cluster, "cluster", "metamesh", "node cluster the proxy gives the control plane")
+	fs.StringVar(&f.protocol, "xds-protocol", xdsclient.ProtocolDelta, "ADS variant: delta (a change sends only what changed) or sotw (state of the world)")
 	fs.StringVar(&f.tls.CA, "xds-ca", "", "PEM CA bundle the control plane's certificate must chain to")
 	fs.StringVar(&f.tls.Cert, "xds-cert", "", "PEM client certificate for a control plane that requires one")
 	fs.StringVar(&f.tls.Key, "xds-key", "", "PEM private key of --xds-cert")
@@ -151,7 +153,7 @@ func (f *adsFlags) client(log *zap.Logger, srv *proxy.Server) (*xdsclient.Client
 	}
 	updates := srv.Metrics().XDSUpdates
 	return xdsclient.New(xdsclient.Config{
-		Address: f.addr, NodeID: f.node, Cluster: f.cluster, TLS: tlsCfg, Apply: srv.Apply, Log: log.Named("xds"),
+		Address: f.addr, NodeID: f.node, Cluster: f.cluster, Protocol: f.protocol, TLS: tlsCfg, Apply: srv.Apply, Log: log.Named("xds"),
 		OnResponse: func(typ string, acked bool) {
 			result := "nack"
 			if acked {

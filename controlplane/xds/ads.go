@@ -5,32 +5,37 @@ import (
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 )
 
-// ads is the AggregatedDiscoveryService on go-control-plane's state-of-
-// the-world and delta stream handlers. (go-control-plane's pkg/server/v3
-// bundles the same handlers with every other xDS service, and with them a
-// dependency on its ratelimit module that metamesh does not need.)
+// ads is the AggregatedDiscoveryService: metamesh's own state-of-the-world
+// and delta stream handlers over go-control-plane's generated protos
+// (docs/xds.md says why not go-control-plane's cache and servers).
 type ads struct {
 	discoveryv3.UnimplementedAggregatedDiscoveryServiceServer
-	sotw  sotw.Server
-	delta delta.Server
+	s *Server
 }
 
 // StreamAggregatedResources serves state-of-the-world ADS.
-func (a ads) StreamAggregatedResources(s discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
-	return a.sotw.StreamHandler(s, resourcev3.AnyType)
+func (a ads) StreamAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	// Headers at once: the proxy knows it reached a control plane even
+	// when it is up to date and gets no response.
+	if err := gs.SendHeader(nil); err != nil {
+		return err
+	}
+	ss := &sotwStream{stream: &stream{s: a.s, ctx: gs.Context(), protocol: "sotw"}, gs: gs}
+	return serve(ss.stream, gs.Recv, ss.handle, ss.flush)
 }
 
 // DeltaAggregatedResources serves delta (incremental) ADS.
-func (a ads) DeltaAggregatedResources(s discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
-	return a.delta.DeltaStreamHandler(s, resourcev3.AnyType)
+func (a ads) DeltaAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
+	if err := gs.SendHeader(nil); err != nil {
+		return err
+	}
+	ds := &deltaStream{stream: &stream{s: a.s, ctx: gs.Context(), protocol: "delta"}, gs: gs}
+	return serve(ds.stream, gs.Recv, ds.handle, ds.flush)
 }
 
 // GRPCOptions are the options of the gRPC server ADS runs on: TLS (nil:

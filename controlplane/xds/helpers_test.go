@@ -25,9 +25,16 @@ import (
 // over 4 endpoints and a MetaRouter of 5 routes; every route's second
 // destination is subset `canary`, so changing it changes routes only.
 func services(n int, canary string) *translate.Input {
+	return serviceRange(0, n, func(int) string { return canary })
+}
+
+// serviceRange is services from..to-1 of services, service i's canary
+// subset canary(i).
+func serviceRange(from, to int, canaryOf func(int) string) *translate.Input {
 	in := &translate.Input{}
 	w := func(v int32) *int32 { return &v }
-	for i := range n {
+	for i := from; i < to; i++ {
+		canary := canaryOf(i)
 		host := v1alpha1.Host(fmt.Sprintf("com.example.Service%04d", i))
 		meta := metav1.ObjectMeta{Name: fmt.Sprintf("s%04d", i), Namespace: "default"}
 		se := &v1alpha1.ServiceEntry{ObjectMeta: meta, Spec: v1alpha1.ServiceEntrySpec{
@@ -67,11 +74,19 @@ func resourcesFor(n int, canary string) *xdsapi.Resources {
 // startServer serves ADS on a free 127.0.0.1 port until the test ends.
 func startServer(t testing.TB, o xds.Options, tlsCfg *tls.Config) (*xds.Server, string) {
 	t.Helper()
+	srv, addr, stop := startStoppable(t, o, tlsCfg)
+	t.Cleanup(stop)
+	return srv, addr
+}
+
+// startStoppable serves ADS on a free 127.0.0.1 port until stop is called.
+func startStoppable(t testing.TB, o xds.Options, tlsCfg *tls.Config) (srv *xds.Server, addr string, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if o.Log == nil {
 		o.Log = zaptest.NewLogger(t)
 	}
-	srv := xds.New(o)
+	srv = xds.New(o)
 	started := make(chan error, 1)
 	go func() { started <- srv.Run(ctx) }()
 	// WaitForHandlers: Stop returns once every stream handler has, so none
@@ -83,14 +98,13 @@ func startServer(t testing.TB, o xds.Options, tlsCfg *tls.Config) (*xds.Server, 
 		t.Fatal(err)
 	}
 	go func() { _ = g.Serve(ln) }()
-	t.Cleanup(func() {
+	return srv, ln.Addr().String(), func() {
 		cancel()
 		g.Stop()
 		if err := <-started; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-	})
-	return srv, ln.Addr().String()
+	}
 }
 
 // applier stands in for a proxy: it records each set applied and refuses

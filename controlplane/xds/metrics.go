@@ -13,6 +13,9 @@ type metrics struct {
 	responses   *prometheus.CounterVec
 	acks        *prometheus.CounterVec
 	nacks       *prometheus.CounterVec
+	// inflight and admissionWait are the admission's (admission.go).
+	inflight      prometheus.Gauge
+	admissionWait prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, proxies func() float64) *metrics {
@@ -46,11 +49,20 @@ func newMetrics(reg prometheus.Registerer, proxies func() float64) *metrics {
 			Name: "metamesh_controlplane_xds_nacks_total",
 			Help: "Responses proxies refused (NACK), by resource type; the reason is in the log and /debug/proxies.",
 		}, []string{"type"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "metamesh_controlplane_xds_inflight_bytes",
+			Help: "Bytes of discovery responses sent and not yet answered (ACK or NACK) by their proxies, bounded by --push-inflight-bytes.",
+		}),
+		admissionWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "metamesh_controlplane_xds_admission_wait_seconds",
+			Help:    "Time a stream waited for its responses to be admitted under --push-inflight-bytes.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
 	}
 	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "metamesh_controlplane_xds_connected_proxies",
 		Help: "Proxy nodes with at least one open ADS stream.",
 	}, proxies)
-	reg.MustRegister(m.updates, m.pushes, m.pushSeconds, m.rejected, m.responses, m.acks, m.nacks, connected)
+	reg.MustRegister(m.updates, m.pushes, m.pushSeconds, m.rejected, m.responses, m.acks, m.nacks, m.inflight, m.admissionWait, connected)
 	return m
 }

@@ -20,9 +20,11 @@ type ProxyStatus struct {
 	// request.
 	ConnectedSince time.Time `json:"connected_since"`
 	// Sent and Acked are, by resource type (cluster, endpoint, listener,
-	// route), the version last sent and the version last ACKed.
+	// route), the version last sent and the version last ACKed; View the
+	// versions of the proxy's view in force (its namespace's, or Default).
 	Sent  map[string]string `json:"sent"`
 	Acked map[string]string `json:"acked"`
+	View  map[string]string `json:"view,omitempty"`
 	// LastNack is the last response the proxy refused, if any.
 	LastNack *Nack `json:"last_nack,omitempty"`
 }
@@ -41,12 +43,16 @@ type Nack struct {
 // Proxies returns the connected proxy nodes, by node ID. It is the data of
 // /debug/proxies.
 func (s *Server) Proxies() []ProxyStatus {
+	pub := s.state.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]ProxyStatus, 0, len(s.nodes))
 	for _, n := range s.nodes {
 		p := *n
 		p.Sent, p.Acked = maps.Clone(n.Sent), maps.Clone(n.Acked)
+		if vw := pub.forNode(n.Node); vw != nil {
+			p.View = vw.versions()
+		}
 		if n.LastNack != nil {
 			nack := *n.LastNack
 			p.LastNack = &nack
@@ -55,6 +61,15 @@ func (s *Server) Proxies() []ProxyStatus {
 	}
 	slices.SortFunc(out, func(a, b ProxyStatus) int { return strings.Compare(a.Node, b.Node) })
 	return out
+}
+
+// VersionsFor returns the versions in force of the view of a node (its
+// namespace's, or Default) by type, or nil before the first push.
+func (s *Server) VersionsFor(node string) map[string]string {
+	if vw := s.state.Load().forNode(node); vw != nil {
+		return vw.versions()
+	}
+	return nil
 }
 
 // connected is the number of connected nodes (for the gauge).

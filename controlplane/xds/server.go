@@ -7,10 +7,6 @@ import (
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/log"
-	"github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -28,6 +24,9 @@ const (
 type Options struct {
 	// Debounce is the quiet time after an Update before the latest set is
 	// published (DefaultDebounce if zero): a burst of updates is one push.
+	// An update after a quiet period of Debounce is published at once (the
+	// leading edge), and the updates right after it are debounced: a lone
+	// change goes out without waiting, a burst costs one push more.
 	Debounce time.Duration
 	// MaxDelay bounds how long a steady stream of updates can hold a push
 	// back, from the first update of a burst (DefaultMaxDelay if zero).
@@ -35,6 +34,10 @@ type Options struct {
 	// Log gets one line per push, per refused snapshot and per NACK (nop
 	// if nil).
 	Log *zap.Logger
+	// InflightBytes bounds the bytes of responses sent and not yet
+	// answered by their proxies, across all streams
+	// (DefaultInflightBytes if zero; see docs/xds.md).
+	InflightBytes int64
 	// Registerer gets the server's metrics (a new registry if nil; see
 	// Registry).
 	Registerer prometheus.Registerer
@@ -42,31 +45,27 @@ type Options struct {
 
 // Server is the ADS server. Create it with New, register it on a gRPC
 // server with Register, run it (Run) beside that gRPC server, and feed it
-// with Update.
+// with Update or UpdateViews.
 type Server struct {
-	log      *zap.Logger
-	debounce time.Duration
-	maxDelay time.Duration
-	registry *prometheus.Registry // nil when Options.Registerer was given
-	metrics  *metrics
-	cache    *sharedCache
-	ads      ads
-	// endStreams ends every stream: go-control-plane's stream handlers
-	// take one context for the whole server when they are made, and Run
-	// cancels it when it returns.
+	log       *zap.Logger
+	debounce  time.Duration
+	maxDelay  time.Duration
+	registry  *prometheus.Registry // nil when Options.Registerer was given
+	metrics   *metrics
+	admission *admission
+	// streamsCtx ends every stream when Run returns.
+	streamsCtx context.Context
 	endStreams context.CancelFunc
 
 	latest atomic.Pointer[xdsapi.Views] // newest update, not yet published
 	kick   chan struct{}
 	ready  atomic.Bool
+	// state are the views in force; only publishLoop replaces them.
+	state atomic.Pointer[published]
 
-	// mu guards the published snapshots and the per-node and per-stream
-	// state, and orders SetSnapshot calls so that a node never gets an
-	// older snapshot after a newer one.
-	mu      sync.Mutex
-	current *published
-	nodes   map[string]*ProxyStatus
-	streams map[int64]*stream
+	// mu guards the per-node state.
+	mu    sync.Mutex
+	nodes map[string]*ProxyStatus
 }
 
 // New returns a server, not yet publishing: Run runs it.
@@ -77,6 +76,9 @@ func New(o Options) *Server {
 	if o.MaxDelay <= 0 {
 		o.MaxDelay = DefaultMaxDelay
 	}
+	if o.InflightBytes <= 0 {
+		o.InflightBytes = DefaultInflightBytes
+	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
@@ -86,26 +88,16 @@ func New(o Options) *Server {
 		maxDelay: o.MaxDelay,
 		kick:     make(chan struct{}, 1),
 		nodes:    map[string]*ProxyStatus{},
-		streams:  map[int64]*stream{},
 	}
+	s.state.Store(&published{replaced: make(chan struct{})})
+	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
 	reg := o.Registerer
 	if reg == nil {
 		s.registry = prometheus.NewRegistry()
 		reg = s.registry
 	}
 	s.metrics = newMetrics(reg, s.connected)
-	// go-control-plane logs every watch at info level: that is debug here.
-	sugar := o.Log.Sugar()
-	gcpLog := log.LoggerFuncs{DebugFunc: sugar.Debugf, InfoFunc: sugar.Debugf, WarnFunc: sugar.Warnf, ErrorFunc: sugar.Errorf}
-	// ads=true: EDS and RDS requests that name resources are answered only
-	// once the snapshot has all of them, and responses go out in type order.
-	s.cache = newSharedCache(cachev3.NewSnapshotCache(true, cachev3.IDHash{}, gcpLog))
-	streams, endStreams := context.WithCancel(context.Background())
-	s.endStreams = endStreams
-	s.ads = ads{
-		sotw:  sotw.NewServer(streams, s.cache, callbacks{s}, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog)),
-		delta: delta.NewServer(streams, s.cache, callbacks{s}, delta.WithLogger(gcpLog)),
-	}
+	s.admission = newAdmission(o.InflightBytes, s.metrics)
 	return s
 }
 
@@ -120,7 +112,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Register serves ADS (state of the world and delta) on g.
 func (s *Server) Register(g *grpc.Server) {
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.ads)
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, ads{s: s})
 }
 
 // Registry is the registry holding the server's metrics, or nil when
@@ -150,12 +142,21 @@ func (s *Server) UpdateViews(v *xdsapi.Views) {
 	}
 }
 
-// publishLoop publishes the latest update once updates have been quiet
-// for the debounce time, or MaxDelay after the first of a burst.
+// publishLoop publishes an update at once if none was published for the
+// debounce time (the leading edge); otherwise it publishes the latest
+// update once updates have been quiet for the debounce time, or MaxDelay
+// after the first of a burst.
 func (s *Server) publishLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var first time.Time // of the burst being debounced; zero: none
+	var last time.Time  // of the last publish
+	publish := func() {
+		first, last = time.Time{}, time.Now()
+		if v := s.latest.Swap(nil); v != nil {
+			s.publish(v)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -163,57 +164,53 @@ func (s *Server) publishLoop(ctx context.Context) {
 			return
 		case <-s.kick:
 			now := time.Now()
+			if first.IsZero() && now.Sub(last) >= s.debounce {
+				publish()
+				continue
+			}
 			if first.IsZero() {
 				first = now
 			}
 			timer.Reset(min(s.debounce, first.Add(s.maxDelay).Sub(now)))
 		case <-timer.C:
-			first = time.Time{}
-			if v := s.latest.Swap(nil); v != nil {
-				s.publish(ctx, v)
-			}
+			publish()
 		}
 	}
 }
 
-// publish builds the snapshots of v's views and, if they are consistent
-// and differ from those in force, sets each connected node's.
-func (s *Server) publish(ctx context.Context, v *xdsapi.Views) {
+// publish builds v's views and, if they are consistent and differ from
+// those in force, puts them in force: every stream then sends its proxy
+// what it lacks of its view.
+func (s *Server) publish(v *xdsapi.Views) {
 	start := time.Now()
-	pub, marshaled, err := newPublished(v)
+	prev := s.state.Load()
+	pub, err := newPublished(v, prev)
 	if err != nil {
 		s.metrics.rejected.Inc()
 		s.log.Error("snapshot not published; the proxies keep the last one", zap.Error(err))
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.current != nil && s.current.same(pub) {
+	if prev.same(pub) {
 		s.log.Debug("snapshot unchanged, not pushed")
 		return
 	}
-	s.current = pub
-	s.cache.publish(marshaled)
-	for node := range s.nodes {
-		if err := s.cache.SetSnapshot(ctx, node, pub.forNode(node)); err != nil {
-			s.log.Error("snapshot not set for a node", zap.String("node", node), zap.Error(err))
-		}
-	}
+	s.state.Store(pub)
+	close(prev.replaced)
 	s.ready.Store(true)
 	s.metrics.pushes.Inc()
 	s.metrics.pushSeconds.Observe(time.Since(start).Seconds())
 	res := v.Default
-	s.log.Info("snapshot pushed", zap.Int("proxies", len(s.nodes)), zap.Int("views", pub.views()),
+	s.log.Info("snapshot pushed", zap.Int("proxies", int(s.connected())), zap.Int("views", len(pub.distinct())),
 		zap.Int("listeners", len(res.Listeners)), zap.Int("clusters", len(res.Clusters)),
 		zap.Int("endpoints", len(res.Endpoints)), zap.Int("routes", len(res.Routes)),
-		zap.Any("versions", versions(pub.def)))
+		zap.Any("versions", pub.def.versions()))
 }
 
-// versions are snap's versions by short type name, for logs.
-func versions(snap *cachev3.Snapshot) map[string]string {
-	out := make(map[string]string, len(typeNames))
-	for url, name := range typeNames {
-		out[name] = snap.GetVersion(url)
+// versions are vw's versions by short type name.
+func (vw *view) versions() map[string]string {
+	out := make(map[string]string, len(vw.tables))
+	for _, t := range vw.tables {
+		out[typeName(t.typeURL)] = t.version
 	}
 	return out
 }
@@ -221,10 +218,8 @@ func versions(snap *cachev3.Snapshot) map[string]string {
 // Versions returns the versions of the Default view in force by type
 // (cluster, endpoint, listener, route), or nil before the first push.
 func (s *Server) Versions() map[string]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.current == nil {
-		return nil
+	if vw := s.state.Load().def; vw != nil {
+		return vw.versions()
 	}
-	return versions(s.current.def)
+	return nil
 }

@@ -34,17 +34,46 @@ func typeName(url string) string {
 }
 
 // marshaledResources are one type's resources, marshaled in name order,
-// and their version.
+// with their names, their versions and the version of all of them.
 type marshaledResources struct {
 	typeURL string
 	version string
+	names   []string
+	hashes  []string // each resource's version, for delta
 	values  [][]byte
 }
 
-// newSnapshot turns res into a cache snapshot whose version per type is a
-// hash of that type's resources, and checks that it is consistent. It
-// returns the resources it marshaled to hash them too, by type.
-func newSnapshot(res *xdsapi.Resources) (*cachev3.Snapshot, []marshaledResources, error) {
+// builder builds the views of one publish. Resources that are the same
+// message in several views (the translator shares them) are marshaled
+// once, and a type whose version is that of a table already built, in
+// this publish or the previous one, reuses that table.
+type builder struct {
+	marshaled map[types.Resource]marshaledOne
+	tables    map[[2]string]*table // by type URL and version
+}
+
+type marshaledOne struct {
+	value []byte
+	hash  string
+}
+
+// newBuilder returns a builder reusing the tables of prev (nil: none).
+func newBuilder(prev *published) *builder {
+	b := &builder{marshaled: map[types.Resource]marshaledOne{}, tables: map[[2]string]*table{}}
+	if prev == nil {
+		return b
+	}
+	for _, v := range prev.distinct() {
+		for _, t := range v.tables {
+			b.tables[[2]string{t.typeURL, t.version}] = t
+		}
+	}
+	return b
+}
+
+// view checks that res is consistent and makes its view, whose version
+// per type is a hash of that type's resources.
+func (b *builder) view(res *xdsapi.Resources) (*view, error) {
 	byType := map[string][]types.Resource{
 		resourcev3.ClusterType:  make([]types.Resource, 0, len(res.Clusters)),
 		resourcev3.EndpointType: make([]types.Resource, 0, len(res.Endpoints)),
@@ -65,43 +94,52 @@ func newSnapshot(res *xdsapi.Resources) (*cachev3.Snapshot, []marshaledResources
 	}
 	snap, err := cachev3.NewSnapshot("", byType)
 	if err != nil {
-		return nil, nil, err
-	}
-	marshaled := make([]marshaledResources, 0, len(byType))
-	for url, rs := range byType {
-		m, err := marshalSorted(url, rs)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", typeName(url), err)
-		}
-		snap.Resources[cachev3.GetResponseType(url)].Version = m.version
-		marshaled = append(marshaled, m)
+		return nil, err
 	}
 	if err := consistent(snap, res); err != nil {
-		return nil, nil, fmt.Errorf("inconsistent snapshot: %w", err)
+		return nil, fmt.Errorf("inconsistent snapshot: %w", err)
 	}
-	return snap, marshaled, nil
+	v := &view{}
+	for i, url := range typeOrder {
+		m, err := b.marshalSorted(url, byType[url])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", typeName(url), err)
+		}
+		key := [2]string{url, m.version}
+		if b.tables[key] == nil {
+			b.tables[key] = newTable(m)
+		}
+		v.tables[i] = b.tables[key]
+	}
+	return v, nil
 }
 
 // marshalSorted marshals resources (deterministically) in name order and
 // hashes them into their version: equal sets of resources get equal
 // versions, whatever their order.
-func marshalSorted(typeURL string, rs []types.Resource) (marshaledResources, error) {
+func (b *builder) marshalSorted(typeURL string, rs []types.Resource) (marshaledResources, error) {
 	sorted := slices.Clone(rs)
 	slices.SortFunc(sorted, func(a, b types.Resource) int {
 		return strings.Compare(cachev3.GetResourceName(a), cachev3.GetResourceName(b))
 	})
-	m := marshaledResources{typeURL: typeURL, values: make([][]byte, len(sorted))}
+	m := marshaledResources{typeURL: typeURL, names: make([]string, len(sorted)), hashes: make([]string, len(sorted)), values: make([][]byte, len(sorted))}
 	h := sha256.New()
 	opts := proto.MarshalOptions{Deterministic: true}
 	for i, r := range sorted {
 		name := cachev3.GetResourceName(r)
-		buf, err := opts.Marshal(r)
-		if err != nil {
-			return m, fmt.Errorf("%s: %w", name, err)
+		one, ok := b.marshaled[r]
+		if !ok {
+			buf, err := opts.Marshal(r)
+			if err != nil {
+				return m, fmt.Errorf("%s: %w", name, err)
+			}
+			sum := sha256.Sum256(buf)
+			one = marshaledOne{value: buf, hash: hex.EncodeToString(sum[:8])}
+			b.marshaled[r] = one
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00", name, len(buf))
-		h.Write(buf)
-		m.values[i] = buf
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(one.value))
+		h.Write(one.value)
+		m.names[i], m.hashes[i], m.values[i] = name, one.hash, one.value
 	}
 	m.version = hex.EncodeToString(h.Sum(nil)[:8])
 	return m, nil

@@ -4,82 +4,75 @@ import (
 	"fmt"
 	"strings"
 
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-
 	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
-// published are the snapshots in force: one per distinct view.
+// published are the views in force, and the signal of their replacement.
 type published struct {
-	def  *cachev3.Snapshot
-	byNS map[string]*cachev3.Snapshot // the namespaces whose view differs from Default
+	def  *view            // nil before the first publish
+	byNS map[string]*view // the namespaces whose view differs from Default
+	// replaced is closed when newer views are published: the streams
+	// wait on it.
+	replaced chan struct{}
+	// byRes are the views by the resources they were built from: a view
+	// handed again by the next update (the same *Resources: a namespace
+	// the change did not touch) is not built again.
+	byRes map[*xdsapi.Resources]*view
 }
 
-// newPublished builds the snapshot of each of v's views. A view handed
-// more than once (the same *Resources), or with the same content as
-// another, is marshaled once and shares its snapshot; namespaces whose
-// view is Default's are left out of byNS. It returns every type's
-// marshaled resources, each version once.
-func newPublished(v *xdsapi.Views) (*published, []marshaledResources, error) {
-	var all []marshaledResources
-	byRes := map[*xdsapi.Resources]*cachev3.Snapshot{}
-	byKey := map[string]*cachev3.Snapshot{}
-	build := func(res *xdsapi.Resources) (*cachev3.Snapshot, error) {
-		if snap := byRes[res]; snap != nil {
-			return snap, nil
+// newPublished builds v's views. A view handed more than once (the same
+// *Resources), or with the same content as another, is built once and
+// shared; namespaces whose view is Default's are left out of byNS. prev
+// are the views in force (nil: none), whose views and tables are reused.
+func newPublished(v *xdsapi.Views, prev *published) (*published, error) {
+	b := newBuilder(prev)
+	byRes := map[*xdsapi.Resources]*view{}
+	byKey := map[string]*view{}
+	build := func(res *xdsapi.Resources) (*view, error) {
+		if vw := byRes[res]; vw != nil {
+			return vw, nil
 		}
-		snap, marshaled, err := newSnapshot(res)
-		if err != nil {
-			return nil, err
+		var vw *view
+		if prev != nil {
+			vw = prev.byRes[res]
 		}
-		key := snapshotKey(snap)
-		if same := byKey[key]; same != nil {
-			snap = same
+		if vw == nil {
+			var err error
+			if vw, err = b.view(res); err != nil {
+				return nil, err
+			}
+		}
+		if same := byKey[vw.key()]; same != nil {
+			vw = same
 		} else {
-			byKey[key] = snap
-			all = append(all, marshaled...)
+			byKey[vw.key()] = vw
 		}
-		byRes[res] = snap
-		return snap, nil
+		byRes[res] = vw
+		return vw, nil
 	}
 	def, err := build(v.Default)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	p := &published{def: def, byNS: map[string]*cachev3.Snapshot{}}
+	p := &published{def: def, byNS: map[string]*view{}, replaced: make(chan struct{}), byRes: byRes}
 	for ns, res := range v.Namespaces {
-		snap, err := build(res)
+		vw, err := build(res)
 		if err != nil {
-			return nil, nil, fmt.Errorf("view of namespace %s: %w", ns, err)
+			return nil, fmt.Errorf("view of namespace %s: %w", ns, err)
 		}
-		if snap != def {
-			p.byNS[ns] = snap
-		}
-	}
-	return p, dedupe(all), nil
-}
-
-// dedupe drops the repeated (type, version) pairs of ms: views that
-// differ in one type share the others.
-func dedupe(ms []marshaledResources) []marshaledResources {
-	seen := map[[2]string]bool{}
-	out := ms[:0]
-	for _, m := range ms {
-		k := [2]string{m.typeURL, m.version}
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, m)
+		if vw != def {
+			p.byNS[ns] = vw
 		}
 	}
-	return out
+	return p, nil
 }
 
-// snapshotKey is snap's versions in type order: equal keys, equal
-// resources (versions are content hashes).
-func snapshotKey(snap *cachev3.Snapshot) string {
+// key is vw's versions in type order: equal keys, equal resources
+// (versions are content hashes).
+func (vw *view) key() string {
 	var b strings.Builder
-	for i := range snap.Resources {
-		b.WriteString(snap.Resources[i].Version)
+	for _, t := range vw.tables {
+		b.WriteString(t.version)
 		b.WriteByte('/')
 	}
 	return b.String()
@@ -88,35 +81,46 @@ func snapshotKey(snap *cachev3.Snapshot) string {
 // same reports whether p and q hold the same resources for every
 // namespace.
 func (p *published) same(q *published) bool {
-	if snapshotKey(p.def) != snapshotKey(q.def) || len(p.byNS) != len(q.byNS) {
+	if p.def == nil || q.def == nil {
+		return p.def == q.def
+	}
+	if p.def.key() != q.def.key() || len(p.byNS) != len(q.byNS) {
 		return false
 	}
-	for ns, snap := range p.byNS {
+	for ns, vw := range p.byNS {
 		other := q.byNS[ns]
-		if other == nil || snapshotKey(snap) != snapshotKey(other) {
+		if other == nil || vw.key() != other.key() {
 			return false
 		}
 	}
 	return true
 }
 
-// forNode is the snapshot of a node's namespace.
-func (p *published) forNode(node string) *cachev3.Snapshot {
+// forNode is the view of a node's namespace (nil before the first
+// publish).
+func (p *published) forNode(node string) *view {
 	if ns, ok := namespaceOf(node); ok {
-		if snap := p.byNS[ns]; snap != nil {
-			return snap
+		if vw := p.byNS[ns]; vw != nil {
+			return vw
 		}
 	}
 	return p.def
 }
 
-// views is the number of distinct snapshots, for logs.
-func (p *published) views() int {
-	distinct := map[*cachev3.Snapshot]bool{p.def: true}
-	for _, snap := range p.byNS {
-		distinct[snap] = true
+// distinct are the distinct views.
+func (p *published) distinct() []*view {
+	if p.def == nil {
+		return nil
 	}
-	return len(distinct)
+	out := []*view{p.def}
+	seen := map[*view]bool{p.def: true}
+	for _, vw := range p.byNS {
+		if !seen[vw] {
+			seen[vw] = true
+			out = append(out, vw)
+		}
+	}
+	return out
 }
 
 // namespaceOf is the namespace of a node ID `<pod>.<namespace>`: the part

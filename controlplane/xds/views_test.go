@@ -1,6 +1,7 @@
 package xds_test
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,10 @@ func TestProxiesGetTheirNamespaceView(t *testing.T) {
 		if got := len(appliers[node].last().Clusters); got != want {
 			t.Errorf("%s applied %d clusters, want %d", node, got, want)
 		}
+		waitFor(t, 5*time.Second, node+"'s ACKs", func() bool {
+			p := proxy(srv, node)
+			return p != nil && maps.Equal(p.Acked, p.View) && maps.Equal(p.View, srv.VersionsFor(node))
+		})
 	}
 
 	// team-a's view changes; team-b's stays the same content (a new copy).

@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -42,7 +45,20 @@ type Config struct {
 	Log *zap.Logger
 	// Backoff paces reconnections (DefaultBackoff if zero).
 	Backoff Backoff
+	// Protocol is the ADS variant: ProtocolDelta (the default if empty)
+	// or ProtocolSotw.
+	Protocol string
 }
+
+// The ADS variants of Config.Protocol.
+const (
+	// ProtocolDelta is incremental ADS: a change sends only the resources
+	// it changed, and a reconnection only what changed meanwhile.
+	ProtocolDelta = "delta"
+	// ProtocolSotw is state-of-the-world ADS: a change sends every
+	// resource of the types it changed.
+	ProtocolSotw = "sotw"
+)
 
 // Client is an ADS client. Run it; it reconnects until its context ends.
 type Client struct {
@@ -56,8 +72,13 @@ type Client struct {
 	// it is held across Apply so updates apply in order.
 	mu       sync.Mutex
 	accepted map[string]*update // by type URL: the last ACKed response
-	synced   bool               // a complete set has been applied
-	inForce  *xdsapi.Resources  // the set last applied
+	// received are, by type URL and name, the resources of every delta
+	// response, ACKed or not: what the control plane knows this proxy has.
+	received        map[string]map[string]resource
+	receivedVersion map[string]string  // by type URL: of the last delta response
+	held            map[string]*update // delta responses not answered yet, by type URL
+	synced          bool               // a complete set has been applied
+	inForce         *xdsapi.Resources  // the set last applied
 }
 
 // New checks cfg and prepares the connection (nothing is dialled before
@@ -71,6 +92,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Apply == nil {
 		return nil, errors.New("xds: no Apply func")
+	}
+	switch cfg.Protocol {
+	case "":
+		cfg.Protocol = ProtocolDelta
+	case ProtocolDelta, ProtocolSotw:
+	default:
+		return nil, fmt.Errorf("xds: protocol %q: want %s or %s", cfg.Protocol, ProtocolDelta, ProtocolSotw)
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -95,7 +123,8 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, log: cfg.Log.With(zap.String("control_plane", cfg.Address)), conn: conn, accepted: map[string]*update{}}, nil
+	return &Client{cfg: cfg, log: cfg.Log.With(zap.String("control_plane", cfg.Address)), conn: conn, accepted: map[string]*update{}, received: map[string]map[string]resource{},
+		receivedVersion: map[string]string{}, held: map[string]*update{}}, nil
 }
 
 // Run keeps an ADS stream open until ctx ends, reconnecting with backoff
@@ -104,7 +133,11 @@ func (c *Client) Run(ctx context.Context) error {
 	defer c.conn.Close()
 	failures := 0
 	for {
-		served, err := c.stream(ctx)
+		stream := c.delta
+		if c.cfg.Protocol == ProtocolSotw {
+			stream = c.sotw
+		}
+		served, err := stream(ctx)
 		c.connected.Store(false)
 		if ctx.Err() != nil {
 			return nil
@@ -124,7 +157,8 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// Connected reports whether a stream is open and has had a response.
+// Connected reports whether a stream is open and the control plane took
+// it (its headers came).
 func (c *Client) Connected() bool { return c.connected.Load() }
 
 // Versions returns the version in force of each type (cluster, endpoint,
@@ -142,3 +176,33 @@ func (c *Client) Versions() map[string]string {
 
 // acceptedCopy is the accepted responses by type; call with mu held.
 func (c *Client) acceptedCopy() map[string]*update { return maps.Clone(c.accepted) }
+
+// applied logs and reports an update applied.
+func (c *Client) applied(u *update) {
+	c.log.Info("config from the control plane applied", zap.String("type", typeName(u.typeURL)),
+		zap.String("version", u.version), zap.Int("resources", len(u.resources)))
+	c.report(u.typeURL, true)
+}
+
+// refused logs and reports an update refused.
+func (c *Client) refused(u *update, err error) {
+	c.log.Warn("config from the control plane refused (NACK); the last good config stays in force",
+		zap.String("type", u.typeURL), zap.String("version", u.version), zap.Error(err))
+	c.report(u.typeURL, false)
+}
+
+func (c *Client) report(typeURL string, acked bool) {
+	if c.cfg.OnResponse == nil {
+		return
+	}
+	name := typeName(typeURL)
+	if name == "" {
+		name = "unknown"
+	}
+	c.cfg.OnResponse(name, acked)
+}
+
+// errorDetail is a NACK's error_detail.
+func errorDetail(err error) *statuspb.Status {
+	return &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
+}

@@ -99,12 +99,16 @@ func startControlPlane(t *testing.T, addr string, res *xdsapi.Resources) *contro
 	return cp
 }
 
-// startProxy runs a real proxy fed by an ADS client until the test ends.
-func startProxy(t *testing.T, addr string) (*proxy.Server, *xdsclient.Client) {
+// protocols are the ADS variants every client test runs with.
+var protocols = []string{xdsclient.ProtocolDelta, xdsclient.ProtocolSotw}
+
+// startProxy runs a real proxy fed by an ADS client of protocol until the
+// test ends.
+func startProxy(t *testing.T, addr, protocol string) (*proxy.Server, *xdsclient.Client) {
 	t.Helper()
 	srv := proxy.New(zaptest.NewLogger(t).Named("proxy"), metrics.NewProxy())
 	c, err := xdsclient.New(xdsclient.Config{
-		Address: addr, NodeID: "p1", Apply: srv.Apply, Log: zaptest.NewLogger(t).Named("ads"),
+		Address: addr, NodeID: "p1", Protocol: protocol, Apply: srv.Apply, Log: zaptest.NewLogger(t).Named("ads"),
 		OnResponse: func(typ string, acked bool) {
 			srv.Metrics().XDSUpdates.WithLabelValues(typ, map[bool]string{true: "ack", false: "nack"}[acked]).Inc()
 		},
@@ -171,10 +175,16 @@ func routedTo(srv *proxy.Server) string {
 // changes, keeps serving when the control plane dies, and resyncs with a
 // new one on the same address.
 func TestProxyFollowsSurvivesAndResyncs(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p, func(t *testing.T) { testProxyFollowsSurvivesAndResyncs(t, p) })
+	}
+}
+
+func testProxyFollowsSurvivesAndResyncs(t *testing.T, protocol string) {
 	port, release := holdPort(t)
 	cp := startControlPlane(t, "127.0.0.1:0", config(port, "v1", ""))
 	release()
-	srv, c := startProxy(t, cp.addr)
+	srv, c := startProxy(t, cp.addr, protocol)
 
 	waitFor(t, 5*time.Second, "the first config", srv.Ready)
 	if got := routedTo(srv); got != "v1" {
@@ -210,10 +220,16 @@ func TestProxyFollowsSurvivesAndResyncs(t *testing.T) {
 // Apply's error; the old listeners stay, the control plane reports the
 // NACK, and fixing the config brings ACKs back.
 func TestProxyNacksWhatItCannotApply(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p, func(t *testing.T) { testProxyNacksWhatItCannotApply(t, p) })
+	}
+}
+
+func testProxyNacksWhatItCannotApply(t *testing.T, protocol string) {
 	port, release := holdPort(t)
 	cp := startControlPlane(t, "127.0.0.1:0", config(port, "v1", ""))
 	release()
-	srv, c := startProxy(t, cp.addr)
+	srv, c := startProxy(t, cp.addr, protocol)
 	waitFor(t, 5*time.Second, "the first config", srv.Ready)
 	good := c.Versions()
 
@@ -239,4 +255,32 @@ func TestProxyNacksWhatItCannotApply(t *testing.T) {
 
 	cp.Update(config(port, "v2", ""))
 	waitFor(t, 5*time.Second, "the fixed config", func() bool { return routedTo(srv) == "v2" && c.Versions()["listener"] == cp.Versions()["listener"] })
+}
+
+// A delta proxy resyncing with a fresh control plane of the same config
+// (a restart) is sent nothing: it names what it has and that is current.
+// The next change is then the only response.
+func TestDeltaResyncSendsNothingUnchanged(t *testing.T) {
+	port, release := holdPort(t)
+	cp := startControlPlane(t, "127.0.0.1:0", config(port, "v1", ""))
+	release()
+	srv, c := startProxy(t, cp.addr, xdsclient.ProtocolDelta)
+	waitFor(t, 5*time.Second, "the first config", srv.Ready)
+
+	cp.stop()
+	waitFor(t, 5*time.Second, "the client to notice", func() bool { return !c.Connected() })
+	fresh := startControlPlane(t, cp.addr, config(port, "v1", ""))
+	waitFor(t, 5*time.Second, "the resync", func() bool { return c.Connected() && len(fresh.Proxies()) == 1 })
+	fresh.Update(config(port, "v2", ""))
+	waitFor(t, 5*time.Second, "the change to v2", func() bool { return routedTo(srv) == "v2" })
+	if n := testutil.ToFloat64(srv.Metrics().XDSUpdates.WithLabelValues("route", "ack")); n != 2 {
+		t.Errorf("%v route updates applied, want 2 (the first config, the change)", n)
+	}
+	var sent float64
+	for _, typ := range []string{"cluster", "endpoint", "listener", "route"} {
+		sent += testutil.ToFloat64(srv.Metrics().XDSUpdates.WithLabelValues(typ, "ack"))
+	}
+	if sent != 5 {
+		t.Fatalf("%v responses applied, want 5: four at first, none at the resync, one route change", sent)
+	}
 }

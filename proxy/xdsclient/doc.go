@@ -1,6 +1,10 @@
-// Package xdsclient is the proxy's ADS client: one aggregated gRPC stream (state
-// of the world) to the control plane, subscribed to every listener,
-// cluster, endpoint and route configuration (wildcard).
+// Package xdsclient is the proxy's ADS client: one aggregated gRPC stream to
+// the control plane, delta (the default) or state of the world
+// (Config.Protocol), subscribed to every listener, cluster, endpoint and
+// route configuration (wildcard). Over delta a change brings only the
+// resources it changed, merged into those received before; a response
+// refused is kept, unapplied, as the control plane takes it as had, and
+// the next of its type retries the whole.
 //
 // Each response is applied as part of a complete set: the new resources of
 // its type with the last accepted resources of the others. If Apply takes
@@ -12,6 +16,8 @@
 //
 // When the stream breaks, the client reconnects with capped exponential
 // backoff and jitter; meanwhile the proxy keeps serving its last config.
-// On a new stream it sends the versions it has, and resyncs from whatever
-// the control plane sends.
+// On a new stream it sends the versions it has (per type over state of
+// the world, per resource over delta: initial_resource_versions), and
+// resyncs from whatever the control plane sends: over delta, nothing if
+// nothing changed.
 package xdsclient

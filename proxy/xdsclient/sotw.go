@@ -8,13 +8,12 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"go.uber.org/zap"
-	statuspb "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc/codes"
 )
 
-// stream runs one ADS stream until it breaks or ctx ends. served reports
-// whether the control plane answered at all (which resets the backoff).
-func (c *Client) stream(ctx context.Context) (served bool, err error) {
+// sotw runs one state-of-the-world ADS stream until it breaks or ctx
+// ends. served reports whether the control plane took the stream (which
+// resets the backoff).
+func (c *Client) sotw(ctx context.Context) (served bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.conn).StreamAggregatedResources(ctx)
@@ -40,19 +39,21 @@ func (c *Client) stream(ctx context.Context) (served bool, err error) {
 		}
 	}
 	pending := map[string]*update{} // the first sync's responses, by type URL
+	// The control plane's headers: it took the stream (an up-to-date
+	// proxy may get no response at all).
+	if _, err := st.Header(); err != nil {
+		return false, err
+	}
+	c.connected.Store(true)
+	c.log.Info("connected to the control plane", zap.String("node", c.cfg.NodeID), zap.String("protocol", ProtocolSotw))
 	for {
 		resp, err := st.Recv()
 		if err != nil {
-			return served, err
-		}
-		if !served {
-			served = true
-			c.connected.Store(true)
-			c.log.Info("connected to the control plane", zap.String("node", c.cfg.NodeID))
+			return true, err
 		}
 		for _, req := range c.handle(resp, pending) {
 			if err := st.Send(req); err != nil {
-				return served, err
+				return true, err
 			}
 		}
 	}
@@ -125,35 +126,20 @@ func (c *Client) apply(set map[string]*update) error {
 }
 
 func (c *Client) ack(u *update) *discoveryv3.DiscoveryRequest {
-	c.log.Info("config from the control plane applied", zap.String("type", typeName(u.typeURL)),
-		zap.String("version", u.version), zap.Int("resources", len(u.resources)))
-	c.report(u.typeURL, true)
+	c.applied(u)
 	return &discoveryv3.DiscoveryRequest{TypeUrl: u.typeURL, VersionInfo: u.version, ResponseNonce: u.nonce}
 }
 
 // nack refuses u; the request names the version still in force.
 func (c *Client) nack(u *update, err error) *discoveryv3.DiscoveryRequest {
-	c.log.Warn("config from the control plane refused (NACK); the last good config stays in force",
-		zap.String("type", u.typeURL), zap.String("version", u.version), zap.Error(err))
-	c.report(u.typeURL, false)
+	c.refused(u, err)
 	req := &discoveryv3.DiscoveryRequest{
 		TypeUrl:       u.typeURL,
 		ResponseNonce: u.nonce,
-		ErrorDetail:   &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()},
+		ErrorDetail:   errorDetail(err),
 	}
 	if in := c.accepted[u.typeURL]; in != nil {
 		req.VersionInfo = in.version
 	}
 	return req
-}
-
-func (c *Client) report(typeURL string, acked bool) {
-	if c.cfg.OnResponse == nil {
-		return
-	}
-	name := typeName(typeURL)
-	if name == "" {
-		name = "unknown"
-	}
-	c.cfg.OnResponse(name, acked)
 }

@@ -1,0 +1,168 @@
+package xds
+
+import (
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"go.uber.org/zap"
+)
+
+// deltaStream is a delta ADS stream. Per type it keeps a reference to the
+// table its proxy holds (or was last sent): what a push sends is that
+// table's diff to the new one, computed once for every stream holding the
+// same table, so per-resource versions are never copied per stream.
+type deltaStream struct {
+	*stream
+	gs    discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer
+	types [4]deltaType
+}
+
+type deltaType struct {
+	subscribed bool
+	wildcard   bool
+	names      map[string]bool // subscribed by name
+	added      []string        // names subscribed since the last response: sent even if unchanged
+	full       bool            // send every resource (the proxy became a wildcard subscriber)
+	// have is the table the proxy holds (only its names, unless
+	// wildcard), or nil before the first response: then initial is what
+	// it said it has (initial_resource_versions; nil: nothing).
+	have    *table
+	initial map[string]string
+	version string // of the last response
+	nonce   string
+}
+
+func (ds *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
+	if err := ds.attach(req.GetNode()); err != nil {
+		return err
+	}
+	i, ok := typeIndex(req.GetTypeUrl())
+	if !ok {
+		ds.s.log.Debug("request for a type not served, ignored", zap.String("node", ds.node), zap.String("type", req.GetTypeUrl()))
+		return nil
+	}
+	t := &ds.types[i]
+	// A delta ACK or NACK carries no version: it is the one sent with the
+	// nonce it names.
+	switch nonce := req.GetResponseNonce(); {
+	case nonce == "":
+	case nonce != t.nonce:
+		if req.GetErrorDetail() != nil {
+			ds.s.nacked(ds.node, req.GetTypeUrl(), "", req.GetErrorDetail().GetMessage())
+		}
+	case req.GetErrorDetail() != nil:
+		ds.answered(i)
+		ds.s.nacked(ds.node, req.GetTypeUrl(), t.version, req.GetErrorDetail().GetMessage())
+	default:
+		ds.answered(i)
+		ds.s.acked(ds.node, req.GetTypeUrl(), t.version)
+	}
+	if !t.subscribed {
+		t.subscribed = true
+		// No names on the first request: a wildcard subscription.
+		t.wildcard = len(req.GetResourceNamesSubscribe()) == 0
+		t.initial = req.GetInitialResourceVersions()
+	}
+	for _, n := range req.GetResourceNamesSubscribe() {
+		switch {
+		case n == "*":
+			t.full = t.full || (!t.wildcard && t.have != nil)
+			t.wildcard = true
+		case !t.names[n]:
+			if t.names == nil {
+				t.names = map[string]bool{}
+			}
+			t.names[n] = true
+			t.added = append(t.added, n)
+		}
+	}
+	for _, n := range req.GetResourceNamesUnsubscribe() {
+		if n == "*" {
+			t.wildcard = false
+		}
+		delete(t.names, n)
+	}
+	return nil
+}
+
+// flush sends, in type order, what the proxy lacks of vw's tables: the
+// resources added or changed and the names removed.
+func (ds *deltaStream) flush(vw *view) error {
+	var out []*discoveryv3.DeltaDiscoveryResponse
+	var types []int
+	var bytes int64
+	for i := range ds.types {
+		t, tb := &ds.types[i], vw.tables[i]
+		if !t.subscribed || (t.have == tb && len(t.added) == 0 && !t.full) {
+			continue
+		}
+		newProxy := t.have == nil && t.initial == nil
+		var d *tableDiff
+		switch {
+		case newProxy || t.full:
+			d = &tableDiff{changed: tb.delta}
+		case t.have == nil:
+			d = tb.diffFromVersions(t.initial)
+		case t.have.version == tb.version:
+			d = &tableDiff{}
+		default:
+			d = tb.diffFrom(t.have)
+		}
+		changed, removed := d.changed, d.removed
+		if !t.wildcard {
+			changed, removed = t.subscribedOnly(changed, removed, tb)
+		}
+		// A proxy new to the stream gets a response of every type, even
+		// an empty one: it then knows it has the whole of that type.
+		if len(changed) == 0 && len(removed) == 0 && !newProxy {
+			t.have, t.initial, t.added, t.full = tb, nil, nil, false
+			continue
+		}
+		out = append(out, &discoveryv3.DeltaDiscoveryResponse{SystemVersionInfo: tb.version, Resources: changed, RemovedResources: removed, TypeUrl: tb.typeURL})
+		types = append(types, i)
+		for _, r := range changed {
+			bytes += int64(len(r.GetResource().GetValue()))
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if err := ds.admit(bytes); err != nil {
+		return err
+	}
+	for k, resp := range out {
+		i, t := types[k], &ds.types[types[k]]
+		resp.Nonce = ds.nextNonce()
+		if err := ds.gs.Send(resp); err != nil {
+			return err
+		}
+		t.have, t.initial, t.added, t.full = vw.tables[i], nil, nil, false
+		t.version, t.nonce = resp.GetSystemVersionInfo(), resp.GetNonce()
+		ds.sent(i, t.version)
+	}
+	return nil
+}
+
+// subscribedOnly keeps, of a diff, the names t subscribed to, plus the
+// resources of names subscribed since the last response.
+func (t *deltaType) subscribedOnly(changed []*discoveryv3.Resource, removed []string, tb *table) ([]*discoveryv3.Resource, []string) {
+	var c []*discoveryv3.Resource
+	var r []string
+	in := map[string]bool{}
+	for _, res := range changed {
+		if t.names[res.GetName()] {
+			c = append(c, res)
+			in[res.GetName()] = true
+		}
+	}
+	for _, n := range t.added {
+		if i, ok := tb.index[n]; ok && t.names[n] && !in[n] {
+			c = append(c, tb.delta[i])
+			in[n] = true
+		}
+	}
+	for _, n := range removed {
+		if t.names[n] {
+			r = append(r, n)
+		}
+	}
+	return c, r
+}

@@ -1,0 +1,129 @@
+package xds
+
+import (
+	"sync"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// typeOrder are the served types in the order ADS sends them: clusters
+// and their endpoints before the listeners and routes that use them.
+var typeOrder = [4]string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
+
+// typeIndex is the position of a served type URL in typeOrder.
+func typeIndex(url string) (int, bool) {
+	for i, u := range typeOrder {
+		if u == url {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// table is one type's resources of one view, marshaled once and read,
+// never changed, by every stream that sends them: a stream keeps no copy
+// of what it sent, only a reference to the table (docs/xds.md).
+type table struct {
+	typeURL string
+	version string // the hash of all of them (docs/xds.md#versions)
+	names   []string
+	index   map[string]int // names' positions
+	// all are the resources in name order, as state of the world sends
+	// them; delta the same with their names and versions, as delta does.
+	all   []*anypb.Any
+	delta []*discoveryv3.Resource
+	bytes int64 // of all, marshaled
+
+	mu    sync.Mutex
+	diffs map[string]*tableDiff // from an older table, by its version
+}
+
+// tableDiff is what a proxy holding one table lacks of a newer one.
+type tableDiff struct {
+	changed []*discoveryv3.Resource // added or different, shared with the table
+	removed []string
+}
+
+// maxDiffs bounds the diffs a table remembers: streams move to the newest
+// table on every push, so only a few older versions are ever asked for.
+const maxDiffs = 8
+
+func newTable(m marshaledResources) *table {
+	t := &table{
+		typeURL: m.typeURL,
+		version: m.version,
+		names:   m.names,
+		index:   make(map[string]int, len(m.names)),
+		all:     make([]*anypb.Any, len(m.values)),
+		delta:   make([]*discoveryv3.Resource, len(m.values)),
+	}
+	for i, v := range m.values {
+		t.index[m.names[i]] = i
+		t.all[i] = &anypb.Any{TypeUrl: m.typeURL, Value: v}
+		t.delta[i] = &discoveryv3.Resource{Name: m.names[i], Version: m.hashes[i], Resource: t.all[i]}
+		t.bytes += int64(len(v))
+	}
+	return t
+}
+
+// diffFrom is what a proxy holding old lacks of t, computed once per
+// older version for every stream that asks.
+func (t *table) diffFrom(old *table) *tableDiff {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if d, ok := t.diffs[old.version]; ok {
+		return d
+	}
+	d := &tableDiff{}
+	for i, name := range t.names {
+		if j, ok := old.index[name]; !ok || old.delta[j].Version != t.delta[i].Version {
+			d.changed = append(d.changed, t.delta[i])
+		}
+	}
+	for _, name := range old.names {
+		if _, ok := t.index[name]; !ok {
+			d.removed = append(d.removed, name)
+		}
+	}
+	if t.diffs == nil || len(t.diffs) >= maxDiffs {
+		t.diffs = map[string]*tableDiff{}
+	}
+	t.diffs[old.version] = d
+	return d
+}
+
+// diffFromVersions is what a proxy holding the resources of have (name →
+// version, a reconnecting proxy's initial_resource_versions) lacks of t.
+func (t *table) diffFromVersions(have map[string]string) *tableDiff {
+	d := &tableDiff{}
+	for i, name := range t.names {
+		if v, ok := have[name]; !ok || v != t.delta[i].Version {
+			d.changed = append(d.changed, t.delta[i])
+		}
+	}
+	for name := range have {
+		if _, ok := t.index[name]; !ok {
+			d.removed = append(d.removed, name)
+		}
+	}
+	return d
+}
+
+// view is the resources of one view, a table per type in typeOrder.
+type view struct{ tables [4]*table }
+
+// only is the part of t's resources named in names (a proxy that
+// subscribed to names rather than to all), and its size.
+func (t *table) only(names map[string]bool) ([]*anypb.Any, int64) {
+	var out []*anypb.Any
+	var n int64
+	for name := range names {
+		if i, ok := t.index[name]; ok {
+			out = append(out, t.all[i])
+			n += int64(len(t.all[i].Value))
+		}
+	}
+	return out, n
+}
