@@ -38,15 +38,7 @@ func Start(t testing.TB) *Server { return StartWith(t) }
 // "--requirepass", "secret"; the direct Client then has no password).
 func StartWith(t testing.TB, args ...string) *Server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not installed (make test installs Debian's redis-server): ", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := freeAddr(t)
 	s := &Server{Addr: addr, t: t, args: args}
 	s.start()
 	s.Client = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
@@ -63,15 +55,7 @@ func StartWith(t testing.TB, args ...string) *Server {
 // Client connects with client.pem.
 func StartTLS(t testing.TB, dir string) *Server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server is not installed (make test installs Debian's redis-server): ", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	file := func(name string) string { return filepath.Join(dir, name) }
 	s := &Server{Addr: addr, t: t, tls: ClientTLS(t, dir), args: []string{"--port", "0", "--tls-port", port,
@@ -104,6 +88,22 @@ func ClientTLS(t testing.TB, dir string) *tls.Config {
 		t.Fatal(err)
 	}
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, ServerName: "cache.redis", MinVersion: tls.VersionTLS12}
+}
+
+// freeAddr returns a free 127.0.0.1 address for a redis-server, skipping
+// the test, saying so, when there is no redis-server (make test installs
+// it).
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (make test installs Debian's redis-server): ", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func (s *Server) start() {
