@@ -76,7 +76,7 @@ func configDir(t testing.TB, yaml string) string {
 // reading its metrics; it waits for /ready.
 func sidecar(t testing.TB, h *netnstest.Host, bin string, args ...string) func() string {
 	t.Helper()
-	var logs bytes.Buffer
+	var logs lockedBuffer // written by the process's copier while a failed test reads it
 	cmd := exec.Command(bin, append([]string{"run", "--admin", "127.0.0.1:15000", "--log-level", "debug"}, args...)...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	h.Start(t, netnstest.AsUser(cmd, iptables.DefaultProxyUID))
@@ -106,6 +106,51 @@ func sidecar(t testing.TB, h *netnstest.Host, bin string, args ...string) func()
 		}
 	}
 	return func() string { _, body := get("/metrics"); return body }
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// readDubboReply reads the reply to call id on nc: its status and value
+// (or error message).
+func readDubboReply(t *testing.T, nc net.Conn, id uint64) (byte, string) {
+	t.Helper()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	codec, _ := dubbo.New(nil)
+	var buf []byte
+	tmp := make([]byte, 4096)
+	for {
+		var m protocols.Message
+		if n, err := codec.Decode(buf, &m); err != nil {
+			t.Fatalf("reply %d: %v", id, err)
+		} else if n > 0 {
+			if m.ID != id {
+				t.Fatalf("reply %d, want %d", m.ID, id)
+			}
+			status, value, _ := dubbo.ParseResponseValue(buf[:n])
+			return status, value
+		}
+		n, err := nc.Read(tmp)
+		if n == 0 && err != nil {
+			t.Fatalf("reply %d: %v", id, err)
+		}
+		buf = append(buf, tmp[:n]...)
+	}
 }
 
 // metric returns the value of one series in a /metrics text ("" labels:
@@ -419,7 +464,17 @@ spec:
   - {number: 20880, name: dubbo, protocol: dubbo}
   endpoints:
   - {address: %s}
-`, greeter, pod.Addr))
+---
+apiVersion: metamesh.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: no-forbidden, namespace: default}
+spec:
+  hosts: [%[1]s]
+  action: DENY
+  rules:
+  - from: [{ipBlocks: [%[3]s/32]}]
+    to: [{methods: [forbidden]}]
+`, greeter, pod.Addr, client.Addr))
 	// The access log, in a file the proxy (UID 1337) may write.
 	accessLog := filepath.Join(openTempDir(t), "access.log")
 	if err := os.WriteFile(accessLog, nil, 0o666); err != nil {
@@ -446,6 +501,25 @@ spec:
 			t.Fatalf("call %d answered by %q", id, got)
 		}
 	}
+	// The service's authorization policies apply to inbound requests,
+	// with the client's own address (the capture keeps it), also to a
+	// request naming another interface (the port is greeter's alone, so
+	// its requests are greeter's whatever they name).
+	for _, c := range []struct {
+		id              uint64
+		service, method string
+		want            string
+	}{
+		{6, greeter, "forbidden", "denied by authorization policy default/no-forbidden"},
+		{7, "org.example.Unknown", "forbidden", "denied by authorization policy default/no-forbidden"},
+	} {
+		if _, err := nc.Write(dubbo.AppendRequest(nil, dubbo.Request{ID: c.id, TwoWay: true, Service: c.service, Method: c.method, Args: []string{"x"}})); err != nil {
+			t.Fatal(err)
+		}
+		if status, text := readDubboReply(t, nc, c.id); status == dubbo.StatusOK || !strings.Contains(text, c.want) {
+			t.Fatalf("%s.%s answered with status %d %q, want %q", c.service, c.method, status, text, c.want)
+		}
+	}
 	if c := app.connections(); len(c) != 1 || c["127.0.0.1"] == 0 {
 		t.Errorf("the Dubbo application's connections by peer: %v, want 127.0.0.1's only (the proxy's pool)", c)
 	}
@@ -462,6 +536,8 @@ spec:
 		// inbound names.
 		{"metamesh_requests_total", `{cluster="inbound|20880||",protocol="dubbo",route="inbound",service="` + greeter + `",status="ok"}`, 5},
 		{"metamesh_downstream_cx_total", `{listener="inbound|20880|dubbo-20880"}`, 1},
+		{"metamesh_requests_total", `{cluster="",protocol="dubbo",route="",service="` + greeter + `",status="denied"}`, 1},
+		{"metamesh_requests_denied_total", `{policy="default/no-forbidden"}`, 2},
 	} {
 		if got := metric(m, c.name, c.labels); got != c.want {
 			t.Errorf("%s%s = %v, want %v", c.name, c.labels, got, c.want)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -110,18 +111,32 @@ func (b *Builder) inboundListener(s *Config, l *Listener, name string, port uint
 		}
 		s.Clusters[cname], clusters[cname] = cl, true
 	}
-	// The service listener's services keep their own label on inbound
-	// requests (serviceLabel): the one virtual host claims their names,
-	// and "*" for the rest.
-	domains := []string{"*"}
+	// The inbound table has the service listener's virtual hosts, with
+	// their domains (so their service, for labels and authorization), each
+	// with the one inbound route: a request no virtual host of the
+	// service listener serves gets no route here either.
+	var vhosts []*router.VirtualHost
 	if t := s.Routes[l.RouteConfig]; t != nil {
+		seen := map[*router.VirtualHost]bool{}
+		add := func(vh *router.VirtualHost) {
+			if vh != nil && !seen[vh] {
+				seen[vh] = true
+				vhosts = append(vhosts, &router.VirtualHost{Name: vh.Name, Domains: vh.Domains, Routes: []*router.Route{{
+					Name: InboundRoute, Clusters: []router.WeightedCluster{{Name: cname, Weight: 1}},
+				}}})
+			}
+		}
+		domains := make([]string, 0, len(t.VirtualHosts()))
 		for d := range t.VirtualHosts() {
 			domains = append(domains, d)
 		}
+		slices.Sort(domains)
+		for _, d := range domains {
+			add(t.VirtualHosts()[d])
+		}
+		add(t.Wildcard())
 	}
-	t, err := router.NewTable(name, []*router.VirtualHost{{Name: name, Domains: domains, Routes: []*router.Route{{
-		Name: InboundRoute, Clusters: []router.WeightedCluster{{Name: cname, Weight: 1}},
-	}}}})
+	t, err := router.NewTable(name, vhosts)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: inbound: %w", l.Name, err)
 	}

@@ -76,9 +76,13 @@ func TestInboundListeners(t *testing.T) {
 			t.Errorf("%s: no route table %s", c.dst, in.RouteConfig)
 			continue
 		}
-		// Any service routes to the application; the service listener's
-		// services keep their label.
-		for _, service := range []string{greetings, "unknown"} {
+		// The service listener's virtual hosts (its "*" one included)
+		// route to the application, keeping their service (labels,
+		// authorization).
+		if vh, want := table.Lookup(users), s.Routes[svc.RouteConfig].Lookup(users); vh == nil || vh.Service != want.Service || vh.Name != want.Name {
+			t.Errorf("%s: virtual host of %s: %+v, want one like %+v", c.dst, users, vh, want)
+		}
+		for _, service := range []string{greetings, users, "unknown"} {
 			vh := table.Lookup(service)
 			if vh == nil || len(vh.Routes) != 1 || vh.Routes[0].Name != config.InboundRoute || vh.Routes[0].PickCluster() != c.cluster {
 				t.Errorf("%s: service %s: virtual host %+v, want one route %s to %s", c.dst, service, vh, config.InboundRoute, c.cluster)

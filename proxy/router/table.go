@@ -105,6 +105,9 @@ func (t *Table) Lookup(service string) *VirtualHost {
 	return t.wildcard
 }
 
+// Wildcard returns the host of the "*" domain, or nil.
+func (t *Table) Wildcard() *VirtualHost { return t.wildcard }
+
 // VirtualHosts returns the hosts of t (for config dumps).
 func (t *Table) VirtualHosts() map[string]*VirtualHost { return t.hosts }
 

@@ -8,6 +8,7 @@ package meshcapture
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -131,10 +132,20 @@ func startSidecar(t *testing.T, h *netnstest.Host, meshYAML string, flags ...str
 // start runs the proxy and waits for /ready.
 func (s *sidecar) start() {
 	s.t.Helper()
-	cmd := exec.Command(s.args[0], s.args[1:]...)
-	cmd.Stdout, cmd.Stderr = s.logs, s.logs
-	if err := s.h.Do(netnstest.AsUser(cmd, iptables.DefaultProxyUID).Start); err != nil {
-		s.t.Fatalf("start the proxy in %s: %v", s.h.Name, err)
+	var cmd *exec.Cmd
+	for tries := 1; ; tries++ {
+		cmd = exec.Command(s.args[0], s.args[1:]...)
+		cmd.Stdout, cmd.Stderr = s.logs, s.logs
+		err := s.h.Do(netnstest.AsUser(cmd, iptables.DefaultProxyUID).Start)
+		if err == nil {
+			break
+		}
+		// The binary was just written: a process another test forked
+		// meanwhile may still hold its file open until it execs.
+		if !errors.Is(err, syscall.ETXTBSY) || tries == 50 {
+			s.t.Fatalf("start the proxy in %s: %v", s.h.Name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
