@@ -55,6 +55,12 @@ func (s *session) Intercept(dst []byte, req *protocols.Message) ([]byte, protoco
 func (s *session) intercept(dst []byte, req *protocols.Message) ([]byte, protocols.Verdict) {
 	inTx := s.tx == txQueued || s.tx == txPinned
 	out, act := s.c.Local(dst, &s.s, req)
+	cmd, _ := CommandOf(req)
+	if act == Replied && inTx && (cmd.Name == "ping" || cmd.Name == "echo") && !isError(out[len(dst):]) {
+		// Inside MULTI, redis-server queues it and answers it in EXEC's
+		// reply: the proxy must not answer it now.
+		out, act = dst, Forward
+	}
 	switch act {
 	case Replied:
 		if inTx && isError(out[len(dst):]) {
@@ -64,7 +70,6 @@ func (s *session) intercept(dst []byte, req *protocols.Message) ([]byte, protoco
 	case ReplyAndClose:
 		return out, protocols.Close
 	}
-	cmd, _ := CommandOf(req)
 	switch {
 	case cmd.Class == ClassTransaction:
 		return s.transaction(dst, cmd.Name)

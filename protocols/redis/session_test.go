@@ -37,6 +37,14 @@ func TestSessionTransactions(t *testing.T) {
 			send(mb("EXEC"), protocols.Unpin),
 			send(mb("GET", "k"), protocols.Forward),
 		}},
+		{"PING and ECHO inside MULTI are queued by the server", []txStep{
+			answer(mb("PING"), "+PONG\r\n", protocols.Answer),
+			answer(mb("MULTI"), "+OK\r\n", protocols.Answer),
+			send(mb("PING"), protocols.Pin),
+			send(mb("ECHO", "x"), protocols.Forward),
+			send(mb("EXEC"), protocols.Unpin),
+			answer(mb("ECHO", "y"), "$1\r\ny\r\n", protocols.Answer),
+		}},
 		{"a command refused before the pin fails the transaction", []txStep{
 			answer(mb("MULTI"), "+OK\r\n", protocols.Answer),
 			answer(mb("FLUSHALL"), "-ERR metamesh: command 'flushall' is not supported by the proxy\r\n", protocols.Answer),

@@ -264,6 +264,21 @@ func TestRedisRouting(t *testing.T) {
 			t.Fatalf("after the failed transactions: GET = %q", got)
 		}
 	})
+	t.Run("PING and ECHO inside a transaction", func(t *testing.T) {
+		cmds, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Ping(ctx)
+			p.Set(ctx, "user:ping", "1", 0)
+			p.Echo(ctx, "hi")
+			return nil
+		})
+		noErr(t, err)
+		if got := cmds[0].(*redis.StatusCmd).Val(); got != "PONG" {
+			t.Fatalf("PING in the transaction = %q", got)
+		}
+		if got := cmds[2].(*redis.StringCmd).Val(); got != "hi" {
+			t.Fatalf("ECHO in the transaction = %q", got)
+		}
+	})
 	t.Run("a transaction opened by a multi-key command", func(t *testing.T) {
 		noErr(t, c.Set(ctx, "user:m1", "a", 0).Err())
 		cmds, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
