@@ -47,16 +47,34 @@ func (s *Server) codecName(codec protocols.Codec) string {
 	return ""
 }
 
-// retireSeries tells the metrics which hosts and clusters of old, the
+// retireSeries tells the metrics which hosts, clusters and policies of old, the
 // config in force, next leaves out and which it brings back, so the
 // series of those gone are deleted after a while (metrics.Retire).
 func (s *Server) retireSeries(old, next *config.Config) {
 	oldHosts, oldClusters := namesOf(old)
 	newHosts, newClusters := namesOf(next)
+	oldPolicies, newPolicies := policiesOf(old), policiesOf(next)
 	var gone, back metrics.Retired
 	gone.Hosts, back.Hosts = diff(oldHosts, newHosts), diff(newHosts, oldHosts)
 	gone.Clusters, back.Clusters = diff(oldClusters, newClusters), diff(newClusters, oldClusters)
+	gone.Policies, back.Policies = diff(oldPolicies, newPolicies), diff(newPolicies, oldPolicies)
 	s.metrics.Retire(time.Now(), gone, back)
+}
+
+// policiesOf returns the policy labels of snap's authorization policies.
+func policiesOf(snap *config.Config) map[string]struct{} {
+	out := map[string]struct{}{}
+	if snap == nil {
+		return out
+	}
+	for _, l := range snap.Listeners {
+		if l.Authz != nil {
+			for _, p := range l.Authz.Labels() {
+				out[p] = struct{}{}
+			}
+		}
+	}
+	return out
 }
 
 // namesOf returns the host addresses and cluster names of snap.

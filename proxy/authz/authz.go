@@ -162,6 +162,26 @@ func standIn(allow []*Policy) *Policy {
 	return &Policy{Name: strings.Join(names, ","), Action: Allow, DryRun: allow[0].DryRun}
 }
 
+// Labels returns every policy label Check's decisions can carry: the
+// policies' names and the stand-ins naming a service's ALLOW policies.
+func (e *Engine) Labels() []string {
+	var out []string
+	add := func(s *set) {
+		for _, list := range [][]*Policy{s.deny, s.allow, s.audit, s.dryDeny, s.dryAllow, {s.allowMiss, s.dryMiss}} {
+			for _, p := range list {
+				if p != nil && !slices.Contains(out, p.Name) {
+					out = append(out, p.Name)
+				}
+			}
+		}
+	}
+	add(e.other)
+	for _, s := range e.byService {
+		add(s)
+	}
+	return out
+}
+
 // Check decides on a request served as target (the service whose routes
 // serve it, which selects the policies) that names service (which
 // operations match) with attributes h, from peer. The two differ when a

@@ -194,3 +194,31 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// Labels lists every policy label a decision can carry, the stand-in
+// naming a service's ALLOW policies included, each once.
+func TestLabels(t *testing.T) {
+	e := New([]*Policy{
+		{Name: "ns/a", Services: []string{"svc"}},
+		{Name: "ns/b", Services: []string{"svc", "other"}},
+		{Name: "ns/deny", Action: Deny},
+		{Name: "ns/dry", Action: Deny, DryRun: true},
+	})
+	got := map[string]bool{}
+	for _, l := range e.Labels() {
+		if got[l] {
+			t.Fatalf("label %q listed twice: %v", l, e.Labels())
+		}
+		got[l] = true
+	}
+	for _, want := range []string{"ns/a", "ns/b", "ns/a,ns/b", "ns/deny", "ns/dry"} {
+		if !got[want] {
+			t.Errorf("Labels() = %v lacks %q", e.Labels(), want)
+		}
+	}
+	// What Check names is among them.
+	dec := e.Check("svc", "svc", headers(), &Peer{})
+	if dec.Denied == nil || !got[dec.Denied.Name] {
+		t.Fatalf("Check denied with %+v, not one of the labels", dec.Denied)
+	}
+}

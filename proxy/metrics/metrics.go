@@ -63,7 +63,7 @@ func NewProxy() *Proxy {
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Proxy{Registry: r, RetireAfter: DefaultRetireAfter, retired: retirement{
-		open: map[string]int{}, hosts: map[string]time.Time{}, clusters: map[string]time.Time{}}}
+		open: map[string]int{}, hosts: map[string]time.Time{}, clusters: map[string]time.Time{}, policies: map[string]time.Time{}}}
 	m.Requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "metamesh_requests_total",
 		Help: "Requests handled, by outcome: ok, error (an upstream error reply) or the local reply reason.",

@@ -13,15 +13,17 @@ import (
 // churn doesn't grow the registry without end.
 const DefaultRetireAfter = 5 * time.Minute
 
-// retirement tracks the upstream hosts and clusters that left the config,
-// and the upstream connections open, so their series can be deleted once
-// they have been gone for RetireAfter (a host's only once its last
-// connection has closed: its gauge must not come back at -1).
+// retirement tracks the upstream hosts, clusters and authorization
+// policies that left the config, and the upstream connections open, so
+// their series can be deleted once they have been gone for RetireAfter (a
+// host's only once its last connection has closed: its gauge must not
+// come back at -1).
 type retirement struct {
 	mu       sync.Mutex
 	open     map[string]int       // upstream → connections open, if any
 	hosts    map[string]time.Time // upstream → when it left the config
 	clusters map[string]time.Time // cluster → when it left the config
+	policies map[string]time.Time // policy label → when it left the config
 	timer    *time.Timer          // the next sweep, if one is due
 }
 
@@ -50,7 +52,7 @@ func (m *Proxy) ConnClosed(addr string) {
 	}
 }
 
-// Retire records that hosts and clusters left the config at now, and
+// Retire records that hosts, clusters and policies left the config at now, and
 // that those in back returned to it; it then deletes the series of what
 // has been gone for RetireAfter, and schedules the next such deletion.
 func (m *Proxy) Retire(now time.Time, gone, back Retired) {
@@ -63,6 +65,9 @@ func (m *Proxy) Retire(now time.Time, gone, back Retired) {
 	for _, c := range back.Clusters {
 		delete(r.clusters, c)
 	}
+	for _, p := range back.Policies {
+		delete(r.policies, p)
+	}
 	for _, h := range gone.Hosts {
 		if _, ok := r.hosts[h]; !ok {
 			r.hosts[h] = now
@@ -73,11 +78,17 @@ func (m *Proxy) Retire(now time.Time, gone, back Retired) {
 			r.clusters[c] = now
 		}
 	}
+	for _, p := range gone.Policies {
+		if _, ok := r.policies[p]; !ok {
+			r.policies[p] = now
+		}
+	}
 	m.sweepLocked(now)
 }
 
-// Retired names hosts (upstream addresses) and clusters.
-type Retired struct{ Hosts, Clusters []string }
+// Retired names hosts (upstream addresses), clusters and the policy
+// labels of authorization policies.
+type Retired struct{ Hosts, Clusters, Policies []string }
 
 // sweep is the scheduled sweep.
 func (m *Proxy) sweep() {
@@ -87,7 +98,7 @@ func (m *Proxy) sweep() {
 	m.sweepLocked(time.Now())
 }
 
-// sweepLocked deletes the series of the hosts and clusters gone for
+// sweepLocked deletes the series of the hosts, clusters and policies gone for
 // RetireAfter at now (hosts with connections still open wait for
 // ConnClosed), and schedules a sweep for the next one due.
 func (m *Proxy) sweepLocked(now time.Time) {
@@ -108,6 +119,14 @@ func (m *Proxy) sweepLocked(now time.Time) {
 	for c, since := range r.clusters {
 		if due(since) {
 			m.deleteClusterLocked(c)
+		}
+	}
+	for p, since := range r.policies {
+		if due(since) {
+			delete(r.policies, p)
+			m.Authz.Denied.DeleteLabelValues(p)
+			m.Authz.DryRunDenied.DeleteLabelValues(p)
+			m.Authz.Audited.DeleteLabelValues(p)
 		}
 	}
 	if next > 0 && r.timer == nil {

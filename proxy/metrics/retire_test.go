@@ -71,3 +71,31 @@ func countCluster(t *testing.T, m *Proxy, c string) int {
 	}
 	return n
 }
+
+// The series of an authorization policy that left the config go after
+// RetireAfter; one that came back keeps them.
+func TestRetirePolicies(t *testing.T) {
+	m := NewProxy()
+	m.RetireAfter = time.Minute
+	t0 := time.Now()
+	for _, p := range []string{"prod/gone", "prod/back"} {
+		m.Authz.Denied.WithLabelValues(p).Inc()
+		m.Authz.DryRunDenied.WithLabelValues(p).Inc()
+		m.Authz.Audited.WithLabelValues(p).Inc()
+	}
+	count := func() int {
+		return testutil.CollectAndCount(m.Authz.Denied) + testutil.CollectAndCount(m.Authz.DryRunDenied) + testutil.CollectAndCount(m.Authz.Audited)
+	}
+	m.Retire(t0, Retired{Policies: []string{"prod/gone", "prod/back"}}, Retired{})
+	m.Retire(t0.Add(time.Second), Retired{}, Retired{Policies: []string{"prod/back"}})
+	if n := count(); n != 6 {
+		t.Fatalf("before RetireAfter: %d policy series, want 6", n)
+	}
+	m.Retire(t0.Add(time.Minute), Retired{}, Retired{})
+	if n := count(); n != 3 {
+		t.Fatalf("after RetireAfter: %d policy series, want the 3 of the policy that came back", n)
+	}
+	if got := testutil.ToFloat64(m.Authz.Denied.WithLabelValues("prod/back")); got != 1 {
+		t.Fatalf("the returning policy's count = %v, want 1", got)
+	}
+}
