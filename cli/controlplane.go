@@ -26,6 +26,7 @@ import (
 	"github.com/metamesh/metamesh/controlplane/pipeline"
 	"github.com/metamesh/metamesh/controlplane/translate"
 	"github.com/metamesh/metamesh/controlplane/xds"
+	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
 
 // kubeFlags select and tune the Kubernetes source.
@@ -92,7 +93,7 @@ func controlplaneCmd() *cobra.Command {
 		regs                   registryFlags
 		dir                    string
 		xdsAddr, adminAddr     string
-		listenAddr             string
+		listenAddr, rootNS     string
 		debounce, pushQuiet    time.Duration
 		tlsFiles               xds.TLSFiles
 		plaintext, captureOnly bool
@@ -127,7 +128,7 @@ func controlplaneCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog, CaptureOnly: captureOnly}
+			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS}
 			src, name := pipeline.Folder(dir, debounce, log, captureOnly), "--config"
 			switch {
 			case dir != "" && kubef.kubeconfig != "":
@@ -166,6 +167,7 @@ func controlplaneCmd() *cobra.Command {
 	f.StringVar(&xdsAddr, "xds", ":15010", "address ADS is served on (alias --xds-listen)")
 	f.StringVar(&adminAddr, "admin", "127.0.0.1:15014", "admin address: /ready, /metrics, /debug/proxies (alias --metrics)")
 	f.StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the proxies bind the service ports on")
+	f.StringVar(&rootNS, "root-namespace", v1alpha1.RootNamespace, "namespace whose AuthorizationPolicies are mesh-wide (docs/authorization.md); istio-system keeps Aeraki's")
 	f.BoolVar(&captureOnly, "capture-only", false, "the proxies are sidecars serving the service ports only through their capture ports (docs/mesh-mode.md): listeners are not bound, and Thrift or Redis services at addresses of their own may share a port number")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change in the folder before it is reloaded")
 	f.DurationVar(&pushQuiet, "push-debounce", xds.DefaultDebounce, "quiet time after a config change before it is pushed to the proxies")

@@ -14,6 +14,7 @@ import (
 	"github.com/metamesh/metamesh/controlplane/file"
 	"github.com/metamesh/metamesh/controlplane/pipeline"
 	"github.com/metamesh/metamesh/controlplane/translate"
+	"github.com/metamesh/metamesh/crds/v1alpha1"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
@@ -28,6 +29,7 @@ func runCmd() *cobra.Command {
 		dir          string
 		adminAddr    string
 		listenAddr   string
+		rootNS       string
 		debounce     time.Duration
 		drainTimeout time.Duration
 		reqTimeout   time.Duration
@@ -98,7 +100,7 @@ func runCmd() *cobra.Command {
 			}
 			err = regs.addPipeline(&g, log, debounce, "--config", pipeline.Options{
 				Source:     pipeline.Folder(dir, debounce, log, captureOnly),
-				Translate:  translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog, CaptureOnly: captureOnly},
+				Translate:  translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS},
 				Sinks:      sinks,
 				Log:        log,
 				Registerer: pm.Registry,
@@ -119,6 +121,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "config", "", "folder of config YAML, watched for changes")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the service ports are bound on")
+	cmd.Flags().StringVar(&rootNS, "root-namespace", v1alpha1.RootNamespace, "namespace whose AuthorizationPolicies are mesh-wide (docs/authorization.md); istio-system keeps Aeraki's")
 	cmd.Flags().DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change before the folder is reloaded")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
 	cmd.Flags().DurationVar(&reqTimeout, "default-timeout", upstream.DefaultTimeout, "how long a request may wait for its upstream when its route sets no timeout; 0: forever")

@@ -18,6 +18,7 @@ func validateCmd() *cobra.Command {
 	var (
 		regs        []string
 		captureOnly bool
+		rootNS      string
 	)
 	cmd := &cobra.Command{
 		Use:   "validate DIR",
@@ -65,7 +66,7 @@ func validateCmd() *cobra.Command {
 				if len(regs) > 0 {
 					notes = assumeRegistryHosts(in, cfg, strings.Join(regs, ","), port)
 				}
-				out := translate.Translate(in, translate.Options{KnownCodec: knownCodec, CaptureOnly: captureOnly})
+				out := translate.Translate(in, translate.Options{KnownCodec: knownCodec, CaptureOnly: captureOnly, RootNamespace: rootNS})
 				lines = append(lines, conditionProblems(out, cfg)...)
 			}
 			for _, l := range lines {
@@ -84,6 +85,7 @@ func validateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&captureOnly, "capture-only", false, "check as controlplane --capture-only translates (sidecars): Thrift or Redis services at addresses of their own may share a port number")
+	cmd.Flags().StringVar(&rootNS, "root-namespace", v1alpha1.RootNamespace, "check as run and controlplane with this --root-namespace translate")
 	cmd.Flags().StringArrayVar(&regs, "registry", nil, "the --registry URLs run is given: hosts no ServiceEntry defines are taken as provided by them "+
 		"(a note, not a problem); they are not contacted (repeatable)")
 	return cmd

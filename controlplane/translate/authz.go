@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -21,10 +22,11 @@ type authzPolicy struct {
 // the mesh for the root namespace). A policy outside the root namespace
 // protects only services defined in its own namespace.
 func (t *translation) attachAuthorization() {
+	rootNS := cmp.Or(t.opts.RootNamespace, v1alpha1.RootNamespace)
 	for _, ap := range t.in.AuthorizationPolicies {
 		key := keyOf(v1alpha1.KindAuthorizationPolicy, &ap.ObjectMeta)
 		t.st(key)
-		root := ap.Namespace == v1alpha1.RootNamespace
+		root := ap.Namespace == rootNS
 		p := &authzPolicy{key: key, obj: ap, services: map[string]bool{}, proto: authorizationPolicy(ap)}
 		if len(ap.Spec.Hosts) == 0 {
 			for h, svc := range t.services {
@@ -40,7 +42,7 @@ func (t *translation) attachAuthorization() {
 				t.unresolved(key, v1alpha1.ReasonUnknownHost, fmt.Sprintf("spec.hosts[%d]: no ServiceEntry defines %s", i, h))
 			case !root && svc.entry.Namespace != ap.Namespace:
 				t.unresolved(key, v1alpha1.ReasonUnknownHost, fmt.Sprintf("spec.hosts[%d]: %s is defined in namespace %s; a policy protects its own namespace's services (or, in %s, the mesh's)",
-					i, h, svc.entry.Namespace, v1alpha1.RootNamespace))
+					i, h, svc.entry.Namespace, rootNS))
 			default:
 				p.services[string(h)] = true
 			}

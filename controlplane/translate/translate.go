@@ -41,6 +41,10 @@ type Options struct {
 	// may share a port number, each told apart by the addresses it is
 	// dialed at (its capture destinations name it).
 	CaptureOnly bool
+	// RootNamespace is the namespace whose AuthorizationPolicies are
+	// mesh-wide (v1alpha1.RootNamespace if empty; istio-system for a mesh
+	// that keeps Aeraki's).
+	RootNamespace string
 	// Older orders two objects of kind, oldest first, to settle conflicts:
 	// the oldest keeps a host, port or protocol name. Nil is ByAge. File
 	// mode, whose objects have no creation time, passes its own order.
