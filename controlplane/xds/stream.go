@@ -26,6 +26,9 @@ type stream struct {
 	awaiting [4]bool          // by type: a response sent under it is unanswered
 	expiry   *time.Timer      // gives the admission back after admissionHold
 	expired  <-chan time.Time // expiry's channel while held, else nil
+	// rotate fires when the proxy's workload certificate is due to be
+	// re-issued (secrets_stream.go); nil without one.
+	rotate <-chan time.Time
 }
 
 var errShutdown = status.Error(codes.Unavailable, "xds: the control plane is shutting down")
@@ -92,6 +95,7 @@ func serve[Req any](st *stream, recv func() (Req, error), handle func(Req) error
 			pub = st.s.state.Load()
 		case <-st.expired:
 			st.release()
+		case <-st.rotate:
 		}
 		if vw := pub.forNode(st.node); st.node != "" && vw != nil {
 			if err := flush(vw); err != nil {
