@@ -30,10 +30,10 @@ func (a ads) StreamAggregatedResources(gs discoveryv3.AggregatedDiscoveryService
 	d := newSDS(ss.stream)
 	defer d.stop()
 	flush := func(vw *view) error {
-		if err := d.flushSotw(gs); err != nil {
+		if err := ss.flush(vw); err != nil {
 			return err
 		}
-		return ss.flush(vw)
+		return d.flushSotw(gs)
 	}
 	return serve(ss.stream, gs.Recv, take(d, d.handleSotw, ss.handle), flush)
 }
@@ -47,10 +47,10 @@ func (a ads) DeltaAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_
 	d := newSDS(ds.stream)
 	defer d.stop()
 	flush := func(vw *view) error {
-		if err := d.flushDelta(gs); err != nil {
+		if err := ds.flush(vw); err != nil {
 			return err
 		}
-		return ds.flush(vw)
+		return d.flushDelta(gs)
 	}
 	return serve(ds.stream, gs.Recv, take(d, d.handleDelta, ds.handle), flush)
 }

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 
 // sds is a stream's SDS state: its proxy's certificate, issued for it
 // alone and kept out of the shared tables. It belongs to the stream's
-// goroutine; the stream's other types never see it.
+// goroutine, but for the proof (a TokenReview is a call to the API
+// server, rate-limited in a reconnection storm), made on a goroutine of
+// its own so the stream's config does not wait for it.
 type sds struct {
 	is   *issuer // nil: the server issues no certificates
 	st   *stream
@@ -22,10 +25,13 @@ type sds struct {
 
 	subscribed bool
 	names      map[string]bool // nil: both Secrets
+	proving    bool            // the proof was started
+	proof      chan proof      // its outcome, once
 	id         spiffeid.ID     // proven; zero until then
 	refused    bool            // no certificate on this stream
 	cur        *issued
-	timer      *time.Timer // fires at cur.rotateAt
+	wake       chan struct{} // the stream's secrets: the proof is in, or a rotation is due
+	timer      *time.Timer   // wakes the stream at cur.rotateAt
 
 	// State of the world: the version sent last and its nonce; resend
 	// when the names changed.
@@ -35,7 +41,27 @@ type sds struct {
 	sentVersions map[string]string
 }
 
-func newSDS(st *stream) *sds { return &sds{is: st.s.issuer, st: st} }
+// proof is who the proxy proved to be and its first certificate, or why
+// it gets none.
+type proof struct {
+	id  spiffeid.ID
+	cur *issued
+	err error
+}
+
+func newSDS(st *stream) *sds {
+	d := &sds{is: st.s.issuer, st: st, proof: make(chan proof, 1), wake: make(chan struct{}, 1)}
+	st.secrets = d.wake
+	return d
+}
+
+// signal wakes the stream (at most one wake-up pending).
+func (d *sds) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
 
 // take routes the requests of the Secret type to handle and the others to
 // next, keeping the stream's first node (its certificate request).
@@ -112,25 +138,30 @@ func (d *sds) handleDelta(req *discoveryv3.DeltaDiscoveryRequest) error {
 }
 
 // current is the proxy's certificate, issued or re-issued when due; nil
-// when it gets none (not subscribed, or refused: logged and counted once).
+// when it gets none (not subscribed, not proven yet, or refused: logged
+// and counted once).
 func (d *sds) current() *issued {
 	if d.is == nil || !d.subscribed || d.refused || d.st.node == "" {
 		return nil
 	}
 	if d.id.IsZero() {
-		id, err := d.is.prove(d.st.ctx, d.st.node)
-		if err == nil {
-			var csr []byte
-			if csr, err = csrOf(d.node); err == nil {
-				d.cur, err = d.is.issue(csr, id)
-			}
-		}
-		if err != nil {
-			d.refuse(err)
+		if !d.proving {
+			d.proving = true
+			go d.prove(d.st.ctx, d.st.node, d.node)
 			return nil
 		}
-		d.id = id
-		d.is.log.Info("workload certificate issued", zap.String("node", d.st.node), zap.Stringer("id", id), zap.Time("not_after", d.cur.notAfter))
+		var p proof
+		select {
+		case p = <-d.proof:
+		default:
+			return nil
+		}
+		if p.err != nil {
+			d.refuse(p.err)
+			return nil
+		}
+		d.id, d.cur = p.id, p.cur
+		d.is.log.Info("workload certificate issued", zap.String("node", d.st.node), zap.Stringer("id", p.id), zap.Time("not_after", p.cur.notAfter))
 	} else if !time.Now().Before(d.cur.rotateAt) {
 		next, err := d.is.issue(d.csr(), d.id)
 		if err != nil {
@@ -143,6 +174,21 @@ func (d *sds) current() *issued {
 	}
 	d.arm()
 	return d.cur
+}
+
+// prove checks who the proxy of node is and issues its first
+// certificate, then wakes the stream. ctx ends with the stream.
+func (d *sds) prove(ctx context.Context, node string, n *corev3.Node) {
+	var p proof
+	p.id, p.err = d.is.prove(ctx, node)
+	if p.err == nil {
+		var csr []byte
+		if csr, p.err = csrOf(n); p.err == nil {
+			p.cur, p.err = d.is.issue(csr, p.id)
+		}
+	}
+	d.proof <- p
+	d.signal()
 }
 
 // csr is the request a certificate was issued for: the stream's node's,
@@ -169,14 +215,8 @@ func (d *sds) refuse(err error) {
 func (d *sds) arm() {
 	wait := time.Until(d.cur.rotateAt)
 	if d.timer == nil {
-		d.timer = time.NewTimer(wait)
-		d.st.rotate = d.timer.C
+		d.timer = time.AfterFunc(wait, d.signal)
 		return
-	}
-	d.timer.Stop()
-	select {
-	case <-d.timer.C:
-	default:
 	}
 	d.timer.Reset(wait)
 }
