@@ -25,6 +25,9 @@ const TokenAudience = "metamesh"
 // caSecretName is the Secret holding the mesh's root in Kubernetes.
 const caSecretName = "metamesh-ca"
 
+// reviewQPS bounds the control plane's TokenReviews per second.
+const reviewQPS = 50
+
 // caFlags are the certificate authority that issues the proxies'
 // workload certificates (docs/identity.md).
 type caFlags struct {
@@ -55,6 +58,11 @@ func (f *caFlags) workloads(ctx context.Context, kube *rest.Config, namespace st
 	w := xds.Workloads{TrustDomain: td, TTL: f.ttl}
 	var c client.Client
 	if kube != nil {
+		// TokenReviews at most reviewQPS a second: a reconnection storm
+		// of 2,000 sidecars gets its certificates within a minute (its
+		// config at once) without flooding the API server.
+		kube = rest.CopyConfig(kube)
+		kube.QPS, kube.Burst = reviewQPS, 2*reviewQPS
 		if c, err = client.New(kube, client.Options{}); err != nil {
 			return xds.Workloads{}, err
 		}
