@@ -128,7 +128,11 @@ func (is *issuer) prove(ctx context.Context, node string) (spiffeid.ID, error) {
 		if pod := strings.TrimSuffix(node, "."+ns); acct.Pod != "" && pod != acct.Pod {
 			return spiffeid.ID{}, refuse("node", "node %q is not pod %s, the one the token is bound to", node, acct.Pod)
 		}
-		return ca.WorkloadID(is.TrustDomain, acct.Namespace, acct.ServiceAccount)
+		id, err := ca.WorkloadID(is.TrustDomain, acct.Namespace, acct.ServiceAccount)
+		if err != nil {
+			return spiffeid.ID{}, refuse("token", "service account %s/%s: %w", acct.Namespace, acct.ServiceAccount, err)
+		}
+		return id, nil
 	}
 	id, err := clientCertID(ctx)
 	if err != nil {
@@ -141,7 +145,7 @@ func (is *issuer) prove(ctx context.Context, node string) (spiffeid.ID, error) {
 	if hasNS && ns != certNS {
 		return spiffeid.ID{}, refuse("node", "node %q is not in namespace %s, the client certificate's (%s)", node, certNS, id)
 	}
-	return ca.WorkloadID(is.TrustDomain, certNS, sa)
+	return ca.WorkloadID(is.TrustDomain, certNS, sa) // segments of a valid SPIFFE ID: valid
 }
 
 // bearer is the token of the stream's "authorization: Bearer" metadata.

@@ -162,6 +162,7 @@ func (d *sds) current() *issued {
 		}
 		d.id, d.cur = p.id, p.cur
 		d.is.log.Info("workload certificate issued", zap.String("node", d.st.node), zap.Stringer("id", p.id), zap.Time("not_after", p.cur.notAfter))
+		d.arm()
 	} else if !time.Now().Before(d.cur.rotateAt) {
 		next, err := d.is.issue(d.csr(), d.id)
 		if err != nil {
@@ -171,8 +172,8 @@ func (d *sds) current() *issued {
 			d.cur = next
 			d.is.log.Debug("workload certificate rotated", zap.String("node", d.st.node), zap.Stringer("id", d.id), zap.Time("not_after", next.notAfter))
 		}
+		d.arm()
 	}
-	d.arm()
 	return d.cur
 }
 
