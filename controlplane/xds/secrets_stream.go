@@ -207,7 +207,14 @@ func (d *sds) refuse(err error) {
 		reason = r.reason
 	}
 	d.is.refused.WithLabelValues(reason).Inc()
-	d.is.log.Warn("workload certificate refused: the proxy keeps its config but gets no certificate",
+	// A proxy that offers no proof is set up without an identity (a
+	// plaintext channel, no token); one whose proof fails or names
+	// another namespace or pod is worth a warning.
+	level := zap.WarnLevel
+	if reason == "no_proof" {
+		level = zap.InfoLevel
+	}
+	d.is.log.Log(level, "workload certificate refused: the proxy keeps its config but gets no certificate",
 		zap.String("node", d.st.node), zap.String("reason", reason), zap.Error(err))
 }
 
