@@ -72,7 +72,7 @@ func TestProxyGetsItsWorkloadCertificate(t *testing.T) {
 		NotAfter time.Time `json:"not_after"`
 	}
 	for i := 0; got.ID != id; i++ {
-		if i == 500 {
+		if i == 3000 {
 			t.Fatalf("the proxy's /certs: %s, want %s", proxy("/certs"), id)
 		}
 		time.Sleep(10 * time.Millisecond)

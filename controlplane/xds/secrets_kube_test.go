@@ -87,16 +87,16 @@ func TestSDSTokenReview(t *testing.T) {
 
 	want := "spiffe://cluster.local/ns/" + ns + "/sa/greeter"
 	for _, p := range []*certClient{own, unbound} {
-		<-p.store.Ready()
+		p.ready(t)
 		if got := p.store.Current().ID.String(); got != want {
 			t.Fatalf("the proxy's identity is %s, want %s", got, want)
 		}
 	}
 	for name, p := range refused {
-		waitFor(t, 10*time.Second, "the routing config of the proxy in "+name, func() bool { return p.apply.count() > 0 })
+		waitFor(t, 20*time.Second, "the routing config of the proxy in "+name, func() bool { return p.apply.count() > 0 })
 	}
 	for reason, n := range map[string]float64{"node": 2, "token": 1} {
-		waitFor(t, 10*time.Second, "the refusals for "+reason, func() bool {
+		waitFor(t, 20*time.Second, "the refusals for "+reason, func() bool {
 			return metric(t, srv.Registry(), "metamesh_controlplane_workload_certs_refused_total", map[string]string{"reason": reason}) == n
 		})
 	}

@@ -59,6 +59,16 @@ func startCertClient(t testing.TB, addr, node, protocol string, tlsCfg *tls.Conf
 	return cc
 }
 
+// ready waits for the proxy's first certificate.
+func (cc *certClient) ready(t testing.TB) {
+	t.Helper()
+	select {
+	case <-cc.store.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("no workload certificate after 20 s")
+	}
+}
+
 // mtls is the xDS channel's mutual TLS in file mode: the server's
 // certificate and each proxy's client certificate come from one root.
 type mtls struct {
@@ -120,7 +130,7 @@ func (m *mtls) client(id string) *tls.Config {
 // TestSDSIssuesAndRotates: over a real ADS stream (delta and state of the
 // world, mutual TLS as in file mode) a proxy gets its certificate,
 // `default`, and the roots, `ROOTCA`: its store holds the SPIFFE ID of its
-// xDS client certificate. With a 3 s lifetime, the certificate is
+// xDS client certificate. With a 4 s lifetime, the certificate is
 // replaced before it expires, on the same stream.
 func TestSDSIssuesAndRotates(t *testing.T) {
 	for _, protocol := range []string{xdsclient.ProtocolDelta, xdsclient.ProtocolSotw} {
@@ -132,14 +142,14 @@ func testSDSIssuesAndRotates(t *testing.T, protocol string) {
 	root := newAuthority(t)
 	m := newMTLS(t, root)
 	srv, addr := startServer(t, xds.Options{Debounce: time.Millisecond}, m.server())
-	if err := srv.IssueCertificates(xds.Workloads{CA: root, TrustDomain: trustDomain, TTL: 3 * time.Second}); err != nil {
+	if err := srv.IssueCertificates(xds.Workloads{CA: root, TrustDomain: trustDomain, TTL: 4 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Update(resourcesFor(1, "v1"))
 	const want = "spiffe://cluster.local/ns/batch/sa/greeter"
 	p := startCertClient(t, addr, "greeter-0.batch", protocol, m.client(want), "")
 
-	<-p.store.Ready()
+	p.ready(t)
 	first := p.store.Current()
 	if first.ID.String() != want {
 		t.Fatalf("the proxy's identity is %s, want %s", first.ID, want)
@@ -147,10 +157,10 @@ func testSDSIssuesAndRotates(t *testing.T, protocol string) {
 	if !first.Roots.Equal(poolOf(root)) {
 		t.Fatal("the proxy's roots are not the control plane's")
 	}
-	waitFor(t, 5*time.Second, "the routing config", func() bool { return p.apply.count() > 0 })
+	waitFor(t, 20*time.Second, "the routing config", func() bool { return p.apply.count() > 0 })
 	since := proxy(srv, "greeter-0.batch").ConnectedSince
 
-	waitFor(t, 10*time.Second, "a rotation", func() bool {
+	waitFor(t, 20*time.Second, "a rotation", func() bool {
 		return p.store.Current().Cert.Leaf.SerialNumber.Cmp(first.Cert.Leaf.SerialNumber) != 0
 	})
 	if rotated := time.Now(); !rotated.Before(first.NotAfter()) {
@@ -163,7 +173,7 @@ func testSDSIssuesAndRotates(t *testing.T, protocol string) {
 	if st.Streams != 1 || !st.ConnectedSince.Equal(since) {
 		t.Fatalf("the stream restarted: %d streams, connected since %s (was %s)", st.Streams, st.ConnectedSince, since)
 	}
-	waitFor(t, 5*time.Second, "the rotated certificate's ACK", func() bool {
+	waitFor(t, 20*time.Second, "the rotated certificate's ACK", func() bool {
 		st := proxy(srv, "greeter-0.batch")
 		return st.Acked["secret"] != "" && st.Acked["secret"] == st.Sent["secret"]
 	})
@@ -202,12 +212,12 @@ func TestSDSRefusesWithoutProof(t *testing.T) {
 	elsewhere := startCertClient(t, addr, "greeter-0.kube-system", xdsclient.ProtocolSotw, m.client("spiffe://cluster.local/ns/batch/sa/greeter"), "")
 	honest := startCertClient(t, addr, "greeter-1.batch", xdsclient.ProtocolDelta, m.client("spiffe://cluster.local/ns/batch/sa/greeter"), "")
 
-	<-honest.store.Ready()
+	honest.ready(t)
 	for name, p := range map[string]*certClient{"without a client certificate": anonymous, "in another namespace": elsewhere} {
-		waitFor(t, 5*time.Second, "the routing config of the proxy "+name, func() bool { return p.apply.count() > 0 })
+		waitFor(t, 20*time.Second, "the routing config of the proxy "+name, func() bool { return p.apply.count() > 0 })
 	}
 	for reason, n := range map[string]float64{"no_proof": 1, "node": 1} {
-		waitFor(t, 5*time.Second, "a refusal for "+reason, func() bool {
+		waitFor(t, 20*time.Second, "a refusal for "+reason, func() bool {
 			return metric(t, srv.Registry(), "metamesh_controlplane_workload_certs_refused_total", map[string]string{"reason": reason}) == n
 		})
 	}

@@ -193,10 +193,19 @@ func testSecretsRefusedKeepTheLastGood(t *testing.T, protocol string) {
 	go func() { _ = c.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	if tok := <-s.tokens; tok != "Bearer a-token" {
-		t.Fatalf("the stream presented authorization %q, want the token file's", tok)
+	select {
+	case tok := <-s.tokens:
+		if tok != "Bearer a-token" {
+			t.Fatalf("the stream presented authorization %q, want the token file's", tok)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no stream after 30 s")
 	}
-	<-store.Ready()
+	select {
+	case <-store.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("no workload certificate after 30 s")
+	}
 	good := store.Current()
 	if good.ID != greeter {
 		t.Fatalf("identity %s, want %s", good.ID, greeter)
@@ -206,7 +215,7 @@ func testSecretsRefusedKeepTheLastGood(t *testing.T, protocol string) {
 		if !strings.Contains(msg, "not for this proxy's key") {
 			t.Fatalf("NACK %q, want the reason", msg)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the certificate for another key was not refused")
 	}
 	if store.Current() != good {
