@@ -47,9 +47,9 @@ func (k *kubeFlags) register(f *pflag.FlagSet) {
 	k.inject.register(f)
 }
 
-// source is the Kubernetes source: CRDs, Services, EndpointSlices and
-// Pods of the cluster of --kubeconfig, or of the Pod's own cluster.
-func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts translate.Options, regs *registryFlags) (pipeline.Source, error) {
+// restConfig is the config of the cluster of --kubeconfig, or of the
+// Pod's own cluster.
+func (k *kubeFlags) restConfig() (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if k.kubeconfig != "" {
@@ -60,11 +60,37 @@ func (k *kubeFlags) source(log *zap.Logger, debounce time.Duration, opts transla
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig: %w", err)
 	}
+	return cfg, nil
+}
+
+// podNamespace is the namespace of the control plane's Pod ("" out of a
+// Pod).
+func podNamespace() string {
+	b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// caNamespace is where the CA Secret is kept: --leader-elect-namespace,
+// else the Pod's namespace, else metamesh-system.
+func (k *kubeFlags) caNamespace() string {
+	for _, ns := range []string{k.leaderNS, podNamespace()} {
+		if ns != "" {
+			return ns
+		}
+	}
+	return v1alpha1.RootNamespace
+}
+
+// source is the Kubernetes source: CRDs, Services, EndpointSlices and
+// Pods of the cluster of cfg.
+func (k *kubeFlags) source(cfg *rest.Config, log *zap.Logger, debounce time.Duration, opts translate.Options, regs *registryFlags) (pipeline.Source, error) {
+	var err error
 	ns := k.leaderNS
 	if k.leaderElect && ns == "" {
-		if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
-			ns = strings.TrimSpace(string(b))
-		}
+		ns = podNamespace()
 	}
 	logger := zapr.NewLogger(log)
 	klog.SetLogger(logger) // client-go's leader election logs through klog
@@ -99,6 +125,7 @@ func controlplaneCmd() *cobra.Command {
 		plaintext, captureOnly bool
 		drainTimeout, maxPush  time.Duration
 		inflightBytes          int64
+		certsCA                caFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "controlplane [--config DIR | --kubeconfig FILE] (--xds-cert F --xds-key F [--xds-client-ca F] | --insecure)",
@@ -130,11 +157,15 @@ func controlplaneCmd() *cobra.Command {
 			}
 			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS}
 			src, name := pipeline.Folder(dir, debounce, log, captureOnly), "--config"
+			var kubeCfg *rest.Config
 			switch {
 			case dir != "" && kubef.kubeconfig != "":
 				return errors.New("--config and --kubeconfig: one source at a time")
 			case dir == "":
-				if src, err = kubef.source(log, debounce, opts, &regs); err != nil {
+				if kubeCfg, err = kubef.restConfig(); err != nil {
+					return err
+				}
+				if src, err = kubef.source(kubeCfg, log, debounce, opts, &regs); err != nil {
 					return err
 				}
 				name = "kubernetes"
@@ -142,6 +173,9 @@ func controlplaneCmd() *cobra.Command {
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			srv := xds.New(xds.Options{Debounce: pushQuiet, MaxDelay: maxPush, InflightBytes: inflightBytes, Log: log, Registerer: reg})
+			if err := certsCA.issue(cmd.Context(), log, srv, kubeCfg, kubef.caNamespace()); err != nil {
+				return err
+			}
 			var g group
 			addADS(&g, srv, xdsAddr, tlsCfg, log)
 			g.add("--admin", func(ctx context.Context) error {
@@ -163,6 +197,7 @@ func controlplaneCmd() *cobra.Command {
 	f := cmd.Flags()
 	kubef.register(f)
 	regs.register(f)
+	certsCA.register(f)
 	f.StringVar(&dir, "config", "", "folder of config YAML, watched for changes (without it: Kubernetes)")
 	f.StringVar(&xdsAddr, "xds", ":15010", "address ADS is served on (alias --xds-listen)")
 	f.StringVar(&adminAddr, "admin", "127.0.0.1:15014", "admin address: /ready, /metrics, /debug/proxies (alias --metrics)")

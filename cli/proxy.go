@@ -15,6 +15,7 @@ import (
 
 	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
+	"github.com/metamesh/metamesh/proxy/certs"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/upstream"
 	"github.com/metamesh/metamesh/proxy/xdsclient"
@@ -70,10 +71,12 @@ func proxyCmd() *cobra.Command {
 			if err := capture.apply(cmd, log, srv); err != nil {
 				return err
 			}
-			client, err := ads.client(log, srv)
+			store := certs.NewStore()
+			client, err := ads.client(cmd, log, srv, store)
 			if err != nil {
 				return err
 			}
+			srv.Metrics().Register(store.Collector())
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			stopTracing, err := obs.startTracing(ctx, srv)
@@ -92,7 +95,9 @@ func proxyCmd() *cobra.Command {
 				g.add("--xds", client.Run)
 			}
 			g.add("--admin", func(ctx context.Context) error {
-				return serve(ctx, log, srv, adminAddr, obs.adminOptions(&logs), drainTimeout)
+				opts := obs.adminOptions(&logs)
+				opts.Certs = store
+				return serve(ctx, log, srv, adminAddr, opts, drainTimeout)
 			})
 			return g.run(ctx)
 		},
@@ -115,7 +120,12 @@ type adsFlags struct {
 	protocol            string
 	tls                 xdsclient.TLSFiles
 	plaintext           bool
+	token               string
 }
+
+// DefaultIdentityToken is where injected sidecars find their pod's
+// projected service-account token (audience metamesh).
+const DefaultIdentityToken = "/var/run/secrets/metamesh/token"
 
 func (f *adsFlags) register(cmd *cobra.Command) {
 	host, _ := os.Hostname()
@@ -129,12 +139,14 @@ func (f *adsFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.tls.Key, "xds-key", "", "PEM private key of --xds-cert")
 	fs.StringVar(&f.tls.ServerName, "xds-server-name", "", "name to verify in the control plane's certificate (default: the host of --xds)")
 	fs.BoolVar(&f.plaintext, "insecure", false, "connect to the control plane in plaintext, without TLS (aliases --xds-plaintext, --plaintext)")
+	fs.StringVar(&f.token, "identity-token", DefaultIdentityToken, "file holding the token that proves the proxy's identity to the control plane for its workload certificate (Kubernetes: the pod's projected service-account token, audience metamesh), read at each connection; at the default path, only if it exists")
 	fs.SetNormalizeFunc(aliases(map[string]string{"node-id": "node", "xds-plaintext": "insecure", "plaintext": "insecure"}))
 }
 
-// client is the ADS client the flags ask for, feeding srv; nil without
+// client is the ADS client the flags ask for, feeding srv and, with the
+// workload certificate the control plane issues, store; nil without
 // --xds.
-func (f *adsFlags) client(log *zap.Logger, srv *proxy.Server) (*xdsclient.Client, error) {
+func (f *adsFlags) client(cmd *cobra.Command, log *zap.Logger, srv *proxy.Server, store *certs.Store) (*xdsclient.Client, error) {
 	if f.addr == "" {
 		return nil, nil
 	}
@@ -151,9 +163,14 @@ func (f *adsFlags) client(log *zap.Logger, srv *proxy.Server) (*xdsclient.Client
 			return nil, err
 		}
 	}
+	token := f.token
+	if _, err := os.Stat(token); err != nil && !cmd.Flags().Changed("identity-token") {
+		token = "" // not in a pod with one: the xDS client certificate, if any, proves who the proxy is
+	}
 	updates := srv.Metrics().XDSUpdates
 	return xdsclient.New(xdsclient.Config{
 		Address: f.addr, NodeID: f.node, Cluster: f.cluster, Protocol: f.protocol, TLS: tlsCfg, Apply: srv.Apply, Log: log.Named("xds"),
+		Certs: store, TokenFile: token,
 		OnResponse: func(typ string, acked bool) {
 			result := "nack"
 			if acked {

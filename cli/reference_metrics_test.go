@@ -10,10 +10,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.uber.org/zap"
 
+	"github.com/metamesh/metamesh/controlplane/ca"
 	"github.com/metamesh/metamesh/controlplane/xds"
 	"github.com/metamesh/metamesh/proxy"
+	"github.com/metamesh/metamesh/proxy/certs"
 	"github.com/metamesh/metamesh/proxy/metrics"
 )
 
@@ -55,7 +58,19 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	for _, n := range proxy.New(zap.NewNop(), metrics.NewProxy()).Metrics().Names() {
 		known[n] = true
 	}
-	xds.New(xds.Options{Registerer: describer{known}})
+	srv := xds.New(xds.Options{Registerer: describer{known}})
+	describer{known}.MustRegister(certs.NewStore().Collector())
+	certPEM, keyPEM, err := ca.Generate("root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := ca.Parse(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.IssueCertificates(xds.Workloads{CA: root, TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")}); err != nil {
+		t.Fatal(err)
+	}
 
 	dir := t.TempDir()
 	se := "apiVersion: metamesh.io/v1alpha1\nkind: ServiceEntry\nmetadata: {name: demo, namespace: default}\n" +

@@ -17,16 +17,19 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/yaml"
 
+	"github.com/metamesh/metamesh/controlplane/ca"
 	"github.com/metamesh/metamesh/controlplane/inject"
 	"github.com/metamesh/metamesh/controlplane/kube"
 	"github.com/metamesh/metamesh/controlplane/kube/kubetest"
@@ -205,6 +208,39 @@ func TestManifestsApply(t *testing.T) {
 		if time.Now().After(end) {
 			t.Fatal("no caBundle written by the injector running as the ServiceAccount: is a permission missing?")
 		}
+	}
+	checkCertificateAuthority(t, cfg, sa)
+}
+
+// checkCertificateAuthority: as the ServiceAccount, the certificate
+// authority keeps its root in the Secret metamesh-ca and reviews the
+// tokens proxies present (docs/identity.md).
+func checkCertificateAuthority(t *testing.T, admin, sa *rest.Config) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := client.New(sa, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := ca.LoadOrCreateSecret(ctx, c, "metamesh-system", "metamesh-ca", "mesh root")
+	if err != nil {
+		t.Fatalf("the CA Secret, as the ServiceAccount: %v", err)
+	}
+	again, err := ca.LoadOrCreateSecret(ctx, c, "metamesh-system", "metamesh-ca", "mesh root")
+	if err != nil || !bytes.Equal(again.CertPEM(), first.CertPEM()) {
+		t.Fatalf("the CA Secret read back as the ServiceAccount: %v", err)
+	}
+	cs, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts("metamesh-system").CreateToken(ctx, "metamesh-controlplane",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{Audiences: []string{"metamesh"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.ReviewToken(ctx, c, tr.Status.Token, []string{"metamesh"}); err != nil {
+		t.Fatalf("a TokenReview as the ServiceAccount: %v", err)
 	}
 }
 

@@ -124,21 +124,54 @@ func (a *Authority) IssueWorkload(id spiffeid.ID, ttl time.Duration) (*tls.Certi
 	if id.IsZero() {
 		return nil, errors.New("ca: no SPIFFE ID to issue for")
 	}
-	tmpl := &x509.Certificate{
+	return a.issue(workloadTemplate(id), ttl)
+}
+
+// SignWorkload signs a workload certificate for id, as IssueWorkload
+// does, for the public key of a proxy's certificate request (DER): the
+// proxy made the key and keeps it. The request's signature must check (the
+// proxy holds the key); the names it asks for are ignored, id is the only
+// one. The chain is the leaf then the root.
+func (a *Authority) SignWorkload(csrDER []byte, id spiffeid.ID, ttl time.Duration) (*tls.Certificate, error) {
+	if id.IsZero() {
+		return nil, errors.New("ca: no SPIFFE ID to issue for")
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil, fmt.Errorf("ca: certificate request: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("ca: certificate request: %w", err)
+	}
+	return a.sign(workloadTemplate(id), csr.PublicKey, ttl)
+}
+
+func workloadTemplate(id spiffeid.ID) *x509.Certificate {
+	return &x509.Certificate{
 		URIs:        []*url.URL{id.URL()},
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyAgreement,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	return a.issue(tmpl, ttl)
 }
 
-// issue fills in tmpl's serial and validity, signs it for a new key and
-// returns the pair with its chain (leaf, root).
+// issue signs tmpl for a new key and returns the pair with its chain
+// (leaf, root).
 func (a *Authority) issue(tmpl *x509.Certificate, lifetime time.Duration) (*tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
+	cert, err := a.sign(tmpl, &key.PublicKey, lifetime)
+	if err != nil {
+		return nil, err
+	}
+	cert.PrivateKey = key
+	return cert, nil
+}
+
+// sign fills in tmpl's serial and validity and signs it for pub; the
+// result has the chain (leaf, root) and no private key.
+func (a *Authority) sign(tmpl *x509.Certificate, pub any, lifetime time.Duration) (*tls.Certificate, error) {
 	now := a.now()
 	tmpl.SerialNumber = serial()
 	tmpl.NotBefore = now.Add(-skew)
@@ -146,15 +179,15 @@ func (a *Authority) issue(tmpl *x509.Certificate, lifetime time.Duration) (*tls.
 	if a.cert.NotAfter.Before(tmpl.NotAfter) {
 		tmpl.NotAfter = a.cert.NotAfter
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, pub, a.key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ca: %w", err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Certificate{Certificate: [][]byte{der, a.cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
+	return &tls.Certificate{Certificate: [][]byte{der, a.cert.Raw}, Leaf: leaf}, nil
 }
 
 func serial() *big.Int {

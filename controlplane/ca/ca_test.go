@@ -1,8 +1,12 @@
 package ca
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +117,77 @@ func TestParseRefuses(t *testing.T) {
 			t.Errorf("%s: error %v, want one saying %q", name, err, tc.want)
 		}
 	}
+}
+
+// TestSignWorkload: a proxy's own key, certified for the ID the control
+// plane chose, not the names the request asked for.
+func TestSignWorkload(t *testing.T) {
+	a := newAuthority(t)
+	id := spiffeid.RequireFromString("spiffe://cluster.local/ns/batch/sa/greeter")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := spiffeid.RequireFromString("spiffe://cluster.local/ns/kube-system/sa/admin")
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{URIs: []*url.URL{asked.URL()}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := a.SignWorkload(csr, id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !key.PublicKey.Equal(cert.Leaf.PublicKey) || cert.PrivateKey != nil {
+		t.Fatal("the certificate is not for the request's key, or carries a key")
+	}
+	if len(cert.Leaf.URIs) != 1 || cert.Leaf.URIs[0].String() != id.String() {
+		t.Fatalf("names %v, want only %s", cert.Leaf.URIs, id)
+	}
+	tampered := append([]byte(nil), csr...)
+	tampered[len(tampered)-5] ^= 0xff
+	if _, err := a.SignWorkload(tampered, id, time.Hour); err == nil {
+		t.Fatal("signed a request whose signature does not check")
+	}
+	if _, err := a.SignWorkload([]byte("nonsense"), id, time.Hour); err == nil || !strings.Contains(err.Error(), "certificate request") {
+		t.Fatalf("garbage: error %v, want one about the certificate request", err)
+	}
+}
+
+// BenchmarkIssueWorkload is the control plane's cost per proxy of a
+// reconnection storm: checking a proxy's request and signing its
+// certificate (csr), and, for comparison, making the key too (key).
+func BenchmarkIssueWorkload(b *testing.B) {
+	certPEM, keyPEM, err := Generate("bench root")
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := Parse(certPEM, keyPEM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id := spiffeid.RequireFromString("spiffe://cluster.local/ns/batch/sa/greeter")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("csr", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := a.SignWorkload(csr, id, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("key", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := a.IssueWorkload(id, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

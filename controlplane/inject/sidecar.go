@@ -36,6 +36,13 @@ const (
 	SidecarName = "metamesh-proxy"
 	caVolume    = "metamesh-xds-ca"
 	caMountPath = "/etc/metamesh/xds"
+	// The pod's service-account token for the control plane (audience
+	// metamesh), which proves the sidecar's identity for its workload
+	// certificate (docs/identity.md); kubelet rotates it.
+	tokenVolume    = "metamesh-token"
+	tokenMountPath = "/var/run/secrets/metamesh"
+	tokenAudience  = "metamesh"
+	tokenSeconds   = 3600
 )
 
 // Sidecar says what to inject.
@@ -100,6 +107,15 @@ func (s *Sidecar) Inject(pod *corev1.Pod) {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: caVolume, VolumeSource: corev1.VolumeSource{
 			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: s.XDSCAConfigMap}}}})
 	}
+	// A token volume needs the pod's service account named, which
+	// Kubernetes' ServiceAccount admission does, usually before webhooks
+	// run; the same default where it has not.
+	if pod.Spec.ServiceAccountName == "" {
+		pod.Spec.ServiceAccountName = "default"
+	}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: tokenVolume, VolumeSource: corev1.VolumeSource{
+		Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+			Audience: tokenAudience, ExpirationSeconds: ptr.To[int64](tokenSeconds), Path: "token"}}}}}})
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
@@ -147,13 +163,14 @@ func (s *Sidecar) proxyContainer() corev1.Container {
 	if s.CaptureInbound {
 		args = append(args, fmt.Sprintf("--capture-inbound=0.0.0.0:%d", s.InboundPort))
 	}
-	var mounts []corev1.VolumeMount
+	mounts := []corev1.VolumeMount{{Name: tokenVolume, MountPath: tokenMountPath, ReadOnly: true}}
 	if s.XDSCAConfigMap != "" {
 		args = append(args, "--xds-ca="+caMountPath+"/ca.crt")
 		mounts = append(mounts, corev1.VolumeMount{Name: caVolume, MountPath: caMountPath, ReadOnly: true})
 	} else {
 		args = append(args, "--insecure")
 	}
+	args = append(args, "--identity-token="+tokenMountPath+"/token")
 	field := func(path string) *corev1.EnvVarSource {
 		return &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}
 	}

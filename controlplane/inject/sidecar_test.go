@@ -47,7 +47,19 @@ func TestInjectCapturesInboundWhenAsked(t *testing.T) {
 	if args[4] != "--capture-inbound=0.0.0.0:15006" || args[5] != "--xds-ca=/etc/metamesh/xds/ca.crt" {
 		t.Errorf("sidecar args %q", args)
 	}
-	if len(p.Spec.Volumes) != 1 || p.Spec.Volumes[0].ConfigMap.Name != "ca" {
+	if args[len(args)-1] != "--identity-token=/var/run/secrets/metamesh/token" {
+		t.Errorf("sidecar args %q: no identity token", args)
+	}
+	if len(p.Spec.Volumes) != 2 || p.Spec.Volumes[0].ConfigMap.Name != "ca" {
 		t.Errorf("volumes %+v", p.Spec.Volumes)
+	}
+	// The token proving the sidecar's identity: its pod's, for the
+	// control plane only.
+	token := p.Spec.Volumes[1].Projected
+	if token == nil || token.Sources[0].ServiceAccountToken.Audience != "metamesh" || token.Sources[0].ServiceAccountToken.Path != "token" {
+		t.Errorf("token volume %+v", p.Spec.Volumes[1])
+	}
+	if m := p.Spec.Containers[0].VolumeMounts; len(m) != 2 || m[0].MountPath != "/var/run/secrets/metamesh" || !m[0].ReadOnly {
+		t.Errorf("sidecar mounts %+v", m)
 	}
 }

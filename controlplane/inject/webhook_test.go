@@ -239,7 +239,7 @@ func checkInjected(t *testing.T, pod *corev1.Pod) {
 		t.Errorf("init container capabilities: %+v, want NET_ADMIN and NET_RAW only", caps)
 	}
 	wantArgs := []string{"proxy", "--xds=metamesh-controlplane.metamesh-system.svc:15010", "--node=$(POD_NAME).$(POD_NAMESPACE)",
-		"--capture-outbound=127.0.0.1:15001", "--insecure"}
+		"--capture-outbound=127.0.0.1:15001", "--insecure", "--identity-token=/var/run/secrets/metamesh/token"}
 	if proxy.Name != SidecarName || proxy.Image != "metamesh:test" || !slices.Equal(proxy.Args, wantArgs) {
 		t.Errorf("sidecar: %s %s %q", proxy.Name, proxy.Image, proxy.Args)
 	}

@@ -26,7 +26,16 @@ func (a ads) StreamAggregatedResources(gs discoveryv3.AggregatedDiscoveryService
 		return err
 	}
 	ss := &sotwStream{stream: &stream{s: a.s, ctx: gs.Context(), protocol: "sotw"}, gs: gs}
-	return serve(ss.stream, gs.Recv, ss.handle, ss.flush)
+	// The proxy's own Secrets (SDS) beside the shared tables.
+	d := newSDS(ss.stream)
+	defer d.stop()
+	flush := func(vw *view) error {
+		if err := ss.flush(vw); err != nil {
+			return err
+		}
+		return d.flushSotw(gs)
+	}
+	return serve(ss.stream, gs.Recv, take(d, d.handleSotw, ss.handle), flush)
 }
 
 // DeltaAggregatedResources serves delta (incremental) ADS.
@@ -35,7 +44,15 @@ func (a ads) DeltaAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_
 		return err
 	}
 	ds := &deltaStream{stream: &stream{s: a.s, ctx: gs.Context(), protocol: "delta"}, gs: gs}
-	return serve(ds.stream, gs.Recv, ds.handle, ds.flush)
+	d := newSDS(ds.stream)
+	defer d.stop()
+	flush := func(vw *view) error {
+		if err := ds.flush(vw); err != nil {
+			return err
+		}
+		return d.flushDelta(gs)
+	}
+	return serve(ds.stream, gs.Recv, take(d, d.handleDelta, ds.handle), flush)
 }
 
 // GRPCOptions are the options of the gRPC server ADS runs on: TLS (nil:

@@ -53,6 +53,8 @@ type Server struct {
 	registry  *prometheus.Registry // nil when Options.Registerer was given
 	metrics   *metrics
 	admission *admission
+	reg       prometheus.Registerer
+	issuer    *issuer // nil: no workload certificates (IssueCertificates)
 	// streamsCtx ends every stream when Run returns.
 	streamsCtx context.Context
 	endStreams context.CancelFunc
@@ -96,6 +98,7 @@ func New(o Options) *Server {
 		s.registry = prometheus.NewRegistry()
 		reg = s.registry
 	}
+	s.reg = reg
 	s.metrics = newMetrics(reg, s.connected)
 	s.admission = newAdmission(o.InflightBytes, s.metrics)
 	return s

@@ -22,6 +22,7 @@ var typeNames = map[string]string{
 	resourcev3.EndpointType: "endpoint",
 	resourcev3.ListenerType: "listener",
 	resourcev3.RouteType:    "route",
+	resourcev3.SecretType:   "secret",
 }
 
 // typeName returns the short name of a type URL (the URL itself if it is

@@ -26,6 +26,10 @@ type stream struct {
 	awaiting [4]bool          // by type: a response sent under it is unanswered
 	expiry   *time.Timer      // gives the admission back after admissionHold
 	expired  <-chan time.Time // expiry's channel while held, else nil
+	// secrets wakes the stream when its proxy's workload certificate is
+	// ready to send: proven and issued, or due to be re-issued
+	// (secrets_stream.go).
+	secrets <-chan struct{}
 }
 
 var errShutdown = status.Error(codes.Unavailable, "xds: the control plane is shutting down")
@@ -92,6 +96,7 @@ func serve[Req any](st *stream, recv func() (Req, error), handle func(Req) error
 			pub = st.s.state.Load()
 		case <-st.expired:
 			st.release()
+		case <-st.secrets:
 		}
 		if vw := pub.forNode(st.node); st.node != "" && vw != nil {
 			if err := flush(vw); err != nil {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metamesh/metamesh/proxy"
+	"github.com/metamesh/metamesh/proxy/certs"
 )
 
 // Options are the admin endpoints beyond the always-on ones.
@@ -24,6 +25,9 @@ type Options struct {
 	Level *zap.AtomicLevel
 	// Pprof serves net/http/pprof under /debug/pprof/.
 	Pprof bool
+	// Certs, when set, is served on /certs: the SPIFFE ID, validity and
+	// serial of the workload certificate in force (docs/identity.md).
+	Certs *certs.Store
 }
 
 // NewHandler returns the admin mux for srv.
@@ -49,6 +53,9 @@ func NewHandler(srv *proxy.Server, o Options) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(srv.Metrics().Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /config_dump", func(w http.ResponseWriter, _ *http.Request) { configDump(w, srv) })
 	mux.HandleFunc("GET /clusters", func(w http.ResponseWriter, _ *http.Request) { clusters(w, srv) })
+	if o.Certs != nil {
+		mux.HandleFunc("GET /certs", certsHandler(o.Certs))
+	}
 	return guard(mux)
 }
 

@@ -6,8 +6,8 @@ import (
 	"maps"
 	"slices"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 )
@@ -25,11 +25,10 @@ type resource struct {
 func (c *Client) delta(ctx context.Context) (served bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.conn).DeltaAggregatedResources(ctx)
+	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.conn).DeltaAggregatedResources(c.withToken(ctx))
 	if err != nil {
 		return false, err
 	}
-	node := &corev3.Node{Id: c.cfg.NodeID, Cluster: c.cfg.Cluster, UserAgentName: "metamesh"}
 	c.mu.Lock()
 	clear(c.held) // answers to a broken stream's responses mean nothing on this one
 	reqs := make([]*discoveryv3.DeltaDiscoveryRequest, len(subscribed))
@@ -39,7 +38,10 @@ func (c *Client) delta(ctx context.Context) (served bool, err error) {
 		reqs[i] = &discoveryv3.DeltaDiscoveryRequest{TypeUrl: t.url, InitialResourceVersions: versions(c.received[t.url])}
 	}
 	c.mu.Unlock()
-	reqs[0].Node = node
+	reqs[0].Node = c.node()
+	if _, secrets := c.subscribeSecrets(); secrets != nil {
+		reqs = append(reqs, secrets)
+	}
 	for _, req := range reqs {
 		if err := st.Send(req); err != nil {
 			return false, err
@@ -56,6 +58,12 @@ func (c *Client) delta(ctx context.Context) (served bool, err error) {
 		resp, err := st.Recv()
 		if err != nil {
 			return true, err
+		}
+		if c.sds != nil && resp.GetTypeUrl() == resourcev3.SecretType {
+			if err := st.Send(c.secretsDelta(resp)); err != nil {
+				return true, err
+			}
+			continue
 		}
 		for _, req := range c.handleDelta(resp) {
 			if err := st.Send(req); err != nil {

@@ -5,8 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"go.uber.org/zap"
 )
 
@@ -16,14 +16,14 @@ import (
 func (c *Client) sotw(ctx context.Context) (served bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.conn).StreamAggregatedResources(ctx)
+	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.conn).StreamAggregatedResources(c.withToken(ctx))
 	if err != nil {
 		return false, err
 	}
 	c.mu.Lock()
 	have := c.acceptedCopy()
 	c.mu.Unlock()
-	node := &corev3.Node{Id: c.cfg.NodeID, Cluster: c.cfg.Cluster, UserAgentName: "metamesh"}
+	node := c.node()
 	for i, t := range subscribed {
 		// No resource names: a wildcard subscription. The version we have
 		// lets the control plane skip what we are up to date with.
@@ -35,6 +35,11 @@ func (c *Client) sotw(ctx context.Context) (served bool, err error) {
 			req.Node = node
 		}
 		if err := st.Send(req); err != nil {
+			return false, err
+		}
+	}
+	if secrets, _ := c.subscribeSecrets(); secrets != nil {
+		if err := st.Send(secrets); err != nil {
 			return false, err
 		}
 	}
@@ -50,6 +55,12 @@ func (c *Client) sotw(ctx context.Context) (served bool, err error) {
 		resp, err := st.Recv()
 		if err != nil {
 			return true, err
+		}
+		if c.sds != nil && resp.GetTypeUrl() == resourcev3.SecretType {
+			if err := st.Send(c.secretsSotw(resp)); err != nil {
+				return true, err
+			}
+			continue
 		}
 		for _, req := range c.handle(resp, pending) {
 			if err := st.Send(req); err != nil {

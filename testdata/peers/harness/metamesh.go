@@ -64,6 +64,9 @@ func StartProcess(t testing.TB, name, bin string, args ...string) *Process {
 	t.Helper()
 	p := &Process{Name: name, cmd: exec.Command(bin, args...), out: &SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.out
+	// A control plane in file mode keeps the root it makes under
+	// $XDG_CONFIG_HOME (docs/identity.md): the test's, not the user's.
+	p.cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir())
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

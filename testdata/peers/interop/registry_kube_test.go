@@ -55,7 +55,8 @@ func TestRegistryUnreachableKubernetesStatus(t *testing.T) {
 	regURL := "zookeeper://" + zk.Addr
 	harness.StartGreeterWith(t, harness.GreeterOptions{Registry: regURL})
 	cp := harness.StartProcess(t, "metamesh controlplane", harness.BuildMetamesh(t), "controlplane", "--kubeconfig", kubeconfig,
-		"--registry", regURL, "--insecure", "--leader-elect=false", "--xds", harness.FreeAddr(t), "--admin", harness.FreeAddr(t))
+		"--registry", regURL, "--insecure", "--leader-elect=false", "--xds", harness.FreeAddr(t), "--admin", harness.FreeAddr(t),
+		"--ca-dir", t.TempDir()) // the test API server has no metamesh-system for the CA Secret
 
 	condition := func(status metav1.ConditionStatus, reason, msg string) {
 		t.Helper()
