@@ -142,6 +142,11 @@ var invalidCases = []struct {
 	{"exportTo all and a namespace", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.ExportTo = v1.ExportTo{"*", "shop"} }, "spec.exportTo", ""},
 	{"exportTo twice", "destinationpolicy.yaml", func(o any) { o.(*v1.DestinationPolicy).Spec.ExportTo = v1.ExportTo{".", "."} }, "spec.exportTo[1]", ""},
 
+	// gateways
+	{"gateway namespace not a label", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Gateways = v1.Gateways{"Istio-System/gw"} }, "spec.gateways[0]", ""},
+	{"gateway name with a slash too many", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Gateways = v1.Gateways{"a/b/c"} }, "spec.gateways[0]", ""},
+	{"gateway twice", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Gateways = v1.Gateways{"mesh", "mesh"} }, "spec.gateways[1]", ""},
+
 	// Sidecar
 	{"no egress", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress = nil }, "spec.egress", ""},
 	{"egress without hosts", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress[0].Hosts = nil }, "spec.egress[0].hosts", ""},

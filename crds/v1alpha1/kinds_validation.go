@@ -233,6 +233,7 @@ func (x *MetaRouter) Validate() field.ErrorList {
 		}
 	}
 	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
+	errs = append(errs, ValidateGateways(s.Gateways, p.Child("gateways"))...)
 	return errs
 }
 
