@@ -46,6 +46,8 @@ type Proxy struct {
 	Capture *Capture
 	// Authz holds the series of authorization policies.
 	Authz *Authz
+	// RedisCluster holds the series of Redis Cluster upstreams.
+	RedisCluster *RedisCluster
 	// RetireAfter is how long series of hosts and clusters that left the
 	// config outlive them (see Retire); DefaultRetireAfter unless changed
 	// before the proxy starts.
@@ -145,7 +147,8 @@ func NewProxy() *Proxy {
 	}
 	m.Capture = newCapture()
 	m.Authz = newAuthz()
-	for _, c := range append(m.Capture.collectors(), m.Authz.collectors()...) {
+	m.RedisCluster = newRedisCluster()
+	for _, c := range append(append(m.Capture.collectors(), m.Authz.collectors()...), m.RedisCluster.collectors()...) {
 		f(c)
 		m.names = append(m.names, names(c)...)
 	}
