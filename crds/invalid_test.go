@@ -72,6 +72,12 @@ var invalidCases = []struct {
 	{"maxEjectionPercent 101", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.OutlierDetection.MaxEjectionPercent = ptr[int32](101)
 	}, "spec.outlierDetection.maxEjectionPercent", ""},
+	{"redis read policy unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.RedisCluster = &v1.RedisCluster{ReadPolicy: "SLAVE"}
+	}, "spec.redisCluster.readPolicy", ""},
+	{"redis refresh under 100ms", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.RedisCluster = &v1.RedisCluster{RefreshInterval: ptr(v1.Duration("50ms"))}
+	}, "spec.redisCluster.refreshInterval", ""},
 	{"client TLS mode unknown", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: "ISTIO_MUTUAL"}
 	}, "spec.tls.mode", ""},

@@ -64,4 +64,16 @@ type Cluster struct {
 	// apart.
 	TLS    *tls.Config
 	TLSKey string
+	// Redis makes the cluster a Redis Cluster whose seed nodes are its
+	// endpoints (nil: an ordinary cluster).
+	Redis *RedisCluster
+}
+
+// RedisCluster is how the proxy treats a Redis Cluster
+// (docs/redis-cluster.md).
+type RedisCluster struct {
+	// ReadPolicy is MASTER, PREFER_MASTER, REPLICA, PREFER_REPLICA or ANY.
+	ReadPolicy string
+	// RefreshInterval is how often the slot map is read again.
+	RefreshInterval time.Duration
 }
