@@ -16,6 +16,7 @@ import (
 	aeraki "github.com/metamesh/metamesh/crds/aeraki/v1alpha1"
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 	"github.com/metamesh/metamesh/crds/xdsapi"
+	"github.com/metamesh/metamesh/proxy/config"
 )
 
 const samplesDir = "testdata/aeraki-samples"
@@ -75,6 +76,20 @@ func TestAerakiSamples(t *testing.T) {
 				}
 			}
 			golden[name] = sampleVirtualHost(t, out, mr)
+			// Where the codecs are built in, the proxy must accept what
+			// the sidecars and the gateway get.
+			in.ServiceEntries = slices.DeleteFunc(slices.Clone(in.ServiceEntries), func(se *v1alpha1.ServiceEntry) bool {
+				return !registered(string(se.Spec.Ports[0].Protocol))
+			})
+			if !slices.ContainsFunc(in.ServiceEntries, func(se *v1alpha1.ServiceEntry) bool { return slices.Contains(se.Spec.Hosts, mr.Spec.Hosts[0]) }) {
+				return
+			}
+			out = Translate(&in, Options{ListenAddress: "127.0.0.1"})
+			for _, res := range []*xdsapi.Resources{out.Views.For(mr.Namespace), out.Views.ForGateway(firstGateway(mr))} {
+				if _, err := config.NewBuilder().Build(res); err != nil {
+					t.Errorf("the proxy refuses the translation: %v", err)
+				}
+			}
 		})
 	}
 	if n < 30 {
@@ -127,8 +142,8 @@ func refusedOnlyFor(t *testing.T, a *aeraki.MetaRouter, err error, field string)
 func sampleVirtualHost(t *testing.T, out *Output, mr *v1alpha1.MetaRouter) any {
 	t.Helper()
 	views := map[string]*xdsapi.Resources{"sidecars in " + mr.Namespace: out.Views.For(mr.Namespace)}
-	if gws := gatewaysOf(mr.Spec.Gateways, mr.Namespace); len(gws.names) > 0 {
-		views["gateway "+gws.names[0]] = out.Views.ForGateway(gws.names[0])
+	if gw := firstGateway(mr); gw != xdsapi.AnyGateway {
+		views["gateway "+gw] = out.Views.ForGateway(gw)
 	}
 	host := string(mr.Spec.Hosts[0])
 	got := map[string]any{}
@@ -153,4 +168,12 @@ func sampleVirtualHost(t *testing.T, out *Output, mr *v1alpha1.MetaRouter) any {
 		}
 	}
 	return got
+}
+
+// firstGateway is the first gateway mr names, else AnyGateway.
+func firstGateway(mr *v1alpha1.MetaRouter) string {
+	if gws := gatewaysOf(mr.Spec.Gateways, mr.Namespace); len(gws.names) > 0 {
+		return gws.names[0]
+	}
+	return xdsapi.AnyGateway
 }
