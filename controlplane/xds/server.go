@@ -113,7 +113,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// Register serves ADS (state of the world and delta) on g.
+// Register serves ADS (state of the world and delta) on g, which must be
+// built with GRPCOptions (their codec sends the responses).
 func (s *Server) Register(g *grpc.Server) {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, ads{s: s})
 }
