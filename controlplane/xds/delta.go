@@ -86,6 +86,16 @@ func (ds *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
 // flush sends, in type order, what the proxy lacks of vw's tables: the
 // resources added or changed and the names removed.
 func (ds *deltaStream) flush(vw *view) error {
+	if !ds.settled() {
+		// A stream's first work (what its proxy lacks, then the whole
+		// config on the wire) waits for one of a few slots: in a
+		// reconnection storm the streams are served a few at a time,
+		// each soon done, rather than all at once, each slowly.
+		if err := ds.s.firstWork.Acquire(ds.ctx, 1); err != nil {
+			return err
+		}
+		defer ds.s.firstWork.Release(1)
+	}
 	var out []*tableDiff
 	var types []int
 	var bytes int64
@@ -138,6 +148,17 @@ func (ds *deltaStream) flush(vw *view) error {
 		ds.sent(i, t.version)
 	}
 	return nil
+}
+
+// settled reports whether the proxy has had its first response of every
+// type, or been found to need none.
+func (ds *deltaStream) settled() bool {
+	for i := range ds.types {
+		if ds.types[i].have == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // subscribedOnly keeps, of a diff, the names t subscribed to, plus the
