@@ -185,10 +185,10 @@ func (d *downstream) stopReading(grace time.Duration) {
 	d.rd.Drain(grace)
 }
 
-func (d *downstream) close() {
-	d.w.Close()
-	_ = d.nc.Close()
-}
+// close closes the connection through its writer, which shuts it down
+// first: closing the socket directly would wait for the handler its read
+// loop may be running (proxy/wire's Reader.Run).
+func (d *downstream) close() { d.w.Close() }
 
 func (d *downstream) handle(m *protocols.Message) error {
 	var seq uint64
