@@ -88,6 +88,7 @@ type OutlierDetection struct {
 
 // DestinationPolicySpec says how to reach one host: its subsets, load
 // balancing, connection limits and outlier detection.
+// +kubebuilder:validation:XValidation:rule="!has(self.listenerTls) || !has(self.mtls) || self.mtls.mode == 'DISABLE'",message="mtls with a mode other than DISABLE is not allowed with listenerTls",fieldPath=".mtls"
 type DestinationPolicySpec struct {
 	// Host is the service host the policy applies to.
 	// +required
@@ -118,6 +119,11 @@ type DestinationPolicySpec struct {
 	// ListenerTLS is how the listener of the host's ports terminates TLS.
 	// +optional
 	ListenerTLS *ListenerTLS `json:"listenerTls,omitempty"`
+
+	// MTLS is mutual TLS between the proxies calling the host and its
+	// own sidecars; not with listenerTls unless its mode is DISABLE.
+	// +optional
+	MTLS *MTLS `json:"mtls,omitempty"`
 
 	// ExportTo lists the namespaces whose proxies see this policy ("." its
 	// own, "*" all, or names; default "*"). See docs/scoping.md.
