@@ -137,6 +137,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./protocols/thrift/
 	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocols/redis/
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./protocols/redis/
+	$(GO) test -run '^$$' -fuzz 'FuzzClusterReplies$$' -fuzztime $(FUZZTIME) ./protocols/redis/
 	cd $(EXAMPLES) && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) .
 
 clean:

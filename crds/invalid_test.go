@@ -75,6 +75,12 @@ var invalidCases = []struct {
 	{"maxEjectionPercent 101", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.OutlierDetection.MaxEjectionPercent = ptr[int32](101)
 	}, "spec.outlierDetection.maxEjectionPercent", ""},
+	{"redis read policy unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.RedisCluster = &v1.RedisCluster{ReadPolicy: "SLAVE"}
+	}, "spec.redisCluster.readPolicy", ""},
+	{"redis refresh under 100ms", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.RedisCluster = &v1.RedisCluster{RefreshInterval: ptr(v1.Duration("50ms"))}
+	}, "spec.redisCluster.refreshInterval", ""},
 	{"client TLS mode unknown", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: "ISTIO_MUTUAL"}
 	}, "spec.tls.mode", ""},
@@ -146,6 +152,11 @@ var invalidCases = []struct {
 	{"exportTo not a namespace", "serviceentry.yaml", func(o any) { o.(*v1.ServiceEntry).Spec.ExportTo = v1.ExportTo{"Shop"} }, "spec.exportTo[0]", ""},
 	{"exportTo all and a namespace", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.ExportTo = v1.ExportTo{"*", "shop"} }, "spec.exportTo", ""},
 	{"exportTo twice", "destinationpolicy.yaml", func(o any) { o.(*v1.DestinationPolicy).Spec.ExportTo = v1.ExportTo{".", "."} }, "spec.exportTo[1]", ""},
+
+	// gateways
+	{"gateway namespace not a label", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Gateways = v1.Gateways{"Istio-System/gw"} }, "spec.gateways[0]", ""},
+	{"gateway name with a slash too many", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Gateways = v1.Gateways{"a/b/c"} }, "spec.gateways[0]", ""},
+	{"gateway twice", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Gateways = v1.Gateways{"mesh", "mesh"} }, "spec.gateways[1]", ""},
 
 	// Sidecar
 	{"no egress", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress = nil }, "spec.egress", ""},

@@ -117,6 +117,7 @@ func (t *translation) cluster(svc *service, name string) *clusterv3.Cluster {
 	}
 	spec := svc.policy.Spec
 	c.TransportSocket = clusterTLS(spec.TLS, svc.host)
+	c.Metadata = redisClusterMetadata(spec.RedisCluster)
 	if lb := spec.LoadBalancer; lb != nil {
 		c.LbPolicy = lbPolicies[lb.Policy]
 	}

@@ -66,6 +66,18 @@ type Cluster struct {
 	TLSKey string
 	// Mesh is mutual TLS to the hosts that run a sidecar (nil: none).
 	Mesh *MeshTLS
+	// Redis makes the cluster a Redis Cluster whose seed nodes are its
+	// endpoints (nil: an ordinary cluster).
+	Redis *RedisCluster
+}
+
+// RedisCluster is how the proxy treats a Redis Cluster
+// (docs/redis-cluster.md).
+type RedisCluster struct {
+	// ReadPolicy is MASTER, PREFER_MASTER, REPLICA, PREFER_REPLICA or ANY.
+	ReadPolicy string
+	// RefreshInterval is how often the slot map is read again.
+	RefreshInterval time.Duration
 }
 
 // MeshTLS is how a cluster speaks mutual TLS to the hosts that run a

@@ -34,7 +34,7 @@ func (b *Builder) buildCluster(c *clusterv3.Cluster, assignment *endpointv3.Clus
 	path := "cluster " + c.GetName()
 	if err := onlyFields(c, path, "name", "alt_stat_name", "type", "connect_timeout", "lb_policy",
 		"load_assignment", "eds_cluster_config", "circuit_breakers", "ring_hash_lb_config", "outlier_detection", "transport_socket",
-		"transport_socket_matches"); err != nil {
+		"transport_socket_matches", "metadata"); err != nil {
 		return nil, err
 	}
 	policy := c.GetLbPolicy().String()
@@ -47,6 +47,9 @@ func (b *Builder) buildCluster(c *clusterv3.Cluster, assignment *endpointv3.Clus
 		return nil, err
 	}
 	if out.TLS, out.TLSKey, err = clientTLS(c.GetTransportSocket(), path+".transport_socket"); err != nil {
+		return nil, err
+	}
+	if out.Redis, err = redisCluster(c.GetMetadata(), path+".metadata"); err != nil {
 		return nil, err
 	}
 	out.Load = b.load(c.GetName())
