@@ -281,6 +281,9 @@ func (d *downstream) send(c *upstream.Call, cl *cluster.Cluster, b *wire.Batch) 
 // pool returns the upstream pool of host, with cl's connection settings.
 func (d *downstream) pool(cl *cluster.Cluster, host *cluster.Host) *upstream.Pool {
 	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections, TLS: cl.TLS, TLSKey: cl.TLSKey}
+	if cfg, key, ok := cl.MeshFor(host); ok {
+		opts.TLS, opts.TLSKey = cfg, key
+	}
 	codec := d.codec
 	if cl.Redis != nil {
 		codec = d.codecFor(cl, host)
