@@ -12,9 +12,13 @@ const (
 	KindError
 	KindHeartbeat
 	KindHeartbeatReply
+	// KindControl is a frame of the connection's own that a ConnDecoder
+	// consumed (HTTP/2 SETTINGS, WINDOW_UPDATE, a stream's frame before
+	// its message is whole): nothing to route or answer.
+	KindControl
 )
 
-var kindNames = [...]string{"", "request", "oneway", "response", "error", "heartbeat", "heartbeat_reply"}
+var kindNames = [...]string{"", "request", "oneway", "response", "error", "heartbeat", "heartbeat_reply", "control"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k != 0 {

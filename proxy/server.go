@@ -14,8 +14,10 @@ import (
 	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
+	"github.com/metamesh/metamesh/proxy/certs"
 	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/mtls"
 	"github.com/metamesh/metamesh/proxy/rediscluster"
 	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
@@ -34,6 +36,7 @@ type Server struct {
 
 	applyMu   sync.Mutex
 	builder   *config.Builder
+	mesh      *mtls.Mesh // mutual TLS between proxies (secure.go)
 	listeners map[string]*listener
 	stopped   bool // Shutdown began: Apply refuses
 	// captures are the capture ports (mesh mode); unbound, the service
@@ -54,10 +57,12 @@ type Server struct {
 func New(log *zap.Logger, m *metrics.Proxy) *Server {
 	b := config.NewBuilder()
 	b.AccessLogs = accesslog.NewSinks(m.AccessLogDropped.Inc)
+	b.Mesh = mtls.New(certs.NewStore(), m.MTLSHandshakes)
 	s := &Server{
 		log:       log,
 		metrics:   m,
 		builder:   b,
+		mesh:      b.Mesh,
 		listeners: map[string]*listener{},
 		conns:     map[*downstream]struct{}{},
 	}
@@ -140,6 +145,7 @@ func (s *Server) Apply(res *xdsapi.Resources) error {
 	s.pools.Retain(func(addr string, codec protocols.Codec, tlsKey string) bool {
 		return used(snap, addr, codec, tlsKey) || s.redis.Uses(addr, codec, tlsKey)
 	})
+	s.mesh.Retain(func(cluster string) bool { return snap.Clusters[cluster] != nil })
 	s.ready.Store(true)
 	return nil
 }
@@ -200,7 +206,7 @@ func used(snap *config.Config, addr string, codec protocols.Codec, tlsKey string
 		return false
 	}
 	for _, c := range snap.Clusters {
-		if c.TLSKey != tlsKey {
+		if c.TLSKey != tlsKey && (c.Mesh == nil || c.Mesh.Key != tlsKey) {
 			continue
 		}
 		for _, e := range c.Endpoints {

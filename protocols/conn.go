@@ -1,0 +1,29 @@
+package protocols
+
+// ConnCodec is implemented by codecs whose wire frames can only be read
+// with the state of the connection they arrive on (HTTP/2: HPACK's
+// dynamic table, streams whose frames interleave). The proxy reads every
+// connection of such a codec through a ConnDecoder of its own, which
+// turns the wire's frames into whole messages in the codec's own form:
+// bytes that the codec's Decode reads back, that Encode writes, and that
+// need no connection state (docs/write-a-codec.md, Connection state).
+type ConnCodec interface {
+	// NewConnDecoder returns the read state of one new connection: server
+	// is true for a client's connection to the proxy, false for the
+	// proxy's connection to an upstream.
+	NewConnDecoder(server bool) ConnDecoder
+}
+
+// ConnDecoder reads one connection. It follows Codec.Decode's rules for
+// buf, except that it keeps the connection's state between calls: every
+// frame it consumes that is not yet a whole message decodes as
+// KindControl, and a message it completes has Raw in the codec's own form
+// (owned by the decoder, valid until its next Decode).
+type ConnDecoder interface {
+	Decode(buf []byte, msg *Message) (int, error)
+	// Owed appends to dst what the connection owes its peer for the
+	// frames decoded so far (acknowledgements, flow-control credit) and
+	// forgets it. The proxy writes it on the connection after every
+	// frame, from the read loop.
+	Owed(dst []byte) []byte
+}

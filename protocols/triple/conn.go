@@ -1,0 +1,245 @@
+package triple
+
+import (
+	"fmt"
+	"io"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/metamesh/metamesh/protocols"
+)
+
+// connDecoder reads one HTTP/2 connection: a client's (server) or the
+// proxy's to an upstream. It reads the wire's frames with the x/net/http2
+// Framer, header blocks with the connection's HPACK decoder, keeps each
+// open stream's headers and data until the stream ends, and then writes
+// the whole call as one message in the codec's own form (codec.go,
+// Decode). What the connection owes its peer (the server's SETTINGS, ACKs,
+// flow-control credit for every DATA frame read) collects in owed.
+type connDecoder struct {
+	c       *Codec
+	server  bool
+	preface bool // the client preface is still to come
+	src     source
+	owed    sink
+	fr      *http2.Framer
+	streams map[uint32]*stream
+	out     []byte // the last message, in the codec's own form
+}
+
+// stream is what arrived of one open stream.
+type stream struct {
+	fields, trailers []hpack.HeaderField
+	data             []byte
+}
+
+// source is the Framer's reader: one whole frame (or header block) of
+// the caller's buffer at a time.
+type source struct{ b []byte }
+
+func (s *source) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.b)
+	s.b = s.b[n:]
+	return n, nil
+}
+
+func newConnDecoder(c *Codec, server bool) *connDecoder {
+	d := &connDecoder{c: c, server: server, preface: server, streams: make(map[uint32]*stream)}
+	d.fr = http2.NewFramer(&d.owed, &d.src)
+	d.fr.SetMaxReadFrameSize(maxFrameSize)
+	d.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	d.fr.MaxHeaderListSize = uint32(c.maxMessage)
+	return d
+}
+
+// Owed appends the frames owed to the peer and forgets them.
+func (d *connDecoder) Owed(dst []byte) []byte {
+	dst = append(dst, d.owed.b...)
+	d.owed.b = d.owed.b[:0]
+	return dst
+}
+
+// Decode consumes the client preface, one frame, or one whole header block
+// (HEADERS and its CONTINUATION frames) at the front of buf. It returns a
+// request or response once its stream ends, else KindControl.
+func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
+	msg.Reset()
+	if d.preface {
+		return d.readPreface(buf, msg)
+	}
+	n, err := d.frameEnd(buf)
+	if n == 0 || err != nil {
+		return 0, err
+	}
+	d.src.b = buf[:n]
+	f, err := d.fr.ReadFrame()
+	if err != nil {
+		return 0, fmt.Errorf("triple: %w", err)
+	}
+	msg.Kind, msg.Raw = protocols.KindControl, buf[:n]
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		err = d.headers(f, msg)
+	case *http2.DataFrame:
+		err = d.data(f, msg)
+	case *http2.SettingsFrame:
+		if !f.IsAck() {
+			err = d.fr.WriteSettingsAck()
+		}
+	case *http2.PingFrame:
+		if !f.IsAck() {
+			err = d.fr.WritePing(true, f.Data)
+		}
+	case *http2.RSTStreamFrame:
+		err = d.reset(f, msg)
+	case *http2.PushPromiseFrame:
+		err = fmt.Errorf("triple: PUSH_PROMISE, which the proxy's SETTINGS disabled")
+	}
+	// WINDOW_UPDATE, PRIORITY, GOAWAY and unknown frames change nothing
+	// the proxy keeps (README.md, Limits).
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (d *connDecoder) readPreface(buf []byte, msg *protocols.Message) (int, error) {
+	n := min(len(buf), len(http2.ClientPreface))
+	if string(buf[:n]) != http2.ClientPreface[:n] {
+		return 0, fmt.Errorf("triple: not the HTTP/2 client preface: %q", buf[:n])
+	}
+	if n < len(http2.ClientPreface) {
+		return 0, nil
+	}
+	d.preface = false
+	d.owed.b = d.c.settings(d.owed.b, true)
+	msg.Kind, msg.Raw = protocols.KindControl, buf[:n]
+	return n, nil
+}
+
+// frameEnd returns the length of the frame at the front of buf, or of the
+// whole header block when it is a HEADERS frame without END_HEADERS; 0
+// while buf holds less.
+func (d *connDecoder) frameEnd(buf []byte) (int, error) {
+	for off := 0; ; {
+		if len(buf) < off+frameHeaderLen {
+			return 0, nil
+		}
+		h := parseHeader(buf[off:])
+		end := off + frameHeaderLen + h.length
+		switch {
+		case h.length > maxFrameSize:
+			return 0, fmt.Errorf("triple: frame of %d bytes exceeds %d", h.length, maxFrameSize)
+		case end > d.c.maxMessage:
+			return 0, fmt.Errorf("triple: header block of more than %d bytes exceeds the limit %d", end, d.c.maxMessage)
+		case off > 0 && h.typ != http2.FrameContinuation:
+			return 0, fmt.Errorf("triple: %v frame inside a header block", h.typ)
+		case off == 0 && h.typ != http2.FrameHeaders, h.flags.Has(http2.FlagHeadersEndHeaders):
+			if len(buf) < end {
+				return 0, nil
+			}
+			return end, nil
+		}
+		off = end
+	}
+}
+
+func (d *connDecoder) headers(f *http2.MetaHeadersFrame, msg *protocols.Message) error {
+	id := f.StreamID
+	st := d.streams[id]
+	switch {
+	case st == nil && id%2 == 0:
+		return fmt.Errorf("triple: HEADERS on stream %d, not a client's", id)
+	case st == nil:
+		if d.server && len(d.streams) >= d.c.maxStreams {
+			return fmt.Errorf("triple: more than %d concurrent streams", d.c.maxStreams)
+		}
+		st = &stream{fields: f.Fields}
+		d.streams[id] = st
+	case !f.StreamEnded():
+		return fmt.Errorf("triple: trailers that do not end stream %d", id)
+	default:
+		st.trailers = f.Fields
+	}
+	if f.StreamEnded() {
+		return d.complete(id, st, msg)
+	}
+	return nil
+}
+
+func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
+	if n := f.Header().Length; n > 0 {
+		if err := d.fr.WriteWindowUpdate(0, n); err != nil {
+			return err
+		}
+	}
+	st := d.streams[f.StreamID]
+	if st == nil {
+		return nil // a stream already reset: its data is dropped
+	}
+	if len(st.data)+len(f.Data()) > d.c.maxMessage {
+		return fmt.Errorf("triple: message on stream %d exceeds the limit %d", f.StreamID, d.c.maxMessage)
+	}
+	st.data = append(st.data, f.Data()...)
+	if f.StreamEnded() {
+		return d.complete(f.StreamID, st, msg)
+	}
+	return nil
+}
+
+// reset forgets a stream its peer reset. On an upstream connection, the
+// call it carried gets an UNAVAILABLE reply (unless the stream ended
+// cleanly).
+func (d *connDecoder) reset(f *http2.RSTStreamFrame, msg *protocols.Message) error {
+	delete(d.streams, f.StreamID)
+	if d.server || f.ErrCode == http2.ErrCodeNo || f.StreamID%2 == 0 {
+		return nil
+	}
+	d.out = d.c.StatusReply(d.out[:0], &protocols.Message{ID: idOf(f.StreamID)}, codeUnavailable,
+		"metamesh: the upstream reset the stream: "+f.ErrCode.String())
+	return d.emit(msg)
+}
+
+// complete writes the ended stream id as one message in the codec's own
+// form and decodes it into msg.
+func (d *connDecoder) complete(id uint32, st *stream, msg *protocols.Message) error {
+	delete(d.streams, id)
+	w := getWriter(d.out[:0])
+	w.headers(id, st.fields, len(st.data) == 0 && st.trailers == nil)
+	if len(st.data) > 0 {
+		w.data(id, st.data, st.trailers == nil)
+	}
+	if st.trailers != nil {
+		w.headers(id, st.trailers, true)
+	}
+	d.out = w.put()
+	if err := d.emit(msg); err != nil {
+		if !d.server {
+			return err
+		}
+		// A client's malformed call: its stream is refused, the
+		// connection stays.
+		msg.Reset()
+		msg.Kind = protocols.KindControl
+		return d.fr.WriteRSTStream(id, http2.ErrCodeProtocol)
+	}
+	return nil
+}
+
+// emit decodes d.out, a message in the codec's own form, into msg.
+func (d *connDecoder) emit(msg *protocols.Message) error {
+	raw := msg.Raw
+	n, err := d.c.Decode(d.out, msg)
+	if err == nil && n != len(d.out) {
+		err = fmt.Errorf("triple: rewrote a message into %d bytes of which %d decode", len(d.out), n)
+	}
+	if err != nil {
+		msg.Raw = raw
+		return err
+	}
+	return nil
+}

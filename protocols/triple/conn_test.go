@@ -1,0 +1,226 @@
+package triple
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http2"
+
+	"github.com/metamesh/metamesh/protocols"
+)
+
+// decodeAll feeds wire bytes to d as the proxy's read loop does and
+// returns the messages that were not KindControl (copies).
+func decodeAll(t *testing.T, d *connDecoder, wire []byte) []protocols.Message {
+	t.Helper()
+	var out []protocols.Message
+	for len(wire) > 0 {
+		var m protocols.Message
+		n, err := d.Decode(wire, &m)
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		if n == 0 {
+			t.Fatalf("Decode wants more than the %d bytes left", len(wire))
+		}
+		wire = wire[n:]
+		if m.Kind != protocols.KindControl {
+			c := m
+			c.Raw = bytes.Clone(m.Raw)
+			c.Headers = protocols.Headers{}
+			for _, h := range m.Headers.All() {
+				c.Headers.Add(h.Key, h.Value)
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// frames reads the frames in b with the x/net Framer.
+func frames(t *testing.T, b []byte) []http2.Frame {
+	t.Helper()
+	fr := http2.NewFramer(nil, bytes.NewReader(b))
+	var out []http2.Frame
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return out
+		}
+		out = append(out, f)
+	}
+}
+
+func TestConnDecoderServerSide(t *testing.T) {
+	c := newCodec().(*Codec)
+	d := newConnDecoder(c, true)
+	p := newPeer()
+	p.out.WriteString(http2.ClientPreface)
+	_ = p.fr.WriteSettings()
+	_ = p.fr.WritePing(false, [8]byte{9})
+	// Two interleaved calls; the second block refers to fields the first
+	// indexed in the client's dynamic table.
+	p.headers(t, 1, false, requestFields("org.example.Greeter", "SayHello", "batchjob", "true", "tri-service-version", "1.0.0")...)
+	p.headers(t, 3, false, requestFields("org.example.Greeter", "SayBye", "tri-service-group", "g1")...)
+	p.data(t, 3, false, grpcMessage("bo")[:3])
+	p.data(t, 1, true, grpcMessage("alice"))
+	p.data(t, 3, true, grpcMessage("bob")[3:])
+	got := decodeAll(t, d, p.take())
+	if len(got) != 2 {
+		t.Fatalf("%d messages, want 2", len(got))
+	}
+	first, second := got[0], got[1]
+	if first.Kind != protocols.KindRequest || first.ID != 0 || attr(t, &first, "method") != "SayHello" ||
+		attr(t, &first, "service") != "org.example.Greeter" || attr(t, &first, "batchjob") != "true" ||
+		attr(t, &first, "version") != "1.0.0" || attr(t, &first, "content-type") != "application/grpc+proto" {
+		t.Fatalf("first = %v id %d %v", first.Kind, first.ID, first.Headers.All())
+	}
+	if second.ID != 1 || attr(t, &second, "method") != "SayBye" || attr(t, &second, "group") != "g1" {
+		t.Fatalf("second = id %d %v", second.ID, second.Headers.All())
+	}
+	// The message decodes alone, with its body whole.
+	var again protocols.Message
+	if n, err := c.Decode(second.Raw, &again); err != nil || n != len(second.Raw) {
+		t.Fatalf("the message in the codec's form: Decode = %d, %v", n, err)
+	}
+	var body []byte
+	for _, f := range frames(t, second.Raw) {
+		if df, ok := f.(*http2.DataFrame); ok {
+			body = append(body, df.Data()...)
+		}
+	}
+	if !bytes.Equal(body, grpcMessage("bob")) {
+		t.Fatalf("body %q", body)
+	}
+
+	// Owed: the server's SETTINGS and window, the SETTINGS ACK, the PING
+	// ACK, and credit for each DATA frame.
+	var kinds []string
+	for _, f := range frames(t, d.Owed(nil)) {
+		kinds = append(kinds, f.Header().Type.String())
+		if pf, ok := f.(*http2.PingFrame); ok && (!pf.IsAck() || pf.Data != [8]byte{9}) {
+			t.Errorf("PING in owed: ack %v data %v", pf.IsAck(), pf.Data)
+		}
+	}
+	if want := "SETTINGS WINDOW_UPDATE SETTINGS PING WINDOW_UPDATE WINDOW_UPDATE WINDOW_UPDATE"; strings.Join(kinds, " ") != want {
+		t.Fatalf("owed %s, want %s", strings.Join(kinds, " "), want)
+	}
+	if len(d.Owed(nil)) != 0 {
+		t.Fatal("Owed did not forget what it returned")
+	}
+}
+
+func TestConnDecoderClientSide(t *testing.T) {
+	d := newConnDecoder(newCodec().(*Codec), false)
+	p := newPeer()
+	_ = p.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 10})
+	p.headers(t, 3, false, ":status", "200", "content-type", "application/grpc")
+	p.data(t, 3, false, grpcMessage("v1|alice"))
+	p.headers(t, 3, true, "grpc-status", "0", "grpc-message", "")
+	p.headers(t, 5, true, ":status", "200", "content-type", "application/grpc", "grpc-status", "12", "grpc-message", "no such method")
+	_ = p.fr.WriteRSTStream(7, http2.ErrCodeRefusedStream)
+	got := decodeAll(t, d, p.take())
+	if len(got) != 3 {
+		t.Fatalf("%d messages, want 3", len(got))
+	}
+	if got[0].Kind != protocols.KindResponse || got[0].ID != 1 || got[0].Status != 0 {
+		t.Errorf("response = %v id %d status %d", got[0].Kind, got[0].ID, got[0].Status)
+	}
+	if got[1].Kind != protocols.KindError || got[1].ID != 2 || got[1].Status != codeUnimplemented || attr(t, &got[1], "grpc-message") != "no such method" {
+		t.Errorf("trailers only = %v id %d status %d %v", got[1].Kind, got[1].ID, got[1].Status, got[1].Headers.All())
+	}
+	if got[2].Kind != protocols.KindError || got[2].ID != 3 || got[2].Status != codeUnavailable || !strings.Contains(attr(t, &got[2], "grpc-message"), "REFUSED_STREAM") {
+		t.Errorf("reset = %v id %d status %d %v", got[2].Kind, got[2].ID, got[2].Status, got[2].Headers.All())
+	}
+	if c := (&Codec{}).Classify(&got[2]); c != protocols.ClassUnavailable {
+		t.Errorf("a reset stream classifies as %v, want unavailable", c)
+	}
+}
+
+func TestConnDecoderPrefixes(t *testing.T) {
+	p := newPeer()
+	p.out.WriteString(http2.ClientPreface)
+	_ = p.fr.WriteSettings()
+	p.headers(t, 1, false, requestFields("svc", "M")...)
+	p.data(t, 1, true, grpcMessage("x"))
+	wire := p.take()
+	d := newConnDecoder(newCodec().(*Codec), true)
+	var msgs int
+	for start := 0; start < len(wire); {
+		var m protocols.Message
+		// Every prefix of what is left is not enough, then the whole is.
+		end := start + 1
+		for ; end <= len(wire); end++ {
+			n, err := d.Decode(wire[start:end], &m)
+			if err != nil {
+				t.Fatalf("Decode(%d bytes at %d): %v", end-start, start, err)
+			}
+			if n > 0 {
+				start += n
+				break
+			}
+		}
+		if m.Kind == protocols.KindRequest {
+			msgs++
+		}
+	}
+	if msgs != 1 {
+		t.Fatalf("%d requests", msgs)
+	}
+}
+
+func TestConnDecoderRefuses(t *testing.T) {
+	c := &Codec{maxMessage: 2048, maxStreams: 1}
+	t.Run("bad preface", func(t *testing.T) {
+		_, err := newConnDecoder(c, true).Decode([]byte("GET / HTTP/1.1\r\n"), &protocols.Message{})
+		if err == nil || !strings.HasPrefix(err.Error(), "triple: not the HTTP/2 client preface") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("too many streams", func(t *testing.T) {
+		p := newPeer()
+		p.out.WriteString(http2.ClientPreface)
+		p.headers(t, 1, false, requestFields("svc", "M")...)
+		p.headers(t, 3, false, requestFields("svc", "M")...)
+		wire := p.take()
+		d := newConnDecoder(c, true)
+		var err error
+		for n := 1; n > 0 && err == nil; wire = wire[n:] {
+			n, err = d.Decode(wire, &protocols.Message{})
+		}
+		if err == nil || !strings.Contains(err.Error(), "more than 1 concurrent streams") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("message over the limit", func(t *testing.T) {
+		p := newPeer()
+		p.out.WriteString(http2.ClientPreface)
+		p.headers(t, 1, false, requestFields("svc", "M")...)
+		p.data(t, 1, false, make([]byte, 2000))
+		p.data(t, 1, true, make([]byte, 100))
+		wire := p.take()
+		d := newConnDecoder(c, true)
+		var err error
+		for n := 1; n > 0 && err == nil; wire = wire[n:] {
+			n, err = d.Decode(wire, &protocols.Message{})
+		}
+		if err == nil || !strings.Contains(err.Error(), "exceeds the limit 2048") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("bad path resets the stream only", func(t *testing.T) {
+		p := newPeer()
+		p.out.WriteString(http2.ClientPreface)
+		p.headers(t, 1, true, ":method", "POST", ":scheme", "http", ":path", "/nomethod", ":authority", "x")
+		d := newConnDecoder(c, true)
+		if got := decodeAll(t, d, p.take()); len(got) != 0 {
+			t.Fatalf("%d messages", len(got))
+		}
+		fs := frames(t, d.Owed(nil))
+		rst, ok := fs[len(fs)-1].(*http2.RSTStreamFrame)
+		if !ok || rst.StreamID != 1 || rst.ErrCode != http2.ErrCodeProtocol {
+			t.Fatalf("last owed frame %v, want RST_STREAM 1 PROTOCOL_ERROR", fs[len(fs)-1])
+		}
+	})
+}
