@@ -86,6 +86,21 @@ type Splitter interface {
 	Merge(dst []byte, req *Message, replies [][]byte) []byte
 }
 
+// UpstreamVariant is implemented by Sessions whose client state decides
+// which upstream connections its requests may use (Redis: the database
+// SELECT chose). The proxy sends the client's requests on connections of
+// the codec UpstreamCodec returns, pooled apart by that value.
+type UpstreamVariant interface {
+	UpstreamCodec() Codec
+}
+
+// Variant is implemented by codecs made from another for one kind of
+// upstream connection (Redis's that send READONLY or SELECT n on each):
+// BaseCodec returns the codec they were made from, the one listeners use.
+type Variant interface {
+	BaseCodec() Codec
+}
+
 // Handshaker is implemented by pipelined codecs that send requests of
 // their own on every new upstream connection before any client's (Redis:
 // AUTH with the upstream password). The proxy discards their replies; an

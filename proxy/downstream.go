@@ -45,8 +45,15 @@ type downstream struct {
 	owed     []byte                // what conn owes the client; read loop only
 	local    []byte                // a session's reply, before it is queued
 	splitter protocols.Splitter
-	parts    []protocols.Message // the current split request's; read loop only
-	fan      fanouts
+	// variant is the session's say on upstream connections (Redis: its
+	// database); upCodec holds the codec it chose (a codecRef) for the
+	// upstream goroutines that send on the client's behalf, lastUp the
+	// read loop's copy.
+	variant protocols.UpstreamVariant
+	upCodec atomic.Value
+	lastUp  protocols.Codec
+	parts   []protocols.Message // the current split request's; read loop only
+	fan     fanouts
 	// pinned is the client's own upstream connection while its session
 	// keeps it (a transaction). Read loop only.
 	pinned *pinnedConn
@@ -76,6 +83,7 @@ func newDownstream(l *listener, nc net.Conn) *downstream {
 	}
 	if sc, ok := cfg.Codec.(protocols.SessionCodec); ok {
 		d.session = sc.NewSession()
+		d.variant, _ = d.session.(protocols.UpstreamVariant)
 	}
 	d.splitter, _ = cfg.Codec.(protocols.Splitter)
 	return d
@@ -213,6 +221,9 @@ func (d *downstream) handle(m *protocols.Message) error {
 		if d.session != nil {
 			out, v := d.session.Intercept(d.local[:0], m)
 			d.local = out
+			if d.variant != nil {
+				d.noteUpstream()
+			}
 			switch v {
 			case protocols.Pin, protocols.Unpin, protocols.Once:
 				pin = v
@@ -284,11 +295,32 @@ func (d *downstream) pool(cl *cluster.Cluster, host *cluster.Host) *upstream.Poo
 	if cfg, key, ok := cl.MeshFor(host); ok {
 		opts.TLS, opts.TLSKey = cfg, key
 	}
-	codec := d.codec
+	codec := d.upstreamCodec()
 	if cl.Redis != nil {
 		codec = d.codecFor(cl, host)
 	}
 	return d.srv.pools.Pool(host.Addr, codec, opts)
+}
+
+// codecRef holds the codec of a client's upstream connections.
+type codecRef struct{ c protocols.Codec }
+
+// noteUpstream publishes the codec the session wants its requests sent
+// with, when it changed (Redis: after SELECT). Read loop only.
+func (d *downstream) noteUpstream() {
+	if uc := d.variant.UpstreamCodec(); uc != d.lastUp {
+		d.lastUp = uc
+		d.upCodec.Store(codecRef{uc})
+	}
+}
+
+// upstreamCodec is the codec of the client's upstream connections: the
+// listener's, or the variant its session chose.
+func (d *downstream) upstreamCodec() protocols.Codec {
+	if r, ok := d.upCodec.Load().(codecRef); ok {
+		return r.c
+	}
+	return d.codec
 }
 
 // connectFailed records that no connection to host could be made: it

@@ -15,6 +15,10 @@ import (
 // (docs/redis-cluster.md): the node of a command by its keys' slot, the
 // READONLY pools of replicas, and MOVED and ASK followed.
 
+// selectInCluster is redis-server's answer to SELECT n (n > 0) in a
+// cluster, for the commands of a client that chose another database.
+var selectInCluster = []byte("-ERR SELECT is not allowed in cluster mode\r\n")
+
 // maxRedirects bounds the MOVED and ASK replies one command follows;
 // the client gets the next one.
 const maxRedirects = 5
@@ -41,6 +45,9 @@ func (r *request) pickRedis(t *rediscluster.Topology) *local {
 	// The first commands wait for the first map (bounded: a dial and a
 	// read, then they go through a seed).
 	t.WaitFirstRead(r.cl.ConnectTimeout + rediscluster.QueryTimeout)
+	if r.d.upstreamCodec() != r.d.codec {
+		return &local{raw: selectInCluster, text: "SELECT"}
+	}
 	slot, one := redis.KeySlots(r.m)
 	if !one {
 		return &local{raw: redis.CrossSlotReply, text: "CROSSSLOT"}

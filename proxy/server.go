@@ -196,6 +196,9 @@ func (s *Server) bindNew(snap *config.Config) (opened map[string]*listener, adop
 // still wants a pool for addr, codec and TLS settings.
 func used(snap *config.Config, addr string, codec protocols.Codec, tlsKey string) bool {
 	codecInUse := false
+	if v, ok := codec.(protocols.Variant); ok {
+		codec = v.BaseCodec()
+	}
 	for _, l := range snap.Listeners {
 		if l.Codec == codec {
 			codecInUse = true

@@ -35,6 +35,9 @@ const (
 	DefaultMaxFrameBytes = 512 << 20
 	// DefaultMaxArgs bounds the arguments of a request.
 	DefaultMaxArgs = 1 << 20
+	// DefaultDatabases is how many databases SELECT chooses from:
+	// redis-server's own default.
+	DefaultDatabases = 16
 )
 
 // Codec is the Redis codec. It holds only its configuration, so one value
@@ -46,6 +49,8 @@ type Codec struct {
 	username string
 	password string
 	resp3    bool
+	// databases is how many databases SELECT may choose from.
+	databases int
 	// upstream is the AUTH request sent on every upstream connection
 	// (nil: none).
 	upstream []byte
@@ -64,6 +69,7 @@ type config struct {
 	Username      *string `json:"username"`
 	Password      *string `json:"password"`
 	RESP3         *bool   `json:"resp3"`
+	Databases     *int64  `json:"databases"`
 	UpstreamUser  *string `json:"upstreamUsername"`
 	UpstreamPass  *string `json:"upstreamPassword"`
 }
@@ -75,7 +81,7 @@ type config struct {
 // default false), "upstreamPassword": "…", "upstreamUsername": "…" (the
 // proxy's AUTH on every upstream connection; default none)}.
 func New(cfg []byte) (protocols.Codec, error) {
-	c := &Codec{max: DefaultMaxFrameBytes, maxArgs: DefaultMaxArgs, username: "default"}
+	c := &Codec{max: DefaultMaxFrameBytes, maxArgs: DefaultMaxArgs, username: "default", databases: DefaultDatabases}
 	c.variants = &variants{base: c}
 	var conf config
 	if err := protocols.DecodeConfig(cfg, &conf); err != nil {
@@ -107,6 +113,12 @@ func New(cfg []byte) (protocols.Codec, error) {
 			return nil, fmt.Errorf("redis: config: username without a password")
 		}
 		c.username = *u
+	}
+	if n := conf.Databases; n != nil {
+		if *n < 1 || *n > math.MaxInt32 {
+			return nil, fmt.Errorf("redis: config: databases must be in 1..%d, got %d", math.MaxInt32, *n)
+		}
+		c.databases = int(*n)
 	}
 	if r := conf.RESP3; r != nil {
 		c.resp3 = *r

@@ -20,6 +20,8 @@ type Session struct {
 	Authenticated bool
 	// Name is the client name from CLIENT SETNAME or HELLO … SETNAME.
 	Name string
+	// DB is the database SELECT chose (0 until then, and after RESET).
+	DB int
 }
 
 // Action is what the proxy does with a request after Local.
@@ -44,7 +46,7 @@ const ServerVersion = "7.0.0"
 // answers it itself, appending the reply to dst:
 //   - with a password configured, before authentication, every command
 //     but AUTH, HELLO and QUIT gets -NOAUTH, as from redis-server;
-//   - connection commands (ClassLocal): PING, ECHO, QUIT, SELECT 0,
+//   - connection commands (ClassLocal): PING, ECHO, QUIT, SELECT,
 //     HELLO, AUTH, RESET, CLIENT SETNAME/GETNAME/SETINFO, updating s;
 //   - refusals: a command not in the table, ClassUnsupported and
 //     ClassPubSub commands (-ERR metamesh: …), and a wrong number of
@@ -99,7 +101,7 @@ func (c *Codec) answer(dst []byte, s *Session, name string, args [][]byte) ([]by
 	case "quit":
 		return append(dst, "+OK\r\n"...), ReplyAndClose
 	case "select":
-		return appendSelect(dst, args[1]), Replied
+		return c.appendSelect(dst, s, args[1]), Replied
 	case "auth":
 		return c.auth(dst, s, args), Replied
 	case "hello":
@@ -127,16 +129,19 @@ func (c *Codec) answer(dst []byte, s *Session, name string, args [][]byte) ([]by
 	return AppendError(dst, "command '"+name+"' has no local answer"), Replied
 }
 
-// appendSelect answers SELECT db: only database 0, the one every upstream
-// connection uses, can be selected.
-func appendSelect(dst, db []byte) []byte {
+// appendSelect answers SELECT db: any database below the configured
+// count (redis-server's words for the others) becomes the session's,
+// and its later commands go to upstream connections of that database
+// (Variant).
+func (c *Codec) appendSelect(dst []byte, s *Session, db []byte) []byte {
 	n, err := strconv.Atoi(string(db))
 	switch {
 	case err != nil:
 		return append(dst, "-ERR value is not an integer or out of range\r\n"...)
-	case n != 0:
-		return AppendError(dst, "SELECT is not supported: the proxy serves database 0 only")
+	case n < 0 || n >= c.databases:
+		return append(dst, "-ERR DB index is out of range\r\n"...)
 	}
+	s.DB = n
 	return append(dst, "+OK\r\n"...)
 }
 

@@ -48,9 +48,11 @@ func TestLocal(t *testing.T) {
 		}, Session{}},
 		{"select", "", []step{
 			ok(mb("SELECT", "0"), "+OK\r\n"),
-			ok(mb("SELECT", "1"), "-ERR metamesh: SELECT is not supported: the proxy serves database 0 only\r\n"),
+			ok(mb("SELECT", "15"), "+OK\r\n"),
+			ok(mb("SELECT", "16"), "-ERR DB index is out of range\r\n"),
+			ok(mb("SELECT", "-1"), "-ERR DB index is out of range\r\n"),
 			ok(mb("SELECT", "x"), "-ERR value is not an integer or out of range\r\n"),
-		}, Session{}},
+		}, Session{DB: 15}},
 		{"client names", "", []step{
 			ok(mb("CLIENT", "GETNAME"), "$-1\r\n"),
 			ok(mb("CLIENT", "SETNAME", "app-1"), "+OK\r\n"),

@@ -36,6 +36,21 @@ type session struct {
 	// lost with its connection: the next transaction fails.
 	aborted bool
 	pinning bool // the last verdict was Pin
+	// upstream is the codec of the connections the session's commands
+	// use: the variant of its database (Variant); db is that database.
+	upstream protocols.Codec
+	db       int
+}
+
+// UpstreamCodec returns the codec whose upstream connections serve the
+// client's database: the codec itself for database 0, else its variant
+// that sends SELECT n on every new connection (protocols.UpstreamVariant).
+func (s *session) UpstreamCodec() protocols.Codec {
+	if s.upstream == nil || s.db != s.s.DB {
+		s.db = s.s.DB
+		s.upstream = s.c.Variant(false, s.db)
+	}
+	return s.upstream
 }
 
 var (
@@ -238,7 +253,8 @@ func (c *Codec) Merge(dst []byte, req *protocols.Message, replies [][]byte) []by
 }
 
 var (
-	_ protocols.SessionCodec = (*Codec)(nil)
-	_ protocols.Splitter     = (*Codec)(nil)
-	_ protocols.Preambler    = (*session)(nil)
+	_ protocols.SessionCodec    = (*Codec)(nil)
+	_ protocols.Splitter        = (*Codec)(nil)
+	_ protocols.Preambler       = (*session)(nil)
+	_ protocols.UpstreamVariant = (*session)(nil)
 )

@@ -110,3 +110,38 @@ func TestSessionTransactions(t *testing.T) {
 		})
 	}
 }
+
+func TestSessionDatabase(t *testing.T) {
+	c := newCodec(t, `{"databases": 4}`)
+	s := c.NewSession()
+	uv := s.(protocols.UpstreamVariant)
+	intercept := func(req []byte, want string) {
+		t.Helper()
+		var m protocols.Message
+		if _, err := c.Decode(req, &m); err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := s.Intercept(nil, &m); string(out) != want {
+			t.Fatalf("%q: %q, want %q", req, out, want)
+		}
+	}
+	if uv.UpstreamCodec() != c {
+		t.Fatal("database 0 does not use the codec itself")
+	}
+	intercept(mb("SELECT", "3"), "+OK\r\n")
+	if got := uv.UpstreamCodec(); got != c.Variant(false, 3) {
+		t.Fatalf("after SELECT 3: %v", got)
+	}
+	out, n := c.Variant(false, 3).(*Codec).Handshake(nil)
+	if string(out) != string(mb("SELECT", "3")) || n != 1 {
+		t.Errorf("handshake of database 3: %q, %d", out, n)
+	}
+	intercept(mb("SELECT", "4"), "-ERR DB index is out of range\r\n")
+	intercept(mb("RESET"), "+RESET\r\n")
+	if uv.UpstreamCodec() != c {
+		t.Fatal("RESET kept the database")
+	}
+	if _, err := New([]byte(`{"databases": 0}`)); err == nil {
+		t.Error("databases 0 accepted")
+	}
+}

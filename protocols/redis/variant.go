@@ -61,6 +61,11 @@ func (c *Codec) Variant(readonly bool, db int) protocols.Codec {
 	return &v
 }
 
+// BaseCodec is Base as a protocols.Codec (protocols.Variant).
+func (c *Codec) BaseCodec() protocols.Codec { return c.Base() }
+
+var _ protocols.Variant = (*Codec)(nil)
+
 // Base returns the codec c is a variant of (c itself if it is none).
 func (c *Codec) Base() *Codec {
 	if c.variants == nil {
