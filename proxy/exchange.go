@@ -37,7 +37,11 @@ type exchange struct {
 	try      *upstream.Call // the try whose outcome counts, or nil
 	tries    int
 	last     *cluster.Host
-	retrying bool   // the current try holds a retry budget slot
+	retrying bool // the current try holds a retry budget slot
+	// hops counts the MOVED and ASK replies followed (a Redis Cluster);
+	// asking sends the next try after ASKING.
+	hops     int
+	asking   bool
 	failover bool   // a connect failure already moved a try to another host
 	gen      uint64 // counts timed tries: a per-try timer acts on its own only
 	timer    *time.Timer
@@ -86,7 +90,13 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 			gen := ex.gen
 			ex.tryTimer = time.AfterFunc(p.PerTryTimeout, func() { ex.tryExpired(c, gen) })
 		}
-		err := ex.d.send(c, ex.cl, b)
+		var err error
+		if ex.asking {
+			ex.asking = false
+			err = ex.d.sendAsking(c, ex.cl, b)
+		} else {
+			err = ex.d.send(c, ex.cl, b)
+		}
 		if err == nil {
 			return
 		}
@@ -160,6 +170,20 @@ func (ex *exchange) Respond(c *upstream.Call, resp *protocols.Message, b *wire.B
 		return
 	}
 	ex.endTryLocked()
+	if t, rd, ok := ex.d.redirection(ex.cl, c.Host, resp, ex.hops); ok {
+		// Where the slot is (MOVED) or this key is (ASK): not a try of
+		// the retry policy's.
+		ex.hops++
+		host := t.Asked(rd.Addr)
+		if !rd.Ask {
+			host = t.Moved(rd.Slot, rd.Addr)
+		}
+		c.Host.End()
+		c.Release()
+		ex.asking, ex.tries = rd.Ask, ex.tries-1
+		ex.sendLocked(host, b)
+		return
+	}
 	class := protocols.Classify(ex.d.codec, resp)
 	ex.d.report(ex.cl, c.Host, class == protocols.ClassOK)
 	if class == protocols.ClassUnavailable {

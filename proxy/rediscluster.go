@@ -79,14 +79,10 @@ func (d *downstream) codecFor(cl *cluster.Cluster, host *cluster.Host) protocols
 // on a client's own connection (a transaction) is not redirected: the
 // client gets the reply.
 func (d *downstream) redirect(c *upstream.Call, resp *protocols.Message, b *wire.Batch, hops int) bool {
-	if resp.Kind != protocols.KindError || c.Dedicated {
+	if c.Dedicated {
 		return false
 	}
-	t := d.topology(c.Cluster)
-	if t == nil {
-		return false
-	}
-	rd, ok := redis.ParseRedirect(resp.Raw, c.Host.Addr)
+	t, rd, ok := d.redirection(c.Cluster, c.Host, resp, hops)
 	if !ok {
 		return false
 	}
@@ -94,11 +90,6 @@ func (d *downstream) redirect(c *upstream.Call, resp *protocols.Message, b *wire
 	if rd.Ask {
 		kind = "ask"
 	}
-	if hops >= maxRedirects {
-		d.srv.metrics.RedisCluster.Redirects.WithLabelValues(c.Cluster.Name, kind, "exhausted").Inc()
-		return false
-	}
-	d.srv.metrics.RedisCluster.Redirects.WithLabelValues(c.Cluster.Name, kind, "followed").Inc()
 	var host *cluster.Host
 	if rd.Ask {
 		host = t.Asked(rd.Addr)
@@ -114,7 +105,7 @@ func (d *downstream) redirect(c *upstream.Call, resp *protocols.Message, b *wire
 	host.Begin()
 	var err error
 	if rd.Ask {
-		err = d.sendAsking(nc, b)
+		err = d.sendAsking(nc, nc.Cluster, b)
 	} else {
 		err = d.send(nc, nc.Cluster, b)
 	}
@@ -125,10 +116,39 @@ func (d *downstream) redirect(c *upstream.Call, resp *protocols.Message, b *wire
 	return true
 }
 
-// sendAsking sends ASKING and then c on a connection of their own, so
-// nothing comes between them (ASKING holds for the next command only).
-func (d *downstream) sendAsking(c *upstream.Call, b *wire.Batch) error {
-	conn, err := d.pool(c.Cluster, c.Host).Dedicated()
+// redirection reads resp, the reply from host of cl, as a MOVED or ASK
+// to follow (counting it): not when cl is no Redis Cluster, resp no
+// redirection, or the command was redirected maxRedirects times (hops)
+// already.
+func (d *downstream) redirection(cl *cluster.Cluster, host *cluster.Host, resp *protocols.Message, hops int) (*rediscluster.Topology, redis.Redirect, bool) {
+	if resp.Kind != protocols.KindError {
+		return nil, redis.Redirect{}, false
+	}
+	t := d.topology(cl)
+	if t == nil {
+		return nil, redis.Redirect{}, false
+	}
+	rd, ok := redis.ParseRedirect(resp.Raw, host.Addr)
+	if !ok {
+		return nil, rd, false
+	}
+	kind := "moved"
+	if rd.Ask {
+		kind = "ask"
+	}
+	if hops >= maxRedirects {
+		d.srv.metrics.RedisCluster.Redirects.WithLabelValues(cl.Name, kind, "exhausted").Inc()
+		return nil, rd, false
+	}
+	d.srv.metrics.RedisCluster.Redirects.WithLabelValues(cl.Name, kind, "followed").Inc()
+	return t, rd, true
+}
+
+// sendAsking sends ASKING and then c on a connection of their own to
+// c's host in cl, so nothing comes between them (ASKING holds for the
+// next command only).
+func (d *downstream) sendAsking(c *upstream.Call, cl *cluster.Cluster, b *wire.Batch) error {
+	conn, err := d.pool(cl, c.Host).Dedicated()
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,18 @@ metadata: {name: cache, namespace: default}
 spec:
   host: cache.redis
   redisCluster: {readPolicy: {{.Policy}}, refreshInterval: 1s}
-`))
+{{if .Timeout}}---
+apiVersion: metamesh.io/v1alpha1
+kind: MetaRouter
+metadata: {name: cache, namespace: default}
+spec:
+  hosts: [cache.redis]
+  routes:
+  - name: all
+    timeout: {{.Timeout}}
+    retries: {attempts: 1, retryOn: [connect-failure]}
+    route: [{destination: {host: cache.redis}}]
+{{end}}`))
 
 // clusterProxy is a proxy in front of a Redis Cluster.
 type clusterProxy struct {
@@ -54,18 +65,24 @@ type clusterProxy struct {
 	metrics *metrics.Proxy
 }
 
-// startClusterProxy starts a proxy for c with read policy policy.
-func startClusterProxy(t *testing.T, c *redispeer.Cluster, policy string) *clusterProxy {
+// startClusterProxy starts a proxy for c with read policy policy; with a
+// timeout, through a route with that timeout and retries (the proxy's
+// retrying path).
+func startClusterProxy(t *testing.T, c *redispeer.Cluster, policy string, timeout ...string) *clusterProxy {
 	t.Helper()
 	p := &clusterProxy{listen: harness.FreeAddr(t), metrics: metrics.NewProxy()}
 	var buf bytes.Buffer
-	err := clusterTmpl.Execute(&buf, map[string]string{"Port": portOf(p.listen), "Seed": c.Nodes[0].Port(), "Policy": policy})
+	vars := map[string]string{"Port": portOf(p.listen), "Seed": c.Nodes[0].Port(), "Policy": policy, "Timeout": ""}
+	if len(timeout) > 0 {
+		vars["Timeout"] = timeout[0]
+	}
+	err := clusterTmpl.Execute(&buf, vars)
 	noErr(t, err)
 	dir := t.TempDir()
 	noErr(t, os.WriteFile(filepath.Join(dir, "cache.yaml"), buf.Bytes(), 0o644))
 	cfg, problems := file.Load(dir)
 	noErr(t, problems.Err())
-	out := translate.Translate(&translate.Input{ServiceEntries: cfg.ServiceEntries, DestinationPolicies: cfg.DestinationPolicies},
+	out := translate.Translate(&translate.Input{ServiceEntries: cfg.ServiceEntries, DestinationPolicies: cfg.DestinationPolicies, MetaRouters: cfg.MetaRouters},
 		translate.Options{ListenAddress: "127.0.0.1", KnownCodec: func(n string) bool { return slices.Contains(protocols.Names(), n) }})
 	srv := proxy.New(zaptest.NewLogger(t), p.metrics)
 	noErr(t, srv.Apply(out.Resources))
@@ -267,6 +284,9 @@ func TestRedisCluster(t *testing.T) {
 		}
 	})
 	t.Run("resharding under load", func(t *testing.T) { reshardUnderLoad(t, rc, p) })
+	t.Run("resharding under load, route with a timeout and retries", func(t *testing.T) {
+		reshardUnderLoad(t, rc, startClusterProxy(t, rc, "MASTER", "5s"))
+	})
 }
 
 // load runs SET then GET of its own keys on workers clients until stop,
