@@ -283,6 +283,7 @@ func TestRedisCluster(t *testing.T) {
 			t.Errorf("the SET ran %d times on primaries", got)
 		}
 	})
+	t.Run("ASK during a slot migration", func(t *testing.T) { askDuringMigration(t, rc, p, c) })
 	t.Run("resharding under load", func(t *testing.T) { reshardUnderLoad(t, rc, p) })
 	t.Run("resharding under load, route with a timeout and retries", func(t *testing.T) {
 		reshardUnderLoad(t, rc, startClusterProxy(t, rc, "MASTER", "5s"))
@@ -400,5 +401,49 @@ func TestRedisClusterFailover(t *testing.T) {
 	}
 	if l.stale.Load() != 0 {
 		t.Errorf("%d stale reads", l.stale.Load())
+	}
+}
+
+// askDuringMigration puts an empty slot of one primary in migration to
+// another by hand (CLUSTER SETSLOT MIGRATING / IMPORTING, as redis-cli
+// --cluster reshard does first): a new key of that slot gets ASK from the
+// source, and the proxy must send ASKING and the command to the target.
+// The migration is then finished (SETSLOT NODE on every primary).
+func askDuringMigration(t *testing.T, rc *redispeer.Cluster, p *clusterProxy, c *redis.Client) {
+	ctx := context.Background()
+	prims := rc.Primaries()
+	from, to := prims[0], prims[1]
+	// An empty slot of from, and a key in it.
+	var key string
+	var slot int64
+	for i := 0; key == ""; i++ {
+		k := fmt.Sprintf("ask:%d", i)
+		s := val(t, from.Client.ClusterKeySlot(ctx, k))
+		if n, err := from.Client.ClusterCountKeysInSlot(ctx, int(s)).Result(); err == nil && n == 0 && from.Client.Get(ctx, k).Err() == redis.Nil {
+			key, slot = k, s
+		}
+		if i > 100000 {
+			t.Fatal("no empty slot on the first primary")
+		}
+	}
+	noErr(t, to.Client.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", from.ID()).Err())
+	noErr(t, from.Client.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", to.ID()).Err())
+	ask0 := p.redirects("ask")
+	noErr(t, c.Set(ctx, key, "moved-here", 0).Err())
+	if got := val(t, c.Get(ctx, key)); got != "moved-here" {
+		t.Fatalf("GET %s during the migration = %q", key, got)
+	}
+	if n := p.redirects("ask") - ask0; n < 2 {
+		t.Errorf("the proxy followed %v ASK, want one per command", n)
+	}
+	if from.Client.Exists(ctx, key).Val() != 0 {
+		t.Error("the key was written on the source node")
+	}
+	for _, n := range prims {
+		noErr(t, n.Client.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", to.ID()).Err())
+	}
+	rc.WaitStable(30 * time.Second)
+	if got := val(t, c.Get(ctx, key)); got != "moved-here" {
+		t.Fatalf("GET %s after the migration = %q", key, got)
 	}
 }
