@@ -30,6 +30,7 @@ func proxyCmd() *cobra.Command {
 		limits       limitFlags
 		ads          adsFlags
 		capture      captureFlags
+		identity     identityFiles
 		bootstrap    string
 		adminAddr    string
 		drainTimeout time.Duration
@@ -74,8 +75,21 @@ func proxyCmd() *cobra.Command {
 				return err
 			}
 			store := certs.NewStore()
-			client, err := ads.client(cmd, log, srv, store)
-			if err != nil {
+			srv.SetIdentity(store)
+			var client *xdsclient.Client
+			if identity.set() {
+				// The files are the identity: the control plane's
+				// certificate is not asked for.
+				id, err := identity.load()
+				if err != nil {
+					return err
+				}
+				store.Set(id)
+				client, err = ads.client(cmd, log, srv, nil)
+				if err != nil {
+					return err
+				}
+			} else if client, err = ads.client(cmd, log, srv, store); err != nil {
 				return err
 			}
 			srv.Metrics().Register(store.Collector())
@@ -96,6 +110,9 @@ func proxyCmd() *cobra.Command {
 			if client != nil {
 				g.add("--xds", client.Run)
 			}
+			if identity.set() {
+				g.add("--identity-cert", func(ctx context.Context) error { return identity.watch(ctx, log, store) })
+			}
 			g.add("--admin", func(ctx context.Context) error {
 				opts := obs.adminOptions(&logs)
 				opts.Certs = store
@@ -109,6 +126,7 @@ func proxyCmd() *cobra.Command {
 	limits.register(cmd.Flags())
 	capture.register(cmd)
 	ads.register(cmd)
+	identity.register(cmd.Flags())
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "YAML or JSON file with the xDS resources to serve (with --xds: until the control plane's first config)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")

@@ -132,28 +132,22 @@ func (s *sds) accept(resources []*anypb.Any) error {
 
 // identity is the Identity of a certificate Secret and a roots Secret.
 func (s *sds) identity(certSec, rootSec *tlsv3.Secret) (*certs.Identity, error) {
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(rootSec.GetValidationContext().GetTrustedCa().GetInlineBytes()) {
-		return nil, fmt.Errorf("secret %s: no PEM certificate in its trusted CA", SecretRoots)
+	roots, err := certs.ParsePEM(rootSec.GetValidationContext().GetTrustedCa().GetInlineBytes())
+	if err != nil || len(roots) == 0 {
+		return nil, fmt.Errorf("secret %s: no PEM certificate in its trusted CA: %v", SecretRoots, err)
 	}
-	var chain [][]byte
-	rest := certSec.GetTlsCertificate().GetCertificateChain().GetInlineBytes()
-	for {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type == "CERTIFICATE" {
-			chain = append(chain, b.Bytes)
-		}
-	}
-	if len(chain) == 0 {
-		return nil, fmt.Errorf("secret %s: no PEM certificate in its chain", SecretCert)
-	}
-	leaf, err := x509.ParseCertificate(chain[0])
+	parsed, err := certs.ParsePEM(certSec.GetTlsCertificate().GetCertificateChain().GetInlineBytes())
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", SecretCert, err)
 	}
+	if len(parsed) == 0 {
+		return nil, fmt.Errorf("secret %s: no PEM certificate in its chain", SecretCert)
+	}
+	chain := make([][]byte, len(parsed))
+	for i, c := range parsed {
+		chain[i] = c.Raw
+	}
+	leaf := parsed[0]
 	if !s.key.PublicKey.Equal(leaf.PublicKey) {
 		return nil, fmt.Errorf("secret %s: the certificate is not for this proxy's key", SecretCert)
 	}
