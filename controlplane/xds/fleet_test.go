@@ -85,7 +85,9 @@ func (sc *sidecar) run(ctx context.Context, addr, node string, acked chan struct
 		return err
 	}
 	defer conn.Close()
-	var opts []grpc.CallOption
+	// Like a proxy reconnecting with backoff, a sidecar whose connection
+	// fails (the control plane's listen queue full in a storm) tries again.
+	opts := []grpc.CallOption{grpc.WaitForReady(true)}
 	if sc.record == nil {
 		opts = append(opts, grpc.ForceCodecV2(envelopeCodec{}))
 	}
