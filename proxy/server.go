@@ -18,6 +18,7 @@ import (
 	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/mtls"
+	"github.com/metamesh/metamesh/proxy/rediscluster"
 	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
 )
@@ -28,6 +29,7 @@ type Server struct {
 	log     *zap.Logger
 	metrics *metrics.Proxy
 	pools   *upstream.Manager
+	redis   *rediscluster.Registry
 
 	snap  atomic.Pointer[config.Config]
 	ready atomic.Bool
@@ -68,6 +70,7 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 	m.Register(hostCollector{s})
 	m.Register(s.readyGauge())
 	s.pools = upstream.NewManager(log, s.upstreamStats())
+	s.redis = rediscluster.NewRegistry(log, m.RedisCluster)
 	return s
 }
 
@@ -90,6 +93,10 @@ func (s *Server) Snapshot() *config.Config { return s.snap.Load() }
 
 // Ready reports whether a config has been applied.
 func (s *Server) Ready() bool { return s.ready.Load() }
+
+// RedisClusters returns the slot maps of the Redis Clusters in use
+// (docs/redis-cluster.md), by cluster name.
+func (s *Server) RedisClusters() []rediscluster.View { return s.redis.Views() }
 
 // Metrics returns the proxy's series.
 func (s *Server) Metrics() *metrics.Proxy { return s.metrics }
@@ -134,7 +141,10 @@ func (s *Server) Apply(res *xdsapi.Resources) error {
 		s.listeners[name] = l
 		go l.serve()
 	}
-	s.pools.Retain(func(addr string, codec protocols.Codec, tlsKey string) bool { return used(snap, addr, codec, tlsKey) })
+	s.redis.Retain(snap.Clusters)
+	s.pools.Retain(func(addr string, codec protocols.Codec, tlsKey string) bool {
+		return used(snap, addr, codec, tlsKey) || s.redis.Uses(addr, codec, tlsKey)
+	})
 	s.mesh.Retain(func(cluster string) bool { return snap.Clusters[cluster] != nil })
 	s.ready.Store(true)
 	return nil
@@ -283,6 +293,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.captures {
 		c.closeRelays()
 	}
+	s.redis.Stop()
 	s.pools.Drain()
 	// Every request is done: what they logged goes out before the process
 	// does, also when the drain ran out of time.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -209,27 +210,28 @@ func countLines(path string) (int, error) {
 	return bytes.Count(data, []byte{'\n'}), nil
 }
 
-// measure runs the load against addr, sampling the CPU time of procs and
-// of the bench itself around the measured window.
+// measure runs the load against addr, sampling the CPU time, read/write
+// syscalls and context switches of procs and of the bench itself around
+// the measured window.
 func measure(ctx context.Context, o options, w *workload, name, addr string, procs map[string]*child) (*measurement, error) {
 	pids := map[string]int{"bench": os.Getpid()}
 	for n, c := range procs {
 		pids[n] = c.cmd.Process.Pid
 	}
-	m := &measurement{name: name, cpu: map[string]float64{}, syscalls: map[string]float64{}}
+	m := &measurement{name: name, cpu: map[string]float64{}, syscalls: map[string]float64{}, switches: map[string]float64{}}
 	var sampleErr error
 	sample := func(sign float64) {
 		for n, pid := range pids {
-			s, err := cpuSeconds(pid)
-			if err == nil {
-				m.cpu[n] += sign * s
-				var calls uint64
-				calls, err = ioSyscalls(pid)
-				m.syscalls[n] += sign * float64(calls)
-			}
-			if err != nil {
+			s, err1 := cpuSeconds(pid)
+			calls, err2 := ioSyscalls(pid)
+			switches, err3 := ctxSwitches(pid)
+			if err := errors.Join(err1, err2, err3); err != nil {
 				sampleErr = fmt.Errorf("counters of %s: %w", n, err)
+				continue
 			}
+			m.cpu[n] += sign * s
+			m.syscalls[n] += sign * float64(calls)
+			m.switches[n] += sign * float64(switches)
 		}
 	}
 	res, err := runLoad(ctx, loadConfig{

@@ -256,6 +256,7 @@ func benchNamespace(j int) string { return fmt.Sprintf("ns%03d", j) }
 //	connect            connect every sidecar at once
 //	wait NS VERSION    wait until every sidecar of NS (* for all) has ACKed route VERSION
 //	acks NS            count the responses ACKed by all sidecars and by those of NS
+//	check              fail if a sidecar has failed
 //
 // The answer is `ok` (after wait and acks: the two counts) or `err` and
 // the reason. A first `ok` says the process has started.
@@ -300,6 +301,11 @@ func fleetMain() int {
 				}
 				all, in := f.acks(idx)
 				return fmt.Sprintf(" %d %d", all, in), nil
+			case len(cmd) == 1 && cmd[0] == "check" && f != nil:
+				if err := f.err.Load(); err != nil {
+					return "", *err
+				}
+				return "", nil
 			case len(cmd) == 2 && cmd[0] == "acks" && f != nil:
 				all, in := f.acks(spec.inNamespace(cmd[1]))
 				return fmt.Sprintf(" %d %d", all, in), nil

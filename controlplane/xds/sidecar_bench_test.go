@@ -278,7 +278,7 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 				if bc.have == "" {
 					p.wait(b, "*", srv.Versions()["route"])
 				} else {
-					waitConnected(b, srv, n)
+					waitConnected(b, srv, p, n)
 				}
 				total += time.Since(t0)
 				cpu += cpuTime() - c0
@@ -297,13 +297,17 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 	}
 }
 
-// waitConnected waits until n proxies have a stream open and their first
-// request handled.
-func waitConnected(b *testing.B, srv *xds.Server, n int) {
+// waitConnected waits until the n sidecars of p have a stream open and
+// their first request handled, and fails if one of them failed.
+func waitConnected(b *testing.B, srv *xds.Server, p *fleetProc, n int) {
 	deadline := time.Now().Add(5 * time.Minute)
-	for metric(b, srv.Registry(), "metamesh_controlplane_xds_connected_proxies", nil) != float64(n) {
+	for i := 0; metric(b, srv.Registry(), "metamesh_controlplane_xds_connected_proxies", nil) != float64(n); i++ {
 		if time.Now().After(deadline) {
-			b.Fatalf("%d sidecars not connected within 5 min", n)
+			b.Fatalf("%d sidecars not connected within 5 min (%v connected)", n,
+				metric(b, srv.Registry(), "metamesh_controlplane_xds_connected_proxies", nil))
+		}
+		if i%200 == 0 {
+			p.call(b, "check")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -46,6 +46,8 @@ type Proxy struct {
 	Capture *Capture
 	// Authz holds the series of authorization policies.
 	Authz *Authz
+	// RedisCluster holds the series of Redis Cluster upstreams.
+	RedisCluster *RedisCluster
 	// MTLSHandshakes counts mutual TLS handshakes between proxies, by side
 	// (server, client) and result (docs/mesh-mode.md).
 	MTLSHandshakes *prometheus.CounterVec
@@ -152,7 +154,8 @@ func NewProxy() *Proxy {
 	}
 	m.Capture = newCapture()
 	m.Authz = newAuthz()
-	for _, c := range append(m.Capture.collectors(), m.Authz.collectors()...) {
+	m.RedisCluster = newRedisCluster()
+	for _, c := range append(append(m.Capture.collectors(), m.Authz.collectors()...), m.RedisCluster.collectors()...) {
 		f(c)
 		m.names = append(m.names, names(c)...)
 	}

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy/certs"
 )
 
@@ -60,11 +61,19 @@ func newSDS(store *certs.Store) (*sds, error) {
 		have: map[string]*tlsv3.Secret{}}, nil
 }
 
-// node is the node the client presents, with its certificate request.
+// node is the node the client presents, with its certificate request
+// and the gateway it serves.
 func (c *Client) node() *corev3.Node {
 	n := &corev3.Node{Id: c.cfg.NodeID, Cluster: c.cfg.Cluster, UserAgentName: "metamesh"}
+	fields := map[string]*structpb.Value{}
 	if c.sds != nil {
-		n.Metadata = &structpb.Struct{Fields: map[string]*structpb.Value{CSRMetadata: structpb.NewStringValue(c.sds.csr)}}
+		fields[CSRMetadata] = structpb.NewStringValue(c.sds.csr)
+	}
+	if c.cfg.Gateway != "" {
+		fields[xdsapi.GatewayMetadata] = structpb.NewStringValue(c.cfg.Gateway)
+	}
+	if len(fields) > 0 {
+		n.Metadata = &structpb.Struct{Fields: fields}
 	}
 	return n
 }
