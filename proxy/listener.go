@@ -40,6 +40,9 @@ func (l *listener) serve() {
 			l.refuse(nc, why, limit)
 			return
 		}
+		// Counted from now, so connections still in their handshake or
+		// sending nothing count against the listener's limit.
+		l.open.Add(1)
 		go l.start(nc)
 	})
 }
@@ -49,15 +52,16 @@ func (l *listener) serve() {
 func (l *listener) start(nc net.Conn) {
 	nc, ok := l.srv.secure(nc, l.cfg.Load())
 	if !ok {
+		l.open.Add(-1)
 		return
 	}
 	d := newDownstream(l, nc)
 	if !l.srv.track(d) {
+		l.open.Add(-1)
 		d.close()
 		return
 	}
-	l.open.Add(1)
-	d.serve()
+	d.serve() // its end counts the connection closed
 }
 
 // refuse closes a connection over a connection limit. It logs the first

@@ -63,6 +63,9 @@ func report(w io.Writer, header string, results []*result) {
 		if r.mirrored != nil {
 			compareMirrored(w, r)
 		}
+		if r.twoMTLS != nil {
+			compareMTLS(w, r)
+		}
 	}
 }
 
@@ -134,4 +137,17 @@ func verdict(ok bool) string {
 // ms formats a latency in milliseconds with three decimals.
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond))
+}
+
+// targetMTLSRatio is issue 17's target: mutual TLS between the proxies
+// keeps at least this share of the plaintext throughput.
+const targetMTLSRatio = 0.85
+
+// compareMTLS prints the two-proxy run with mutual TLS against the
+// plaintext one: throughput ratio and the proxies' CPU per request.
+func compareMTLS(w io.Writer, r *result) {
+	p, m := r.twoPlain, r.twoMTLS
+	ratio := m.res.Throughput() / p.res.Throughput()
+	fmt.Fprintf(w, "  %-26s %.2f (target >= %.2f: %s)\n", "2 proxies mTLS / plaintext throughput:", ratio, targetMTLSRatio, verdict(ratio >= targetMTLSRatio))
+	fmt.Fprintf(w, "  %-26s %s → %s CPU s/100k req\n", "both proxies:", p.perRequest(p.cpu, "proxy", 1e5), m.perRequest(m.cpu, "proxy", 1e5))
 }

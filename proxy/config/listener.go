@@ -38,6 +38,10 @@ type Listener struct {
 	// Authz checks the listener's requests before routing (nil: no
 	// policy, every request is allowed).
 	Authz *authz.Engine
+	// OutboundAuthz is Authz without the policies that ask for the
+	// caller's principal or namespace: what a sidecar's outbound capture
+	// port checks (docs/authorization.md).
+	OutboundAuthz *authz.Engine
 }
 
 // buildListener returns the listener and the original destinations it
@@ -92,12 +96,13 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config.access_log: %w", path, err)
 	}
-	az, err := authorization(cfg.GetAuthorization(), path+".filter_chains[0].filters[0].typed_config.authorization")
+	az, outboundAz, err := authorization(cfg.GetAuthorization(), path+".filter_chains[0].filters[0].typed_config.authorization")
 	if err != nil {
 		return nil, nil, err
 	}
 	built := &Listener{
 		Authz:          az,
+		OutboundAuthz:  outboundAz,
 		AccessLog:      alog,
 		Name:           l.GetName(),
 		Address:        net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),

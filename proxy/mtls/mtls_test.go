@@ -58,7 +58,7 @@ func mesh(t testing.TB, a *ca.Authority, id string) (*mtls.Mesh, *prometheus.Cou
 
 // pair connects client to server over 127.0.0.1 TCP and runs both
 // handshakes, returning their errors and the client's connection state.
-func pair(t testing.TB, server *tls.Config, client *tls.Config) (serr, cerr error, cs tls.ConnectionState) {
+func pair(t testing.TB, server *tls.Config, client *tls.Config) (cs tls.ConnectionState, serr, cerr error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -96,14 +96,14 @@ func pair(t testing.TB, server *tls.Config, client *tls.Config) (serr, cerr erro
 		cs = tc.ConnectionState()
 	}
 	_ = nc.Close()
-	return <-done, cerr, cs
+	return cs, <-done, cerr
 }
 
 func TestMutualTLS(t *testing.T) {
 	a := authority(t)
 	srv, _ := mesh(t, a, greeter)
 	cli, chs := mesh(t, a, batch)
-	serr, cerr, cs := pair(t, srv.Server(), cli.Client("outbound|20880||greeter", []spiffeid.ID{spiffeid.RequireFromString(greeter)}))
+	cs, serr, cerr := pair(t, srv.Server(), cli.Client("outbound|20880||greeter", []spiffeid.ID{spiffeid.RequireFromString(greeter)}))
 	if serr != nil || cerr != nil {
 		t.Fatalf("handshake: server %v, client %v", serr, cerr)
 	}
@@ -124,7 +124,7 @@ func TestRefusals(t *testing.T) {
 	other := spiffeid.RequireFromString("spiffe://cluster.local/ns/prod/sa/other")
 	t.Run("server names another identity", func(t *testing.T) {
 		cli, chs := mesh(t, a, batch)
-		_, cerr, _ := pair(t, srv.Server(), cli.Client("c", []spiffeid.ID{other}))
+		_, _, cerr := pair(t, srv.Server(), cli.Client("c", []spiffeid.ID{other}))
 		if mtls.Result(cerr) != mtls.ResultBadPeer {
 			t.Fatalf("client error %v (%s), want %s", cerr, mtls.Result(cerr), mtls.ResultBadPeer)
 		}
@@ -140,14 +140,14 @@ func TestRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, Certificates: []tls.Certificate{*c}}
-		serr, cerr, _ := pair(t, srv.Server(), cfg)
+		_, serr, cerr := pair(t, srv.Server(), cfg)
 		if mtls.Result(serr) != mtls.ResultBadPeer || cerr == nil {
 			t.Fatalf("server error %v (%s), client error %v: want the server to refuse the client as bad_peer", serr, mtls.Result(serr), cerr)
 		}
 	})
 	t.Run("client without identity", func(t *testing.T) {
 		cli, chs := mesh(t, nil, "")
-		serr, cerr, _ := pair(t, srv.Server(), cli.Client("c", nil))
+		_, serr, cerr := pair(t, srv.Server(), cli.Client("c", nil))
 		if serr == nil || cerr == nil {
 			t.Fatalf("server error %v, client error %v: want both to fail", serr, cerr)
 		}
@@ -158,7 +158,7 @@ func TestRefusals(t *testing.T) {
 	t.Run("server without identity", func(t *testing.T) {
 		bare, _ := mesh(t, nil, "")
 		cli, _ := mesh(t, a, batch)
-		serr, _, _ := pair(t, bare.Server(), cli.Client("c", nil))
+		_, serr, _ := pair(t, bare.Server(), cli.Client("c", nil))
 		if mtls.Result(serr) != mtls.ResultNoIdentity {
 			t.Fatalf("server error %v (%s), want %s", serr, mtls.Result(serr), mtls.ResultNoIdentity)
 		}
@@ -172,7 +172,7 @@ func TestRotation(t *testing.T) {
 	srv, _ := mesh(t, a, greeter)
 	cli, _ := mesh(t, a, batch)
 	cfg := cli.Client("c", nil)
-	_, _, before := pair(t, srv.Server(), cfg)
+	before, _, _ := pair(t, srv.Server(), cfg)
 	c, err := a.IssueWorkload(spiffeid.RequireFromString(greeter), time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +183,7 @@ func TestRotation(t *testing.T) {
 	}
 	srv.Store().Set(ident)
 	cfg.ClientSessionCache = nil // a resumed session would not show the server's certificate anew
-	_, cerr, after := pair(t, srv.Server(), cfg)
+	after, _, cerr := pair(t, srv.Server(), cfg)
 	if cerr != nil {
 		t.Fatal(cerr)
 	}
@@ -232,5 +232,25 @@ func TestIsTLS(t *testing.T) {
 				t.Fatalf("read after the sniff: %q, %v; want %q", b, err, tc.first)
 			}
 		})
+	}
+}
+
+// TestResumption: a cluster's second connection resumes the session of
+// its first (no certificate signatures), and the server still knows the
+// caller's certificate.
+func TestResumption(t *testing.T) {
+	a := authority(t)
+	srv, _ := mesh(t, a, greeter)
+	cli, _ := mesh(t, a, batch)
+	cfg := cli.Client("c", []spiffeid.ID{spiffeid.RequireFromString(greeter)}).Clone()
+	// Sessions are cached by server address; pair listens anew each time,
+	// so name the server instead.
+	cfg.ServerName = "greeter"
+	if first, _, err := pair(t, srv.Server(), cfg); err != nil || first.DidResume {
+		t.Fatalf("first connection: resumed %v, %v", first.DidResume, err)
+	}
+	second, serr, cerr := pair(t, srv.Server(), cfg)
+	if serr != nil || cerr != nil || !second.DidResume {
+		t.Fatalf("second connection: resumed %v, server %v, client %v; want resumed", second.DidResume, serr, cerr)
 	}
 }
