@@ -80,7 +80,7 @@ addrs=()
 for i in 0 1 2 3 4 5; do
 	p=${nodes[$i]}
 	redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --loglevel warning \
-		--cluster-enabled yes --cluster-port "${buses[$i]}" --cluster-config-file "$dir/nodes-$p.conf" \
+		--cluster-enabled yes --cluster-port "${buses[$i]}" --cluster-config-file "$dir/nodes-$p.conf" --dir "$dir" \
 		--logfile "$dir/redis-$p.log" &
 	pids+=($!)
 	wait_up "$!" "$p" "redis-$p"
