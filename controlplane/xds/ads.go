@@ -43,7 +43,12 @@ func (a ads) DeltaAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_
 	if err := gs.SendHeader(nil); err != nil {
 		return err
 	}
-	ds := &deltaStream{stream: &stream{s: a.s, ctx: gs.Context(), protocol: "delta"}, gs: gs}
+	first, err := a.s.firstWork(gs.Context())
+	if err != nil {
+		return err
+	}
+	defer first.release()
+	ds := &deltaStream{stream: &stream{s: a.s, ctx: gs.Context(), protocol: "delta"}, gs: gs, first: first}
 	d := newSDS(ds.stream)
 	defer d.stop()
 	flush := func(vw *view) error {
