@@ -56,10 +56,11 @@ func (sl *slot) release() {
 const admissionHold = 30 * time.Second
 
 // admission bounds the bytes of responses sent and not yet answered
-// (ACK or NACK) across all streams. Each response is marshaled for its
-// stream by gRPC and held in its buffers until the proxy reads it, so
-// 2,000 proxies reconnecting at once would otherwise each hold a full
-// copy of the config at the same time (docs/xds.md).
+// (ACK or NACK) across all streams. The responses of shared tables and
+// diffs are marshaled once (codec.go), but those made for one stream (a
+// reconnecting proxy's diff) are its own until its proxy reads them, and
+// sending far ahead of the proxies' answers only queues work
+// (docs/xds.md#push-storms).
 //
 // A stream takes its admission, the bytes of the responses it is about
 // to send (capped at the limit: a config larger than the limit goes

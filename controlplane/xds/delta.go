@@ -87,6 +87,11 @@ func (ds *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
 // flush sends, in type order, what the proxy lacks of vw's tables: the
 // resources added or changed and the names removed.
 func (ds *deltaStream) flush(vw *view) error {
+	defer func() {
+		if ds.settled() {
+			ds.first.release()
+		}
+	}()
 	var out []*tableDiff
 	var types []int
 	var bytes int64
@@ -137,9 +142,6 @@ func (ds *deltaStream) flush(vw *view) error {
 		t.have, t.initial, t.added, t.full = vw.tables[i], nil, nil, false
 		t.version, t.nonce = vw.tables[i].version, nonce
 		ds.sent(i, t.version)
-	}
-	if ds.settled() {
-		ds.first.release()
 	}
 	return nil
 }
