@@ -47,6 +47,9 @@ var invalidCases = []struct {
 	{"endpoint weight 0", "serviceentry.yaml", func(o any) { o.(*v1.ServiceEntry).Spec.Endpoints[0].Weight = ptr[int32](0) }, "spec.endpoints[0].weight", ""},
 	{"endpoint address neither IP nor name", "serviceentry.yaml", func(o any) { o.(*v1.ServiceEntry).Spec.Endpoints[0].Address = "127.0.0.1:20881" }, "spec.endpoints[0].address", "-"},
 	{"no name", "serviceentry.yaml", func(o any) { o.(*v1.ServiceEntry).Name = "" }, "metadata.name", "-"},
+	{"subjectAltName not a SPIFFE ID", "serviceentry.yaml", func(o any) {
+		o.(*v1.ServiceEntry).Spec.SubjectAltNames = []string{"greeter.default.svc"}
+	}, "spec.subjectAltNames[0]", "spec.subjectAltNames"},
 
 	// DestinationPolicy
 	{"duplicate subset", "destinationpolicy.yaml", func(o any) {
@@ -93,6 +96,14 @@ var invalidCases = []struct {
 	{"listener TLS mode unknown", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.ListenerTLS = &v1.ListenerTLS{Mode: "PASSTHROUGH", ServerCertificate: "c", PrivateKey: "k"}
 	}, "spec.listenerTls.mode", ""},
+	{"mesh mutual TLS beside listener TLS", "destinationpolicy.yaml", func(o any) {
+		s := &o.(*v1.DestinationPolicy).Spec
+		s.ListenerTLS = &v1.ListenerTLS{Mode: v1.ServerTLSSimple, ServerCertificate: "c", PrivateKey: "k"}
+		s.MTLS = &v1.MTLS{Mode: v1.MTLSStrict}
+	}, "spec.mtls", ""},
+	{"mesh mutual TLS mode unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.MTLS = &v1.MTLS{Mode: "ISTIO_MUTUAL"}
+	}, "spec.mtls.mode", ""},
 
 	// MetaRouter
 	{"weights add to 90", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Routes[1].Route[0].Weight = ptr[int32](70) }, "spec.routes[1].route", ""},

@@ -38,10 +38,12 @@ type downstream struct {
 	rejected bool          // a reply to an undecodable frame is queued; read loop only
 	inflight atomic.Int64
 	active   prometheus.Gauge
-	batch    wire.Batch        // writers touched by the current read; read loop only
-	order    *replyOrder       // pipelined protocols only
-	session  protocols.Session // codecs with per-connection state only
-	local    []byte            // a session's reply, before it is queued
+	batch    wire.Batch            // writers touched by the current read; read loop only
+	order    *replyOrder           // pipelined protocols only
+	session  protocols.Session     // codecs with per-connection state only
+	conn     protocols.ConnDecoder // codecs whose frames need the connection's state only
+	owed     []byte                // what conn owes the client; read loop only
+	local    []byte                // a session's reply, before it is queued
 	splitter protocols.Splitter
 	parts    []protocols.Message // the current split request's; read loop only
 	fan      fanouts
@@ -60,7 +62,12 @@ func newDownstream(l *listener, nc net.Conn) *downstream {
 		active: s.metrics.Active.WithLabelValues(cfg.CodecName), peer: peerOf(nc)}
 	lim := s.limits.Load()
 	d.readDone = make(chan struct{})
-	d.rd = wire.NewReader(nc, cfg.Codec, wire.ReadOptions{
+	var dec wire.Decoder = cfg.Codec
+	if cc, ok := cfg.Codec.(protocols.ConnCodec); ok {
+		d.conn = cc.NewConnDecoder(true)
+		dec = d.conn
+	}
+	d.rd = wire.NewReader(nc, dec, wire.ReadOptions{
 		FrameTimeout: lim.FrameTimeout, IdleTimeout: lim.IdleTimeout, Budget: lim.budget,
 		Busy: func() bool { return d.inflight.Load() > 0 }, Reject: d.reject,
 	})
@@ -185,12 +192,15 @@ func (d *downstream) stopReading(grace time.Duration) {
 	d.rd.Drain(grace)
 }
 
-func (d *downstream) close() {
-	d.w.Close()
-	_ = d.nc.Close()
-}
+// close closes the connection through its writer, which shuts it down
+// first: closing the socket directly would wait for the handler its read
+// loop may be running (proxy/wire's Reader.Run).
+func (d *downstream) close() { d.w.Close() }
 
 func (d *downstream) handle(m *protocols.Message) error {
+	if d.conn != nil {
+		d.payOwed()
+	}
 	var seq uint64
 	if d.order != nil && (m.Kind == protocols.KindRequest || m.Kind == protocols.KindHeartbeat) {
 		seq = d.order.reserve()
@@ -231,12 +241,25 @@ func (d *downstream) handle(m *protocols.Message) error {
 		}
 		r := request{d: d, m: m, seq: seq, pin: pin}
 		d.route(&r)
+	case protocols.KindControl:
+		// The connection's own frame, consumed by its decoder.
 	default:
 		// Responses and heartbeat replies from a client answer nothing
 		// the proxy sent it: drop them.
 		d.srv.log.Debug("dropping a non-request frame from a client", zap.Stringer("kind", m.Kind))
 	}
 	return nil
+}
+
+// payOwed writes what the connection's decoder owes the client (HTTP/2
+// acknowledgements and flow-control credit: protocols.ConnDecoder).
+func (d *downstream) payOwed() {
+	d.owed = d.conn.Owed(d.owed[:0])
+	if len(d.owed) == 0 {
+		return
+	}
+	d.batch.Add(d.w)
+	_ = d.w.Queue(func(dst []byte) []byte { return append(dst, d.owed...) })
 }
 
 // send queues c to its host's pool for cl.
@@ -258,7 +281,14 @@ func (d *downstream) send(c *upstream.Call, cl *cluster.Cluster, b *wire.Batch) 
 // pool returns the upstream pool of host, with cl's connection settings.
 func (d *downstream) pool(cl *cluster.Cluster, host *cluster.Host) *upstream.Pool {
 	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections, TLS: cl.TLS, TLSKey: cl.TLSKey}
-	return d.srv.pools.Pool(host.Addr, d.codec, opts)
+	if cfg, key, ok := cl.MeshFor(host); ok {
+		opts.TLS, opts.TLSKey = cfg, key
+	}
+	codec := d.codec
+	if cl.Redis != nil {
+		codec = d.codecFor(cl, host)
+	}
+	return d.srv.pools.Pool(host.Addr, codec, opts)
 }
 
 // connectFailed records that no connection to host could be made: it
@@ -273,6 +303,11 @@ func (d *downstream) connectFailed(cl *cluster.Cluster, host *cluster.Host, key 
 		d.srv.metrics.Unreachable.WithLabelValues(cl.Name).Inc()
 		d.srv.log.Warn("upstream host unreachable: skipped until a reconnect succeeds",
 			zap.String("cluster", cl.Name), zap.String("host", host.Addr))
+	}
+	if t := d.topology(cl); t != nil {
+		// Only the node of the slot serves it: the map may have changed.
+		t.Refresh()
+		return nil
 	}
 	next := cl.Pick(key, hasKey)
 	if next == nil || next == host || next.Unreachable() {
@@ -304,8 +339,16 @@ func (d *downstream) end(c *upstream.Call) {
 	d.inflight.Add(-1)
 }
 
-// Respond delivers an upstream response with the client's request ID.
+// Respond delivers an upstream response with the client's request ID
+// (after following a Redis Cluster's MOVED or ASK: redirect).
 func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.Batch) {
+	if c.Cluster != nil && c.Cluster.Redis != nil && d.redirect(c, resp, b, 0) {
+		return
+	}
+	d.respond(c, resp, b)
+}
+
+func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.Batch) {
 	status := "ok"
 	if resp.Kind == protocols.KindError {
 		status = "error"

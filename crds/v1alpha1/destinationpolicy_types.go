@@ -118,6 +118,7 @@ type RedisCluster struct {
 
 // DestinationPolicySpec says how to reach one host: its subsets, load
 // balancing, connection limits and outlier detection.
+// +kubebuilder:validation:XValidation:rule="!has(self.listenerTls) || !has(self.mtls) || self.mtls.mode == 'DISABLE'",message="mtls with a mode other than DISABLE is not allowed with listenerTls",fieldPath=".mtls"
 type DestinationPolicySpec struct {
 	// Host is the service host the policy applies to.
 	// +required
@@ -148,6 +149,11 @@ type DestinationPolicySpec struct {
 	// ListenerTLS is how the listener of the host's ports terminates TLS.
 	// +optional
 	ListenerTLS *ListenerTLS `json:"listenerTls,omitempty"`
+
+	// MTLS is mutual TLS between the proxies calling the host and its
+	// own sidecars; not with listenerTls unless its mode is DISABLE.
+	// +optional
+	MTLS *MTLS `json:"mtls,omitempty"`
 
 	// RedisCluster makes the host's endpoints the seed nodes of a Redis
 	// Cluster (Redis ports only).

@@ -17,6 +17,7 @@ func (x *ServiceEntry) Validate() field.ErrorList {
 	p := field.NewPath("spec")
 	errs = append(errs, validateHosts(s.Hosts, p.Child("hosts"))...)
 	errs = append(errs, validateServiceAddresses(s.Addresses, p.Child("addresses"))...)
+	errs = append(errs, validateSubjectAltNames(s.SubjectAltNames, p.Child("subjectAltNames"))...)
 
 	pp := p.Child("ports")
 	switch {
@@ -186,6 +187,7 @@ func (x *DestinationPolicy) Validate() field.ErrorList {
 	}
 	errs = append(errs, validateClientTLS(s.TLS, p.Child("tls"))...)
 	errs = append(errs, validateListenerTLS(s.ListenerTLS, p.Child("listenerTls"))...)
+	errs = append(errs, validateMTLS(s.MTLS, s.ListenerTLS, p.Child("mtls"))...)
 	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
 	return errs
 }

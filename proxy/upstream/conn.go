@@ -165,8 +165,23 @@ func (cn *conn) readLoop() {
 	if rd, ok := codec.(protocols.ResponseDecoder); ok {
 		dec = responseDecoder{rd}
 	}
+	var conn protocols.ConnDecoder
+	var owed []byte
+	if cc, ok := codec.(protocols.ConnCodec); ok {
+		conn = cc.NewConnDecoder(false)
+		dec = conn
+	}
 	var batch wire.Batch
 	err := wire.ReadFrames(cn.nc, dec, func(m *protocols.Message) error {
+		if conn != nil {
+			// What the connection owes the server (HTTP/2 ACKs, credit).
+			if owed = conn.Owed(owed[:0]); len(owed) > 0 {
+				batch.Add(cn.w)
+				if err := cn.w.Queue(func(dst []byte) []byte { return append(dst, owed...) }); err != nil {
+					return err
+				}
+			}
+		}
 		switch {
 		case m.Kind == protocols.KindHeartbeat:
 			batch.Add(cn.w)
