@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,18 +13,54 @@ import (
 const DefaultInflightBytes = 256 << 20
 
 // firstWorkSlots bounds the delta streams doing their first work at
-// once (deltaStream.flush).
+// once: reading what their proxies have, working out what they lack and
+// sending it, until settled (docs/xds.md#push-storms). A stream waiting
+// for a slot has read nothing, and gRPC holds at most a window (64 KiB)
+// of its requests, so a reconnection storm is served a few streams at a
+// time, each soon done, rather than all at once, each slowly and each
+// holding its proxy's list of 22,000 names meanwhile.
 const firstWorkSlots = 64
+
+// firstWorkHold bounds how long a stream holds its slot: a proxy that
+// never subscribes to every type must not keep it.
+const firstWorkHold = 10 * time.Second
+
+// slot is a stream's slot for its first work; release gives it back,
+// once.
+type slot struct {
+	once  sync.Once
+	sem   *semaphore.Weighted
+	timer *time.Timer
+}
+
+// firstWork waits for a slot, given back by release or after
+// firstWorkHold.
+func (s *Server) firstWork(ctx context.Context) (*slot, error) {
+	if err := s.firstWorkSlots.Acquire(ctx, 1); err != nil {
+		return nil, err
+	}
+	sl := &slot{sem: s.firstWorkSlots}
+	sl.timer = time.AfterFunc(firstWorkHold, sl.release)
+	return sl, nil
+}
+
+func (sl *slot) release() {
+	sl.once.Do(func() {
+		sl.timer.Stop()
+		sl.sem.Release(1)
+	})
+}
 
 // admissionHold bounds how long a stream holds its admission waiting for
 // its proxy to answer: a proxy that never ACKs must not stall the others.
 const admissionHold = 30 * time.Second
 
 // admission bounds the bytes of responses sent and not yet answered
-// (ACK or NACK) across all streams. Each response is marshaled for its
-// stream by gRPC and held in its buffers until the proxy reads it, so
-// 2,000 proxies reconnecting at once would otherwise each hold a full
-// copy of the config at the same time (docs/xds.md).
+// (ACK or NACK) across all streams. The responses of shared tables and
+// diffs are marshaled once (codec.go), but those made for one stream (a
+// reconnecting proxy's diff) are its own until its proxy reads them, and
+// sending far ahead of the proxies' answers only queues work
+// (docs/xds.md#push-storms).
 //
 // A stream takes its admission, the bytes of the responses it is about
 // to send (capped at the limit: a config larger than the limit goes

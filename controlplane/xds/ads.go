@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"context"
 	"crypto/tls"
 	"time"
 
@@ -43,7 +44,12 @@ func (a ads) DeltaAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_
 	if err := gs.SendHeader(nil); err != nil {
 		return err
 	}
-	ds := &deltaStream{stream: &stream{s: a.s, ctx: gs.Context(), protocol: "delta"}, gs: gs}
+	first, err := a.s.firstWorkOf(gs)
+	if err != nil {
+		return err
+	}
+	defer first.release()
+	ds := &deltaStream{stream: &stream{s: a.s, ctx: gs.Context(), protocol: "delta"}, gs: gs, first: first}
 	d := newSDS(ds.stream)
 	defer d.stop()
 	flush := func(vw *view) error {
@@ -53,6 +59,20 @@ func (a ads) DeltaAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_
 		return d.flushDelta(gs)
 	}
 	return serve(ds.stream, gs.Recv, take(d, d.handleDelta, ds.handle), flush)
+}
+
+// firstWorkOf waits for gs's slot for first work (admission.go), until
+// gs or the server ends.
+func (s *Server) firstWorkOf(gs grpc.ServerStream) (*slot, error) {
+	ctx, cancel := context.WithCancel(gs.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.streamsCtx, cancel)
+	defer stop()
+	sl, err := s.firstWork(ctx)
+	if err != nil && s.streamsCtx.Err() != nil {
+		return nil, errShutdown
+	}
+	return sl, err
 }
 
 // windowSize is the gRPC flow-control window of ADS streams and

@@ -13,6 +13,7 @@ type deltaStream struct {
 	*stream
 	gs    discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer
 	types [4]deltaType
+	first *slot // for its first work, held until settled
 }
 
 type deltaType struct {
@@ -86,16 +87,11 @@ func (ds *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
 // flush sends, in type order, what the proxy lacks of vw's tables: the
 // resources added or changed and the names removed.
 func (ds *deltaStream) flush(vw *view) error {
-	if !ds.settled() {
-		// A stream's first work (what its proxy lacks, then the whole
-		// config on the wire) waits for one of a few slots: in a
-		// reconnection storm the streams are served a few at a time,
-		// each soon done, rather than all at once, each slowly.
-		if err := ds.s.firstWork.Acquire(ds.ctx, 1); err != nil {
-			return err
+	defer func() {
+		if ds.settled() {
+			ds.first.release()
 		}
-		defer ds.s.firstWork.Release(1)
-	}
+	}()
 	var out []*tableDiff
 	var types []int
 	var bytes int64

@@ -54,9 +54,11 @@ type Server struct {
 	registry  *prometheus.Registry // nil when Options.Registerer was given
 	metrics   *metrics
 	admission *admission
-	firstWork *semaphore.Weighted // slots for streams' first work (firstWorkSlots)
-	reg       prometheus.Registerer
-	issuer    *issuer // nil: no workload certificates (IssueCertificates)
+	// firstWorkSlots are the slots of delta streams' first work
+	// (firstWorkSlots).
+	firstWorkSlots *semaphore.Weighted
+	reg            prometheus.Registerer
+	issuer         *issuer // nil: no workload certificates (IssueCertificates)
 	// streamsCtx ends every stream when Run returns.
 	streamsCtx context.Context
 	endStreams context.CancelFunc
@@ -103,7 +105,7 @@ func New(o Options) *Server {
 	s.reg = reg
 	s.metrics = newMetrics(reg, s.connected)
 	s.admission = newAdmission(o.InflightBytes, s.metrics)
-	s.firstWork = semaphore.NewWeighted(firstWorkSlots)
+	s.firstWorkSlots = semaphore.NewWeighted(firstWorkSlots)
 	return s
 }
 
