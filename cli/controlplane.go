@@ -126,6 +126,7 @@ func controlplaneCmd() *cobra.Command {
 		drainTimeout, maxPush  time.Duration
 		inflightBytes          int64
 		certsCA                caFlags
+		mtlsMode               mtlsModeFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "controlplane [--config DIR | --kubeconfig FILE] (--xds-cert F --xds-key F [--xds-client-ca F] | --insecure)",
@@ -155,7 +156,11 @@ func controlplaneCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS}
+			mode, err := mtlsMode.value()
+			if err != nil {
+				return err
+			}
+			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS, MTLSMode: mode}
 			src, name := pipeline.Folder(dir, debounce, log, captureOnly), "--config"
 			var kubeCfg *rest.Config
 			switch {
@@ -202,6 +207,7 @@ func controlplaneCmd() *cobra.Command {
 	f.StringVar(&xdsAddr, "xds", ":15010", "address ADS is served on (alias --xds-listen)")
 	f.StringVar(&adminAddr, "admin", "127.0.0.1:15014", "admin address: /ready, /metrics, /debug/proxies (alias --metrics)")
 	f.StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the proxies bind the service ports on")
+	mtlsMode.register(f)
 	f.StringVar(&rootNS, "root-namespace", v1alpha1.RootNamespace, "namespace whose AuthorizationPolicies are mesh-wide (docs/authorization.md); istio-system keeps Aeraki's")
 	f.BoolVar(&captureOnly, "capture-only", false, "the proxies are sidecars serving the service ports only through their capture ports (docs/mesh-mode.md): listeners are not bound, and Thrift or Redis services at addresses of their own may share a port number")
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change in the folder before it is reloaded")

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/metamesh/metamesh/crds/v1alpha1"
 	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/certs"
@@ -28,6 +30,7 @@ func proxyCmd() *cobra.Command {
 		limits       limitFlags
 		ads          adsFlags
 		capture      captureFlags
+		identity     identityFiles
 		bootstrap    string
 		adminAddr    string
 		drainTimeout time.Duration
@@ -72,8 +75,21 @@ func proxyCmd() *cobra.Command {
 				return err
 			}
 			store := certs.NewStore()
-			client, err := ads.client(cmd, log, srv, store)
-			if err != nil {
+			srv.SetIdentity(store)
+			var client *xdsclient.Client
+			if identity.set() {
+				// The files are the identity: the control plane's
+				// certificate is not asked for.
+				id, err := identity.load()
+				if err != nil {
+					return err
+				}
+				store.Set(id)
+				client, err = ads.client(cmd, log, srv, nil)
+				if err != nil {
+					return err
+				}
+			} else if client, err = ads.client(cmd, log, srv, store); err != nil {
 				return err
 			}
 			srv.Metrics().Register(store.Collector())
@@ -94,6 +110,9 @@ func proxyCmd() *cobra.Command {
 			if client != nil {
 				g.add("--xds", client.Run)
 			}
+			if identity.set() {
+				g.add("--identity-cert", func(ctx context.Context) error { return identity.watch(ctx, log, store) })
+			}
 			g.add("--admin", func(ctx context.Context) error {
 				opts := obs.adminOptions(&logs)
 				opts.Certs = store
@@ -107,6 +126,7 @@ func proxyCmd() *cobra.Command {
 	limits.register(cmd.Flags())
 	capture.register(cmd)
 	ads.register(cmd)
+	identity.register(cmd.Flags())
 	cmd.Flags().StringVar(&bootstrap, "bootstrap", "", "YAML or JSON file with the xDS resources to serve (with --xds: until the control plane's first config)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
@@ -117,6 +137,7 @@ func proxyCmd() *cobra.Command {
 // adsFlags are the proxy's control plane connection.
 type adsFlags struct {
 	addr, node, cluster string
+	gateway             string
 	protocol            string
 	tls                 xdsclient.TLSFiles
 	plaintext           bool
@@ -133,6 +154,7 @@ func (f *adsFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.addr, "xds", "", "control plane ADS address, host:port")
 	fs.StringVar(&f.node, "node", host, "node ID the proxy gives the control plane (alias --node-id)")
 	fs.StringVar(&f.cluster, "cluster", "metamesh", "node cluster the proxy gives the control plane")
+	fs.StringVar(&f.gateway, "gateway", "", "namespace/name of the gateway the proxy serves: it gets the routes of the MetaRouters naming that gateway instead of the sidecars' (docs/gateways.md); empty: a sidecar")
 	fs.StringVar(&f.protocol, "xds-protocol", xdsclient.ProtocolDelta, "ADS variant: delta (a change sends only what changed) or sotw (state of the world)")
 	fs.StringVar(&f.tls.CA, "xds-ca", "", "PEM CA bundle the control plane's certificate must chain to")
 	fs.StringVar(&f.tls.Cert, "xds-cert", "", "PEM client certificate for a control plane that requires one")
@@ -148,7 +170,19 @@ func (f *adsFlags) register(cmd *cobra.Command) {
 // --xds.
 func (f *adsFlags) client(cmd *cobra.Command, log *zap.Logger, srv *proxy.Server, store *certs.Store) (*xdsclient.Client, error) {
 	if f.addr == "" {
+		if f.gateway != "" {
+			return nil, errors.New("--gateway: only with --xds (the control plane sends a gateway its routes)")
+		}
 		return nil, nil
+	}
+	if f.gateway != "" {
+		ns, name, ok := strings.Cut(f.gateway, "/")
+		if !ok {
+			return nil, fmt.Errorf("--gateway %q: want namespace/name", f.gateway)
+		}
+		if msgs := v1alpha1.GatewayNameErrors(ns, name, true); len(msgs) > 0 {
+			return nil, fmt.Errorf("--gateway %q: %s", f.gateway, strings.Join(msgs, "; "))
+		}
 	}
 	var tlsCfg *tls.Config
 	switch {
@@ -169,7 +203,7 @@ func (f *adsFlags) client(cmd *cobra.Command, log *zap.Logger, srv *proxy.Server
 	}
 	updates := srv.Metrics().XDSUpdates
 	return xdsclient.New(xdsclient.Config{
-		Address: f.addr, NodeID: f.node, Cluster: f.cluster, Protocol: f.protocol, TLS: tlsCfg, Apply: srv.Apply, Log: log.Named("xds"),
+		Address: f.addr, NodeID: f.node, Cluster: f.cluster, Gateway: f.gateway, Protocol: f.protocol, TLS: tlsCfg, Apply: srv.Apply, Log: log.Named("xds"),
 		Certs: store, TokenFile: token,
 		OnResponse: func(typ string, acked bool) {
 			result := "nack"

@@ -36,6 +36,7 @@ func runCmd() *cobra.Command {
 		ads          embeddedADS
 		capture      captureFlags
 		regs         registryFlags
+		mtlsMode     mtlsModeFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "run --config DIR",
@@ -65,6 +66,10 @@ func runCmd() *cobra.Command {
 			}
 			if reqTimeout < 0 {
 				return errors.New("--default-timeout: must not be negative (0 turns it off)")
+			}
+			mode, err := mtlsMode.value()
+			if err != nil {
+				return err
 			}
 			pm := metrics.NewProxy()
 			srv := proxy.New(log, pm)
@@ -100,7 +105,7 @@ func runCmd() *cobra.Command {
 			}
 			err = regs.addPipeline(&g, log, debounce, "--config", pipeline.Options{
 				Source:     pipeline.Folder(dir, debounce, log, captureOnly),
-				Translate:  translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS},
+				Translate:  translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS, MTLSMode: mode},
 				Sinks:      sinks,
 				Log:        log,
 				Registerer: pm.Registry,
@@ -121,6 +126,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "config", "", "folder of config YAML, watched for changes")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the service ports are bound on")
+	mtlsMode.register(cmd.Flags())
 	cmd.Flags().StringVar(&rootNS, "root-namespace", v1alpha1.RootNamespace, "namespace whose AuthorizationPolicies are mesh-wide (docs/authorization.md); istio-system keeps Aeraki's")
 	cmd.Flags().DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change before the folder is reloaded")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")

@@ -47,6 +47,9 @@ var invalidCases = []struct {
 	{"endpoint weight 0", "serviceentry.yaml", func(o any) { o.(*v1.ServiceEntry).Spec.Endpoints[0].Weight = ptr[int32](0) }, "spec.endpoints[0].weight", ""},
 	{"endpoint address neither IP nor name", "serviceentry.yaml", func(o any) { o.(*v1.ServiceEntry).Spec.Endpoints[0].Address = "127.0.0.1:20881" }, "spec.endpoints[0].address", "-"},
 	{"no name", "serviceentry.yaml", func(o any) { o.(*v1.ServiceEntry).Name = "" }, "metadata.name", "-"},
+	{"subjectAltName not a SPIFFE ID", "serviceentry.yaml", func(o any) {
+		o.(*v1.ServiceEntry).Spec.SubjectAltNames = []string{"greeter.default.svc"}
+	}, "spec.subjectAltNames[0]", "spec.subjectAltNames"},
 
 	// DestinationPolicy
 	{"duplicate subset", "destinationpolicy.yaml", func(o any) {
@@ -72,6 +75,12 @@ var invalidCases = []struct {
 	{"maxEjectionPercent 101", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.OutlierDetection.MaxEjectionPercent = ptr[int32](101)
 	}, "spec.outlierDetection.maxEjectionPercent", ""},
+	{"redis read policy unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.RedisCluster = &v1.RedisCluster{ReadPolicy: "SLAVE"}
+	}, "spec.redisCluster.readPolicy", ""},
+	{"redis refresh under 100ms", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.RedisCluster = &v1.RedisCluster{RefreshInterval: ptr(v1.Duration("50ms"))}
+	}, "spec.redisCluster.refreshInterval", ""},
 	{"client TLS mode unknown", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.TLS = &v1.ClientTLS{Mode: "ISTIO_MUTUAL"}
 	}, "spec.tls.mode", ""},
@@ -87,6 +96,14 @@ var invalidCases = []struct {
 	{"listener TLS mode unknown", "destinationpolicy.yaml", func(o any) {
 		o.(*v1.DestinationPolicy).Spec.ListenerTLS = &v1.ListenerTLS{Mode: "PASSTHROUGH", ServerCertificate: "c", PrivateKey: "k"}
 	}, "spec.listenerTls.mode", ""},
+	{"mesh mutual TLS beside listener TLS", "destinationpolicy.yaml", func(o any) {
+		s := &o.(*v1.DestinationPolicy).Spec
+		s.ListenerTLS = &v1.ListenerTLS{Mode: v1.ServerTLSSimple, ServerCertificate: "c", PrivateKey: "k"}
+		s.MTLS = &v1.MTLS{Mode: v1.MTLSStrict}
+	}, "spec.mtls", ""},
+	{"mesh mutual TLS mode unknown", "destinationpolicy.yaml", func(o any) {
+		o.(*v1.DestinationPolicy).Spec.MTLS = &v1.MTLS{Mode: "ISTIO_MUTUAL"}
+	}, "spec.mtls.mode", ""},
 
 	// MetaRouter
 	{"weights add to 90", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Routes[1].Route[0].Weight = ptr[int32](70) }, "spec.routes[1].route", ""},
@@ -135,6 +152,11 @@ var invalidCases = []struct {
 	{"exportTo not a namespace", "serviceentry.yaml", func(o any) { o.(*v1.ServiceEntry).Spec.ExportTo = v1.ExportTo{"Shop"} }, "spec.exportTo[0]", ""},
 	{"exportTo all and a namespace", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.ExportTo = v1.ExportTo{"*", "shop"} }, "spec.exportTo", ""},
 	{"exportTo twice", "destinationpolicy.yaml", func(o any) { o.(*v1.DestinationPolicy).Spec.ExportTo = v1.ExportTo{".", "."} }, "spec.exportTo[1]", ""},
+
+	// gateways
+	{"gateway namespace not a label", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Gateways = v1.Gateways{"Istio-System/gw"} }, "spec.gateways[0]", ""},
+	{"gateway name with a slash too many", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Gateways = v1.Gateways{"a/b/c"} }, "spec.gateways[0]", ""},
+	{"gateway twice", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.Gateways = v1.Gateways{"mesh", "mesh"} }, "spec.gateways[1]", ""},
 
 	// Sidecar
 	{"no egress", "sidecar.yaml", func(o any) { o.(*v1.Sidecar).Spec.Egress = nil }, "spec.egress", ""},

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/config"
 )
 
 // allowHello allows only sayHello, from loopback.
@@ -138,5 +139,24 @@ func BenchmarkAuthorize(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestOutboundCaptureLeavesIdentityPoliciesToInbound: an outbound captured
+// connection is served with the listener's OutboundAuthz (no policy
+// asking for the caller's identity, which the destination's sidecar
+// checks), the listener's own config left as it is.
+func TestOutboundCaptureLeavesIdentityPoliciesToInbound(t *testing.T) {
+	srv, _ := startProxy(t, setup{V1: []string{"127.0.0.1:1"}, V2: []string{"127.0.0.1:1"}, Authz: `{policies: [{name: default/batch-only,
+  rules: [{from: [{namespaces: [batch]}]}]}]}`})
+	var cfg *config.Listener
+	for _, l := range srv.snap.Load().Listeners {
+		cfg = l
+	}
+	if cfg == nil || cfg.Authz == nil || cfg.OutboundAuthz != nil {
+		t.Fatalf("listener Authz %v, OutboundAuthz %v: want a namespace policy inbound only", cfg.Authz, cfg.OutboundAuthz)
+	}
+	if out := outbound(cfg); out.Authz != nil || cfg.Authz == nil || out.Codec != cfg.Codec {
+		t.Fatalf("outbound: Authz %v (want none), the listener's %v (want kept)", out.Authz, cfg.Authz)
 	}
 }

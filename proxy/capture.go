@@ -96,7 +96,7 @@ func (c *captureListener) refuse(nc *net.TCPConn, why string) {
 // keeps the config it was accepted with (a bound listener's connections
 // follow in-place updates; a captured one's are looked up again only when
 // the client reconnects).
-func (c *captureListener) serveCodec(nc *net.TCPConn, cfg *config.Listener) {
+func (c *captureListener) serveCodec(nc net.Conn, cfg *config.Listener) {
 	l := &listener{srv: c.srv, addr: cfg.Address}
 	l.cfg.Store(cfg)
 	d := newDownstream(l, nc)

@@ -21,9 +21,9 @@ var loopback4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 // counted by the protocol of that port ("tcp" for a port no listener
 // knows). Shutdown stops it.
 //
-// This accept path is where mutual TLS between proxies will terminate:
-// the accepted connection becomes the TLS server side, and the peer's
-// identity is known before the first request is decoded.
+// Mutual TLS between proxies terminates here, as the listener's mode says
+// (secure): the caller's identity is known before its first request is
+// decoded, and the codec reads plaintext.
 func (s *Server) CaptureInbound(ln net.Listener) error {
 	s.applyMu.Lock()
 	s.builder.Inbound = true
@@ -45,8 +45,13 @@ func serveInbound(c *captureListener, nc *net.TCPConn, dst netip.AddrPort) {
 	protocol := "tcp"
 	if snap := s.snap.Load(); snap != nil {
 		if cfg := snap.Inbound(dst); cfg != nil {
+			sc, ok := s.secure(nc, cfg)
+			if !ok {
+				m.InboundCx.WithLabelValues(cfg.CodecName, "refused").Inc()
+				return
+			}
 			m.InboundCx.WithLabelValues(cfg.CodecName, "served").Inc()
-			c.serveCodec(nc, cfg)
+			c.serveCodec(sc, cfg)
 			return
 		}
 		if cfg := snap.Capture.Lookup(dst); cfg != nil {

@@ -3,6 +3,8 @@ package proxy
 import (
 	"net"
 	"net/netip"
+
+	"github.com/metamesh/metamesh/proxy/config"
 )
 
 // CaptureOutbound serves ln as the outbound capture port (mesh mode): each
@@ -19,12 +21,25 @@ func (s *Server) CaptureOutbound(ln net.Listener) error {
 	return s.addCapture(ln, "outbound", serveOutbound)
 }
 
+// outbound is cfg as an outbound captured connection is served: its
+// caller is the sidecar's own workload, whose identity the destination's
+// inbound side learns from mutual TLS, so the policies asking for one are
+// left to it (config.Listener.OutboundAuthz).
+func outbound(cfg *config.Listener) *config.Listener {
+	if cfg.Authz == cfg.OutboundAuthz {
+		return cfg
+	}
+	o := *cfg
+	o.Authz = cfg.OutboundAuthz
+	return &o
+}
+
 func serveOutbound(c *captureListener, nc *net.TCPConn, dst netip.AddrPort) {
 	s := c.srv
 	if snap := s.snap.Load(); snap != nil {
 		if cfg := snap.Capture.Lookup(dst); cfg != nil {
 			s.metrics.Capture.Outbound.WithLabelValues("served").Inc()
-			c.serveCodec(nc, cfg)
+			c.serveCodec(nc, outbound(cfg))
 			return
 		}
 	}

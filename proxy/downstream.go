@@ -192,10 +192,10 @@ func (d *downstream) stopReading(grace time.Duration) {
 	d.rd.Drain(grace)
 }
 
-func (d *downstream) close() {
-	d.w.Close()
-	_ = d.nc.Close()
-}
+// close closes the connection through its writer, which shuts it down
+// first: closing the socket directly would wait for the handler its read
+// loop may be running (proxy/wire's Reader.Run).
+func (d *downstream) close() { d.w.Close() }
 
 func (d *downstream) handle(m *protocols.Message) error {
 	if d.conn != nil {
@@ -281,7 +281,14 @@ func (d *downstream) send(c *upstream.Call, cl *cluster.Cluster, b *wire.Batch) 
 // pool returns the upstream pool of host, with cl's connection settings.
 func (d *downstream) pool(cl *cluster.Cluster, host *cluster.Host) *upstream.Pool {
 	opts := upstream.Options{ConnectTimeout: cl.ConnectTimeout, MaxConnections: cl.MaxConnections, TLS: cl.TLS, TLSKey: cl.TLSKey}
-	return d.srv.pools.Pool(host.Addr, d.codec, opts)
+	if cfg, key, ok := cl.MeshFor(host); ok {
+		opts.TLS, opts.TLSKey = cfg, key
+	}
+	codec := d.codec
+	if cl.Redis != nil {
+		codec = d.codecFor(cl, host)
+	}
+	return d.srv.pools.Pool(host.Addr, codec, opts)
 }
 
 // connectFailed records that no connection to host could be made: it
@@ -296,6 +303,11 @@ func (d *downstream) connectFailed(cl *cluster.Cluster, host *cluster.Host, key 
 		d.srv.metrics.Unreachable.WithLabelValues(cl.Name).Inc()
 		d.srv.log.Warn("upstream host unreachable: skipped until a reconnect succeeds",
 			zap.String("cluster", cl.Name), zap.String("host", host.Addr))
+	}
+	if t := d.topology(cl); t != nil {
+		// Only the node of the slot serves it: the map may have changed.
+		t.Refresh()
+		return nil
 	}
 	next := cl.Pick(key, hasKey)
 	if next == nil || next == host || next.Unreachable() {
@@ -327,8 +339,16 @@ func (d *downstream) end(c *upstream.Call) {
 	d.inflight.Add(-1)
 }
 
-// Respond delivers an upstream response with the client's request ID.
+// Respond delivers an upstream response with the client's request ID
+// (after following a Redis Cluster's MOVED or ASK: redirect).
 func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.Batch) {
+	if c.Cluster != nil && c.Cluster.Redis != nil && d.redirect(c, resp, b, 0) {
+		return
+	}
+	d.respond(c, resp, b)
+}
+
+func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.Batch) {
 	status := "ok"
 	if resp.Kind == protocols.KindError {
 		status = "error"

@@ -14,8 +14,20 @@ import (
 // connection, or a certificate without a SPIFFE ID, leaves both empty.
 // Called by the read loop, after a frame was read (the handshake is done).
 func (d *downstream) identify() {
-	tc, ok := d.nc.(*tls.Conn)
-	if !ok {
+	var tc *tls.Conn
+	switch c := d.nc.(type) {
+	case meshConn:
+		// Verified by proxy/mtls, by hand (a SPIFFE ID, not a host name):
+		// crypto/tls leaves VerifiedChains empty then, so the caller is the
+		// leaf it presented (docs/authorization.md).
+		d.identified = true
+		if pc := c.ConnectionState().PeerCertificates; len(pc) > 0 {
+			d.peer.Principal, d.peer.Namespace = spiffeIdentity(pc[0].URIs)
+		}
+		return
+	case *tls.Conn:
+		tc = c
+	default:
 		d.identified = true
 		return
 	}

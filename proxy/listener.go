@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"net"
 	"sync/atomic"
 	"time"
@@ -41,17 +40,28 @@ func (l *listener) serve() {
 			l.refuse(nc, why, limit)
 			return
 		}
-		if cfg := l.cfg.Load(); cfg.TLS != nil {
-			nc = tls.Server(nc, cfg.TLS) // the handshake runs in the connection's first read
-		}
-		d := newDownstream(l, nc)
-		if !l.srv.track(d) {
-			d.close()
-			return
-		}
+		// Counted from now, so connections still in their handshake or
+		// sending nothing count against the listener's limit.
 		l.open.Add(1)
-		go d.serve()
+		go l.start(nc)
 	})
+}
+
+// start serves one accepted connection, after its TLS, if any (secure),
+// so a slow handshake holds only its own goroutine.
+func (l *listener) start(nc net.Conn) {
+	nc, ok := l.srv.secure(nc, l.cfg.Load())
+	if !ok {
+		l.open.Add(-1)
+		return
+	}
+	d := newDownstream(l, nc)
+	if !l.srv.track(d) {
+		l.open.Add(-1)
+		d.close()
+		return
+	}
+	d.serve() // its end counts the connection closed
 }
 
 // refuse closes a connection over a connection limit. It logs the first

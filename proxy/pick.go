@@ -6,6 +6,9 @@ import "github.com/metamesh/metamesh/protocols"
 // attribute when it has one (unreachable and ejected hosts are skipped:
 // cluster.Pick).
 func (r *request) pick() *local {
+	if t := r.d.topology(r.cl); t != nil {
+		return r.pickRedis(t)
+	}
 	if r.rt.HashKey != "" {
 		r.key, r.hasKey = r.m.Headers.Get(r.rt.HashKey)
 	}

@@ -24,6 +24,7 @@ func (d *downstream) pinAndSend(c *upstream.Call, cl *cluster.Cluster, pin proto
 	if err != nil {
 		return err
 	}
+	c.Dedicated = true
 	if pa, ok := d.session.(protocols.Preambler); ok {
 		for _, m := range pa.Preamble() {
 			pc := upstream.NewCall(&m)
@@ -70,6 +71,7 @@ func (d *downstream) sendPinned(m *protocols.Message, seq uint64, pin protocols.
 	c := upstream.NewCall(m)
 	c.Host, c.Receiver, c.Cluster, c.Log, c.Span, c.Set = p.host, d, p.cl, r.ob.log, r.ob.span, r.traceSet
 	c.Service, c.Route, c.ClusterName, c.Start, c.Seq = r.label, r.routeName, p.cl.Name, r.ob.start, seq
+	c.Dedicated = true
 	d.begin(c)
 	err := p.conn.Send(c, &d.batch)
 	if err != nil || pin == protocols.Unpin {

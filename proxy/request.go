@@ -53,6 +53,9 @@ type local struct {
 	reason protocols.Reason
 	abort  uint32
 	text   string
+	// raw is a reply of the protocol's own to send as it is (Redis
+	// Cluster's CROSSSLOT), accounted as status "error".
+	raw []byte
 }
 
 func (r *request) oneway() bool { return r.m.Kind == protocols.KindOneway }
@@ -64,6 +67,11 @@ func (r *request) answer(out *local) {
 		rl.Refused(d.pinned != nil)
 	}
 	route, cluster := r.routeName, r.cname
+	if out.raw != nil {
+		d.reply(r.seq, &d.batch, func(dst []byte) []byte { return append(dst, out.raw...) })
+		d.account(m, r.ob, r.label, route, cluster, "", "error", 0)
+		return
+	}
 	if out.abort != 0 {
 		if sr, ok := d.codec.(protocols.StatusReplier); ok {
 			if !r.oneway() {

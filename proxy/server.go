@@ -14,8 +14,11 @@ import (
 	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
+	"github.com/metamesh/metamesh/proxy/certs"
 	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/mtls"
+	"github.com/metamesh/metamesh/proxy/rediscluster"
 	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
 )
@@ -26,12 +29,14 @@ type Server struct {
 	log     *zap.Logger
 	metrics *metrics.Proxy
 	pools   *upstream.Manager
+	redis   *rediscluster.Registry
 
 	snap  atomic.Pointer[config.Config]
 	ready atomic.Bool
 
 	applyMu   sync.Mutex
 	builder   *config.Builder
+	mesh      *mtls.Mesh // mutual TLS between proxies (secure.go)
 	listeners map[string]*listener
 	stopped   bool // Shutdown began: Apply refuses
 	// captures are the capture ports (mesh mode); unbound, the service
@@ -52,10 +57,12 @@ type Server struct {
 func New(log *zap.Logger, m *metrics.Proxy) *Server {
 	b := config.NewBuilder()
 	b.AccessLogs = accesslog.NewSinks(m.AccessLogDropped.Inc)
+	b.Mesh = mtls.New(certs.NewStore(), m.MTLSHandshakes)
 	s := &Server{
 		log:       log,
 		metrics:   m,
 		builder:   b,
+		mesh:      b.Mesh,
 		listeners: map[string]*listener{},
 		conns:     map[*downstream]struct{}{},
 	}
@@ -63,6 +70,7 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 	m.Register(hostCollector{s})
 	m.Register(s.readyGauge())
 	s.pools = upstream.NewManager(log, s.upstreamStats())
+	s.redis = rediscluster.NewRegistry(log, m.RedisCluster)
 	return s
 }
 
@@ -85,6 +93,10 @@ func (s *Server) Snapshot() *config.Config { return s.snap.Load() }
 
 // Ready reports whether a config has been applied.
 func (s *Server) Ready() bool { return s.ready.Load() }
+
+// RedisClusters returns the slot maps of the Redis Clusters in use
+// (docs/redis-cluster.md), by cluster name.
+func (s *Server) RedisClusters() []rediscluster.View { return s.redis.Views() }
 
 // Metrics returns the proxy's series.
 func (s *Server) Metrics() *metrics.Proxy { return s.metrics }
@@ -129,7 +141,11 @@ func (s *Server) Apply(res *xdsapi.Resources) error {
 		s.listeners[name] = l
 		go l.serve()
 	}
-	s.pools.Retain(func(addr string, codec protocols.Codec, tlsKey string) bool { return used(snap, addr, codec, tlsKey) })
+	s.redis.Retain(snap.Clusters)
+	s.pools.Retain(func(addr string, codec protocols.Codec, tlsKey string) bool {
+		return used(snap, addr, codec, tlsKey) || s.redis.Uses(addr, codec, tlsKey)
+	})
+	s.mesh.Retain(func(cluster string) bool { return snap.Clusters[cluster] != nil })
 	s.ready.Store(true)
 	return nil
 }
@@ -190,7 +206,7 @@ func used(snap *config.Config, addr string, codec protocols.Codec, tlsKey string
 		return false
 	}
 	for _, c := range snap.Clusters {
-		if c.TLSKey != tlsKey {
+		if c.TLSKey != tlsKey && (c.Mesh == nil || c.Mesh.Key != tlsKey) {
 			continue
 		}
 		for _, e := range c.Endpoints {
@@ -277,6 +293,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.captures {
 		c.closeRelays()
 	}
+	s.redis.Stop()
 	s.pools.Drain()
 	// Every request is done: what they logged goes out before the process
 	// does, also when the drain ran out of time.

@@ -31,6 +31,12 @@ type bootstrapConfig struct {
 	// to a second cluster of the same server (the copies' replies are
 	// discarded).
 	MirrorPercent int
+	// MTLSListener makes the listener accept mutual TLS between proxies
+	// only (STRICT, the proxy's --identity-* files); MTLSUpstream makes
+	// the cluster originate it to its endpoint, a proxy expected to be
+	// that SPIFFE ID (docs/mesh-mode.md).
+	MTLSListener bool
+	MTLSUpstream string
 }
 
 // bootstrapTmpl is a `metamesh proxy --bootstrap` file: one listener with
@@ -42,7 +48,20 @@ resources:
   name: {{.Codec}}
   address: {socket_address: {address: "{{.ListenHost}}", port_value: {{.ListenPort}}}}
   filter_chains:
-  - filters:
+  - {{- if .MTLSListener}}
+    name: mtls
+    filter_chain_match: {transport_protocol: tls}
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+        require_client_certificate: true
+        common_tls_context:
+          tls_params: {tls_minimum_protocol_version: TLSv1_3}
+          tls_certificate_sds_secret_configs: [{name: default, sds_config: {ads: {}}}]
+          validation_context_sds_secret_config: {name: ROOTCA, sds_config: {ads: {}}}
+    {{- end}}
+    filters:
     - name: metamesh.meta_protocol_proxy
       typed_config:
         "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
@@ -74,11 +93,30 @@ resources:
   type: STATIC
   connect_timeout: 1s
   lb_policy: ROUND_ROBIN
+{{- if $.MTLSUpstream}}
+  transport_socket_matches:
+  - name: tlsMode-istio
+    match: {tlsMode: istio}
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        common_tls_context:
+          tls_params: {tls_minimum_protocol_version: TLSv1_3}
+          tls_certificate_sds_secret_configs: [{name: default, sds_config: {ads: {}}}]
+          combined_validation_context:
+            default_validation_context:
+              match_typed_subject_alt_names: [{san_type: URI, matcher: {exact: "{{$.MTLSUpstream}}"}}]
+            validation_context_sds_secret_config: {name: ROOTCA, sds_config: {ads: {}}}
+{{- end}}
   load_assignment:
     cluster_name: {{.}}
     endpoints:
     - lb_endpoints:
       - endpoint: {address: {socket_address: {address: "{{$.UpstreamHost}}", port_value: {{$.UpstreamPort}}}}}
+{{- if $.MTLSUpstream}}
+        metadata: {filter_metadata: {envoy.transport_socket_match: {tlsMode: istio}}}
+{{- end}}
 {{- end}}
 `))
 
@@ -107,7 +145,7 @@ func (c bootstrapConfig) render() ([]byte, error) {
 	}
 	// Names go into the YAML as they are: refuse anything YAML would read
 	// differently.
-	for _, name := range []string{c.Codec, c.Service, c.DefaultService, c.AccessLog} {
+	for _, name := range []string{c.Codec, c.Service, c.DefaultService, c.AccessLog, strings.TrimPrefix(c.MTLSUpstream, "spiffe://")} {
 		if strings.ContainsAny(name, "\"\\\n:{}[]#, ") {
 			return nil, fmt.Errorf("%q is not a name", name)
 		}
@@ -118,6 +156,7 @@ func (c bootstrapConfig) render() ([]byte, error) {
 		"DefaultService": c.DefaultService, "UpstreamHost": uh, "UpstreamPort": up,
 		"AccessLog": c.AccessLog, "AccessLogPercent": c.AccessLogPercent,
 		"MirrorPercent": c.MirrorPercent, "Clusters": clusters,
+		"MTLSListener": c.MTLSListener, "MTLSUpstream": c.MTLSUpstream,
 	})
 	return buf.Bytes(), err
 }

@@ -97,6 +97,21 @@ func TestBootstrapMirror(t *testing.T) {
 	}
 }
 
+// TestBootstrapMTLS: the two proxies of the -mtls run, in the form the
+// translator writes (docs/mesh-mode.md): a STRICT listener and a cluster
+// originating mutual TLS to its endpoint.
+func TestBootstrapMTLS(t *testing.T) {
+	back, data := buildRendered(t, bootstrapConfig{Listen: "127.0.0.1:1", Codec: "dubbo", Service: greeterInterface, Upstream: "127.0.0.1:2", MTLSListener: true})
+	if l := back.Listeners["dubbo"]; l == nil || l.MTLS != config.MTLSStrict {
+		t.Fatalf("listener %+v: want STRICT mutual TLS\n%s", l, data)
+	}
+	front, data := buildRendered(t, bootstrapConfig{Listen: "127.0.0.1:1", Codec: "dubbo", Service: greeterInterface, Upstream: "127.0.0.1:2", MTLSUpstream: benchServerID})
+	c := front.Clusters["server"]
+	if c == nil || c.Mesh == nil || len(c.Mesh.Hosts) != 1 || front.Listeners["dubbo"].MTLS != config.MTLSOff {
+		t.Fatalf("cluster %+v: want mutual TLS to its one endpoint\n%s", c, data)
+	}
+}
+
 func TestSumSeries(t *testing.T) {
 	text := `# HELP metamesh_mirror_requests_total x
 metamesh_mirror_requests_total{cluster="mirror",protocol="dubbo",result="sent",route="all",service="s"} 40

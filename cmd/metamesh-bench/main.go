@@ -46,6 +46,9 @@ type options struct {
 	// that share to the server.
 	accessLogPercent float64
 	mirrorPercent    int
+	// mtls adds runs through two proxies, plaintext and with mutual TLS
+	// between them.
+	mtls bool
 }
 
 func main() {
@@ -63,6 +66,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each run")
 	flag.Float64Var(&o.accessLogPercent, "access-log-percent", 0, "if > 0, also run through a proxy writing an access log of this percentage of the requests")
 	flag.IntVar(&o.mirrorPercent, "mirror-percent", 0, "if > 0, also run through a proxy mirroring this percentage of the requests to the server")
+	flag.BoolVar(&o.mtls, "mtls", false, "also run through two proxies (a consumer's sidecar and a provider's), plaintext and with mutual TLS between them, and compare")
 	flag.Parse()
 	o.readyTimeout, o.stop = time.Minute, 15*time.Second
 	o.servers = map[string]string{}

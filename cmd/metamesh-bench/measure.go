@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,6 +30,9 @@ type result struct {
 	// mirrorsSent is how many copies that proxy counted as sent.
 	mirrored    *measurement
 	mirrorsSent float64
+	// twoPlain and twoMTLS are the runs through two proxies, plaintext
+	// and with mutual TLS between them (-mtls), nil when not asked for.
+	twoPlain, twoMTLS *measurement
 	// proxyLog is the end of the log of each proxy whose run had wrong
 	// replies.
 	proxyLog string
@@ -107,6 +111,15 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 		r.proxyLog += r.mirrored.proxyLog
 		r.mirrorsSent = sumSeries(metricsText, "metamesh_mirror_requests_total", `result="sent"`)
 	}
+	if o.mtls {
+		if r.twoPlain, err = twoProxies(ctx, o, w, dir, "2 proxies", cfg, false, server); err != nil {
+			return r, err
+		}
+		if r.twoMTLS, err = twoProxies(ctx, o, w, dir, "2 proxies mTLS", cfg, true, server); err != nil {
+			return r, err
+		}
+		r.proxyLog += r.twoPlain.proxyLog + r.twoMTLS.proxyLog
+	}
 	for _, c := range children {
 		if !c.alive() {
 			return r, fmt.Errorf("%s exited during the benchmark: %v%s", c.name, c.waitErr, c.logTail())
@@ -121,7 +134,7 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 // runs are the result's measurements in order.
 func (r *result) runs() []*measurement {
 	out := []*measurement{r.direct, r.proxied}
-	for _, m := range []*measurement{r.logged, r.mirrored} {
+	for _, m := range []*measurement{r.logged, r.mirrored, r.twoPlain, r.twoMTLS} {
 		if m != nil {
 			out = append(out, m)
 		}
@@ -183,13 +196,13 @@ func variant(ctx context.Context, o options, w *workload, dir, name, proc string
 // startProxy writes cfg as the bootstrap file name+".yaml" in dir and
 // starts `metamesh proxy` on it with its admin address on admin ("" for
 // any), returning once it accepts connections.
-func startProxy(ctx context.Context, o options, dir, name string, cfg bootstrapConfig, admin string) (*child, error) {
+func startProxy(ctx context.Context, o options, dir, name string, cfg bootstrapConfig, admin string, extra ...string) (*child, error) {
 	bootstrap, err := cfg.write(dir, name+".yaml")
 	if err != nil {
 		return nil, err
 	}
 	proxy, err := startChild(name, dir, "", o.metamesh,
-		"proxy", "--bootstrap", bootstrap, "--admin", cmp.Or(admin, "127.0.0.1:0"), "--log-level", "warn")
+		append([]string{"proxy", "--bootstrap", bootstrap, "--admin", cmp.Or(admin, "127.0.0.1:0"), "--log-level", "warn"}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -209,27 +222,28 @@ func countLines(path string) (int, error) {
 	return bytes.Count(data, []byte{'\n'}), nil
 }
 
-// measure runs the load against addr, sampling the CPU time of procs and
-// of the bench itself around the measured window.
+// measure runs the load against addr, sampling the CPU time, read/write
+// syscalls and context switches of procs and of the bench itself around
+// the measured window.
 func measure(ctx context.Context, o options, w *workload, name, addr string, procs map[string]*child) (*measurement, error) {
 	pids := map[string]int{"bench": os.Getpid()}
 	for n, c := range procs {
 		pids[n] = c.cmd.Process.Pid
 	}
-	m := &measurement{name: name, cpu: map[string]float64{}, syscalls: map[string]float64{}}
+	m := &measurement{name: name, cpu: map[string]float64{}, syscalls: map[string]float64{}, switches: map[string]float64{}}
 	var sampleErr error
 	sample := func(sign float64) {
 		for n, pid := range pids {
-			s, err := cpuSeconds(pid)
-			if err == nil {
-				m.cpu[n] += sign * s
-				var calls uint64
-				calls, err = ioSyscalls(pid)
-				m.syscalls[n] += sign * float64(calls)
-			}
-			if err != nil {
+			s, err1 := cpuSeconds(pid)
+			calls, err2 := ioSyscalls(pid)
+			switches, err3 := ctxSwitches(pid)
+			if err := errors.Join(err1, err2, err3); err != nil {
 				sampleErr = fmt.Errorf("counters of %s: %w", n, err)
+				continue
 			}
+			m.cpu[n] += sign * s
+			m.syscalls[n] += sign * float64(calls)
+			m.switches[n] += sign * float64(switches)
 		}
 	}
 	res, err := runLoad(ctx, loadConfig{

@@ -190,6 +190,40 @@ func ioSyscalls(pid int) (uint64, error) {
 	return n, nil
 }
 
+// ctxSwitches is the number of context switches pid's threads have made
+// so far, voluntary (waits: a futex, epoll_wait, a blocking read) and
+// involuntary (preempted), summed over every task in /proc/PID/task (the
+// process's own status counts its main thread only). Threads that exited
+// are not counted; Go's seldom do.
+func ctxSwitches(pid int) (uint64, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, t := range tasks {
+		data, err := os.ReadFile(filepath.Join(dir, t.Name(), "status"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the thread exited since the listing
+		}
+		if err != nil {
+			return 0, err
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if ok && (k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches") {
+				c, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				if err != nil {
+					return 0, err
+				}
+				n += c
+			}
+		}
+	}
+	return n, nil
+}
+
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

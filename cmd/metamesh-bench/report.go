@@ -8,14 +8,16 @@ import (
 	"time"
 )
 
-// measurement is one run's load result and, by process, the CPU seconds
-// and the read/write system calls it used inside the measured window.
+// measurement is one run's load result and, by process, the CPU seconds,
+// the read/write system calls and the context switches it used inside the
+// measured window.
 type measurement struct {
 	name     string
 	proxyLog string // the end of its proxy's log, when a reply was wrong
 	res      *loadResult
 	cpu      map[string]float64
 	syscalls map[string]float64
+	switches map[string]float64
 }
 
 // perRequest formats counter[proc] per 100k (scale 1e5) or per one
@@ -40,14 +42,15 @@ func report(w io.Writer, header string, results []*result) {
 	fmt.Fprintln(w, header)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "protocol\trun\treq/s\tp50\tp99\tp999\tmax\terrors\t\tCPU s/100k req:\tserver\tproxy\tbench\t\tsyscalls/req:\tserver\tproxy\tbench\t")
+	fmt.Fprintln(tw, "protocol\trun\treq/s\tp50\tp99\tp999\tmax\terrors\t\tCPU s/100k req:\tserver\tproxy\tbench\t\tsyscalls/req:\tserver\tproxy\tbench\t\tctx switches/req:\tserver\tproxy\tbench\t")
 	for _, r := range results {
 		for _, m := range r.runs() {
 			h := m.res.Hist
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t\t\t%s\t%s\t%s\t\t\t%s\t%s\t%s\t\n", r.work.name, m.name, m.res.Throughput(),
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t\t\t%s\t%s\t%s\t\t\t%s\t%s\t%s\t\t\t%s\t%s\t%s\t\n", r.work.name, m.name, m.res.Throughput(),
 				ms(h.Quantile(0.50)), ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.Max()), m.res.Errors,
 				m.perRequest(m.cpu, "server", 1e5), m.perRequest(m.cpu, "proxy", 1e5), m.perRequest(m.cpu, "bench", 1e5),
-				m.perRequest(m.syscalls, "server", 1), m.perRequest(m.syscalls, "proxy", 1), m.perRequest(m.syscalls, "bench", 1))
+				m.perRequest(m.syscalls, "server", 1), m.perRequest(m.syscalls, "proxy", 1), m.perRequest(m.syscalls, "bench", 1),
+				m.perRequest(m.switches, "server", 1), m.perRequest(m.switches, "proxy", 1), m.perRequest(m.switches, "bench", 1))
 		}
 	}
 	_ = tw.Flush()
@@ -59,6 +62,9 @@ func report(w io.Writer, header string, results []*result) {
 		}
 		if r.mirrored != nil {
 			compareMirrored(w, r)
+		}
+		if r.twoMTLS != nil {
+			compareMTLS(w, r)
 		}
 	}
 }
@@ -105,8 +111,8 @@ func compare(w io.Writer, direct, proxied *measurement) {
 		fmt.Fprintf(w, "  p99 added by the proxy:    %s (target <= %s: %s)\n", ms(added), ms(targetP99Cost), verdict(added <= targetP99Cost))
 		if s, ok := proxied.cpu["proxy"]; ok {
 			n := float64(proxied.res.OK)
-			fmt.Fprintf(w, "  proxy cost:                %.1f µs CPU and %.2f read/write syscalls per request, %.2f cores busy\n",
-				s/n*1e6, proxied.syscalls["proxy"]/n, s/proxied.res.Elapsed.Seconds())
+			fmt.Fprintf(w, "  proxy cost:                %.1f µs CPU, %.2f read/write syscalls and %.2f context switches per request, %.2f cores busy\n",
+				s/n*1e6, proxied.syscalls["proxy"]/n, proxied.switches["proxy"]/n, s/proxied.res.Elapsed.Seconds())
 		}
 	}
 	errorSamples(w, direct)
@@ -131,4 +137,17 @@ func verdict(ok bool) string {
 // ms formats a latency in milliseconds with three decimals.
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond))
+}
+
+// targetMTLSRatio is issue 17's target: mutual TLS between the proxies
+// keeps at least this share of the plaintext throughput.
+const targetMTLSRatio = 0.85
+
+// compareMTLS prints the two-proxy run with mutual TLS against the
+// plaintext one: throughput ratio and the proxies' CPU per request.
+func compareMTLS(w io.Writer, r *result) {
+	p, m := r.twoPlain, r.twoMTLS
+	ratio := m.res.Throughput() / p.res.Throughput()
+	fmt.Fprintf(w, "  %-26s %.2f (target >= %.2f: %s)\n", "2 proxies mTLS / plaintext throughput:", ratio, targetMTLSRatio, verdict(ratio >= targetMTLSRatio))
+	fmt.Fprintf(w, "  %-26s %s → %s CPU s/100k req\n", "both proxies:", p.perRequest(p.cpu, "proxy", 1e5), m.perRequest(m.cpu, "proxy", 1e5))
 }

@@ -14,9 +14,9 @@ func TestReportRowsAndSections(t *testing.T) {
 			h.Record(lat)
 		}
 		m := &measurement{name: name, res: &loadResult{Hist: h, OK: ok, Elapsed: time.Second},
-			cpu: map[string]float64{}, syscalls: map[string]float64{}}
+			cpu: map[string]float64{}, syscalls: map[string]float64{}, switches: map[string]float64{}}
 		for _, p := range procs {
-			m.cpu[p], m.syscalls[p] = float64(ok)*20e-6, float64(ok)*4
+			m.cpu[p], m.syscalls[p], m.switches[p] = float64(ok)*20e-6, float64(ok)*4, float64(ok)/2
 		}
 		return m
 	}
@@ -34,7 +34,7 @@ func TestReportRowsAndSections(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		`(?m)^HEADER\n\n +protocol +run +req/s`,
-		`(?m)^ +dubbo +direct +1000 +1\.000ms .* 2\.00 +- +2\.00 +4\.00 +- +4\.00$`,
+		`(?m)^ +dubbo +direct +1000 +1\.000ms .* 2\.00 +- +2\.00 +4\.00 +- +4\.00 +0\.50 +- +0\.50$`,
 		`(?m)^ +dubbo +proxied +500 `,
 		`(?m)^ +dubbo +log 1% +470 `,
 		`(?m)^  log 1% / proxied throughput: 0\.94 \(target >= 0\.90: met\)\n  access log: +6 lines, 1\.28% of the measured requests`,
@@ -42,7 +42,7 @@ func TestReportRowsAndSections(t *testing.T) {
 		`(?m)^  mirror 10% vs proxied: +throughput 0\.80, p50 3\.\d+ms → 4\.\d+ms, p99 3\.\d+ms → 4\.\d+ms\n  mirror copies sent: +41, 10\.25% of the measured requests`,
 		`(?m)^ +thrift +direct +1000 `,
 		`(?m)^ +thrift +proxied +800 `,
-		`(?m)^dubbo:\n  proxied/direct throughput: 0\.50 \(target >= 0\.60: MISSED\)\n  p99 added by the proxy: +2\.\d+ms \(target <= 1\.000ms: MISSED\)\n  proxy cost: +20\.0 µs CPU and 4\.00`,
+		`(?m)^dubbo:\n  proxied/direct throughput: 0\.50 \(target >= 0\.60: MISSED\)\n  p99 added by the proxy: +2\.\d+ms \(target <= 1\.000ms: MISSED\)\n  proxy cost: +20\.0 µs CPU, 4\.00 read/write syscalls and 0\.50 context switches per request`,
 		`(?m)^thrift:\n  proxied/direct throughput: 0\.80 \(target >= 0\.60: met\)\n  p99 added by the proxy: +0\.000ms \(target <= 1\.000ms: met\)`,
 		`(?m)^  proxied errors, first of each connection that had any:\n    response 3: boom$`,
 	} {

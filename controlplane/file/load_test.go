@@ -333,10 +333,10 @@ func TestLoadProblems(t *testing.T) {
 		},
 	}, {
 		name: "Aeraki fields metamesh can't honour",
-		files: map[string]string{"a.yaml": strings.Replace(aerakiMetaRouter, "spec:\n", "spec:\n  gateways: [gw]\n", 1) +
+		files: map[string]string{"a.yaml": strings.Replace(aerakiMetaRouter, "spec:\n", "spec:\n  globalRateLimit: {domain: production}\n", 1) +
 			"---\n" + strings.Replace(aerakiMetaRouter, "weight: 80", "weight: 81", 1)},
 		want: []string{
-			"a.yaml:MetaRouter/test-metaprotocol-route: spec.gateways: Forbidden: ",
+			"a.yaml:MetaRouter/test-metaprotocol-route: spec.globalRateLimit: Forbidden: ",
 			"a.yaml:MetaRouter/test-metaprotocol-route: spec.routes[0].route: ",
 		},
 	}, {

@@ -28,6 +28,11 @@ const (
 	// StatusAnnotation marks an injected pod, so a second pass (webhook
 	// reinvocation) leaves it alone.
 	StatusAnnotation = "metamesh.io/injected"
+	// TLSModeLabel "istio" (Istio's label) marks a pod whose sidecar
+	// captures inbound connections, so terminates mutual TLS between
+	// proxies; its endpoints carry it, and the translator originates mutual
+	// TLS to them.
+	TLSModeLabel = "security.istio.io/tlsMode"
 )
 
 // Names of what is added.
@@ -120,6 +125,14 @@ func (s *Sidecar) Inject(pod *corev1.Pod) {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[StatusAnnotation] = "true"
+	if s.CaptureInbound {
+		// Its sidecar terminates mutual TLS between proxies: the
+		// proxies calling it originate it (docs/mesh-mode.md).
+		if pod.Labels == nil {
+			pod.Labels = map[string]string{}
+		}
+		pod.Labels[TLSModeLabel] = "istio"
+	}
 }
 
 // initContainer runs `metamesh iptables` as root with NET_ADMIN and

@@ -62,4 +62,9 @@ func TestInjectCapturesInboundWhenAsked(t *testing.T) {
 	if m := p.Spec.Containers[0].VolumeMounts; len(m) != 2 || m[0].MountPath != "/var/run/secrets/metamesh" || !m[0].ReadOnly {
 		t.Errorf("sidecar mounts %+v", m)
 	}
+	// Its sidecar terminates mutual TLS between proxies: its endpoints
+	// are labelled so callers originate it.
+	if p.Labels[TLSModeLabel] != "istio" {
+		t.Errorf("labels %v: want %s=istio", p.Labels, TLSModeLabel)
+	}
 }

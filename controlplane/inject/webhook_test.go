@@ -258,6 +258,9 @@ func checkInjected(t *testing.T, pod *corev1.Pod) {
 	if pod.Annotations[StatusAnnotation] != "true" {
 		t.Errorf("annotations: %v", pod.Annotations)
 	}
+	if _, ok := pod.Labels[TLSModeLabel]; ok {
+		t.Errorf("a sidecar without inbound capture is labelled %s (it can't terminate mutual TLS)", TLSModeLabel)
+	}
 }
 
 func names(cs []corev1.Container) []string {

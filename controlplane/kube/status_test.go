@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,9 +127,20 @@ func TestAerakiKinds(t *testing.T) {
 	}
 	gw := &aeraki.MetaRouter{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gw"},
-		Spec:       aeraki.MetaRouterSpec{Hosts: []string{host}, Gateways: []string{"istio-system/gw"}},
+		Spec: aeraki.MetaRouterSpec{Hosts: []string{host}, Gateways: []string{"istio-system/gw"}, Routes: []aeraki.MetaRoute{{
+			Name: "at-the-gateway", Route: []aeraki.MetaRouteDestination{{Destination: aeraki.Destination{Host: host}}},
+		}}},
 	}
-	for _, o := range []client.Object{ap, mr, gw} {
+	sayHello := "sayHello"
+	global := &aeraki.MetaRouter{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "global"},
+		Spec: aeraki.MetaRouterSpec{Hosts: []string{host}, GlobalRateLimit: &aeraki.GlobalRateLimit{
+			Domain: "production", RateLimitService: "outbound|8081||rate-limit-server.istio-system.svc.cluster.local",
+			Match:       aeraki.MetaRouteMatch{Attributes: map[string]aeraki.StringMatch{"method": {Exact: &sayHello}}},
+			Descriptors: []aeraki.RateLimitDescriptor{{Property: "method", DescriptorKey: "method"}},
+		}},
+	}
+	for _, o := range []client.Object{ap, mr, gw, global} {
 		if err := c.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
@@ -138,19 +150,24 @@ func TestAerakiKinds(t *testing.T) {
 	wantCondition(t, c, ap, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted, "")
 	wantCondition(t, c, mr, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted, "")
 	wantCondition(t, c, mr, v1alpha1.ConditionResolvedRefs, metav1.ConditionTrue, v1alpha1.ReasonResolvedRefs, "")
-	wantCondition(t, c, gw, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonInvalid, "spec.gateways")
-	eventually(t, "a my-rpc listener on the Service's port", func() (bool, string) {
+	wantCondition(t, c, gw, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted, "")
+	wantCondition(t, c, global, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonInvalid, "spec.globalRateLimit")
+	eventually(t, "a my-rpc listener on the Service's port, routed by gw at its gateway", func() (bool, string) {
 		out := src.output()
 		if out == nil {
 			return false, "nothing published"
 		}
 		var names []string
 		for _, l := range out.Resources.Listeners {
-			if l.Name == "my-rpc-20900" {
-				return true, ""
-			}
 			names = append(names, l.Name)
 		}
-		return false, fmt.Sprintf("listeners %v", names)
+		if !slices.Contains(names, "my-rpc-20900") {
+			return false, fmt.Sprintf("listeners %v", names)
+		}
+		res := out.Views.ForGateway("istio-system/gw")
+		if len(res.Routes) != 1 || len(res.Routes[0].VirtualHosts) != 1 || res.Routes[0].VirtualHosts[0].Routes[0].Name != "at-the-gateway" {
+			return false, fmt.Sprintf("the gateway's routes %v", res.Routes)
+		}
+		return true, ""
 	})
 }

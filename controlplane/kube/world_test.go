@@ -104,7 +104,8 @@ func TestBuildRefusesAndConverts(t *testing.T) {
 	}}
 	l.aerakiRouters.Items = []aeraki.MetaRouter{
 		{ObjectMeta: om("a", "same"), Spec: aeraki.MetaRouterSpec{Hosts: []string{"h2"}}},
-		{ObjectMeta: om("a", "gw"), Spec: aeraki.MetaRouterSpec{Hosts: []string{"h3"}, Gateways: []string{"g"}}},
+		{ObjectMeta: om("a", "global"), Spec: aeraki.MetaRouterSpec{Hosts: []string{"h3"}, GlobalRateLimit: &aeraki.GlobalRateLimit{Domain: "production"}}},
+		{ObjectMeta: om("a", "gw"), Spec: aeraki.MetaRouterSpec{Hosts: []string{"h5"}, Gateways: []string{"g"}}},
 		{ObjectMeta: om("a", "ok"), Spec: aeraki.MetaRouterSpec{Hosts: []string{"h4"}}},
 	}
 	l.aerakiProtocols.Items = []aeraki.ApplicationProtocol{{ObjectMeta: om("a", "rpc"), Spec: aeraki.ApplicationProtocolSpec{Protocol: "my-rpc", Codec: "aeraki.meta_protocol.codec.dubbo"}}}
@@ -114,10 +115,10 @@ func TestBuildRefusesAndConverts(t *testing.T) {
 	for _, mr := range s.input.MetaRouters {
 		names = append(names, mr.Namespace+"/"+mr.Name)
 	}
-	if want := []string{"a/ok", "a/same"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"a/gw", "a/ok", "a/same"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("MetaRouters %v, want %v", names, want)
 	}
-	mr := s.input.MetaRouters[1]
+	mr := s.input.MetaRouters[2]
 	if mr.ResourceVersion != "" || mr.UID != "" || mr.Generation != 3 || mr.Status.ObservedGeneration != 0 {
 		t.Errorf("metadata/status not reduced to what translation reads: %+v %+v", mr.ObjectMeta, mr.Status)
 	}
@@ -126,9 +127,12 @@ func TestBuildRefusesAndConverts(t *testing.T) {
 		!strings.Contains(got.Message, "already defined by MetaRouter.metamesh.io a/same") {
 		t.Errorf("Aeraki MetaRouter with a metamesh one's name: %+v", got)
 	}
-	gw := objectID{kind: "MetaRouter.metaprotocol.aeraki.io", namespace: "a", name: "gw"}
-	if got := s.refused[gw].Get(v1alpha1.ConditionAccepted); got == nil || got.Reason != v1alpha1.ReasonInvalid || !strings.Contains(got.Message, "spec.gateways") {
-		t.Errorf("Aeraki MetaRouter with gateways: %+v", got)
+	global := objectID{kind: "MetaRouter.metaprotocol.aeraki.io", namespace: "a", name: "global"}
+	if got := s.refused[global].Get(v1alpha1.ConditionAccepted); got == nil || got.Reason != v1alpha1.ReasonInvalid || !strings.Contains(got.Message, "spec.globalRateLimit") {
+		t.Errorf("Aeraki MetaRouter with globalRateLimit: %+v", got)
+	}
+	if gw := s.input.MetaRouters[0]; !reflect.DeepEqual(gw.Spec.Gateways, v1alpha1.Gateways{"g"}) {
+		t.Errorf("Aeraki MetaRouter with gateways converted to %+v", gw.Spec)
 	}
 	ap := objectID{kind: "ApplicationProtocol.metaprotocol.aeraki.io", namespace: "a", name: "rpc"}
 	if got := s.origins["ApplicationProtocol//my-rpc"]; got != ap {

@@ -54,6 +54,9 @@ type port struct {
 	// DestinationPolicy tlsKey of one of its services (settleListenerTLS).
 	tls    *v1alpha1.ListenerTLS
 	tlsKey string
+	// mtls is its mutual TLS mode between proxies (settleMTLS): DISABLE
+	// when tls is set.
+	mtls v1alpha1.MTLSMode
 }
 
 type translation struct {

@@ -17,7 +17,7 @@ func (t *translation) attachPolicies() {
 			t.reject(key, v1alpha1.ReasonUnknownHost, fmt.Sprintf("spec.host: %s is unknown", dp.Spec.Host))
 			continue
 		}
-		a := attached[*v1alpha1.DestinationPolicy]{obj: dp, key: key, exports: exportsOf(dp.Spec.ExportTo, dp.Namespace)}
+		a := attached[*v1alpha1.DestinationPolicy]{obj: dp, key: key, exports: exportsOf(dp.Spec.ExportTo, dp.Namespace), gateways: gatewaySet{any: true}}
 		if held := claim(&svc.policies, a); held != nil {
 			t.conflict(key, "spec.host", held.key, fmt.Sprintf("%s already has DestinationPolicy %s/%s%s", dp.Spec.Host, held.obj.Namespace, held.obj.Name, overlap(held.exports, a.exports)))
 			continue
@@ -40,9 +40,10 @@ func (t *translation) attachRouters() {
 				t.unresolved(key, v1alpha1.ReasonUnknownHost, fmt.Sprintf("spec.hosts[%d]: no ServiceEntry defines %s", i, h))
 				continue
 			}
-			a := attached[*v1alpha1.MetaRouter]{obj: mr, key: key, exports: exportsOf(mr.Spec.ExportTo, mr.Namespace)}
+			a := attached[*v1alpha1.MetaRouter]{obj: mr, key: key, exports: exportsOf(mr.Spec.ExportTo, mr.Namespace), gateways: gatewaysOf(mr.Spec.Gateways, mr.Namespace)}
 			if held := claim(&svc.routers, a); held != nil {
-				t.conflict(key, fmt.Sprintf("spec.hosts[%d]", i), held.key, fmt.Sprintf("%s is already routed by MetaRouter %s/%s%s", h, held.obj.Namespace, held.obj.Name, overlap(held.exports, a.exports)))
+				t.conflict(key, fmt.Sprintf("spec.hosts[%d]", i), held.key, fmt.Sprintf("%s is already routed by MetaRouter %s/%s%s%s", h, held.obj.Namespace, held.obj.Name,
+					overlap(held.exports, a.exports), gatewayOverlap(held.gateways, a.gateways)))
 				continue
 			}
 			n++
@@ -60,6 +61,17 @@ func overlap(held, refused exportSet) string {
 		return ""
 	}
 	return fmt.Sprintf(" exported to %s (this one is exported to %s)", held, refused)
+}
+
+// gatewayOverlap says, in a conflict message, why two MetaRouters with
+// gateways clash: "" when both apply to the sidecars only (the usual
+// case).
+func gatewayOverlap(held, refused gatewaySet) string {
+	meshOnly := func(g gatewaySet) bool { return g.mesh && !g.any && len(g.names) == 0 }
+	if meshOnly(held) && meshOnly(refused) {
+		return ""
+	}
+	return fmt.Sprintf(" for %s (this one is for %s)", held, refused)
 }
 
 // subsetLabels returns the labels of subset on svc, or false.

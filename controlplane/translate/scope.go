@@ -68,19 +68,96 @@ func (e exportSet) String() string {
 	return "namespaces " + strings.Join(e.ns, ", ")
 }
 
+// gatewaySet is which proxies an object applies to (docs/gateways.md):
+// the sidecars (mesh), those of named gateways, or any proxy.
+type gatewaySet struct {
+	any   bool // DestinationPolicies: sidecars and gateways alike
+	mesh  bool
+	names []string // "namespace/name", sorted, without duplicates
+}
+
+// gatewaysOf reads a validated gateways list of a MetaRouter in
+// namespace owner: empty is the mesh, a bare name is in owner.
+func gatewaysOf(g v1alpha1.Gateways, owner string) gatewaySet {
+	if len(g) == 0 {
+		return gatewaySet{mesh: true}
+	}
+	var out gatewaySet
+	for _, gw := range g {
+		switch {
+		case gw == v1alpha1.GatewayMesh:
+			out.mesh = true
+		case strings.Contains(gw, "/"):
+			out.names = append(out.names, gw)
+		default:
+			out.names = append(out.names, owner+"/"+gw)
+		}
+	}
+	slices.Sort(out.names)
+	out.names = slices.Compact(out.names)
+	return out
+}
+
+// has reports whether the object applies to the proxies of gateway gw
+// ("" the sidecars).
+func (g gatewaySet) has(gw string) bool {
+	switch {
+	case g.any:
+		return true
+	case gw == "":
+		return g.mesh
+	}
+	_, found := slices.BinarySearch(g.names, gw)
+	return found
+}
+
+// overlaps reports whether some proxy gets both.
+func (g gatewaySet) overlaps(o gatewaySet) bool {
+	if g.any || o.any || g.mesh && o.mesh {
+		return true
+	}
+	for _, n := range g.names {
+		if o.has(n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g gatewaySet) String() string {
+	var parts []string
+	if g.any || g.mesh {
+		parts = append(parts, "the sidecars")
+	}
+	if g.any {
+		parts = append(parts, "every gateway")
+	} else if len(g.names) > 0 {
+		parts = append(parts, "gateways "+strings.Join(g.names, ", "))
+	}
+	return strings.Join(parts, " and ")
+}
+
 // attached is a MetaRouter or DestinationPolicy attached to a host.
 type attached[T any] struct {
-	obj     T
-	key     string
-	exports exportSet
+	obj      T
+	key      string
+	exports  exportSet
+	gateways gatewaySet
+}
+
+// applies reports whether the entry applies to the proxies of gateway gw
+// ("" sidecars) in namespace ns.
+func (a *attached[T]) applies(ns, gw string) bool {
+	return a.exports.has(ns) && a.gateways.has(gw)
 }
 
 // claim attaches obj to a host that holds list, unless an object already
-// there is exported to a namespace obj is exported to: then it returns
+// there applies to a proxy obj applies to (exported to one of its
+// namespaces, for one of its gateways or the sidecars): then it returns
 // that one, which keeps the host there.
 func claim[T any](list *[]attached[T], a attached[T]) (holder *attached[T]) {
 	for i := range *list {
-		if (*list)[i].exports.overlaps(a.exports) {
+		if (*list)[i].exports.overlaps(a.exports) && (*list)[i].gateways.overlaps(a.gateways) {
 			return &(*list)[i]
 		}
 	}
@@ -88,14 +165,38 @@ func claim[T any](list *[]attached[T], a attached[T]) (holder *attached[T]) {
 	return nil
 }
 
-// pick returns the index of the entry of list exported to ns, or -1.
-func pick[T any](list []attached[T], ns string) int {
+// pick returns the index of the entry of list that applies to the
+// proxies of gateway gw ("" sidecars) in namespace ns, or -1.
+func pick[T any](list []attached[T], ns, gw string) int {
 	for i := range list {
-		if list[i].exports.has(ns) {
+		if list[i].applies(ns, gw) {
 			return i
 		}
 	}
 	return -1
+}
+
+// oldestFor returns the index of the oldest entry of list that applies
+// to the proxies of gateway gw, whatever its exportTo, or -1.
+func oldestFor[T any](list []attached[T], gw string) int {
+	for i := range list {
+		if list[i].gateways.has(gw) {
+			return i
+		}
+	}
+	return -1
+}
+
+// gateways lists the gateways some MetaRouter names, sorted.
+func (t *translation) gateways() []string {
+	var out []string
+	for _, svc := range t.hostOrder {
+		for _, r := range svc.routers {
+			out = append(out, r.gateways.names...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // egress is one "namespace/host" of a Sidecar, its "." resolved.

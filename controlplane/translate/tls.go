@@ -29,7 +29,7 @@ func (t *translation) settleListenerTLS() {
 	for _, dp := range t.in.DestinationPolicies {
 		want := dp.Spec.ListenerTLS
 		svc := t.services[string(dp.Spec.Host)]
-		if want == nil || svc == nil || !slices.ContainsFunc(svc.policies, func(a attached[*v1alpha1.DestinationPolicy]) bool { return a.obj == dp }) {
+		if want == nil || svc == nil || !attachedTo(svc, dp) {
 			continue // no listener TLS, or a policy not attached
 		}
 		key := keyOf("DestinationPolicy", &dp.ObjectMeta)
@@ -45,6 +45,11 @@ func (t *translation) settleListenerTLS() {
 			}
 		}
 	}
+}
+
+// attachedTo reports whether dp is one of svc's policies (not refused).
+func attachedTo(svc *service, dp *v1alpha1.DestinationPolicy) bool {
+	return slices.ContainsFunc(svc.policies, func(a attached[*v1alpha1.DestinationPolicy]) bool { return a.obj == dp })
 }
 
 // listenerTLS is the transport socket of a listener terminating TLS as

@@ -41,6 +41,10 @@ type Options struct {
 	// may share a port number, each told apart by the addresses it is
 	// dialed at (its capture destinations name it).
 	CaptureOnly bool
+	// MTLSMode is the mutual TLS mode between proxies of the services
+	// whose DestinationPolicy sets none (default PERMISSIVE;
+	// docs/mesh-mode.md#mutual-tls-between-proxies).
+	MTLSMode v1alpha1.MTLSMode
 	// RootNamespace is the namespace whose AuthorizationPolicies are
 	// mesh-wide (v1alpha1.RootNamespace if empty; istio-system for a mesh
 	// that keeps Aeraki's).
@@ -94,6 +98,7 @@ func (t *translation) resolve() {
 	t.registerSidecars()
 	t.attachPolicies()
 	t.settleListenerTLS()
+	t.settleMTLS()
 	t.attachRouters()
 	t.attachAuthorization()
 }

@@ -28,7 +28,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // Each folder under testdata is a case: input.yaml (the objects),
-// options.yaml (optional: captureOnly) and output.golden.yaml (the
+// options.yaml (optional: captureOnly, mtlsMode) and output.golden.yaml (the
 // resources and every object's conditions).
 func TestGolden(t *testing.T) {
 	dirs, err := filepath.Glob("testdata/*/input.yaml")
@@ -73,7 +73,8 @@ func caseOptions(t testing.TB, dir string) Options {
 		return opts
 	}
 	var o struct {
-		CaptureOnly bool `json:"captureOnly"`
+		CaptureOnly bool              `json:"captureOnly"`
+		MTLSMode    v1alpha1.MTLSMode `json:"mtlsMode"`
 	}
 	if err == nil {
 		err = yaml.UnmarshalStrict(data, &o)
@@ -81,7 +82,7 @@ func caseOptions(t testing.TB, dir string) Options {
 	if err != nil {
 		t.Fatalf("%s/options.yaml: %v", dir, err)
 	}
-	opts.CaptureOnly = o.CaptureOnly
+	opts.CaptureOnly, opts.MTLSMode = o.CaptureOnly, o.MTLSMode
 	return opts
 }
 

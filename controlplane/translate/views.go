@@ -3,7 +3,9 @@ package translate
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -39,31 +41,38 @@ func (s *selection) set(i int, seen bool, router, policy int) {
 	s.key = binary.AppendUvarint(s.key, uint64(policy+1))
 }
 
-// selectAll is the whole mesh: every host, with its oldest router and
-// policy.
+// selectAll is the whole mesh: every host, with its oldest router for
+// the sidecars and its oldest policy.
 func (t *translation) selectAll() *selection {
 	s := t.newSelection()
 	for i, svc := range t.hostOrder {
-		s.set(i, true, min(0, len(svc.routers)-1), min(0, len(svc.policies)-1))
+		s.set(i, true, oldestFor(svc.routers, ""), min(0, len(svc.policies)-1))
 	}
 	return s
 }
 
-// selectFor is the view of namespace ns ("" for Default: a namespace no
-// Sidecar or exportTo names).
-func (t *translation) selectFor(ns string) *selection {
+// selectFor is the view of the sidecars (gw "") or the proxies of
+// gateway gw in namespace ns ("" for Default: a namespace no Sidecar or
+// exportTo names). A Sidecar scopes the sidecars of its namespace, not
+// its gateways (docs/gateways.md).
+func (t *translation) selectFor(ns, gw string) *selection {
 	s := t.newSelection()
-	sc := t.sidecars[ns]
+	var sc *sidecar
+	if gw == "" {
+		sc = t.sidecars[ns]
+	}
 	for i, svc := range t.hostOrder {
 		seen := svc.exports.has(ns) && (sc == nil || sc.allows(svc.entry.Namespace, svc.host))
-		s.set(i, seen, pick(svc.routers, ns), pick(svc.policies, ns))
+		s.set(i, seen, pick(svc.routers, ns, gw), pick(svc.policies, ns, gw))
 	}
 	return s
 }
 
 // views computes the Default view and those of the namespaces that differ
-// from it, building one Resources per distinct selection; full is the
-// whole mesh's selection, already built as out.Resources.
+// from it, then the view of a gateway no MetaRouter names (that of the
+// Default namespace without routers) and those of the gateways named that
+// differ from it, building one Resources per distinct selection; full is
+// the whole mesh's selection, already built as out.Resources.
 func (t *translation) views(full *selection) *xdsapi.Views {
 	built := map[string]*xdsapi.Resources{string(full.key): t.out.Resources}
 	resources := func(s *selection) *xdsapi.Resources {
@@ -74,17 +83,26 @@ func (t *translation) views(full *selection) *xdsapi.Views {
 		built[string(s.key)] = r
 		return r
 	}
-	def := t.selectFor("")
+	def := t.selectFor("", "")
 	v := &xdsapi.Views{Default: resources(def), Namespaces: map[string]*xdsapi.Resources{}}
 	named := map[string]*selection{}
 	for _, ns := range t.namespaces() {
-		s := t.selectFor(ns)
+		s := t.selectFor(ns, "")
 		named[ns] = s
 		if string(s.key) != string(def.key) {
 			v.Namespaces[ns] = resources(s)
 		}
 	}
 	t.noteUnseenExports(named)
+	t.noteGatewaysUnexported()
+	anyGW := t.selectFor("", xdsapi.AnyGateway)
+	v.Gateways = map[string]*xdsapi.Resources{xdsapi.AnyGateway: resources(anyGW)}
+	for _, gw := range t.gateways() {
+		ns, _, _ := strings.Cut(gw, "/")
+		if s := t.selectFor(ns, gw); string(s.key) != string(anyGW.key) {
+			v.Gateways[gw] = resources(s)
+		}
+	}
 	return v
 }
 
@@ -112,6 +130,26 @@ func (t *translation) noteUnseenExports(named map[string]*selection) {
 		}
 		for _, p := range svc.policies {
 			note(p.key, p.exports)
+		}
+	}
+}
+
+// noteGatewaysUnexported notes on each MetaRouter for gateways only
+// whose exportTo leaves out every one of its gateways' namespaces: it
+// applies to no proxy (docs/gateways.md).
+func (t *translation) noteGatewaysUnexported() {
+	noted := map[string]bool{}
+	for _, svc := range t.hostOrder {
+		for _, r := range svc.routers {
+			g := r.gateways
+			if noted[r.key] || g.mesh || slices.ContainsFunc(g.names, func(gw string) bool {
+				ns, _, _ := strings.Cut(gw, "/")
+				return r.exports.has(ns)
+			}) {
+				continue
+			}
+			noted[r.key] = true
+			t.note(r.key, fmt.Sprintf("spec.exportTo: none of the gateways %s is in %s, so it applies nowhere", strings.Join(g.names, ", "), r.exports))
 		}
 	}
 }

@@ -49,12 +49,16 @@ func (t *translation) listener(p *port, svcs []*service, name string) *listenerv
 	if err != nil {
 		panic(fmt.Sprintf("translate: marshal MetaProtocolProxy: %v", err)) // a generated message always marshals
 	}
-	chain := &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
+	filters := []*listenerv3.Filter{{
 		Name:       xdsapi.FilterName,
 		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: any},
-	}}}
-	if p.tls != nil {
-		chain.TransportSocket = listenerTLS(p.tls)
+	}}
+	chains := []*listenerv3.FilterChain{{Filters: filters}}
+	switch {
+	case p.tls != nil:
+		chains[0].TransportSocket = listenerTLS(p.tls)
+	case p.mtls != v1alpha1.MTLSDisable:
+		chains = mtlsChains(p.mtls, filters)
 	}
 	var bind *wrapperspb.BoolValue
 	if t.opts.CaptureOnly {
@@ -66,7 +70,7 @@ func (t *translation) listener(p *port, svcs []*service, name string) *listenerv
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: t.opts.ListenAddress, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(p.number)},
 		}}},
-		FilterChains: []*listenerv3.FilterChain{chain},
+		FilterChains: chains,
 	}
 }
 
@@ -80,7 +84,11 @@ func (t *translation) clusters(svc *service) clusterSet {
 		}
 		for _, ss := range subsets {
 			name := ClusterName(int32(sp.Number), string(ss.Name), svc.host)
-			res.clusters = append(res.clusters, t.cluster(svc, name))
+			c := t.cluster(svc, name)
+			if p := t.ports[int32(sp.Number)]; p != nil {
+				c.TransportSocketMatches = meshSocketMatches(svc, p.mtls)
+			}
+			res.clusters = append(res.clusters, c)
 			res.endpoints = append(res.endpoints, endpoints(svc, sp, name, ss.Labels))
 		}
 	}
@@ -109,6 +117,7 @@ func (t *translation) cluster(svc *service, name string) *clusterv3.Cluster {
 	}
 	spec := svc.policy.Spec
 	c.TransportSocket = clusterTLS(spec.TLS, svc.host)
+	c.Metadata = redisClusterMetadata(spec.RedisCluster)
 	if lb := spec.LoadBalancer; lb != nil {
 		c.LbPolicy = lbPolicies[lb.Policy]
 	}
@@ -175,6 +184,9 @@ func endpoints(svc *service, sp v1alpha1.ServicePort, cluster string, want map[s
 			}
 			if s, err := structpb.NewStruct(fields); err == nil {
 				lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"metamesh": s}}
+			}
+			if m := meshEndpoint(ep.Labels); m != nil {
+				lb.Metadata.FilterMetadata[TransportSocketMatch] = m
 			}
 		}
 		lbs = append(lbs, lb)

@@ -11,6 +11,10 @@ import (
 // DefaultInflightBytes is Options.InflightBytes when zero.
 const DefaultInflightBytes = 256 << 20
 
+// firstWorkSlots bounds the delta streams doing their first work at
+// once (deltaStream.flush).
+const firstWorkSlots = 64
+
 // admissionHold bounds how long a stream holds its admission waiting for
 // its proxy to answer: a proxy that never ACKs must not stall the others.
 const admissionHold = 30 * time.Second

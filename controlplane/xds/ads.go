@@ -55,15 +55,27 @@ func (a ads) DeltaAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_
 	return serve(ds.stream, gs.Recv, take(d, d.handleDelta, ds.handle), flush)
 }
 
-// GRPCOptions are the options of the gRPC server ADS runs on: TLS (nil:
-// plaintext) and keepalives. Proxies ping every 30 s (allowed here, where
-// gRPC's default refuses pings more often than every 5 min), and a proxy
-// that stops answering pings is dropped within 40 s, so its node state
-// does not linger.
+// windowSize is the gRPC flow-control window of ADS streams and
+// connections (GRPCOptions).
+const windowSize = 64 << 10
+
+// GRPCOptions are the options of the gRPC server ADS runs on, which
+// Register requires: the codec sending responses marshaled once for
+// every stream (codec.go), TLS (nil: plaintext), keepalives and flow
+// control windows. Proxies ping every 30 s (allowed here, where gRPC's
+// default refuses pings more often than every 5 min), and a proxy that
+// stops answering pings is dropped within 40 s, so its node state does
+// not linger. The windows are gRPC's initial 64 KiB, fixed: gRPC would
+// otherwise grow each connection's receive window as it measures the
+// link, and a proxy's requests (ACKs, and on reconnection the names it
+// has) need no more.
 func GRPCOptions(tlsCfg *tls.Config) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
+		grpc.ForceServerCodecV2(codec{}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.InitialWindowSize(windowSize),
+		grpc.InitialConnWindowSize(windowSize),
 	}
 	if tlsCfg != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))

@@ -86,7 +86,17 @@ func (ds *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
 // flush sends, in type order, what the proxy lacks of vw's tables: the
 // resources added or changed and the names removed.
 func (ds *deltaStream) flush(vw *view) error {
-	var out []*discoveryv3.DeltaDiscoveryResponse
+	if !ds.settled() {
+		// A stream's first work (what its proxy lacks, then the whole
+		// config on the wire) waits for one of a few slots: in a
+		// reconnection storm the streams are served a few at a time,
+		// each soon done, rather than all at once, each slowly.
+		if err := ds.s.firstWork.Acquire(ds.ctx, 1); err != nil {
+			return err
+		}
+		defer ds.s.firstWork.Release(1)
+	}
+	var out []*tableDiff
 	var types []int
 	var bytes int64
 	for i := range ds.types {
@@ -98,27 +108,26 @@ func (ds *deltaStream) flush(vw *view) error {
 		var d *tableDiff
 		switch {
 		case newProxy || t.full:
-			d = &tableDiff{changed: tb.delta}
+			d = tb.whole
 		case t.have == nil:
 			d = tb.diffFromVersions(t.initial)
 		case t.have.version == tb.version:
-			d = &tableDiff{}
+			d = tb.newDiff(nil, nil)
 		default:
 			d = tb.diffFrom(t.have)
 		}
-		changed, removed := d.changed, d.removed
 		if !t.wildcard {
-			changed, removed = t.subscribedOnly(changed, removed, tb)
+			d = t.subscribedOnly(d, tb)
 		}
 		// A proxy new to the stream gets a response of every type, even
 		// an empty one: it then knows it has the whole of that type.
-		if len(changed) == 0 && len(removed) == 0 && !newProxy {
+		if len(d.changed) == 0 && len(d.removed) == 0 && !newProxy {
 			t.have, t.initial, t.added, t.full = tb, nil, nil, false
 			continue
 		}
-		out = append(out, &discoveryv3.DeltaDiscoveryResponse{SystemVersionInfo: tb.version, Resources: changed, RemovedResources: removed, TypeUrl: tb.typeURL})
+		out = append(out, d)
 		types = append(types, i)
-		for _, r := range changed {
+		for _, r := range d.changed {
 			bytes += int64(len(r.GetResource().GetValue()))
 		}
 	}
@@ -128,26 +137,37 @@ func (ds *deltaStream) flush(vw *view) error {
 	if err := ds.admit(bytes); err != nil {
 		return err
 	}
-	for k, resp := range out {
+	for k, d := range out {
 		i, t := types[k], &ds.types[types[k]]
-		resp.Nonce = ds.nextNonce()
-		if err := ds.gs.Send(resp); err != nil {
+		nonce := ds.nextNonce()
+		if err := sendPrepared(ds.gs.SendMsg, d.resp, nonce); err != nil {
 			return err
 		}
 		t.have, t.initial, t.added, t.full = vw.tables[i], nil, nil, false
-		t.version, t.nonce = resp.GetSystemVersionInfo(), resp.GetNonce()
+		t.version, t.nonce = vw.tables[i].version, nonce
 		ds.sent(i, t.version)
 	}
 	return nil
 }
 
+// settled reports whether the proxy has had its first response of every
+// type, or been found to need none.
+func (ds *deltaStream) settled() bool {
+	for i := range ds.types {
+		if ds.types[i].have == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // subscribedOnly keeps, of a diff, the names t subscribed to, plus the
 // resources of names subscribed since the last response.
-func (t *deltaType) subscribedOnly(changed []*discoveryv3.Resource, removed []string, tb *table) ([]*discoveryv3.Resource, []string) {
+func (t *deltaType) subscribedOnly(d *tableDiff, tb *table) *tableDiff {
 	var c []*discoveryv3.Resource
 	var r []string
 	in := map[string]bool{}
-	for _, res := range changed {
+	for _, res := range d.changed {
 		if t.names[res.GetName()] {
 			c = append(c, res)
 			in[res.GetName()] = true
@@ -159,10 +179,10 @@ func (t *deltaType) subscribedOnly(changed []*discoveryv3.Resource, removed []st
 			in[n] = true
 		}
 	}
-	for _, n := range removed {
+	for _, n := range d.removed {
 		if t.names[n] {
 			r = append(r, n)
 		}
 	}
-	return c, r
+	return tb.newDiff(c, r)
 }

@@ -12,6 +12,9 @@ type ProxyStatus struct {
 	// Node is the node ID the proxy sent; Cluster its node cluster.
 	Node    string `json:"node"`
 	Cluster string `json:"cluster,omitempty"`
+	// Gateway is the gateway the proxy serves ("" for a sidecar), from its
+	// node metadata (docs/gateways.md).
+	Gateway string `json:"gateway,omitempty"`
 	// Streams is the number of open ADS streams of the node (more than one
 	// only while a reconnecting proxy's old stream is being torn down, or
 	// when two proxies share a node ID).
@@ -21,7 +24,8 @@ type ProxyStatus struct {
 	ConnectedSince time.Time `json:"connected_since"`
 	// Sent and Acked are, by resource type (cluster, endpoint, listener,
 	// route), the version last sent and the version last ACKed; View the
-	// versions of the proxy's view in force (its namespace's, or Default).
+	// versions of the proxy's view in force (its gateway's, its
+	// namespace's, or Default).
 	Sent  map[string]string `json:"sent"`
 	Acked map[string]string `json:"acked"`
 	View  map[string]string `json:"view,omitempty"`
@@ -50,7 +54,7 @@ func (s *Server) Proxies() []ProxyStatus {
 	for _, n := range s.nodes {
 		p := *n
 		p.Sent, p.Acked = maps.Clone(n.Sent), maps.Clone(n.Acked)
-		if vw := pub.forNode(n.Node); vw != nil {
+		if vw := pub.forProxy(n.Node, n.Gateway); vw != nil {
 			p.View = vw.versions()
 		}
 		if n.LastNack != nil {
@@ -64,9 +68,16 @@ func (s *Server) Proxies() []ProxyStatus {
 }
 
 // VersionsFor returns the versions in force of the view of a node (its
-// namespace's, or Default) by type, or nil before the first push.
+// gateway's if it is connected and serves one, its namespace's, or
+// Default) by type, or nil before the first push.
 func (s *Server) VersionsFor(node string) map[string]string {
-	if vw := s.state.Load().forNode(node); vw != nil {
+	s.mu.Lock()
+	gw := ""
+	if n := s.nodes[node]; n != nil {
+		gw = n.Gateway
+	}
+	s.mu.Unlock()
+	if vw := s.state.Load().forProxy(node, gw); vw != nil {
 		return vw.versions()
 	}
 	return nil

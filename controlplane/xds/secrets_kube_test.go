@@ -19,8 +19,6 @@ import (
 	"github.com/metamesh/metamesh/proxy/xdsclient"
 )
 
-func TestMain(m *testing.M) { kubetest.Main(m) }
-
 // TestSDSTokenReview: against a real kube-apiserver, a proxy presenting
 // its service account's projected token (audience metamesh) gets that
 // account's certificate; one whose node ID names another namespace, or

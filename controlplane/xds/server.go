@@ -9,6 +9,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 
 	"github.com/metamesh/metamesh/crds/xdsapi"
@@ -53,6 +54,7 @@ type Server struct {
 	registry  *prometheus.Registry // nil when Options.Registerer was given
 	metrics   *metrics
 	admission *admission
+	firstWork *semaphore.Weighted // slots for streams' first work (firstWorkSlots)
 	reg       prometheus.Registerer
 	issuer    *issuer // nil: no workload certificates (IssueCertificates)
 	// streamsCtx ends every stream when Run returns.
@@ -101,6 +103,7 @@ func New(o Options) *Server {
 	s.reg = reg
 	s.metrics = newMetrics(reg, s.connected)
 	s.admission = newAdmission(o.InflightBytes, s.metrics)
+	s.firstWork = semaphore.NewWeighted(firstWorkSlots)
 	return s
 }
 
@@ -113,7 +116,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// Register serves ADS (state of the world and delta) on g.
+// Register serves ADS (state of the world and delta) on g, which must be
+// built with GRPCOptions (their codec sends the responses).
 func (s *Server) Register(g *grpc.Server) {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, ads{s: s})
 }

@@ -2,26 +2,20 @@ package xds_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"sync"
-	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/mem"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/metamesh/metamesh/controlplane/translate"
 	"github.com/metamesh/metamesh/controlplane/xds"
@@ -34,175 +28,6 @@ var (
 	benchSidecars = flag.Int("xds.sidecars", 2000, "simulated sidecars in the BenchmarkSidecar* benchmarks")
 	benchScope    = flag.Int("xds.scope", 50, "services each sidecar sees in BenchmarkSidecarOneServiceChange")
 )
-
-// sidecar is a simulated proxy on delta ADS, as metamesh proxies are by
-// default: its own connection, a wildcard subscription to every type, an
-// ACK for each response as it arrives. It decodes a response's envelope
-// only (envelopeCodec), not its resources: the simulated sidecars share
-// the benchmark's 2 cores with the control plane, and real ones don't.
-type sidecar struct {
-	route atomic.Pointer[string] // the route version last ACKed
-	acks  atomic.Int64
-	// have, if set before start, is sent as initial_resource_versions;
-	// record, if set, gets the names and versions received.
-	have   map[string]map[string]string
-	record func(typeURL string, r *discoveryv3.Resource)
-}
-
-// fleet is the simulated sidecars of a benchmark.
-type fleet struct {
-	sidecars []*sidecar
-	acked    chan struct{} // a signal after ACKs, lossy
-	wg       sync.WaitGroup
-	cancel   context.CancelFunc
-}
-
-// startFleet connects a sidecar for each node, all at once.
-func startFleet(b *testing.B, addr string, nodes []string, have map[string]map[string]string) *fleet {
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &fleet{acked: make(chan struct{}, 1), cancel: cancel}
-	for _, node := range nodes {
-		sc := &sidecar{have: have}
-		f.sidecars = append(f.sidecars, sc)
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			if err := sc.run(ctx, addr, node, f.acked); err != nil && ctx.Err() == nil {
-				b.Errorf("sidecar %s: %v", node, err)
-			}
-		}()
-	}
-	return f
-}
-
-func (f *fleet) stop() {
-	f.cancel()
-	f.wg.Wait()
-}
-
-func (sc *sidecar) run(ctx context.Context, addr, node string, acked chan struct{}) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	var opts []grpc.CallOption
-	if sc.record == nil {
-		opts = append(opts, grpc.ForceCodecV2(envelopeCodec{}))
-	}
-	st, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx, opts...)
-	if err != nil {
-		return err
-	}
-	for i, typ := range adsTypes {
-		req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ, InitialResourceVersions: sc.have[typ]}
-		if i == 0 {
-			req.Node = &corev3.Node{Id: node}
-		}
-		if err := st.Send(req); err != nil {
-			return err
-		}
-	}
-	for {
-		resp, err := st.Recv()
-		if err != nil {
-			return err
-		}
-		if sc.record != nil {
-			for _, r := range resp.GetResources() {
-				sc.record(resp.GetTypeUrl(), r)
-			}
-		}
-		if err := st.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}); err != nil {
-			return err
-		}
-		if resp.GetTypeUrl() == resourcev3.RouteType {
-			v := resp.GetSystemVersionInfo()
-			sc.route.Store(&v)
-		}
-		sc.acks.Add(1)
-		select {
-		case acked <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// envelopeCodec is gRPC's proto codec, except that it decodes a
-// DeltaDiscoveryResponse's envelope only: its version, type, nonce and
-// removed names, not its resources.
-type envelopeCodec struct{}
-
-var protoCodec = encoding.GetCodecV2("proto")
-
-func (envelopeCodec) Marshal(v any) (mem.BufferSlice, error) { return protoCodec.Marshal(v) }
-func (envelopeCodec) Name() string                           { return "proto" }
-
-func (envelopeCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	resp, ok := v.(*discoveryv3.DeltaDiscoveryResponse)
-	if !ok {
-		return protoCodec.Unmarshal(data, v)
-	}
-	fields := resp.ProtoReflect().Descriptor().Fields()
-	resources := fields.ByName("resources").Number()
-	b := data.Materialize()
-	var envelope []byte
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return protowire.ParseError(m)
-		}
-		if num != resources {
-			envelope = append(envelope, b[:n+m]...)
-		}
-		b = b[n+m:]
-	}
-	return proto.Unmarshal(envelope, resp)
-}
-
-// waitRoutes waits until every sidecar of idx (all if nil) has ACKed
-// route version want() (re-read each time: a push is asynchronous).
-func (f *fleet) waitRoutes(b *testing.B, idx []int, want func() string, within time.Duration) {
-	if idx == nil {
-		idx = make([]int, len(f.sidecars))
-		for i := range idx {
-			idx[i] = i
-		}
-	}
-	deadline := time.Now().Add(within)
-	for {
-		v, all := want(), true
-		for _, i := range idx {
-			if got := f.sidecars[i].route.Load(); got == nil || *got != v || v == "" {
-				all = false
-				break
-			}
-		}
-		if all {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("the sidecars did not ACK route version %s within %v", v, within)
-		}
-		select {
-		case <-f.acked:
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-}
-
-func (f *fleet) acks() int64 {
-	var n int64
-	for _, sc := range f.sidecars {
-		n += sc.acks.Load()
-	}
-	return n
-}
 
 // liveHeap is the heap left after two collections (the first moves
 // gRPC's pooled buffers to sync.Pool's victim cache, the second frees
@@ -248,14 +73,41 @@ func sidecarNodes(n int, ns func(i int) string) []string {
 
 const mib = 1 << 20
 
+// cpuTime is the CPU time (user and system) the benchmark's process has
+// used: the control plane's, the sidecars being in a process of their
+// own (fleetMain).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// changed waits for current() to differ from old (the publish after an
+// update, the debounce away) and returns it.
+func changed(b *testing.B, current func() string, old string) string {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if v := current(); v != old {
+			return v
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("no version other than %s published within a minute", old)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // BenchmarkSidecarFullPush is issue 22's first target: 2,000 sidecars
 // (delta, one view) × 2,000 services; one op is a MetaRouter change on
 // every service, from Update to every sidecar having ACKed the new route
-// version, the debounce included. It reports the control plane's memory
-// per connected sidecar (the live heap with the sidecars connected minus
-// before, over their number; the simulated sidecars' own gRPC buffers are
-// in the same process, so this is an upper bound), the live heap after
-// the pushes, and the peak heap during them.
+// version, the debounce included. Besides the wall time, it reports the
+// control plane's CPU time per op (the sidecars run in a process of
+// their own), its memory per connected sidecar (the live heap with the
+// sidecars connected minus before, over their number), the live heap
+// after the pushes, and the peak heap during them.
 func BenchmarkSidecarFullPush(b *testing.B) {
 	n, services := *benchSidecars, *benchServices
 	sets := [3]*xdsapi.Resources{resourcesFor(services, "v1"), resourcesFor(services, "v2"), resourcesFor(services, "v3")}
@@ -264,36 +116,35 @@ func BenchmarkSidecarFullPush(b *testing.B) {
 	for !srv.Ready() {
 		time.Sleep(time.Millisecond)
 	}
-	before := liveHeap()
-	f := startFleet(b, addr, sidecarNodes(n, func(int) string { return "default" }), nil)
-	defer f.stop()
 	route := func() string { return srv.Versions()["route"] }
-	f.waitRoutes(b, nil, route, 5*time.Minute)
+	before := liveHeap()
+	p := startFleetProc(b, fleetSpec{Addr: addr, Sidecars: n})
+	defer p.stop(b)
+	p.connect(b)
+	p.wait(b, "*", route())
 	connected := liveHeap()
 
 	b.ReportAllocs()
-	var total time.Duration
+	var total, cpu time.Duration
 	var peak uint64
 	ops := 0
 	for b.Loop() {
 		ops++
 		old := route()
 		stopPeak := peakHeap()
-		t0 := time.Now()
+		c0, t0 := cpuTime(), time.Now()
 		srv.Update(sets[ops%3])
-		f.waitRoutes(b, nil, func() string {
-			if v := route(); v != old {
-				return v
-			}
-			return ""
-		}, 5*time.Minute)
+		p.wait(b, "*", changed(b, route, old))
 		total += time.Since(t0)
+		cpu += cpuTime() - c0
 		peak = max(peak, stopPeak())
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(ops), "ms-to-all-acked")
-	b.ReportMetric(float64(connected-before)/float64(n)/1024, "KiB-per-sidecar")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(ops), "cp-CPU-ms/op")
+	b.ReportMetric(float64(int64(connected)-int64(before))/float64(n)/1024, "KiB-per-sidecar")
 	b.ReportMetric(float64(peak)/mib, "MiB-peak-heap")
 	b.ReportMetric(float64(liveHeap())/mib, "MiB-live-heap")
+	b.ReportMetric(float64(p.call(b, "reconnects")[0]), "reconnects")
 }
 
 // BenchmarkSidecarOneServiceChange is issue 22's scoped target: 2,000
@@ -305,7 +156,6 @@ func BenchmarkSidecarFullPush(b *testing.B) {
 func BenchmarkSidecarOneServiceChange(b *testing.B) {
 	n, services, scope := *benchSidecars, *benchServices, *benchScope
 	namespaces := services / scope
-	nsName := func(j int) string { return fmt.Sprintf("ns%03d", j) }
 	canary := map[int]string{}
 	canaryOf := func(i int) string {
 		if c, ok := canary[i]; ok {
@@ -318,63 +168,50 @@ func BenchmarkSidecarOneServiceChange(b *testing.B) {
 	}
 	views := &xdsapi.Views{Default: &xdsapi.Resources{}, Namespaces: map[string]*xdsapi.Resources{}}
 	for j := range namespaces {
-		views.Namespaces[nsName(j)] = viewOf(j)
+		views.Namespaces[benchNamespace(j)] = viewOf(j)
 	}
 	srv, addr := startServer(b, xds.Options{Log: zap.NewNop()}, nil)
 	srv.UpdateViews(views)
 	for !srv.Ready() {
 		time.Sleep(time.Millisecond)
 	}
-	nodes := sidecarNodes(n, func(i int) string { return nsName(i % namespaces) })
-	f := startFleet(b, addr, nodes, nil)
-	defer f.stop()
+	route := func(ns string) func() string {
+		return func() string { return srv.VersionsFor("sidecar." + ns)["route"] }
+	}
+	p := startFleetProc(b, fleetSpec{Addr: addr, Sidecars: n, Namespaces: namespaces})
+	defer p.stop(b)
+	p.connect(b)
 	for j := range namespaces {
-		var idx []int
-		for i := j; i < n; i += namespaces {
-			idx = append(idx, i)
-		}
-		f.waitRoutes(b, idx, func() string { return srv.VersionsFor(nodes[j])["route"] }, 5*time.Minute)
+		p.wait(b, benchNamespace(j), route(benchNamespace(j))())
 	}
 
 	b.ReportAllocs()
-	var total time.Duration
+	var total, cpu time.Duration
 	var others int64
 	ops := 0
 	for b.Loop() {
 		ops++
 		svc := (ops * 7919) % services
 		j := svc / scope
+		ns := benchNamespace(j)
 		canary[svc] = map[string]string{"v1": "v2", "v2": "v1"}[canaryOf(svc)]
 		next := &xdsapi.Views{Default: views.Default, Namespaces: maps.Clone(views.Namespaces)}
-		next.Namespaces[nsName(j)] = viewOf(j)
+		next.Namespaces[ns] = viewOf(j)
 		views = next
-		var idx []int
-		for i := j; i < n; i += namespaces {
-			idx = append(idx, i)
-		}
-		old := srv.VersionsFor(nodes[j])["route"]
-		acksBefore, seenBefore := f.acks(), int64(0)
-		for _, i := range idx {
-			seenBefore += f.sidecars[i].acks.Load()
-		}
-		t0 := time.Now()
+		old := route(ns)()
+		allBefore, inBefore := p.acks(b, ns)
+		c0, t0 := cpuTime(), time.Now()
 		srv.UpdateViews(next)
-		f.waitRoutes(b, idx, func() string {
-			if v := srv.VersionsFor(nodes[j])["route"]; v != old {
-				return v
-			}
-			return ""
-		}, time.Minute)
+		all, in := p.wait(b, ns, changed(b, route(ns), old))
 		total += time.Since(t0)
-		var seen int64
-		for _, i := range idx {
-			seen += f.sidecars[i].acks.Load()
-		}
-		others += (f.acks() - acksBefore) - (seen - seenBefore)
+		cpu += cpuTime() - c0
+		others += (all - allBefore) - (in - inBefore)
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(ops), "ms-to-acked")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(ops), "cp-CPU-ms/op")
 	b.ReportMetric(float64(others)/float64(ops), "other-acks/op")
 	b.ReportMetric(float64(liveHeap())/mib, "MiB-live-heap")
+	b.ReportMetric(float64(p.call(b, "reconnects")[0]), "reconnects")
 }
 
 // BenchmarkSidecarReconnectStorm is issue 22's storm target: a fresh
@@ -383,11 +220,12 @@ func BenchmarkSidecarOneServiceChange(b *testing.B) {
 // fresh: sidecars that have nothing (the whole config each, the worst
 // case); resume: sidecars that name what they have
 // (initial_resource_versions, a control-plane restart with the config
-// unchanged: nothing is sent). The peak heap is sampled during the ops.
+// unchanged: nothing is sent), to every one connected. The control
+// plane's CPU time and peak heap are measured during the ops;
+// reconnects counts the streams that failed and were opened again.
 func BenchmarkSidecarReconnectStorm(b *testing.B) {
 	n, services := *benchSidecars, *benchServices
 	set := resourcesFor(services, "v1")
-	nodes := sidecarNodes(n, func(int) string { return "default" })
 	start := func(b *testing.B) (*xds.Server, string, func()) {
 		srv, addr, stop := startStoppable(b, xds.Options{Log: zap.NewNop()}, nil)
 		srv.Update(set)
@@ -400,56 +238,65 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 	have := map[string]map[string]string{}
 	{
 		srv, addr, stop := start(b)
-		f := &fleet{acked: make(chan struct{}, 1)}
 		ctx, cancel := context.WithCancel(context.Background())
-		f.cancel = cancel
-		sc := &sidecar{record: func(typeURL string, r *discoveryv3.Resource) {
+		f := &fleet{acked: make(chan struct{}, 1), cancel: cancel}
+		f.add(ctx, addr, "recorder", &sidecar{record: func(typeURL string, r *discoveryv3.Resource) {
 			if have[typeURL] == nil {
 				have[typeURL] = map[string]string{}
 			}
 			have[typeURL][r.GetName()] = r.GetVersion()
-		}}
-		f.sidecars = append(f.sidecars, sc)
-		f.wg.Add(1)
-		go func() { defer f.wg.Done(); _ = sc.run(ctx, addr, "recorder", f.acked) }()
-		f.waitRoutes(b, nil, func() string { return srv.Versions()["route"] }, time.Minute)
+		}})
+		if err := f.waitRoutes(nil, srv.Versions()["route"], time.Minute); err != nil {
+			b.Fatal(err)
+		}
 		f.stop()
 		stop()
 	}
+	haveFile := filepath.Join(b.TempDir(), "have.json")
+	if js, err := json.Marshal(have); err != nil {
+		b.Fatal(err)
+	} else if err := os.WriteFile(haveFile, js, 0o600); err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct {
 		name string
-		have map[string]map[string]string
-	}{{"fresh", nil}, {"resume", have}} {
+		have string
+	}{{"fresh", ""}, {"resume", haveFile}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			var total time.Duration
+			var total, cpu time.Duration
 			var peak uint64
-			var responses float64
+			var responses, reconnects float64
 			ops := 0
 			for b.Loop() {
 				b.StopTimer()
 				srv, addr, stop := start(b)
+				p := startFleetProc(b, fleetSpec{Addr: addr, Sidecars: n, Have: bc.have})
 				runtime.GC()
 				stopPeak := peakHeap()
 				b.StartTimer()
 				ops++
-				t0 := time.Now()
-				f := startFleet(b, addr, nodes, bc.have)
-				if bc.have == nil {
-					f.waitRoutes(b, nil, func() string { return srv.Versions()["route"] }, 5*time.Minute)
+				c0, t0 := cpuTime(), time.Now()
+				p.connect(b)
+				if bc.have == "" {
+					p.wait(b, "*", srv.Versions()["route"])
 				} else {
 					waitConnected(b, srv, n)
 				}
 				total += time.Since(t0)
+				cpu += cpuTime() - c0
 				b.StopTimer()
 				peak = max(peak, stopPeak())
-				f.stop()
+				reconnects += float64(p.call(b, "reconnects")[0])
+				p.stop(b)
 				responses += metric(b, srv.Registry(), "metamesh_controlplane_xds_responses_total", nil)
 				stop()
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(total.Milliseconds())/float64(ops), "ms-to-all-synced")
+			b.ReportMetric(float64(cpu.Milliseconds())/float64(ops), "cp-CPU-ms/op")
 			b.ReportMetric(responses/float64(ops), "responses/op")
+			b.ReportMetric(reconnects/float64(ops), "reconnects/op")
 			b.ReportMetric(float64(peak)/mib, "MiB-peak-heap")
 		})
 	}
@@ -461,7 +308,8 @@ func waitConnected(b *testing.B, srv *xds.Server, n int) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for metric(b, srv.Registry(), "metamesh_controlplane_xds_connected_proxies", nil) != float64(n) {
 		if time.Now().After(deadline) {
-			b.Fatalf("%d sidecars not connected within 5 min", n)
+			b.Fatalf("%d sidecars not connected within 5 min (%v connected)", n,
+				metric(b, srv.Registry(), "metamesh_controlplane_xds_connected_proxies", nil))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

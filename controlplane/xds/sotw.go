@@ -3,6 +3,7 @@ package xds
 import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // sotwStream is a state-of-the-world ADS stream. Per type it keeps the
@@ -64,7 +65,7 @@ func (ss *sotwStream) handle(req *discoveryv3.DiscoveryRequest) error {
 // flush sends, in type order, every subscribed type whose version in vw
 // the proxy does not have.
 func (ss *sotwStream) flush(vw *view) error {
-	var out []*discoveryv3.DiscoveryResponse
+	var out []*prepared
 	var types []int
 	var bytes int64
 	for i := range ss.types {
@@ -72,11 +73,13 @@ func (ss *sotwStream) flush(vw *view) error {
 		if !t.subscribed || (tb.version == t.version && !t.resend) {
 			continue
 		}
-		resources, n := tb.all, tb.bytes
+		resp, n := tb.sotw, tb.bytes
 		if t.names != nil {
+			var resources []*anypb.Any
 			resources, n = tb.only(t.names)
+			resp = prepare(&discoveryv3.DiscoveryResponse{VersionInfo: tb.version, Resources: resources, TypeUrl: tb.typeURL})
 		}
-		out = append(out, &discoveryv3.DiscoveryResponse{VersionInfo: tb.version, Resources: resources, TypeUrl: tb.typeURL})
+		out = append(out, resp)
 		types = append(types, i)
 		bytes += n
 	}
@@ -88,11 +91,11 @@ func (ss *sotwStream) flush(vw *view) error {
 	}
 	for k, resp := range out {
 		i, t := types[k], &ss.types[types[k]]
-		resp.Nonce = ss.nextNonce()
-		if err := ss.gs.Send(resp); err != nil {
+		nonce := ss.nextNonce()
+		if err := sendPrepared(ss.gs.SendMsg, resp, nonce); err != nil {
 			return err
 		}
-		t.version, t.nonce, t.resend = resp.GetVersionInfo(), resp.GetNonce(), false
+		t.version, t.nonce, t.resend = vw.tables[i].version, nonce, false
 		ss.sent(i, t.version)
 	}
 	return nil

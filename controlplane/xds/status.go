@@ -7,6 +7,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // The per-node state of Proxies, kept by the streams: every call takes
@@ -23,12 +25,18 @@ func (s *Server) attach(node *corev3.Node, protocol string) error {
 	defer s.mu.Unlock()
 	n := s.nodes[node.GetId()]
 	if n == nil {
-		n = &ProxyStatus{Node: node.GetId(), Cluster: node.GetCluster(), ConnectedSince: time.Now(), Sent: map[string]string{}, Acked: map[string]string{}}
+		n = &ProxyStatus{Node: node.GetId(), Cluster: node.GetCluster(), Gateway: gatewayOf(node), ConnectedSince: time.Now(), Sent: map[string]string{}, Acked: map[string]string{}}
 		s.nodes[n.Node] = n
-		s.log.Info("proxy connected", zap.String("node", n.Node), zap.String("cluster", n.Cluster), zap.String("protocol", protocol))
+		s.log.Info("proxy connected", zap.String("node", n.Node), zap.String("cluster", n.Cluster), zap.String("gateway", n.Gateway), zap.String("protocol", protocol))
 	}
 	n.Streams++
 	return nil
+}
+
+// gatewayOf is the gateway a node serves, "namespace/name" (its
+// xdsapi.GatewayMetadata), or "" for a sidecar (docs/gateways.md).
+func gatewayOf(node *corev3.Node) string {
+	return node.GetMetadata().GetFields()[xdsapi.GatewayMetadata].GetStringValue()
 }
 
 // detach uncounts a stream of node; the node is forgotten with its last.

@@ -20,6 +20,7 @@ type stream struct {
 	ctx      context.Context
 	protocol string // sotw or delta
 	node     string // "" until the first request
+	gateway  string // the gateway the node serves ("" a sidecar)
 	nonces   uint64
 
 	held     int64            // admission held
@@ -98,7 +99,7 @@ func serve[Req any](st *stream, recv func() (Req, error), handle func(Req) error
 			st.release()
 		case <-st.secrets:
 		}
-		if vw := pub.forNode(st.node); st.node != "" && vw != nil {
+		if vw := pub.forProxy(st.node, st.gateway); st.node != "" && vw != nil {
 			if err := flush(vw); err != nil {
 				return err
 			}
@@ -114,7 +115,7 @@ func (st *stream) attach(node *corev3.Node) error {
 	if err := st.s.attach(node, st.protocol); err != nil {
 		return err
 	}
-	st.node = node.GetId()
+	st.node, st.gateway = node.GetId(), gatewayOf(node)
 	return nil
 }
 

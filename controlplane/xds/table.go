@@ -35,6 +35,10 @@ type table struct {
 	all   []*anypb.Any
 	delta []*discoveryv3.Resource
 	bytes int64 // of all, marshaled
+	// sotw and whole are the responses of the whole table, state of the
+	// world and delta, marshaled once when first sent (codec.go).
+	sotw  *prepared
+	whole *tableDiff
 
 	mu    sync.Mutex
 	diffs map[string]*tableDiff // from an older table, by its version
@@ -44,6 +48,16 @@ type table struct {
 type tableDiff struct {
 	changed []*discoveryv3.Resource // added or different, shared with the table
 	removed []string
+	// resp is the delta response sending it, marshaled once for every
+	// stream it goes to.
+	resp *prepared
+}
+
+// newDiff is the diff sending changed and removed of t.
+func (t *table) newDiff(changed []*discoveryv3.Resource, removed []string) *tableDiff {
+	return &tableDiff{changed: changed, removed: removed, resp: prepare(&discoveryv3.DeltaDiscoveryResponse{
+		SystemVersionInfo: t.version, Resources: changed, RemovedResources: removed, TypeUrl: t.typeURL,
+	})}
 }
 
 // maxDiffs bounds the diffs a table remembers: streams move to the newest
@@ -65,6 +79,8 @@ func newTable(m marshaledResources) *table {
 		t.delta[i] = &discoveryv3.Resource{Name: m.names[i], Version: m.hashes[i], Resource: t.all[i]}
 		t.bytes += int64(len(v))
 	}
+	t.sotw = prepare(&discoveryv3.DiscoveryResponse{VersionInfo: t.version, Resources: t.all, TypeUrl: t.typeURL})
+	t.whole = t.newDiff(t.delta, nil)
 	return t
 }
 
@@ -76,17 +92,19 @@ func (t *table) diffFrom(old *table) *tableDiff {
 	if d, ok := t.diffs[old.version]; ok {
 		return d
 	}
-	d := &tableDiff{}
+	var changed []*discoveryv3.Resource
+	var removed []string
 	for i, name := range t.names {
 		if j, ok := old.index[name]; !ok || old.delta[j].Version != t.delta[i].Version {
-			d.changed = append(d.changed, t.delta[i])
+			changed = append(changed, t.delta[i])
 		}
 	}
 	for _, name := range old.names {
 		if _, ok := t.index[name]; !ok {
-			d.removed = append(d.removed, name)
+			removed = append(removed, name)
 		}
 	}
+	d := t.newDiff(changed, removed)
 	if t.diffs == nil || len(t.diffs) >= maxDiffs {
 		t.diffs = map[string]*tableDiff{}
 	}
@@ -97,18 +115,19 @@ func (t *table) diffFrom(old *table) *tableDiff {
 // diffFromVersions is what a proxy holding the resources of have (name →
 // version, a reconnecting proxy's initial_resource_versions) lacks of t.
 func (t *table) diffFromVersions(have map[string]string) *tableDiff {
-	d := &tableDiff{}
+	var changed []*discoveryv3.Resource
+	var removed []string
 	for i, name := range t.names {
 		if v, ok := have[name]; !ok || v != t.delta[i].Version {
-			d.changed = append(d.changed, t.delta[i])
+			changed = append(changed, t.delta[i])
 		}
 	}
 	for name := range have {
 		if _, ok := t.index[name]; !ok {
-			d.removed = append(d.removed, name)
+			removed = append(removed, name)
 		}
 	}
-	return d
+	return t.newDiff(changed, removed)
 }
 
 // view is the resources of one view, a table per type in typeOrder.

@@ -11,6 +11,10 @@ import (
 type published struct {
 	def  *view            // nil before the first publish
 	byNS map[string]*view // the namespaces whose view differs from Default
+	// byGW are the views of gateway proxies by gateway (xdsapi.AnyGateway
+	// for those without one of their own); empty: gateway proxies get
+	// their namespace's view.
+	byGW map[string]*view
 	// replaced is closed when newer views are published: the streams
 	// wait on it.
 	replaced chan struct{}
@@ -20,9 +24,10 @@ type published struct {
 	byRes map[*xdsapi.Resources]*view
 }
 
-// newPublished builds v's views. A view handed more than once (the same
-// *Resources), or with the same content as another, is built once and
-// shared; namespaces whose view is Default's are left out of byNS. prev
+// newPublished builds v's views, of namespaces and of gateways. A view
+// handed more than once (the same *Resources), or with the same content
+// as another, is built once and shared; namespaces whose view is
+// Default's are left out of byNS. prev
 // are the views in force (nil: none), whose views and tables are reused.
 func newPublished(v *xdsapi.Views, prev *published) (*published, error) {
 	b := newBuilder(prev)
@@ -54,7 +59,7 @@ func newPublished(v *xdsapi.Views, prev *published) (*published, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &published{def: def, byNS: map[string]*view{}, replaced: make(chan struct{}), byRes: byRes}
+	p := &published{def: def, byNS: map[string]*view{}, byGW: map[string]*view{}, replaced: make(chan struct{}), byRes: byRes}
 	for ns, res := range v.Namespaces {
 		vw, err := build(res)
 		if err != nil {
@@ -63,6 +68,13 @@ func newPublished(v *xdsapi.Views, prev *published) (*published, error) {
 		if vw != def {
 			p.byNS[ns] = vw
 		}
+	}
+	for gw, res := range v.Gateways {
+		vw, err := build(res)
+		if err != nil {
+			return nil, fmt.Errorf("view of gateway %s: %w", gw, err)
+		}
+		p.byGW[gw] = vw
 	}
 	return p, nil
 }
@@ -84,11 +96,18 @@ func (p *published) same(q *published) bool {
 	if p.def == nil || q.def == nil {
 		return p.def == q.def
 	}
-	if p.def.key() != q.def.key() || len(p.byNS) != len(q.byNS) {
+	if p.def.key() != q.def.key() {
 		return false
 	}
-	for ns, vw := range p.byNS {
-		other := q.byNS[ns]
+	return sameViews(p.byNS, q.byNS) && sameViews(p.byGW, q.byGW)
+}
+
+func sameViews(a, b map[string]*view) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, vw := range a {
+		other := b[k]
 		if other == nil || vw.key() != other.key() {
 			return false
 		}
@@ -107,6 +126,21 @@ func (p *published) forNode(node string) *view {
 	return p.def
 }
 
+// forProxy is the view of a node serving gateway gw ("" a sidecar): its
+// gateway's, else that of the gateways without one of their own, else
+// (no gateway views) its namespace's.
+func (p *published) forProxy(node, gw string) *view {
+	if gw != "" && len(p.byGW) > 0 {
+		if vw := p.byGW[gw]; vw != nil {
+			return vw
+		}
+		if vw := p.byGW[xdsapi.AnyGateway]; vw != nil {
+			return vw
+		}
+	}
+	return p.forNode(node)
+}
+
 // distinct are the distinct views.
 func (p *published) distinct() []*view {
 	if p.def == nil {
@@ -114,10 +148,12 @@ func (p *published) distinct() []*view {
 	}
 	out := []*view{p.def}
 	seen := map[*view]bool{p.def: true}
-	for _, vw := range p.byNS {
-		if !seen[vw] {
-			seen[vw] = true
-			out = append(out, vw)
+	for _, m := range []map[string]*view{p.byNS, p.byGW} {
+		for _, vw := range m {
+			if !seen[vw] {
+				seen[vw] = true
+				out = append(out, vw)
+			}
 		}
 	}
 	return out

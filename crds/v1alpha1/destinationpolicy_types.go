@@ -86,8 +86,39 @@ type OutlierDetection struct {
 	MaxEjectionPercent *int32 `json:"maxEjectionPercent,omitempty"`
 }
 
+// RedisReadPolicy says which nodes of a Redis Cluster serve read-only
+// commands (Envoy's names).
+// +kubebuilder:validation:Enum=MASTER;PREFER_MASTER;REPLICA;PREFER_REPLICA;ANY
+type RedisReadPolicy string
+
+// Read policies.
+const (
+	ReadMaster        RedisReadPolicy = "MASTER"
+	ReadPreferMaster  RedisReadPolicy = "PREFER_MASTER"
+	ReadReplica       RedisReadPolicy = "REPLICA"
+	ReadPreferReplica RedisReadPolicy = "PREFER_REPLICA"
+	ReadAny           RedisReadPolicy = "ANY"
+)
+
+// RedisCluster makes the host's endpoints the seed nodes of one Redis
+// Cluster: the proxy learns the slot map from them and routes each
+// command to the node serving its key's slot (docs/redis-cluster.md).
+// +kubebuilder:validation:XValidation:rule="!has(self.refreshInterval) || duration(self.refreshInterval) >= duration('100ms')",message="refreshInterval must be at least 100ms",fieldPath=".refreshInterval"
+type RedisCluster struct {
+	// ReadPolicy says where read-only commands go: MASTER (default),
+	// PREFER_MASTER, REPLICA, PREFER_REPLICA or ANY.
+	// +optional
+	ReadPolicy RedisReadPolicy `json:"readPolicy,omitempty"`
+
+	// RefreshInterval is how often the slot map is read again (default
+	// 10s, at least 100ms); MOVED and connection failures also refresh it.
+	// +optional
+	RefreshInterval *Duration `json:"refreshInterval,omitempty"`
+}
+
 // DestinationPolicySpec says how to reach one host: its subsets, load
 // balancing, connection limits and outlier detection.
+// +kubebuilder:validation:XValidation:rule="!has(self.listenerTls) || !has(self.mtls) || self.mtls.mode == 'DISABLE'",message="mtls with a mode other than DISABLE is not allowed with listenerTls",fieldPath=".mtls"
 type DestinationPolicySpec struct {
 	// Host is the service host the policy applies to.
 	// +required
@@ -118,6 +149,16 @@ type DestinationPolicySpec struct {
 	// ListenerTLS is how the listener of the host's ports terminates TLS.
 	// +optional
 	ListenerTLS *ListenerTLS `json:"listenerTls,omitempty"`
+
+	// MTLS is mutual TLS between the proxies calling the host and its
+	// own sidecars; not with listenerTls unless its mode is DISABLE.
+	// +optional
+	MTLS *MTLS `json:"mtls,omitempty"`
+
+	// RedisCluster makes the host's endpoints the seed nodes of a Redis
+	// Cluster (Redis ports only).
+	// +optional
+	RedisCluster *RedisCluster `json:"redisCluster,omitempty"`
 
 	// ExportTo lists the namespaces whose proxies see this policy ("." its
 	// own, "*" all, or names; default "*"). See docs/scoping.md.

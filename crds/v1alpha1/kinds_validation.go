@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -16,6 +17,7 @@ func (x *ServiceEntry) Validate() field.ErrorList {
 	p := field.NewPath("spec")
 	errs = append(errs, validateHosts(s.Hosts, p.Child("hosts"))...)
 	errs = append(errs, validateServiceAddresses(s.Addresses, p.Child("addresses"))...)
+	errs = append(errs, validateSubjectAltNames(s.SubjectAltNames, p.Child("subjectAltNames"))...)
 
 	pp := p.Child("ports")
 	switch {
@@ -166,11 +168,32 @@ func (x *DestinationPolicy) Validate() field.ErrorList {
 		errs = append(errs, validateOptDuration(od.BaseEjectionTime, op.Child("baseEjectionTime"))...)
 		errs = append(errs, validateRange(od.MaxEjectionPercent, 0, 100, op.Child("maxEjectionPercent"))...)
 	}
+	if rc := s.RedisCluster; rc != nil {
+		rp := p.Child("redisCluster")
+		switch rc.ReadPolicy {
+		case "", ReadMaster, ReadPreferMaster, ReadReplica, ReadPreferReplica, ReadAny:
+		default:
+			errs = append(errs, field.NotSupported(rp.Child("readPolicy"), rc.ReadPolicy,
+				[]RedisReadPolicy{ReadMaster, ReadPreferMaster, ReadReplica, ReadPreferReplica, ReadAny}))
+		}
+		ip := rp.Child("refreshInterval")
+		if verrs := validateOptDuration(rc.RefreshInterval, ip); len(verrs) > 0 {
+			errs = append(errs, verrs...)
+		} else if rc.RefreshInterval != nil {
+			if d, _ := time.ParseDuration(string(*rc.RefreshInterval)); d < MinRedisRefresh {
+				errs = append(errs, field.Invalid(ip, *rc.RefreshInterval, "must be at least 100ms"))
+			}
+		}
+	}
 	errs = append(errs, validateClientTLS(s.TLS, p.Child("tls"))...)
 	errs = append(errs, validateListenerTLS(s.ListenerTLS, p.Child("listenerTls"))...)
+	errs = append(errs, validateMTLS(s.MTLS, s.ListenerTLS, p.Child("mtls"))...)
 	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
 	return errs
 }
+
+// MinRedisRefresh is the shortest redisCluster.refreshInterval.
+const MinRedisRefresh = 100 * time.Millisecond
 
 // Validate checks a MetaRouter as the API server would, and also that every
 // regex compiles.
@@ -212,6 +235,7 @@ func (x *MetaRouter) Validate() field.ErrorList {
 		}
 	}
 	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
+	errs = append(errs, ValidateGateways(s.Gateways, p.Child("gateways"))...)
 	return errs
 }
 

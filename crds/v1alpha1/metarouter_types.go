@@ -214,6 +214,14 @@ type MetaRouterSpec struct {
 	// +optional
 	// +listType=set
 	ExportTo ExportTo `json:"exportTo,omitempty"`
+
+	// Gateways are the proxies the routes apply to, as Istio's
+	// VirtualService gateways: "namespace/name" the proxies serving that
+	// gateway (--gateway), a bare name the gateway of that name in the
+	// MetaRouter's namespace, "mesh" the sidecars. Empty means mesh only.
+	// See docs/gateways.md.
+	// +optional
+	Gateways Gateways `json:"gateways,omitempty"`
 }
 
 // MetaRouter routes the requests of one or more services by their attributes.

@@ -19,6 +19,18 @@ const (
 	ExportOwn = "."
 )
 
+// Gateways lists the proxies an object applies to: "mesh" (the
+// sidecars), "namespace/name" (the proxies serving that gateway) or a
+// bare gateway name in the object's namespace. Empty is "mesh".
+// +listType=set
+// +kubebuilder:validation:MaxItems=32
+// +kubebuilder:validation:items:MaxLength=317
+// +kubebuilder:validation:items:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+type Gateways []string
+
+// GatewayMesh in Gateways means the sidecars.
+const GatewayMesh = "mesh"
+
 // SidecarEgress is what the proxies of a namespace may call.
 type SidecarEgress struct {
 	// Hosts are "namespace/host": namespace is a namespace name, "." the

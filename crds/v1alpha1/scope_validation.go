@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -13,6 +14,8 @@ const (
 	maxEgress        = 16
 	maxEgressHosts   = 256
 	maxEgressHostLen = 63 + 1 + maxHostLen
+	maxGateways      = 32
+	maxGatewayLen    = 63 + 1 + maxHostLen
 )
 
 // ValidateExportTo checks an exportTo list (of a kind, or of a Service's
@@ -41,6 +44,50 @@ func ValidateExportTo(e ExportTo, p *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(p, e, `"*" exports to every namespace and can't be combined with other values`))
 	}
 	return errs
+}
+
+// ValidateGateways checks a gateways list: each value "mesh",
+// "namespace/name" or a bare gateway name, none twice.
+func ValidateGateways(g Gateways, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if len(g) > maxGateways {
+		errs = append(errs, field.TooMany(p, len(g), maxGateways))
+	}
+	seen := make(map[string]bool, len(g))
+	for i, gw := range g {
+		ip := p.Index(i)
+		if seen[gw] {
+			errs = append(errs, field.Duplicate(ip, gw))
+		}
+		seen[gw] = true
+		ns, name, qualified := strings.Cut(gw, "/")
+		if !qualified {
+			ns, name = "", gw
+		}
+		for _, msg := range GatewayNameErrors(ns, name, qualified) {
+			errs = append(errs, field.Invalid(ip, gw, msg))
+		}
+	}
+	return errs
+}
+
+// GatewayNameErrors says what is wrong with a gateway's namespace and
+// name (nil: nothing); qualified is whether the namespace was given.
+// The proxy's --gateway flag checks its value with it too.
+func GatewayNameErrors(ns, name string, qualified bool) []string {
+	var out []string
+	if len(ns)+1+len(name) > maxGatewayLen {
+		return []string{fmt.Sprintf("must be at most %d characters", maxGatewayLen)}
+	}
+	if qualified {
+		for _, msg := range validation.IsDNS1123Label(ns) {
+			out = append(out, `namespace must be a namespace name: `+msg)
+		}
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(name) {
+		out = append(out, `must be "mesh", "namespace/name" or a gateway name: `+msg)
+	}
+	return out
 }
 
 // Validate checks a Sidecar as the API server would.

@@ -79,6 +79,17 @@ type ServiceEntrySpec struct {
 	// +kubebuilder:validation:MaxItems=1024
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
 
+	// SubjectAltNames are the identities the service's endpoints may
+	// present under mutual TLS between proxies (Istio's field): SPIFFE
+	// IDs, spiffe://<trust-domain>/ns/<namespace>/sa/<account>. Empty:
+	// any identity the mesh's root vouches for.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s.startsWith('spiffe://'))",message="subjectAltNames must be SPIFFE IDs (spiffe://...)"
+	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
+
 	// ExportTo lists the namespaces whose proxies see this service ("." its
 	// own, "*" all, or names; default "*"). See docs/scoping.md.
 	// +optional

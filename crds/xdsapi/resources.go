@@ -26,6 +26,11 @@ import (
 // FilterName is the name of the network filter carrying MetaProtocolProxy.
 const FilterName = "metamesh.meta_protocol_proxy"
 
+// RedisClusterKey names a cluster's filter metadata that makes it a Redis
+// Cluster: {"readPolicy": "MASTER"…, "refreshInterval": "10s"}
+// (docs/redis-cluster.md).
+const RedisClusterKey = "metamesh.redis_cluster"
+
 // Resources is one complete set of xDS resources, by type. Its messages
 // are read-only once handed to a Builder: a later build reuses what it
 // made from a message it sees again (the same pointer) without looking

@@ -49,6 +49,12 @@ type Codec struct {
 	// upstream is the AUTH request sent on every upstream connection
 	// (nil: none).
 	upstream []byte
+	// setup holds the requests a variant (Variant) sends on every new
+	// upstream connection after the AUTH: READONLY, SELECT n; setupN
+	// counts them.
+	setup    []byte
+	setupN   int
+	variants *variants // shared by a codec and its variants
 }
 
 // config is the JSON configuration New accepts.
@@ -70,6 +76,7 @@ type config struct {
 // proxy's AUTH on every upstream connection; default none)}.
 func New(cfg []byte) (protocols.Codec, error) {
 	c := &Codec{max: DefaultMaxFrameBytes, maxArgs: DefaultMaxArgs, username: "default"}
+	c.variants = &variants{base: c}
 	var conf config
 	if err := protocols.DecodeConfig(cfg, &conf); err != nil {
 		return nil, fmt.Errorf("redis: config: %w", err)
@@ -123,10 +130,12 @@ func New(cfg []byte) (protocols.Codec, error) {
 // connection when upstreamPassword is configured
 // (protocols.Handshaker).
 func (c *Codec) Handshake(dst []byte) ([]byte, int) {
-	if c.upstream == nil {
-		return dst, 0
+	n := c.setupN
+	if c.upstream != nil {
+		dst = append(dst, c.upstream...)
+		n++
 	}
-	return append(dst, c.upstream...), 1
+	return append(dst, c.setup...), n
 }
 
 // Model reports that Redis answers the commands of a connection in order.

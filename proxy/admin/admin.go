@@ -16,6 +16,7 @@ import (
 
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/certs"
+	"github.com/metamesh/metamesh/proxy/rediscluster"
 )
 
 // Options are the admin endpoints beyond the always-on ones.
@@ -104,14 +105,23 @@ type clusterView struct {
 	Name   string     `json:"name"`
 	Policy string     `json:"lb_policy"`
 	Hosts  []hostView `json:"hosts"`
+	// RedisCluster is the slot map of a Redis Cluster in use (its hosts
+	// are the seed nodes).
+	RedisCluster *rediscluster.View `json:"redis_cluster,omitempty"`
 }
 
 func clusters(w http.ResponseWriter, srv *proxy.Server) {
 	views := []clusterView{}
+	maps := map[string]*rediscluster.View{}
+	for _, v := range srv.RedisClusters() {
+		if _, ok := maps[v.Cluster]; !ok {
+			maps[v.Cluster] = &v
+		}
+	}
 	if snap := srv.Snapshot(); snap != nil {
 		now := time.Now()
 		for _, c := range snap.Clusters {
-			v := clusterView{Name: c.Name, Policy: c.Policy, Hosts: []hostView{}}
+			v := clusterView{Name: c.Name, Policy: c.Policy, Hosts: []hostView{}, RedisCluster: maps[c.Name]}
 			for _, e := range c.Endpoints {
 				h := hostView{Address: e.Host.Addr, Weight: e.Weight, Active: e.Host.Active(), Ejections: e.Host.Ejections(),
 					Unreachable: e.Host.Unreachable()}

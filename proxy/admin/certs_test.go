@@ -39,9 +39,7 @@ func TestCertsEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(root.Cert())
-	identity, err := certs.New(cert, roots)
+	identity, err := certs.New(cert, []*x509.Certificate{root.Cert()})
 	if err != nil {
 		t.Fatal(err)
 	}

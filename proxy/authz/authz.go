@@ -37,6 +37,19 @@ type Policy struct {
 	Rules []Rule
 }
 
+// UsesIdentity reports whether a rule of p asks for the caller's
+// principal or namespace, which only mutual TLS tells.
+func (p *Policy) UsesIdentity() bool {
+	for _, r := range p.Rules {
+		for _, s := range r.From {
+			if len(s.Principals)+len(s.NotPrincipals)+len(s.Namespaces)+len(s.NotNamespaces) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Rule matches a request when any source and any operation match (an
 // empty list matches all).
 type Rule struct {

@@ -9,11 +9,13 @@ package certs
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -22,6 +24,9 @@ type Identity struct {
 	Cert  *tls.Certificate // leaf first, with its private key; Leaf is set
 	ID    spiffeid.ID      // the leaf's SPIFFE ID
 	Roots *x509.CertPool   // the trust bundle peers are verified against
+	// Bundle is the same roots as the trust bundle of ID's trust domain
+	// (go-spiffe's), which mutual TLS verifies peers' SPIFFE IDs against.
+	Bundle *x509bundle.Bundle
 }
 
 // NotAfter is when the certificate expires.
@@ -29,9 +34,16 @@ func (id *Identity) NotAfter() time.Time { return id.Cert.Leaf.NotAfter }
 
 // New checks an issued certificate and returns its Identity: the leaf
 // must carry exactly one SPIFFE ID and chain to one of roots.
-func New(cert *tls.Certificate, roots *x509.CertPool) (*Identity, error) {
+func New(cert *tls.Certificate, roots []*x509.Certificate) (*Identity, error) {
 	if cert == nil || len(cert.Certificate) == 0 {
 		return nil, errors.New("certs: no certificate")
+	}
+	if len(roots) == 0 {
+		return nil, errors.New("certs: no root")
+	}
+	pool := x509.NewCertPool()
+	for _, r := range roots {
+		pool.AddCert(r)
 	}
 	leaf := cert.Leaf
 	if leaf == nil {
@@ -58,11 +70,11 @@ func New(cert *tls.Certificate, roots *x509.CertPool) (*Identity, error) {
 		}
 		inter.AddCert(c)
 	}
-	opts := x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
+	opts := x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
 	if _, err := leaf.Verify(opts); err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
 	}
-	return &Identity{Cert: cert, ID: id, Roots: roots}, nil
+	return &Identity{Cert: cert, ID: id, Roots: pool, Bundle: x509bundle.FromX509Authorities(id.TrustDomain(), roots)}, nil
 }
 
 // Store is the proxy's current Identity, swapped whole on rotation.
@@ -86,3 +98,23 @@ func (s *Store) Current() *Identity { return s.cur.Load() }
 
 // Ready is closed by the first Set.
 func (s *Store) Ready() <-chan struct{} { return s.ready }
+
+// ParsePEM returns the certificates of the CERTIFICATE blocks of a PEM
+// bundle, in order (other blocks are skipped).
+func ParsePEM(b []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		if block, b = pem.Decode(b); block == nil {
+			return out, nil
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certs: %w", err)
+		}
+		out = append(out, c)
+	}
+}

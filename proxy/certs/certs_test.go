@@ -26,8 +26,7 @@ func authority(t *testing.T) *ca.Authority {
 
 func TestStoreSwapsIdentities(t *testing.T) {
 	a := authority(t)
-	roots := x509.NewCertPool()
-	roots.AddCert(a.Cert())
+	roots := []*x509.Certificate{a.Cert()}
 	want := spiffeid.RequireFromString("spiffe://cluster.local/ns/batch/sa/worker")
 	s := certs.NewStore()
 	if s.Current() != nil {
@@ -60,8 +59,7 @@ func TestNewRefusesForeignChains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(other.Cert())
+	roots := []*x509.Certificate{other.Cert()}
 	if _, err := certs.New(c, roots); err == nil {
 		t.Fatal("a certificate of another root was accepted")
 	}

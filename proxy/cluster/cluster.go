@@ -64,4 +64,42 @@ type Cluster struct {
 	// apart.
 	TLS    *tls.Config
 	TLSKey string
+	// Mesh is mutual TLS to the hosts that run a sidecar (nil: none).
+	Mesh *MeshTLS
+	// Redis makes the cluster a Redis Cluster whose seed nodes are its
+	// endpoints (nil: an ordinary cluster).
+	Redis *RedisCluster
+}
+
+// RedisCluster is how the proxy treats a Redis Cluster
+// (docs/redis-cluster.md).
+type RedisCluster struct {
+	// ReadPolicy is MASTER, PREFER_MASTER, REPLICA, PREFER_REPLICA or ANY.
+	ReadPolicy string
+	// RefreshInterval is how often the slot map is read again.
+	RefreshInterval time.Duration
+}
+
+// MeshTLS is how a cluster speaks mutual TLS to the hosts that run a
+// sidecar (docs/mesh-mode.md, "Mutual TLS between proxies").
+type MeshTLS struct {
+	TLS *tls.Config
+	// Key names the settings, for pools (as Cluster.TLSKey).
+	Key   string
+	Hosts map[*Host]struct{}
+	// Ready reports whether the proxy has a workload certificate; until
+	// it has, its hosts are dialed in plaintext like the others.
+	Ready func() bool
+}
+
+// MeshFor returns the mutual TLS settings for connections to h, or false
+// when h gets the cluster's own (TLS, TLSKey).
+func (c *Cluster) MeshFor(h *Host) (*tls.Config, string, bool) {
+	if c.Mesh == nil {
+		return nil, "", false
+	}
+	if _, ok := c.Mesh.Hosts[h]; !ok || !c.Mesh.Ready() {
+		return nil, "", false
+	}
+	return c.Mesh.TLS, c.Mesh.Key, true
 }

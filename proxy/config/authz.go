@@ -16,28 +16,42 @@ var authzActions = map[xdsapi.AuthorizationPolicy_Action]authz.Action{
 
 // authorization compiles a listener's Authorization (nil: none). path
 // names it in errors.
-func authorization(a *xdsapi.Authorization, path string) (*authz.Engine, error) {
+func authorization(a *xdsapi.Authorization, path string) (all, outbound *authz.Engine, err error) {
 	var policies []*authz.Policy
 	for i, p := range a.GetPolicies() {
 		pp := fmt.Sprintf("%s.policies[%d]", path, i)
 		if p.GetName() == "" {
-			return nil, fmt.Errorf("%s.name: required", pp)
+			return nil, nil, fmt.Errorf("%s.name: required", pp)
 		}
 		action, ok := authzActions[p.GetAction()]
 		if !ok {
-			return nil, fmt.Errorf("%s.action: unknown action %d", pp, p.GetAction())
+			return nil, nil, fmt.Errorf("%s.action: unknown action %d", pp, p.GetAction())
 		}
 		out := &authz.Policy{Name: p.GetName(), Action: action, DryRun: p.GetDryRun(), Services: p.GetServices()}
 		for j, r := range p.GetRules() {
 			rule, err := authzRule(r, fmt.Sprintf("%s.rules[%d]", pp, j))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out.Rules = append(out.Rules, rule)
 		}
 		policies = append(policies, out)
 	}
-	return authz.New(policies), nil
+	// A sidecar's outbound side knows no caller identity (its caller is
+	// its own workload, over plaintext): the policies that ask for one are
+	// judged by the destination's inbound side, where mutual TLS tells it
+	// (docs/authorization.md, "Where it is enforced").
+	var anonymous []*authz.Policy
+	for _, p := range policies {
+		if !p.UsesIdentity() {
+			anonymous = append(anonymous, p)
+		}
+	}
+	all = authz.New(policies)
+	if len(anonymous) == len(policies) {
+		return all, all, nil
+	}
+	return all, authz.New(anonymous), nil
 }
 
 func authzRule(r *xdsapi.AuthorizationRule, path string) (authz.Rule, error) {

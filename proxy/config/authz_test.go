@@ -94,3 +94,53 @@ func TestAuthorizationRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestOutboundAuthorization: a sidecar's outbound side, whose caller is
+// its own workload with no identity of its own on the connection, leaves
+// the policies asking for a principal or namespace to the destination's
+// inbound side (which learns the caller from mutual TLS), and checks the
+// others.
+func TestOutboundAuthorization(t *testing.T) {
+	res := load(t)
+	editProxy(t, res, func(c *xdsapi.MetaProtocolProxy) {
+		c.Authorization = &xdsapi.Authorization{Policies: []*xdsapi.AuthorizationPolicy{
+			{Name: "default/batch-only", Services: []string{greetings},
+				Rules: []*xdsapi.AuthorizationRule{{From: []*xdsapi.AuthorizationSource{{Namespaces: []string{"batch"}}}}}},
+			{Name: "default/no-debug", Action: xdsapi.AuthorizationPolicy_DENY,
+				Rules: []*xdsapi.AuthorizationRule{{To: []*xdsapi.AuthorizationOperation{{Methods: []string{"debug"}}}}}},
+		}}
+	})
+	l := build(t, config.NewBuilder(), res).Listeners[res.Listeners[0].GetName()]
+	check := func(e *authz.Engine, ns, method string) string {
+		h := &protocols.Headers{}
+		h.Set("method", method)
+		if d := e.Check(greetings, greetings, h, &authz.Peer{Addr: netip.MustParseAddr("127.0.0.1"), Namespace: ns}); d.Denied != nil {
+			return d.Denied.Name
+		}
+		return ""
+	}
+	for _, tc := range []struct {
+		name              string
+		ns, method        string
+		inbound, outbound string
+	}{
+		{"caller of namespace batch", "batch", "sayHello", "", ""},
+		{"caller without identity", "", "sayHello", "default/batch-only", ""},
+		{"caller of another namespace", "dev", "sayHello", "default/batch-only", ""},
+		{"a denied method", "", "debug", "default/no-debug", "default/no-debug"},
+	} {
+		if got := check(l.Authz, tc.ns, tc.method); got != tc.inbound {
+			t.Errorf("%s, inbound: denied by %q, want %q", tc.name, got, tc.inbound)
+		}
+		if got := check(l.OutboundAuthz, tc.ns, tc.method); got != tc.outbound {
+			t.Errorf("%s, outbound: denied by %q, want %q", tc.name, got, tc.outbound)
+		}
+	}
+
+	// Without policies asking for an identity, both sides check the same.
+	editProxy(t, res, func(c *xdsapi.MetaProtocolProxy) { c.Authorization = allowHello() })
+	l = build(t, config.NewBuilder(), res).Listeners[res.Listeners[0].GetName()]
+	if l.OutboundAuthz != l.Authz {
+		t.Error("a listener whose policies ask for no identity has another engine for outbound")
+	}
+}

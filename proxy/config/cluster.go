@@ -33,7 +33,8 @@ func assignmentOf(c *clusterv3.Cluster, cla map[string]*endpointv3.ClusterLoadAs
 func (b *Builder) buildCluster(c *clusterv3.Cluster, assignment *endpointv3.ClusterLoadAssignment) (*cluster.Cluster, error) {
 	path := "cluster " + c.GetName()
 	if err := onlyFields(c, path, "name", "alt_stat_name", "type", "connect_timeout", "lb_policy",
-		"load_assignment", "eds_cluster_config", "circuit_breakers", "ring_hash_lb_config", "outlier_detection", "transport_socket"); err != nil {
+		"load_assignment", "eds_cluster_config", "circuit_breakers", "ring_hash_lb_config", "outlier_detection", "transport_socket",
+		"transport_socket_matches", "metadata"); err != nil {
 		return nil, err
 	}
 	policy := c.GetLbPolicy().String()
@@ -48,6 +49,9 @@ func (b *Builder) buildCluster(c *clusterv3.Cluster, assignment *endpointv3.Clus
 	if out.TLS, out.TLSKey, err = clientTLS(c.GetTransportSocket(), path+".transport_socket"); err != nil {
 		return nil, err
 	}
+	if out.Redis, err = redisCluster(c.GetMetadata(), path+".metadata"); err != nil {
+		return nil, err
+	}
 	out.Load = b.load(c.GetName())
 	if od := c.GetOutlierDetection(); od != nil {
 		if out.Outlier, err = outlier(od, path+".outlier_detection"); err != nil {
@@ -59,6 +63,9 @@ func (b *Builder) buildCluster(c *clusterv3.Cluster, assignment *endpointv3.Clus
 		return nil, err
 	}
 	out.Endpoints = eps
+	if out.Mesh, err = b.meshCluster(c, assignment, path); err != nil {
+		return nil, err
+	}
 	if out.LB, err = lb.New(policy, eps); err != nil {
 		return nil, fmt.Errorf("%s.%w", path, err)
 	}
@@ -145,7 +152,7 @@ func (b *Builder) endpoints(a *endpointv3.ClusterLoadAssignment, path string) ([
 			case corev3.HealthStatus_UNHEALTHY, corev3.HealthStatus_DRAINING, corev3.HealthStatus_TIMEOUT:
 				continue
 			}
-			addr := net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
+			addr := hostPort(sa)
 			w := ep.GetLoadBalancingWeight().GetValue()
 			if w == 0 {
 				w = 1 // unset, as in Envoy
@@ -154,6 +161,11 @@ func (b *Builder) endpoints(a *endpointv3.ClusterLoadAssignment, path string) ([
 		}
 	}
 	return out, nil
+}
+
+// hostPort is a socket address as host:port.
+func hostPort(sa *corev3.SocketAddress) string {
+	return net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue())))
 }
 
 func (b *Builder) host(addr string) *cluster.Host {

@@ -16,6 +16,7 @@ import (
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/mtls"
 	"github.com/metamesh/metamesh/proxy/router"
 )
 
@@ -61,11 +62,15 @@ type Builder struct {
 	// count dropped lines (a default that counts nothing is made on first
 	// use).
 	AccessLogs *accesslog.Sinks
+	// Mesh is the proxy's mutual TLS between proxies, whose client
+	// configs clusters use (NewBuilder makes one without an identity).
+	Mesh *mtls.Mesh
 }
 
 // NewBuilder returns a builder with nothing to reuse yet.
 func NewBuilder() *Builder {
-	return &Builder{hosts: map[string]*cluster.Host{}, codecs: map[string]protocols.Codec{}, loads: map[string]*cluster.Load{}, buckets: map[string]*router.Bucket{}}
+	return &Builder{hosts: map[string]*cluster.Host{}, codecs: map[string]protocols.Codec{}, loads: map[string]*cluster.Load{}, buckets: map[string]*router.Bucket{},
+		Mesh: mtls.New(nil, nil)}
 }
 
 // Build validates res and compiles it. On error nothing changes: the

@@ -32,9 +32,16 @@ type Listener struct {
 	AccessLog *accesslog.Logger
 	// TLS terminates TLS on its connections (nil: plaintext).
 	TLS *tls.Config
+	// MTLS is its mutual TLS between proxies, on the connections it
+	// accepts and the inbound captured ones (never with TLS).
+	MTLS MTLSMode
 	// Authz checks the listener's requests before routing (nil: no
 	// policy, every request is allowed).
 	Authz *authz.Engine
+	// OutboundAuthz is Authz without the policies that ask for the
+	// caller's principal or namespace: what a sidecar's outbound capture
+	// port checks (docs/authorization.md).
+	OutboundAuthz *authz.Engine
 }
 
 // buildListener returns the listener and the original destinations it
@@ -48,20 +55,25 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	if sa == nil {
 		return nil, nil, fmt.Errorf("%s.address: a socket address is required", path)
 	}
-	chains := l.GetFilterChains()
-	if len(chains) != 1 || len(chains[0].GetFilters()) != 1 {
-		return nil, nil, fmt.Errorf("%s.filter_chains: exactly one chain with one %s filter is required", path, xdsapi.FilterName)
-	}
-	// A filter_chain_match left unhonoured would serve traffic the
-	// operator meant to filter.
-	if err := onlyFields(chains[0], path+".filter_chains[0]", "name", "filters", "transport_socket"); err != nil {
-		return nil, nil, err
-	}
-	serverCfg, err := serverTLS(chains[0].GetTransportSocket(), path+".filter_chains[0].transport_socket")
+	chain, mode, err := listenerChains(l.GetFilterChains(), path)
 	if err != nil {
 		return nil, nil, err
 	}
-	f := chains[0].GetFilters()[0]
+	if len(chain.GetFilters()) != 1 {
+		return nil, nil, fmt.Errorf("%s.filter_chains: exactly one chain (or a tls and a raw_buffer one) with one %s filter is required", path, xdsapi.FilterName)
+	}
+	var serverCfg *tls.Config
+	if mode == MTLSOff {
+		// A filter_chain_match left unhonoured would serve traffic the
+		// operator meant to filter.
+		if err := onlyFields(chain, path+".filter_chains[0]", "name", "filters", "transport_socket"); err != nil {
+			return nil, nil, err
+		}
+		if serverCfg, err = serverTLS(chain.GetTransportSocket(), path+".filter_chains[0].transport_socket"); err != nil {
+			return nil, nil, err
+		}
+	}
+	f := chain.GetFilters()[0]
 	if err := onlyFields(f, path+".filter_chains[0].filters[0]", "name", "typed_config"); err != nil {
 		return nil, nil, err
 	}
@@ -84,12 +96,13 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s.filter_chains[0].filters[0].typed_config.access_log: %w", path, err)
 	}
-	az, err := authorization(cfg.GetAuthorization(), path+".filter_chains[0].filters[0].typed_config.authorization")
+	az, outboundAz, err := authorization(cfg.GetAuthorization(), path+".filter_chains[0].filters[0].typed_config.authorization")
 	if err != nil {
 		return nil, nil, err
 	}
 	built := &Listener{
 		Authz:          az,
+		OutboundAuthz:  outboundAz,
 		AccessLog:      alog,
 		Name:           l.GetName(),
 		Address:        net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),
@@ -100,6 +113,7 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 		DefaultService: cfg.GetDefaultService(),
 		Bind:           l.GetBindToPort() == nil || l.GetBindToPort().GetValue(),
 		TLS:            serverCfg,
+		MTLS:           mode,
 	}
 	captures, err := captureDestinations(built, cfg.GetCaptureDestinations(), path+".filter_chains[0].filters[0].typed_config")
 	if err != nil {

@@ -46,6 +46,11 @@ type Proxy struct {
 	Capture *Capture
 	// Authz holds the series of authorization policies.
 	Authz *Authz
+	// RedisCluster holds the series of Redis Cluster upstreams.
+	RedisCluster *RedisCluster
+	// MTLSHandshakes counts mutual TLS handshakes between proxies, by side
+	// (server, client) and result (docs/mesh-mode.md).
+	MTLSHandshakes *prometheus.CounterVec
 	// RetireAfter is how long series of hosts and clusters that left the
 	// config outlive them (see Retire); DefaultRetireAfter unless changed
 	// before the proxy starts.
@@ -133,11 +138,15 @@ func NewProxy() *Proxy {
 		Name: "metamesh_upstream_unreachable_total",
 		Help: "Hosts left out of load balancing because a connection attempt failed, until a reconnect in the background succeeds; by cluster.",
 	}, []string{"cluster"})
+	m.MTLSHandshakes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metamesh_mtls_handshakes_total",
+		Help: "Mutual TLS handshakes between proxies, by side (server: accepted, client: dialed) and result (ok, bad_peer, no_identity, plaintext_refused, error).",
+	}, []string{"side", "result"})
 	m.AccessLogDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "metamesh_access_log_dropped_total",
 		Help: "Access log lines dropped because the log writer was behind.",
 	})
-	for _, c := range []prometheus.Collector{m.Ejections, m.Unreachable, m.AccessLogDropped, m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
+	for _, c := range []prometheus.Collector{m.MTLSHandshakes, m.Ejections, m.Unreachable, m.AccessLogDropped, m.Requests, m.Duration, m.Active, m.UpstreamCx, m.DownstreamCx, m.DownstreamCxT,
 		m.DownstreamCxOverflow, m.DownstreamCxClosed,
 		m.DecodeErrors, m.LocalReplies, m.UnknownReplies, m.XDSUpdates, m.Retries, m.LateReplies, m.Mirrors} {
 		f(c)
@@ -145,7 +154,8 @@ func NewProxy() *Proxy {
 	}
 	m.Capture = newCapture()
 	m.Authz = newAuthz()
-	for _, c := range append(m.Capture.collectors(), m.Authz.collectors()...) {
+	m.RedisCluster = newRedisCluster()
+	for _, c := range append(append(m.Capture.collectors(), m.Authz.collectors()...), m.RedisCluster.collectors()...) {
 		f(c)
 		m.names = append(m.names, names(c)...)
 	}

@@ -54,6 +54,9 @@ type Call struct {
 	// Affinity keeps a client's calls to a pipelined host on one
 	// connection: calls with the same Affinity share it.
 	Affinity uint64
+	// Dedicated marks a call on a client's own connection (a
+	// transaction, a blocking command).
+	Dedicated bool
 
 	buf      []byte
 	borrowed bool  // Req is the caller's, not a copy in buf
@@ -89,7 +92,7 @@ func BorrowCall(req *protocols.Message) *Call {
 // been handled; c must not be used afterwards.
 func (c *Call) Release() {
 	c.Set, c.Host, c.Cluster, c.Log, c.Span, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil, nil, nil
-	c.Service, c.Route, c.ClusterName, c.Seq, c.Affinity = "", "", "", 0, 0
+	c.Service, c.Route, c.ClusterName, c.Seq, c.Affinity, c.Dedicated = "", "", "", 0, 0, false
 	c.cn, c.id = nil, 0
 	if c.borrowed {
 		// Drop the references to the lender's frame and headers.

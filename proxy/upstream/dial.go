@@ -107,3 +107,11 @@ func dialTimeout(addr string, timeout time.Duration, tlsCfg *tls.Config) (net.Co
 	}
 	return tc, nil
 }
+
+// Dial opens a connection to addr as the pools do (TLS when tlsCfg is
+// set, the server name from addr unless the config has one), for a
+// caller that talks to a host outside a pool (a Redis Cluster's slot
+// map reads).
+func Dial(addr string, timeout time.Duration, tlsCfg *tls.Config) (net.Conn, error) {
+	return dialTimeout(addr, timeout, tlsCfg)
+}

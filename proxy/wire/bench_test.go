@@ -99,3 +99,35 @@ func BenchmarkWriterAppendTCP(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReaderTCP is one request and its reply over loopback TCP at
+// pipeline depth 1 (one op), the Reader reading the requests and a
+// Writer echoing them: the read loop's cost per frame, which should
+// allocate nothing.
+func BenchmarkReaderTCP(b *testing.B) {
+	local, remote := tcpPair(b)
+	w := wire.NewWriter(local, 0)
+	done := make(chan error, 1)
+	go func() {
+		done <- wire.ReadFrames(local, lenCodec{}, func(m *protocols.Message) error {
+			return w.Queue(func(dst []byte) []byte { return append(dst, m.Raw...) })
+		}, w.Flush)
+	}()
+	req := frame(nil, payload(0, 60))
+	resp := make([]byte, len(req))
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := remote.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(remote, resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_ = remote.Close()
+	if err := <-done; !errors.Is(err, io.EOF) {
+		b.Fatalf("read loop: %v", err)
+	}
+	w.Close()
+}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -55,24 +54,24 @@ var (
 // kept in a small array of the Reader's own).
 type Reader struct {
 	r        io.Reader
-	raw      syscall.RawConn // nil when r is not a socket
+	raw      syscall.RawConn // nil when r is not a socket (readfd.go)
 	deadline interface{ SetReadDeadline(time.Time) error }
 	codec    Decoder
 	opts     ReadOptions
 	drainAt  atomic.Int64 // unix nanoseconds; 0: not draining
 
 	// The loop's own state.
+	handle     func(*protocols.Message) error
+	flush      func()
+	msg        protocols.Message // the frame being handled, reused
 	buf        []byte
 	pooled     bool // buf came from the pool (else it was grown)
 	start, end int
 	small      [smallCarry]byte // an incomplete frame's bytes while waiting
 	carry      int
-	frameAt    time.Time // first byte of the incomplete frame at buf[start:end]
-	idleAt     time.Time // when the idle timeout runs out
-	armed      time.Time // the read deadline last set
-	n          int       // the result of the last readFD
-	err        error
+	err        error // what ends the socket loop, set in its callback
 	readFn     func(fd uintptr) bool
+	timer      // deadline.go
 }
 
 // smallCarry is how many bytes of an incomplete frame a waiting loop keeps
@@ -85,7 +84,7 @@ func NewReader(r io.Reader, codec Decoder, opts ReadOptions) *Reader {
 	if sc, ok := r.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			l.raw = raw
-			l.readFn = l.readFD
+			l.readFn = l.serveFD
 		}
 	}
 	l.deadline, _ = r.(interface{ SetReadDeadline(time.Time) error })
@@ -101,63 +100,90 @@ func NewReader(r io.Reader, codec Decoder, opts ReadOptions) *Reader {
 // at a clean end), a *DecodeError, ErrDrained, one of the bound errors,
 // or the first error handle returns.
 //
-// Before flushing what a read queued, it yields the processor once. Under
-// load the poller wakes many read loops at a time; yielding lets the
-// others queue their frames to the same writers (most often a shared
-// upstream connection), and the first flush then sends them all in one
-// write while the later ones find nothing left to send. With no other
-// goroutine waiting, the yield returns at once. (redis-benchmark -P 1
-// with 50 clients through one upstream: 4.1 → 3.6 read/write syscalls
-// per request; docs/benchmarks.md.)
+// On a socket, handle runs inside the loop's read (readfd.go): closing
+// the socket from handle must go through its Writer, which shuts it down
+// first (writer.go), as closing it directly waits for handle to return.
 func (l *Reader) Run(handle func(*protocols.Message) error, flush func()) error {
 	if flush == nil {
 		flush = func() {}
 	}
+	l.handle, l.flush = handle, flush
 	defer l.release()
-	fail := func(err error) error {
-		flush()
-		return err
+	var err error
+	if l.raw != nil {
+		err = l.runFD()
+	} else {
+		err = l.run()
 	}
-	var msg protocols.Message
+	flush()
+	return err
+}
+
+// run is the loop of a reader that is not a socket: one Read per turn.
+func (l *Reader) run() error {
 	for {
 		if err := l.arm(); err != nil {
-			return fail(err)
+			return err
 		}
-		before := l.incomplete()
-		n, err := l.read()
-		l.end += n
-		handled := false
-		for l.start < l.end {
-			size, derr := l.codec.Decode(l.buf[l.start:l.end], &msg)
-			if derr != nil {
-				if l.opts.Reject != nil {
-					l.opts.Reject(l.buf[l.start:l.end], derr)
-				}
-				return fail(&DecodeError{Err: derr})
-			}
-			if size == 0 {
-				break
-			}
-			if size < 0 || size > l.end-l.start {
-				return fail(&DecodeError{Err: fmt.Errorf("codec consumed %d of %d bytes", size, l.end-l.start)})
-			}
-			l.start += size
-			if herr := handle(&msg); herr != nil {
-				return fail(herr)
-			}
-			handled = true
+		if err := l.ensure(); err != nil {
+			return err
 		}
-		if handled {
-			runtime.Gosched()
+		n, err := l.r.Read(l.buf[l.end:])
+		if derr := l.consume(n); derr != nil {
+			return derr
 		}
-		flush()
-		l.settle(before, handled, n)
 		if err != nil {
 			if err = l.classify(err); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// consume decodes and handles every whole frame that the n bytes just
+// read into the buffer complete, then flushes what handling them queued.
+//
+// Before flushing, it yields the processor once. Under load the poller
+// wakes many read loops at a time; yielding lets the others queue their
+// frames to the same writers (most often a shared upstream connection),
+// and the first flush then sends them all in one write while the later
+// ones find nothing left to send. With no other goroutine waiting, the
+// yield returns at once. (redis-benchmark -P 1 with 50 clients through
+// one upstream: 4.1 → 3.6 read/write syscalls per request;
+// docs/benchmarks.md.)
+func (l *Reader) consume(n int) error {
+	before := l.incomplete()
+	l.end += n
+	if n > 0 {
+		l.stamp()
+	}
+	handled := false
+	for l.start < l.end {
+		size, derr := l.codec.Decode(l.buf[l.start:l.end], &l.msg)
+		if derr != nil {
+			if l.opts.Reject != nil {
+				l.opts.Reject(l.buf[l.start:l.end], derr)
+			}
+			return &DecodeError{Err: derr}
+		}
+		if size == 0 {
+			break
+		}
+		if size < 0 || size > l.end-l.start {
+			return &DecodeError{Err: fmt.Errorf("codec consumed %d of %d bytes", size, l.end-l.start)}
+		}
+		l.start += size
+		if herr := l.handle(&l.msg); herr != nil {
+			return herr
+		}
+		handled = true
+	}
+	if handled {
+		runtime.Gosched()
+		l.flush()
+	}
+	l.settle(before, handled, n)
+	return nil
 }
 
 // settle records when the incomplete frame left by a read began, and
@@ -171,131 +197,13 @@ func (l *Reader) settle(before, handled bool, n int) {
 		}
 		return
 	}
-	if (!before || handled) && n > 0 && l.opts.FrameTimeout > 0 {
-		l.frameAt = time.Now()
-	}
-}
-
-// classify turns a deadline into the bound it enforces; it returns nil
-// when the loop goes on (a drain's wake-up).
-func (l *Reader) classify(err error) error {
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		return err
-	}
-	now := time.Now()
-	partial := l.incomplete()
-	switch {
-	case partial && l.opts.FrameTimeout > 0 && !now.Before(l.frameAt.Add(l.opts.FrameTimeout)):
-		return ErrFrameTimeout
-	case !partial && l.opts.IdleTimeout > 0 && !now.Before(l.idleAt) && (l.opts.Busy == nil || !l.opts.Busy()):
-		return ErrIdleTimeout
-	}
-	return nil // the drain's deadline: arm sets the next one
-}
-
-// arm sets the read deadline the loop's state calls for: the incomplete
-// frame's deadline, else the idle deadline, and no later than the drain's
-// moment. It reads drainAt again after setting it, so a concurrent Drain
-// is never overwritten by an older deadline.
-func (l *Reader) arm() error {
-	partial := l.incomplete()
-	if l.raw == nil && !partial && l.draining() {
-		return ErrDrained // no non-blocking read without a socket
-	}
-	if l.deadline == nil || (l.opts.FrameTimeout == 0 && l.opts.IdleTimeout == 0 && l.drainAt.Load() == 0) {
-		return nil
-	}
-	for {
-		at := l.drainAt.Load()
-		var dl time.Time
-		switch {
-		case partial && l.opts.FrameTimeout > 0:
-			dl = l.frameAt.Add(l.opts.FrameTimeout)
-		case !partial && l.opts.IdleTimeout > 0:
-			l.idleAt = time.Now().Add(l.opts.IdleTimeout)
-			dl = l.idleAt
-		}
-		if at != 0 {
-			if drain := time.Unix(0, at); time.Now().Before(drain) && (dl.IsZero() || drain.Before(dl)) {
-				dl = drain
-			}
-		}
-		if !dl.Equal(l.armed) {
-			if err := l.deadline.SetReadDeadline(dl); err != nil {
-				return err
-			}
-			l.armed = dl
-		}
-		if l.drainAt.Load() == at {
-			return nil
-		}
-	}
-}
-
-// Drain asks the loop to stop reading once it has read what the peer sent
-// up to grace from now, and finished the frame it is in: it then returns
-// ErrDrained. Safe to call from any goroutine.
-func (l *Reader) Drain(grace time.Duration) {
-	at := time.Now().Add(grace)
-	l.drainAt.Store(at.UnixNano())
-	if l.deadline != nil {
-		_ = l.deadline.SetReadDeadline(at)
+	if (!before || handled) && n > 0 {
+		l.frameBegan()
 	}
 }
 
 // incomplete reports whether the loop holds bytes of a frame not yet whole.
 func (l *Reader) incomplete() bool { return l.end > l.start || l.carry > 0 }
-
-// draining reports whether the moment Drain set has come.
-func (l *Reader) draining() bool {
-	at := l.drainAt.Load()
-	return at != 0 && time.Now().UnixNano() >= at
-}
-
-// read fills the buffer from r once.
-func (l *Reader) read() (int, error) {
-	if l.raw == nil {
-		if err := l.ensure(); err != nil {
-			return 0, err
-		}
-		return l.r.Read(l.buf[l.end:])
-	}
-	l.n, l.err = 0, nil
-	if err := l.raw.Read(l.readFn); err != nil {
-		return 0, err
-	}
-	return l.n, l.err
-}
-
-// readFD is the RawConn callback of read: a non-blocking read into a
-// buffer taken only now, given back before waiting when nothing is left
-// to decode.
-func (l *Reader) readFD(fd uintptr) bool {
-	if l.err = l.ensure(); l.err != nil {
-		return true
-	}
-	for {
-		n, err := syscall.Read(int(fd), l.buf[l.end:])
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			if l.start == l.end && l.draining() {
-				l.err = ErrDrained
-				return true
-			}
-			l.park()
-			return false
-		case err != nil:
-			l.err = os.NewSyscallError("read", err)
-		case n == 0:
-			l.err = io.EOF
-		default:
-			l.n = n
-		}
-		return true
-	}
-}
 
 // ensure gives the loop a buffer with room to read into: from the pool
 // (with the bytes carried while waiting), compacted, or grown.

@@ -228,8 +228,10 @@ func (w *Writer) CloseWithError(err error) {
 		// Graceful: pending bytes get a bounded time to reach the peer.
 		_ = w.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
 	} else {
-		// Unblock a flush stuck on a peer that does not read.
-		_ = w.conn.Close()
+		// Unblock a flush stuck on a peer that does not read (and the
+		// connection's read loop).
+		_ = w.conn.SetWriteDeadline(time.Now())
+		w.shutdown()
 	}
 	w.signal()
 	<-w.done
@@ -238,8 +240,25 @@ func (w *Writer) CloseWithError(err error) {
 // closeTimeout bounds how long a graceful close waits for a slow peer.
 const closeTimeout = 5 * time.Second
 
-// Done is closed once the writer has stopped and the connection is closed.
+// Done is closed once the writer has stopped and the connection is shut
+// down: the peer has seen the end and the connection's read loop ends.
+// Closing the socket follows (see shutdown).
 func (w *Writer) Done() <-chan struct{} { return w.done }
+
+// shutdown ends both directions of the connection without closing it: on
+// a socket, shutdown(2), which ends a read loop running a handler
+// (readfd.go) without waiting for it, where close would wait for the
+// handler to return, and never return if the handler is what closes. A
+// connection that is not a socket is closed.
+func (w *Writer) shutdown() {
+	if w.raw == nil {
+		_ = w.conn.Close()
+		return
+	}
+	_ = w.raw.Control(func(fd uintptr) {
+		_ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR)
+	})
+}
 
 func (w *Writer) flushLoop() {
 	w.mu.Lock()
@@ -264,8 +283,10 @@ func (w *Writer) flushLoop() {
 		if w.closed {
 			w.stopped, w.flushing = true, false
 			w.mu.Unlock()
-			_ = w.conn.Close()
+			w.shutdown()
 			close(w.done)
+			// May wait for a handler the read loop is running.
+			_ = w.conn.Close()
 			return
 		}
 		break

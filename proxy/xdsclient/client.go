@@ -33,6 +33,10 @@ type Config struct {
 	// NodeID (required) and Cluster identify the proxy to the control
 	// plane.
 	NodeID, Cluster string
+	// Gateway is the gateway the proxy serves, "namespace/name", sent in
+	// the node metadata (xdsapi.GatewayMetadata); "" for a sidecar
+	// (docs/gateways.md).
+	Gateway string
 	// TLS secures the channel. Nil means plaintext: the caller decides
 	// that only when explicitly asked to.
 	TLS *tls.Config

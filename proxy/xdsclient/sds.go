@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy/certs"
 )
 
@@ -60,11 +61,19 @@ func newSDS(store *certs.Store) (*sds, error) {
 		have: map[string]*tlsv3.Secret{}}, nil
 }
 
-// node is the node the client presents, with its certificate request.
+// node is the node the client presents, with its certificate request
+// and the gateway it serves.
 func (c *Client) node() *corev3.Node {
 	n := &corev3.Node{Id: c.cfg.NodeID, Cluster: c.cfg.Cluster, UserAgentName: "metamesh"}
+	fields := map[string]*structpb.Value{}
 	if c.sds != nil {
-		n.Metadata = &structpb.Struct{Fields: map[string]*structpb.Value{CSRMetadata: structpb.NewStringValue(c.sds.csr)}}
+		fields[CSRMetadata] = structpb.NewStringValue(c.sds.csr)
+	}
+	if c.cfg.Gateway != "" {
+		fields[xdsapi.GatewayMetadata] = structpb.NewStringValue(c.cfg.Gateway)
+	}
+	if len(fields) > 0 {
+		n.Metadata = &structpb.Struct{Fields: fields}
 	}
 	return n
 }
@@ -123,28 +132,22 @@ func (s *sds) accept(resources []*anypb.Any) error {
 
 // identity is the Identity of a certificate Secret and a roots Secret.
 func (s *sds) identity(certSec, rootSec *tlsv3.Secret) (*certs.Identity, error) {
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(rootSec.GetValidationContext().GetTrustedCa().GetInlineBytes()) {
-		return nil, fmt.Errorf("secret %s: no PEM certificate in its trusted CA", SecretRoots)
+	roots, err := certs.ParsePEM(rootSec.GetValidationContext().GetTrustedCa().GetInlineBytes())
+	if err != nil || len(roots) == 0 {
+		return nil, fmt.Errorf("secret %s: no PEM certificate in its trusted CA: %v", SecretRoots, err)
 	}
-	var chain [][]byte
-	rest := certSec.GetTlsCertificate().GetCertificateChain().GetInlineBytes()
-	for {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type == "CERTIFICATE" {
-			chain = append(chain, b.Bytes)
-		}
-	}
-	if len(chain) == 0 {
-		return nil, fmt.Errorf("secret %s: no PEM certificate in its chain", SecretCert)
-	}
-	leaf, err := x509.ParseCertificate(chain[0])
+	parsed, err := certs.ParsePEM(certSec.GetTlsCertificate().GetCertificateChain().GetInlineBytes())
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", SecretCert, err)
 	}
+	if len(parsed) == 0 {
+		return nil, fmt.Errorf("secret %s: no PEM certificate in its chain", SecretCert)
+	}
+	chain := make([][]byte, len(parsed))
+	for i, c := range parsed {
+		chain[i] = c.Raw
+	}
+	leaf := parsed[0]
 	if !s.key.PublicKey.Equal(leaf.PublicKey) {
 		return nil, fmt.Errorf("secret %s: the certificate is not for this proxy's key", SecretCert)
 	}

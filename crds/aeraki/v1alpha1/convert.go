@@ -17,17 +17,14 @@ import (
 const codecPrefix = "aeraki.meta_protocol.codec."
 
 // ToMetamesh converts an Aeraki MetaRouter to metamesh's. The error names
-// every field metamesh can't honour: gateways, globalRateLimit, and
-// fractional or out-of-range numbers. exportTo is metamesh's (the same
-// values: see docs/scoping.md). The result is not validated; call its
+// every field metamesh can't honour: globalRateLimit, and fractional or
+// out-of-range numbers. exportTo and gateways are metamesh's (the same
+// values: see docs/scoping.md and docs/gateways.md). The result is not validated; call its
 // Validate.
 func (r *MetaRouter) ToMetamesh() (*metamesh.MetaRouter, error) {
 	var errs field.ErrorList
 	p := field.NewPath("spec")
 	s := &r.Spec
-	if len(s.Gateways) > 0 {
-		errs = append(errs, field.Forbidden(p.Child("gateways"), "metamesh has no gateways; its routes apply to every proxy"))
-	}
 	if s.GlobalRateLimit != nil {
 		errs = append(errs, field.Forbidden(p.Child("globalRateLimit"), "metamesh has no global rate limit service; use localRateLimit"))
 	}
@@ -35,7 +32,10 @@ func (r *MetaRouter) ToMetamesh() (*metamesh.MetaRouter, error) {
 	out := &metamesh.MetaRouter{
 		TypeMeta:   metav1.TypeMeta{APIVersion: metamesh.SchemeGroupVersion.String(), Kind: metamesh.KindMetaRouter},
 		ObjectMeta: *r.ObjectMeta.DeepCopy(),
-		Spec:       metamesh.MetaRouterSpec{ExportTo: metamesh.ExportTo(slices.Clone(s.ExportTo))},
+		Spec: metamesh.MetaRouterSpec{
+			ExportTo: metamesh.ExportTo(slices.Clone(s.ExportTo)),
+			Gateways: metamesh.Gateways(slices.Clone(s.Gateways)),
+		},
 	}
 	for _, h := range s.Hosts {
 		out.Spec.Hosts = append(out.Spec.Hosts, metamesh.Host(h))

@@ -143,7 +143,11 @@ func TestConvert(t *testing.T) {
     denyOnFail: true
     descriptors: [{property: method, descriptorKey: method}]
 ` + v1Route, "spec.globalRateLimit", nil},
-		{"gateways", "  gateways: [istio-system/ingress-gateway]\n" + v1Route, "spec.gateways", nil},
+		{"gateways", "  gateways: [istio-system/ingress-gateway, mesh]\n" + v1Route, "", func(t *testing.T, out *metamesh.MetaRouter) {
+			if !slices.Equal(out.Spec.Gateways, metamesh.Gateways{"istio-system/ingress-gateway", "mesh"}) {
+				t.Errorf("gateways %q", out.Spec.Gateways)
+			}
+		}},
 		{"exportTo own namespace and another", "  exportTo: [\".\", shop]\n" + v1Route, "", func(t *testing.T, out *metamesh.MetaRouter) {
 			if !slices.Equal(out.Spec.ExportTo, metamesh.ExportTo{".", "shop"}) {
 				t.Errorf("exportTo %q", out.Spec.ExportTo)

@@ -1,0 +1,78 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/metamesh/metamesh/proxy/certs"
+	"github.com/metamesh/metamesh/proxy/config"
+	"github.com/metamesh/metamesh/proxy/mtls"
+)
+
+// meshConn is a connection whose client passed mutual TLS between proxies
+// (proxy/mtls verified its SPIFFE ID; crypto/tls leaves VerifiedChains
+// empty then, see identify).
+type meshConn struct{ *tls.Conn }
+
+// SetIdentity makes store the proxy's workload identity, which mutual TLS
+// between proxies presents and verifies peers against
+// (docs/mesh-mode.md, "Mutual TLS between proxies"). Call it before the
+// first Apply; without it the proxy has no identity, and accepts and
+// dials mutual TLS connections' peers only in plaintext.
+func (s *Server) SetIdentity(store *certs.Store) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.mesh = mtls.New(store, s.metrics.MTLSHandshakes)
+	s.builder.Mesh = s.mesh
+}
+
+// secure returns the connection cfg's codec reads from nc: nc itself in
+// plaintext, or the server side of its TLS, the listener's own
+// (listenerTls: the handshake runs in the first read) or mutual TLS
+// between proxies (cfg.MTLS: handshake done here, so the caller's identity
+// is known before its first request). In both mutual TLS modes the first
+// byte is peeked to tell TLS from plaintext; STRICT refuses plaintext. A
+// refused connection is closed, logged and counted, and ok is false.
+func (s *Server) secure(nc net.Conn, cfg *config.Listener) (_ net.Conn, ok bool) {
+	switch {
+	case cfg.TLS != nil:
+		return tls.Server(nc, cfg.TLS), true
+	case cfg.MTLS == config.MTLSOff:
+		return nc, true
+	}
+	deadline := time.Now().Add(s.limits.Load().FrameTimeout)
+	isTLS := true
+	if tc, sniffable := nc.(*net.TCPConn); sniffable {
+		var err error
+		if isTLS, err = mtls.IsTLS(tc, deadline); err != nil {
+			s.log.Debug("mutual TLS: the client sent nothing", zap.String("listener", cfg.Name), zap.Stringer("client", nc.RemoteAddr()), zap.Error(err))
+			_ = nc.Close()
+			return nil, false
+		}
+	}
+	switch {
+	case !isTLS && cfg.MTLS == config.MTLSStrict:
+		s.mesh.Count(mtls.SideServer, mtls.ResultPlaintext)
+		s.log.Info("mutual TLS: plaintext client refused (STRICT)", zap.String("listener", cfg.Name), zap.Stringer("client", nc.RemoteAddr()))
+		_ = nc.Close()
+		return nil, false
+	case !isTLS:
+		return nc, true
+	}
+	tc := tls.Server(nc, s.mesh.Server())
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	s.mesh.Count(mtls.SideServer, mtls.Result(err))
+	if err != nil {
+		s.log.Info("mutual TLS: handshake refused", zap.String("listener", cfg.Name), zap.Stringer("client", nc.RemoteAddr()),
+			zap.String("result", mtls.Result(err)), zap.Error(err))
+		_ = nc.Close()
+		return nil, false
+	}
+	return meshConn{tc}, true
+}

@@ -1,0 +1,215 @@
+package wire_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/wire"
+)
+
+// queued returns how many bytes wait unread in c's receive queue.
+func queued(t testing.TB, c net.Conn) int {
+	t.Helper()
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var ierr error
+	if err := raw.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil {
+		t.Fatal(err)
+	}
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	return n
+}
+
+// waitQueued waits (bounded) until c has unread bytes.
+func waitQueued(t testing.TB, c net.Conn) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); queued(t, c) == 0; {
+		if time.Now().After(deadline) {
+			t.Error("bytes written to the peer never reached the socket")
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// runReader runs rd in a goroutine and returns its result's channel.
+func runReader(rd *wire.Reader, handle func(*protocols.Message) error) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- rd.Run(handle, nil) }()
+	return done
+}
+
+// await returns the loop's result, failing the test if it does not come.
+func await(t *testing.T, done <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the read loop did not return: %s", what)
+		return nil
+	}
+}
+
+// TestReaderWakesForBytesSentWhileHandling: the read loop waits for the
+// socket without reading until EAGAIN after a short read (readfd.go);
+// bytes that arrive while it handles the frames of that read must still
+// wake it. Each frame's handler has the peer send the next one and waits
+// until it is in the socket, so the loop's next step is the wait: had it
+// cleared the socket's readiness after the read, it would wait forever.
+func TestReaderWakesForBytesSentWhileHandling(t *testing.T) {
+	local, remote := tcpPair(t)
+	const frames = 50
+	send := func(i int) {
+		if _, err := remote.Write(frame(nil, payload(i, 8))); err != nil {
+			t.Error(err)
+		}
+	}
+	n := 0
+	done := runReader(wire.NewReader(local, lenCodec{}, wire.ReadOptions{}), func(*protocols.Message) error {
+		n++
+		if n == frames {
+			return errStop
+		}
+		send(n)
+		waitQueued(t, local)
+		return nil
+	})
+	send(0)
+	if err := await(t, done, "it did not wake for bytes sent while it handled a frame"); !errors.Is(err, errStop) {
+		t.Fatalf("Run returned %v after %d frames, want all %d", err, n, frames)
+	}
+}
+
+var errStop = errors.New("test: stop")
+
+// TestReaderHandleClosesItsWriter: a handler may close the connection it
+// reads from through its Writer (a decode error's reply, a quit): on a
+// socket the handler runs inside the read, where closing the socket
+// would wait for the handler, so the Writer must not wait for that.
+func TestReaderHandleClosesItsWriter(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		close func(*wire.Writer)
+	}{
+		{"Close", (*wire.Writer).Close},
+		{"CloseWithError", func(w *wire.Writer) { w.CloseWithError(errStop) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			local, remote := tcpPair(t)
+			w := wire.NewWriter(local, 0)
+			closed := make(chan struct{})
+			done := runReader(wire.NewReader(local, lenCodec{}, wire.ReadOptions{}), func(*protocols.Message) error {
+				tc.close(w)
+				close(closed)
+				return nil
+			})
+			if _, err := remote.Write(frame(nil, []byte("bye"))); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-closed:
+			case <-time.After(20 * time.Second):
+				t.Fatal("closing the Writer from the read loop's handler did not return")
+			}
+			_ = await(t, done, "after its handler closed the connection")
+			_ = remote.SetReadDeadline(time.Now().Add(20 * time.Second))
+			if _, err := remote.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+				t.Errorf("the peer read %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+// deadlineCounter counts the read deadlines set on a TCP connection
+// (the Reader still reads it as a socket: SyscallConn is promoted).
+type deadlineCounter struct {
+	*net.TCPConn
+	sets atomic.Int32
+}
+
+func (c *deadlineCounter) SetReadDeadline(t time.Time) error {
+	c.sets.Add(1)
+	return c.TCPConn.SetReadDeadline(t)
+}
+
+// TestReaderIdleDeadlineSetOnce: frames that arrive one at a time, each
+// whole, do not move the read deadline: the idle deadline is set once,
+// and moved only when it fires after traffic (deadline.go).
+func TestReaderIdleDeadlineSetOnce(t *testing.T) {
+	local, remote := tcpPair(t)
+	conn := &deadlineCounter{TCPConn: local.(*net.TCPConn)}
+	const frames = 200
+	handled := make(chan struct{})
+	done := runReader(wire.NewReader(conn, lenCodec{}, wire.ReadOptions{IdleTimeout: time.Hour, FrameTimeout: time.Hour}),
+		func(*protocols.Message) error {
+			handled <- struct{}{}
+			return nil
+		})
+	for i := range frames {
+		if _, err := remote.Write(frame(nil, payload(i, 32))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-handled:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("frame %d not handled", i)
+		}
+	}
+	_ = remote.Close()
+	if err := await(t, done, "after the peer closed"); !errors.Is(err, io.EOF) {
+		t.Fatalf("Run returned %v, want io.EOF", err)
+	}
+	if n := conn.sets.Load(); n != 1 {
+		t.Errorf("read deadline set %d times for %d frames read one at a time, want 1", n, frames)
+	}
+}
+
+// TestReaderIdleTimeoutAfterTraffic: traffic that lasts longer than the
+// idle timeout keeps the connection (the first idle deadline fires during
+// it and is moved past the last read), and the connection is closed once
+// it has been idle for the timeout after the last frame.
+func TestReaderIdleTimeoutAfterTraffic(t *testing.T) {
+	local, remote := tcpPair(t)
+	const idle = time.Second
+	const frames = 15 // one per idle/10: 1.5 idle timeouts of traffic
+	handled := make(chan struct{}, 1)
+	done := runReader(wire.NewReader(local, lenCodec{}, wire.ReadOptions{IdleTimeout: idle}), func(*protocols.Message) error {
+		handled <- struct{}{}
+		return nil
+	})
+	var last time.Time
+	for i := range frames {
+		time.Sleep(idle / 10)
+		last = time.Now()
+		if _, err := remote.Write(frame(nil, payload(i, 32))); err != nil {
+			t.Fatalf("frame %d: %v (the connection was closed during traffic)", i, err)
+		}
+		select {
+		case <-handled:
+		case err := <-done:
+			t.Fatalf("Run returned %v at frame %d of %d, during traffic", err, i, frames)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("frame %d not handled", i)
+		}
+	}
+	if err := await(t, done, "the idle timeout did not end it"); !errors.Is(err, wire.ErrIdleTimeout) {
+		t.Fatalf("Run returned %v, want ErrIdleTimeout", err)
+	}
+	if since := time.Since(last); since < idle {
+		t.Errorf("closed %v after the last frame was sent, before the idle timeout (%v)", since, idle)
+	}
+}
