@@ -399,4 +399,5 @@ var (
 	_ protocols.ResponseClassifier = (*Codec)(nil)
 	_ protocols.Handshaker         = (*Codec)(nil)
 	_ protocols.Drainer            = (*Codec)(nil)
+	_ protocols.Rejecter           = (*Codec)(nil)
 )
