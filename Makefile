@@ -139,6 +139,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocols/redis/
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./protocols/redis/
 	$(GO) test -run '^$$' -fuzz 'FuzzClusterReplies$$' -fuzztime $(FUZZTIME) ./protocols/redis/
+	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocols/triple/
+	$(GO) test -run '^$$' -fuzz 'FuzzConnDecode$$' -fuzztime $(FUZZTIME) ./protocols/triple/
 	cd $(EXAMPLES) && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) .
 
 clean:

@@ -293,21 +293,28 @@ func responseAttributes(msg *protocols.Message, status string, fields []hpack.He
 		return fmt.Errorf("triple: bad :status %q", status)
 	}
 	msg.Kind = protocols.KindResponse
-	grpcStatus := ""
+	grpcStatus, ct := "", ""
 	for _, f := range fields {
 		if f.IsPseudo() {
 			continue
 		}
-		if f.Name == "grpc-status" {
+		switch f.Name {
+		case "grpc-status":
 			grpcStatus = f.Value
+		case "content-type":
+			ct = f.Value
 		}
 		msg.Headers.Set(f.Name, f.Value)
 	}
 	switch {
 	case code != 200:
 		msg.Kind, msg.Status = protocols.KindError, httpStatusCode(code)
+	case grpcStatus == "" && !strings.HasPrefix(ct, "application/grpc"):
+		// Triple's own unary protocol (application/json, application/proto):
+		// its status is the HTTP one.
 	case grpcStatus == "":
-		// No status (no trailers yet): gRPC calls that an internal error.
+		// A gRPC response without a status: gRPC calls that an internal
+		// error.
 		msg.Kind, msg.Status = protocols.KindError, codeInternal
 	default:
 		s, err := strconv.ParseUint(grpcStatus, 10, 32)
@@ -399,4 +406,5 @@ var (
 	_ protocols.ResponseClassifier = (*Codec)(nil)
 	_ protocols.Handshaker         = (*Codec)(nil)
 	_ protocols.Drainer            = (*Codec)(nil)
+	_ protocols.Rejecter           = (*Codec)(nil)
 )

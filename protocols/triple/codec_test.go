@@ -82,3 +82,27 @@ func TestDecodeRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Triple's own unary protocol has no grpc-status: its HTTP status says.
+func TestTripleUnaryStatus(t *testing.T) {
+	c := newCodec()
+	for _, tc := range []struct {
+		ct, status string
+		kind       protocols.Kind
+	}{
+		{"application/json", "200", protocols.KindResponse},
+		{"application/json", "503", protocols.KindError},
+		{"application/grpc", "200", protocols.KindError}, // no grpc-status
+	} {
+		w := getWriter(nil)
+		w.headers(3, fieldsOf(":status", tc.status, "content-type", tc.ct), false)
+		w.data(3, []byte(`"v1|alice"`), true)
+		var m protocols.Message
+		if _, err := c.Decode(w.put(), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Kind != tc.kind {
+			t.Errorf("%s %s: %v, want %v", tc.ct, tc.status, m.Kind, tc.kind)
+		}
+	}
+}

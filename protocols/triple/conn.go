@@ -107,10 +107,13 @@ func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 	return n, nil
 }
 
+// errNotPreface begins the error for a client that does not speak HTTP/2.
+const errNotPreface = "triple: not the HTTP/2 client preface"
+
 func (d *connDecoder) readPreface(buf []byte, msg *protocols.Message) (int, error) {
 	n := min(len(buf), len(http2.ClientPreface))
 	if string(buf[:n]) != http2.ClientPreface[:n] {
-		return 0, fmt.Errorf("triple: not the HTTP/2 client preface: %q", buf[:n])
+		return 0, fmt.Errorf("%s: %q", errNotPreface, buf[:n])
 	}
 	if n < len(http2.ClientPreface) {
 		return 0, nil

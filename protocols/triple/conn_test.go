@@ -2,6 +2,7 @@ package triple
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -176,6 +177,16 @@ func TestConnDecoderRefuses(t *testing.T) {
 		_, err := newConnDecoder(c, true).Decode([]byte("GET / HTTP/1.1\r\n"), &protocols.Message{})
 		if err == nil || !strings.HasPrefix(err.Error(), "triple: not the HTTP/2 client preface") {
 			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a GOAWAY says why", func(t *testing.T) {
+		err := fmt.Errorf("triple: frame of 20000 bytes exceeds 16384")
+		fs := frames(t, c.RejectReply(nil, nil, err))
+		if ga, ok := fs[0].(*http2.GoAwayFrame); len(fs) != 1 || !ok || ga.ErrCode != http2.ErrCodeProtocol || string(ga.DebugData()) != err.Error() {
+			t.Fatalf("RejectReply = %v", fs)
+		}
+		if out := c.RejectReply(nil, []byte("GET /"), fmt.Errorf("%s: %q", errNotPreface, "GET /")); len(out) != 0 {
+			t.Fatalf("RejectReply to an HTTP/1 client = %q, want nothing", out)
 		}
 	})
 	t.Run("too many streams", func(t *testing.T) {

@@ -154,3 +154,15 @@ func (c *Codec) DrainFrame(dst []byte) []byte {
 	_ = w.fr.WriteGoAway(1<<31-1, http2.ErrCodeNo, nil)
 	return w.put()
 }
+
+// RejectReply appends the GOAWAY that tells a client why its connection
+// is closed (a frame that breaks HTTP/2 or exceeds the limits), with the
+// error as its debug data; nothing to a client that did not speak HTTP/2.
+func (c *Codec) RejectReply(dst, buf []byte, err error) []byte {
+	if strings.HasPrefix(err.Error(), errNotPreface) {
+		return dst
+	}
+	w := getWriter(dst)
+	_ = w.fr.WriteGoAway(0, http2.ErrCodeProtocol, []byte(err.Error()))
+	return w.put()
+}

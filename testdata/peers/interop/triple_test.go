@@ -1,0 +1,244 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	grpcmd "google.golang.org/grpc/metadata"
+	grpcstatus "google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/metamesh/metamesh/crds/xdsapi"
+	"github.com/metamesh/metamesh/proxy"
+	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/testdata/peers/harness"
+	"github.com/metamesh/metamesh/testdata/peers/tripletest"
+
+	_ "github.com/metamesh/metamesh/protocols/triple"
+)
+
+// tripleTmpl is the proxy config of the Triple tests: calls of method
+// Attachment go to v1 with a header set; batchjob=true goes to v2; the
+// rest splits 80/20.
+var tripleTmpl = template.Must(template.New("").Parse(`
+resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: triple
+  address: {socket_address: {address: 127.0.0.1, port_value: {{.Port}}}}
+  filter_chains:
+  - filters:
+    - name: metamesh.meta_protocol_proxy
+      typed_config:
+        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
+        codec: triple
+        route_config_name: triple
+- "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+  name: triple
+  virtual_hosts:
+  - name: greeter
+    domains: ["{{.Iface}}"]
+    routes:
+    - name: by-method
+      match: {prefix: "", headers: [{name: method, string_match: {exact: Attachment}}]}
+      request_headers_to_add: [{header: {key: x-routed-by, value: by-method}}]
+      route: {cluster: "outbound|20000|v1|greeter"}
+    - name: batchjob
+      match: {prefix: "", headers: [{name: batchjob, string_match: {exact: "true"}}]}
+      route: {cluster: "outbound|20000|v2|greeter"}
+    - name: canary
+      match: {prefix: ""}
+      route:
+        weighted_clusters:
+          clusters:
+          - {name: "outbound|20000|v1|greeter", weight: 80}
+          - {name: "outbound|20000|v2|greeter", weight: 20}
+  - name: grpc
+    domains: ["{{.GRPCService}}"]
+    routes:
+    - match: {prefix: ""}
+      request_headers_to_add: [{header: {key: x-routed-by, value: metamesh}}]
+      route: {cluster: "outbound|20000|grpc|echo"}
+- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: "outbound|20000|grpc|echo"
+  type: STATIC
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: "outbound|20000|grpc|echo"
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.GRPCPort}}}}}
+{{- range $subset, $addr := .Subsets}}
+- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: "outbound|20000|{{$subset}}|greeter"
+  type: STATIC
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: "outbound|20000|{{$subset}}|greeter"
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{index $.Ports $subset}}}}}
+{{- end}}
+`))
+
+type tripleRoutes struct {
+	Listen, V1, V2, GRPC string
+}
+
+func (r tripleRoutes) GRPCService() string { return grpcService }
+func (r tripleRoutes) GRPCPort() string    { return routes{}.Port(r.GRPC) }
+
+func (r tripleRoutes) Iface() string              { return tripleIface }
+func (r tripleRoutes) Port() string               { return routes{}.Port(r.Listen) }
+func (r tripleRoutes) Subsets() map[string]string { return map[string]string{"v1": r.V1, "v2": r.V2} }
+func (r tripleRoutes) Ports() map[string]string {
+	return map[string]string{"v1": routes{}.Port(r.V1), "v2": routes{}.Port(r.V2)}
+}
+func (r tripleRoutes) resources(t testing.TB) *xdsapi.Resources {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := tripleTmpl.Execute(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	res, err := xdsapi.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, buf.String())
+	}
+	return res
+}
+
+const tripleIface = tripletest.Interface
+
+// startProxyWith runs a proxy in this process on res.
+func startProxyWith(t testing.TB, res *xdsapi.Resources) *proxy.Server {
+	t.Helper()
+	srv := proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
+	if err := srv.Apply(res); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	return srv
+}
+
+// Real dubbo-go v3.3.0 Triple consumers and providers through the proxy:
+// unary calls routed by method and by an attachment, split 80/20, with a
+// header set by the route reaching the provider, and the proxy's own
+// UNIMPLEMENTED for a service no route names.
+func TestTripleThroughProxy(t *testing.T) {
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: tripletest.StartProvider(t, "v1"), V2: tripletest.StartProvider(t, "v2"),
+		GRPC: startGRPCEcho(t)}
+	startProxyWith(t, r.resources(t))
+
+	t.Run("routed by method, mutated header reaches the provider", func(t *testing.T) {
+		res := tripletest.Run(t, tripletest.Calls{Addr: r.Listen, Method: "Attachment", Arg: "x-routed-by"})
+		if res.Failed > 0 || res.Sample != "v1|by-method" {
+			t.Fatalf("%v, sample %q; want v1 with the header the route set", res, res.Sample)
+		}
+		// Calls of other methods split 80/20: 100 calls all on v1 would be
+		// chance once in 5e9.
+		res = tripletest.Run(t, tripletest.Calls{Addr: r.Listen, Method: "Attachment", Arg: "other", N: 100, C: 4})
+		if res.Failed > 0 || res.Replies["v1"] != 100 {
+			t.Fatalf("%v; want 100 replies from v1", res)
+		}
+	})
+	t.Run("batchjob attachment isolated on v2", func(t *testing.T) {
+		res := tripletest.Run(t, tripletest.Calls{Addr: r.Listen, Method: "SayHello", Arg: "batch", N: 200, C: 8,
+			Attach: map[string]string{"batchjob": "true"}})
+		if res.Failed > 0 || res.Replies["v2"] != 200 {
+			t.Fatalf("%v; want 200 replies from v2", res)
+		}
+	})
+	t.Run("80/20 split", func(t *testing.T) {
+		const calls = 2000
+		res := tripletest.Run(t, tripletest.Calls{Addr: r.Listen, Method: "SayHello", Arg: "split", N: calls, C: 16})
+		if res.Failed > 0 {
+			t.Fatalf("%v", res)
+		}
+		share := float64(res.Replies["v1"]) / calls * 100
+		t.Logf("v1 %d, v2 %d: v1 share %.1f%%", res.Replies["v1"], res.Replies["v2"], share)
+		if share < 75 || share > 85 {
+			t.Fatalf("v1 share %.1f%%, want 80 ± 5", share)
+		}
+	})
+	t.Run("grpc-go client and server", func(t *testing.T) { grpcThroughProxy(t, r.Listen) })
+	t.Run("no route is UNIMPLEMENTED naming the service", func(t *testing.T) {
+		res := tripletest.Run(t, tripletest.Calls{Addr: r.Listen, Interface: "com.example.Missing", Method: "SayHello", Arg: "x"})
+		if res.Failed != 1 || len(res.Errors) != 1 || !strings.HasPrefix(res.Errors[0], "unimplemented: ") ||
+			!strings.Contains(res.Errors[0], "com.example.Missing") {
+			t.Fatalf("%v; want the proxy's UNIMPLEMENTED naming com.example.Missing", res)
+		}
+		t.Logf("dubbo-go's error: %s", res.Errors[0])
+	})
+}
+
+// grpcService is the plain gRPC service of the grpc-go peers.
+const grpcService = "metamesh.test.Echo"
+
+// echoServer answers Echo with its request and the x-routed-by header it
+// received: "<value>|<header>".
+type echoServer struct{}
+
+func (echoServer) echo(ctx context.Context, in *wrapperspb.StringValue) (*wrapperspb.StringValue, error) {
+	md, _ := grpcmd.FromIncomingContext(ctx)
+	return wrapperspb.String(in.GetValue() + "|" + strings.Join(md.Get("x-routed-by"), ",")), nil
+}
+
+var echoDesc = grpc.ServiceDesc{
+	ServiceName: grpcService,
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{{MethodName: "Echo", Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		in := new(wrapperspb.StringValue)
+		if err := dec(in); err != nil {
+			return nil, err
+		}
+		return srv.(echoServer).echo(ctx, in)
+	}}},
+}
+
+// startGRPCEcho serves echoServer with grpc-go on a free port.
+func startGRPCEcho(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	s.RegisterService(&echoDesc, echoServer{})
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(s.Stop)
+	return ln.Addr().String()
+}
+
+// A grpc-go client and server (plain gRPC, no Dubbo) through the same
+// Triple listener: routed by service, with the route's header.
+func grpcThroughProxy(t *testing.T, listen string) {
+	cc, err := grpc.NewClient(listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 100 {
+		in, out := wrapperspb.String(fmt.Sprintf("hello-%d", i)), new(wrapperspb.StringValue)
+		if err := cc.Invoke(ctx, "/"+grpcService+"/Echo", in, out); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if want := in.GetValue() + "|metamesh"; out.GetValue() != want {
+			t.Fatalf("call %d = %q, want %q", i, out.GetValue(), want)
+		}
+	}
+	err = cc.Invoke(ctx, "/metamesh.test.Missing/Echo", wrapperspb.String("x"), new(wrapperspb.StringValue))
+	if st := grpcstatus.Convert(err); st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "metamesh.test.Missing") {
+		t.Fatalf("unknown service: %v; want UNIMPLEMENTED naming it", err)
+	}
+}
