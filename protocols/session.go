@@ -86,11 +86,11 @@ type Splitter interface {
 	Merge(dst []byte, req *Message, replies [][]byte) []byte
 }
 
-// Handshaker is implemented by pipelined codecs that send requests of
-// their own on every new upstream connection before any client's (Redis:
-// AUTH with the upstream password). The proxy discards their replies; an
-// error reply closes the connection, so clients get the proxy's error
-// instead of the server's refusals.
+// Handshaker is implemented by codecs that send requests of their own on
+// every new upstream connection before any client's (Redis: AUTH with the
+// upstream password; Triple: the HTTP/2 client preface, with no reply).
+// The proxy discards their replies; an error reply closes the connection,
+// so clients get the proxy's error instead of the server's refusals.
 type Handshaker interface {
 	// Handshake appends the requests to dst and says how many there are.
 	Handshake(dst []byte) ([]byte, int)

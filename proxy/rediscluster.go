@@ -38,6 +38,9 @@ func (d *downstream) topology(cl *cluster.Cluster) *rediscluster.Topology {
 // needs a connection of its own (a transaction, a blocking command) runs
 // on the primary.
 func (r *request) pickRedis(t *rediscluster.Topology) *local {
+	// The first commands wait for the first map (bounded: a dial and a
+	// read, then they go through a seed).
+	t.WaitFirstRead(r.cl.ConnectTimeout + rediscluster.QueryTimeout)
 	slot, one := redis.KeySlots(r.m)
 	if !one {
 		return &local{raw: redis.CrossSlotReply, text: "CROSSSLOT"}

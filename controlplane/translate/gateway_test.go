@@ -118,3 +118,24 @@ func TestGatewayConflicts(t *testing.T) {
 		}
 	}
 }
+
+// A MetaRouter for gateways none of which is in a namespace it is
+// exported to is accepted with a note saying it applies nowhere.
+func TestGatewaysNotExportedTo(t *testing.T) {
+	lost := gatewayRouter("shop", "lost", 1, "a.shop", "edge/ingress")
+	lost.Spec.Hosts = append(lost.Spec.Hosts, "b.shop")
+	lost.Spec.ExportTo = v1alpha1.ExportTo{"."}
+	found := gatewayRouter("shop", "found", 1, "a.shop", "ingress")
+	found.Spec.ExportTo = v1alpha1.ExportTo{"."}
+	out := Translate(&Input{
+		ServiceEntries: []*v1alpha1.ServiceEntry{entry(created("shop", "a", 1), "a.shop", 20880, "dubbo"), entry(created("shop", "b", 1), "b.shop", 20880, "dubbo")},
+		MetaRouters:    []*v1alpha1.MetaRouter{lost, found},
+	}, Options{})
+	want := "accepted; spec.exportTo: none of the gateways edge/ingress is in namespaces shop, so it applies nowhere"
+	if got := out.Status["MetaRouter/shop/lost"].Get(v1alpha1.ConditionAccepted); got.Message != want {
+		t.Errorf("lost: %q, want %q", got.Message, want)
+	}
+	if got := out.Status["MetaRouter/shop/found"].Get(v1alpha1.ConditionAccepted); got.Message != "accepted" {
+		t.Errorf("found: %q", got.Message)
+	}
+}

@@ -3,6 +3,7 @@ package translate
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -93,6 +94,7 @@ func (t *translation) views(full *selection) *xdsapi.Views {
 		}
 	}
 	t.noteUnseenExports(named)
+	t.noteGatewaysUnexported()
 	anyGW := t.selectFor("", xdsapi.AnyGateway)
 	v.Gateways = map[string]*xdsapi.Resources{xdsapi.AnyGateway: resources(anyGW)}
 	for _, gw := range t.gateways() {
@@ -128,6 +130,26 @@ func (t *translation) noteUnseenExports(named map[string]*selection) {
 		}
 		for _, p := range svc.policies {
 			note(p.key, p.exports)
+		}
+	}
+}
+
+// noteGatewaysUnexported notes on each MetaRouter for gateways only
+// whose exportTo leaves out every one of its gateways' namespaces: it
+// applies to no proxy (docs/gateways.md).
+func (t *translation) noteGatewaysUnexported() {
+	noted := map[string]bool{}
+	for _, svc := range t.hostOrder {
+		for _, r := range svc.routers {
+			g := r.gateways
+			if noted[r.key] || g.mesh || slices.ContainsFunc(g.names, func(gw string) bool {
+				ns, _, _ := strings.Cut(gw, "/")
+				return r.exports.has(ns)
+			}) {
+				continue
+			}
+			noted[r.key] = true
+			t.note(r.key, fmt.Sprintf("spec.exportTo: none of the gateways %s is in %s, so it applies nowhere", strings.Join(g.names, ", "), r.exports))
 		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
@@ -38,6 +40,30 @@ type sidecar struct {
 	// record, if set, gets the names and versions received.
 	have   map[string]map[string]string
 	record func(typeURL string, r *discoveryv3.Resource)
+	// initial are the first requests by type (have, without the node),
+	// marshaled once for the fleet: the simulated sidecars share 2 cores
+	// with the control plane, real ones don't.
+	initial [][]byte
+}
+
+// rawRequest is a request marshaled already, in parts, sent as it is by
+// envelopeCodec.
+type rawRequest [][]byte
+
+// marshalInitial marshals the first requests of sidecars that have have.
+func marshalInitial(have map[string]map[string]string) ([][]byte, error) {
+	if have == nil {
+		return nil, nil
+	}
+	out := make([][]byte, len(adsTypes))
+	for i, typ := range adsTypes {
+		b, err := proto.Marshal(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ, InitialResourceVersions: have[typ]})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
 }
 
 // fleet is the simulated sidecars of a benchmark. In the benchmarks they
@@ -48,17 +74,27 @@ type fleet struct {
 	acked    chan struct{} // a signal after ACKs, lossy
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
-	err      atomic.Pointer[error] // the first sidecar's failure
+	err      atomic.Pointer[error] // the first sidecar's failure, unless retry
+	// retry: a sidecar whose stream fails connects again after 250–500
+	// ms, as a proxy does (docs/xds.md#when-the-control-plane-is-away);
+	// reconnects counts how often.
+	retry      bool
+	reconnects atomic.Int64
 }
 
-// startFleet connects a sidecar for each node, all at once.
-func startFleet(addr string, nodes []string, have map[string]map[string]string) *fleet {
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &fleet{acked: make(chan struct{}, 1), cancel: cancel}
-	for _, node := range nodes {
-		f.add(ctx, addr, node, &sidecar{have: have})
+// startFleet connects a sidecar for each node, all at once. A sidecar
+// whose stream fails connects again, as a proxy does (see reconnects).
+func startFleet(addr string, nodes []string, have map[string]map[string]string) (*fleet, error) {
+	initial, err := marshalInitial(have)
+	if err != nil {
+		return nil, err
 	}
-	return f
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fleet{acked: make(chan struct{}, 1), cancel: cancel, retry: true}
+	for _, node := range nodes {
+		f.add(ctx, addr, node, &sidecar{have: have, initial: initial})
+	}
+	return f, nil
 }
 
 func (f *fleet) add(ctx context.Context, addr, node string, sc *sidecar) {
@@ -66,9 +102,24 @@ func (f *fleet) add(ctx context.Context, addr, node string, sc *sidecar) {
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		if err := sc.run(ctx, addr, node, f.acked); err != nil && ctx.Err() == nil {
+		for {
+			err := sc.run(ctx, addr, node, f.acked)
+			if ctx.Err() != nil {
+				return
+			}
 			err = fmt.Errorf("sidecar %s: %w", node, err)
-			f.err.CompareAndSwap(nil, &err)
+			if !f.retry {
+				f.err.CompareAndSwap(nil, &err)
+				return
+			}
+			if f.reconnects.Add(1) == 1 {
+				fmt.Fprintln(os.Stderr, "fleet: reconnecting (the first of the reconnections, counted):", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Duration(250+rand.IntN(250)) * time.Millisecond):
+			}
 		}
 	}()
 }
@@ -85,7 +136,9 @@ func (sc *sidecar) run(ctx context.Context, addr, node string, acked chan struct
 		return err
 	}
 	defer conn.Close()
-	var opts []grpc.CallOption
+	// Like a proxy reconnecting with backoff, a sidecar whose connection
+	// fails (the control plane's listen queue full in a storm) tries again.
+	opts := []grpc.CallOption{grpc.WaitForReady(true)}
 	if sc.record == nil {
 		opts = append(opts, grpc.ForceCodecV2(envelopeCodec{}))
 	}
@@ -98,7 +151,24 @@ func (sc *sidecar) run(ctx context.Context, addr, node string, acked chan struct
 		if i == 0 {
 			req.Node = &corev3.Node{Id: node}
 		}
-		if err := st.Send(req); err != nil {
+		var msg any = req
+		if sc.initial != nil && sc.record == nil {
+			// Marshaled once for the fleet, this sidecar's node added:
+			// protobuf merges concatenated messages.
+			msg = rawRequest{sc.initial[i]}
+			if i == 0 {
+				b, err := proto.Marshal(&discoveryv3.DeltaDiscoveryRequest{Node: req.Node})
+				if err != nil {
+					return err
+				}
+				msg = rawRequest{b, sc.initial[i]}
+			}
+		}
+		if err := st.SendMsg(msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				// The stream ended: its status is Recv's error.
+				_, err = st.Recv()
+			}
 			return err
 		}
 	}
@@ -129,13 +199,25 @@ func (sc *sidecar) run(ctx context.Context, addr, node string, acked chan struct
 
 // envelopeCodec is gRPC's proto codec, except that it decodes a
 // DeltaDiscoveryResponse's envelope only: its version, type, nonce and
-// removed names, not its resources.
+// removed names, not its resources; and that it sends a rawRequest as it
+// is.
 type envelopeCodec struct{}
 
 var protoCodec = encoding.GetCodecV2("proto")
 
-func (envelopeCodec) Marshal(v any) (mem.BufferSlice, error) { return protoCodec.Marshal(v) }
-func (envelopeCodec) Name() string                           { return "proto" }
+func (envelopeCodec) Name() string { return "proto" }
+
+func (envelopeCodec) Marshal(v any) (mem.BufferSlice, error) {
+	raw, ok := v.(rawRequest)
+	if !ok {
+		return protoCodec.Marshal(v)
+	}
+	out := make(mem.BufferSlice, len(raw))
+	for i, b := range raw {
+		out[i] = mem.SliceBuffer(b)
+	}
+	return out, nil
+}
 
 func (envelopeCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	resp, ok := v.(*discoveryv3.DeltaDiscoveryResponse)
@@ -256,7 +338,7 @@ func benchNamespace(j int) string { return fmt.Sprintf("ns%03d", j) }
 //	connect            connect every sidecar at once
 //	wait NS VERSION    wait until every sidecar of NS (* for all) has ACKed route VERSION
 //	acks NS            count the responses ACKed by all sidecars and by those of NS
-//	check              fail if a sidecar has failed
+//	reconnects         count the sidecars' reconnections
 //
 // The answer is `ok` (after wait and acks: the two counts) or `err` and
 // the reason. A first `ok` says the process has started.
@@ -292,8 +374,9 @@ func fleetMain() int {
 		reply, err := func(cmd []string) (string, error) {
 			switch {
 			case len(cmd) == 1 && cmd[0] == "connect" && f == nil:
-				f = startFleet(spec.Addr, spec.nodes(), have)
-				return "", nil
+				var err error
+				f, err = startFleet(spec.Addr, spec.nodes(), have)
+				return "", err
 			case len(cmd) == 3 && cmd[0] == "wait" && f != nil:
 				idx := spec.inNamespace(cmd[1])
 				if err := f.waitRoutes(idx, cmd[2], 5*time.Minute); err != nil {
@@ -301,11 +384,8 @@ func fleetMain() int {
 				}
 				all, in := f.acks(idx)
 				return fmt.Sprintf(" %d %d", all, in), nil
-			case len(cmd) == 1 && cmd[0] == "check" && f != nil:
-				if err := f.err.Load(); err != nil {
-					return "", *err
-				}
-				return "", nil
+			case len(cmd) == 1 && cmd[0] == "reconnects" && f != nil:
+				return fmt.Sprintf(" %d", f.reconnects.Load()), nil
 			case len(cmd) == 2 && cmd[0] == "acks" && f != nil:
 				all, in := f.acks(spec.inNamespace(cmd[1]))
 				return fmt.Sprintf(" %d %d", all, in), nil

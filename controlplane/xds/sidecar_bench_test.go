@@ -144,6 +144,7 @@ func BenchmarkSidecarFullPush(b *testing.B) {
 	b.ReportMetric(float64(int64(connected)-int64(before))/float64(n)/1024, "KiB-per-sidecar")
 	b.ReportMetric(float64(peak)/mib, "MiB-peak-heap")
 	b.ReportMetric(float64(liveHeap())/mib, "MiB-live-heap")
+	b.ReportMetric(float64(p.call(b, "reconnects")[0]), "reconnects")
 }
 
 // BenchmarkSidecarOneServiceChange is issue 22's scoped target: 2,000
@@ -210,6 +211,7 @@ func BenchmarkSidecarOneServiceChange(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(ops), "cp-CPU-ms/op")
 	b.ReportMetric(float64(others)/float64(ops), "other-acks/op")
 	b.ReportMetric(float64(liveHeap())/mib, "MiB-live-heap")
+	b.ReportMetric(float64(p.call(b, "reconnects")[0]), "reconnects")
 }
 
 // BenchmarkSidecarReconnectStorm is issue 22's storm target: a fresh
@@ -219,7 +221,8 @@ func BenchmarkSidecarOneServiceChange(b *testing.B) {
 // case); resume: sidecars that name what they have
 // (initial_resource_versions, a control-plane restart with the config
 // unchanged: nothing is sent), to every one connected. The control
-// plane's CPU time and peak heap are measured during the ops.
+// plane's CPU time and peak heap are measured during the ops;
+// reconnects counts the streams that failed and were opened again.
 func BenchmarkSidecarReconnectStorm(b *testing.B) {
 	n, services := *benchSidecars, *benchServices
 	set := resourcesFor(services, "v1")
@@ -263,7 +266,7 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 			b.ReportAllocs()
 			var total, cpu time.Duration
 			var peak uint64
-			var responses float64
+			var responses, reconnects float64
 			ops := 0
 			for b.Loop() {
 				b.StopTimer()
@@ -278,12 +281,13 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 				if bc.have == "" {
 					p.wait(b, "*", srv.Versions()["route"])
 				} else {
-					waitConnected(b, srv, p, n)
+					waitConnected(b, srv, n)
 				}
 				total += time.Since(t0)
 				cpu += cpuTime() - c0
 				b.StopTimer()
 				peak = max(peak, stopPeak())
+				reconnects += float64(p.call(b, "reconnects")[0])
 				p.stop(b)
 				responses += metric(b, srv.Registry(), "metamesh_controlplane_xds_responses_total", nil)
 				stop()
@@ -292,22 +296,20 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 			b.ReportMetric(float64(total.Milliseconds())/float64(ops), "ms-to-all-synced")
 			b.ReportMetric(float64(cpu.Milliseconds())/float64(ops), "cp-CPU-ms/op")
 			b.ReportMetric(responses/float64(ops), "responses/op")
+			b.ReportMetric(reconnects/float64(ops), "reconnects/op")
 			b.ReportMetric(float64(peak)/mib, "MiB-peak-heap")
 		})
 	}
 }
 
-// waitConnected waits until the n sidecars of p have a stream open and
-// their first request handled, and fails if one of them failed.
-func waitConnected(b *testing.B, srv *xds.Server, p *fleetProc, n int) {
+// waitConnected waits until n proxies have a stream open and their first
+// request handled.
+func waitConnected(b *testing.B, srv *xds.Server, n int) {
 	deadline := time.Now().Add(5 * time.Minute)
-	for i := 0; metric(b, srv.Registry(), "metamesh_controlplane_xds_connected_proxies", nil) != float64(n); i++ {
+	for metric(b, srv.Registry(), "metamesh_controlplane_xds_connected_proxies", nil) != float64(n) {
 		if time.Now().After(deadline) {
 			b.Fatalf("%d sidecars not connected within 5 min (%v connected)", n,
 				metric(b, srv.Registry(), "metamesh_controlplane_xds_connected_proxies", nil))
-		}
-		if i%200 == 0 {
-			p.call(b, "check")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

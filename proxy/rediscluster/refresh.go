@@ -19,8 +19,8 @@ import (
 // burst of MOVED replies or connection failures is one refresh.
 const MinRefreshGap = 100 * time.Millisecond
 
-// queryTimeout bounds one slot map read from one node, beyond the dial.
-const queryTimeout = 2 * time.Second
+// QueryTimeout bounds one slot map read from one node, beyond the dial.
+const QueryTimeout = 2 * time.Second
 
 // refresher is a Topology's background reader of the slot map.
 type refresher struct {
@@ -65,6 +65,11 @@ func (t *Topology) run(env *env) {
 		}
 		last = time.Now()
 		t.refreshOnce(env)
+		select {
+		case <-t.read:
+		default:
+			close(t.read)
+		}
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -138,7 +143,7 @@ func (t *Topology) query(env *env, addr string) ([]redis.Shard, error) {
 		return nil, err
 	}
 	defer nc.Close()
-	if err := nc.SetDeadline(time.Now().Add(queryTimeout)); err != nil {
+	if err := nc.SetDeadline(time.Now().Add(QueryTimeout)); err != nil {
 		return nil, err
 	}
 	rd := &replyReader{nc: nc, codec: env.codec}

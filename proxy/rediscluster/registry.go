@@ -85,7 +85,7 @@ func (r *Registry) Get(cl *cluster.Cluster, codec *redis.Codec) *Topology {
 		return e.t
 	}
 	e := &entry{t: &Topology{name: cl.Name, hosts: map[hostKey]*cluster.Host{},
-		ref: refresher{kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}},
+		ref: refresher{kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}, read: make(chan struct{})},
 		env: env{log: r.log, metrics: r.metrics, codec: k.codec}}
 	e.t.opts.Store(optionsOf(cl))
 	e.src.Store(cl)

@@ -30,6 +30,8 @@ type shard struct {
 type slotMap struct {
 	slots [redis.SlotCount]atomic.Pointer[shard]
 	at    time.Time
+	// byPrimary finds the shard of a primary the read found (MOVED).
+	byPrimary map[*cluster.Host]*shard
 }
 
 // covered counts the slots m assigns to a node.
@@ -57,6 +59,24 @@ type Topology struct {
 	replicas sync.Map // *cluster.Host → struct{}
 
 	ref refresher
+	// read is closed once the first read of the map ended, however it
+	// ended.
+	read chan struct{}
+}
+
+// WaitFirstRead waits up to limit for the first read of the slot map to
+// end, so the first commands go to their nodes rather than through a
+// seed's MOVED (and, for a read policy, to a replica).
+func (t *Topology) WaitFirstRead(limit time.Duration) {
+	if t.m.Load() != nil {
+		return
+	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-t.read:
+	case <-timer.C:
+	}
 }
 
 type hostKey struct {
@@ -186,13 +206,7 @@ func (t *Topology) seed() *cluster.Host {
 func (t *Topology) Moved(slot int, addr string) *cluster.Host {
 	h := t.host(addr, false)
 	if m := t.m.Load(); m != nil && slot >= 0 && slot < redis.SlotCount {
-		var s *shard
-		for i := range m.slots {
-			if cand := m.slots[i].Load(); cand != nil && cand.primary == h {
-				s = cand
-				break
-			}
-		}
+		s := m.byPrimary[h]
 		if s == nil {
 			s = &shard{primary: h}
 		}
@@ -211,9 +225,10 @@ func (t *Topology) Asked(addr string) *cluster.Host { return t.host(addr, false)
 // node of the map before: a request there fails as it would have, and
 // the next refresh corrects it.
 func (t *Topology) install(shards []redis.Shard) int {
-	m := &slotMap{at: time.Now()}
+	m := &slotMap{at: time.Now(), byPrimary: map[*cluster.Host]*shard{}}
 	for _, rs := range shards {
 		s := &shard{primary: t.host(rs.Primary, false)}
+		m.byPrimary[s.primary] = s
 		for _, r := range rs.Replicas {
 			s.replicas = append(s.replicas, t.host(r, true))
 		}

@@ -28,7 +28,7 @@ func captured(t *testing.T, name string) []byte {
 
 func newTopology(policy string, seeds ...string) *Topology {
 	t := &Topology{name: "c", hosts: map[hostKey]*cluster.Host{},
-		ref: refresher{kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}}
+		ref: refresher{kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}, read: make(chan struct{})}
 	o := &Options{ReadPolicy: policy, RefreshInterval: time.Hour, ConnectTimeout: time.Second}
 	for _, s := range seeds {
 		o.Seeds = append(o.Seeds, cluster.NewHost(s))

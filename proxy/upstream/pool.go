@@ -124,12 +124,12 @@ type Pool struct {
 func newPool(addr string, codec protocols.Codec, log *zap.Logger, stats Stats, timeout *atomic.Int64, opts Options) *Pool {
 	p := &Pool{addr: addr, codec: codec, log: log, stats: stats, defaultTimeout: timeout, defaultMax: DefaultOptions.MaxConnections}
 	p.ded.p = p
+	p.handshaker, _ = codec.(protocols.Handshaker)
 	switch codec.Model() {
 	case protocols.Multiplexed:
 		p.pairing, p.acq = newByID, &shared{p: p}
 	case protocols.Pipelined:
 		p.pairing, p.acq = newFIFO, &affinity{p: p}
-		p.handshaker, _ = codec.(protocols.Handshaker)
 		p.resetter, _ = codec.(protocols.Resetter)
 	default: // exclusive: one call at a time pairs whatever a protocol does
 		p.pairing, p.acq = newFIFO, &exclusive{p: p}

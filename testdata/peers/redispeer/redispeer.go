@@ -38,7 +38,12 @@ func Start(t testing.TB) *Server { return StartWith(t) }
 // "--requirepass", "secret"; the direct Client then has no password).
 func StartWith(t testing.TB, args ...string) *Server {
 	t.Helper()
-	addr := freeAddr(t)
+	return startAt(t, freeAddr(t), args...)
+}
+
+// startAt is StartWith on addr.
+func startAt(t testing.TB, addr string, args ...string) *Server {
+	t.Helper()
 	s := &Server{Addr: addr, t: t, args: args}
 	s.start()
 	s.Client = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
