@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -22,25 +23,16 @@ const (
 // networking.istio.io/exportTo annotation): each value ".", "*" or a
 // namespace name, none twice, and "*" alone.
 func ValidateExportTo(e ExportTo, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	if len(e) > maxExportTo {
-		errs = append(errs, field.TooMany(p, len(e), maxExportTo))
-	}
-	seen := make(map[string]bool, len(e))
-	for i, ns := range e {
-		ip := p.Index(i)
-		if seen[ns] {
-			errs = append(errs, field.Duplicate(ip, ns))
-		}
-		seen[ns] = true
+	errs := validateSet(e, maxExportTo, p, func(ip *field.Path, ns string) (errs field.ErrorList) {
 		if ns == ExportAll || ns == ExportOwn {
-			continue
+			return nil
 		}
 		for _, msg := range validation.IsDNS1123Label(ns) {
 			errs = append(errs, field.Invalid(ip, ns, `must be ".", "*" or a namespace name: `+msg))
 		}
-	}
-	if seen[ExportAll] && len(e) > 1 {
+		return errs
+	})
+	if len(e) > 1 && slices.Contains(e, ExportAll) {
 		errs = append(errs, field.Invalid(p, e, `"*" exports to every namespace and can't be combined with other values`))
 	}
 	return errs
@@ -49,17 +41,7 @@ func ValidateExportTo(e ExportTo, p *field.Path) field.ErrorList {
 // ValidateGateways checks a gateways list: each value "mesh",
 // "namespace/name" or a bare gateway name, none twice.
 func ValidateGateways(g Gateways, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	if len(g) > maxGateways {
-		errs = append(errs, field.TooMany(p, len(g), maxGateways))
-	}
-	seen := make(map[string]bool, len(g))
-	for i, gw := range g {
-		ip := p.Index(i)
-		if seen[gw] {
-			errs = append(errs, field.Duplicate(ip, gw))
-		}
-		seen[gw] = true
+	return validateSet(g, maxGateways, p, func(ip *field.Path, gw string) (errs field.ErrorList) {
 		ns, name, qualified := strings.Cut(gw, "/")
 		if !qualified {
 			ns, name = "", gw
@@ -67,6 +49,25 @@ func ValidateGateways(g Gateways, p *field.Path) field.ErrorList {
 		for _, msg := range GatewayNameErrors(ns, name, qualified) {
 			errs = append(errs, field.Invalid(ip, gw, msg))
 		}
+		return errs
+	})
+}
+
+// validateSet checks a list whose values must be distinct: at most limit of
+// them, none twice, and each by check.
+func validateSet[S ~[]string](values S, limit int, p *field.Path, check func(ip *field.Path, v string) field.ErrorList) field.ErrorList {
+	var errs field.ErrorList
+	if len(values) > limit {
+		errs = append(errs, field.TooMany(p, len(values), limit))
+	}
+	seen := make(map[string]bool, len(values))
+	for i, v := range values {
+		ip := p.Index(i)
+		if seen[v] {
+			errs = append(errs, field.Duplicate(ip, v))
+		}
+		seen[v] = true
+		errs = append(errs, check(ip, v)...)
 	}
 	return errs
 }
