@@ -53,53 +53,7 @@ if [ "$missing" = 1 ]; then
 fi
 [ -x "$METAMESH" ] || { echo "redis.sh: $METAMESH is not an executable (run make build, or set METAMESH)" >&2; exit 1; }
 
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# free_ports N prints N distinct free loopback ports: all are bound at once,
-# so none is handed out twice, then released for the servers to take.
-free_ports() {
-	python3 - "$1" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-}
-
-# wait_up PID PORT NAME waits until PORT accepts connections while PID (the
-# process meant to listen there) is alive.
-wait_up() {
-	local i
-	for i in $(seq 1 100); do
-		kill -0 "$1" 2>/dev/null || { echo "redis.sh: $3 exited (port $2 taken?); its log:" >&2; cat "$dir/$3.log" >&2 || true; exit 1; }
-		if [ "$i" -gt 1 ] && (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
-			# Still alive a moment later: the listener is ours, not a stranger's.
-			sleep 0.2
-			kill -0 "$1" 2>/dev/null && return 0
-		fi
-		sleep 0.1
-	done
-	echo "redis.sh: $3 does not listen on $2 after 10s" >&2
-	exit 1
-}
-
-# cpu PID prints the process's utime+stime in seconds.
-cpu() {
-	awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$1/stat"
-}
+. "$(dirname "$0")/lib.sh"
 
 # syscalls PID prints the process's read+write system calls so far.
 syscalls() {
