@@ -44,11 +44,17 @@ func (s *Server) secure(nc net.Conn, cfg *config.Listener) (_ net.Conn, ok bool)
 	case cfg.MTLS == config.MTLSOff:
 		return nc, true
 	}
-	deadline := time.Now().Add(s.limits.Load().FrameTimeout)
+	lim := s.limits.Load()
 	isTLS := true
 	if tc, sniffable := nc.(*net.TCPConn); sniffable {
+		// A client that has sent nothing yet is idle, not slow: it may wait
+		// as long as any idle client (a pool's spare connection does).
+		var idleAt time.Time
+		if lim.IdleTimeout > 0 {
+			idleAt = time.Now().Add(lim.IdleTimeout)
+		}
 		var err error
-		if isTLS, err = mtls.IsTLS(tc, deadline); err != nil {
+		if isTLS, err = mtls.IsTLS(tc, idleAt); err != nil {
 			s.log.Debug("mutual TLS: the client sent nothing", zap.String("listener", cfg.Name), zap.Stringer("client", nc.RemoteAddr()), zap.Error(err))
 			_ = nc.Close()
 			return nil, false
@@ -64,9 +70,14 @@ func (s *Server) secure(nc net.Conn, cfg *config.Listener) (_ net.Conn, ok bool)
 		return nc, true
 	}
 	tc := tls.Server(nc, s.mesh.Server())
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx := context.Background()
+	if lim.FrameTimeout > 0 {
+		// The handshake is the client's first frame: bounded as one.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, lim.FrameTimeout)
+		defer cancel()
+	}
 	err := tc.HandshakeContext(ctx)
-	cancel()
 	s.mesh.Count(mtls.SideServer, mtls.Result(err))
 	if err != nil {
 		s.log.Info("mutual TLS: handshake refused", zap.String("listener", cfg.Name), zap.Stringer("client", nc.RemoteAddr()),
