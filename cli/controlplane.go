@@ -160,7 +160,8 @@ func controlplaneCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS, MTLSMode: mode}
+			opts := translate.Options{ListenAddress: listenAddr, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS, MTLSMode: mode,
+				TrustDomain: certsCA.trustDomain}
 			src, name := pipeline.Folder(dir, debounce, log, captureOnly), "--config"
 			var kubeCfg *rest.Config
 			switch {

@@ -29,7 +29,7 @@ type serviceWorld struct {
 	domain string // the cluster's DNS domain, cluster.local
 	known  map[string]bool
 	slices map[serviceRef][]*discoveryv1.EndpointSlice
-	pods   map[serviceRef]map[string]string // pod → labels
+	pods   map[serviceRef]*corev1.Pod
 }
 
 // serviceRef is a namespaced name (of a Service or a Pod).
@@ -40,7 +40,8 @@ type serviceRef struct{ namespace, name string }
 // (<name>.<namespace>.svc.<domain>) and those of HostsAnnotation; its
 // exportTo is ExportToAnnotation's; its
 // endpoints are the ready ones of its EndpointSlices, labelled with their
-// Pod's labels so DestinationPolicy subsets select pods.
+// Pod's labels so DestinationPolicy subsets select pods, and with its
+// service account, the identity callers expect under mutual TLS.
 func (w *serviceWorld) serviceEntry(svc *corev1.Service) *v1alpha1.ServiceEntry {
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return nil
@@ -110,16 +111,20 @@ func (w *serviceWorld) endpoints(svc serviceRef, portNames map[string]v1alpha1.N
 				continue
 			}
 			seen[ep.Addresses[0]] = true
-			out = append(out, v1alpha1.Endpoint{Address: ep.Addresses[0], Ports: ports, Labels: w.podLabels(svc.namespace, ep.TargetRef)})
+			e := v1alpha1.Endpoint{Address: ep.Addresses[0], Ports: ports}
+			if pod := w.pod(svc.namespace, ep.TargetRef); pod != nil {
+				e.Labels, e.ServiceAccount = pod.Labels, pod.Spec.ServiceAccountName
+			}
+			out = append(out, e)
 		}
 	}
 	slices.SortFunc(out, func(a, b v1alpha1.Endpoint) int { return cmp.Compare(a.Address, b.Address) })
 	return out
 }
 
-// podLabels returns the labels of the Pod an endpoint refers to (nil when
-// it refers to none, or to one not seen yet).
-func (w *serviceWorld) podLabels(namespace string, ref *corev1.ObjectReference) map[string]string {
+// pod returns the Pod an endpoint refers to (nil when it refers to none,
+// or to one not seen yet).
+func (w *serviceWorld) pod(namespace string, ref *corev1.ObjectReference) *corev1.Pod {
 	if ref == nil || ref.Kind != "Pod" {
 		return nil
 	}

@@ -168,13 +168,26 @@ var statusKinds = []func() client.Object{
 
 // watched returns an empty object of every kind the input is built from.
 func watched() []client.Object {
-	pods := &metav1.PartialObjectMetadata{}
-	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
-	objs := []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, pods}
+	objs := []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Pod{}}
 	for _, newObj := range statusKinds {
 		objs = append(objs, newObj())
 	}
 	return objs
+}
+
+// podTransform keeps of a Pod only what the input is built from: its
+// name, labels and service account (the cache holds every Pod).
+func podTransform(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil // a tombstone
+	}
+	return &corev1.Pod{
+		TypeMeta: p.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, UID: p.UID, ResourceVersion: p.ResourceVersion,
+			Labels: p.Labels},
+		Spec: corev1.PodSpec{ServiceAccountName: p.Spec.ServiceAccountName},
+	}, nil
 }
 
 // kindOf names obj's kind with its group: MetaRouter.metamesh.io.
@@ -199,7 +212,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, publish func(*tran
 	if err := opts.complete(); err != nil {
 		return err
 	}
-	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: podTransform}}}
 	if len(opts.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range opts.Namespaces {

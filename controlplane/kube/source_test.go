@@ -21,7 +21,8 @@ import (
 
 // createService creates a Service on port speaking appProtocol, with an EndpointSlice
 // holding one ready endpoint per pod (podAddress, target port port+1) and
-// the pods themselves, labelled version=<their version>.
+// the pods themselves, labelled version=<their version>, running as the
+// service account <name>-<version>.
 func createService(t *testing.T, c client.Client, ns, name string, port int32, appProtocol string, versions ...string) {
 	t.Helper()
 	ctx := context.Background()
@@ -38,7 +39,8 @@ func createService(t *testing.T, c client.Client, ns, name string, port int32, a
 	for i, v := range versions {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%s", name, v), Labels: map[string]string{"version": v}},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example/app"}}},
+			Spec: corev1.PodSpec{ServiceAccountName: fmt.Sprintf("%s-%s", name, v),
+				Containers: []corev1.Container{{Name: "app", Image: "example/app"}}},
 		}
 		objs = append(objs, pod)
 		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{

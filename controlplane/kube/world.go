@@ -51,13 +51,12 @@ type lists struct {
 	dubboAuthzPolicies   aerakidubbo.DubboAuthorizationPolicyList
 	services             corev1.ServiceList
 	slices               discoveryv1.EndpointSliceList
-	pods                 metav1.PartialObjectMetadataList
+	pods                 corev1.PodList
 }
 
 // read lists every watched kind from r and builds a snapshot.
 func read(ctx context.Context, r client.Reader, domain string) (*snapshot, error) {
 	var l lists
-	l.pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
 	for _, list := range []client.ObjectList{&l.serviceEntries, &l.destinationPolicies, &l.metaRouters, &l.applicationProtocols, &l.sidecars,
 		&l.aerakiRouters, &l.aerakiProtocols, &l.authzPolicies, &l.dubboAuthzPolicies, &l.services, &l.slices, &l.pods} {
 		if err := r.List(ctx, list); err != nil {
@@ -161,7 +160,7 @@ func build(l *lists, domain string) *snapshot {
 
 // services returns the ServiceEntries made from the Services.
 func services(l *lists, domain string, protocols []*v1alpha1.ApplicationProtocol) []*v1alpha1.ServiceEntry {
-	w := &serviceWorld{domain: domain, known: map[string]bool{}, slices: map[serviceRef][]*discoveryv1.EndpointSlice{}, pods: map[serviceRef]map[string]string{}}
+	w := &serviceWorld{domain: domain, known: map[string]bool{}, slices: map[serviceRef][]*discoveryv1.EndpointSlice{}, pods: map[serviceRef]*corev1.Pod{}}
 	for _, p := range builtinProtocols {
 		w.known[p] = true
 	}
@@ -177,7 +176,7 @@ func services(l *lists, domain string, protocols []*v1alpha1.ApplicationProtocol
 	}
 	for i := range l.pods.Items {
 		p := &l.pods.Items[i]
-		w.pods[serviceRef{p.Namespace, p.Name}] = p.Labels
+		w.pods[serviceRef{p.Namespace, p.Name}] = p
 	}
 	var out []*v1alpha1.ServiceEntry
 	for i := range l.services.Items {

@@ -42,8 +42,9 @@ func greeter() *lists {
 		Endpoints:   []discoveryv1.Endpoint{ep("10.0.0.2", "greeter-v2", true), ep("10.0.0.1", "greeter-v1", true), ep("10.0.0.3", "greeter-v3", false)},
 	}}
 	for _, p := range []struct{ name, version string }{{"greeter-v1", "v1"}, {"greeter-v2", "v2"}} {
-		l.pods.Items = append(l.pods.Items, metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-			Namespace: "shop", Name: p.name, Labels: map[string]string{"app": "greeter", "version": p.version}}})
+		l.pods.Items = append(l.pods.Items, corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+			Namespace: "shop", Name: p.name, Labels: map[string]string{"app": "greeter", "version": p.version}},
+			Spec: corev1.PodSpec{ServiceAccountName: "greeter-" + p.version}})
 	}
 	return l
 }
@@ -61,8 +62,8 @@ func TestBuildService(t *testing.T) {
 			Hosts: []v1alpha1.Host{"greeter.shop.svc.cluster.local", "org.example.Greeter"},
 			Ports: []v1alpha1.ServicePort{{Number: 20880, Name: "tcp-dubbo", Protocol: "dubbo"}},
 			Endpoints: []v1alpha1.Endpoint{
-				{Address: "10.0.0.1", Ports: ports, Labels: map[string]string{"app": "greeter", "version": "v1"}},
-				{Address: "10.0.0.2", Ports: ports, Labels: map[string]string{"app": "greeter", "version": "v2"}},
+				{Address: "10.0.0.1", Ports: ports, Labels: map[string]string{"app": "greeter", "version": "v1"}, ServiceAccount: "greeter-v1"},
+				{Address: "10.0.0.2", Ports: ports, Labels: map[string]string{"app": "greeter", "version": "v2"}, ServiceAccount: "greeter-v2"},
 			},
 		},
 	}

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -140,12 +141,12 @@ func meshTLSContext(sans []string) *tlsv3.CommonTlsContext {
 // whose endpoints' proxies run mode: mutual TLS to the endpoints labelled
 // as running a sidecar, plaintext to the others; none when mode is
 // DISABLE or the DestinationPolicy in force says how to speak TLS itself
-// (spec.tls).
-func meshSocketMatches(svc *service, mode v1alpha1.MTLSMode) []*clusterv3.Cluster_TransportSocketMatch {
+// (spec.tls). The endpoints must present one of expectedIdentities.
+func meshSocketMatches(svc *service, mode v1alpha1.MTLSMode, trustDomain string) []*clusterv3.Cluster_TransportSocketMatch {
 	if mode == v1alpha1.MTLSDisable || mode == "" || (svc.policy != nil && svc.policy.Spec.TLS != nil) {
 		return nil
 	}
-	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: meshTLSContext(svc.entry.Spec.SubjectAltNames)}
+	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: meshTLSContext(expectedIdentities(svc, trustDomain))}
 	match, _ := structpb.NewStruct(map[string]any{TLSModeKey: TLSModeMesh}) // strings always convert
 	raw, err := anypb.New(&rawbufferv3.RawBuffer{})
 	if err != nil {
@@ -156,6 +157,21 @@ func meshSocketMatches(svc *service, mode v1alpha1.MTLSMode) []*clusterv3.Cluste
 		{Name: "tlsMode-disabled", Match: &structpb.Struct{}, TransportSocket: &corev3.TransportSocket{
 			Name: RawBufferTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: raw}}},
 	}
+}
+
+// expectedIdentities are the SPIFFE IDs svc's endpoints may present, as
+// Istio derives them: its subjectAltNames and, in trustDomain, the
+// service accounts of its endpoints (a Service's: its Pods'), sorted. None
+// (any identity the root vouches for) when it names neither.
+func expectedIdentities(svc *service, trustDomain string) []string {
+	ids := slices.Clone(svc.entry.Spec.SubjectAltNames)
+	for _, ep := range svc.entry.Spec.Endpoints {
+		if ep.ServiceAccount != "" && trustDomain != "" {
+			ids = append(ids, "spiffe://"+trustDomain+"/ns/"+svc.entry.Namespace+"/sa/"+ep.ServiceAccount)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // meshEndpoint is the transport_socket_match metadata of an endpoint

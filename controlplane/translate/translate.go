@@ -45,6 +45,11 @@ type Options struct {
 	// whose DestinationPolicy sets none (default PERMISSIVE;
 	// docs/mesh-mode.md#mutual-tls-between-proxies).
 	MTLSMode v1alpha1.MTLSMode
+	// TrustDomain is that of the workload SPIFFE IDs: a ServiceEntry
+	// endpoint's serviceAccount is expected to present
+	// spiffe://<TrustDomain>/ns/<namespace>/sa/<it>. Empty: endpoints'
+	// service accounts are not looked at.
+	TrustDomain string
 	// RootNamespace is the namespace whose AuthorizationPolicies are
 	// mesh-wide (v1alpha1.RootNamespace if empty; istio-system for a mesh
 	// that keeps Aeraki's).

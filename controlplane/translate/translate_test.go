@@ -28,7 +28,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // Each folder under testdata is a case: input.yaml (the objects),
-// options.yaml (optional: captureOnly, mtlsMode) and output.golden.yaml (the
+// options.yaml (optional: captureOnly, mtlsMode, trustDomain) and output.golden.yaml (the
 // resources and every object's conditions).
 func TestGolden(t *testing.T) {
 	dirs, err := filepath.Glob("testdata/*/input.yaml")
@@ -64,7 +64,7 @@ func TestGolden(t *testing.T) {
 }
 
 // caseOptions are the Options of the case in dir: the defaults, with
-// captureOnly from its options.yaml when it has one.
+// those of its options.yaml when it has one.
 func caseOptions(t testing.TB, dir string) Options {
 	t.Helper()
 	opts := Options{ListenAddress: "127.0.0.1", KnownCodec: known}
@@ -75,6 +75,7 @@ func caseOptions(t testing.TB, dir string) Options {
 	var o struct {
 		CaptureOnly bool              `json:"captureOnly"`
 		MTLSMode    v1alpha1.MTLSMode `json:"mtlsMode"`
+		TrustDomain string            `json:"trustDomain"`
 	}
 	if err == nil {
 		err = yaml.UnmarshalStrict(data, &o)
@@ -82,7 +83,7 @@ func caseOptions(t testing.TB, dir string) Options {
 	if err != nil {
 		t.Fatalf("%s/options.yaml: %v", dir, err)
 	}
-	opts.CaptureOnly, opts.MTLSMode = o.CaptureOnly, o.MTLSMode
+	opts.CaptureOnly, opts.MTLSMode, opts.TrustDomain = o.CaptureOnly, o.MTLSMode, o.TrustDomain
 	return opts
 }
 

@@ -86,7 +86,7 @@ func (t *translation) clusters(svc *service) clusterSet {
 			name := ClusterName(int32(sp.Number), string(ss.Name), svc.host)
 			c := t.cluster(svc, name)
 			if p := t.ports[int32(sp.Number)]; p != nil {
-				c.TransportSocketMatches = meshSocketMatches(svc, p.mtls)
+				c.TransportSocketMatches = meshSocketMatches(svc, p.mtls, t.opts.TrustDomain)
 			}
 			res.clusters = append(res.clusters, c)
 			res.endpoints = append(res.endpoints, endpoints(svc, sp, name, ss.Labels))

@@ -66,6 +66,11 @@ func (x *ServiceEntry) Validate() field.ErrorList {
 			errs = append(errs, validatePort(e.Ports[k], kp)...)
 		}
 		errs = append(errs, validateRange(e.Weight, 1, maxWeight, ip.Child("weight"))...)
+		if e.ServiceAccount != "" {
+			for _, msg := range validation.IsDNS1123Subdomain(e.ServiceAccount) {
+				errs = append(errs, field.Invalid(ip.Child("serviceAccount"), e.ServiceAccount, msg))
+			}
+		}
 	}
 	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
 	return errs

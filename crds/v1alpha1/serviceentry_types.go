@@ -42,6 +42,16 @@ type Endpoint struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
 	Weight *int32 `json:"weight,omitempty"`
+
+	// ServiceAccount is the service account the instance runs as (Istio's
+	// WorkloadEntry field): under mutual TLS between proxies, callers
+	// expect it to present spiffe://<trust-domain>/ns/<the
+	// ServiceEntry's namespace>/sa/<it>, beside subjectAltNames. In
+	// Kubernetes, a Service's endpoints get their Pod's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	ServiceAccount string `json:"serviceAccount,omitempty"`
 }
 
 // ServiceEntrySpec declares a service and its endpoints (file mode; in
@@ -81,8 +91,9 @@ type ServiceEntrySpec struct {
 
 	// SubjectAltNames are the identities the service's endpoints may
 	// present under mutual TLS between proxies (Istio's field): SPIFFE
-	// IDs, spiffe://<trust-domain>/ns/<namespace>/sa/<account>. Empty:
-	// any identity the mesh's root vouches for.
+	// IDs, spiffe://<trust-domain>/ns/<namespace>/sa/<account>, beside
+	// those of the endpoints' serviceAccount. Both empty: any identity
+	// the mesh's root vouches for.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=16
