@@ -64,6 +64,7 @@ func BenchmarkMeshHandshake(b *testing.B) {
 				}
 				_ = nc.Close()
 			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "handshakes/s")
 		})
 	}
 }
