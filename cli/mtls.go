@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
+	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/certs"
 )
 
@@ -48,6 +49,25 @@ func (f *identityFiles) register(fs *pflag.FlagSet) {
 }
 
 func (f *identityFiles) set() bool { return f.cert != "" || f.key != "" || f.roots != "" }
+
+// apply gives srv its identity store, counted in srv's metrics. With the
+// flags set it holds the files' identity, and watch (nil otherwise) keeps
+// it up to date with them.
+func (f *identityFiles) apply(log *zap.Logger, srv *proxy.Server) (store *certs.Store, watch func(context.Context) error, err error) {
+	store = certs.NewStore()
+	srv.SetIdentity(store)
+	srv.Metrics().Register(store.Collector())
+	if !f.set() {
+		return store, nil, nil
+	}
+	id, err := f.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	store.Set(id)
+	log.Info("workload certificate in force", zap.Stringer("id", id.ID), zap.Time("not_after", id.NotAfter()), zap.String("file", f.cert))
+	return store, func(ctx context.Context) error { return f.watch(ctx, log, store) }, nil
+}
 
 // load reads the files into an Identity.
 func (f *identityFiles) load() (*certs.Identity, error) {

@@ -74,25 +74,18 @@ func proxyCmd() *cobra.Command {
 			if err := capture.apply(cmd, log, srv); err != nil {
 				return err
 			}
-			store := certs.NewStore()
-			srv.SetIdentity(store)
-			var client *xdsclient.Client
-			if identity.set() {
-				// The files are the identity: the control plane's
-				// certificate is not asked for.
-				id, err := identity.load()
-				if err != nil {
-					return err
-				}
-				store.Set(id)
-				client, err = ads.client(cmd, log, srv, nil)
-				if err != nil {
-					return err
-				}
-			} else if client, err = ads.client(cmd, log, srv, store); err != nil {
+			store, watchIdentity, err := identity.apply(log, srv)
+			if err != nil {
 				return err
 			}
-			srv.Metrics().Register(store.Collector())
+			sds := store
+			if watchIdentity != nil {
+				sds = nil // the files are the identity: the control plane's certificate is not asked for
+			}
+			client, err := ads.client(cmd, log, srv, sds)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			stopTracing, err := obs.startTracing(ctx, srv)
@@ -110,8 +103,8 @@ func proxyCmd() *cobra.Command {
 			if client != nil {
 				g.add("--xds", client.Run)
 			}
-			if identity.set() {
-				g.add("--identity-cert", func(ctx context.Context) error { return identity.watch(ctx, log, store) })
+			if watchIdentity != nil {
+				g.add("--identity-cert", watchIdentity)
 			}
 			g.add("--admin", func(ctx context.Context) error {
 				opts := obs.adminOptions(&logs)

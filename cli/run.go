@@ -37,6 +37,7 @@ func runCmd() *cobra.Command {
 		capture      captureFlags
 		regs         registryFlags
 		mtlsMode     mtlsModeFlag
+		identity     identityFiles
 	)
 	cmd := &cobra.Command{
 		Use:   "run --config DIR",
@@ -80,6 +81,16 @@ func runCmd() *cobra.Command {
 			if err := capture.apply(cmd, log, srv); err != nil {
 				return err
 			}
+			store, watchIdentity, err := identity.apply(log, srv)
+			if err != nil {
+				return err
+			}
+			// An endpoint's serviceAccount is expected in the trust
+			// domain of the proxy's own identity, else --trust-domain's.
+			trustDomain := ads.ca.trustDomain
+			if id := store.Current(); id != nil {
+				trustDomain = id.ID.TrustDomain().Name()
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			stopTracing, err := obs.startTracing(ctx, srv)
@@ -104,8 +115,9 @@ func runCmd() *cobra.Command {
 				sinks = append(sinks, pipeline.ToADS(adsSrv))
 			}
 			err = regs.addPipeline(&g, log, debounce, "--config", pipeline.Options{
-				Source:     pipeline.Folder(dir, debounce, log, captureOnly),
-				Translate:  translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS, MTLSMode: mode},
+				Source: pipeline.Folder(dir, debounce, log, captureOnly),
+				Translate: translate.Options{ListenAddress: listenAddr, KnownCodec: knownCodec, AccessLog: accessLog, CaptureOnly: captureOnly, RootNamespace: rootNS, MTLSMode: mode,
+					TrustDomain: trustDomain},
 				Sinks:      sinks,
 				Log:        log,
 				Registerer: pm.Registry,
@@ -113,8 +125,13 @@ func runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if watchIdentity != nil {
+				g.add("--identity-cert", watchIdentity)
+			}
 			g.add("--admin", func(ctx context.Context) error {
-				return serve(ctx, log, srv, adminAddr, obs.adminOptions(&logs), drainTimeout)
+				opts := obs.adminOptions(&logs)
+				opts.Certs = store
+				return serve(ctx, log, srv, adminAddr, opts, drainTimeout)
 			})
 			return g.run(ctx)
 		},
@@ -127,6 +144,7 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")
 	cmd.Flags().StringVar(&listenAddr, "listen-address", "0.0.0.0", "address the service ports are bound on")
 	mtlsMode.register(cmd.Flags())
+	identity.register(cmd.Flags())
 	cmd.Flags().StringVar(&rootNS, "root-namespace", v1alpha1.RootNamespace, "namespace whose AuthorizationPolicies are mesh-wide (docs/authorization.md); istio-system keeps Aeraki's")
 	cmd.Flags().DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change before the folder is reloaded")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long requests in flight may take to finish")
