@@ -53,8 +53,13 @@ func (s *Server) secure(nc net.Conn, cfg *config.Listener) (_ net.Conn, ok bool)
 		if lim.IdleTimeout > 0 {
 			idleAt = time.Now().Add(lim.IdleTimeout)
 		}
+		if !s.sniffStart(nc) {
+			return nil, false
+		}
 		var err error
-		if isTLS, err = mtls.IsTLS(tc, idleAt); err != nil {
+		isTLS, err = mtls.IsTLS(tc, idleAt)
+		s.sniffDone(nc)
+		if err != nil {
 			s.log.Debug("mutual TLS: the client sent nothing", zap.String("listener", cfg.Name), zap.Stringer("client", nc.RemoteAddr()), zap.Error(err))
 			_ = nc.Close()
 			return nil, false
@@ -86,4 +91,23 @@ func (s *Server) secure(nc net.Conn, cfg *config.Listener) (_ net.Conn, ok bool)
 		return nil, false
 	}
 	return meshConn{tc}, true
+}
+
+// sniffStart records nc as waiting for its first byte, which Shutdown
+// closes; false (nc closed) when the proxy is draining already.
+func (s *Server) sniffStart(nc net.Conn) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.draining {
+		_ = nc.Close()
+		return false
+	}
+	s.sniffing[nc] = struct{}{}
+	return true
+}
+
+func (s *Server) sniffDone(nc net.Conn) {
+	s.connMu.Lock()
+	delete(s.sniffing, nc)
+	s.connMu.Unlock()
 }

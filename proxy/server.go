@@ -46,7 +46,8 @@ type Server struct {
 
 	connMu   sync.Mutex
 	conns    map[*downstream]struct{}
-	open     atomic.Int64 // len(conns), read without connMu
+	sniffing map[net.Conn]struct{} // waiting for their first byte (secure)
+	open     atomic.Int64          // len(conns), read without connMu
 	draining bool
 	limits   atomic.Pointer[limits]
 	tracer   atomic.Pointer[tracing.Tracer] // nil: off
@@ -65,6 +66,7 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 		mesh:      b.Mesh,
 		listeners: map[string]*listener{},
 		conns:     map[*downstream]struct{}{},
+		sniffing:  map[net.Conn]struct{}{},
 	}
 	s.SetLimits(DefaultLimits())
 	m.Register(hostCollector{s})
@@ -251,6 +253,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.applyMu.Unlock()
 	s.connMu.Lock()
 	s.draining = true
+	for nc := range s.sniffing { // no request yet: nothing to drain
+		_ = nc.Close()
+	}
 	draining := make([]*downstream, 0, len(s.conns))
 	for d := range s.conns {
 		draining = append(draining, d)
