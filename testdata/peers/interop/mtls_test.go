@@ -333,19 +333,34 @@ func dialMesh(t *testing.T, p *meshPKI, addr string) tls.ConnectionState {
 	return nc.ConnectionState()
 }
 
-// TestMutualTLSRotationUnderLoad: with 30 s workload certificates, both
+// twoPortGreeter is the provider side's greeter on two ports, both to app.
+func twoPortGreeter(listen, listen2, app string) string {
+	return fmt.Sprintf(`apiVersion: metamesh.io/v1alpha1
+kind: ServiceEntry
+metadata: {name: greeter, namespace: default}
+spec:
+  hosts: [%s]
+  ports: [{number: %s, name: dubbo, protocol: dubbo}, {number: %s, name: dubbo2, protocol: dubbo}]
+  endpoints: [{address: 127.0.0.1, ports: {dubbo: %s, dubbo2: %s}}]
+`, iface, portOf(listen), portOf(listen2), portOf(app), portOf(app))
+}
+
+// TestMutualTLSRotationUnderLoad: with 10 s workload certificates, both
 // proxies get new ones (at about half their lifetime) while 8 callers
-// call through them without pause: no call fails, and a new handshake
-// presents the new certificate.
+// call through them without pause; then the consumer's greeter gains a
+// second endpoint (the provider's other port), so its proxy dials a new
+// connection, whose full handshake (a new address: no session to resume)
+// presents both rotated certificates, each verified by the other side.
+// No call fails, and a new handshake presents the new certificate.
 func TestMutualTLSRotationUnderLoad(t *testing.T) {
 	bin := harness.BuildMetamesh(t)
 	app := harness.StartGreeter(t, "v1")
 	pki := newMeshPKI(t, greeterID, consumerID)
-	provListen, consListen := harness.FreeAddr(t), harness.FreeAddr(t)
+	provListen, provListen2, consListen := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
 	prov := startMeshSide(t, bin, pki, greeterID, "greeter-0.prod",
-		map[string]string{"greeter.yaml": greeterEntry(provListen, app.Addr)}, "--mtls-mode", "STRICT")
+		map[string]string{"greeter.yaml": twoPortGreeter(provListen, provListen2, app.Addr)}, "--mtls-mode", "STRICT", "--workload-cert-ttl", "10s")
 	cons := startMeshSide(t, bin, pki, consumerID, "consumer-0.batch",
-		map[string]string{"greeter.yaml": consumerEntry(consListen, provListen, greeterID)})
+		map[string]string{"greeter.yaml": consumerEntry(consListen, provListen, greeterID)}, "--workload-cert-ttl", "10s")
 	provFirst, consFirst := prov.cert(t).Serial, cons.cert(t).Serial
 	cl := newClient(t, consListen, dubboclient.Options{Timeout: 10 * time.Second})
 	ctx := context.Background()
@@ -378,10 +393,17 @@ func TestMutualTLSRotationUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, 40*time.Second, "both proxies' certificates to rotate", func() bool {
+	waitFor(t, 20*time.Second, "both proxies' certificates to rotate", func() bool {
 		return prov.cert(t).Serial != provFirst && cons.cert(t).Serial != consFirst
 	})
-	time.Sleep(time.Second) // calls on the rotated certificates
+	handshakes := prov.handshakes(t, "server", "ok")
+	second := strings.Replace(consumerEntry(consListen, provListen, greeterID), "labels: {tlsMode: istio}}]",
+		fmt.Sprintf("labels: {tlsMode: istio}}, {address: 127.0.0.1, ports: {dubbo: %s}, labels: {tlsMode: istio}}]", portOf(provListen2)), 1)
+	cons.edit(t, "greeter.yaml", second, regexp.MustCompile(`"portValue":\s*`+portOf(provListen2)+`\b`))
+	waitFor(t, 10*time.Second, "a new handshake between the proxies on the rotated certificates", func() bool {
+		return prov.handshakes(t, "server", "ok") > handshakes
+	})
+	time.Sleep(time.Second) // calls on the new connection
 	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 {
