@@ -12,6 +12,7 @@ import (
 	"github.com/metamesh/metamesh/testdata/peers/dubboclient"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 	"github.com/metamesh/metamesh/testdata/peers/redispeer"
+	"github.com/metamesh/metamesh/testdata/peers/thrift"
 )
 
 // rlsConfig is Aeraki's demo limit: sayHello, 10 a minute.
@@ -109,5 +110,44 @@ func TestGlobalRateLimitDubbo(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(denySrv.Metrics().RateLimit.Limited.WithLabelValues("dubbo", "global")); n != 1 {
 		t.Errorf("deny_on_fail: metamesh_rate_limited_total{kind=global} = %v, want 1", n)
+	}
+}
+
+// TestGlobalRateLimitThrift: the same limit on Thrift's echo (10 a
+// minute), through two proxies in front of apache/thrift clients: of 30
+// calls exactly 10 pass, 20 get the rate-limited TApplicationException.
+func TestGlobalRateLimitThrift(t *testing.T) {
+	red := redispeer.Start(t)
+	rls := harness.StartRateLimitServer(t, red.Addr, strings.Replace(rlsConfig, "sayHello", "echo", 1))
+	limit := strings.Replace(globalLimit(false), "sayHello", "echo", 1)
+	combo := thrift.Combos[0]
+	var clients [2]*thrift.Client
+	var srvs [2]*proxy.Server
+	for i := range clients {
+		var listen string
+		listen, _, _, srvs[i] = startThriftProxy(t, thriftRoutes{W1: 100, Upstream: "multiplexed", Global: limit, RLS: rls.Addr}, combo)
+		clients[i] = thrift.Dial(t, listen, combo)
+	}
+	ctx := context.Background()
+	awayFromMinuteEnd(t)
+	passed, limited := 0, 0
+	for i := range 30 {
+		got, err := clients[i%2].Echo(ctx, payload(0, i))
+		switch {
+		case err == nil && got == "v1|"+payload(0, i):
+			passed++
+		case err != nil && strings.Contains(err.Error(), "rate limited"):
+			limited++
+		default:
+			t.Fatalf("call %d: %q, %v", i, got, err)
+		}
+	}
+	var counted float64
+	for _, s := range srvs {
+		counted += testutil.ToFloat64(s.Metrics().RateLimit.Limited.WithLabelValues("thrift", "global"))
+	}
+	t.Logf("30 echo through two proxies: %d passed, %d rate limited (counted %v)", passed, limited, counted)
+	if passed != 10 || limited != 20 || counted != 20 {
+		t.Fatalf("passed %d, limited %d, metamesh_rate_limited_total{kind=global} %v; want 10, 20, 20", passed, limited, counted)
 	}
 }
