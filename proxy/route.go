@@ -52,7 +52,7 @@ func (r *request) resolve() {
 }
 
 // match finds r's route: the first matching route of its virtual host;
-// and applies the host's rate limit.
+// and applies the host's rate limits.
 func (r *request) match() *local {
 	m, service, vh := r.m, r.service, r.vh
 	if r.table == nil {
@@ -66,7 +66,11 @@ func (r *request) match() *local {
 	}
 	r.routeName = r.rt.Name
 	if vh.RateLimit != nil && !vh.RateLimit.Allow(&m.Headers) {
+		r.d.srv.metrics.RateLimit.Limited.WithLabelValues(r.d.cfg.CodecName, "local").Inc()
 		return fail(protocols.ReasonRateLimited, "metamesh: service %q: rate limited (route %s)", service, r.rt.Name)
+	}
+	if g := vh.Global; g != nil && g.Applies(&m.Headers) {
+		return r.global(g)
 	}
 	return nil
 }

@@ -849,6 +849,160 @@ func (x *LocalRateLimit) GetConditions() []*RateLimitCondition {
 	return nil
 }
 
+// GlobalRateLimit asks a rate-limit service (Envoy's
+// envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit) about each
+// request of one virtual host that matches every entry of match; the
+// service's OVER_LIMIT gets the codec's rate-limited reply. Set in
+// VirtualHost.typed_per_filter_config under "metamesh.global_rate_limit"
+// (docs/rate-limiting.md).
+type GlobalRateLimit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rate-limit domain sent with each request.
+	Domain string `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	// The requests that ask the service (none: every request).
+	Match []*AttributeMatch `protobuf:"bytes,2,rep,name=match,proto3" json:"match,omitempty"`
+	// The cluster whose endpoints serve the rate-limit service (gRPC,
+	// plaintext HTTP/2).
+	RateLimitService string `protobuf:"bytes,3,opt,name=rate_limit_service,json=rateLimitService,proto3" json:"rate_limit_service,omitempty"`
+	// How long a request waits for the service's answer (default 20ms).
+	RequestTimeout *durationpb.Duration `protobuf:"bytes,4,opt,name=request_timeout,json=requestTimeout,proto3" json:"request_timeout,omitempty"`
+	// Refuse the request when the service fails or does not answer in
+	// time (default: let it through).
+	DenyOnFail bool `protobuf:"varint,5,opt,name=deny_on_fail,json=denyOnFail,proto3" json:"deny_on_fail,omitempty"`
+	// The one descriptor sent: an entry per item, valued by the request's
+	// attribute `property`. A request missing one of them asks nothing and
+	// passes.
+	Descriptors   []*RateLimitDescriptorEntry `protobuf:"bytes,6,rep,name=descriptors,proto3" json:"descriptors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobalRateLimit) Reset() {
+	*x = GlobalRateLimit{}
+	mi := &file_metaprotocol_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalRateLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalRateLimit) ProtoMessage() {}
+
+func (x *GlobalRateLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalRateLimit.ProtoReflect.Descriptor instead.
+func (*GlobalRateLimit) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GlobalRateLimit) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *GlobalRateLimit) GetMatch() []*AttributeMatch {
+	if x != nil {
+		return x.Match
+	}
+	return nil
+}
+
+func (x *GlobalRateLimit) GetRateLimitService() string {
+	if x != nil {
+		return x.RateLimitService
+	}
+	return ""
+}
+
+func (x *GlobalRateLimit) GetRequestTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.RequestTimeout
+	}
+	return nil
+}
+
+func (x *GlobalRateLimit) GetDenyOnFail() bool {
+	if x != nil {
+		return x.DenyOnFail
+	}
+	return false
+}
+
+func (x *GlobalRateLimit) GetDescriptors() []*RateLimitDescriptorEntry {
+	if x != nil {
+		return x.Descriptors
+	}
+	return nil
+}
+
+// RateLimitDescriptorEntry is one descriptor entry: key descriptor_key,
+// value the request's attribute property.
+type RateLimitDescriptorEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Property      string                 `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	DescriptorKey string                 `protobuf:"bytes,2,opt,name=descriptor_key,json=descriptorKey,proto3" json:"descriptor_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateLimitDescriptorEntry) Reset() {
+	*x = RateLimitDescriptorEntry{}
+	mi := &file_metaprotocol_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateLimitDescriptorEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateLimitDescriptorEntry) ProtoMessage() {}
+
+func (x *RateLimitDescriptorEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_metaprotocol_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateLimitDescriptorEntry.ProtoReflect.Descriptor instead.
+func (*RateLimitDescriptorEntry) Descriptor() ([]byte, []int) {
+	return file_metaprotocol_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RateLimitDescriptorEntry) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *RateLimitDescriptorEntry) GetDescriptorKey() string {
+	if x != nil {
+		return x.DescriptorKey
+	}
+	return ""
+}
+
 // TokenBucket holds up to max_tokens tokens (full at start) and adds
 // tokens_per_fill every fill_interval.
 type TokenBucket struct {
@@ -862,7 +1016,7 @@ type TokenBucket struct {
 
 func (x *TokenBucket) Reset() {
 	*x = TokenBucket{}
-	mi := &file_metaprotocol_proto_msgTypes[9]
+	mi := &file_metaprotocol_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1028,7 @@ func (x *TokenBucket) String() string {
 func (*TokenBucket) ProtoMessage() {}
 
 func (x *TokenBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[9]
+	mi := &file_metaprotocol_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1041,7 @@ func (x *TokenBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenBucket.ProtoReflect.Descriptor instead.
 func (*TokenBucket) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{9}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TokenBucket) GetMaxTokens() uint32 {
@@ -923,7 +1077,7 @@ type RateLimitCondition struct {
 
 func (x *RateLimitCondition) Reset() {
 	*x = RateLimitCondition{}
-	mi := &file_metaprotocol_proto_msgTypes[10]
+	mi := &file_metaprotocol_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1089,7 @@ func (x *RateLimitCondition) String() string {
 func (*RateLimitCondition) ProtoMessage() {}
 
 func (x *RateLimitCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[10]
+	mi := &file_metaprotocol_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1102,7 @@ func (x *RateLimitCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitCondition.ProtoReflect.Descriptor instead.
 func (*RateLimitCondition) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{10}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RateLimitCondition) GetMatch() []*AttributeMatch {
@@ -986,7 +1140,7 @@ type AttributeMatch struct {
 
 func (x *AttributeMatch) Reset() {
 	*x = AttributeMatch{}
-	mi := &file_metaprotocol_proto_msgTypes[11]
+	mi := &file_metaprotocol_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1152,7 @@ func (x *AttributeMatch) String() string {
 func (*AttributeMatch) ProtoMessage() {}
 
 func (x *AttributeMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[11]
+	mi := &file_metaprotocol_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1165,7 @@ func (x *AttributeMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeMatch.ProtoReflect.Descriptor instead.
 func (*AttributeMatch) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{11}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AttributeMatch) GetName() string {
@@ -1145,7 +1299,7 @@ type RoutePolicy struct {
 
 func (x *RoutePolicy) Reset() {
 	*x = RoutePolicy{}
-	mi := &file_metaprotocol_proto_msgTypes[12]
+	mi := &file_metaprotocol_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1311,7 @@ func (x *RoutePolicy) String() string {
 func (*RoutePolicy) ProtoMessage() {}
 
 func (x *RoutePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[12]
+	mi := &file_metaprotocol_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1324,7 @@ func (x *RoutePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutePolicy.ProtoReflect.Descriptor instead.
 func (*RoutePolicy) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{12}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RoutePolicy) GetFault() *RouteFault {
@@ -1198,7 +1352,7 @@ type RouteFault struct {
 
 func (x *RouteFault) Reset() {
 	*x = RouteFault{}
-	mi := &file_metaprotocol_proto_msgTypes[13]
+	mi := &file_metaprotocol_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1364,7 @@ func (x *RouteFault) String() string {
 func (*RouteFault) ProtoMessage() {}
 
 func (x *RouteFault) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[13]
+	mi := &file_metaprotocol_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1377,7 @@ func (x *RouteFault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteFault.ProtoReflect.Descriptor instead.
 func (*RouteFault) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{13}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RouteFault) GetDelay() *FaultDelay {
@@ -1253,7 +1407,7 @@ type FaultDelay struct {
 
 func (x *FaultDelay) Reset() {
 	*x = FaultDelay{}
-	mi := &file_metaprotocol_proto_msgTypes[14]
+	mi := &file_metaprotocol_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1419,7 @@ func (x *FaultDelay) String() string {
 func (*FaultDelay) ProtoMessage() {}
 
 func (x *FaultDelay) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[14]
+	mi := &file_metaprotocol_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1432,7 @@ func (x *FaultDelay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultDelay.ProtoReflect.Descriptor instead.
 func (*FaultDelay) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{14}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FaultDelay) GetFixedDelay() *durationpb.Duration {
@@ -1310,7 +1464,7 @@ type FaultAbort struct {
 
 func (x *FaultAbort) Reset() {
 	*x = FaultAbort{}
-	mi := &file_metaprotocol_proto_msgTypes[15]
+	mi := &file_metaprotocol_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +1476,7 @@ func (x *FaultAbort) String() string {
 func (*FaultAbort) ProtoMessage() {}
 
 func (x *FaultAbort) ProtoReflect() protoreflect.Message {
-	mi := &file_metaprotocol_proto_msgTypes[15]
+	mi := &file_metaprotocol_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +1489,7 @@ func (x *FaultAbort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultAbort.ProtoReflect.Descriptor instead.
 func (*FaultAbort) Descriptor() ([]byte, []int) {
-	return file_metaprotocol_proto_rawDescGZIP(), []int{15}
+	return file_metaprotocol_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FaultAbort) GetStatus() uint32 {
@@ -1423,7 +1577,18 @@ const file_metaprotocol_proto_rawDesc = "" +
 	"\ftoken_bucket\x18\x01 \x01(\v2$.metamesh.proxy.v1alpha1.TokenBucketR\vtokenBucket\x12K\n" +
 	"\n" +
 	"conditions\x18\x02 \x03(\v2+.metamesh.proxy.v1alpha1.RateLimitConditionR\n" +
-	"conditions\"\x94\x01\n" +
+	"conditions\"\xd1\x02\n" +
+	"\x0fGlobalRateLimit\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12=\n" +
+	"\x05match\x18\x02 \x03(\v2'.metamesh.proxy.v1alpha1.AttributeMatchR\x05match\x12,\n" +
+	"\x12rate_limit_service\x18\x03 \x01(\tR\x10rateLimitService\x12B\n" +
+	"\x0frequest_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x0erequestTimeout\x12 \n" +
+	"\fdeny_on_fail\x18\x05 \x01(\bR\n" +
+	"denyOnFail\x12S\n" +
+	"\vdescriptors\x18\x06 \x03(\v21.metamesh.proxy.v1alpha1.RateLimitDescriptorEntryR\vdescriptors\"]\n" +
+	"\x18RateLimitDescriptorEntry\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x12%\n" +
+	"\x0edescriptor_key\x18\x02 \x01(\tR\rdescriptorKey\"\x94\x01\n" +
 	"\vTokenBucket\x12\x1d\n" +
 	"\n" +
 	"max_tokens\x18\x01 \x01(\rR\tmaxTokens\x12&\n" +
@@ -1476,32 +1641,34 @@ func file_metaprotocol_proto_rawDescGZIP() []byte {
 }
 
 var file_metaprotocol_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_metaprotocol_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_metaprotocol_proto_goTypes = []any{
-	(AuthorizationPolicy_Action)(0), // 0: metamesh.proxy.v1alpha1.AuthorizationPolicy.Action
-	(AccessLog_Mode)(0),             // 1: metamesh.proxy.v1alpha1.AccessLog.Mode
-	(AccessLog_Format)(0),           // 2: metamesh.proxy.v1alpha1.AccessLog.Format
-	(*MetaProtocolProxy)(nil),       // 3: metamesh.proxy.v1alpha1.MetaProtocolProxy
-	(*Authorization)(nil),           // 4: metamesh.proxy.v1alpha1.Authorization
-	(*AuthorizationPolicy)(nil),     // 5: metamesh.proxy.v1alpha1.AuthorizationPolicy
-	(*AuthorizationRule)(nil),       // 6: metamesh.proxy.v1alpha1.AuthorizationRule
-	(*AuthorizationSource)(nil),     // 7: metamesh.proxy.v1alpha1.AuthorizationSource
-	(*AuthorizationOperation)(nil),  // 8: metamesh.proxy.v1alpha1.AuthorizationOperation
-	(*CaptureDestination)(nil),      // 9: metamesh.proxy.v1alpha1.CaptureDestination
-	(*AccessLog)(nil),               // 10: metamesh.proxy.v1alpha1.AccessLog
-	(*LocalRateLimit)(nil),          // 11: metamesh.proxy.v1alpha1.LocalRateLimit
-	(*TokenBucket)(nil),             // 12: metamesh.proxy.v1alpha1.TokenBucket
-	(*RateLimitCondition)(nil),      // 13: metamesh.proxy.v1alpha1.RateLimitCondition
-	(*AttributeMatch)(nil),          // 14: metamesh.proxy.v1alpha1.AttributeMatch
-	(*RoutePolicy)(nil),             // 15: metamesh.proxy.v1alpha1.RoutePolicy
-	(*RouteFault)(nil),              // 16: metamesh.proxy.v1alpha1.RouteFault
-	(*FaultDelay)(nil),              // 17: metamesh.proxy.v1alpha1.FaultDelay
-	(*FaultAbort)(nil),              // 18: metamesh.proxy.v1alpha1.FaultAbort
-	(*structpb.Struct)(nil),         // 19: google.protobuf.Struct
-	(*durationpb.Duration)(nil),     // 20: google.protobuf.Duration
+	(AuthorizationPolicy_Action)(0),  // 0: metamesh.proxy.v1alpha1.AuthorizationPolicy.Action
+	(AccessLog_Mode)(0),              // 1: metamesh.proxy.v1alpha1.AccessLog.Mode
+	(AccessLog_Format)(0),            // 2: metamesh.proxy.v1alpha1.AccessLog.Format
+	(*MetaProtocolProxy)(nil),        // 3: metamesh.proxy.v1alpha1.MetaProtocolProxy
+	(*Authorization)(nil),            // 4: metamesh.proxy.v1alpha1.Authorization
+	(*AuthorizationPolicy)(nil),      // 5: metamesh.proxy.v1alpha1.AuthorizationPolicy
+	(*AuthorizationRule)(nil),        // 6: metamesh.proxy.v1alpha1.AuthorizationRule
+	(*AuthorizationSource)(nil),      // 7: metamesh.proxy.v1alpha1.AuthorizationSource
+	(*AuthorizationOperation)(nil),   // 8: metamesh.proxy.v1alpha1.AuthorizationOperation
+	(*CaptureDestination)(nil),       // 9: metamesh.proxy.v1alpha1.CaptureDestination
+	(*AccessLog)(nil),                // 10: metamesh.proxy.v1alpha1.AccessLog
+	(*LocalRateLimit)(nil),           // 11: metamesh.proxy.v1alpha1.LocalRateLimit
+	(*GlobalRateLimit)(nil),          // 12: metamesh.proxy.v1alpha1.GlobalRateLimit
+	(*RateLimitDescriptorEntry)(nil), // 13: metamesh.proxy.v1alpha1.RateLimitDescriptorEntry
+	(*TokenBucket)(nil),              // 14: metamesh.proxy.v1alpha1.TokenBucket
+	(*RateLimitCondition)(nil),       // 15: metamesh.proxy.v1alpha1.RateLimitCondition
+	(*AttributeMatch)(nil),           // 16: metamesh.proxy.v1alpha1.AttributeMatch
+	(*RoutePolicy)(nil),              // 17: metamesh.proxy.v1alpha1.RoutePolicy
+	(*RouteFault)(nil),               // 18: metamesh.proxy.v1alpha1.RouteFault
+	(*FaultDelay)(nil),               // 19: metamesh.proxy.v1alpha1.FaultDelay
+	(*FaultAbort)(nil),               // 20: metamesh.proxy.v1alpha1.FaultAbort
+	(*structpb.Struct)(nil),          // 21: google.protobuf.Struct
+	(*durationpb.Duration)(nil),      // 22: google.protobuf.Duration
 }
 var file_metaprotocol_proto_depIdxs = []int32{
-	19, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
+	21, // 0: metamesh.proxy.v1alpha1.MetaProtocolProxy.codec_config:type_name -> google.protobuf.Struct
 	10, // 1: metamesh.proxy.v1alpha1.MetaProtocolProxy.access_log:type_name -> metamesh.proxy.v1alpha1.AccessLog
 	9,  // 2: metamesh.proxy.v1alpha1.MetaProtocolProxy.capture_destinations:type_name -> metamesh.proxy.v1alpha1.CaptureDestination
 	4,  // 3: metamesh.proxy.v1alpha1.MetaProtocolProxy.authorization:type_name -> metamesh.proxy.v1alpha1.Authorization
@@ -1510,23 +1677,26 @@ var file_metaprotocol_proto_depIdxs = []int32{
 	6,  // 6: metamesh.proxy.v1alpha1.AuthorizationPolicy.rules:type_name -> metamesh.proxy.v1alpha1.AuthorizationRule
 	7,  // 7: metamesh.proxy.v1alpha1.AuthorizationRule.from:type_name -> metamesh.proxy.v1alpha1.AuthorizationSource
 	8,  // 8: metamesh.proxy.v1alpha1.AuthorizationRule.to:type_name -> metamesh.proxy.v1alpha1.AuthorizationOperation
-	14, // 9: metamesh.proxy.v1alpha1.AuthorizationOperation.attributes:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
+	16, // 9: metamesh.proxy.v1alpha1.AuthorizationOperation.attributes:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
 	1,  // 10: metamesh.proxy.v1alpha1.AccessLog.mode:type_name -> metamesh.proxy.v1alpha1.AccessLog.Mode
 	2,  // 11: metamesh.proxy.v1alpha1.AccessLog.format:type_name -> metamesh.proxy.v1alpha1.AccessLog.Format
-	12, // 12: metamesh.proxy.v1alpha1.LocalRateLimit.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
-	13, // 13: metamesh.proxy.v1alpha1.LocalRateLimit.conditions:type_name -> metamesh.proxy.v1alpha1.RateLimitCondition
-	20, // 14: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
-	14, // 15: metamesh.proxy.v1alpha1.RateLimitCondition.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
-	12, // 16: metamesh.proxy.v1alpha1.RateLimitCondition.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
-	16, // 17: metamesh.proxy.v1alpha1.RoutePolicy.fault:type_name -> metamesh.proxy.v1alpha1.RouteFault
-	17, // 18: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
-	18, // 19: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
-	20, // 20: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	14, // 12: metamesh.proxy.v1alpha1.LocalRateLimit.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
+	15, // 13: metamesh.proxy.v1alpha1.LocalRateLimit.conditions:type_name -> metamesh.proxy.v1alpha1.RateLimitCondition
+	16, // 14: metamesh.proxy.v1alpha1.GlobalRateLimit.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
+	22, // 15: metamesh.proxy.v1alpha1.GlobalRateLimit.request_timeout:type_name -> google.protobuf.Duration
+	13, // 16: metamesh.proxy.v1alpha1.GlobalRateLimit.descriptors:type_name -> metamesh.proxy.v1alpha1.RateLimitDescriptorEntry
+	22, // 17: metamesh.proxy.v1alpha1.TokenBucket.fill_interval:type_name -> google.protobuf.Duration
+	16, // 18: metamesh.proxy.v1alpha1.RateLimitCondition.match:type_name -> metamesh.proxy.v1alpha1.AttributeMatch
+	14, // 19: metamesh.proxy.v1alpha1.RateLimitCondition.token_bucket:type_name -> metamesh.proxy.v1alpha1.TokenBucket
+	18, // 20: metamesh.proxy.v1alpha1.RoutePolicy.fault:type_name -> metamesh.proxy.v1alpha1.RouteFault
+	19, // 21: metamesh.proxy.v1alpha1.RouteFault.delay:type_name -> metamesh.proxy.v1alpha1.FaultDelay
+	20, // 22: metamesh.proxy.v1alpha1.RouteFault.abort:type_name -> metamesh.proxy.v1alpha1.FaultAbort
+	22, // 23: metamesh.proxy.v1alpha1.FaultDelay.fixed_delay:type_name -> google.protobuf.Duration
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_metaprotocol_proto_init() }
@@ -1534,7 +1704,7 @@ func file_metaprotocol_proto_init() {
 	if File_metaprotocol_proto != nil {
 		return
 	}
-	file_metaprotocol_proto_msgTypes[11].OneofWrappers = []any{
+	file_metaprotocol_proto_msgTypes[13].OneofWrappers = []any{
 		(*AttributeMatch_Exact)(nil),
 		(*AttributeMatch_Prefix)(nil),
 		(*AttributeMatch_Suffix)(nil),
@@ -1548,7 +1718,7 @@ func file_metaprotocol_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metaprotocol_proto_rawDesc), len(file_metaprotocol_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -26,6 +26,10 @@ import (
 // FilterName is the name of the network filter carrying MetaProtocolProxy.
 const FilterName = "metamesh.meta_protocol_proxy"
 
+// GlobalRateLimitName keys a virtual host's GlobalRateLimit in its
+// typed_per_filter_config.
+const GlobalRateLimitName = "metamesh.global_rate_limit"
+
 // RedisClusterKey names a cluster's filter metadata that makes it a Redis
 // Cluster: {"readPolicy": "MASTER"…, "refreshInterval": "10s"}
 // (docs/redis-cluster.md).

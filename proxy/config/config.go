@@ -17,6 +17,7 @@ import (
 	"github.com/metamesh/metamesh/proxy/accesslog"
 	"github.com/metamesh/metamesh/proxy/cluster"
 	"github.com/metamesh/metamesh/proxy/mtls"
+	"github.com/metamesh/metamesh/proxy/rls"
 	"github.com/metamesh/metamesh/proxy/router"
 )
 
@@ -55,6 +56,10 @@ type Builder struct {
 	routes, nextRoutes           map[string]builtRoutes
 	assignments, nextAssignments map[*endpointv3.ClusterLoadAssignment]struct{}
 	curBuckets                   map[string]*router.Bucket
+	// services are the clients of rate-limit services by cluster name
+	// (globalratelimit.go); curServices collects those of the route
+	// configuration being built.
+	services, nextServices, curServices map[string]*rls.Client
 	// Inbound builds the listeners, route tables and clusters that serve
 	// inbound captured connections through their codec (inbound.go).
 	Inbound bool
@@ -82,6 +87,8 @@ func (b *Builder) Build(res *xdsapi.Resources) (*Config, error) {
 	b.nextCodecs = map[string]protocols.Codec{}
 	b.nextLoads = map[string]*cluster.Load{}
 	b.nextBuckets = map[string]*router.Bucket{}
+	dropRateLimitServices(b.nextServices, b.services) // a failed build's
+	b.nextServices = map[string]*rls.Client{}
 	b.nextClusters = map[string]builtCluster{}
 	b.nextRoutes = map[string]builtRoutes{}
 	b.nextAssignments = make(map[*endpointv3.ClusterLoadAssignment]struct{}, len(res.Endpoints))
@@ -101,11 +108,12 @@ func (b *Builder) Build(res *xdsapi.Resources) (*Config, error) {
 		t := b.reusedRoutes(rc)
 		if t == nil {
 			b.curBuckets = map[string]*router.Bucket{}
+			b.curServices = map[string]*rls.Client{}
 			var err error
 			if t, err = b.buildRoutes(rc); err != nil {
 				return nil, err
 			}
-			b.nextRoutes[rc.GetName()] = builtRoutes{src: rc, out: t, buckets: b.curBuckets}
+			b.nextRoutes[rc.GetName()] = builtRoutes{src: rc, out: t, buckets: b.curBuckets, services: b.curServices}
 		}
 		s.Routes[rc.GetName()] = t
 	}
@@ -154,6 +162,9 @@ func (b *Builder) Build(res *xdsapi.Resources) (*Config, error) {
 			return nil, err
 		}
 	}
+	if err := b.bindRateLimitServices(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -165,6 +176,8 @@ func (b *Builder) Commit() {
 				h.Retire() // its reconnect loop, if any, has nothing to serve
 			}
 		}
+		dropRateLimitServices(b.services, b.nextServices)
+		b.services, b.nextServices = b.nextServices, nil
 		b.hosts, b.codecs, b.loads, b.buckets = b.nextHosts, b.nextCodecs, b.nextLoads, b.nextBuckets
 		b.clusters, b.routes, b.assignments = b.nextClusters, b.nextRoutes, b.nextAssignments
 		b.nextHosts, b.nextCodecs, b.nextLoads, b.nextBuckets = nil, nil, nil, nil

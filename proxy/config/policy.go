@@ -2,7 +2,10 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -11,25 +14,29 @@ import (
 	"github.com/metamesh/metamesh/proxy/router"
 )
 
-// perFilter returns the one typed_per_filter_config entry a route or
-// virtual host may carry: xdsapi.FilterName's, of the type of into, unpacked into
-// it. It reports whether there was one.
-func perFilter(cfg map[string]*anypb.Any, path string, into proto.Message) (bool, error) {
+// perFilter unpacks the typed_per_filter_config entry of a route or
+// virtual host named key into into, and reports whether there was one.
+// Entries of other names than keys are refused.
+func perFilter(cfg map[string]*anypb.Any, path, key string, into proto.Message, keys ...string) (bool, error) {
 	names := make([]string, 0, len(cfg))
 	for k := range cfg {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		if k != xdsapi.FilterName {
-			return false, fmt.Errorf("%s.typed_per_filter_config[%q]: only %q has meaning here", path, k, xdsapi.FilterName)
+		if !slices.Contains(keys, k) {
+			quoted := make([]string, len(keys))
+			for i, k := range keys {
+				quoted[i] = strconv.Quote(k)
+			}
+			return false, fmt.Errorf("%s.typed_per_filter_config[%q]: only %s has meaning here", path, k, strings.Join(quoted, " or "))
 		}
 	}
-	a, ok := cfg[xdsapi.FilterName]
+	a, ok := cfg[key]
 	if !ok {
 		return false, nil
 	}
-	path = fmt.Sprintf("%s.typed_per_filter_config[%q]", path, xdsapi.FilterName)
+	path = fmt.Sprintf("%s.typed_per_filter_config[%q]", path, key)
 	if err := a.UnmarshalTo(into); err != nil {
 		return false, fmt.Errorf("%s: want a %s: %w", path, into.ProtoReflect().Descriptor().FullName(), err)
 	}

@@ -6,6 +6,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/metamesh/metamesh/proxy/cluster"
+	"github.com/metamesh/metamesh/proxy/rls"
 	"github.com/metamesh/metamesh/proxy/router"
 )
 
@@ -32,6 +33,8 @@ type builtRoutes struct {
 	src     *routev3.RouteConfiguration
 	out     *router.Table
 	buckets map[string]*router.Bucket
+	// services are the rate-limit service clients it uses, by cluster.
+	services map[string]*rls.Client
 }
 
 // reusedCluster returns the cluster the snapshot in force made from the
@@ -58,6 +61,9 @@ func (b *Builder) reusedRoutes(rc *routev3.RouteConfiguration) *router.Table {
 	}
 	for k, bk := range prev.buckets {
 		b.nextBuckets[k] = bk
+	}
+	for k, c := range prev.services {
+		b.nextServices[k] = c
 	}
 	b.nextRoutes[rc.GetName()] = prev
 	return prev.out

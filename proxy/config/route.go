@@ -37,10 +37,18 @@ func (b *Builder) buildRoutes(rc *routev3.RouteConfiguration) (*router.Table, er
 		names[vh.GetName()] = i
 		v := &router.VirtualHost{Name: vh.GetName(), Domains: vh.GetDomains()}
 		var rl xdsapi.LocalRateLimit
-		if ok, err := perFilter(vh.GetTypedPerFilterConfig(), vpath, &rl); err != nil {
+		if ok, err := perFilter(vh.GetTypedPerFilterConfig(), vpath, xdsapi.FilterName, &rl, xdsapi.FilterName, xdsapi.GlobalRateLimitName); err != nil {
 			return nil, err
 		} else if ok {
 			if v.RateLimit, err = b.rateLimit(&rl, rc.GetName()+"\x00"+vh.GetName(), vpath+".typed_per_filter_config"); err != nil {
+				return nil, err
+			}
+		}
+		var grl xdsapi.GlobalRateLimit
+		if ok, err := perFilter(vh.GetTypedPerFilterConfig(), vpath, xdsapi.GlobalRateLimitName, &grl, xdsapi.FilterName, xdsapi.GlobalRateLimitName); err != nil {
+			return nil, err
+		} else if ok {
+			if v.Global, err = b.globalRateLimit(&grl, fmt.Sprintf("%s.typed_per_filter_config[%q]", vpath, xdsapi.GlobalRateLimitName)); err != nil {
 				return nil, err
 			}
 		}
@@ -66,7 +74,7 @@ func buildRoute(r *routev3.Route, path string) (*router.Route, error) {
 	}
 	out := &router.Route{Name: r.GetName()}
 	var pol xdsapi.RoutePolicy
-	if ok, err := perFilter(r.GetTypedPerFilterConfig(), path, &pol); err != nil {
+	if ok, err := perFilter(r.GetTypedPerFilterConfig(), path, xdsapi.FilterName, &pol, xdsapi.FilterName); err != nil {
 		return nil, err
 	} else if ok {
 		if f := pol.GetFault(); f != nil {

@@ -48,6 +48,8 @@ type Proxy struct {
 	Authz *Authz
 	// RedisCluster holds the series of Redis Cluster upstreams.
 	RedisCluster *RedisCluster
+	// RateLimit holds the series of rate limits.
+	RateLimit *RateLimit
 	// MTLSHandshakes counts mutual TLS handshakes between proxies, by side
 	// (server, client) and result (docs/mesh-mode.md).
 	MTLSHandshakes *prometheus.CounterVec
@@ -155,7 +157,8 @@ func NewProxy() *Proxy {
 	m.Capture = newCapture()
 	m.Authz = newAuthz()
 	m.RedisCluster = newRedisCluster()
-	for _, c := range append(append(m.Capture.collectors(), m.Authz.collectors()...), m.RedisCluster.collectors()...) {
+	m.RateLimit = newRateLimit()
+	for _, c := range append(append(append(m.Capture.collectors(), m.Authz.collectors()...), m.RedisCluster.collectors()...), m.RateLimit.collectors()...) {
 		f(c)
 		m.names = append(m.names, names(c)...)
 	}

@@ -77,6 +77,9 @@ type VirtualHost struct {
 	Routes  []*Route
 	// RateLimit limits the host's requests on this proxy (nil: none).
 	RateLimit *RateLimit
+	// Global asks a rate-limit service about the host's requests (nil:
+	// none).
+	Global *GlobalRateLimit
 }
 
 // Match returns the first route that matches h, or nil.

@@ -40,6 +40,7 @@ func BuildGreeter(t testing.TB) string {
 func CleanupBuilds() {
 	peerbuild.Cleanup()
 	cleanupMetamesh()
+	cleanupRateLimitServer()
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and

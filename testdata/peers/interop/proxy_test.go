@@ -52,7 +52,15 @@ type routes struct {
 	// route's RoutePolicy and Outlier both clusters' outlier_detection
 	// (flow YAML; the first two without "@type").
 	RateLimit, Fault, Outlier string
+	// Global is the virtual host's GlobalRateLimit (flow YAML without
+	// "@type") and RLS the address of its rate_limit_service cluster,
+	// rlsCluster.
+	Global, RLS string
 }
+
+// rlsCluster is the rate-limit service's cluster name, as Aeraki's demo
+// names it.
+const rlsCluster = "outbound|8081||rate-limit-server.istio-system.svc.cluster.local"
 
 var tmpl = template.Must(template.New("").Parse(`
 resources:
@@ -71,9 +79,14 @@ resources:
   virtual_hosts:
   - name: greetings
     domains: ["{{.Iface}}"]
-    {{- if .RateLimit}}
+    {{- if or .RateLimit .Global}}
     typed_per_filter_config:
+      {{- if .RateLimit}}
       metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.LocalRateLimit, {{.RateLimit}}}
+      {{- end}}
+      {{- if .Global}}
+      metamesh.global_rate_limit: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.GlobalRateLimit, {{.Global}}}
+      {{- end}}
     {{- end}}
     routes:
     - name: batchjob
@@ -114,7 +127,19 @@ resources:
       {{- end}}
       - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{$.Port $addr}}}}}
 {{- end}}
+{{- if .RLS}}
+- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: "{{.RLSCluster}}"
+  type: STATIC
+  load_assignment:
+    cluster_name: "{{.RLSCluster}}"
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.Port .RLS}}}}}
+{{- end}}
 `))
+
+func (r routes) RLSCluster() string { return rlsCluster }
 
 func (r routes) Iface() string { return iface }
 

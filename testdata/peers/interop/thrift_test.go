@@ -38,6 +38,9 @@ type thriftRoutes struct {
 	// at the action's indentation), Outlier both clusters'
 	// outlier_detection (flow YAML), V1Extra another v1 endpoint.
 	Policy, Outlier, V1Extra string
+	// Global is the Echo host's GlobalRateLimit (flow YAML without
+	// "@type"), RLS the address of its rlsCluster.
+	Global, RLS string
 }
 
 var thriftTmpl = template.Must(template.New("").Parse(`
@@ -59,6 +62,10 @@ resources:
   virtual_hosts:
   - name: echo
     domains: ["Echo"]
+    {{- if .Global}}
+    typed_per_filter_config:
+      metamesh.global_rate_limit: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.GlobalRateLimit, {{.Global}}}
+    {{- end}}
     routes:
     - name: batch
       match: {prefix: "", headers: [{name: x-tag, string_match: {exact: "batch"}}]}
@@ -99,7 +106,19 @@ resources:
       {{- end}}
       - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{$.Port $addr}}}}}
 {{- end}}
+{{- if .RLS}}
+- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: "{{.RLSCluster}}"
+  type: STATIC
+  load_assignment:
+    cluster_name: "{{.RLSCluster}}"
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.Port .RLS}}}}}
+{{- end}}
 `))
+
+func (r thriftRoutes) RLSCluster() string { return rlsCluster }
 
 func (r thriftRoutes) Port(addr string) string { return routes{}.Port(addr) }
 
