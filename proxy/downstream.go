@@ -399,6 +399,9 @@ func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.
 		status = "error"
 	}
 	d.report(c.Cluster, c.Host, protocols.Classify(d.codec, resp) == protocols.ClassOK)
+	if c.Cluster != nil && c.Cluster.Redis != nil {
+		d.srv.metrics.RedisCluster.NodeDuration.WithLabelValues(c.ClusterName, c.Host.Addr).Observe(time.Since(c.Start).Seconds())
+	}
 	var encErr error
 	d.reply(c.Seq, b, func(dst []byte) []byte {
 		out, err := d.codec.Encode(dst, resp, c.Req.ID, c.ResponseSet)

@@ -139,3 +139,51 @@ func TestRedisSubscriberMode(t *testing.T) {
 		t.Errorf("after RESET, channel a has %d subscribers on the server, want 0", n["a"])
 	}
 }
+
+// clusterPubSub: on a Redis Cluster, shard channels of slots on every
+// primary (SSUBSCRIBE on the slot's node, SPUBLISH by the slot) and a
+// plain channel (SUBSCRIBE and PUBLISH on any node: the cluster
+// broadcasts) each deliver every message, in order, to a plain client.
+func clusterPubSub(t *testing.T, p *clusterProxy) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := p.client(t, 2)
+	const messages = 20
+	channels := []string{"{a}ch", "{b}ch", "{c}ch", "plain"} // slots 15495, 3300, 7365: one per primary
+	subs := make([]*redis.PubSub, len(channels))
+	for i, ch := range channels {
+		if ch == "plain" {
+			subs[i] = c.Subscribe(ctx, ch)
+		} else {
+			subs[i] = c.SSubscribe(ctx, ch)
+		}
+		t.Cleanup(func() { _ = subs[i].Close() })
+		if _, err := subs[i].Receive(ctx); err != nil {
+			t.Fatalf("subscribing to %s: %v", ch, err)
+		}
+	}
+	for n := range messages {
+		for _, ch := range channels {
+			var got int64
+			var err error
+			if ch == "plain" {
+				got, err = c.Publish(ctx, ch, fmt.Sprint("m", n)).Result()
+			} else {
+				got, err = c.SPublish(ctx, ch, fmt.Sprint("m", n)).Result()
+			}
+			noErr(t, err)
+			if got != 1 && ch != "plain" { // PUBLISH counts the receiving node's subscribers only
+				t.Fatalf("SPUBLISH %s reached %d subscribers, want 1", ch, got)
+			}
+		}
+	}
+	for i, ps := range subs {
+		for n := range messages {
+			m, err := ps.ReceiveMessage(ctx)
+			noErr(t, err)
+			if m.Channel != channels[i] || m.Payload != fmt.Sprint("m", n) {
+				t.Fatalf("subscriber of %s got %q on %q, want m%d", channels[i], m.Payload, m.Channel, n)
+			}
+		}
+	}
+}
