@@ -121,7 +121,7 @@ func (w *subscriptions) Ended(frame *protocols.Message) bool {
 	if err != nil {
 		return false
 	}
-	if kind[0] == 's' {
+	if kind == "ssubscribe" || kind == "sunsubscribe" {
 		w.shard = count
 	} else {
 		w.channels = count

@@ -15,6 +15,8 @@ func TestSubscriptionsEnded(t *testing.T) {
 		ended bool
 	}{
 		{"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n", false},
+		{"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n", true},
+		{"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n", false},
 		{">3\r\n$10\r\nssubscribe\r\n$1\r\ns\r\n:1\r\n", false},
 		{"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n:0\r\n", false},
 		{"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n", false}, // the shard channel is left
