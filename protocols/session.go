@@ -31,7 +31,35 @@ const (
 	// closed, as with Unpin): a Redis EXEC of a transaction that failed
 	// while queued, answered with -EXECABORT.
 	Abandon
+	// Stream routes the request as Pin does, on an upstream connection of
+	// the client's own that becomes a stream (a Redis SUBSCRIBE): every
+	// frame the upstream sends on it, prompted or not, is relayed to the
+	// client as it comes, and the client's later requests go on it with
+	// no reply of their own awaited, until the codec's StreamWatch says
+	// the stream is over (the connection is then let go as with Unpin and
+	// the session told: StreamSession) or the session says Abandon.
+	Stream
 )
+
+// Streamer is implemented by codecs whose sessions say Stream.
+type Streamer interface {
+	// NewStreamWatch returns what follows the frames of one stream.
+	NewStreamWatch() StreamWatch
+}
+
+// StreamWatch follows the frames of one stream, in order, from one
+// goroutine.
+type StreamWatch interface {
+	// Ended reports whether the stream is over once frame is relayed
+	// (Redis: the unsubscribe that leaves no subscription).
+	Ended(frame *Message) bool
+}
+
+// StreamSession is implemented by Sessions that say Stream: StreamEnded
+// tells them the stream ended, before their next request is intercepted.
+type StreamSession interface {
+	StreamEnded()
+}
 
 // RefusalListener is implemented by Sessions that must know when the
 // proxy answers a request with an error of its own after Intercept let it

@@ -217,6 +217,9 @@ func (d *downstream) handle(m *protocols.Message) error {
 	case protocols.KindHeartbeat:
 		d.reply(seq, &d.batch, func(dst []byte) []byte { return d.codec.HeartbeatReply(dst, m) })
 	case protocols.KindRequest, protocols.KindOneway:
+		if d.pinned != nil && d.pinned.stream != nil && d.pinned.stream.ended.Load() {
+			d.endStream()
+		}
 		pin := protocols.Forward
 		if d.session != nil {
 			out, v := d.session.Intercept(d.local[:0], m)
@@ -225,7 +228,7 @@ func (d *downstream) handle(m *protocols.Message) error {
 				d.noteUpstream()
 			}
 			switch v {
-			case protocols.Pin, protocols.Unpin, protocols.Once:
+			case protocols.Pin, protocols.Unpin, protocols.Once, protocols.Stream:
 				pin = v
 			case protocols.Forward:
 			default:
@@ -240,11 +243,21 @@ func (d *downstream) handle(m *protocols.Message) error {
 				return nil
 			}
 		}
-		if d.pinned != nil {
+		switch {
+		case d.pinned != nil && d.pinned.stream != nil:
+			if !d.deniedPinned(m, seq, pin) {
+				d.sendStream(m, seq)
+			}
+			return nil
+		case d.pinned != nil:
 			if !d.deniedPinned(m, seq, pin) {
 				d.sendPinned(m, seq, pin)
 			}
 			return nil
+		case pin == protocols.Stream:
+			// What the stream relays is written as it comes: the replies
+			// to the client's earlier requests go first.
+			d.awaitInflight(halfCloseWait)
 		}
 		// A request that pins goes whole to the one connection it pins.
 		if d.splitter != nil && pin == protocols.Forward && m.Kind == protocols.KindRequest && d.split(d.splitter, m, seq) {
@@ -386,6 +399,9 @@ func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.
 		status = "error"
 	}
 	d.report(c.Cluster, c.Host, protocols.Classify(d.codec, resp) == protocols.ClassOK)
+	if c.Cluster != nil && c.Cluster.Redis != nil {
+		d.srv.metrics.RedisCluster.NodeDuration.WithLabelValues(c.ClusterName, c.Host.Addr).Observe(time.Since(c.Start).Seconds())
+	}
 	var encErr error
 	d.reply(c.Seq, b, func(dst []byte) []byte {
 		out, err := d.codec.Encode(dst, resp, c.Req.ID, c.ResponseSet)

@@ -53,7 +53,7 @@ func (r *request) forward() {
 	host := r.host
 	var err error
 	for failedOver := false; ; failedOver = true {
-		if r.pin == protocols.Pin || r.pin == protocols.Once {
+		if r.pin == protocols.Pin || r.pin == protocols.Once || r.pin == protocols.Stream {
 			err = d.pinAndSend(c, r.cl, r.pin)
 		} else {
 			err = d.send(c, r.cl, &d.batch)

@@ -13,11 +13,13 @@ type pinnedConn struct {
 	conn *upstream.Dedicated
 	cl   *cluster.Cluster
 	host *cluster.Host
+	// stream is set when the connection is a stream (stream.go).
+	stream *stream
 }
 
 // pinAndSend opens a connection of the client's own to c's host, sends
 // the session's preamble and c on it, and keeps it (Pin) or lets it close
-// once c is answered (Once). Timeouts and retries don't apply to requests
+// once c is answered (Once), or makes it a stream (Stream, stream.go). Timeouts and retries don't apply to requests
 // on a client's own connection.
 func (d *downstream) pinAndSend(c *upstream.Call, cl *cluster.Cluster, pin protocols.Verdict) error {
 	conn, err := d.pool(cl, c.Host).Dedicated()
@@ -35,6 +37,13 @@ func (d *downstream) pinAndSend(c *upstream.Call, cl *cluster.Cluster, pin proto
 				return err
 			}
 		}
+	}
+	if pin == protocols.Stream {
+		err = d.startStream(conn, c, cl)
+		if err != nil {
+			conn.Release()
+		}
+		return err
 	}
 	if err := conn.Send(c, &d.batch); err != nil {
 		conn.Release()

@@ -28,7 +28,7 @@ const (
 	// pipeline.
 	ClassBlocking
 	// ClassPubSub commands turn the connection into a push stream
-	// (SUBSCRIBE…, MONITOR): refused.
+	// (SUBSCRIBE…: pubsub.go; MONITOR: refused).
 	ClassPubSub
 	// ClassLocal commands are about the client connection and are
 	// answered by the proxy (Codec.Local).

@@ -48,12 +48,12 @@ const ServerVersion = "7.0.0"
 //     but AUTH, HELLO and QUIT gets -NOAUTH, as from redis-server;
 //   - connection commands (ClassLocal): PING, ECHO, QUIT, SELECT,
 //     HELLO, AUTH, RESET, CLIENT SETNAME/GETNAME/SETINFO, updating s;
-//   - refusals: a command not in the table, ClassUnsupported and
-//     ClassPubSub commands (-ERR metamesh: …), and a wrong number of
+//   - refusals: a command not in the table, ClassUnsupported commands
+//     and MONITOR (-ERR metamesh: …), and a wrong number of
 //     arguments (-ERR wrong number of arguments…, Redis's words).
 //
-// Everything else (plain, split, transaction and blocking commands) is
-// left to the proxy: Forward.
+// Everything else (plain, split, transaction, blocking and pub/sub
+// commands) is left to the proxy: Forward.
 func (c *Codec) Local(dst []byte, s *Session, req *protocols.Message) ([]byte, Action) {
 	cmd, known := CommandOf(req)
 	argc := req.Marks[markArgc]
@@ -75,8 +75,8 @@ func (c *Codec) Local(dst []byte, s *Session, req *protocols.Message) ([]byte, A
 		return AppendError(dst, "unknown or unsupported command '"+printable(args[0])+"'"), Replied
 	case cmd.Class == ClassUnsupported:
 		return AppendError(dst, "command '"+displayName(cmd, args)+"' is not supported by the proxy"), Replied
-	case cmd.Class == ClassPubSub:
-		return AppendError(dst, "pub/sub command '"+cmd.Name+"' is not supported by the proxy: connect to Redis directly"), Replied
+	case cmd.Name == "monitor":
+		return AppendError(dst, "pub/sub command 'monitor' is not supported by the proxy: connect to Redis directly"), Replied
 	case !cmd.ArityOK(argc):
 		return appendArityError(dst, cmd.Name), Replied
 	case cmd.Class != ClassLocal:

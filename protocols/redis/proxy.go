@@ -36,6 +36,9 @@ type session struct {
 	// lost with its connection: the next transaction fails.
 	aborted bool
 	pinning bool // the last verdict was Pin
+	// sub: the client subscribes (pubsub.go); hello3: the stream it
+	// starts must speak RESP3 (the preamble's HELLO 3).
+	sub, hello3 bool
 	// upstream is the codec of the connections the session's commands
 	// use: the variant of its database (Variant); db is that database.
 	upstream protocols.Codec
@@ -68,6 +71,11 @@ func (s *session) Intercept(dst []byte, req *protocols.Message) ([]byte, protoco
 }
 
 func (s *session) intercept(dst []byte, req *protocols.Message) ([]byte, protocols.Verdict) {
+	if s.sub {
+		if out, v, done := s.subscribed(dst, req); done {
+			return out, v
+		}
+	}
 	inTx := s.tx == txQueued || s.tx == txPinned
 	out, act := s.c.Local(dst, &s.s, req)
 	cmd, _ := CommandOf(req)
@@ -88,6 +96,8 @@ func (s *session) intercept(dst []byte, req *protocols.Message) ([]byte, protoco
 	switch {
 	case cmd.Class == ClassTransaction:
 		return s.transaction(dst, cmd.Name)
+	case cmd.Class == ClassPubSub:
+		return s.pubsub(dst, cmd, req)
 	case inTx && s.aborted:
 		// EXEC will discard it all: nothing more goes upstream.
 		return append(dst, "+QUEUED\r\n"...), protocols.Answer
@@ -174,6 +184,8 @@ func (s *session) transaction(dst []byte, name string) ([]byte, protocols.Verdic
 // watch whose connection is gone fails the next transaction.
 func (s *session) Refused(pinned bool) {
 	switch {
+	case !pinned && s.sub:
+		s.sub, s.hello3 = false, false // the subscribe that was to start the stream
 	case !pinned && s.pinning && s.tx == txWatching:
 		s.tx = txNone
 	case !pinned && s.pinning && s.tx == txPinned:
@@ -189,14 +201,19 @@ func (s *session) Refused(pinned bool) {
 func isError(reply []byte) bool { return len(reply) > 0 && reply[0] == '-' }
 
 // Preamble returns the MULTI the proxy acknowledged, to send first on the
-// connection the transaction was just pinned to.
+// connection the transaction was just pinned to, or the HELLO 3 of a
+// RESP3 client's subscribed connection.
 func (s *session) Preamble() []protocols.Message {
-	if !s.preamble {
+	frame := multiFrame
+	switch {
+	case s.hello3:
+		s.hello3, frame = false, hello3Frame
+	case !s.preamble:
 		return nil
 	}
 	s.preamble = false
 	var m protocols.Message
-	if _, err := s.c.Decode(multiFrame, &m); err != nil {
+	if _, err := s.c.Decode(frame, &m); err != nil {
 		panic(err) // a constant frame of our own
 	}
 	return []protocols.Message{m}

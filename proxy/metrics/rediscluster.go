@@ -14,6 +14,10 @@ type RedisCluster struct {
 	// SlotsCovered is how many of the 16384 slots the map in force
 	// assigns to a node.
 	SlotsCovered *prometheus.GaugeVec
+	// NodeDuration is the latency of the commands a node answered, from
+	// the proxy reading the command to the node's reply, by node (its
+	// address): the nodes of one cluster are few.
+	NodeDuration *prometheus.HistogramVec
 }
 
 func newRedisCluster() *RedisCluster {
@@ -30,9 +34,14 @@ func newRedisCluster() *RedisCluster {
 			Name: "metamesh_redis_cluster_slots_covered",
 			Help: "Slots of a Redis Cluster that the proxy's slot map assigns to a node (16384 when all are).",
 		}, []string{"cluster"}),
+		NodeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "metamesh_redis_cluster_node_request_duration_seconds",
+			Help:    "Latency of the commands a Redis Cluster node answered, from the proxy reading the command to the node's reply, by cluster and node.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"cluster", "node"}),
 	}
 }
 
 func (r *RedisCluster) collectors() []prometheus.Collector {
-	return []prometheus.Collector{r.Redirects, r.Refreshes, r.SlotsCovered}
+	return []prometheus.Collector{r.Redirects, r.Refreshes, r.SlotsCovered, r.NodeDuration}
 }

@@ -139,6 +139,7 @@ func (m *Proxy) deleteHostLocked(addr string) {
 	delete(m.retired.hosts, addr)
 	m.UpstreamCx.DeleteLabelValues(addr)
 	m.UnknownReplies.DeleteLabelValues(addr)
+	m.RedisCluster.NodeDuration.DeletePartialMatch(prometheus.Labels{"node": addr})
 }
 
 // deleteClusterLocked deletes every series labelled with cluster c, and
@@ -152,6 +153,7 @@ func (m *Proxy) deleteClusterLocked(c string) {
 	m.Mirrors.DeletePartialMatch(match)
 	m.Ejections.DeletePartialMatch(match)
 	m.Unreachable.DeletePartialMatch(match)
+	m.RedisCluster.NodeDuration.DeletePartialMatch(match)
 	m.series.Range(func(k, _ any) bool {
 		if k.(seriesKey).cluster == c {
 			m.series.Delete(k)

@@ -27,6 +27,9 @@ type lease struct {
 	released  atomic.Bool
 	resetLeft atomic.Int32 // replies to the reset still to come
 	resetSeen int          // replies to the reset checked; read loop only
+	// push gets the frames of a streaming connection (stream.go) while
+	// its owner has it; guarded by conn.mu.
+	push Pusher
 }
 
 // dedicated is the strategy of the connections clients take for
@@ -103,7 +106,7 @@ func (d *Dedicated) Release() {
 	cn.mu.Lock()
 	mine := cn.owner == d
 	if mine {
-		cn.owner = nil
+		cn.owner, cn.push = nil, nil
 		cn.released.Store(true)
 	}
 	cn.mu.Unlock()
@@ -127,7 +130,7 @@ func (d *Dedicated) Leave() {
 	mine := cn.owner == d
 	busy := cn.calls.pending() > 0
 	if mine {
-		cn.owner = nil
+		cn.owner, cn.push = nil, nil
 		if !busy {
 			cn.released.Store(true)
 		}

@@ -193,7 +193,14 @@ func (cn *conn) readLoop() {
 			}
 		case m.Kind.IsResponse() && cn.resetLeft.Load() > 0:
 			return cn.resetReplied(m)
-		case m.Kind.IsResponse():
+		case m.Kind.IsResponse() || m.Kind == protocols.KindHeartbeatReply:
+			if p := cn.pusher(); p != nil {
+				p.Push(m, &batch) // a streaming connection's (stream.go)
+				return nil
+			}
+			if !m.Kind.IsResponse() {
+				return nil // a push no stream takes
+			}
 			cn.mu.Lock()
 			c, err := cn.calls.take(m)
 			cn.mu.Unlock()
@@ -259,7 +266,12 @@ func (cn *conn) shut(cause, werr error, late func(*Call) bool) {
 	}
 	cn.closed = true
 	waiting, _ := cn.calls.leave(everyCall, nil, true)
+	push := cn.push
+	cn.push = nil
 	cn.mu.Unlock()
+	if push != nil {
+		push.Closed(cause)
+	}
 
 	cn.w.CloseWithError(werr)
 	cn.pool.forget(cn)

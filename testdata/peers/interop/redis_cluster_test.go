@@ -283,6 +283,13 @@ func TestRedisCluster(t *testing.T) {
 			t.Errorf("the SET ran %d times on primaries", got)
 		}
 	})
+	t.Run("latency per node", func(t *testing.T) {
+		// MASTER: the three primaries answered every command so far.
+		if n := testutil.CollectAndCount(p.metrics.RedisCluster.NodeDuration); n != 3 {
+			t.Errorf("%d node latency series, want one per primary (3)", n)
+		}
+	})
+	t.Run("pub/sub", func(t *testing.T) { clusterPubSub(t, p) })
 	t.Run("ASK during a slot migration", func(t *testing.T) { askDuringMigration(t, rc, p, c) })
 	t.Run("resharding under load", func(t *testing.T) { reshardUnderLoad(t, rc, p) })
 	t.Run("resharding under load, route with a timeout and retries", func(t *testing.T) {
