@@ -60,8 +60,9 @@ func (ex *exchange) clientGone(c *upstream.Call) {
 	}
 }
 
-// SelfTimed reports whether the exchange's route times it, so the
-// default timeout leaves its tries alone (upstream.SelfTimed).
-func (ex *exchange) SelfTimed() bool { return ex.rt.Timeout > 0 }
+// SelfTimed reports whether the exchange has a timeout (its route's or
+// the request's own), so the default timeout leaves its tries alone
+// (upstream.SelfTimed).
+func (ex *exchange) SelfTimed() bool { return ex.timeout > 0 }
 
 var _ upstream.SelfTimed = (*exchange)(nil)

@@ -31,6 +31,7 @@ type exchange struct {
 	hasKey  bool
 	ob      observers // its sampling decisions and arrival
 	set     []protocols.Header
+	timeout time.Duration // the smaller of the route's and the request's own; 0: none
 
 	mu       sync.Mutex
 	done     bool
@@ -49,10 +50,10 @@ type exchange struct {
 }
 
 // newExchange takes over r, a two-way request routed and admitted, with
-// set the attributes to set on each try.
-func newExchange(r *request, set []protocols.Header) *exchange {
+// set the attributes to set on each try and timeout its timeout (0: none).
+func newExchange(r *request, set []protocols.Header, timeout time.Duration) *exchange {
 	d, m := r.d, r.m
-	ex := &exchange{d: d, seq: r.seq, rt: r.rt, cl: r.cl, service: r.label, key: r.key, hasKey: r.hasKey, ob: r.ob, set: set}
+	ex := &exchange{d: d, seq: r.seq, rt: r.rt, cl: r.cl, service: r.label, key: r.key, hasKey: r.hasKey, ob: r.ob, set: set, timeout: timeout}
 	ex.req.Kind, ex.req.ID, ex.req.Status, ex.req.Marks = m.Kind, m.ID, m.Status, m.Marks
 	ex.req.Raw = append([]byte(nil), m.Raw...)
 	for _, h := range m.Headers.All() {
@@ -67,8 +68,8 @@ func newExchange(r *request, set []protocols.Header) *exchange {
 // on the client's read loop, or after a fault-injected delay.
 func (ex *exchange) start(host *cluster.Host, b *wire.Batch) {
 	ex.mu.Lock()
-	if ex.rt.Timeout > 0 {
-		ex.timer = time.AfterFunc(ex.rt.Timeout, ex.expire)
+	if ex.timeout > 0 {
+		ex.timer = time.AfterFunc(ex.timeout, ex.expire)
 	}
 	ex.sendLocked(host, b)
 	ex.mu.Unlock()
@@ -235,7 +236,7 @@ func (ex *exchange) current(c *upstream.Call) bool {
 	return false
 }
 
-// expire ends the request at its route's timeout.
+// expire ends the request at its timeout.
 func (ex *exchange) expire() {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
@@ -245,7 +246,7 @@ func (ex *exchange) expire() {
 	ex.abandonLocked()
 	var b wire.Batch
 	ex.localLocked(&b, protocols.ReasonTimeout,
-		fmt.Sprintf("metamesh: route %s: cluster %s: no reply within %v", ex.rt.Name, ex.cl.Name, ex.rt.Timeout))
+		fmt.Sprintf("metamesh: route %s: cluster %s: no reply within %v", ex.rt.Name, ex.cl.Name, ex.timeout))
 	b.Flush()
 }
 

@@ -27,8 +27,9 @@ func (r *request) forward() {
 		set = append(append(make([]protocols.Header, 0, len(set)+len(r.traceSet)), set...), r.traceSet...)
 	}
 	oneway := r.oneway()
-	if !oneway && r.pin == protocols.Forward && (rt.HasPolicies() || r.delay) {
-		ex := newExchange(r, set)
+	timeout := r.timeout()
+	if !oneway && r.pin == protocols.Forward && (rt.HasPolicies() || r.delay || timeout > 0) {
+		ex := newExchange(r, set, timeout)
 		if r.delay {
 			host := r.host
 			time.AfterFunc(rt.Fault.Delay, func() {
@@ -82,4 +83,17 @@ func (r *request) forward() {
 	if oneway {
 		d.account(m, r.ob, r.label, rt.Name, r.cname, host.Addr, "oneway", 0)
 	}
+}
+
+// timeout is how long r may wait for its reply: its route's timeout, or
+// the request's own (a codec's Deadliner: Triple's grpc-timeout) when
+// that is smaller; 0: neither sets one.
+func (r *request) timeout() time.Duration {
+	t := r.rt.Timeout
+	if dl, ok := r.d.codec.(protocols.Deadliner); ok {
+		if own := dl.RequestTimeout(r.m); own > 0 && (t == 0 || own < t) {
+			t = own
+		}
+	}
+	return t
 }

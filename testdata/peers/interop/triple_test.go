@@ -3,13 +3,18 @@ package interop
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"text/template"
 	"time"
 
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -21,6 +26,7 @@ import (
 	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 	"github.com/metamesh/metamesh/testdata/peers/tripletest"
 
@@ -65,6 +71,9 @@ resources:
   - name: grpc
     domains: ["{{.GRPCService}}"]
     routes:
+    - name: timed
+      match: {prefix: "", headers: [{name: x-timed, string_match: {exact: "yes"}}]}
+      route: {cluster: "outbound|20000|grpc|echo", timeout: 0.3s}
     - match: {prefix: ""}
       request_headers_to_add: [{header: {key: x-routed-by, value: metamesh}}]
       route: {cluster: "outbound|20000|grpc|echo"}
@@ -201,6 +210,22 @@ var echoDesc = grpc.ServiceDesc{
 			return nil, err
 		}
 		return srv.(echoServer).echo(ctx, in)
+	}}, {MethodName: "Header", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		// Answers with the value of the header the request names.
+		in := new(wrapperspb.StringValue)
+		if err := dec(in); err != nil {
+			return nil, err
+		}
+		md, _ := grpcmd.FromIncomingContext(ctx)
+		return wrapperspb.String(strings.Join(md.Get(in.GetValue()), ",")), nil
+	}}, {MethodName: "Wait", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		// Never answers in time: returns when the call is cancelled or
+		// after 5 s.
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+		return nil, grpcstatus.Error(codes.Aborted, "waited")
 	}}},
 }
 
@@ -240,5 +265,94 @@ func grpcThroughProxy(t *testing.T, listen string) {
 	err = cc.Invoke(ctx, "/metamesh.test.Missing/Echo", wrapperspb.String("x"), new(wrapperspb.StringValue))
 	if st := grpcstatus.Convert(err); st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "metamesh.test.Missing") {
 		t.Fatalf("unknown service: %v; want UNIMPLEMENTED naming it", err)
+	}
+}
+
+// grpc-timeout is the call's timeout when it is smaller than the route's:
+// a net/http HTTP/2 client (which, unlike grpc-go, sends grpc-timeout
+// without timing the call itself) calls a method that never answers, and
+// the proxy's DEADLINE_EXCEEDED names the timeout it applied.
+func TestTripleGRPCTimeout(t *testing.T) {
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startGRPCEcho(t)}
+	startProxyWith(t, r.resources(t))
+	var proto http.Protocols
+	proto.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: &proto}}
+	for _, tc := range []struct {
+		timeout, route, want string
+	}{
+		{timeout: "200m", want: "200ms"},               // the route sets none
+		{timeout: "100m", route: "yes", want: "100ms"}, // smaller than the route's 300 ms
+		{timeout: "50S", route: "yes", want: "300ms"},  // the route's is smaller
+	} {
+		body := []byte{0, 0, 0, 0, 0} // an empty StringValue in a gRPC frame
+		req, err := http.NewRequest(http.MethodPost, "http://"+r.Listen+"/"+grpcService+"/Wait", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("content-type", "application/grpc")
+		req.Header.Set("te", "trailers")
+		req.Header.Set("grpc-timeout", tc.timeout)
+		if tc.route != "" {
+			req.Header.Set("x-timed", tc.route)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		status, msg := resp.Header.Get("grpc-status"), resp.Header.Get("grpc-message")
+		if status != "4" || !strings.HasSuffix(msg, "no reply within "+tc.want) {
+			t.Fatalf("grpc-timeout %s, x-timed %q: grpc-status %q, grpc-message %q; want 4 (DEADLINE_EXCEEDED) after %s",
+				tc.timeout, tc.route, status, msg, tc.want)
+		}
+	}
+}
+
+// A gRPC call's traceparent header is the parent of the proxy's span, and
+// the upstream receives the trace continued from that span.
+func TestTripleTracing(t *testing.T) {
+	rcv := &otlpReceiver{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(gs, rcv)
+	go func() { _ = gs.Serve(ln) }()
+	t.Cleanup(gs.Stop)
+	tr, err := tracing.New(context.Background(), tracing.Options{Endpoint: ln.Addr().String(), Insecure: true, SampleRatio: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startGRPCEcho(t)}
+	startProxyWith(t, r.resources(t)).SetTracer(tr)
+	cc, err := grpc.NewClient(r.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	const traceID, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ctx = grpcmd.AppendToOutgoingContext(ctx, "traceparent", "00-"+traceID+"-"+parent+"-01")
+	out := new(wrapperspb.StringValue)
+	if err := cc.Invoke(ctx, "/"+grpcService+"/Header", wrapperspb.String("traceparent"), out); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var spans []*tracepb.Span
+	waitFor(t, 5*time.Second, "the call's span", func() bool { spans = rcv.withParent(parent); return len(spans) > 0 })
+	sp := spans[0]
+	if len(spans) != 1 || hex.EncodeToString(sp.GetTraceId()) != traceID || !strings.HasPrefix(sp.GetName(), "triple "+grpcService) {
+		t.Fatalf("%d spans with parent %s; the first: trace %x, name %q", len(spans), parent, sp.GetTraceId(), sp.GetName())
+	}
+	if want := "00-" + traceID + "-" + hex.EncodeToString(sp.GetSpanId()) + "-01"; out.GetValue() != want {
+		t.Fatalf("the upstream got traceparent %q, want %q (continued from the proxy's span)", out.GetValue(), want)
 	}
 }
