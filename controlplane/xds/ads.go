@@ -58,7 +58,12 @@ func (a ads) DeltaAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_
 		}
 		return d.flushDelta(gs)
 	}
-	return serve(ds.stream, gs.Recv, take(d, d.handleDelta, ds.handle), flush)
+	recv := func() (*deltaRequest, error) {
+		r := &deltaRequest{}
+		return r, gs.RecvMsg(r)
+	}
+	handleSDS := func(r *deltaRequest) error { return d.handleDelta(r.DeltaDiscoveryRequest) }
+	return serve(ds.stream, recv, take(d, handleSDS, ds.handle), flush)
 }
 
 // firstWorkOf waits for gs's slot for first work (admission.go), until

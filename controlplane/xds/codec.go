@@ -39,8 +39,18 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.SliceBuffer(out.body.bytes), mem.SliceBuffer(nonce)}, nil
 }
 
-// Unmarshal decodes requests as gRPC's codec does.
-func (codec) Unmarshal(data mem.BufferSlice, v any) error { return protoCodec.Unmarshal(data, v) }
+// Unmarshal decodes requests as gRPC's codec does, except a delta
+// request read as a deltaRequest: its initial_resource_versions are kept
+// as they came (resume.go).
+func (codec) Unmarshal(data mem.BufferSlice, v any) error {
+	r, ok := v.(*deltaRequest)
+	if !ok {
+		return protoCodec.Unmarshal(data, v)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return decodeDelta(buf.ReadOnlyData(), r)
+}
 
 // nonceField is the number of the nonce in both DiscoveryResponse and
 // DeltaDiscoveryResponse.

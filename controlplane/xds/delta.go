@@ -24,14 +24,15 @@ type deltaType struct {
 	full       bool            // send every resource (the proxy became a wildcard subscriber)
 	// have is the table the proxy holds (only its names, unless
 	// wildcard), or nil before the first response: then initial is what
-	// it said it has (initial_resource_versions; nil: nothing).
+	// it said it has (initial_resource_versions' records, resume.go;
+	// nil: nothing).
 	have    *table
-	initial map[string]string
+	initial []byte
 	version string // of the last response
 	nonce   string
 }
 
-func (ds *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
+func (ds *deltaStream) handle(req *deltaRequest) error {
 	if err := ds.attach(req.GetNode()); err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func (ds *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
 		t.subscribed = true
 		// No names on the first request: a wildcard subscription.
 		t.wildcard = len(req.GetResourceNamesSubscribe()) == 0
-		t.initial = req.GetInitialResourceVersions()
+		t.initial = req.initial
 	}
 	for _, n := range req.GetResourceNamesSubscribe() {
 		switch {
@@ -106,7 +107,7 @@ func (ds *deltaStream) flush(vw *view) error {
 		case newProxy || t.full:
 			d = tb.whole
 		case t.have == nil:
-			d = tb.diffFromVersions(t.initial)
+			d = tb.diffFromRecords(t.initial)
 		case t.have.version == tb.version:
 			d = tb.newDiff(nil, nil)
 		default:

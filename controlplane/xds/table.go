@@ -112,24 +112,6 @@ func (t *table) diffFrom(old *table) *tableDiff {
 	return d
 }
 
-// diffFromVersions is what a proxy holding the resources of have (name →
-// version, a reconnecting proxy's initial_resource_versions) lacks of t.
-func (t *table) diffFromVersions(have map[string]string) *tableDiff {
-	var changed []*discoveryv3.Resource
-	var removed []string
-	for i, name := range t.names {
-		if v, ok := have[name]; !ok || v != t.delta[i].Version {
-			changed = append(changed, t.delta[i])
-		}
-	}
-	for name := range have {
-		if _, ok := t.index[name]; !ok {
-			removed = append(removed, name)
-		}
-	}
-	return t.newDiff(changed, removed)
-}
-
 // view is the resources of one view, a table per type in typeOrder.
 type view struct{ tables [4]*table }
 
