@@ -2,6 +2,7 @@ package xds
 
 import (
 	"errors"
+	"hash/maphash"
 	"slices"
 	"unicode/utf8"
 
@@ -17,10 +18,46 @@ import (
 // 22,000 for 2,000 services); decoding them into a Go map cost more
 // control-plane CPU than the rest of a resume storm (docs/xds.md#resume),
 // so they are compared with the table where they lie, allocating nothing
-// per resource (diffFromRecords).
+// per resource (diffFromRecords), and not at all when their digest is
+// the table's (the proxy has exactly the table: a restart with the
+// config unchanged).
 type deltaRequest struct {
 	*discoveryv3.DeltaDiscoveryRequest
-	initial []byte // initial_resource_versions' records, tags included; nil: none
+	initial initialVersions
+}
+
+// initialVersions are a request's initial_resource_versions as they came.
+type initialVersions struct {
+	records []byte // the field's records, tags included; nil: none
+	n       int    // records
+	digest  uint64 // the sum of their recordHash
+}
+
+// digestSeed seeds recordHash: a proxy cannot choose names whose digest
+// matches another set's.
+var digestSeed = maphash.MakeSeed()
+
+// recordHash is the hash of one name and its version, summed into a
+// digest of a set of them: the sum does not depend on their order, which
+// protobuf leaves free. 0xff never occurs in UTF-8.
+func recordHash(h *maphash.Hash, name, version string) uint64 {
+	h.Reset()
+	h.WriteString(name)
+	h.WriteByte(0xff)
+	h.WriteString(version)
+	return h.Sum64()
+}
+
+// digest is the digest of t's names and versions, computed once.
+func (t *table) digest() uint64 {
+	t.digestOnce.Do(func() {
+		var h maphash.Hash
+		h.SetSeed(digestSeed)
+		for i, name := range t.names {
+			t.digestSum += recordHash(&h, name, t.delta[i].Version)
+		}
+	})
+	return t.digestSum
 }
 
 // initialField is initial_resource_versions' field number.
@@ -28,9 +65,12 @@ var initialField = (&discoveryv3.DeltaDiscoveryRequest{}).ProtoReflect().Descrip
 
 // decodeDelta decodes b into r: initial_resource_versions' records are
 // checked (well-formed, names and versions UTF-8, as protobuf's decoder
-// would) and copied to r.initial, the rest decoded by protobuf.
+// would), digested and copied to r.initial, the rest decoded by
+// protobuf.
 func decodeDelta(b []byte, r *deltaRequest) error {
 	var rest, initial []byte
+	var h maphash.Hash
+	h.SetSeed(digestSeed)
 	for in := b; len(in) > 0; {
 		num, typ, n := protowire.ConsumeTag(in)
 		if n < 0 {
@@ -46,10 +86,16 @@ func decodeDelta(b []byte, r *deltaRequest) error {
 			rest = append(rest, field...)
 			continue
 		}
-		if _, _, err := versionRecord(field[n:], true); err != nil {
+		name, version, err := versionRecord(field[n:], true)
+		if err != nil {
 			return err
 		}
+		if initial == nil {
+			initial = make([]byte, 0, len(b))
+		}
 		initial = append(initial, field...)
+		r.initial.n++
+		r.initial.digest += recordHash(&h, string(name), string(version))
 	}
 	if r.DeltaDiscoveryRequest == nil {
 		r.DeltaDiscoveryRequest = &discoveryv3.DeltaDiscoveryRequest{}
@@ -57,7 +103,7 @@ func decodeDelta(b []byte, r *deltaRequest) error {
 	if initial == nil {
 		return proto.Unmarshal(b, r.DeltaDiscoveryRequest)
 	}
-	r.initial = initial
+	r.initial.records = initial
 	return proto.Unmarshal(rest, r.DeltaDiscoveryRequest)
 }
 
@@ -102,10 +148,15 @@ func versionRecord(b []byte, check bool) (name, version []byte, err error) {
 	return name, version, nil
 }
 
-// diffFromRecords is what a proxy holding the resources named in records
-// (a deltaRequest's initial, checked by decodeDelta) lacks of t. A name
-// named twice counts with its last version, as in a protobuf map.
-func (t *table) diffFromRecords(records []byte) *tableDiff {
+// diffFromRecords is what a proxy holding the resources named in iv (a
+// deltaRequest's initial, checked by decodeDelta) lacks of t: nothing if
+// iv's digest is t's, else found name by name. A name named twice counts
+// with its last version, as in a protobuf map.
+func (t *table) diffFromRecords(iv initialVersions) *tableDiff {
+	if iv.n == len(t.names) && iv.digest == t.digest() {
+		return t.newDiff(nil, nil)
+	}
+	records := iv.records
 	have := make([]bool, len(t.names)) // holds t's version
 	var removed []string
 	for len(records) > 0 {

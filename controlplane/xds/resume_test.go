@@ -14,7 +14,7 @@ import (
 
 // records are have as a deltaRequest's initial: marshaled as a proxy
 // sends it and decoded by the codec.
-func records(t testing.TB, have map[string]string) []byte {
+func records(t testing.TB, have map[string]string) initialVersions {
 	t.Helper()
 	b, err := proto.Marshal(&discoveryv3.DeltaDiscoveryRequest{InitialResourceVersions: have})
 	if err != nil {
@@ -41,7 +41,7 @@ func TestDecodeDeltaKeepsTheRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	for in := r.initial; len(in) > 0; {
+	for in := r.initial.records; len(in) > 0; {
 		_, _, n := protowire.ConsumeTag(in)
 		name, version, err := versionRecord(in[n:], true)
 		if err != nil {
@@ -60,8 +60,8 @@ func TestDecodeDeltaKeepsTheRest(t *testing.T) {
 
 	// Without initial versions, as gRPC's codec decodes it.
 	r = deltaRequest{}
-	if err := (codec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(b[:0])}, &r); err != nil || r.initial != nil {
-		t.Errorf("empty request: initial %v, error %v", r.initial, err)
+	if err := (codec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(b[:0])}, &r); err != nil || r.initial.records != nil {
+		t.Errorf("empty request: initial %v, error %v", r.initial.records, err)
 	}
 }
 
@@ -103,27 +103,56 @@ func TestDiffFromRecordsLastVersionWins(t *testing.T) {
 	}
 }
 
-// BenchmarkResume10000 is a reconnecting proxy's request naming the
-// 10,000 resources it has, all current: decoded and compared with the
-// table (one op), allocating nothing per resource.
-func BenchmarkResume10000(b *testing.B) {
-	tb := endpointTable(b, 10000, func(int) uint32 { return 1 })
-	have := make(map[string]string, len(tb.names))
+// TestDiffFromRecordsDigest: a proxy holding exactly the table gets
+// nothing; one version different, in a set of the same size, that
+// resource.
+func TestDiffFromRecordsDigest(t *testing.T) {
+	tb := endpointTable(t, 3, func(int) uint32 { return 1 })
+	have := map[string]string{}
 	for i, n := range tb.names {
 		have[n] = tb.delta[i].Version
 	}
-	msg, err := proto.Marshal(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: tb.typeURL, InitialResourceVersions: have})
-	if err != nil {
-		b.Fatal(err)
+	if d := tb.diffFromRecords(records(t, have)); len(d.changed) != 0 || len(d.removed) != 0 {
+		t.Errorf("up to date: changed %d, removed %v", len(d.changed), d.removed)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		var r deltaRequest
-		if err := (codec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(msg)}, &r); err != nil {
-			b.Fatal(err)
-		}
-		if d := tb.diffFromRecords(r.initial); len(d.changed) != 0 {
-			b.Fatal("changed")
-		}
+	have["c1"] = "stale"
+	if d := tb.diffFromRecords(records(t, have)); len(d.changed) != 1 || d.changed[0].GetName() != "c1" || len(d.removed) != 0 {
+		t.Errorf("c1 stale: changed %v, removed %v", d.changed, d.removed)
+	}
+}
+
+// BenchmarkResume10000 is a reconnecting proxy's request naming the
+// 10,000 resources it has, decoded and compared with the table (one op):
+// current, all up to date (the digest's way); stale, one out of date
+// (name by name). Neither allocates per resource.
+func BenchmarkResume10000(b *testing.B) {
+	tb := endpointTable(b, 10000, func(int) uint32 { return 1 })
+	for _, bc := range []struct {
+		name  string
+		stale int
+	}{{"current", 0}, {"stale", 1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			have := make(map[string]string, len(tb.names))
+			for i, n := range tb.names {
+				have[n] = tb.delta[i].Version
+			}
+			for i := range bc.stale {
+				have[tb.names[i]] = "stale"
+			}
+			msg, err := proto.Marshal(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: tb.typeURL, InitialResourceVersions: have})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				var r deltaRequest
+				if err := (codec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(msg)}, &r); err != nil {
+					b.Fatal(err)
+				}
+				if d := tb.diffFromRecords(r.initial); len(d.changed) != bc.stale {
+					b.Fatalf("%d changed, want %d", len(d.changed), bc.stale)
+				}
+			}
+		})
 	}
 }

@@ -42,6 +42,9 @@ type table struct {
 
 	mu    sync.Mutex
 	diffs map[string]*tableDiff // from an older table, by its version
+
+	digestOnce sync.Once
+	digestSum  uint64 // of its names and versions (resume.go)
 }
 
 // tableDiff is what a proxy holding one table lacks of a newer one.
