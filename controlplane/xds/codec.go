@@ -47,9 +47,8 @@ func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return protoCodec.Unmarshal(data, v)
 	}
-	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
-	defer buf.Free()
-	return decodeDelta(buf.ReadOnlyData(), r)
+	// A copy of its own: the request keeps its records where they lie.
+	return decodeDelta(data.Materialize(), r)
 }
 
 // nonceField is the number of the nonce in both DiscoveryResponse and

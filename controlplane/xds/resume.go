@@ -48,6 +48,15 @@ func recordHash(h *maphash.Hash, name, version string) uint64 {
 	return h.Sum64()
 }
 
+// hashRecord is recordHash of a record as it lies in a request.
+func hashRecord(h *maphash.Hash, name, version []byte) uint64 {
+	h.Reset()
+	h.Write(name)
+	h.WriteByte(0xff)
+	h.Write(version)
+	return h.Sum64()
+}
+
 // digest is the digest of t's names and versions, computed once.
 func (t *table) digest() uint64 {
 	t.digestOnce.Do(func() {
@@ -65,46 +74,70 @@ var initialField = (&discoveryv3.DeltaDiscoveryRequest{}).ProtoReflect().Descrip
 
 // decodeDelta decodes b into r: initial_resource_versions' records are
 // checked (well-formed, names and versions UTF-8, as protobuf's decoder
-// would), digested and copied to r.initial, the rest decoded by
-// protobuf.
+// would) and digested, and kept in r.initial where they lie in b (b is
+// r's from then on) unless other fields come between them; the rest is
+// decoded by protobuf.
 func decodeDelta(b []byte, r *deltaRequest) error {
-	var rest, initial []byte
+	var rest []byte
+	start, end, apart := -1, -1, false
 	var h maphash.Hash
 	h.SetSeed(digestSeed)
-	for in := b; len(in) > 0; {
-		num, typ, n := protowire.ConsumeTag(in)
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
 		if n < 0 {
 			return protowire.ParseError(n)
 		}
-		m := protowire.ConsumeFieldValue(num, typ, in[n:])
+		m := protowire.ConsumeFieldValue(num, typ, b[off+n:])
 		if m < 0 {
 			return protowire.ParseError(m)
 		}
-		field := in[:n+m]
-		in = in[n+m:]
+		field := b[off : off+n+m]
 		if num != initialField || typ != protowire.BytesType {
 			rest = append(rest, field...)
+			off += n + m
 			continue
 		}
 		name, version, err := versionRecord(field[n:], true)
 		if err != nil {
 			return err
 		}
-		if initial == nil {
-			initial = make([]byte, 0, len(b))
-		}
-		initial = append(initial, field...)
 		r.initial.n++
-		r.initial.digest += recordHash(&h, string(name), string(version))
+		r.initial.digest += hashRecord(&h, name, version)
+		switch {
+		case start < 0:
+			start = off
+		case end != off:
+			apart = true
+		}
+		off += n + m
+		end = off
 	}
 	if r.DeltaDiscoveryRequest == nil {
 		r.DeltaDiscoveryRequest = &discoveryv3.DeltaDiscoveryRequest{}
 	}
-	if initial == nil {
+	if start < 0 {
 		return proto.Unmarshal(b, r.DeltaDiscoveryRequest)
 	}
-	r.initial.records = initial
+	r.initial.records = b[start:end:end]
+	if apart {
+		r.initial.records = initialRecords(b)
+	}
 	return proto.Unmarshal(rest, r.DeltaDiscoveryRequest)
+}
+
+// initialRecords copies the initial_resource_versions records of b, a
+// request decodeDelta checked, into a buffer of their own.
+func initialRecords(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if num == initialField && typ == protowire.BytesType {
+			out = append(out, b[:n+m]...)
+		}
+		b = b[n+m:]
+	}
+	return out
 }
 
 var errRecord = errors.New("xds: initial_resource_versions: a name or version is not valid UTF-8")

@@ -36,6 +36,13 @@ func TestDecodeDeltaKeepsTheRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One more record after the nonce (field 6): the records lie apart.
+	more, err := proto.Marshal(&discoveryv3.DeltaDiscoveryRequest{InitialResourceVersions: map[string]string{"c": "3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, more...)
+	want.InitialResourceVersions["c"] = "3"
 	var r deltaRequest
 	if err := (codec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &r); err != nil {
 		t.Fatal(err)
