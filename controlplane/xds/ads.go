@@ -58,7 +58,12 @@ func (a ads) DeltaAggregatedResources(gs discoveryv3.AggregatedDiscoveryService_
 		}
 		return d.flushDelta(gs)
 	}
-	return serve(ds.stream, gs.Recv, take(d, d.handleDelta, ds.handle), flush)
+	recv := func() (*deltaRequest, error) {
+		r := &deltaRequest{}
+		return r, gs.RecvMsg(r)
+	}
+	handleSDS := func(r *deltaRequest) error { return d.handleDelta(r.DeltaDiscoveryRequest) }
+	return serve(ds.stream, recv, take(d, handleSDS, ds.handle), flush)
 }
 
 // firstWorkOf waits for gs's slot for first work (admission.go), until
@@ -79,21 +84,29 @@ func (s *Server) firstWorkOf(gs grpc.ServerStream) (*slot, error) {
 // connections (GRPCOptions).
 const windowSize = 64 << 10
 
+// keepaliveTimeout is how long the control plane waits for a proxy to
+// answer its keepalive ping. A proxy starved of CPU (a loaded node, or
+// one busy applying a storm's config) answers late; dropping it after
+// gRPC's usual 10 s made it reconnect and ask for its config again,
+// feeding the storm that starved it (docs/xds.md#push-storms). A proxy
+// that is gone is still noticed within 90 s.
+const keepaliveTimeout = 60 * time.Second
+
 // GRPCOptions are the options of the gRPC server ADS runs on, which
 // Register requires: the codec sending responses marshaled once for
 // every stream (codec.go), TLS (nil: plaintext), keepalives and flow
 // control windows. Proxies ping every 30 s (allowed here, where gRPC's
 // default refuses pings more often than every 5 min), and a proxy that
-// stops answering pings is dropped within 40 s, so its node state does
-// not linger. The windows are gRPC's initial 64 KiB, fixed: gRPC would
-// otherwise grow each connection's receive window as it measures the
-// link, and a proxy's requests (ACKs, and on reconnection the names it
-// has) need no more.
+// stops answering pings is dropped within 90 s, so its node state does
+// not linger (keepaliveTimeout says why not sooner). The windows are
+// gRPC's initial 64 KiB, fixed: gRPC would otherwise grow each
+// connection's receive window as it measures the link, and a proxy's
+// requests (ACKs, and on reconnection the names it has) need no more.
 func GRPCOptions(tlsCfg *tls.Config) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(codec{}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: keepaliveTimeout}),
 		grpc.InitialWindowSize(windowSize),
 		grpc.InitialConnWindowSize(windowSize),
 	}

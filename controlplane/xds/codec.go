@@ -39,8 +39,17 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.SliceBuffer(out.body.bytes), mem.SliceBuffer(nonce)}, nil
 }
 
-// Unmarshal decodes requests as gRPC's codec does.
-func (codec) Unmarshal(data mem.BufferSlice, v any) error { return protoCodec.Unmarshal(data, v) }
+// Unmarshal decodes requests as gRPC's codec does, except a delta
+// request read as a deltaRequest: its initial_resource_versions are kept
+// as they came (resume.go).
+func (codec) Unmarshal(data mem.BufferSlice, v any) error {
+	r, ok := v.(*deltaRequest)
+	if !ok {
+		return protoCodec.Unmarshal(data, v)
+	}
+	// A copy of its own: the request keeps its records where they lie.
+	return decodeDelta(data.Materialize(), r)
+}
 
 // nonceField is the number of the nonce in both DiscoveryResponse and
 // DeltaDiscoveryResponse.

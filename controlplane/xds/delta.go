@@ -24,14 +24,15 @@ type deltaType struct {
 	full       bool            // send every resource (the proxy became a wildcard subscriber)
 	// have is the table the proxy holds (only its names, unless
 	// wildcard), or nil before the first response: then initial is what
-	// it said it has (initial_resource_versions; nil: nothing).
+	// it said it has (initial_resource_versions as they came, resume.go;
+	// no records: nothing).
 	have    *table
-	initial map[string]string
+	initial initialVersions
 	version string // of the last response
 	nonce   string
 }
 
-func (ds *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
+func (ds *deltaStream) handle(req *deltaRequest) error {
 	if err := ds.attach(req.GetNode()); err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func (ds *deltaStream) handle(req *discoveryv3.DeltaDiscoveryRequest) error {
 		t.subscribed = true
 		// No names on the first request: a wildcard subscription.
 		t.wildcard = len(req.GetResourceNamesSubscribe()) == 0
-		t.initial = req.GetInitialResourceVersions()
+		t.initial = req.initial
 	}
 	for _, n := range req.GetResourceNamesSubscribe() {
 		switch {
@@ -100,13 +101,13 @@ func (ds *deltaStream) flush(vw *view) error {
 		if !t.subscribed || (t.have == tb && len(t.added) == 0 && !t.full) {
 			continue
 		}
-		newProxy := t.have == nil && t.initial == nil
+		newProxy := t.have == nil && t.initial.records == nil
 		var d *tableDiff
 		switch {
 		case newProxy || t.full:
 			d = tb.whole
 		case t.have == nil:
-			d = tb.diffFromVersions(t.initial)
+			d = tb.diffFromRecords(t.initial)
 		case t.have.version == tb.version:
 			d = tb.newDiff(nil, nil)
 		default:
@@ -118,7 +119,7 @@ func (ds *deltaStream) flush(vw *view) error {
 		// A proxy new to the stream gets a response of every type, even
 		// an empty one: it then knows it has the whole of that type.
 		if len(d.changed) == 0 && len(d.removed) == 0 && !newProxy {
-			t.have, t.initial, t.added, t.full = tb, nil, nil, false
+			t.have, t.initial, t.added, t.full = tb, initialVersions{}, nil, false
 			continue
 		}
 		out = append(out, d)
@@ -139,7 +140,7 @@ func (ds *deltaStream) flush(vw *view) error {
 		if err := sendPrepared(ds.gs.SendMsg, d.resp, nonce); err != nil {
 			return err
 		}
-		t.have, t.initial, t.added, t.full = vw.tables[i], nil, nil, false
+		t.have, t.initial, t.added, t.full = vw.tables[i], initialVersions{}, nil, false
 		t.version, t.nonce = vw.tables[i].version, nonce
 		ds.sent(i, t.version)
 	}

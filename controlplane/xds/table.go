@@ -42,6 +42,9 @@ type table struct {
 
 	mu    sync.Mutex
 	diffs map[string]*tableDiff // from an older table, by its version
+
+	digestOnce sync.Once
+	digestSum  uint64 // of its names and versions (resume.go)
 }
 
 // tableDiff is what a proxy holding one table lacks of a newer one.
@@ -110,24 +113,6 @@ func (t *table) diffFrom(old *table) *tableDiff {
 	}
 	t.diffs[old.version] = d
 	return d
-}
-
-// diffFromVersions is what a proxy holding the resources of have (name →
-// version, a reconnecting proxy's initial_resource_versions) lacks of t.
-func (t *table) diffFromVersions(have map[string]string) *tableDiff {
-	var changed []*discoveryv3.Resource
-	var removed []string
-	for i, name := range t.names {
-		if v, ok := have[name]; !ok || v != t.delta[i].Version {
-			changed = append(changed, t.delta[i])
-		}
-	}
-	for name := range have {
-		if _, ok := t.index[name]; !ok {
-			removed = append(removed, name)
-		}
-	}
-	return t.newDiff(changed, removed)
 }
 
 // view is the resources of one view, a table per type in typeOrder.

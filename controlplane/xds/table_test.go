@@ -48,7 +48,7 @@ func TestTableDiff(t *testing.T) {
 		t.Error("the diff from the same version was computed again")
 	}
 	have := map[string]string{"c0": old.delta[0].Version, "c2": "stale", "gone": "x"}
-	d = next.diffFromVersions(have)
+	d = next.diffFromRecords(records(t, have))
 	changed = changed[:0]
 	for _, r := range d.changed {
 		changed = append(changed, r.GetName())
