@@ -98,8 +98,10 @@ func (w *Writer) Queue(encode func(dst []byte) []byte) error {
 }
 
 // Flush sends what is pending. Unless a write is already in progress, the
-// caller writes it itself without blocking; what the socket won't take at
-// once goes to the flushing goroutine.
+// caller writes it itself without blocking, and goes on writing what others
+// queue meanwhile; a caller that finds a write in progress leaves its bytes
+// to the writer. What the socket won't take at once goes to the flushing
+// goroutine.
 func (w *Writer) Flush() {
 	w.mu.Lock()
 	if len(w.pending) == 0 || w.closed {
@@ -114,42 +116,55 @@ func (w *Writer) Flush() {
 		}
 		return
 	}
-	if w.writing || w.raw == nil {
+	if w.raw == nil {
 		w.mu.Unlock()
 		w.signal()
+		return
+	}
+	if w.writing {
+		// The holder of the write right looks at the pending bytes again
+		// when its write is done, and sends these too.
+		w.mu.Unlock()
 		return
 	}
 	w.writing = true
-	out := w.pending
-	w.pending = nil
-	w.mu.Unlock()
-
-	n, err := w.tryWrite(out)
-
-	w.mu.Lock()
-	if err != nil && !w.closed {
-		w.closed, w.err = true, err
-	}
-	if n < len(out) && err == nil {
-		// The socket is full: put the rest back in front of what others
-		// appended meanwhile, and let the flusher wait for the peer.
-		rest := append(out[:0], out[n:]...)
-		if more := w.pending; more != nil {
-			w.pending = append(rest, more...)
-			putBuf(more)
-		} else {
-			w.pending = rest
-		}
-		w.writing = false
+	for {
+		out := w.pending
+		w.pending = nil
 		w.mu.Unlock()
-		w.signal()
-		return
+
+		n, err := w.tryWrite(out)
+
+		w.mu.Lock()
+		if err != nil && !w.closed {
+			w.closed, w.err = true, err
+		}
+		if n < len(out) && err == nil {
+			// The socket is full: put the rest back in front of what others
+			// appended meanwhile, and let the flusher wait for the peer.
+			rest := append(out[:0], out[n:]...)
+			if more := w.pending; more != nil {
+				w.pending = append(rest, more...)
+				putBuf(more)
+			} else {
+				w.pending = rest
+			}
+			w.writing = false
+			w.mu.Unlock()
+			w.signal()
+			return
+		}
+		putBuf(out)
+		if len(w.pending) == 0 || w.closed {
+			break
+		}
+		// Others queued frames while this write ran: send them now, from
+		// here, rather than wake a goroutine for them.
 	}
-	putBuf(out)
 	w.writing = false
-	more := len(w.pending) > 0 || w.closed
+	closed := w.closed
 	w.mu.Unlock()
-	if more {
+	if closed {
 		w.signal()
 	}
 }
