@@ -4,11 +4,12 @@ GO ?= go
 BIN := $(CURDIR)/bin
 PEERS := testdata/peers
 EXAMPLES := examples/lprpc
+RLS := testdata/ratelimit-server
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONTROLLER_GEN := sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run peers test deps static unit interop examples plugin-example redis-tools mesh-tools etcd-tools zookeeper-tools lint generate check-generated bench fuzz soak tools clean
+.PHONY: all build run peers test deps static unit interop examples plugin-example redis-tools mesh-tools etcd-tools zookeeper-tools ratelimit-server lint generate check-generated bench fuzz soak tools clean
 
 all: build
 
@@ -56,9 +57,11 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 	cd $(PEERS) && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 	cd $(EXAMPLES) && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+	cd $(RLS) && $(GO) vet ./...
 	$(GO) mod tidy -diff
 	cd $(PEERS) && $(GO) mod tidy -diff
 	cd $(EXAMPLES) && $(GO) mod tidy -diff
+	cd $(RLS) && $(GO) mod tidy -diff
 
 unit: envtest mesh-tools
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) CGO_ENABLED=1 $(GO) test -race -count=1 ./...
@@ -105,12 +108,19 @@ plugin-example:
 # test runs every check CI runs, in three phases so both cores stay busy:
 # the Debian packages first (apt takes one install at a time), then the
 # static checks (which rewrite the generated files, so nothing else reads
-# them meanwhile) beside the envtest build, then every test suite at once,
+# them meanwhile) beside the envtest and rate-limit server builds, then every
+# test suite at once,
 # each one's output kept together.
 test:
 	$(MAKE) --no-print-directory deps
-	$(MAKE) --no-print-directory -j2 --output-sync=target static envtest
+	$(MAKE) --no-print-directory -j3 --output-sync=target static envtest ratelimit-server
 	$(MAKE) --no-print-directory -j3 --output-sync=target unit examples interop image-binary
+
+# ratelimit-server builds Envoy's rate-limit service (its own module, see
+# testdata/ratelimit-server) into the build cache, so the global rate-limit
+# interop tests that build it again find it warm.
+ratelimit-server:
+	cd $(RLS) && $(GO) build -o /dev/null .
 
 # deps installs every Debian package the checks and tests use, when missing.
 deps: tools redis-tools mesh-tools etcd-tools zookeeper-tools
