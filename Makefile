@@ -109,8 +109,7 @@ plugin-example:
 # the Debian packages first (apt takes one install at a time), then the
 # static checks (which rewrite the generated files, so nothing else reads
 # them meanwhile) beside the envtest and rate-limit server builds, then every
-# test suite at once,
-# each one's output kept together.
+# test suite at once, each one's output kept together.
 test:
 	$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory -j3 --output-sync=target static envtest ratelimit-server
