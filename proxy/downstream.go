@@ -400,7 +400,11 @@ func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.
 	}
 	d.report(c.Cluster, c.Host, protocols.Classify(d.codec, resp) == protocols.ClassOK)
 	if c.Cluster != nil && c.Cluster.Redis != nil {
-		d.srv.metrics.RedisCluster.NodeDuration.WithLabelValues(c.ClusterName, c.Host.Addr).Observe(time.Since(c.Start).Seconds())
+		family := "write"
+		if ro, _ := c.Req.Headers.Get("readonly"); ro == "true" {
+			family = "read"
+		}
+		d.srv.metrics.RedisCluster.NodeDuration.WithLabelValues(c.ClusterName, c.Host.Addr, family).Observe(time.Since(c.Start).Seconds())
 	}
 	var encErr error
 	d.reply(c.Seq, b, func(dst []byte) []byte {

@@ -16,7 +16,8 @@ type RedisCluster struct {
 	SlotsCovered *prometheus.GaugeVec
 	// NodeDuration is the latency of the commands a node answered, from
 	// the proxy reading the command to the node's reply, by node (its
-	// address): the nodes of one cluster are few.
+	// address: the nodes of one cluster are few) and command family
+	// (read: commands Redis flags read-only; write: the rest).
 	NodeDuration *prometheus.HistogramVec
 }
 
@@ -36,9 +37,9 @@ func newRedisCluster() *RedisCluster {
 		}, []string{"cluster"}),
 		NodeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "metamesh_redis_cluster_node_request_duration_seconds",
-			Help:    "Latency of the commands a Redis Cluster node answered, from the proxy reading the command to the node's reply, by cluster and node.",
+			Help:    "Latency of the commands a Redis Cluster node answered, from the proxy reading the command to the node's reply, by cluster, node and family (read, write).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}, []string{"cluster", "node"}),
+		}, []string{"cluster", "node", "family"}),
 	}
 }
 

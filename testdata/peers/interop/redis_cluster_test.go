@@ -284,9 +284,10 @@ func TestRedisCluster(t *testing.T) {
 		}
 	})
 	t.Run("latency per node", func(t *testing.T) {
-		// MASTER: the three primaries answered every command so far.
-		if n := testutil.CollectAndCount(p.metrics.RedisCluster.NodeDuration); n != 3 {
-			t.Errorf("%d node latency series, want one per primary (3)", n)
+		// MASTER: the three primaries answered every command so far,
+		// reads (GET) and writes (SET) on each.
+		if n := testutil.CollectAndCount(p.metrics.RedisCluster.NodeDuration); n != 6 {
+			t.Errorf("%d node latency series, want one per primary and family (3×2)", n)
 		}
 	})
 	t.Run("pub/sub", func(t *testing.T) { clusterPubSub(t, p) })
