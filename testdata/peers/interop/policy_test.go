@@ -194,7 +194,7 @@ func liveHeap() uint64 {
 }
 
 // TestPolicyRateLimit: a MetaRouter bucket of 100 per second holds a
-// client that asks far more than that to 100/s ± 10% over 5 s, answering
+// client that asks at least twice that to 100/s ± 10% over 5 s, answering
 // the rest with the rate-limited reply.
 func TestPolicyRateLimit(t *testing.T) {
 	v1, v2 := greeters(t)
@@ -233,8 +233,12 @@ func TestPolicyRateLimit(t *testing.T) {
 	if rate < 90 || rate > 110 {
 		t.Fatalf("%.1f requests/s served, want 100 ± 10%%", rate)
 	}
-	if limited < 10*ok {
-		t.Fatalf("only %d requests limited: the client did not ask for much more than the limit", limited)
+	// The client must ask for well over the limit, or the rate above
+	// says nothing about the bucket: at least twice as much. (Eight
+	// callers ask about ten times as much on a quiet machine, less when
+	// the machine runs other suites beside this one.)
+	if limited < ok {
+		t.Fatalf("only %d requests limited: the client did not ask for twice the limit", limited)
 	}
 	if n := testutil.ToFloat64(srv.Metrics().LocalReplies.WithLabelValues("dubbo", "rate_limited")); n < float64(limited) {
 		t.Fatalf("local_replies{reason=rate_limited} = %v, want at least %d", n, limited)
