@@ -315,19 +315,7 @@ func TestPolicyOutlierDetection(t *testing.T) {
 	// closed: the host is then unreachable, skipped until the background
 	// reconnect (after 200 ms) reaches the resetter, and only then do
 	// resets count. So call until it is ejected, every call succeeding.
-	var until time.Time
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; ; i++ {
-		call(i)
-		var ok bool
-		if until, ok = hostEjected(srv, cluster, v1b.Addr); ok {
-			t.Logf("ejected after %d calls", i+1)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the resetting provider is not ejected after %d calls in 10s", i+1)
-		}
-	}
+	until := sendUntilEjected(t, srv, cluster, v1b.Addr, func(i int) { call(i) })
 	t.Logf("resetting provider ejected until %v", until.Format(time.StampMilli))
 	stopResetter()
 
@@ -348,6 +336,23 @@ func TestPolicyOutlierDetection(t *testing.T) {
 }
 
 // hostEjected reports until when host of cluster is ejected, if it is.
+// sendUntilEjected calls send(0), send(1)... until host of cluster is
+// ejected, at most 10 s, and returns until when.
+func sendUntilEjected(t *testing.T, srv *proxy.Server, cluster, host string, send func(i int)) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		send(i)
+		if until, ok := hostEjected(srv, cluster, host); ok {
+			t.Logf("%s ejected after %d requests", host, i+1)
+			return until
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not ejected after %d requests in 10s", host, i+1)
+		}
+	}
+}
+
 func hostEjected(srv *proxy.Server, cluster, host string) (time.Time, bool) {
 	now := time.Now()
 	for _, e := range srv.Snapshot().Clusters[cluster].Endpoints {

@@ -166,19 +166,7 @@ func TestRedisPolicyOutlier(t *testing.T) {
 	// (after 200 ms) reaches the resetter, and only then do resets count.
 	// So send until it is ejected, every command served.
 	cluster := clusterOf(t, srv)
-	var until time.Time
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; ; i++ {
-		set(i)
-		var ok bool
-		if until, ok = hostEjected(srv, cluster, b.Addr); ok {
-			t.Logf("ejected after %d commands", i+1)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the resetting server is not ejected after %d commands in 10s", i+1)
-		}
-	}
+	until := sendUntilEjected(t, srv, cluster, b.Addr, func(i int) { set(i) })
 	stopResetter()
 	b.Restart()
 	for i := range 10 {
