@@ -194,14 +194,17 @@ func (cn *conn) readLoop() {
 		case m.Kind.IsResponse() && cn.resetLeft.Load() > 0:
 			return cn.resetReplied(m)
 		case m.Kind.IsResponse() || m.Kind == protocols.KindHeartbeatReply:
-			if p := cn.pusher(); p != nil {
+			// One lock per frame: the stream's pusher, else the call.
+			cn.mu.Lock()
+			if p := cn.pusherLocked(); p != nil {
+				cn.mu.Unlock()
 				p.Push(m, &batch) // a streaming connection's (stream.go)
 				return nil
 			}
 			if !m.Kind.IsResponse() {
+				cn.mu.Unlock()
 				return nil // a push no stream takes
 			}
-			cn.mu.Lock()
 			c, err := cn.calls.take(m)
 			cn.mu.Unlock()
 			if c == nil {

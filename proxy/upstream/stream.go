@@ -31,11 +31,9 @@ func (d *Dedicated) Stream(p Pusher) {
 	cn.mu.Unlock()
 }
 
-// pusher returns the connection's Pusher when a frame with no call waiting
-// goes to it. Read loop only.
-func (cn *conn) pusher() Pusher {
-	cn.mu.Lock()
-	defer cn.mu.Unlock()
+// pusherLocked returns the connection's Pusher when a frame with no call waiting
+// goes to it. Read loop only, with cn.mu held.
+func (cn *conn) pusherLocked() Pusher {
 	if cn.push == nil || cn.calls.pending() > 0 {
 		return nil
 	}
