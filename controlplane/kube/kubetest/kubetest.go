@@ -8,9 +8,17 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// startAttempts and startRetryPause bound how long Config tries to start
+// the API server when envtest fails to.
+const (
+	startAttempts   = 3
+	startRetryPause = 5 * time.Second
 )
 
 var (
@@ -29,8 +37,23 @@ func Config(t testing.TB, crdDirs ...string) *rest.Config {
 		t.Skip("KUBEBUILDER_ASSETS unset: run make envtest")
 	}
 	once.Do(func() {
-		env = &envtest.Environment{CRDDirectoryPaths: crdDirs, ErrorIfCRDPathMissing: len(crdDirs) > 0}
-		cfg, startErr = env.Start()
+		// envtest picks its ports through a lock file per port shared by
+		// every envtest process on the machine; in CI it has once found
+		// none free in 100 tries while other test binaries were starting
+		// theirs. That is not the API server's fault: try again a little
+		// later before failing every test that needs it.
+		for attempt := 1; ; attempt++ {
+			env = &envtest.Environment{CRDDirectoryPaths: crdDirs, ErrorIfCRDPathMissing: len(crdDirs) > 0}
+			cfg, startErr = env.Start()
+			if startErr == nil || attempt == startAttempts {
+				return
+			}
+			t.Logf("kubetest: start attempt %d of %d: %v; retrying in %v", attempt, startAttempts, startErr, startRetryPause)
+			if err := env.Stop(); err != nil { // whatever half started
+				t.Logf("kubetest: stop after the failed start: %v", err)
+			}
+			time.Sleep(startRetryPause)
+		}
 	})
 	if startErr != nil {
 		t.Fatalf("start kube-apiserver and etcd from KUBEBUILDER_ASSETS=%s: %v", os.Getenv("KUBEBUILDER_ASSETS"), startErr)
