@@ -78,6 +78,7 @@ type translation struct {
 	sidecars  map[string]*sidecar // by namespace
 	conflicts []Conflict
 	limits    map[*v1alpha1.MetaRouter]*limitService // ratelimit.go
+	limited   []*service                             // hosts with a router that has a limit
 	authz     []*authzPolicy                         // oldest first
 	cache     buildCache                             // views.go
 }
