@@ -429,6 +429,9 @@ func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.
 
 // Fail answers a request whose upstream will never respond.
 func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
+	if upstream.Resend(c, err, b) {
+		return // its server went away before processing it: it went elsewhere
+	}
 	if errors.Is(err, upstream.ErrReset) || errors.Is(err, upstream.ErrTimeout) {
 		d.report(c.Cluster, c.Host, false) // as a route timeout counts, on the exchange path
 	}

@@ -204,7 +204,7 @@ func (ex *exchange) Respond(c *upstream.Call, resp *protocols.Message, b *wire.B
 func (ex *exchange) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
-	if !ex.current(c) {
+	if !ex.current(c) || upstream.Resend(c, err, b) {
 		return
 	}
 	ex.endTryLocked()
