@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -74,10 +75,11 @@ func (t *translation) listener(p *port, svcs []*service, name string) *listenerv
 	}
 }
 
-// clusters are svc's with the policy in force.
+// clusters are svc's with the policy in force: for each port, proxied or
+// plain, one for all endpoints and one per subset.
 func (t *translation) clusters(svc *service) clusterSet {
 	var res clusterSet
-	for _, sp := range svc.ports {
+	for i, sp := range slices.Concat(svc.ports, svc.plain) {
 		subsets := []v1alpha1.Subset{{Name: ""}}
 		if svc.policy != nil {
 			subsets = append(subsets, svc.policy.Spec.Subsets...)
@@ -85,7 +87,7 @@ func (t *translation) clusters(svc *service) clusterSet {
 		for _, ss := range subsets {
 			name := ClusterName(int32(sp.Number), string(ss.Name), svc.host)
 			c := t.cluster(svc, name)
-			if p := t.ports[int32(sp.Number)]; p != nil {
+			if p := t.ports[int32(sp.Number)]; p != nil && i < len(svc.ports) {
 				c.TransportSocketMatches = meshSocketMatches(svc, p.mtls, t.opts.TrustDomain)
 			}
 			res.clusters = append(res.clusters, c)
