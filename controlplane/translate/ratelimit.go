@@ -115,6 +115,6 @@ func (t *translation) addLimitClusters(s *selection, res *xdsapi.Resources) {
 		}
 		have[ls.name] = true
 		res.Clusters = append(res.Clusters, t.cluster(ls.svc, ls.name))
-		res.Endpoints = append(res.Endpoints, endpoints(ls.svc, ls.port, ls.name, ls.labels))
+		res.Endpoints = append(res.Endpoints, assignment(ls.svc, lbEndpoints(ls.svc, ls.port), ls.name, ls.labels))
 	}
 }
