@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +28,29 @@ import (
 var (
 	benchSidecars = flag.Int("xds.sidecars", 2000, "simulated sidecars in the BenchmarkSidecar* benchmarks")
 	benchScope    = flag.Int("xds.scope", 50, "services each sidecar sees in BenchmarkSidecarOneServiceChange")
+	benchProfile  = flag.String("xds.cpuprofile", "", "write the control plane's CPU profile during the BenchmarkSidecar* ops only (not their setup) to this file")
 )
+
+// profileOps starts the -xds.cpuprofile profile, if asked, and returns
+// its stop; the sidecars, in a process of their own, are not in it.
+func profileOps(b *testing.B) (stop func()) {
+	if *benchProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(*benchProfile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
 
 // liveHeap is the heap left after two collections (the first moves
 // gRPC's pooled buffers to sync.Pool's victim cache, the second frees
@@ -128,6 +151,7 @@ func BenchmarkSidecarFullPush(b *testing.B) {
 	var total, cpu time.Duration
 	var peak uint64
 	ops := 0
+	stopProfile := profileOps(b)
 	for b.Loop() {
 		ops++
 		old := route()
@@ -139,6 +163,7 @@ func BenchmarkSidecarFullPush(b *testing.B) {
 		cpu += cpuTime() - c0
 		peak = max(peak, stopPeak())
 	}
+	stopProfile()
 	b.ReportMetric(float64(total.Milliseconds())/float64(ops), "ms-to-all-acked")
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(ops), "cp-CPU-ms/op")
 	b.ReportMetric(float64(int64(connected)-int64(before))/float64(n)/1024, "KiB-per-sidecar")
@@ -268,6 +293,10 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 			var peak uint64
 			var responses, reconnects float64
 			ops := 0
+			if bc.name == "fresh" {
+				stopProfile := profileOps(b)
+				defer stopProfile()
+			}
 			for b.Loop() {
 				b.StopTimer()
 				srv, addr, stop := start(b)
