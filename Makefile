@@ -135,7 +135,7 @@ bench: build peers
 	$(GO) test -run '^$$' -bench . -benchmem ./protocols/... ./proxy/...
 	$(GO) test -run '^$$' -bench BenchmarkIssueWorkload -benchmem ./controlplane/ca/
 	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -access-log-percent 1 -mirror-percent 10 -mtls
-	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -conns 8 -mirror-percent 10
+	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -conns 8 -mirror-percent 10 -global-rate-limit
 	METAMESH=$(BIN)/metamesh testdata/bench/redis.sh
 	METAMESH=$(BIN)/metamesh testdata/bench/redis-cluster.sh
 	$(GO) test -run '^$$' -bench BenchmarkMesh -benchtime 30x ./cli/ # mesh mode: root and network namespaces, else skipped saying why

@@ -11,6 +11,12 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
+// globalLimit is a valid global rate limit, for cases to break.
+func globalLimit() *v1.GlobalRateLimit {
+	return &v1.GlobalRateLimit{Domain: "production", RateLimitService: "outbound|8081||rls.example", RequestTimeout: ptr[v1.Duration]("50ms"),
+		Descriptors: []v1.RateLimitDescriptor{{Property: "method", DescriptorKey: "method"}}}
+}
+
 // Each case breaks one rule in a valid sample. path is where Validate must
 // report it; serverPath is where the API server's OpenAPI or CEL validation
 // must (default: path), or "-" for rules only file mode can check.
@@ -143,6 +149,26 @@ var invalidCases = []struct {
 		o.(*v1.MetaRouter).Spec.LocalRateLimit.Conditions[0].TokenBucket.TokensPerFill = ptr[int32](0)
 	}, "spec.localRateLimit.conditions[0].tokenBucket.tokensPerFill", ""},
 	{"fillInterval zero", "metarouter.yaml", func(o any) { o.(*v1.MetaRouter).Spec.LocalRateLimit.TokenBucket.FillInterval = "0ms" }, "spec.localRateLimit.tokenBucket.fillInterval", ""},
+	{"global limit service neither form", "metarouter.yaml", func(o any) {
+		g := globalLimit()
+		g.RateLimitService = "rate-limit-server"
+		o.(*v1.MetaRouter).Spec.GlobalRateLimit = g
+	}, "spec.globalRateLimit.rateLimitService", ""},
+	{"global limit without descriptors", "metarouter.yaml", func(o any) {
+		g := globalLimit()
+		g.Descriptors = nil
+		o.(*v1.MetaRouter).Spec.GlobalRateLimit = g
+	}, "spec.globalRateLimit.descriptors", ""},
+	{"global limit descriptor without key", "metarouter.yaml", func(o any) {
+		g := globalLimit()
+		g.Descriptors[0].DescriptorKey = ""
+		o.(*v1.MetaRouter).Spec.GlobalRateLimit = g
+	}, "spec.globalRateLimit.descriptors[0].descriptorKey", ""},
+	{"global limit timeout zero", "metarouter.yaml", func(o any) {
+		g := globalLimit()
+		g.RequestTimeout = ptr[v1.Duration]("0ms")
+		o.(*v1.MetaRouter).Spec.GlobalRateLimit = g
+	}, "spec.globalRateLimit.requestTimeout", ""},
 
 	// ApplicationProtocol
 	{"codec not a label", "applicationprotocol.yaml", func(o any) { o.(*v1.ApplicationProtocol).Spec.Codec = "My_RPC" }, "spec.codec", ""},

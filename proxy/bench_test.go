@@ -27,6 +27,17 @@ func BenchmarkProxyRoundTrip(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchRoundTrip(b, bc.cfg) })
 	}
+	// A global rate limit that every request asks about, answered OK by
+	// a service in this process: the cost of one ShouldRateLimit call
+	// per request.
+	b.Run("global-limit-asked", func(b *testing.B) {
+		rls := startOKRateLimitService(b)
+		benchRoundTrip(b, setup{RLS: []string{rls.addr}, Global: `domain: bench, rate_limit_service: rls, request_timeout: 1s,
+      descriptors: [{property: method, descriptor_key: method}]`})
+		if rls.calls.Load() < int64(b.N) {
+			b.Fatalf("%d rate-limit calls for %d requests", rls.calls.Load(), b.N)
+		}
+	})
 }
 
 func benchRoundTrip(b *testing.B, cfg setup) {

@@ -43,6 +43,11 @@ type setup struct {
 	// RateLimit is the virtual host's LocalRateLimit and Fault the
 	// default route's RoutePolicy (flow YAML, without "@type").
 	RateLimit, Fault string // Fault: RoutePolicy fields, e.g. fault: {...}
+	// Global is the virtual host's GlobalRateLimit (flow YAML, without
+	// "@type"), whose rate_limit_service may be the cluster "rls" of
+	// the endpoints RLS.
+	Global string
+	RLS    []string
 	// AccessLog is the listener's access_log (flow YAML).
 	AccessLog string
 	// Authz is the listener's authorization (flow YAML).
@@ -75,9 +80,14 @@ resources:
   virtual_hosts:
   - name: greetings
     domains: ["{{.Service}}"{{if .Wildcard}}, "*"{{end}}]
-    {{- if .RateLimit}}
+    {{- if or .RateLimit .Global}}
     typed_per_filter_config:
+      {{- if .RateLimit}}
       metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.LocalRateLimit, {{.RateLimit}}}
+      {{- end}}
+      {{- if .Global}}
+      metamesh.global_rate_limit: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.GlobalRateLimit, {{.Global}}}
+      {{- end}}
     {{- end}}
     routes:
     - name: batchjob
@@ -137,11 +147,15 @@ func (c setup) resources(t testing.TB) *xdsapi.Resources {
 	if c.W1+c.W2 == 0 {
 		c.W1 = 100
 	}
+	clusters := map[string][]string{"v1": ports(c.V1), "v2": ports(c.V2)}
+	if len(c.RLS) > 0 {
+		clusters["rls"] = ports(c.RLS)
+	}
 	var buf bytes.Buffer
 	err := configTmpl.Execute(&buf, map[string]any{
 		"Port": port(c.Listen), "Service": c.Service, "W1": c.W1, "W2": c.W2, "MutateTo": c.MutateTo,
 		"Policy": c.Policy, "Thresholds": c.Thresholds, "Outlier": c.Outlier, "RateLimit": c.RateLimit, "Fault": c.Fault, "AccessLog": c.AccessLog, "Authz": c.Authz, "Wildcard": c.Wildcard,
-		"Clusters": map[string][]string{"v1": ports(c.V1), "v2": ports(c.V2)},
+		"Global": c.Global, "Clusters": clusters,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -101,19 +101,27 @@ func withHost(res *xdsapi.Resources, addr string) *xdsapi.Resources {
 }
 
 // newHostListener listens on a port of 127.0.0.1 no earlier call
-// returned, so every change names a new host address.
+// returned, so every change names a new host address. Ports already used
+// stay bound until a new one is found: when the machine's ephemeral
+// ports are scarce the kernel hands a just-closed port out again.
 func newHostListener(t *testing.T, used *[65536]bool) net.Listener {
 	t.Helper()
+	var rejected []net.Listener
+	defer func() {
+		for _, ln := range rejected {
+			_ = ln.Close()
+		}
+	}()
 	for range 100 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if port := mustPort(t, ln.Addr().String()); !used[port] {
-			used[mustPort(t, ln.Addr().String())] = true
+			used[port] = true
 			return ln
 		}
-		_ = ln.Close()
+		rejected = append(rejected, ln)
 	}
 	t.Fatal("no new port in 100 tries")
 	return nil

@@ -37,6 +37,17 @@ type bootstrapConfig struct {
 	// that SPIFFE ID (docs/mesh-mode.md).
 	MTLSListener bool
 	MTLSUpstream string
+	// GlobalLimit, when set, gives the virtual host a global rate limit.
+	GlobalLimit *globalLimitConfig
+}
+
+// globalLimitConfig is a global rate limit (docs/rate-limiting.md) with
+// one descriptor entry, the request's method, asking the rate-limit
+// service at Service (host:port, the cluster "rls") about the requests
+// whose method is Match ("": every request).
+type globalLimitConfig struct {
+	Service string
+	Match   string
 }
 
 // bootstrapTmpl is a `metamesh proxy --bootstrap` file: one listener with
@@ -79,6 +90,18 @@ resources:
   virtual_hosts:
   - name: server
     domains: ["{{.Service}}"]
+{{- with .GlobalLimit}}
+    typed_per_filter_config:
+      metamesh.global_rate_limit:
+        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.GlobalRateLimit
+        domain: bench
+        rate_limit_service: rls
+        request_timeout: 1s
+        descriptors: [{property: method, descriptor_key: method}]
+{{- if .Match}}
+        match: [{name: method, exact: "{{.Match}}"}]
+{{- end}}
+{{- end}}
     routes:
     - name: all
       match: {prefix: ""}
@@ -118,6 +141,17 @@ resources:
         metadata: {filter_metadata: {envoy.transport_socket_match: {tlsMode: istio}}}
 {{- end}}
 {{- end}}
+{{- with .GlobalLimit}}
+- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: rls
+  type: STATIC
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: rls
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: "{{$.RLSHost}}", port_value: {{$.RLSPort}}}}}
+{{- end}}
 `))
 
 // render returns the bootstrap YAML.
@@ -150,6 +184,16 @@ func (c bootstrapConfig) render() ([]byte, error) {
 			return nil, fmt.Errorf("%q is not a name", name)
 		}
 	}
+	var rh string
+	var rp int
+	if g := c.GlobalLimit; g != nil {
+		if rh, rp, err = splitPort(g.Service); err != nil {
+			return nil, fmt.Errorf("rate-limit service address: %w", err)
+		}
+		if strings.ContainsAny(g.Match, "\"\\\n") {
+			return nil, fmt.Errorf("%q is not a method name", g.Match)
+		}
+	}
 	var buf bytes.Buffer
 	err = bootstrapTmpl.Execute(&buf, map[string]any{
 		"ListenHost": lh, "ListenPort": lp, "Codec": c.Codec, "Service": c.Service,
@@ -157,6 +201,7 @@ func (c bootstrapConfig) render() ([]byte, error) {
 		"AccessLog": c.AccessLog, "AccessLogPercent": c.AccessLogPercent,
 		"MirrorPercent": c.MirrorPercent, "Clusters": clusters,
 		"MTLSListener": c.MTLSListener, "MTLSUpstream": c.MTLSUpstream,
+		"GlobalLimit": c.GlobalLimit, "RLSHost": rh, "RLSPort": rp,
 	})
 	return buf.Bytes(), err
 }

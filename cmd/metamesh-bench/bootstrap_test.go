@@ -147,3 +147,18 @@ func TestBootstrapRefusesBadInput(t *testing.T) {
 		t.Errorf("valid config: %v", err)
 	}
 }
+
+func TestBootstrapGlobalLimit(t *testing.T) {
+	for _, match := range []string{"", noMatchMethod} {
+		cfg := bootstrapConfig{Listen: "127.0.0.1:1", Codec: "dubbo", Service: greeterInterface, Upstream: "127.0.0.1:2",
+			GlobalLimit: &globalLimitConfig{Service: "127.0.0.1:3", Match: match}}
+		snap, data := buildRendered(t, cfg)
+		g := snap.Routes["dubbo"].Lookup(greeterInterface).Global
+		if g == nil || g.Domain != "bench" || len(g.Descriptors) != 1 || len(g.Match) != min(len(match), 1) {
+			t.Fatalf("match %q: global limit %+v\n%s", match, g, data)
+		}
+		if c := snap.Clusters["rls"]; c == nil || len(c.Endpoints) != 1 || c.Endpoints[0].Host.Addr != "127.0.0.1:3" {
+			t.Fatalf("cluster rls: %+v\n%s", c, data)
+		}
+	}
+}

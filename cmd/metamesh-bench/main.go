@@ -12,7 +12,10 @@
 // P% of the requests, to read the cost of logging against the plain
 // proxied run; with -mirror-percent M, through one mirroring M% of the
 // requests to a second cluster of the same server (a worst case: the
-// server also does the copies' work), to read the primary's latency. Every reply must echo its own
+// server also does the copies' work), to read the primary's latency; with
+// -global-rate-limit, through one whose global rate limit asks a
+// rate-limit service about every request and one whose limit matches
+// none, to read what a global limit costs. Every reply must echo its own
 // request's argument; it exits 1 if any was wrong or missing, 2 if the
 // benchmark could not run. The processes of a protocol are stopped before
 // the next one starts (and on Ctrl-C).
@@ -49,6 +52,9 @@ type options struct {
 	// mtls adds runs through two proxies, plaintext and with mutual TLS
 	// between them.
 	mtls bool
+	// globalRateLimit adds runs through proxies with a global rate limit:
+	// one every request asks about, one no request matches.
+	globalRateLimit bool
 }
 
 func main() {
@@ -67,6 +73,7 @@ func main() {
 	flag.Float64Var(&o.accessLogPercent, "access-log-percent", 0, "if > 0, also run through a proxy writing an access log of this percentage of the requests")
 	flag.IntVar(&o.mirrorPercent, "mirror-percent", 0, "if > 0, also run through a proxy mirroring this percentage of the requests to the server")
 	flag.BoolVar(&o.mtls, "mtls", false, "also run through two proxies (a consumer's sidecar and a provider's), plaintext and with mutual TLS between them, and compare")
+	flag.BoolVar(&o.globalRateLimit, "global-rate-limit", false, "also run through a proxy whose global rate limit asks a rate-limit service (in the bench, answering OK) about every request, and one whose limit matches no request, and compare each with the plain proxied run")
 	flag.Parse()
 	o.readyTimeout, o.stop = time.Minute, 15*time.Second
 	o.servers = map[string]string{}

@@ -33,6 +33,12 @@ type result struct {
 	// twoPlain and twoMTLS are the runs through two proxies, plaintext
 	// and with mutual TLS between them (-mtls), nil when not asked for.
 	twoPlain, twoMTLS *measurement
+	// limited and unmatched are the runs through proxies with a global
+	// rate limit that every request asks about (never triggering) and
+	// one no request matches (-global-rate-limit), nil when not asked
+	// for; rlsCalls is how many calls the service got in the first.
+	limited, unmatched *measurement
+	rlsCalls           int64
 	// proxyLog is the end of the log of each proxy whose run had wrong
 	// replies.
 	proxyLog string
@@ -111,6 +117,11 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 		r.proxyLog += r.mirrored.proxyLog
 		r.mirrorsSent = sumSeries(metricsText, "metamesh_mirror_requests_total", `result="sent"`)
 	}
+	if o.globalRateLimit {
+		if err := globalLimitRuns(ctx, o, w, dir, cfg, procs, r); err != nil {
+			return r, err
+		}
+	}
 	if o.mtls {
 		if r.twoPlain, err = twoProxies(ctx, o, w, dir, "2 proxies", cfg, false, server); err != nil {
 			return r, err
@@ -134,7 +145,7 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 // runs are the result's measurements in order.
 func (r *result) runs() []*measurement {
 	out := []*measurement{r.direct, r.proxied}
-	for _, m := range []*measurement{r.logged, r.mirrored, r.twoPlain, r.twoMTLS} {
+	for _, m := range []*measurement{r.logged, r.mirrored, r.limited, r.unmatched, r.twoPlain, r.twoMTLS} {
 		if m != nil {
 			out = append(out, m)
 		}

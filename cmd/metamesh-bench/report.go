@@ -63,6 +63,9 @@ func report(w io.Writer, header string, results []*result) {
 		if r.mirrored != nil {
 			compareMirrored(w, r)
 		}
+		if r.limited != nil {
+			compareGlobal(w, r)
+		}
 		if r.twoMTLS != nil {
 			compareMTLS(w, r)
 		}

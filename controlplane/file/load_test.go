@@ -332,13 +332,19 @@ func TestLoadProblems(t *testing.T) {
 			`c.yaml:MetaRouter/demo: metadata.name: Duplicate value: "default/demo": also defined in b.yaml`,
 		},
 	}, {
-		name: "Aeraki fields metamesh can't honour",
-		files: map[string]string{"a.yaml": strings.Replace(aerakiMetaRouter, "spec:\n", "spec:\n  globalRateLimit: {domain: production}\n", 1) +
+		name: "Aeraki values metamesh can't honour",
+		files: map[string]string{"a.yaml": strings.Replace(aerakiMetaRouter, "spec:\n", "spec:\n  globalRateLimit: {domain: production, match: {}, rateLimitService: rls, descriptors: []}\n", 1) +
 			"---\n" + strings.Replace(aerakiMetaRouter, "weight: 80", "weight: 81", 1)},
 		want: []string{
-			"a.yaml:MetaRouter/test-metaprotocol-route: spec.globalRateLimit: Forbidden: ",
+			`a.yaml:MetaRouter/test-metaprotocol-route: spec.globalRateLimit.rateLimitService: Invalid value: "rls": must be outbound|PORT|SUBSET|HOST or HOST:PORT`,
+			"a.yaml:MetaRouter/test-metaprotocol-route: spec.globalRateLimit.descriptors: Required value",
 			"a.yaml:MetaRouter/test-metaprotocol-route: spec.routes[0].route: ",
 		},
+	}, {
+		name: "a global rate limit's service no ServiceEntry defines",
+		files: map[string]string{"se.yaml": serviceEntry, "mr.yaml": strings.Replace(metaRouter(80, 20), "spec:\n",
+			"spec:\n  globalRateLimit: {domain: production, rateLimitService: 'rls.example:8081', descriptors: [{property: method, descriptorKey: method}]}\n", 1)},
+		want: []string{"mr.yaml:MetaRouter/demo: spec.globalRateLimit.rateLimitService: no ServiceEntry defines rls.example"},
 	}, {
 		name:  "Aeraki unknown field",
 		files: map[string]string{"a.yaml": strings.Replace(aerakiMetaRouter, "  - name: traffic-split\n", "  - name: traffic-split\n    weight: 3\n", 1)},

@@ -107,8 +107,8 @@ func TestStatusConditions(t *testing.T) {
 }
 
 // TestAerakiKinds: Aeraki's MetaRouter and ApplicationProtocol are read,
-// converted and reported on; a field metamesh can't honour is refused by
-// name on the object.
+// converted and reported on; a global rate limit whose service no
+// ServiceEntry defines is refused by name on the object.
 func TestAerakiKinds(t *testing.T) {
 	cfg, c := apiServer(t)
 	ctx := context.Background()
@@ -151,7 +151,8 @@ func TestAerakiKinds(t *testing.T) {
 	wantCondition(t, c, mr, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted, "")
 	wantCondition(t, c, mr, v1alpha1.ConditionResolvedRefs, metav1.ConditionTrue, v1alpha1.ReasonResolvedRefs, "")
 	wantCondition(t, c, gw, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted, "")
-	wantCondition(t, c, global, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonInvalid, "spec.globalRateLimit")
+	wantCondition(t, c, global, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonUnknownHost,
+		"spec.globalRateLimit.rateLimitService: no ServiceEntry defines rate-limit-server.istio-system.svc.cluster.local")
 	eventually(t, "a my-rpc listener on the Service's port, routed by gw at its gateway", func() (bool, string) {
 		out := src.output()
 		if out == nil {

@@ -9,8 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
 	aeraki "github.com/metamesh/metamesh/crds/aeraki/v1alpha1"
@@ -26,10 +29,12 @@ const samplesDir = "testdata/aeraki-samples"
 // videopacket: testdata/aeraki-samples/*.yaml, written for this test)
 // through the Aeraki converter and the translator, each alone as Aeraki's
 // demos apply them, over the ServiceEntries of their hosts
-// (services.yaml). Every one must be accepted, except those with
-// globalRateLimit, refused by that field only. The virtual host each one
+// (services.yaml, with the rate-limit services the globalRateLimit
+// samples name). Every one must be accepted. The virtual host each one
 // makes (for the sidecars of its namespace, and for its first gateway
-// when it names gateways) is golden-tested in output.golden.yaml. Codecs other than the built-ins are
+// when it names gateways) is golden-tested in output.golden.yaml, with
+// the cluster of its rate-limit service when it has a global limit.
+// Codecs other than the built-ins are
 // taken as they come (Options.KnownCodec nil), as by the control plane of
 // a binary built with them.
 func TestAerakiSamples(t *testing.T) {
@@ -56,10 +61,6 @@ func TestAerakiSamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			mr, err := a.ToMetamesh()
-			if a.Spec.GlobalRateLimit != nil {
-				golden[name] = refusedOnlyFor(t, &a, err, "spec.globalRateLimit")
-				return
-			}
 			if err != nil {
 				t.Fatalf("refused: %v", err)
 			}
@@ -79,12 +80,16 @@ func TestAerakiSamples(t *testing.T) {
 			// Where the codecs are built in, the proxy must accept what
 			// the sidecars and the gateway get.
 			in.ServiceEntries = slices.DeleteFunc(slices.Clone(in.ServiceEntries), func(se *v1alpha1.ServiceEntry) bool {
-				return !registered(string(se.Spec.Ports[0].Protocol))
+				proto := string(se.Spec.Ports[0].Protocol)
+				return !registered(proto) && !plainProtocols[proto]
 			})
 			if !slices.ContainsFunc(in.ServiceEntries, func(se *v1alpha1.ServiceEntry) bool { return slices.Contains(se.Spec.Hosts, mr.Spec.Hosts[0]) }) {
 				return
 			}
 			out = Translate(&in, Options{ListenAddress: "127.0.0.1"})
+			if c := out.Status[key].Get(v1alpha1.ConditionAccepted); c == nil || c.Status != "True" {
+				t.Fatalf("with the built-in codecs only: %+v", c)
+			}
 			for _, res := range []*xdsapi.Resources{out.Views.For(mr.Namespace), out.Views.ForGateway(firstGateway(mr))} {
 				if _, err := config.NewBuilder().Build(res); err != nil {
 					t.Errorf("the proxy refuses the translation: %v", err)
@@ -117,25 +122,6 @@ func TestAerakiSamples(t *testing.T) {
 	}
 }
 
-// refusedOnlyFor checks that a's conversion failed for field alone: the
-// same MetaRouter without it converts and validates.
-func refusedOnlyFor(t *testing.T, a *aeraki.MetaRouter, err error, field string) string {
-	t.Helper()
-	if err == nil || !strings.Contains(err.Error(), field) {
-		t.Fatalf("err %v, want one naming %s", err, field)
-	}
-	without := a.DeepCopy()
-	without.Spec.GlobalRateLimit = nil
-	mr, err := without.ToMetamesh()
-	if err != nil {
-		t.Fatalf("without %s: %v", field, err)
-	}
-	if errs := mr.Validate(); len(errs) > 0 {
-		t.Fatalf("without %s: %v", field, errs)
-	}
-	return "refused: " + field
-}
-
 // sampleVirtualHost is the virtual host of mr's first host, as canonical
 // JSON, in the view of the sidecars of mr's namespace and, when mr names
 // gateways, in the view of the first.
@@ -148,26 +134,46 @@ func sampleVirtualHost(t *testing.T, out *Output, mr *v1alpha1.MetaRouter) any {
 	host := string(mr.Spec.Hosts[0])
 	got := map[string]any{}
 	for view, res := range views {
+		if g := mr.Spec.GlobalRateLimit; g != nil {
+			got[view+": rate-limit service"] = limitCluster(t, res, g.RateLimitService)
+		}
 		for _, rc := range res.Routes {
 			i := slices.IndexFunc(rc.VirtualHosts, func(vh *routev3.VirtualHost) bool { return vh.Domains[0] == host })
 			if i < 0 {
 				continue
 			}
-			b, err := protojson.Marshal(rc.VirtualHosts[i])
-			if err != nil {
-				t.Fatal(err)
-			}
-			var v any
-			if err := json.Unmarshal(b, &v); err != nil {
-				t.Fatal(err)
-			}
-			got[view] = v
+			got[view] = canonical(t, rc.VirtualHosts[i])
 		}
 		if got[view] == nil {
 			t.Fatalf("no virtual host %s in the %s view", host, view)
 		}
 	}
 	return got
+}
+
+// canonical is m as JSON values.
+func canonical(t *testing.T, m proto.Message) any {
+	t.Helper()
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// limitCluster is the endpoints of the rate-limit service's cluster in
+// res, as canonical JSON; the test fails when res lacks it.
+func limitCluster(t *testing.T, res *xdsapi.Resources, service string) any {
+	t.Helper()
+	i := slices.IndexFunc(res.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == service })
+	if i < 0 || !slices.ContainsFunc(res.Clusters, func(c *clusterv3.Cluster) bool { return c.Name == service }) {
+		t.Fatalf("no cluster %s", service)
+	}
+	return canonical(t, res.Endpoints[i])
 }
 
 // firstGateway is the first gateway mr names, else AnyGateway.

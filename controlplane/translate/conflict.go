@@ -5,6 +5,9 @@ import "github.com/metamesh/metamesh/crds/v1alpha1"
 // Conflict is a claim refused because an older object holds it: a host, a
 // port, a host's DestinationPolicy or MetaRouter, a protocol name. The
 // refused object's Accepted condition says the same, with reason Conflict.
+// A MetaRouter whose global rate limit names a service no ServiceEntry
+// defines is refused the same way, with no holder (and reason
+// UnknownHost or UnknownSubset in its conditions).
 type Conflict struct {
 	// Key is the refused object's (see Key).
 	Key string
@@ -13,7 +16,7 @@ type Conflict struct {
 	// Reason says what is taken and by which object.
 	Reason string
 	// Holder is the Key of the object in force; empty when the name is a
-	// built-in protocol's.
+	// built-in protocol's, or for a rate limit's unknown service.
 	Holder string
 }
 

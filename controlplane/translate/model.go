@@ -18,6 +18,11 @@ var builtinCodecs = []string{"dubbo", "thrift", "redis"}
 // port can carry only one service of them.
 var onePerPort = map[string]bool{"thrift": true, "redis": true}
 
+// plainProtocols are ServiceEntry port protocols metamesh doesn't proxy:
+// such a port gets clusters but no listener, for a global rate limit's
+// service to name (docs/rate-limiting.md).
+var plainProtocols = map[string]bool{"grpc": true, "http2": true, "tcp": true}
+
 type codecRef struct {
 	codec  string
 	config *structpb.Struct
@@ -29,6 +34,7 @@ type service struct {
 	key     string // its ServiceEntry's status key
 	entry   *v1alpha1.ServiceEntry
 	ports   []v1alpha1.ServicePort
+	plain   []v1alpha1.ServicePort // of plainProtocols: clusters only
 	exports exportSet
 	idx     int // in hostOrder
 
@@ -71,8 +77,9 @@ type translation struct {
 	ports     map[int32]*port
 	sidecars  map[string]*sidecar // by namespace
 	conflicts []Conflict
-	authz     []*authzPolicy // oldest first
-	cache     buildCache     // views.go
+	limits    map[*v1alpha1.MetaRouter]*limitService // ratelimit.go
+	authz     []*authzPolicy                         // oldest first
+	cache     buildCache                             // views.go
 }
 
 func keyOf(kind string, m *metav1.ObjectMeta) string { return Key(kind, m.Namespace, m.Name) }
@@ -142,6 +149,10 @@ func (t *translation) registerServices() {
 			}
 			svc := &service{host: host, key: key, entry: se, exports: exportsOf(se.Spec.ExportTo, se.Namespace)}
 			for pi, p := range se.Spec.Ports {
+				if _, codec := t.codecs[string(p.Protocol)]; !codec && plainProtocols[string(p.Protocol)] {
+					svc.plain = append(svc.plain, p)
+					continue
+				}
 				if t.claimPort(svc, p, fmt.Sprintf("spec.ports[%d]", pi)) {
 					svc.ports = append(svc.ports, p)
 				}

@@ -12,11 +12,15 @@ import (
 
 // perFilter wraps m as the meta-protocol filter's typed_per_filter_config.
 func perFilter(m proto.Message) map[string]*anypb.Any {
+	return map[string]*anypb.Any{xdsapi.FilterName: anyOf(m)}
+}
+
+func anyOf(m proto.Message) *anypb.Any {
 	a, err := anypb.New(m)
 	if err != nil {
 		panic(err) // our own registered types always marshal
 	}
-	return map[string]*anypb.Any{xdsapi.FilterName: a}
+	return a
 }
 
 // rateLimit translates a MetaRouter's localRateLimit.

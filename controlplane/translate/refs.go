@@ -33,6 +33,9 @@ func (t *translation) attachRouters() {
 	for _, mr := range t.in.MetaRouters {
 		key := keyOf("MetaRouter", &mr.ObjectMeta)
 		t.st(key)
+		if !t.resolveLimit(mr, key) {
+			continue
+		}
 		n := 0
 		for i, h := range mr.Spec.Hosts {
 			svc, ok := t.services[string(h)]

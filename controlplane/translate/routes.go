@@ -45,6 +45,9 @@ func (t *translation) virtualHost(p *port, svc *service) *routev3.VirtualHost {
 	if svc.router != nil && svc.router.Spec.LocalRateLimit != nil {
 		vh.TypedPerFilterConfig = perFilter(rateLimit(svc.router.Spec.LocalRateLimit))
 	}
+	if svc.router != nil && svc.router.Spec.GlobalRateLimit != nil {
+		mapSet(&vh.TypedPerFilterConfig, xdsapi.GlobalRateLimitName, anyOf(t.globalRateLimit(svc.router)))
+	}
 	return vh
 }
 

@@ -232,6 +232,7 @@ func (t *translation) build(s *selection) *xdsapi.Resources {
 		res.Clusters = append(res.Clusters, cs.clusters...)
 		res.Endpoints = append(res.Endpoints, cs.endpoints...)
 	}
+	t.addLimitClusters(s, res)
 	return res
 }
 

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -75,11 +76,12 @@ func (t *translation) listener(p *port, svcs []*service, name string) *listenerv
 	}
 }
 
-// clusters are svc's with the policy in force. A port's endpoints are
+// clusters are svc's with the policy in force: for each port, proxied or
+// plain, one for all endpoints and one per subset. A port's endpoints are
 // built once and shared by the assignments of its subsets.
 func (t *translation) clusters(svc *service) clusterSet {
 	var res clusterSet
-	for _, sp := range svc.ports {
+	for i, sp := range slices.Concat(svc.ports, svc.plain) {
 		subsets := []v1alpha1.Subset{{Name: ""}}
 		if svc.policy != nil {
 			subsets = append(subsets, svc.policy.Spec.Subsets...)
@@ -88,7 +90,7 @@ func (t *translation) clusters(svc *service) clusterSet {
 		for _, ss := range subsets {
 			name := ClusterName(int32(sp.Number), string(ss.Name), svc.host)
 			c := t.cluster(svc, name)
-			if p := t.ports[int32(sp.Number)]; p != nil {
+			if p := t.ports[int32(sp.Number)]; p != nil && i < len(svc.ports) {
 				c.TransportSocketMatches = t.meshSocketMatches(svc, p.mtls)
 			}
 			res.clusters = append(res.clusters, c)

@@ -239,6 +239,9 @@ func (x *MetaRouter) Validate() field.ErrorList {
 			errs = append(errs, validateTokenBucket(&c.TokenBucket, cp.Index(i).Child("tokenBucket"))...)
 		}
 	}
+	if s.GlobalRateLimit != nil {
+		errs = append(errs, validateGlobalRateLimit(s.GlobalRateLimit, p.Child("globalRateLimit"))...)
+	}
 	errs = append(errs, ValidateExportTo(s.ExportTo, p.Child("exportTo"))...)
 	errs = append(errs, ValidateGateways(s.Gateways, p.Child("gateways"))...)
 	return errs

@@ -187,6 +187,60 @@ type LocalRateLimit struct {
 	Conditions []RateLimitCondition `json:"conditions,omitempty"`
 }
 
+// RateLimitDescriptor is one entry of the descriptor sent to a rate-limit
+// service: key DescriptorKey, valued by the request's attribute Property.
+type RateLimitDescriptor struct {
+	// Property is the request attribute giving the entry's value.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Property string `json:"property"`
+
+	// DescriptorKey is the entry's key.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	DescriptorKey string `json:"descriptorKey"`
+}
+
+// GlobalRateLimit asks a rate-limit service that all proxies share
+// (Envoy's envoy.service.ratelimit.v3.RateLimitService) about each
+// matching request. The fields are Aeraki's (docs/rate-limiting.md).
+type GlobalRateLimit struct {
+	// Domain is the rate-limit domain sent with each call.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Domain string `json:"domain"`
+
+	// Match selects the requests that ask the service; absent, all do.
+	// +optional
+	Match *Match `json:"match,omitempty"`
+
+	// RateLimitService is the service's cluster: outbound|PORT|SUBSET|HOST
+	// (Istio's form) or HOST:PORT, with HOST and PORT those of a
+	// ServiceEntry.
+	// +required
+	// +kubebuilder:validation:MaxLength=400
+	// +kubebuilder:validation:Pattern=`^(outbound\|[0-9]{1,5}\|[^|]*\|[^|:]+|[^|:]+:[0-9]{1,5})$`
+	RateLimitService string `json:"rateLimitService"`
+
+	// RequestTimeout bounds each call (default 20ms).
+	// +optional
+	RequestTimeout *Duration `json:"requestTimeout,omitempty"`
+
+	// DenyOnFail refuses a request when the call fails or times out
+	// (default: the request goes on).
+	// +optional
+	DenyOnFail bool `json:"denyOnFail,omitempty"`
+
+	// Descriptors are the entries of the one descriptor sent, in order.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	Descriptors []RateLimitDescriptor `json:"descriptors"`
+}
+
 // MetaRouterSpec holds the L7 routes for a service.
 type MetaRouterSpec struct {
 	// Hosts are the services whose requests these routes apply to.
@@ -208,6 +262,12 @@ type MetaRouterSpec struct {
 	// LocalRateLimit limits requests per proxy.
 	// +optional
 	LocalRateLimit *LocalRateLimit `json:"localRateLimit,omitempty"`
+
+	// GlobalRateLimit limits requests across all proxies through a
+	// rate-limit service (docs/rate-limiting.md); applied after the local
+	// limit.
+	// +optional
+	GlobalRateLimit *GlobalRateLimit `json:"globalRateLimit,omitempty"`
 
 	// ExportTo lists the namespaces whose proxies see this router ("." its
 	// own, "*" all, or names; default "*"). See docs/scoping.md.

@@ -13,7 +13,8 @@ type ServicePort struct {
 	Name Name `json:"name"`
 
 	// Protocol is the codec name: dubbo, thrift, redis, or an
-	// ApplicationProtocol's name.
+	// ApplicationProtocol's name. grpc, http2 and tcp are ports metamesh
+	// doesn't proxy (no listener), for a global rate limit's service.
 	// +required
 	Protocol Name `json:"protocol"`
 }

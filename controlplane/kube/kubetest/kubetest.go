@@ -14,10 +14,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
-// startAttempts and startRetryPause bound how long Config tries to start
-// the API server when envtest fails to.
+// startAttempts and startRetryPause (doubled after each attempt: 5, 10,
+// 20 s) bound how long Config tries to start the API server when envtest
+// fails to.
 const (
-	startAttempts   = 3
+	startAttempts   = 4
 	startRetryPause = 5 * time.Second
 )
 
@@ -37,22 +38,24 @@ func Config(t testing.TB, crdDirs ...string) *rest.Config {
 		t.Skip("KUBEBUILDER_ASSETS unset: run make envtest")
 	}
 	once.Do(func() {
-		// envtest picks its ports through a lock file per port shared by
-		// every envtest process on the machine; in CI it has once found
-		// none free in 100 tries while other test binaries were starting
-		// theirs. That is not the API server's fault: try again a little
-		// later before failing every test that needs it.
+		// envtest picks each port by listening on port 0, closing, and
+		// locking a file per port shared by every envtest process on
+		// the machine. In CI it once found no free port in 100 tries
+		// while other tests had used up most ephemeral ports (the
+		// kernel then hands out the same few). Ports come back as
+		// connections leave TIME_WAIT: wait and try again before
+		// failing every test that needs the API server.
 		for attempt := 1; ; attempt++ {
 			env = &envtest.Environment{CRDDirectoryPaths: crdDirs, ErrorIfCRDPathMissing: len(crdDirs) > 0}
 			cfg, startErr = env.Start()
 			if startErr == nil || attempt == startAttempts {
 				return
 			}
-			t.Logf("kubetest: start attempt %d of %d: %v; retrying in %v", attempt, startAttempts, startErr, startRetryPause)
+			t.Logf("kubetest: start attempt %d of %d: %v; retrying in %v", attempt, startAttempts, startErr, startRetryPause<<(attempt-1))
 			if err := env.Stop(); err != nil { // whatever half started
 				t.Logf("kubetest: stop after the failed start: %v", err)
 			}
-			time.Sleep(startRetryPause)
+			time.Sleep(startRetryPause << (attempt - 1))
 		}
 	})
 	if startErr != nil {

@@ -17,18 +17,14 @@ import (
 const codecPrefix = "aeraki.meta_protocol.codec."
 
 // ToMetamesh converts an Aeraki MetaRouter to metamesh's. The error names
-// every field metamesh can't honour: globalRateLimit, and fractional or
-// out-of-range numbers. exportTo and gateways are metamesh's (the same
-// values: see docs/scoping.md and docs/gateways.md). The result is not validated; call its
-// Validate.
+// every field metamesh can't honour: fractional or out-of-range numbers.
+// exportTo, gateways and globalRateLimit are metamesh's (the same values:
+// see docs/scoping.md, docs/gateways.md and docs/rate-limiting.md). The
+// result is not validated; call its Validate.
 func (r *MetaRouter) ToMetamesh() (*metamesh.MetaRouter, error) {
 	var errs field.ErrorList
 	p := field.NewPath("spec")
 	s := &r.Spec
-	if s.GlobalRateLimit != nil {
-		errs = append(errs, field.Forbidden(p.Child("globalRateLimit"), "metamesh has no global rate limit service; use localRateLimit"))
-	}
-
 	out := &metamesh.MetaRouter{
 		TypeMeta:   metav1.TypeMeta{APIVersion: metamesh.SchemeGroupVersion.String(), Kind: metamesh.KindMetaRouter},
 		ObjectMeta: *r.ObjectMeta.DeepCopy(),
@@ -60,6 +56,9 @@ func (r *MetaRouter) ToMetamesh() (*metamesh.MetaRouter, error) {
 			out.Spec.LocalRateLimit.Conditions = append(out.Spec.LocalRateLimit.Conditions,
 				metamesh.RateLimitCondition{Match: *c.Match.toMetamesh(), TokenBucket: tb})
 		}
+	}
+	if g := s.GlobalRateLimit; g != nil {
+		out.Spec.GlobalRateLimit = g.toMetamesh()
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s/%s: %w", metamesh.KindMetaRouter, r.Name, errs.ToAggregate())
@@ -126,6 +125,27 @@ func (m *MetaRouteMatch) toMetamesh() *metamesh.Match {
 	}
 	for k, v := range m.Attributes {
 		out.Attributes[k] = metamesh.StringMatch{Exact: v.Exact, Prefix: v.Prefix, Regex: v.Regex}
+	}
+	return out
+}
+
+// toMetamesh copies the fields, which are the same; an empty match (or
+// none) matches every request in both.
+func (g *GlobalRateLimit) toMetamesh() *metamesh.GlobalRateLimit {
+	out := &metamesh.GlobalRateLimit{
+		Domain:           g.Domain,
+		RateLimitService: g.RateLimitService,
+		DenyOnFail:       g.DenyOnFail,
+	}
+	if len(g.Match.Attributes) > 0 {
+		out.Match = g.Match.toMetamesh()
+	}
+	if g.RequestTimeout != "" {
+		d := metamesh.Duration(g.RequestTimeout)
+		out.RequestTimeout = &d
+	}
+	for _, d := range g.Descriptors {
+		out.Descriptors = append(out.Descriptors, metamesh.RateLimitDescriptor{Property: d.Property, DescriptorKey: d.DescriptorKey})
 	}
 	return out
 }
