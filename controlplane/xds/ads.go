@@ -88,8 +88,8 @@ const windowSize = 64 << 10
 // writing them to its socket: 256 KiB, not gRPC's 32 KiB, cuts a full
 // push's write system calls (2,000 sidecars × 1.4 MB) from 90,000 to
 // 15,000 and its CPU by about a tenth (docs/xds.md#writes).
-// The buffer is shared (SharedWriteBuffer): taken from a pool for a
-// write and given back after, so 2,000 idle connections hold none.
+// gRPC takes the buffer from a pool for a write and gives it back after
+// (its default), so 2,000 idle connections hold none.
 const writeBufferSize = 256 << 10
 
 // keepaliveTimeout is how long the control plane waits for a proxy to
@@ -107,7 +107,7 @@ const keepaliveTimeout = 60 * time.Second
 // default refuses pings more often than every 5 min), and a proxy that
 // stops answering pings is dropped within 90 s, so its node state does
 // not linger (keepaliveTimeout says why not sooner). Writes gather up
-// to writeBufferSize from a shared pool. The windows are gRPC's initial
+// to writeBufferSize, from a pool. The windows are gRPC's initial
 // 64 KiB, fixed: gRPC would otherwise grow each connection's receive
 // window as it measures the link, and a proxy's requests (ACKs, and on
 // reconnection the names it has) need no more.
@@ -119,7 +119,6 @@ func GRPCOptions(tlsCfg *tls.Config) []grpc.ServerOption {
 		grpc.InitialWindowSize(windowSize),
 		grpc.InitialConnWindowSize(windowSize),
 		grpc.WriteBufferSize(writeBufferSize),
-		grpc.SharedWriteBuffer(true),
 	}
 	if tlsCfg != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
