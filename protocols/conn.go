@@ -27,3 +27,28 @@ type ConnDecoder interface {
 	// frame, from the read loop.
 	Owed(dst []byte) []byte
 }
+
+// PeerLimiter is implemented by the ConnDecoders of protocols whose
+// server limits the requests in flight on one connection and can announce
+// that it goes away (HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS, GOAWAY). The
+// proxy asks after every frame it decodes on an upstream connection: it
+// sends no more requests at once than the limit (opening another
+// connection when every one is full), waits for the server's first
+// settings before a new connection's first request, and drains a
+// connection whose server goes away.
+type PeerLimiter interface {
+	PeerLimits() PeerLimits
+}
+
+// PeerLimits is what an upstream connection's server said so far.
+type PeerLimits struct {
+	// Settled: the server's first settings came (before, its limit is
+	// not known).
+	Settled bool
+	// MaxInFlight is the most requests it takes at once; 0: no limit.
+	MaxInFlight uint32
+	// Away: it goes away, and answers no request whose ID is above
+	// LastID (those were not processed: they may be sent again).
+	Away   bool
+	LastID uint64
+}

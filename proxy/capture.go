@@ -91,15 +91,16 @@ func (c *captureListener) refuse(nc *net.TCPConn, why string) {
 	_ = nc.Close()
 }
 
-// serveCodec serves nc with cfg's codec and routes, as if it had been accepted
-// by cfg's listener. The connection has a listener of its own, so it
-// keeps the config it was accepted with (a bound listener's connections
+// serveCodec serves nc with cfg's routes and the protocol its first byte
+// chose (accepted), as if it had been accepted by cfg's listener. The
+// connection has a listener of its own, so it keeps the config it was
+// accepted with (a bound listener's connections
 // follow in-place updates; a captured one's are looked up again only when
 // the client reconnects).
-func (c *captureListener) serveCodec(nc net.Conn, cfg *config.Listener) {
+func (c *captureListener) serveCodec(nc net.Conn, cfg *config.Listener, as protocol) {
 	l := &listener{srv: c.srv, addr: cfg.Address}
 	l.cfg.Store(cfg)
-	d := newDownstream(l, nc)
+	d := newDownstream(l, nc, as)
 	if !c.srv.track(d) {
 		d.close()
 		return

@@ -45,13 +45,18 @@ func serveInbound(c *captureListener, nc *net.TCPConn, dst netip.AddrPort) {
 	protocol := "tcp"
 	if snap := s.snap.Load(); snap != nil {
 		if cfg := snap.Inbound(dst); cfg != nil {
-			sc, ok := s.secure(nc, cfg)
+			first, peeked, ok := s.sniff(nc, cfg, true)
+			as := accepted(cfg, first, peeked)
+			var sc net.Conn
+			if ok {
+				sc, ok = s.secure(nc, cfg, first, peeked)
+			}
 			if !ok {
-				m.InboundCx.WithLabelValues(cfg.CodecName, "refused").Inc()
+				m.InboundCx.WithLabelValues(as.name, "refused").Inc()
 				return
 			}
-			m.InboundCx.WithLabelValues(cfg.CodecName, "served").Inc()
-			c.serveCodec(sc, cfg)
+			m.InboundCx.WithLabelValues(as.name, "served").Inc()
+			c.serveCodec(sc, cfg, as)
 			return
 		}
 		if cfg := snap.Capture.Lookup(dst); cfg != nil {

@@ -39,7 +39,12 @@ func serveOutbound(c *captureListener, nc *net.TCPConn, dst netip.AddrPort) {
 	if snap := s.snap.Load(); snap != nil {
 		if cfg := snap.Capture.Lookup(dst); cfg != nil {
 			s.metrics.Capture.Outbound.WithLabelValues("served").Inc()
-			c.serveCodec(nc, outbound(cfg))
+			first, peeked, ok := s.sniff(nc, cfg, false)
+			if !ok {
+				return
+			}
+			o := outbound(cfg)
+			c.serveCodec(nc, o, accepted(o, first, peeked))
 			return
 		}
 	}

@@ -29,22 +29,25 @@ type downstream struct {
 	srv      *Server
 	affinity uint64 // keeps this client's requests to a pipelined host on one connection
 	lis      *listener
-	cfg      *config.Listener // as accepted: its codec frames the connection
-	codec    protocols.Codec
-	nc       net.Conn
-	rd       *wire.Reader
-	w        *wire.Writer
-	readDone chan struct{} // closed when the read loop has ended
-	rejected bool          // a reply to an undecodable frame is queued; read loop only
-	inflight atomic.Int64
-	active   prometheus.Gauge
-	batch    wire.Batch            // writers touched by the current read; read loop only
-	order    *replyOrder           // pipelined protocols only
-	session  protocols.Session     // codecs with per-connection state only
-	conn     protocols.ConnDecoder // codecs whose frames need the connection's state only
-	owed     []byte                // what conn owes the client; read loop only
-	local    []byte                // a session's reply, before it is queued
-	splitter protocols.Splitter
+	cfg      *config.Listener // as accepted
+	codec    protocols.Codec  // frames the connection: cfg's, or Triple (accepted)
+	// codecName is codec's name: the protocol label of the connection's
+	// metrics, spans and access log lines.
+	codecName string
+	nc        net.Conn
+	rd        *wire.Reader
+	w         *wire.Writer
+	readDone  chan struct{} // closed when the read loop has ended
+	rejected  bool          // a reply to an undecodable frame is queued; read loop only
+	inflight  atomic.Int64
+	active    prometheus.Gauge
+	batch     wire.Batch            // writers touched by the current read; read loop only
+	order     *replyOrder           // pipelined protocols only
+	session   protocols.Session     // codecs with per-connection state only
+	conn      protocols.ConnDecoder // codecs whose frames need the connection's state only
+	owed      []byte                // what conn owes the client; read loop only
+	local     []byte                // a session's reply, before it is queued
+	splitter  protocols.Splitter
 	// variant is the session's say on upstream connections (Redis: its
 	// database); upCodec holds the codec it chose (a codecRef) for the
 	// upstream goroutines that send on the client's behalf, lastUp the
@@ -63,14 +66,16 @@ type downstream struct {
 	identified bool
 }
 
-func newDownstream(l *listener, nc net.Conn) *downstream {
+// newDownstream serves nc, accepted by l, with the protocol its first
+// byte chose (accepted).
+func newDownstream(l *listener, nc net.Conn, as protocol) *downstream {
 	s, cfg := l.srv, l.cfg.Load()
-	d := &downstream{srv: s, lis: l, cfg: cfg, codec: cfg.Codec, nc: nc, w: wire.NewWriter(nc, 0), affinity: s.clients.Add(1),
-		active: s.metrics.Active.WithLabelValues(cfg.CodecName), peer: peerOf(nc)}
+	d := &downstream{srv: s, lis: l, cfg: cfg, codec: as.codec, codecName: as.name, nc: nc, w: wire.NewWriter(nc, 0),
+		affinity: s.clients.Add(1), active: s.metrics.Active.WithLabelValues(as.name), peer: peerOf(nc)}
 	lim := s.limits.Load()
 	d.readDone = make(chan struct{})
-	var dec wire.Decoder = cfg.Codec
-	if cc, ok := cfg.Codec.(protocols.ConnCodec); ok {
+	var dec wire.Decoder = d.codec
+	if cc, ok := d.codec.(protocols.ConnCodec); ok {
 		d.conn = cc.NewConnDecoder(true)
 		dec = d.conn
 	}
@@ -78,14 +83,14 @@ func newDownstream(l *listener, nc net.Conn) *downstream {
 		FrameTimeout: lim.FrameTimeout, IdleTimeout: lim.IdleTimeout, Budget: lim.budget,
 		Busy: func() bool { return d.inflight.Load() > 0 }, Reject: d.reject,
 	})
-	if cfg.Codec.Model() == protocols.Pipelined {
+	if d.codec.Model() == protocols.Pipelined {
 		d.order = &replyOrder{}
 	}
-	if sc, ok := cfg.Codec.(protocols.SessionCodec); ok {
+	if sc, ok := d.codec.(protocols.SessionCodec); ok {
 		d.session = sc.NewSession()
 		d.variant, _ = d.session.(protocols.UpstreamVariant)
 	}
-	d.splitter, _ = cfg.Codec.(protocols.Splitter)
+	d.splitter, _ = d.codec.(protocols.Splitter)
 	return d
 }
 
@@ -111,7 +116,7 @@ func (d *downstream) serve() {
 	var de *wire.DecodeError
 	switch {
 	case errors.As(err, &de):
-		d.srv.metrics.DecodeErrors.WithLabelValues(d.cfg.CodecName, "downstream").Inc()
+		d.srv.metrics.DecodeErrors.WithLabelValues(d.codecName, "downstream").Inc()
 		d.srv.log.Warn("closing client connection on a frame that cannot be decoded",
 			zap.String("listener", d.cfg.Name), zap.Stringer("client", d.nc.RemoteAddr()), zap.Bool("answered", d.rejected), zap.Error(err))
 		if !d.rejected {
@@ -424,13 +429,16 @@ func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.
 
 // Fail answers a request whose upstream will never respond.
 func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
+	if upstream.Resend(c, err, b) {
+		return // its server went away before processing it: it went elsewhere
+	}
 	if errors.Is(err, upstream.ErrReset) || errors.Is(err, upstream.ErrTimeout) {
 		d.report(c.Cluster, c.Host, false) // as a route timeout counts, on the exchange path
 	}
 	d.reply(c.Seq, b, func(dst []byte) []byte {
 		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.ClusterName, err))
 	})
-	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
+	d.srv.metrics.LocalReplies.WithLabelValues(d.codecName, reason.String()).Inc()
 	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.ClusterName, c.Host.Addr, reason.String(), 0)
 	d.settle(c)
 }
@@ -474,7 +482,7 @@ func (d *downstream) sessionReply(m *protocols.Message, seq uint64, out []byte) 
 	if m.Kind == protocols.KindRequest {
 		d.reply(seq, &d.batch, func(dst []byte) []byte { return append(dst, out...) })
 	}
-	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, "session").Inc()
+	d.srv.metrics.LocalReplies.WithLabelValues(d.codecName, "session").Inc()
 	d.account(m, ob, serviceLabel(d.srv.snap.Load().Routes[cfg.RouteConfig], service), "", "", "", "session", 0)
 }
 
@@ -507,7 +515,7 @@ func (d *downstream) access(l *accesslog.Logger, req *protocols.Message, service
 		method, _ = req.Headers.Get("command")
 	}
 	l.Log(accesslog.Entry{
-		Time: start, Listener: d.cfg.Name, Protocol: d.cfg.CodecName, Service: service, Method: method,
+		Time: start, Listener: d.cfg.Name, Protocol: d.codecName, Service: service, Method: method,
 		Route: route, Cluster: cluster, Upstream: upstream, Status: status, Duration: time.Since(start),
 		ReqBytes: len(req.Raw), RespBytes: respBytes, RequestID: req.ID, Client: d.nc.RemoteAddr().String(),
 	})

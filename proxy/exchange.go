@@ -146,7 +146,7 @@ func (ex *exchange) retryHostLocked(on router.RetryOn) *cluster.Host {
 		}
 		ex.retrying = true
 	}
-	ex.d.srv.metrics.Retries.WithLabelValues(ex.d.cfg.CodecName, ex.service, ex.rt.Name, ex.cl.Name).Inc()
+	ex.d.srv.metrics.Retries.WithLabelValues(ex.d.codecName, ex.service, ex.rt.Name, ex.cl.Name).Inc()
 	return host
 }
 
@@ -204,7 +204,7 @@ func (ex *exchange) Respond(c *upstream.Call, resp *protocols.Message, b *wire.B
 func (ex *exchange) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
-	if !ex.current(c) {
+	if !ex.current(c) || upstream.Resend(c, err, b) {
 		return
 	}
 	ex.endTryLocked()
@@ -232,7 +232,7 @@ func (ex *exchange) current(c *upstream.Call) bool {
 	}
 	c.Host.End()
 	c.Release()
-	ex.d.srv.metrics.LateReplies.WithLabelValues(ex.d.cfg.CodecName).Inc()
+	ex.d.srv.metrics.LateReplies.WithLabelValues(ex.d.codecName).Inc()
 	return false
 }
 
@@ -320,7 +320,7 @@ func (ex *exchange) respondLocked(b *wire.Batch, resp *protocols.Message) {
 func (ex *exchange) localLocked(b *wire.Batch, reason protocols.Reason, text string) {
 	d := ex.d
 	d.reply(ex.seq, b, func(dst []byte) []byte { return d.codec.ErrorReply(dst, &ex.req, reason, text) })
-	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, reason.String()).Inc()
+	d.srv.metrics.LocalReplies.WithLabelValues(d.codecName, reason.String()).Inc()
 	ex.finishLocked(reason.String(), 0)
 }
 

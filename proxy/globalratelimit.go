@@ -22,12 +22,12 @@ func (r *request) global(g *router.GlobalRateLimit) *local {
 		if !g.DenyOnFail {
 			return nil
 		}
-		d.srv.metrics.RateLimit.Limited.WithLabelValues(d.cfg.CodecName, "global").Inc()
+		d.srv.metrics.RateLimit.Limited.WithLabelValues(d.codecName, "global").Inc()
 		return fail(protocols.ReasonRateLimited, "metamesh: service %q: rate limited: %v (deny_on_fail)", r.service, err)
 	}
 	if !limited {
 		return nil
 	}
-	d.srv.metrics.RateLimit.Limited.WithLabelValues(d.cfg.CodecName, "global").Inc()
+	d.srv.metrics.RateLimit.Limited.WithLabelValues(d.codecName, "global").Inc()
 	return fail(protocols.ReasonRateLimited, "metamesh: service %q: rate limited by %s (route %s)", r.service, g.Service.Cluster(), r.rt.Name)
 }

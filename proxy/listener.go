@@ -48,14 +48,19 @@ func (l *listener) serve() {
 }
 
 // start serves one accepted connection, after its TLS, if any (secure),
-// so a slow handshake holds only its own goroutine.
+// so a slow handshake holds only its own goroutine, with the codec its
+// first byte chose (accepted).
 func (l *listener) start(nc net.Conn) {
-	nc, ok := l.srv.secure(nc, l.cfg.Load())
+	cfg := l.cfg.Load()
+	first, peeked, ok := l.srv.sniff(nc, cfg, true)
+	if ok {
+		nc, ok = l.srv.secure(nc, cfg, first, peeked)
+	}
 	if !ok {
 		l.open.Add(-1)
 		return
 	}
-	d := newDownstream(l, nc)
+	d := newDownstream(l, nc, accepted(cfg, first, peeked))
 	if !l.srv.track(d) {
 		l.open.Add(-1)
 		d.close()

@@ -23,7 +23,7 @@ func (d *downstream) mirror(m *protocols.Message, rt *router.Route, snap *config
 			continue
 		}
 		count := func(result string) {
-			d.srv.metrics.Mirrors.WithLabelValues(d.cfg.CodecName, service, rt.Name, mr.Cluster, result).Inc()
+			d.srv.metrics.Mirrors.WithLabelValues(d.codecName, service, rt.Name, mr.Cluster, result).Inc()
 		}
 		cl := snap.Clusters[mr.Cluster]
 		if cl == nil {

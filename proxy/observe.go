@@ -31,8 +31,8 @@ func (d *downstream) observe(cfg *config.Listener, m *protocols.Message, service
 	var traceSet []protocols.Header
 	if tr := d.srv.tracer.Load(); tr != nil {
 		method, _ := m.Headers.Get("method")
-		ob.span, traceSet = tr.Start(&m.Headers, cfg.CodecName+" "+service+"/"+method)
-		tracing.Describe(ob.span, cfg.CodecName, service, method)
+		ob.span, traceSet = tr.Start(&m.Headers, d.codecName+" "+service+"/"+method)
+		tracing.Describe(ob.span, d.codecName, service, method)
 	}
 	return ob, traceSet
 }

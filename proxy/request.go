@@ -81,7 +81,7 @@ func (r *request) answer(out *local) {
 			return
 		}
 	}
-	d.srv.metrics.LocalReplies.WithLabelValues(d.cfg.CodecName, out.reason.String()).Inc()
+	d.srv.metrics.LocalReplies.WithLabelValues(d.codecName, out.reason.String()).Inc()
 	if r.oneway() {
 		d.srv.log.Debug("dropping a oneway request", zap.String("reason", out.text))
 	} else {
@@ -95,7 +95,7 @@ func (r *request) answer(out *local) {
 // latency), its access log line and its span. Every outcome of every
 // request, on every path, ends here.
 func (d *downstream) account(req *protocols.Message, ob observers, service, route, cluster, upstream, status string, respBytes int) {
-	d.srv.metrics.Series(d.cfg.CodecName, service, route, cluster).Done(status, time.Since(ob.start))
+	d.srv.metrics.Series(d.codecName, service, route, cluster).Done(status, time.Since(ob.start))
 	if ob.log != nil {
 		d.access(ob.log, req, service, route, cluster, upstream, status, ob.start, respBytes)
 	}

@@ -66,7 +66,7 @@ func (r *request) match() *local {
 	}
 	r.routeName = r.rt.Name
 	if vh.RateLimit != nil && !vh.RateLimit.Allow(&m.Headers) {
-		r.d.srv.metrics.RateLimit.Limited.WithLabelValues(r.d.cfg.CodecName, "local").Inc()
+		r.d.srv.metrics.RateLimit.Limited.WithLabelValues(r.d.codecName, "local").Inc()
 		return fail(protocols.ReasonRateLimited, "metamesh: service %q: rate limited (route %s)", service, r.rt.Name)
 	}
 	if g := vh.Global; g != nil && g.Applies(&m.Headers) {

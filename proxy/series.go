@@ -39,8 +39,11 @@ func (s *Server) upstreamStats() upstream.Stats {
 func (s *Server) codecName(codec protocols.Codec) string {
 	if snap := s.snap.Load(); snap != nil {
 		for _, l := range snap.Listeners {
-			if l.Codec == codec {
+			switch codec {
+			case l.Codec:
 				return l.CodecName
+			case l.Triple:
+				return config.TripleCodec
 			}
 		}
 	}

@@ -49,7 +49,7 @@ func (s *stream) Closed(cause error) {
 func (d *downstream) startStream(conn *upstream.Dedicated, c *upstream.Call, cl *cluster.Cluster) error {
 	sw, ok := d.codec.(protocols.Streamer)
 	if !ok {
-		return fmt.Errorf("metamesh: codec %s has no streams", d.cfg.CodecName)
+		return fmt.Errorf("metamesh: codec %s has no streams", d.codecName)
 	}
 	s := &stream{d: d, watch: sw.NewStreamWatch()}
 	conn.Stream(s)

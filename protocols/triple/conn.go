@@ -25,7 +25,8 @@ type connDecoder struct {
 	owed    sink
 	fr      *http2.Framer
 	streams map[uint32]*stream
-	out     []byte // the last message, in the codec's own form
+	out     []byte               // the last message, in the codec's own form
+	limits  protocols.PeerLimits // an upstream's SETTINGS and GOAWAY
 }
 
 // stream is what arrived of one open stream.
@@ -88,8 +89,11 @@ func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 		err = d.data(f, msg)
 	case *http2.SettingsFrame:
 		if !f.IsAck() {
+			d.settings(f)
 			err = d.fr.WriteSettingsAck()
 		}
+	case *http2.GoAwayFrame:
+		d.goAway(f)
 	case *http2.PingFrame:
 		if !f.IsAck() {
 			err = d.fr.WritePing(true, f.Data)
@@ -99,13 +103,47 @@ func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 	case *http2.PushPromiseFrame:
 		err = fmt.Errorf("triple: PUSH_PROMISE, which the proxy's SETTINGS disabled")
 	}
-	// WINDOW_UPDATE, PRIORITY, GOAWAY and unknown frames change nothing
-	// the proxy keeps (README.md, Limits).
+	// WINDOW_UPDATE, PRIORITY, a client's GOAWAY and unknown frames
+	// change nothing the proxy keeps (README.md, Limits).
 	if err != nil {
 		return 0, err
 	}
 	return n, nil
 }
+
+// PeerLimits reports what an upstream's SETTINGS and GOAWAY frames said
+// (protocols.PeerLimiter): request ID n is stream 2n+1.
+func (d *connDecoder) PeerLimits() protocols.PeerLimits { return d.limits }
+
+// settings notes an upstream's SETTINGS_MAX_CONCURRENT_STREAMS (a later
+// SETTINGS frame may change it).
+func (d *connDecoder) settings(f *http2.SettingsFrame) {
+	if d.server {
+		return
+	}
+	d.limits.Settled = true
+	if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
+		d.limits.MaxInFlight = v
+	}
+}
+
+// goAway notes an upstream's GOAWAY: the streams above its last stream
+// were not processed. A server may send several, the last stream falling
+// (grpc-go's graceful stop first says 2^31-1, then the real one).
+func (d *connDecoder) goAway(f *http2.GoAwayFrame) {
+	if d.server {
+		return
+	}
+	last := uint64(0) // no stream processed: every request ID is above
+	if f.LastStreamID > 0 {
+		last = idOf(f.LastStreamID)
+	}
+	if !d.limits.Away || last < d.limits.LastID {
+		d.limits.Away, d.limits.LastID = true, last
+	}
+}
+
+var _ protocols.PeerLimiter = (*connDecoder)(nil)
 
 // errNotPreface begins the error for a client that does not speak HTTP/2.
 const errNotPreface = "triple: not the HTTP/2 client preface"

@@ -137,6 +137,48 @@ func TestConnDecoderClientSide(t *testing.T) {
 	if c := (&Codec{}).Classify(&got[2]); c != protocols.ClassUnavailable {
 		t.Errorf("a reset stream classifies as %v, want unavailable", c)
 	}
+	if l := d.PeerLimits(); l != (protocols.PeerLimits{Settled: true, MaxInFlight: 10}) {
+		t.Errorf("limits %+v, want settled at 10 streams", l)
+	}
+}
+
+// TestConnDecoderPeerLimits: an upstream's SETTINGS and GOAWAY frames,
+// as grpc-go's graceful stop sends them (2^31-1, then the last stream it
+// took); a later SETTINGS changes the limit, a GOAWAY never raises the
+// last ID. A client's GOAWAY and SETTINGS are no upstream's limits.
+func TestConnDecoderPeerLimits(t *testing.T) {
+	d := newConnDecoder(newCodec().(*Codec), false)
+	p := newPeer()
+	step := func(write func(), want protocols.PeerLimits) {
+		t.Helper()
+		write()
+		decodeAll(t, d, p.take())
+		if got := d.PeerLimits(); got != want {
+			t.Fatalf("limits %+v, want %+v", got, want)
+		}
+	}
+	step(func() {}, protocols.PeerLimits{})
+	step(func() { _ = p.fr.WriteSettings() }, protocols.PeerLimits{Settled: true})
+	step(func() { _ = p.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1}) },
+		protocols.PeerLimits{Settled: true, MaxInFlight: 1})
+	step(func() { _ = p.fr.WriteGoAway(1<<31-1, http2.ErrCodeNo, nil) },
+		protocols.PeerLimits{Settled: true, MaxInFlight: 1, Away: true, LastID: 1<<30 - 1})
+	step(func() { _ = p.fr.WriteGoAway(7, http2.ErrCodeNo, nil) },
+		protocols.PeerLimits{Settled: true, MaxInFlight: 1, Away: true, LastID: 3})
+	step(func() { _ = p.fr.WriteGoAway(9, http2.ErrCodeNo, nil) },
+		protocols.PeerLimits{Settled: true, MaxInFlight: 1, Away: true, LastID: 3})
+	step(func() { _ = p.fr.WriteGoAway(0, http2.ErrCodeNo, nil) },
+		protocols.PeerLimits{Settled: true, MaxInFlight: 1, Away: true, LastID: 0})
+
+	s := newConnDecoder(newCodec().(*Codec), true)
+	cp := newPeer()
+	cp.out.WriteString(http2.ClientPreface)
+	_ = cp.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1})
+	_ = cp.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+	decodeAll(t, s, cp.take())
+	if l := s.PeerLimits(); l != (protocols.PeerLimits{}) {
+		t.Errorf("a client's frames gave limits %+v", l)
+	}
 }
 
 func TestConnDecoderPrefixes(t *testing.T) {

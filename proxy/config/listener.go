@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -17,10 +18,15 @@ import (
 
 // Listener is one proxy listener in a snapshot.
 type Listener struct {
-	Name           string
-	Address        string
-	CodecName      string
-	Codec          protocols.Codec
+	Name      string
+	Address   string
+	CodecName string
+	Codec     protocols.Codec
+	// Triple is the codec of the connections that open with the HTTP/2
+	// client preface, on a dubbo listener: Dubbo2 and Triple on one port
+	// (docs/proxy-config.md). Nil on other listeners, and when no codec
+	// is registered as TripleCodec.
+	Triple         protocols.Codec
 	RouteConfig    string
 	StatPrefix     string
 	DefaultService string
@@ -88,6 +94,12 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: codec: %w", path, err)
 	}
+	var triple protocols.Codec
+	if cfg.GetCodec() == dubboCodec && slices.Contains(protocols.Names(), TripleCodec) {
+		if triple, err = b.codec(TripleCodec, nil); err != nil {
+			return nil, nil, fmt.Errorf("%s: codec %s: %w", path, TripleCodec, err)
+		}
+	}
 	prefix := cfg.GetStatPrefix()
 	if prefix == "" {
 		prefix = l.GetName()
@@ -108,6 +120,7 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 		Address:        net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),
 		CodecName:      cfg.GetCodec(),
 		Codec:          codec,
+		Triple:         triple,
 		RouteConfig:    cfg.GetRouteConfigName(),
 		StatPrefix:     prefix,
 		DefaultService: cfg.GetDefaultService(),
@@ -121,6 +134,14 @@ func (b *Builder) buildListener(l *listenerv3.Listener) (*Listener, []captureEnt
 	}
 	return built, captures, nil
 }
+
+// The codecs a dubbo listener serves (Listener.Triple).
+const (
+	dubboCodec = "dubbo"
+	// TripleCodec is the name of the codec a dubbo listener serves the
+	// connections that open with the HTTP/2 client preface with.
+	TripleCodec = "triple"
+)
 
 // accessLog returns the logger a listener's access_log asks for.
 func (b *Builder) accessLog(al *xdsapi.AccessLog) (*accesslog.Logger, error) {

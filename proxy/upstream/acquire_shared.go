@@ -19,23 +19,38 @@ func (s *shared) acquire(*Call) (*conn, error) {
 		return nil, err
 	}
 	cn := s.pickLocked()
+	empty := len(s.all) == 0
 	p.mu.Unlock()
-	if cn != nil {
+	switch {
+	case cn != nil:
 		return cn, nil
+	case empty:
+		return p.dialOnce(0, s.first)
 	}
-	return p.dialOnce(0, s.first)
+	// Every connection is at its server's limit of requests in flight
+	// (limits.go): one more, beyond MaxConnections, shared by the calls
+	// that find them full meanwhile.
+	return p.dialOnce(1, s.first)
 }
 
-// pickLocked returns the next connection round robin, or nil when there
-// is none, and starts a background dial while there are fewer than
+// pickLocked returns the next connection round robin that has room for a
+// call (hasRoom: only a server's limit fills one), or nil when there is
+// none, and starts a background dial while there are fewer than
 // MaxConnections (outside dialBackoff).
 func (s *shared) pickLocked() *conn {
 	n := len(s.all)
 	if n == 0 {
 		return nil
 	}
-	cn := s.all[s.next%n]
-	s.next++
+	var cn *conn
+	for range n {
+		c := s.all[s.next%n]
+		s.next++
+		if c.hasRoom() {
+			cn = c
+			break
+		}
+	}
 	if !s.growing && n < s.p.opts.MaxConnections && s.p.backoffLocked() == nil {
 		s.growing = true
 		go s.grow()
@@ -43,8 +58,8 @@ func (s *shared) pickLocked() *conn {
 	return cn
 }
 
-// first returns the pool's first connection, dialed for every call
-// waiting for it.
+// first returns a connection with room, dialed for every call waiting for
+// it unless one has room since the caller looked.
 func (s *shared) first() (*conn, error) {
 	s.p.mu.Lock()
 	cn := s.pickLocked() // dialed since the caller looked

@@ -62,6 +62,7 @@ type Call struct {
 	borrowed bool  // Req is the caller's, not a copy in buf
 	cn       *conn // where a two-way call waits, set by send
 	id       uint64
+	resends  uint8 // times sent again, unprocessed (Resend)
 }
 
 var callPool = sync.Pool{New: func() any { return new(Call) }}
@@ -93,7 +94,7 @@ func BorrowCall(req *protocols.Message) *Call {
 func (c *Call) Release() {
 	c.Set, c.Host, c.Cluster, c.Log, c.Span, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil, nil, nil
 	c.Service, c.Route, c.ClusterName, c.Seq, c.Affinity, c.Dedicated = "", "", "", 0, 0, false
-	c.cn, c.id = nil, 0
+	c.cn, c.id, c.resends = nil, 0, 0
 	if c.borrowed {
 		// Drop the references to the lender's frame and headers.
 		c.Req, c.borrowed = protocols.Message{}, false

@@ -57,10 +57,21 @@ type conn struct {
 	sweep     *time.Timer // fails calls past the default timeout (sweep.go)
 	sweeping  bool        // sweep is armed
 	lease                 // a dedicated connection's state (acquire_dedicated.go)
+	// dec reads a codec's connection whose frames need its state
+	// (protocols.ConnCodec); nil for other codecs.
+	dec  protocols.ConnDecoder
+	peer // the server's limits, when dec has them (limits.go)
 }
 
 func newConn(p *Pool, home holder, nc net.Conn) *conn {
-	return &conn{pool: p, home: home, nc: nc, w: wire.NewWriter(nc, 0), calls: p.pairing()}
+	cn := &conn{pool: p, home: home, nc: nc, w: wire.NewWriter(nc, 0), calls: p.pairing()}
+	if cc, ok := p.codec.(protocols.ConnCodec); ok {
+		cn.dec = cc.NewConnDecoder(false)
+		if pl, ok := cn.dec.(protocols.PeerLimiter); ok {
+			cn.peer.limiter, cn.peer.settled = pl, make(chan struct{})
+		}
+	}
+	return cn
 }
 
 var errConnClosed = errors.New("upstream: connection closed")
@@ -115,6 +126,10 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 		cn.mu.Unlock()
 		return errStale
 	}
+	if twoWay && cn.fullLocked() {
+		cn.mu.Unlock()
+		return errFull
+	}
 	id := cn.calls.id(c)
 	var encErr error
 	err := cn.w.Queue(func(dst []byte) []byte {
@@ -165,14 +180,16 @@ func (cn *conn) readLoop() {
 	if rd, ok := codec.(protocols.ResponseDecoder); ok {
 		dec = responseDecoder{rd}
 	}
-	var conn protocols.ConnDecoder
+	conn := cn.dec
 	var owed []byte
-	if cc, ok := codec.(protocols.ConnCodec); ok {
-		conn = cc.NewConnDecoder(false)
+	if conn != nil {
 		dec = conn
 	}
 	var batch wire.Batch
 	err := wire.ReadFrames(cn.nc, dec, func(m *protocols.Message) error {
+		if cn.limiter != nil {
+			cn.readLimits()
+		}
 		if conn != nil {
 			// What the connection owes the server (HTTP/2 ACKs, credit).
 			if owed = conn.Owed(owed[:0]); len(owed) > 0 {
@@ -268,6 +285,7 @@ func (cn *conn) shut(cause, werr error, late func(*Call) bool) {
 		return
 	}
 	cn.closed = true
+	cn.markSettled() // a dial waiting for the server's settings gives up
 	waiting, _ := cn.calls.leave(everyCall, nil, true)
 	push := cn.push
 	cn.push = nil

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -51,8 +52,9 @@ func (p *Pool) dialOnce(slot int, fill func() (*conn, error)) (*conn, error) {
 
 // dial opens a connection to the host for h: the only place the pool
 // dials. A failure starts dialBackoff, a success ends it. The connection
-// is ready for calls: the codec's handshake is queued first and its read
-// loop runs.
+// is ready for calls: the codec's handshake is queued first, its read
+// loop runs, and the server's limits are known (limits.go) when it has
+// any to say.
 func (p *Pool) dial(h holder) (*conn, error) {
 	p.mu.Lock()
 	timeout, tlsCfg := p.opts.ConnectTimeout, p.opts.TLS
@@ -82,8 +84,25 @@ func (p *Pool) dial(h holder) (*conn, error) {
 		}
 	}
 	go cn.readLoop()
+	if cn.settled != nil {
+		// Its first call waits for the server's limits (limits.go).
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-cn.settled:
+		case <-t.C:
+			cn.close(errNoSettings)
+		}
+		if cn.isClosed() {
+			return nil, fmt.Errorf("%w %s: no settings from the server within %v", ErrConnect, p.addr, timeout)
+		}
+	}
 	return cn, nil
 }
+
+// errNoSettings closes a new connection whose server did not say its
+// limits within the connect timeout.
+var errNoSettings = errors.New("upstream: no settings from the server")
 
 // dialTimeout connects to addr, with a TLS handshake when tlsCfg is set,
 // all within timeout. The TLS server name is addr's host unless tlsCfg

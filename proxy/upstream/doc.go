@@ -16,6 +16,10 @@
 //     command) takes a dedicated one, reset and reused afterwards
 //     (acquire_dedicated.go, idle.go).
 //
+// A server that limits the calls in flight on a connection, or goes away
+// (HTTP/2's MAX_CONCURRENT_STREAMS and GOAWAY, protocols.PeerLimiter), is
+// respected by the shared strategy (limits.go).
+//
 // Every connection is dialed in one place (dial.go): calls waiting for the
 // same connection share one dial, and after a failed dial requests fail at
 // once for a moment instead of each waiting for a connect timeout.

@@ -181,22 +181,34 @@ func (p *Pool) withDefaults(o Options) Options {
 // (oneway); on error nothing was sent and the caller still owns c.
 func (p *Pool) Send(c *Call, b *wire.Batch) error {
 	var err error
-	// A connection that died but is still in the pool (its read loop has
-	// not seen the close yet) is dropped by send; ask for another.
-	for range maxStaleSends {
+	for stale, full := 0, 0; stale < maxStaleSends && full < maxFullSends; {
 		var cn *conn
 		if cn, err = p.acq.acquire(c); err != nil {
 			return err
 		}
-		if err = cn.send(c, b); !errors.Is(err, errStale) {
+		err = cn.send(c, b)
+		switch {
+		case errors.Is(err, errFull):
+			// Its server's limit filled since acquire looked: another
+			// connection (a new one when every one is full).
+			full++
+		case errors.Is(err, errStale):
+			// A connection that died but is still in the pool (its read
+			// loop has not seen the close yet) is dropped by send; ask
+			// for another. Another goroutine may be closing cn (its read
+			// loop saw the end): let it take cn out of the pool before
+			// asking again, or the pool hands cn out again (or counts it
+			// against the limit).
+			stale++
+			for i := 0; i < 1000 && !cn.forgotten.Load(); i++ {
+				runtime.Gosched()
+			}
+		default:
 			return err
 		}
-		// Another goroutine may be closing cn (its read loop saw the
-		// end): let it take cn out of the pool before asking again, or
-		// the pool hands cn out again (or counts it against the limit).
-		for i := 0; i < 1000 && !cn.forgotten.Load(); i++ {
-			runtime.Gosched()
-		}
+	}
+	if errors.Is(err, errFull) {
+		return fmt.Errorf("%w %s: %w", ErrOverloaded, p.addr, err)
 	}
 	return fmt.Errorf("%w %s: %w", ErrConnect, p.addr, err)
 }
@@ -204,6 +216,12 @@ func (p *Pool) Send(c *Call, b *wire.Batch) error {
 // maxStaleSends bounds the connections Send tries when each turns out to
 // have closed: past it the host counts as unreachable.
 const maxStaleSends = 3
+
+// maxFullSends bounds the connections Send tries when each turns out to
+// be full (its server's limit of requests in flight filled meanwhile by
+// other calls, as a burst shares each new connection's dial): past it the
+// call is refused as overloaded.
+const maxFullSends = 64
 
 // errClosed is the error of a request to a drained pool.
 func (p *Pool) errClosed() error { return fmt.Errorf("%w: %s", ErrPoolClosed, p.addr) }
@@ -242,10 +260,11 @@ func (p *Pool) Drain() {
 	p.ded.closeIdle()
 }
 
-// closeIfDrained closes cn once it is idle if its pool is drained: the
-// settle of the strategies that keep connections for any call.
+// closeIfDrained closes cn once it is idle if its pool is drained or its
+// server went away (limits.go): the settle of the strategies that keep
+// connections for any call.
 func (cn *conn) closeIfDrained() {
-	if cn.pool.closed.Load() {
+	if cn.pool.closed.Load() || cn.away.Load() {
 		cn.closeIfIdle()
 	}
 }
