@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -51,8 +50,9 @@ type conn struct {
 	mu     sync.Mutex
 	calls  pairing
 	closed bool
-	// forgotten is set once the pool no longer holds the connection.
-	forgotten atomic.Bool
+	// forgotten is set once the pool no longer holds the connection
+	// (under the pool's mu).
+	forgotten bool
 	handshake int         // replies to the codec's handshake still to come; read loop only
 	sweep     *time.Timer // fails calls past the default timeout (sweep.go)
 	sweeping  bool        // sweep is armed
