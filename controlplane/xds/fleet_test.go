@@ -130,7 +130,9 @@ func (f *fleet) stop() {
 }
 
 func (sc *sidecar) run(ctx context.Context, addr, node string, acked chan struct{}) error {
+	// The windows are the proxy's (xdsclient.ReceiveWindow).
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(4<<20), grpc.WithInitialConnWindowSize(4<<20),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
 		return err
