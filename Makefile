@@ -138,6 +138,8 @@ bench: build peers
 	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -conns 8 -mirror-percent 10 -global-rate-limit
 	METAMESH=$(BIN)/metamesh testdata/bench/redis.sh
 	METAMESH=$(BIN)/metamesh testdata/bench/redis-cluster.sh
+	cd $(PEERS) && $(GO) build -o $(BIN)/grpc-echo ./cmd/grpc-echo
+	METAMESH=$(BIN)/metamesh GRPC_ECHO=$(BIN)/grpc-echo testdata/bench/triple.sh
 	$(GO) test -run '^$$' -bench BenchmarkMesh -benchtime 30x ./cli/ # mesh mode: root and network namespaces, else skipped saying why
 
 # fuzz runs each codec's decoder fuzz target for FUZZTIME.

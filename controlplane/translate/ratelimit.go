@@ -96,7 +96,7 @@ func (t *translation) globalRateLimit(mr *v1alpha1.MetaRouter) *xdsapi.GlobalRat
 // cluster it lacks.
 func (t *translation) addLimitClusters(s *selection, res *xdsapi.Resources) {
 	var need []*limitService
-	for _, svc := range t.hostOrder {
+	for _, svc := range t.limited {
 		if ls := t.limits[svc.router]; s.seen[svc.idx] && ls != nil && !slices.Contains(need, ls) {
 			need = append(need, ls)
 		}

@@ -81,7 +81,11 @@ func (t *translation) listener(p *port, svcs []*service, name string) *listenerv
 // built once and shared by the assignments of its subsets.
 func (t *translation) clusters(svc *service) clusterSet {
 	var res clusterSet
-	for i, sp := range slices.Concat(svc.ports, svc.plain) {
+	ports := svc.ports
+	if len(svc.plain) > 0 {
+		ports = slices.Concat(svc.ports, svc.plain)
+	}
+	for i, sp := range ports {
 		subsets := []v1alpha1.Subset{{Name: ""}}
 		if svc.policy != nil {
 			subsets = append(subsets, svc.policy.Spec.Subsets...)
