@@ -236,8 +236,9 @@ func (envelopeCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	r := data.Reader()
 	defer r.Close()
 	var envelope []byte
+	var peek [][]byte
 	for r.Remaining() > 0 {
-		tag, err := binary.ReadUvarint(r)
+		tag, err := readVarint(r, &peek)
 		if err != nil {
 			return err
 		}
@@ -246,7 +247,7 @@ func (envelopeCodec) Unmarshal(data mem.BufferSlice, v any) error {
 			// Every field of DeltaDiscoveryResponse is length-delimited.
 			return fmt.Errorf("delta response field %d: wire type %d", num, typ)
 		}
-		n, err := binary.ReadUvarint(r)
+		n, err := readVarint(r, &peek)
 		if err != nil {
 			return err
 		}
@@ -263,6 +264,21 @@ func (envelopeCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		envelope = protowire.AppendBytes(protowire.AppendTag(envelope, num, typ), value)
 	}
 	return proto.Unmarshal(envelope, resp)
+}
+
+// readVarint reads a varint from r, from where it lies when it does not
+// straddle two buffers (ReadByte per byte took a sixth of the fleet's
+// CPU); peek is scratch space.
+func readVarint(r *mem.Reader, peek *[][]byte) (uint64, error) {
+	var err error
+	if *peek, err = r.Peek(min(binary.MaxVarintLen64, r.Remaining()), (*peek)[:0]); err != nil {
+		return 0, err
+	}
+	if v, n := protowire.ConsumeVarint((*peek)[0]); n > 0 {
+		_, err := r.Discard(n)
+		return v, err
+	}
+	return binary.ReadUvarint(r)
 }
 
 // waitRoutes waits until every sidecar of idx (all if nil) has ACKed
