@@ -303,6 +303,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.redis.Stop()
 	s.pools.Drain()
+	s.applyMu.Lock()
+	s.builder.CloseRateLimitServices()
+	s.applyMu.Unlock()
 	// Every request is done: what they logged goes out before the process
 	// does, also when the drain ran out of time.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), accessLogFlushTimeout)

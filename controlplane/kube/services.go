@@ -28,6 +28,7 @@ const servicePrefix = "service:"
 type serviceWorld struct {
 	domain string // the cluster's DNS domain, cluster.local
 	known  map[string]bool
+	limits map[hostPort]bool // the rate-limit services' ports
 	slices map[serviceRef][]*discoveryv1.EndpointSlice
 	pods   map[serviceRef]*corev1.Pod
 }
@@ -35,8 +36,29 @@ type serviceWorld struct {
 // serviceRef is a namespaced name (of a Service or a Pod).
 type serviceRef struct{ namespace, name string }
 
+// hostPort is a Service host and port.
+type hostPort struct {
+	host string
+	port int32
+}
+
+// limitServices returns the host ports the routers' global rate limits
+// name as their rate-limit service.
+func limitServices(routers []*v1alpha1.MetaRouter) map[hostPort]bool {
+	out := map[hostPort]bool{}
+	for _, mr := range routers {
+		if g := mr.Spec.GlobalRateLimit; g != nil {
+			if ref, ok := v1alpha1.ParseRateLimitService(g.RateLimitService); ok {
+				out[hostPort{ref.Host, ref.Port}] = true
+			}
+		}
+	}
+	return out
+}
+
 // serviceEntry returns the ServiceEntry equivalent of svc, or nil when none
-// of its ports speaks a meta-protocol. Its hosts are the Service's DNS name
+// of its ports speaks a meta-protocol or is a global rate limit's service
+// (a port of protocol grpc, which gets clusters and no listener). Its hosts are the Service's DNS name
 // (<name>.<namespace>.svc.<domain>) and those of HostsAnnotation; its
 // exportTo is ExportToAnnotation's; its
 // endpoints are the ready ones of its EndpointSlices, labelled with their
@@ -49,9 +71,14 @@ func (w *serviceWorld) serviceEntry(svc *corev1.Service) *v1alpha1.ServiceEntry 
 	// The Service's age is its ServiceEntry's, for conflicts with others.
 	se := &v1alpha1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: servicePrefix + svc.Name,
 		CreationTimestamp: svc.CreationTimestamp}}
+	hosts := w.hosts(svc)
 	portNames := map[string]v1alpha1.Name{} // Service port name → ServiceEntry's
 	for _, p := range svc.Spec.Ports {
 		proto := portProtocol(p, w.known)
+		if proto == "" && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP) &&
+			slices.ContainsFunc(hosts, func(h v1alpha1.Host) bool { return w.limits[hostPort{string(h), p.Port}] }) {
+			proto = "grpc"
+		}
 		if proto == "" {
 			continue
 		}
@@ -65,7 +92,7 @@ func (w *serviceWorld) serviceEntry(svc *corev1.Service) *v1alpha1.ServiceEntry 
 	if len(se.Spec.Ports) == 0 {
 		return nil
 	}
-	se.Spec.Hosts = w.hosts(svc)
+	se.Spec.Hosts = hosts
 	se.Spec.ExportTo = serviceExportTo(svc)
 	// Its ClusterIPs are what clients dial (mesh mode's capture
 	// destinations); a headless Service has none.

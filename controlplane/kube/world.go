@@ -148,7 +148,7 @@ func build(l *lists, domain string) *snapshot {
 			}
 		}
 	}
-	in.ServiceEntries = append(in.ServiceEntries, services(l, domain, in.ApplicationProtocols)...)
+	in.ServiceEntries = append(in.ServiceEntries, services(l, domain, in.ApplicationProtocols, limitServices(in.MetaRouters))...)
 	sortObjects(in.ServiceEntries)
 	sortObjects(in.DestinationPolicies)
 	sortObjects(in.MetaRouters)
@@ -158,9 +158,11 @@ func build(l *lists, domain string) *snapshot {
 	return s
 }
 
-// services returns the ServiceEntries made from the Services.
-func services(l *lists, domain string, protocols []*v1alpha1.ApplicationProtocol) []*v1alpha1.ServiceEntry {
-	w := &serviceWorld{domain: domain, known: map[string]bool{}, slices: map[serviceRef][]*discoveryv1.EndpointSlice{}, pods: map[serviceRef]*corev1.Pod{}}
+// services returns the ServiceEntries made from the Services; limits
+// are the host ports global rate limits name (limitServices).
+func services(l *lists, domain string, protocols []*v1alpha1.ApplicationProtocol, limits map[hostPort]bool) []*v1alpha1.ServiceEntry {
+	w := &serviceWorld{domain: domain, known: map[string]bool{}, slices: map[serviceRef][]*discoveryv1.EndpointSlice{}, pods: map[serviceRef]*corev1.Pod{},
+		limits: limits}
 	for _, p := range builtinProtocols {
 		w.known[p] = true
 	}

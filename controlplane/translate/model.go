@@ -78,6 +78,7 @@ type translation struct {
 	sidecars  map[string]*sidecar // by namespace
 	conflicts []Conflict
 	limits    map[*v1alpha1.MetaRouter]*limitService // ratelimit.go
+	limited   []*service                             // hosts with a router that has a limit
 	authz     []*authzPolicy                         // oldest first
 	cache     buildCache                             // views.go
 }
@@ -176,7 +177,7 @@ func (t *translation) registerServices() {
 func (t *translation) claimPort(svc *service, p v1alpha1.ServicePort, path string) bool {
 	proto := string(p.Protocol)
 	if _, ok := t.codecs[proto]; !ok {
-		t.reject(svc.key, v1alpha1.ReasonUnknownCodec, fmt.Sprintf("%s.protocol: %q is neither a built-in codec nor an ApplicationProtocol (built into this binary: %v)", path, proto, t.builtins()))
+		t.reject(svc.key, v1alpha1.ReasonUnknownCodec, fmt.Sprintf("%s.protocol: %q is neither a built-in codec nor an ApplicationProtocol (built into this binary: %v), nor grpc, http2 or tcp (ports not proxied)", path, proto, t.builtins()))
 		return false
 	}
 	pg, ok := t.ports[int32(p.Number)]

@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -142,21 +143,36 @@ func meshTLSContext(sans []string) *tlsv3.CommonTlsContext {
 // as running a sidecar, plaintext to the others; none when mode is
 // DISABLE or the DestinationPolicy in force says how to speak TLS itself
 // (spec.tls). The endpoints must present one of expectedIdentities.
-func meshSocketMatches(svc *service, mode v1alpha1.MTLSMode, trustDomain string) []*clusterv3.Cluster_TransportSocketMatch {
+// Clusters expecting the same identities share one slice (read only, as
+// every message the translator outputs): most expect none, and building
+// it per cluster was a quarter of a large mesh's allocations.
+func (t *translation) meshSocketMatches(svc *service, mode v1alpha1.MTLSMode) []*clusterv3.Cluster_TransportSocketMatch {
 	if mode == v1alpha1.MTLSDisable || mode == "" || (svc.policy != nil && svc.policy.Spec.TLS != nil) {
 		return nil
 	}
-	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: meshTLSContext(expectedIdentities(svc, trustDomain))}
-	match, _ := structpb.NewStruct(map[string]any{TLSModeKey: TLSModeMesh}) // strings always convert
+	ids := expectedIdentities(svc, t.opts.TrustDomain)
+	key := strings.Join(ids, "\x00")
+	if m, ok := t.cache.socketMatches[key]; ok {
+		return m
+	}
+	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: meshTLSContext(ids)}
 	raw, err := anypb.New(&rawbufferv3.RawBuffer{})
 	if err != nil {
 		panic(fmt.Sprintf("translate: marshal RawBuffer: %v", err)) // a generated message always marshals
 	}
-	return []*clusterv3.Cluster_TransportSocketMatch{
-		{Name: "tlsMode-istio", Match: match, TransportSocket: transportSocket(ctx)},
+	m := []*clusterv3.Cluster_TransportSocketMatch{
+		{Name: "tlsMode-istio", Match: meshMatch(), TransportSocket: transportSocket(ctx)},
 		{Name: "tlsMode-disabled", Match: &structpb.Struct{}, TransportSocket: &corev3.TransportSocket{
 			Name: RawBufferTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: raw}}},
 	}
+	mapSet(&t.cache.socketMatches, key, m)
+	return m
+}
+
+// meshMatch is {tlsMode: istio}: the metadata of an endpoint that runs a
+// sidecar, and what the cluster's mutual TLS match looks for.
+func meshMatch() *structpb.Struct {
+	return &structpb.Struct{Fields: map[string]*structpb.Value{TLSModeKey: structpb.NewStringValue(TLSModeMesh)}}
 }
 
 // expectedIdentities are the SPIFFE IDs svc's endpoints may present, as
@@ -179,8 +195,7 @@ func expectedIdentities(svc *service, trustDomain string) []string {
 func meshEndpoint(labels map[string]string) *structpb.Struct {
 	for _, k := range TLSModeLabels {
 		if labels[k] == TLSModeMesh {
-			s, _ := structpb.NewStruct(map[string]any{TLSModeKey: TLSModeMesh}) // strings always convert
-			return s
+			return meshMatch()
 		}
 	}
 	return nil

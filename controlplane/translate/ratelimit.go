@@ -96,7 +96,7 @@ func (t *translation) globalRateLimit(mr *v1alpha1.MetaRouter) *xdsapi.GlobalRat
 // cluster it lacks.
 func (t *translation) addLimitClusters(s *selection, res *xdsapi.Resources) {
 	var need []*limitService
-	for _, svc := range t.hostOrder {
+	for _, svc := range t.limited {
 		if ls := t.limits[svc.router]; s.seen[svc.idx] && ls != nil && !slices.Contains(need, ls) {
 			need = append(need, ls)
 		}
@@ -115,6 +115,6 @@ func (t *translation) addLimitClusters(s *selection, res *xdsapi.Resources) {
 		}
 		have[ls.name] = true
 		res.Clusters = append(res.Clusters, t.cluster(ls.svc, ls.name))
-		res.Endpoints = append(res.Endpoints, endpoints(ls.svc, ls.port, ls.name, ls.labels))
+		res.Endpoints = append(res.Endpoints, assignment(ls.svc, lbEndpoints(ls.svc, ls.port), ls.name, ls.labels))
 	}
 }

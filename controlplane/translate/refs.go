@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/metamesh/metamesh/crds/v1alpha1"
 )
@@ -48,6 +49,9 @@ func (t *translation) attachRouters() {
 				t.conflict(key, fmt.Sprintf("spec.hosts[%d]", i), held.key, fmt.Sprintf("%s is already routed by MetaRouter %s/%s%s%s", h, held.obj.Namespace, held.obj.Name,
 					overlap(held.exports, a.exports), gatewayOverlap(held.gateways, a.gateways)))
 				continue
+			}
+			if t.limits[mr] != nil && !slices.Contains(t.limited, svc) {
+				t.limited = append(t.limited, svc)
 			}
 			n++
 		}

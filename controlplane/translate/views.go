@@ -160,6 +160,9 @@ type buildCache struct {
 	listeners    map[string]*listenerv3.Listener
 	virtualHosts map[vhKey]*routev3.VirtualHost
 	clusters     map[clusterKey]clusterSet
+	// socketMatches are clusters' transport_socket_matches by the
+	// identities they expect, joined by NUL (mtls.go).
+	socketMatches map[string][]*clusterv3.Cluster_TransportSocketMatch
 }
 
 type vhKey struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -76,22 +77,28 @@ func (t *translation) listener(p *port, svcs []*service, name string) *listenerv
 }
 
 // clusters are svc's with the policy in force: for each port, proxied or
-// plain, one for all endpoints and one per subset.
+// plain, one for all endpoints and one per subset. A port's endpoints are
+// built once and shared by the assignments of its subsets.
 func (t *translation) clusters(svc *service) clusterSet {
 	var res clusterSet
-	for i, sp := range slices.Concat(svc.ports, svc.plain) {
+	ports := svc.ports
+	if len(svc.plain) > 0 {
+		ports = slices.Concat(svc.ports, svc.plain)
+	}
+	for i, sp := range ports {
 		subsets := []v1alpha1.Subset{{Name: ""}}
 		if svc.policy != nil {
 			subsets = append(subsets, svc.policy.Spec.Subsets...)
 		}
+		lbs := lbEndpoints(svc, sp)
 		for _, ss := range subsets {
 			name := ClusterName(int32(sp.Number), string(ss.Name), svc.host)
 			c := t.cluster(svc, name)
 			if p := t.ports[int32(sp.Number)]; p != nil && i < len(svc.ports) {
-				c.TransportSocketMatches = meshSocketMatches(svc, p.mtls, t.opts.TrustDomain)
+				c.TransportSocketMatches = t.meshSocketMatches(svc, p.mtls)
 			}
 			res.clusters = append(res.clusters, c)
-			res.endpoints = append(res.endpoints, endpoints(svc, sp, name, ss.Labels))
+			res.endpoints = append(res.endpoints, assignment(svc, lbs, name, ss.Labels))
 		}
 	}
 	return res
@@ -157,14 +164,12 @@ func (t *translation) cluster(svc *service, name string) *clusterv3.Cluster {
 	return c
 }
 
-// endpoints lists the endpoints of svc on port sp whose labels include
-// want, with their labels as metadata (visible in /config_dump).
-func endpoints(svc *service, sp v1alpha1.ServicePort, cluster string, want map[string]string) *endpointv3.ClusterLoadAssignment {
-	var lbs []*endpointv3.LbEndpoint
+// lbEndpoints are the endpoints of svc on port sp, in
+// svc.entry.Spec.Endpoints' order, with their labels as metadata (visible
+// in /config_dump).
+func lbEndpoints(svc *service, sp v1alpha1.ServicePort) []*endpointv3.LbEndpoint {
+	lbs := make([]*endpointv3.LbEndpoint, 0, len(svc.entry.Spec.Endpoints))
 	for _, ep := range svc.entry.Spec.Endpoints {
-		if !hasLabels(ep.Labels, want) {
-			continue
-		}
 		portNum := uint32(sp.Number)
 		if n, ok := ep.Ports[string(sp.Name)]; ok {
 			portNum = uint32(n)
@@ -180,12 +185,9 @@ func endpoints(svc *service, sp v1alpha1.ServicePort, cluster string, want map[s
 			lb.LoadBalancingWeight = wrapperspb.UInt32(uint32(*ep.Weight))
 		}
 		if len(ep.Labels) > 0 {
-			fields := map[string]any{}
-			for k, v := range ep.Labels {
-				fields[k] = v
-			}
-			if s, err := structpb.NewStruct(fields); err == nil {
-				lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"metamesh": s}}
+			lb.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+			if s := labelStruct(ep.Labels); s != nil {
+				lb.Metadata.FilterMetadata["metamesh"] = s
 			}
 			if m := meshEndpoint(ep.Labels); m != nil {
 				lb.Metadata.FilterMetadata[TransportSocketMatch] = m
@@ -193,9 +195,34 @@ func endpoints(svc *service, sp v1alpha1.ServicePort, cluster string, want map[s
 		}
 		lbs = append(lbs, lb)
 	}
+	return lbs
+}
+
+// labelStruct is labels as a Struct of strings, or nil if one is not
+// UTF-8 (which protobuf can't carry).
+func labelStruct(labels map[string]string) *structpb.Struct {
+	fields := make(map[string]*structpb.Value, len(labels))
+	for k, v := range labels {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil
+		}
+		fields[k] = structpb.NewStringValue(v)
+	}
+	return &structpb.Struct{Fields: fields}
+}
+
+// assignment is cluster's: those of lbs (svc's endpoints on one port)
+// whose labels include want.
+func assignment(svc *service, lbs []*endpointv3.LbEndpoint, cluster string, want map[string]string) *endpointv3.ClusterLoadAssignment {
+	var in []*endpointv3.LbEndpoint
+	for i, ep := range svc.entry.Spec.Endpoints {
+		if hasLabels(ep.Labels, want) {
+			in = append(in, lbs[i])
+		}
+	}
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: cluster}
-	if len(lbs) > 0 {
-		cla.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: lbs}}
+	if len(in) > 0 {
+		cla.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: in}}
 	}
 	return cla
 }

@@ -84,6 +84,14 @@ func (s *Server) firstWorkOf(gs grpc.ServerStream) (*slot, error) {
 // connections (GRPCOptions).
 const windowSize = 64 << 10
 
+// writeBufferSize is what gRPC gathers of a connection's frames before
+// writing them to its socket: 256 KiB, not gRPC's 32 KiB, cuts a full
+// push's write system calls (2,000 sidecars × 1.4 MB) from 90,000 to
+// 15,000 and its CPU by about a tenth (docs/xds.md#writes).
+// gRPC takes the buffer from a pool for a write and gives it back after
+// (its default), so 2,000 idle connections hold none.
+const writeBufferSize = 256 << 10
+
 // keepaliveTimeout is how long the control plane waits for a proxy to
 // answer its keepalive ping. A proxy starved of CPU (a loaded node, or
 // one busy applying a storm's config) answers late; dropping it after
@@ -98,10 +106,11 @@ const keepaliveTimeout = 60 * time.Second
 // control windows. Proxies ping every 30 s (allowed here, where gRPC's
 // default refuses pings more often than every 5 min), and a proxy that
 // stops answering pings is dropped within 90 s, so its node state does
-// not linger (keepaliveTimeout says why not sooner). The windows are
-// gRPC's initial 64 KiB, fixed: gRPC would otherwise grow each
-// connection's receive window as it measures the link, and a proxy's
-// requests (ACKs, and on reconnection the names it has) need no more.
+// not linger (keepaliveTimeout says why not sooner). Writes gather up
+// to writeBufferSize, from a pool. The windows are gRPC's initial
+// 64 KiB, fixed: gRPC would otherwise grow each connection's receive
+// window as it measures the link, and a proxy's requests (ACKs, and on
+// reconnection the names it has) need no more.
 func GRPCOptions(tlsCfg *tls.Config) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(codec{}),
@@ -109,6 +118,7 @@ func GRPCOptions(tlsCfg *tls.Config) []grpc.ServerOption {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: keepaliveTimeout}),
 		grpc.InitialWindowSize(windowSize),
 		grpc.InitialConnWindowSize(windowSize),
+		grpc.WriteBufferSize(writeBufferSize),
 	}
 	if tlsCfg != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))

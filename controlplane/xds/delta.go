@@ -124,9 +124,7 @@ func (ds *deltaStream) flush(vw *view) error {
 		}
 		out = append(out, d)
 		types = append(types, i)
-		for _, r := range d.changed {
-			bytes += int64(len(r.GetResource().GetValue()))
-		}
+		bytes += d.bytes
 	}
 	if len(out) == 0 {
 		return nil

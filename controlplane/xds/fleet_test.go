@@ -339,6 +339,7 @@ func benchNamespace(j int) string { return fmt.Sprintf("ns%03d", j) }
 //	wait NS VERSION    wait until every sidecar of NS (* for all) has ACKed route VERSION
 //	acks NS            count the responses ACKed by all sidecars and by those of NS
 //	reconnects         count the sidecars' reconnections
+//	cpu                the fleet process's CPU time so far, in µs (cpuTime)
 //
 // The answer is `ok` (after wait and acks: the two counts) or `err` and
 // the reason. A first `ok` says the process has started.
@@ -384,6 +385,8 @@ func fleetMain() int {
 				}
 				all, in := f.acks(idx)
 				return fmt.Sprintf(" %d %d", all, in), nil
+			case len(cmd) == 1 && cmd[0] == "cpu":
+				return fmt.Sprintf(" %d", cpuTime().Microseconds()), nil
 			case len(cmd) == 1 && cmd[0] == "reconnects" && f != nil:
 				return fmt.Sprintf(" %d", f.reconnects.Load()), nil
 			case len(cmd) == 2 && cmd[0] == "acks" && f != nil:
@@ -473,6 +476,12 @@ func (p *fleetProc) answer(b *testing.B, cmd string) []int64 {
 }
 
 func (p *fleetProc) connect(b *testing.B) { p.call(b, "connect") }
+
+// cpu is the fleet process's CPU time so far: the simulated sidecars',
+// which share the machine with the control plane.
+func (p *fleetProc) cpu(b *testing.B) time.Duration {
+	return time.Duration(p.call(b, "cpu")[0]) * time.Microsecond
+}
 
 // wait waits until every sidecar of ns (* for all) has ACKed route
 // version v, and returns the responses ACKed by all and by those of ns.

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +30,29 @@ import (
 var (
 	benchSidecars = flag.Int("xds.sidecars", 2000, "simulated sidecars in the BenchmarkSidecar* benchmarks")
 	benchScope    = flag.Int("xds.scope", 50, "services each sidecar sees in BenchmarkSidecarOneServiceChange")
+	benchProfile  = flag.String("xds.cpuprofile", "", "write the control plane's CPU profile during the BenchmarkSidecar* ops only (not their setup) to this file")
 )
+
+// profileOps starts the -xds.cpuprofile profile, if asked, and returns
+// its stop; the sidecars, in a process of their own, are not in it.
+func profileOps(b *testing.B) (stop func()) {
+	if *benchProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(*benchProfile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
 
 // liveHeap is the heap left after two collections (the first moves
 // gRPC's pooled buffers to sync.Pool's victim cache, the second frees
@@ -84,6 +109,26 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// writeCalls is the number of write system calls the process has made
+// (Linux's /proc/self/io syscw; -1 elsewhere): gRPC's writes to the
+// sockets, a count a busy machine does not change.
+func writeCalls() int64 {
+	io, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(io)) {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
 // changed waits for current() to differ from old (the publish after an
 // update, the debounce away) and returns it.
 func changed(b *testing.B, current func() string, old string) string {
@@ -125,22 +170,30 @@ func BenchmarkSidecarFullPush(b *testing.B) {
 	connected := liveHeap()
 
 	b.ReportAllocs()
-	var total, cpu time.Duration
+	var total, cpu, fleetCPU time.Duration
 	var peak uint64
+	var writes int64
 	ops := 0
+	stopProfile := profileOps(b)
 	for b.Loop() {
 		ops++
 		old := route()
 		stopPeak := peakHeap()
+		f0, w0 := p.cpu(b), writeCalls()
 		c0, t0 := cpuTime(), time.Now()
 		srv.Update(sets[ops%3])
 		p.wait(b, "*", changed(b, route, old))
 		total += time.Since(t0)
 		cpu += cpuTime() - c0
+		writes += writeCalls() - w0
+		fleetCPU += p.cpu(b) - f0
 		peak = max(peak, stopPeak())
 	}
+	stopProfile()
 	b.ReportMetric(float64(total.Milliseconds())/float64(ops), "ms-to-all-acked")
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(ops), "cp-CPU-ms/op")
+	b.ReportMetric(float64(fleetCPU.Milliseconds())/float64(ops), "fleet-CPU-ms/op")
+	b.ReportMetric(float64(writes)/float64(ops), "writes/op")
 	b.ReportMetric(float64(int64(connected)-int64(before))/float64(n)/1024, "KiB-per-sidecar")
 	b.ReportMetric(float64(peak)/mib, "MiB-peak-heap")
 	b.ReportMetric(float64(liveHeap())/mib, "MiB-live-heap")
@@ -264,10 +317,15 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 	}{{"fresh", ""}, {"resume", haveFile}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			var total, cpu time.Duration
+			var total, cpu, fleetCPU time.Duration
 			var peak uint64
 			var responses, reconnects float64
+			var writes int64
 			ops := 0
+			if bc.name == "fresh" {
+				stopProfile := profileOps(b)
+				defer stopProfile()
+			}
 			for b.Loop() {
 				b.StopTimer()
 				srv, addr, stop := start(b)
@@ -276,6 +334,7 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 				stopPeak := peakHeap()
 				b.StartTimer()
 				ops++
+				f0, w0 := p.cpu(b), writeCalls()
 				c0, t0 := cpuTime(), time.Now()
 				p.connect(b)
 				if bc.have == "" {
@@ -285,6 +344,8 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 				}
 				total += time.Since(t0)
 				cpu += cpuTime() - c0
+				fleetCPU += p.cpu(b) - f0
+				writes += writeCalls() - w0
 				b.StopTimer()
 				peak = max(peak, stopPeak())
 				reconnects += float64(p.call(b, "reconnects")[0])
@@ -295,6 +356,8 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 			}
 			b.ReportMetric(float64(total.Milliseconds())/float64(ops), "ms-to-all-synced")
 			b.ReportMetric(float64(cpu.Milliseconds())/float64(ops), "cp-CPU-ms/op")
+			b.ReportMetric(float64(fleetCPU.Milliseconds())/float64(ops), "fleet-CPU-ms/op")
+			b.ReportMetric(float64(writes)/float64(ops), "writes/op")
 			b.ReportMetric(responses/float64(ops), "responses/op")
 			b.ReportMetric(reconnects/float64(ops), "reconnects/op")
 			b.ReportMetric(float64(peak)/mib, "MiB-peak-heap")

@@ -51,6 +51,10 @@ type table struct {
 type tableDiff struct {
 	changed []*discoveryv3.Resource // added or different, shared with the table
 	removed []string
+	// bytes are changed's resources' bytes, counted once: every stream
+	// the diff goes to takes admission for them (a table's whole diff is
+	// 22,000 resources at 2,000 services).
+	bytes int64
 	// resp is the delta response sending it, marshaled once for every
 	// stream it goes to.
 	resp *prepared
@@ -58,9 +62,13 @@ type tableDiff struct {
 
 // newDiff is the diff sending changed and removed of t.
 func (t *table) newDiff(changed []*discoveryv3.Resource, removed []string) *tableDiff {
-	return &tableDiff{changed: changed, removed: removed, resp: prepare(&discoveryv3.DeltaDiscoveryResponse{
+	d := &tableDiff{changed: changed, removed: removed, resp: prepare(&discoveryv3.DeltaDiscoveryResponse{
 		SystemVersionInfo: t.version, Resources: changed, RemovedResources: removed, TypeUrl: t.typeURL,
 	})}
+	for _, r := range changed {
+		d.bytes += int64(len(r.GetResource().GetValue()))
+	}
+	return d
 }
 
 // maxDiffs bounds the diffs a table remembers: streams move to the newest

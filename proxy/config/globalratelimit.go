@@ -95,3 +95,11 @@ func dropRateLimitServices(from, keep map[string]*rls.Client) {
 		}
 	}
 }
+
+// CloseRateLimitServices closes the client of every rate-limit service,
+// at shutdown: no request may ask one afterwards.
+func (b *Builder) CloseRateLimitServices() {
+	dropRateLimitServices(b.nextServices, b.services)
+	dropRateLimitServices(b.services, nil)
+	b.services, b.nextServices = nil, nil
+}
