@@ -30,7 +30,7 @@ import (
 var (
 	benchSidecars = flag.Int("xds.sidecars", 2000, "simulated sidecars in the BenchmarkSidecar* benchmarks")
 	benchScope    = flag.Int("xds.scope", 50, "services each sidecar sees in BenchmarkSidecarOneServiceChange")
-	benchProfile  = flag.String("xds.cpuprofile", "", "write the control plane's CPU profile during the BenchmarkSidecar* ops only (not their setup) to this file")
+	benchProfile  = flag.String("xds.cpuprofile", "", "write the control plane's CPU profile during the BenchmarkSidecar* ops only (not their setup) to this file, and the sidecars' to this file.fleet")
 )
 
 // profileOps starts the -xds.cpuprofile profile, if asked, and returns
@@ -174,7 +174,7 @@ func BenchmarkSidecarFullPush(b *testing.B) {
 	var peak uint64
 	var writes int64
 	ops := 0
-	stopProfile := profileOps(b)
+	stopProfile, stopFleetProfile := profileOps(b), p.profile(b)
 	for b.Loop() {
 		ops++
 		old := route()
@@ -190,6 +190,7 @@ func BenchmarkSidecarFullPush(b *testing.B) {
 		peak = max(peak, stopPeak())
 	}
 	stopProfile()
+	stopFleetProfile()
 	b.ReportMetric(float64(total.Milliseconds())/float64(ops), "ms-to-all-acked")
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(ops), "cp-CPU-ms/op")
 	b.ReportMetric(float64(fleetCPU.Milliseconds())/float64(ops), "fleet-CPU-ms/op")
@@ -331,6 +332,10 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 				srv, addr, stop := start(b)
 				p := startFleetProc(b, fleetSpec{Addr: addr, Sidecars: n, Have: bc.have})
 				runtime.GC()
+				stopFleetProfile := func() {}
+				if bc.name == "fresh" {
+					stopFleetProfile = p.profile(b)
+				}
 				stopPeak := peakHeap()
 				b.StartTimer()
 				ops++
@@ -347,6 +352,7 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 				fleetCPU += p.cpu(b) - f0
 				writes += writeCalls() - w0
 				b.StopTimer()
+				stopFleetProfile()
 				peak = max(peak, stopPeak())
 				reconnects += float64(p.call(b, "reconnects")[0])
 				p.stop(b)
