@@ -52,3 +52,14 @@ type PeerLimits struct {
 	Away   bool
 	LastID uint64
 }
+
+// ConnEncoder is implemented by the ConnDecoders of protocols whose peer
+// limits what the proxy may send on the connection (HTTP/2 flow control).
+// The proxy then writes its messages on that connection with the
+// ConnDecoder's Encode, not the codec's: it follows Codec.Encode's rules,
+// but may hold back part of the frame until the peer makes room, and Owed
+// returns it then. It is called from any goroutine, concurrently with the
+// connection's Decode.
+type ConnEncoder interface {
+	Encode(dst []byte, msg *Message, id uint64, set []Header) ([]byte, error)
+}

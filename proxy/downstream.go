@@ -45,9 +45,12 @@ type downstream struct {
 	order     *replyOrder           // pipelined protocols only
 	session   protocols.Session     // codecs with per-connection state only
 	conn      protocols.ConnDecoder // codecs whose frames need the connection's state only
-	owed      []byte                // what conn owes the client; read loop only
-	local     []byte                // a session's reply, before it is queued
-	splitter  protocols.Splitter
+	// encode writes a response: the codec's Encode, or conn's when the
+	// client's flow control limits what may be sent (protocols.ConnEncoder).
+	encode   func(dst []byte, msg *protocols.Message, id uint64, set []protocols.Header) ([]byte, error)
+	owed     []byte // what conn owes the client; read loop only
+	local    []byte // a session's reply, before it is queued
+	splitter protocols.Splitter
 	// variant is the session's say on upstream connections (Redis: its
 	// database); upCodec holds the codec it chose (a codecRef) for the
 	// upstream goroutines that send on the client's behalf, lastUp the
@@ -75,9 +78,13 @@ func newDownstream(l *listener, nc net.Conn, as protocol) *downstream {
 	lim := s.limits.Load()
 	d.readDone = make(chan struct{})
 	var dec wire.Decoder = d.codec
+	d.encode = d.codec.Encode
 	if cc, ok := d.codec.(protocols.ConnCodec); ok {
 		d.conn = cc.NewConnDecoder(true)
 		dec = d.conn
+		if ce, ok := d.conn.(protocols.ConnEncoder); ok {
+			d.encode = ce.Encode
+		}
 	}
 	d.rd = wire.NewReader(nc, dec, wire.ReadOptions{
 		FrameTimeout: lim.FrameTimeout, IdleTimeout: lim.IdleTimeout, Budget: lim.budget,
@@ -413,7 +420,7 @@ func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.
 	}
 	var encErr error
 	d.reply(c.Seq, b, func(dst []byte) []byte {
-		out, err := d.codec.Encode(dst, resp, c.Req.ID, c.ResponseSet)
+		out, err := d.encode(dst, resp, c.Req.ID, c.ResponseSet)
 		if err != nil {
 			encErr = err
 			return d.codec.ErrorReply(dst, &c.Req, protocols.ReasonNoHealthyUpstream, "metamesh: bad upstream response: "+err.Error())

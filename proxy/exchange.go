@@ -302,7 +302,7 @@ func (ex *exchange) abandonLocked() {
 func (ex *exchange) respondLocked(b *wire.Batch, resp *protocols.Message) {
 	d := ex.d
 	d.reply(ex.seq, b, func(dst []byte) []byte {
-		out, err := d.codec.Encode(dst, resp, ex.req.ID, ex.rt.ResponseSet)
+		out, err := d.encode(dst, resp, ex.req.ID, ex.rt.ResponseSet)
 		if err != nil {
 			d.srv.log.Warn("could not re-encode an upstream response", zap.String("cluster", ex.cl.Name), zap.Error(err))
 			return d.codec.ErrorReply(dst, &ex.req, protocols.ReasonNoHealthyUpstream, "metamesh: bad upstream response: "+err.Error())

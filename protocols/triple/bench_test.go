@@ -81,3 +81,26 @@ func BenchmarkEncodeMutation(b *testing.B) {
 		dst, _ = c.Encode(dst[:0], &m, 77, set)
 	}
 }
+
+// BenchmarkConnEncode writes one unary request on a connection through its
+// peer's flow control (send.go): the common case, a message that fits the
+// windows (the peer's credit is given back each time, as its WINDOW_UPDATEs
+// would).
+func BenchmarkConnEncode(b *testing.B) {
+	c := newCodec().(*Codec)
+	d := newConnDecoder(c, false)
+	var m protocols.Message
+	if _, err := c.Decode(sampleRequest(b, 1, "batchjob", "true"), &m); err != nil {
+		b.Fatal(err)
+	}
+	var out []byte
+	credit := uint32(len(grpcMessage("alice")))
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if out, err = d.Encode(out[:0], &m, 7, nil); err != nil {
+			b.Fatal(err)
+		}
+		d.send.windowUpdate(0, credit)
+	}
+}

@@ -27,6 +27,7 @@ type connDecoder struct {
 	streams map[uint32]*stream
 	out     []byte               // the last message, in the codec's own form
 	limits  protocols.PeerLimits // an upstream's SETTINGS and GOAWAY
+	send    *sendWindow          // the peer's flow control of what the proxy sends (send.go)
 }
 
 // stream is what arrived of one open stream.
@@ -49,7 +50,7 @@ func (s *source) Read(p []byte) (int, error) {
 }
 
 func newConnDecoder(c *Codec, server bool) *connDecoder {
-	d := &connDecoder{c: c, server: server, preface: server, streams: make(map[uint32]*stream)}
+	d := &connDecoder{c: c, server: server, preface: server, streams: make(map[uint32]*stream), send: newSendWindow()}
 	d.fr = http2.NewFramer(&d.owed, &d.src)
 	d.fr.SetMaxReadFrameSize(maxFrameSize)
 	d.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
@@ -57,11 +58,12 @@ func newConnDecoder(c *Codec, server bool) *connDecoder {
 	return d
 }
 
-// Owed appends the frames owed to the peer and forgets them.
+// Owed appends the frames owed to the peer and forgets them: ACKs and
+// credit, and the frames its flow control let go since (send.go).
 func (d *connDecoder) Owed(dst []byte) []byte {
 	dst = append(dst, d.owed.b...)
 	d.owed.b = d.owed.b[:0]
-	return dst
+	return d.send.takeReady(dst)
 }
 
 // Decode consumes the client preface, one frame, or one whole header block
@@ -94,6 +96,8 @@ func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 		}
 	case *http2.GoAwayFrame:
 		d.goAway(f)
+	case *http2.WindowUpdateFrame:
+		d.send.windowUpdate(f.StreamID, f.Increment)
 	case *http2.PingFrame:
 		if !f.IsAck() {
 			err = d.fr.WritePing(true, f.Data)
@@ -103,8 +107,8 @@ func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 	case *http2.PushPromiseFrame:
 		err = fmt.Errorf("triple: PUSH_PROMISE, which the proxy's SETTINGS disabled")
 	}
-	// WINDOW_UPDATE, PRIORITY, a client's GOAWAY and unknown frames
-	// change nothing the proxy keeps (README.md, Limits).
+	// PRIORITY, a client's GOAWAY and unknown frames change nothing the
+	// proxy keeps (README.md, Limits).
 	if err != nil {
 		return 0, err
 	}
@@ -118,6 +122,9 @@ func (d *connDecoder) PeerLimits() protocols.PeerLimits { return d.limits }
 // settings notes an upstream's SETTINGS_MAX_CONCURRENT_STREAMS (a later
 // SETTINGS frame may change it).
 func (d *connDecoder) settings(f *http2.SettingsFrame) {
+	if v, ok := f.Value(http2.SettingInitialWindowSize); ok {
+		d.send.setInitial(v)
+	}
 	if d.server {
 		return
 	}
@@ -237,6 +244,7 @@ func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
 // cleanly).
 func (d *connDecoder) reset(f *http2.RSTStreamFrame, msg *protocols.Message) error {
 	delete(d.streams, f.StreamID)
+	d.send.reset(f.StreamID)
 	if d.server || f.ErrCode == http2.ErrCodeNo || f.StreamID%2 == 0 {
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -51,22 +50,30 @@ type conn struct {
 	mu     sync.Mutex
 	calls  pairing
 	closed bool
-	// forgotten is set once the pool no longer holds the connection.
-	forgotten atomic.Bool
+	// forgotten is set once the pool no longer holds the connection
+	// (under the pool's mu).
+	forgotten bool
 	handshake int         // replies to the codec's handshake still to come; read loop only
 	sweep     *time.Timer // fails calls past the default timeout (sweep.go)
 	sweeping  bool        // sweep is armed
 	lease                 // a dedicated connection's state (acquire_dedicated.go)
 	// dec reads a codec's connection whose frames need its state
 	// (protocols.ConnCodec); nil for other codecs.
-	dec  protocols.ConnDecoder
-	peer // the server's limits, when dec has them (limits.go)
+	dec protocols.ConnDecoder
+	// encode writes a call's request: the codec's Encode, or dec's when
+	// the server's flow control limits what may be sent
+	// (protocols.ConnEncoder).
+	encode func(dst []byte, msg *protocols.Message, id uint64, set []protocols.Header) ([]byte, error)
+	peer   // the server's limits, when dec has them (limits.go)
 }
 
 func newConn(p *Pool, home holder, nc net.Conn) *conn {
-	cn := &conn{pool: p, home: home, nc: nc, w: wire.NewWriter(nc, 0), calls: p.pairing()}
+	cn := &conn{pool: p, home: home, nc: nc, w: wire.NewWriter(nc, 0), calls: p.pairing(), encode: p.codec.Encode}
 	if cc, ok := p.codec.(protocols.ConnCodec); ok {
 		cn.dec = cc.NewConnDecoder(false)
+		if ce, ok := cn.dec.(protocols.ConnEncoder); ok {
+			cn.encode = ce.Encode
+		}
 		if pl, ok := cn.dec.(protocols.PeerLimiter); ok {
 			cn.peer.limiter, cn.peer.settled = pl, make(chan struct{})
 		}
@@ -119,7 +126,6 @@ func Cancel(c *Call) (took bool, after func()) {
 // await its response. The frame is queued under cn.mu so that the order
 // of registration is the order on the wire.
 func (cn *conn) send(c *Call, b *wire.Batch) error {
-	codec := cn.pool.codec
 	twoWay := c.Req.Kind != protocols.KindOneway
 	cn.mu.Lock()
 	if cn.closed {
@@ -133,7 +139,7 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 	id := cn.calls.id(c)
 	var encErr error
 	err := cn.w.Queue(func(dst []byte) []byte {
-		out, e := codec.Encode(dst, &c.Req, id, c.Set)
+		out, e := cn.encode(dst, &c.Req, id, c.Set)
 		if e != nil {
 			encErr = e
 			return dst

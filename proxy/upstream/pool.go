@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,15 +193,13 @@ func (p *Pool) Send(c *Call, b *wire.Batch) error {
 			full++
 		case errors.Is(err, errStale):
 			// A connection that died but is still in the pool (its read
-			// loop has not seen the close yet) is dropped by send; ask
-			// for another. Another goroutine may be closing cn (its read
-			// loop saw the end): let it take cn out of the pool before
-			// asking again, or the pool hands cn out again (or counts it
-			// against the limit).
+			// loop has not seen the close yet); ask for another. Another
+			// goroutine may still be closing cn (its read loop saw the
+			// end): take cn out of the pool now, or the pool hands it out
+			// again (or counts it against the limit) until that goroutine
+			// gets there.
 			stale++
-			for i := 0; i < 1000 && !cn.forgotten.Load(); i++ {
-				runtime.Gosched()
-			}
+			p.forget(cn)
 		default:
 			return err
 		}
@@ -236,12 +233,17 @@ func (p *Pool) lockOpen() error {
 	return nil
 }
 
-// forget drops a dead connection from the pool.
+// forget drops a dead connection from the pool, once however many
+// goroutines find it dead.
 func (p *Pool) forget(cn *conn) {
 	p.mu.Lock()
+	if cn.forgotten {
+		p.mu.Unlock()
+		return
+	}
 	cn.home.forget(cn)
+	cn.forgotten = true
 	p.mu.Unlock()
-	cn.forgotten.Store(true)
 	if p.stats.ConnClosed != nil {
 		p.stats.ConnClosed(p.addr)
 	}

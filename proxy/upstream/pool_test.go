@@ -296,6 +296,9 @@ func TestDrain(t *testing.T) {
 			if e := rcv.wait(t, 1)[0]; !e.respond || e.payload != "quick" {
 				t.Fatalf("quick call: %+v", e)
 			}
+			// The pool counts a connection once dialed, the server once
+			// it accepted it: the count may lag.
+			eventually(t, "the server to accept two connections", func() bool { return srv.accepted.Load() >= 2 })
 			if got := srv.accepted.Load(); got != 2 {
 				t.Fatalf("%d connections, want 2 (one busy, one idle)", got)
 			}
