@@ -109,19 +109,9 @@ func TestGlobalRateLimitFromMetaRouter(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	awayFromMinuteEnd(t)
-	passed, limited := 0, 0
-	for i := range 30 {
-		reply, err := clients[i%2].Call(ctx, "sayHello", payload(0, i))
-		switch {
-		case err == nil && reply == "v1|"+payload(0, i):
-			passed++
-		case err != nil && strings.Contains(err.Error(), "rate limited"):
-			limited++
-		default:
-			t.Fatalf("call %d: %q, %v", i, reply, err)
-		}
-	}
+	passed, limited := countLimited(t, func(i int) (string, error) {
+		return clients[i%2].Call(ctx, "sayHello", payload(0, i))
+	})
 	var counted float64
 	for _, c := range runs[:2] {
 		counted += metricValue(get(t, c.admin, "/metrics"), "metamesh_rate_limited_total")

@@ -44,6 +44,26 @@ func awayFromMinuteEnd(t *testing.T) {
 	}
 }
 
+// countLimited makes 30 calls, away from the minute's end, call(i) sending
+// payload(0, i), and counts those that passed (the reply "v1|" + payload)
+// and those refused as rate limited; any other outcome fails the test.
+func countLimited(t *testing.T, call func(i int) (string, error)) (passed, limited int) {
+	t.Helper()
+	awayFromMinuteEnd(t)
+	for i := range 30 {
+		reply, err := call(i)
+		switch {
+		case err == nil && reply == "v1|"+payload(0, i):
+			passed++
+		case err != nil && strings.Contains(err.Error(), "rate limited"):
+			limited++
+		default:
+			t.Fatalf("call %d: %q, %v", i, reply, err)
+		}
+	}
+	return passed, limited
+}
+
 // TestGlobalRateLimitDubbo: Envoy's own rate-limit service, counting in a
 // real redis-server, limits sayHello to 10 a minute (Aeraki's demo). Two
 // metamesh proxies ask it about each sayHello of real dubbo-go clients:
@@ -70,25 +90,16 @@ func TestGlobalRateLimitDubbo(t *testing.T) {
 	denyClient := newClient(t, deny.Listen, dubboclient.Options{})
 	ctx := context.Background()
 
-	awayFromMinuteEnd(t)
-	passed, limited := 0, 0
-	for i := range 30 {
+	passed, limited := countLimited(t, func(i int) (string, error) {
 		reply, err := clients[i%2].Call(ctx, "sayHello", payload(0, i))
-		switch {
-		case err == nil && reply == "v1|"+payload(0, i):
-			passed++
-		case err != nil && strings.Contains(err.Error(), "rate limited"):
-			limited++
-		default:
-			t.Fatalf("call %d: %q, %v", i, reply, err)
-		}
 		if i == 0 {
 			// Another method is not limited, and asks nothing.
 			if reply, err := clients[1].Sleep(ctx, 0); err != nil {
 				t.Fatalf("Sleep(0) through a limit on sayHello: %q, %v", reply, err)
 			}
 		}
-	}
+		return reply, err
+	})
 	var counted float64
 	for _, s := range srvs {
 		counted += testutil.ToFloat64(s.Metrics().RateLimit.Limited.WithLabelValues("dubbo", "global"))
@@ -129,19 +140,9 @@ func TestGlobalRateLimitThrift(t *testing.T) {
 		clients[i] = thrift.Dial(t, listen, combo)
 	}
 	ctx := context.Background()
-	awayFromMinuteEnd(t)
-	passed, limited := 0, 0
-	for i := range 30 {
-		got, err := clients[i%2].Echo(ctx, payload(0, i))
-		switch {
-		case err == nil && got == "v1|"+payload(0, i):
-			passed++
-		case err != nil && strings.Contains(err.Error(), "rate limited"):
-			limited++
-		default:
-			t.Fatalf("call %d: %q, %v", i, got, err)
-		}
-	}
+	passed, limited := countLimited(t, func(i int) (string, error) {
+		return clients[i%2].Echo(ctx, payload(0, i))
+	})
 	var counted float64
 	for _, s := range srvs {
 		counted += testutil.ToFloat64(s.Metrics().RateLimit.Limited.WithLabelValues("thrift", "global"))
