@@ -62,6 +62,27 @@ type routes struct {
 // names it.
 const rlsCluster = "outbound|8081||rate-limit-server.istio-system.svc.cluster.local"
 
+// metaListener is the YAML of one listener resource, to follow
+// "resources:": the meta-protocol proxy named name on 127.0.0.1:port,
+// decoding codec, routed by the route configuration of the same name. It
+// ends inside the proxy's typed_config, so more of its fields may follow at
+// the same indent. Templates call it as {{listener name codec port}}.
+func metaListener(name, codec, port string) string {
+	return fmt.Sprintf(`- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: %[1]s
+  address: {socket_address: {address: 127.0.0.1, port_value: %[3]s}}
+  filter_chains:
+  - filters:
+    - name: metamesh.meta_protocol_proxy
+      typed_config:
+        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
+        codec: %[2]s
+        route_config_name: %[1]s`, name, codec, port)
+}
+
+// listenerFuncs gives templates metaListener as "listener".
+var listenerFuncs = template.FuncMap{"listener": metaListener}
+
 var tmpl = template.Must(template.New("").Parse(`
 resources:
 - "@type": type.googleapis.com/envoy.config.listener.v3.Listener

@@ -36,18 +36,9 @@ import (
 // tripleTmpl is the proxy config of the Triple tests: calls of method
 // Attachment go to v1 with a header set; batchjob=true goes to v2; the
 // rest splits 80/20.
-var tripleTmpl = template.Must(template.New("").Parse(`
+var tripleTmpl = template.Must(template.New("").Funcs(listenerFuncs).Parse(`
 resources:
-- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
-  name: triple
-  address: {socket_address: {address: 127.0.0.1, port_value: {{.Port}}}}
-  filter_chains:
-  - filters:
-    - name: metamesh.meta_protocol_proxy
-      typed_config:
-        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
-        codec: triple
-        route_config_name: triple
+{{listener "triple" "triple" .Port}}
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
   name: triple
   virtual_hosts:

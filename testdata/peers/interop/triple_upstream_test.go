@@ -114,16 +114,7 @@ func limitsProxy(t testing.TB, upstream string) string {
 	listen := harness.FreeAddr(t)
 	res, err := xdsapi.Parse(fmt.Appendf(nil, `
 resources:
-- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
-  name: triple
-  address: {socket_address: {address: 127.0.0.1, port_value: %s}}
-  filter_chains:
-  - filters:
-    - name: metamesh.meta_protocol_proxy
-      typed_config:
-        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
-        codec: triple
-        route_config_name: triple
+%s
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
   name: triple
   virtual_hosts:
@@ -142,7 +133,7 @@ resources:
     endpoints:
     - lb_endpoints:
       - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %s}}}
-`, routes{}.Port(listen), limitService, routes{}.Port(upstream)))
+`, metaListener("triple", "triple", routes{}.Port(listen)), limitService, routes{}.Port(upstream)))
 	if err != nil {
 		t.Fatal(err)
 	}
