@@ -152,7 +152,7 @@ func sampleVirtualHost(t *testing.T, out *Output, mr *v1alpha1.MetaRouter) any {
 }
 
 // canonical is m as JSON values.
-func canonical(t *testing.T, m proto.Message) any {
+func canonical(t testing.TB, m proto.Message) any {
 	t.Helper()
 	b, err := protojson.Marshal(m)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
@@ -172,19 +171,8 @@ func readInput(t testing.TB, path string) *Input {
 // is deliberately unstable in spacing, so it is re-encoded), then YAML.
 func render(t testing.TB, out *Output) []byte {
 	t.Helper()
-	canon := func(m proto.Message) any {
-		b, err := protojson.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v any
-		if err := json.Unmarshal(b, &v); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
 	doc := map[string]any{}
-	add := func(key string, m proto.Message) { doc[key] = append(asList(doc[key]), canon(m)) }
+	add := func(key string, m proto.Message) { doc[key] = append(asList(doc[key]), canonical(t, m)) }
 	for _, m := range out.Resources.Listeners {
 		add("listeners", m)
 	}
