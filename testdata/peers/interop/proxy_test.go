@@ -83,18 +83,9 @@ func metaListener(name, codec, port string) string {
 // listenerFuncs gives templates metaListener as "listener".
 var listenerFuncs = template.FuncMap{"listener": metaListener}
 
-var tmpl = template.Must(template.New("").Parse(`
+var tmpl = template.Must(template.New("").Funcs(listenerFuncs).Parse(`
 resources:
-- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
-  name: dubbo
-  address: {socket_address: {address: 127.0.0.1, port_value: {{.Port .Listen}}}}
-  filter_chains:
-  - filters:
-    - name: metamesh.meta_protocol_proxy
-      typed_config:
-        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
-        codec: dubbo
-        route_config_name: dubbo
+{{listener "dubbo" "dubbo" (.Port .Listen)}}
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
   name: dubbo
   virtual_hosts:

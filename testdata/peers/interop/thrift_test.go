@@ -43,19 +43,10 @@ type thriftRoutes struct {
 	Global, RLS string
 }
 
-var thriftTmpl = template.Must(template.New("").Parse(`
+var thriftTmpl = template.Must(template.New("").Funcs(listenerFuncs).Parse(`
 resources:
-- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
-  name: thrift
-  address: {socket_address: {address: 127.0.0.1, port_value: {{.Port .Listen}}}}
-  filter_chains:
-  - filters:
-    - name: metamesh.meta_protocol_proxy
-      typed_config:
-        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
-        codec: thrift
+{{listener "thrift" "thrift" (.Port .Listen)}}
         codec_config: {onewayMethods: [fire], upstream: {{.Upstream}}}
-        route_config_name: thrift
         default_service: Echo
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
   name: thrift

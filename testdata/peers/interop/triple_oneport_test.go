@@ -17,18 +17,9 @@ import (
 
 // onePortTmpl is one dubbo listener whose routes name a Dubbo2 service
 // (the greeter), a Triple one (dubbo-go's) and a plain gRPC one.
-var onePortTmpl = template.Must(template.New("").Parse(`
+var onePortTmpl = template.Must(template.New("").Funcs(listenerFuncs).Parse(`
 resources:
-- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
-  name: rpc
-  address: {socket_address: {address: 127.0.0.1, port_value: {{.Port .Listen}}}}
-  filter_chains:
-  - filters:
-    - name: metamesh.meta_protocol_proxy
-      typed_config:
-        "@type": type.googleapis.com/metamesh.proxy.v1alpha1.MetaProtocolProxy
-        codec: dubbo
-        route_config_name: rpc
+{{listener "rpc" "dubbo" (.Port .Listen)}}
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
   name: rpc
   virtual_hosts:
