@@ -80,6 +80,21 @@ func metaListener(name, codec, port string) string {
         route_config_name: %[1]s`, name, codec, port)
 }
 
+// resourcesFrom is the xDS resources that tpl writes from data; the test
+// fails, showing the YAML, when they do not parse.
+func resourcesFrom(t testing.TB, tpl *template.Template, data any) *xdsapi.Resources {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := tpl.Execute(&buf, data); err != nil {
+		t.Fatal(err)
+	}
+	res, err := xdsapi.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, buf.String())
+	}
+	return res
+}
+
 // listenerFuncs gives templates metaListener as "listener".
 var listenerFuncs = template.FuncMap{"listener": metaListener}
 
@@ -175,15 +190,7 @@ func (r routes) resources(t testing.TB) *xdsapi.Resources {
 	if r.Mutation == "" {
 		r.Mutation = "metamesh"
 	}
-	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, r); err != nil {
-		t.Fatal(err)
-	}
-	res, err := xdsapi.Parse(buf.Bytes())
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, buf.String())
-	}
-	return res
+	return resourcesFrom(t, tmpl, r)
 }
 
 // startProxy runs a proxy in this process on r.

@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	athrift "github.com/apache/thrift/lib/go/thrift"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/metamesh/metamesh/crds/xdsapi"
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
@@ -125,14 +123,7 @@ func startThriftProxy(t testing.TB, r thriftRoutes, combo thrift.Combo) (listen 
 	t.Helper()
 	v1, v2 = thrift.StartServer(t, "v1", combo), thrift.StartServer(t, "v2", combo)
 	r.Listen, r.V1, r.V2 = harness.FreeAddr(t), v1.Addr, v2.Addr
-	var buf bytes.Buffer
-	if err := thriftTmpl.Execute(&buf, r); err != nil {
-		t.Fatal(err)
-	}
-	res, err := xdsapi.Parse(buf.Bytes())
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, buf.String())
-	}
+	res := resourcesFrom(t, thriftTmpl, r)
 	srv = proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
 	if err := srv.Apply(res); err != nil {
 		t.Fatalf("apply: %v", err)

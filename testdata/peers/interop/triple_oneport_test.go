@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -68,15 +67,7 @@ func (onePort) GRPCService() string     { return grpcService }
 func (onePort) Port(addr string) string { return routes{}.Port(addr) }
 func (o onePort) resources(t testing.TB) *xdsapi.Resources {
 	t.Helper()
-	var buf bytes.Buffer
-	if err := onePortTmpl.Execute(&buf, o); err != nil {
-		t.Fatal(err)
-	}
-	res, err := xdsapi.Parse(buf.Bytes())
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, buf.String())
-	}
-	return res
+	return resourcesFrom(t, onePortTmpl, o)
 }
 
 // Dubbo2 and Triple on one port: one dubbo listener serves a real

@@ -105,15 +105,7 @@ func (r tripleRoutes) Ports() map[string]string {
 }
 func (r tripleRoutes) resources(t testing.TB) *xdsapi.Resources {
 	t.Helper()
-	var buf bytes.Buffer
-	if err := tripleTmpl.Execute(&buf, r); err != nil {
-		t.Fatal(err)
-	}
-	res, err := xdsapi.Parse(buf.Bytes())
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, buf.String())
-	}
-	return res
+	return resourcesFrom(t, tripleTmpl, r)
 }
 
 const tripleIface = tripletest.Interface
