@@ -96,6 +96,9 @@ func TestMultiplexedConcurrentSends(t *testing.T) {
 	// The pool grows in the background while traffic flows, to exactly
 	// MaxConnections.
 	fill(t, pool, srv, rcv, protocols.Multiplexed, 3)
+	// The pool counts a connection once dialed, the server once its
+	// accept loop runs: wait for it.
+	eventually(t, "the server to accept 3 connections", func() bool { return srv.accepted.Load() >= 3 })
 	if got := srv.accepted.Load(); got != 3 {
 		t.Errorf("%d connections, want MaxConnections (3)", got)
 	}
