@@ -28,6 +28,8 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/metamesh/metamesh/proxy/xdsclient"
 )
 
 // sidecar is a simulated proxy on delta ADS, as metamesh proxies are by
@@ -132,9 +134,10 @@ func (f *fleet) stop() {
 }
 
 func (sc *sidecar) run(ctx context.Context, addr, node string, acked chan struct{}) error {
-	// The windows are the proxy's (xdsclient.ReceiveWindow).
+	// The windows and read buffer are the proxy's.
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithInitialWindowSize(4<<20), grpc.WithInitialConnWindowSize(4<<20),
+		grpc.WithInitialWindowSize(xdsclient.ReceiveWindow), grpc.WithInitialConnWindowSize(xdsclient.ReceiveWindow),
+		grpc.WithReadBufferSize(xdsclient.ReadBufferSize),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
 		return err
