@@ -3,7 +3,6 @@ package upstream_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -329,12 +328,7 @@ func TestDrain(t *testing.T) {
 }
 
 func TestDialFailure(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := closedAddr(t)
 	for _, model := range models {
 		t.Run(model.String(), func(t *testing.T) {
 			pool, st := newPool(t, addr, model, 1)
@@ -506,12 +500,7 @@ func fill(t *testing.T, pool *upstream.Pool, srv *server, rcv *recorder, model p
 func TestDialBackoff(t *testing.T) {
 	for _, model := range models {
 		t.Run(model.String(), func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			_ = ln.Close()
+			addr := closedAddr(t)
 			maxConns := 2
 			if model == protocols.Exclusive {
 				maxConns = 1
