@@ -3,7 +3,6 @@ package upstream_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -96,6 +95,9 @@ func TestMultiplexedConcurrentSends(t *testing.T) {
 	// The pool grows in the background while traffic flows, to exactly
 	// MaxConnections.
 	fill(t, pool, srv, rcv, protocols.Multiplexed, 3)
+	// The pool counts a connection once dialed, the server once its
+	// accept loop runs: wait for it.
+	eventually(t, "the server to accept 3 connections", func() bool { return srv.accepted.Load() >= 3 })
 	if got := srv.accepted.Load(); got != 3 {
 		t.Errorf("%d connections, want MaxConnections (3)", got)
 	}
@@ -326,12 +328,7 @@ func TestDrain(t *testing.T) {
 }
 
 func TestDialFailure(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := closedAddr(t)
 	for _, model := range models {
 		t.Run(model.String(), func(t *testing.T) {
 			pool, st := newPool(t, addr, model, 1)
@@ -503,12 +500,7 @@ func fill(t *testing.T, pool *upstream.Pool, srv *server, rcv *recorder, model p
 func TestDialBackoff(t *testing.T) {
 	for _, model := range models {
 		t.Run(model.String(), func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			_ = ln.Close()
+			addr := closedAddr(t)
 			maxConns := 2
 			if model == protocols.Exclusive {
 				maxConns = 1

@@ -16,18 +16,21 @@ import (
 
 // RegistryServer is a real ZooKeeper or etcd server for one test, on a
 // free 127.0.0.1 port with a temporary data folder. Stop and Start keep
-// the port and the data, as a restart does.
+// the port and the data, as a restart does: while stopped, its ports are
+// held (reserve.go), so no other process takes them meanwhile.
 type RegistryServer struct {
 	// Addr is the client address, 127.0.0.1:PORT.
 	Addr string
 	// Kind is "zookeeper" or "etcd": the scheme of its registry URL.
 	Kind string
 
-	args []string
-	dir  string
-	out  *SyncBuffer
-	cmd  *exec.Cmd
-	done chan struct{}
+	args  []string
+	ports []int // the ports it listens on, held while it is stopped
+	held  []int // the sockets holding them (reserve.go)
+	dir   string
+	out   *SyncBuffer
+	cmd   *exec.Cmd
+	done  chan struct{}
 	// ready reports whether the server at addr serves clients (nil: it
 	// accepts connections).
 	ready func(addr string) bool
@@ -54,7 +57,7 @@ func StartZooKeeper(t testing.TB) *RegistryServer {
 	if err := os.WriteFile(filepath.Join(dir, "zoo.cfg"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &RegistryServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Kind: "zookeeper", dir: dir, out: &SyncBuffer{},
+	s := &RegistryServer{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Kind: "zookeeper", dir: dir, out: &SyncBuffer{}, ports: []int{port},
 		args: []string{java, "-Xmx256m", "-cp", "/etc/zookeeper/conf:" + zooKeeperJar,
 			"org.apache.zookeeper.server.ZooKeeperServerMain", filepath.Join(dir, "zoo.cfg")}}
 	s.ready = zooKeeperServing
@@ -72,7 +75,7 @@ func StartEtcd(t testing.TB) *RegistryServer {
 	}
 	dir := t.TempDir()
 	client, peer := FreeAddr(t), FreeAddr(t)
-	s := &RegistryServer{Addr: client, Kind: "etcd", dir: dir, out: &SyncBuffer{},
+	s := &RegistryServer{Addr: client, Kind: "etcd", dir: dir, out: &SyncBuffer{}, ports: []int{portOf(t, client), portOf(t, peer)},
 		args: []string{etcd, "--name", "registry", "--data-dir", filepath.Join(dir, "data"),
 			"--listen-client-urls", "http://" + client, "--advertise-client-urls", "http://" + client,
 			"--listen-peer-urls", "http://" + peer, "--initial-advertise-peer-urls", "http://" + peer,
@@ -86,6 +89,7 @@ func (s *RegistryServer) run(t testing.TB) {
 	s.Start(t)
 	t.Cleanup(func() {
 		s.Stop()
+		s.release()
 		if t.Failed() {
 			t.Logf("%s server output (tail):\n%s", s.Kind, tail(s.out.String(), 4000))
 		}
@@ -107,6 +111,7 @@ func (s *RegistryServer) Start(t testing.TB) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if s.serving() {
+			s.release() // the server has its ports now
 			return
 		}
 		select {
@@ -129,6 +134,7 @@ func (s *RegistryServer) Stop() {
 	_ = s.cmd.Process.Kill()
 	<-s.done
 	s.cmd = nil
+	s.reserve()
 }
 
 func tail(s string, n int) string {
