@@ -201,14 +201,6 @@ var echoDesc = grpc.ServiceDesc{
 		}
 		md, _ := grpcmd.FromIncomingContext(ctx)
 		return wrapperspb.String(strings.Join(md.Get(in.GetValue()), ",")), nil
-	}}, {MethodName: "Wait", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-		// Never answers in time: returns when the call is cancelled or
-		// after 5 s.
-		select {
-		case <-ctx.Done():
-		case <-time.After(5 * time.Second):
-		}
-		return nil, grpcstatus.Error(codes.Aborted, "waited")
 	}}},
 }
 
@@ -223,6 +215,26 @@ func startGRPCEcho(t testing.TB) string {
 	s.RegisterService(&echoDesc, echoServer{})
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(s.Stop)
+	return ln.Addr().String()
+}
+
+// startSilent serves HTTP/2 without TLS on a free port, answering no
+// request until its client gives up. Unlike a gRPC server it keeps no
+// deadline of its own from grpc-timeout (grpc-go's resets the stream when
+// it passes, racing the proxy's timer), so only the proxy ends a call.
+func startSilent(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proto http.Protocols
+	proto.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Protocols: &proto, Handler: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String()
 }
 
@@ -253,10 +265,11 @@ func grpcThroughProxy(t *testing.T, listen string) {
 
 // grpc-timeout is the call's timeout when it is smaller than the route's:
 // a net/http HTTP/2 client (which, unlike grpc-go, sends grpc-timeout
-// without timing the call itself) calls a method that never answers, and
-// the proxy's DEADLINE_EXCEEDED names the timeout it applied.
+// without timing the call itself) calls a server that never answers (and
+// keeps no deadline itself), and the proxy's DEADLINE_EXCEEDED names the
+// timeout it applied.
 func TestTripleGRPCTimeout(t *testing.T) {
-	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startGRPCEcho(t)}
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startSilent(t)}
 	startProxyWith(t, r.resources(t))
 	var proto http.Protocols
 	proto.SetUnencryptedHTTP2(true)
