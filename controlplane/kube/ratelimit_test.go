@@ -28,7 +28,7 @@ func TestBuildRateLimitService(t *testing.T) {
 		ObjectMeta:  metav1.ObjectMeta{Namespace: "istio-system", Name: "rate-limit-server-abc", Labels: map[string]string{discoveryv1.LabelServiceName: "rate-limit-server"}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}, {Name: ptr.To("grpc"), Port: ptr.To[int32](8081)}},
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.9.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"198.18.9.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 	})
 	if n := len(build(l, "cluster.local").input.ServiceEntries); n != 1 {
 		t.Fatalf("%d ServiceEntries with no limit naming the rate-limit server, want the greeter's alone", n)
@@ -55,7 +55,7 @@ func TestBuildRateLimitService(t *testing.T) {
 	if c := out.Status["MetaRouter/shop/greeter"].Get(v1alpha1.ConditionAccepted); c == nil || c.Status != metav1.ConditionTrue {
 		t.Fatalf("MetaRouter Accepted = %+v", c)
 	}
-	if got, want := endpointsOf(out, rls), []string{"10.0.9.1:8081"}; !reflect.DeepEqual(got, want) {
+	if got, want := endpointsOf(out, rls), []string{"198.18.9.1:8081"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("endpoints of %s = %v, want %v", rls, got, want)
 	}
 	for _, l := range out.Resources.Listeners {

@@ -95,7 +95,7 @@ func TestRegistryUnreachableStatus(t *testing.T) {
 		}
 	})
 	sink := <-src.sinks
-	provider := registry.Provider{Address: "10.0.0.1", Port: 20880, Params: map[string]string{"version": "1.0.0"}}
+	provider := registry.Provider{Address: "198.18.0.1", Port: 20880, Params: map[string]string{"version": "1.0.0"}}
 	sink.ReplaceAll(url, map[string][]registry.Provider{"org.example.Greeter": {provider}, "org.example.Own": {provider}})
 	sink.Available(url, true)
 
