@@ -95,8 +95,23 @@ func resourcesFrom(t testing.TB, tpl *template.Template, data any) *xdsapi.Resou
 	return res
 }
 
-// listenerFuncs gives templates metaListener as "listener".
-var listenerFuncs = template.FuncMap{"listener": metaListener}
+// rlsClusterYAML is the YAML of the rate-limit service's cluster
+// (rlsCluster) with its one endpoint at addr, to follow "resources:".
+// Templates call it as {{rlsCluster addr}}.
+func rlsClusterYAML(addr string) string {
+	return fmt.Sprintf(`- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+  name: "%[1]s"
+  type: STATIC
+  load_assignment:
+    cluster_name: "%[1]s"
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %[2]s}}}`, rlsCluster, routes{}.Port(addr))
+}
+
+// listenerFuncs gives templates metaListener as "listener" and
+// rlsClusterYAML as "rlsCluster".
+var listenerFuncs = template.FuncMap{"listener": metaListener, "rlsCluster": rlsClusterYAML}
 
 var tmpl = template.Must(template.New("").Funcs(listenerFuncs).Parse(`
 resources:
@@ -155,18 +170,9 @@ resources:
       - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{$.Port $addr}}}}}
 {{- end}}
 {{- if .RLS}}
-- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
-  name: "{{.RLSCluster}}"
-  type: STATIC
-  load_assignment:
-    cluster_name: "{{.RLSCluster}}"
-    endpoints:
-    - lb_endpoints:
-      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.Port .RLS}}}}}
+{{rlsCluster .RLS}}
 {{- end}}
 `))
-
-func (r routes) RLSCluster() string { return rlsCluster }
 
 func (r routes) Iface() string { return iface }
 

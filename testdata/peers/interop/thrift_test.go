@@ -96,18 +96,9 @@ resources:
       - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{$.Port $addr}}}}}
 {{- end}}
 {{- if .RLS}}
-- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
-  name: "{{.RLSCluster}}"
-  type: STATIC
-  load_assignment:
-    cluster_name: "{{.RLSCluster}}"
-    endpoints:
-    - lb_endpoints:
-      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: {{.Port .RLS}}}}}
+{{rlsCluster .RLS}}
 {{- end}}
 `))
-
-func (r thriftRoutes) RLSCluster() string { return rlsCluster }
 
 func (r thriftRoutes) Port(addr string) string { return routes{}.Port(addr) }
 
