@@ -18,19 +18,26 @@ import (
 
 // pubsubConfig fronts one redis-server with a codec that answers HELLO 3.
 func pubsubConfig(listen, upstream string) string {
+	return redisProtocolConfig("redis-resp3", "{resp3: true}", listen, upstream)
+}
+
+// redisProtocolConfig is the config of a proxy on listen for one
+// redis-server at upstream, through an ApplicationProtocol named name
+// whose Redis codec has codecConfig.
+func redisProtocolConfig(name, codecConfig, listen, upstream string) string {
 	return fmt.Sprintf(`apiVersion: metamesh.io/v1alpha1
 kind: ApplicationProtocol
-metadata: {name: redis-resp3}
-spec: {codec: redis, codecConfig: {resp3: true}}
+metadata: {name: %[1]s}
+spec: {codec: redis, codecConfig: %[2]s}
 ---
 apiVersion: metamesh.io/v1alpha1
 kind: ServiceEntry
 metadata: {name: cache, namespace: default}
 spec:
   hosts: [cache.redis]
-  ports: [{number: %s, name: redis, protocol: redis-resp3}]
-  endpoints: [{address: 127.0.0.1, ports: {redis: %s}}]
-`, portOf(listen), portOf(upstream))
+  ports: [{number: %[3]s, name: redis, protocol: %[1]s}]
+  endpoints: [{address: 127.0.0.1, ports: {redis: %[4]s}}]
+`, name, codecConfig, portOf(listen), portOf(upstream))
 }
 
 // TestRedisPubSub: go-redis subscribers through the proxy, RESP2 and

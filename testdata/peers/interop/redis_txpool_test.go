@@ -206,19 +206,7 @@ func TestRedisTxReuseWithUpstreamAuth(t *testing.T) {
 	direct := redis.NewClient(&redis.Options{Addr: up.Addr, Password: "s3cret", MaxRetries: -1})
 	t.Cleanup(func() { _ = direct.Close() })
 	listen := harness.FreeAddr(t)
-	applyConfigDir(t, fmt.Sprintf(`apiVersion: metamesh.io/v1alpha1
-kind: ApplicationProtocol
-metadata: {name: redis-auth}
-spec: {codec: redis, codecConfig: {upstreamPassword: s3cret}}
----
-apiVersion: metamesh.io/v1alpha1
-kind: ServiceEntry
-metadata: {name: cache, namespace: default}
-spec:
-  hosts: [cache.redis]
-  ports: [{number: %s, name: redis, protocol: redis-auth}]
-  endpoints: [{address: 127.0.0.1, ports: {redis: %s}}]
-`, portOf(listen), up.Port()))
+	applyConfigDir(t, redisProtocolConfig("redis-auth", "{upstreamPassword: s3cret}", listen, up.Addr))
 	c := redisClient(t, listen)
 	ctx := context.Background()
 	before := connectionsReceived(t, direct)
