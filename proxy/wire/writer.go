@@ -39,6 +39,7 @@ type Writer struct {
 	flushing bool // a flushing goroutine runs
 	stopped  bool // the connection is closed
 	done     chan struct{}
+	prog     progress // bytes queued and written, callbacks (progress.go)
 }
 
 // NewWriter returns the writer of conn. Its flushing goroutine runs only
@@ -85,7 +86,9 @@ func (w *Writer) Queue(encode func(dst []byte) []byte) error {
 	if w.pending == nil {
 		w.pending = getBuf()[:0]
 	}
+	before := len(w.pending)
 	w.pending = encode(w.pending)
+	w.prog.queued += uint64(len(w.pending) - before)
 	if len(w.pending) > w.maxPending {
 		n := len(w.pending)
 		w.mu.Unlock()
@@ -128,14 +131,19 @@ func (w *Writer) Flush() {
 		return
 	}
 	w.writing = true
+	var due []afterWait
 	for {
 		out := w.pending
 		w.pending = nil
 		w.mu.Unlock()
+		if due != nil {
+			runDue(due)
+		}
 
 		n, err := w.tryWrite(out)
 
 		w.mu.Lock()
+		due = w.wroteLocked(n)
 		if err != nil && !w.closed {
 			w.closed, w.err = true, err
 		}
@@ -151,6 +159,7 @@ func (w *Writer) Flush() {
 			}
 			w.writing = false
 			w.mu.Unlock()
+			runDue(due)
 			w.signal()
 			return
 		}
@@ -164,6 +173,7 @@ func (w *Writer) Flush() {
 	w.writing = false
 	closed := w.closed
 	w.mu.Unlock()
+	runDue(due)
 	if closed {
 		w.signal()
 	}
@@ -286,8 +296,13 @@ func (w *Writer) flushLoop() {
 			out := w.pending
 			w.pending, w.writing = nil, true
 			w.mu.Unlock()
-			_, err := w.conn.Write(out)
+			n, err := w.conn.Write(out)
 			w.mu.Lock()
+			if due := w.wroteLocked(n); due != nil {
+				w.mu.Unlock()
+				runDue(due)
+				w.mu.Lock()
+			}
 			if err != nil && !w.closed {
 				w.closed, w.err = true, err
 			}
@@ -297,6 +312,7 @@ func (w *Writer) flushLoop() {
 		}
 		if w.closed {
 			w.stopped, w.flushing = true, false
+			w.dropWaitersLocked()
 			w.mu.Unlock()
 			w.shutdown()
 			close(w.done)
