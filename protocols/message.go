@@ -59,11 +59,17 @@ type Message struct {
 	// Marks are codec-private offsets into Raw recorded by Decode for its
 	// own Encode (where the ID or the header block sits).
 	Marks [MarkCount]int
+	// More marks a response that does not end its request's answer: more
+	// responses to the same request follow, the last one without More (a
+	// streamed response, relayed part by part: Triple's HEADERS, each
+	// DATA frame, its trailers). Only ConnDecoders set it
+	// (docs/triple-streams.md).
+	More bool
 }
 
 // Reset clears m for reuse, keeping the header storage.
 func (m *Message) Reset() {
-	m.Kind, m.ID, m.Status, m.Raw = 0, 0, 0, nil
+	m.Kind, m.ID, m.Status, m.Raw, m.More = 0, 0, 0, nil, false
 	m.Marks = [MarkCount]int{}
 	m.Headers.Reset()
 }

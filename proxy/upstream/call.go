@@ -12,12 +12,17 @@ import (
 	"github.com/metamesh/metamesh/proxy/wire"
 )
 
-// Receiver is told the outcome of a Call. Exactly one of its methods runs
-// once for every two-way Call that Send accepted; none for a oneway Call.
+// Receiver is told the outcome of a Call. Exactly one outcome (a Respond
+// with a response without More, or a Fail) is told once for every two-way
+// Call that Send accepted; none for a oneway Call. Before it, a streamed
+// response's parts (responses with More: docs/triple-streams.md) each
+// come to Respond, in order, from the connection's read loop.
 type Receiver interface {
 	// Respond gets the decoded response. resp and its Raw bytes are only
 	// valid during the call. The receiver queues what it writes and adds
-	// the writer to b, which the caller flushes after its read batch.
+	// the writer to b, which the caller flushes after its read batch. A
+	// resp with More is a part of the answer: c still waits for the rest
+	// and must not be released.
 	Respond(c *Call, resp *protocols.Message, b *wire.Batch)
 	// Fail reports that no response will come; b as for Respond.
 	Fail(c *Call, reason protocols.Reason, err error, b *wire.Batch)
@@ -63,6 +68,9 @@ type Call struct {
 	cn       *conn // where a two-way call waits, set by send
 	id       uint64
 	resends  uint8 // times sent again, unprocessed (Resend)
+	// streaming: a part of its answer came (a response with More); the
+	// default timeout leaves it alone. Under its connection's mu.
+	streaming bool
 }
 
 var callPool = sync.Pool{New: func() any { return new(Call) }}
@@ -94,7 +102,7 @@ func BorrowCall(req *protocols.Message) *Call {
 func (c *Call) Release() {
 	c.Set, c.Host, c.Cluster, c.Log, c.Span, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil, nil, nil
 	c.Service, c.Route, c.ClusterName, c.Seq, c.Affinity, c.Dedicated = "", "", "", 0, 0, false
-	c.cn, c.id, c.resends = nil, 0, 0
+	c.cn, c.id, c.resends, c.streaming = nil, 0, 0, false
 	if c.borrowed {
 		// Drop the references to the lender's frame and headers.
 		c.Req, c.borrowed = protocols.Message{}, false

@@ -8,11 +8,15 @@ import (
 )
 
 // idCodec is a toy protocol: a 4-byte big-endian length of the rest, a
-// kind byte (protocols.Kind), an 8-byte request ID, then the payload. Its
-// Model is whatever the test needs.
+// kind byte (protocols.Kind, with moreBit set on a response that more
+// responses to the same request follow), an 8-byte request ID, then the
+// payload. Its Model is whatever the test needs.
 type idCodec struct{ model protocols.Model }
 
 const idHeader = 4 + 1 + 8
+
+// moreBit marks a part of a streamed response in the kind byte.
+const moreBit = 0x80
 
 func (c idCodec) Model() protocols.Model { return c.model }
 
@@ -28,7 +32,8 @@ func (c idCodec) Decode(buf []byte, msg *protocols.Message) (int, error) {
 	if len(buf) < 4+n {
 		return 0, nil
 	}
-	msg.Kind = protocols.Kind(buf[4])
+	msg.Kind = protocols.Kind(buf[4] &^ moreBit)
+	msg.More = buf[4]&moreBit != 0
 	msg.ID = binary.BigEndian.Uint64(buf[5:])
 	msg.Raw = buf[:4+n]
 	return 4 + n, nil

@@ -22,9 +22,10 @@ type pairing interface {
 	id(c *Call) uint64
 	// wait registers a two-way call that went out with id.
 	wait(c *Call, id uint64)
-	// take removes and returns the call resp answers. nil with a nil
-	// error: the reply is late and is dropped; with an error: the
-	// connection's replies no longer match its calls.
+	// take removes and returns the call resp answers (returns it and
+	// leaves it waiting when resp has More: a streamed response goes on).
+	// nil with a nil error: the reply is late and is dropped; with an
+	// error: the connection's replies no longer match its calls.
 	take(resp *protocols.Message) (*Call, error)
 	// pending is how many calls wait.
 	pending() int
@@ -238,8 +239,11 @@ func (cn *conn) readLoop() {
 			}
 			// Before the outcome is handled: an exclusive connection must
 			// be free for a request that follows this response, not get
-			// ErrOverloaded.
-			cn.settle()
+			// ErrOverloaded. A streamed response's parts before its last
+			// leave the call where it is.
+			if !m.More {
+				cn.settle()
+			}
 			c.Receiver.Respond(c, m, &batch)
 		}
 		return nil

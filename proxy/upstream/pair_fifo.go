@@ -25,11 +25,15 @@ func (q *fifo) id(c *Call) uint64 { return c.Req.ID }
 
 func (q *fifo) wait(c *Call, _ uint64) { q.calls = append(q.calls, c) }
 
-func (q *fifo) take(*protocols.Message) (*Call, error) {
+func (q *fifo) take(resp *protocols.Message) (*Call, error) {
 	if len(q.calls) == 0 {
 		return nil, errStray
 	}
 	c := q.calls[0]
+	if resp.More { // the oldest call's answer goes on
+		c.streaming = true
+		return c, nil
+	}
 	q.calls[0] = nil
 	q.calls = q.calls[1:]
 	return c, nil

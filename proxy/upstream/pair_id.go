@@ -35,9 +35,16 @@ func (q *byID) id(*Call) uint64 {
 func (q *byID) wait(c *Call, id uint64) { q.calls[id] = c }
 
 // take never fails: a reply to an ID nobody waits for is late (its call
-// timed out or was withdrawn) and is dropped.
+// timed out or was withdrawn) and is dropped. A reply with More leaves its
+// call waiting for the rest, which makes it a streaming call.
 func (q *byID) take(resp *protocols.Message) (*Call, error) {
 	c := q.calls[resp.ID]
+	if resp.More {
+		if c != nil {
+			c.streaming = true
+		}
+		return c, nil
+	}
 	delete(q.calls, resp.ID)
 	return c, nil
 }

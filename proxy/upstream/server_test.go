@@ -3,6 +3,7 @@ package upstream_test
 import (
 	"bufio"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -31,6 +32,7 @@ type server struct {
 	ln      net.Listener
 	release chan struct{}
 	zeroIDs bool // answer with ID 0 (pipelined peers pair by order)
+	streams bool // answer "stream N" and hold with parts (stream_call_test.go)
 	reverse int  // answer in batches of this many, last first
 
 	accepted, ended, heartbeats atomic.Int32
@@ -153,6 +155,12 @@ func (s *server) serve(nc net.Conn) {
 		s.sent = append(s.sent, req.payload)
 		s.mu.Unlock()
 		var out []byte
+		if s.streams {
+			if err := s.stream(nc, req); err != nil {
+				return
+			}
+			continue
+		}
 		switch req.payload {
 		case hold:
 			<-s.release
@@ -171,6 +179,32 @@ func (s *server) serve(nc net.Conn) {
 			return
 		}
 	}
+}
+
+// stream answers req with the parts of a streamed response (a server
+// with streams set).
+func (s *server) stream(nc net.Conn, req request) error {
+	var n int
+	if _, err := fmt.Sscanf(req.payload, "stream %d", &n); err != nil && req.payload != hold {
+		_, err := nc.Write(encodeFrame(nil, protocols.KindResponse, req.id, req.payload))
+		return err
+	}
+	if req.payload == hold {
+		n = 1
+	}
+	var out []byte
+	for i := range n {
+		out = encodeFrame(out, protocols.KindResponse|moreBit, req.id, fmt.Sprintf("part %d", i))
+	}
+	if req.payload == hold {
+		if _, err := nc.Write(out); err != nil {
+			return err
+		}
+		out = out[:0]
+		<-s.release
+	}
+	_, err := nc.Write(encodeFrame(out, protocols.KindResponse, req.id, "end"))
+	return err
 }
 
 func (s *server) answer(out []byte, req request) []byte {

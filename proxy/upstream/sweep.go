@@ -105,9 +105,10 @@ func (cn *conn) expire() {
 }
 
 // expired reports whether c started before cutoff and nothing else times
-// it.
+// it. A streaming call is answering: its length is the stream's, which the
+// default timeout does not bound (docs/triple-streams.md, piece 6).
 func expired(c *Call, cutoff time.Time) bool {
-	if !c.Start.Before(cutoff) {
+	if c.streaming || !c.Start.Before(cutoff) {
 		return false
 	}
 	st, ok := c.Receiver.(SelfTimed)
