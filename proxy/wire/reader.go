@@ -31,6 +31,9 @@ type ReadOptions struct {
 	// Budget caps the bytes that all loops sharing it hold in buffers
 	// grown for frames larger than the pooled buffer (ErrBufferLimit).
 	Budget *Budget
+	// Loop, if set, serves the read loop on that event loop instead of a
+	// goroutine of its own (a socket only, Linux only; loop_linux.go).
+	Loop *Loop
 	// Reject, if set, is called with the bytes at the front of the buffer
 	// when they cannot be decoded, before Run returns the DecodeError (to
 	// answer the peer). The bytes are valid only during the call.
@@ -72,6 +75,11 @@ type Reader struct {
 	err        error // what ends the socket loop, set in its callback
 	readFn     func(fd uintptr) bool
 	timer      // deadline.go
+	// On a Loop: its socket there; touched: the frames handled in the
+	// serve in progress queued to the batch; queued: the loop's turn has
+	// the batch to flush.
+	lc              *loopConn
+	touched, queued bool
 }
 
 // smallCarry is how many bytes of an incomplete frame a waiting loop keeps
@@ -88,6 +96,11 @@ func NewReader(r io.Reader, codec Decoder, opts ReadOptions) *Reader {
 		}
 	}
 	l.deadline, _ = r.(interface{ SetReadDeadline(time.Time) error })
+	if opts.Loop != nil && l.raw != nil {
+		if lc := newLoopConn(opts.Loop, l); lc != nil {
+			l.lc, l.deadline = lc, lc
+		}
+	}
 	return l
 }
 
@@ -103,6 +116,12 @@ func NewReader(r io.Reader, codec Decoder, opts ReadOptions) *Reader {
 // On a socket, handle runs inside the loop's read (readfd.go): closing
 // the socket from handle must go through its Writer, which shuts it down
 // first (writer.go), as closing it directly waits for handle to return.
+//
+// With ReadOptions.Loop, handle and flush run on the event loop (or on the
+// goroutine the loop was taken from while a handler waited), never two at
+// once, and the socket must be closed through its Writer as well: the
+// loop learns of the end from the shutdown. flush then runs at the end of
+// the loop's turn, once for all the reads of the turn.
 func (l *Reader) Run(handle func(*protocols.Message) error, flush func()) error {
 	if flush == nil {
 		flush = func() {}
@@ -110,9 +129,12 @@ func (l *Reader) Run(handle func(*protocols.Message) error, flush func()) error 
 	l.handle, l.flush = handle, flush
 	defer l.release()
 	var err error
-	if l.raw != nil {
+	switch {
+	case l.lc != nil:
+		err = l.runLoop()
+	case l.raw != nil:
 		err = l.runFD()
-	} else {
+	default:
 		err = l.run()
 	}
 	flush()
@@ -178,7 +200,11 @@ func (l *Reader) consume(n int) error {
 		}
 		handled = true
 	}
-	if handled {
+	switch {
+	case !handled:
+	case l.lc != nil:
+		l.touched = true // flushed at the end of the loop's turn
+	default:
 		runtime.Gosched()
 		l.flush()
 	}

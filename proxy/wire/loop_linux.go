@@ -1,0 +1,338 @@
+//go:build linux
+
+package wire
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Loop is one event loop: a goroutine that waits in epoll_wait
+// (level-triggered) for the sockets of the read loops given to it
+// (ReadOptions.Loop), reads each ready one once, handles its frames, and
+// at the end of the turn flushes every Batch the turn's frames touched:
+// the requests of all the clients one epoll_wait returned go to a shared
+// upstream connection in one write, with no goroutine woken for it.
+// Writes still go through each connection's Writer (Go's poller waits for
+// a slow peer), so codecs and writers see no difference
+// (docs/proxy-config.md, "I/O mode").
+//
+// Frames are handled on the loop, so a handler that waits (a dial, a
+// dedicated connection, a rate-limit service) would stall the loop's other
+// connections. A watchdog looks at the loop every stealAfter: when it finds
+// the loop serving the same connection as at its last look, it takes that
+// connection off the epoll set and starts a new goroutine as the loop; the
+// old one finishes the connection's frames alone, as in goroutine mode,
+// and gives the connection back (loopConn.detach, reattach).
+type Loop struct {
+	epfd, wakefd int
+
+	mu      sync.Mutex
+	conns   map[uint64]*loopConn
+	nextID  uint64
+	expired []*loopConn // read deadlines that fired (loopConn.expire)
+	woken   bool        // wakefd was written and not read yet
+
+	// gate is the owner's sequence number of the serve in progress
+	// (serving: bit 0) and the watchdog's mark that it took the loop over
+	// (stolen: bit 1). cur is the connection being served.
+	gate atomic.Uint64
+	cur  atomic.Pointer[loopConn]
+	idle atomic.Bool // the owner waits in epoll_wait
+	// parked: the watchdog sleeps until the owner leaves epoll_wait.
+	parked atomic.Bool
+	wake   chan struct{}
+
+	// The owner's state: the goroutine running as the loop.
+	seq     uint64
+	events  []unix.EpollEvent
+	pending []*Reader   // readers whose batch waits for the end of the turn
+	ending  []*loopConn // connections that ended this turn
+}
+
+// stealAfter is how often the watchdog looks at a busy loop: a handler
+// that waits longer than one or two of these gets the loop taken from it.
+const stealAfter = time.Millisecond
+
+// idleLooks is how many looks find the loop waiting in epoll_wait before
+// the watchdog sleeps until the loop wakes (an idle proxy costs nothing).
+const idleLooks = 16
+
+// wakeID is the epoll data of the loop's eventfd; connections count from 1.
+const wakeID = 0
+
+// Loops is a set of event loops, one per processor by default.
+type Loops struct{ loops []*Loop }
+
+var (
+	defaultOnce  sync.Once
+	defaultLoops *Loops
+	defaultErr   error
+)
+
+// DefaultLoops returns the process's event loops, one per GOMAXPROCS,
+// started on first use.
+func DefaultLoops() (*Loops, error) {
+	defaultOnce.Do(func() { defaultLoops, defaultErr = NewLoops(runtime.GOMAXPROCS(0)) })
+	return defaultLoops, defaultErr
+}
+
+// NewLoops starts n event loops (at least one). They run for the life of
+// the process.
+func NewLoops(n int) (*Loops, error) {
+	ls := &Loops{}
+	for range max(n, 1) {
+		lp, err := newLoop()
+		if err != nil {
+			return nil, err
+		}
+		ls.loops = append(ls.loops, lp)
+	}
+	return ls, nil
+}
+
+// Len returns how many loops there are.
+func (ls *Loops) Len() int { return len(ls.loops) }
+
+// Pick returns loop hint modulo Len: the same hint, the same loop. The
+// proxy gives a client connection its affinity and an upstream connection
+// its slot, so a client and the connection its requests go to share a
+// loop when the pool's connections are a multiple of Len.
+func (ls *Loops) Pick(hint uint64) *Loop {
+	if ls == nil {
+		return nil
+	}
+	return ls.loops[hint%uint64(len(ls.loops))]
+}
+
+func newLoop() (*Loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("wire: epoll_create1: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("wire: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	setID(&ev, wakeID)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wakefd)
+		return nil, fmt.Errorf("wire: epoll_ctl: %w", err)
+	}
+	lp := &Loop{epfd: epfd, wakefd: wakefd, conns: map[uint64]*loopConn{}, wake: make(chan struct{}, 1),
+		events: make([]unix.EpollEvent, 128)}
+	go lp.run()
+	go lp.watch()
+	return lp, nil
+}
+
+// setID and eventID keep a connection's ID in an event's 64 data bits.
+func setID(ev *unix.EpollEvent, id uint64) {
+	ev.Fd, ev.Pad = int32(uint32(id)), int32(uint32(id>>32))
+}
+
+func eventID(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+// run is the loop, in whichever goroutine owns it now. It returns when the
+// watchdog took the loop from it (a new goroutine runs it then).
+func (lp *Loop) run() {
+	for {
+		// First, what a turn leaves (and what the goroutine this one took
+		// over from left): deadlines that fired, then the flushes.
+		if !lp.expire() {
+			return
+		}
+		lp.endTurn()
+		lp.idle.Store(true)
+		n, err := unix.EpollWait(lp.epfd, lp.events, -1)
+		lp.idle.Store(false)
+		if lp.parked.Load() && lp.parked.CompareAndSwap(true, false) {
+			lp.wake <- struct{}{}
+		}
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			panic(fmt.Sprintf("wire: epoll_wait: %v", err)) // only a bad descriptor fails it
+		}
+		for i := range n {
+			id := eventID(&lp.events[i])
+			if id == wakeID {
+				lp.drainWake()
+				continue
+			}
+			lp.mu.Lock()
+			c := lp.conns[id]
+			lp.mu.Unlock()
+			if c != nil && !lp.serve(c, false) {
+				return
+			}
+		}
+	}
+}
+
+// serve reads c once (or handles its fired deadline) as the owner. It
+// returns false when the watchdog took the loop meanwhile: the caller is
+// no longer the loop and must leave it.
+func (lp *Loop) serve(c *loopConn, expired bool) bool {
+	if c.ended {
+		return true
+	}
+	lp.seq += 4
+	s := lp.seq | 1
+	lp.cur.Store(c)
+	lp.gate.Store(s)
+	ended := c.serve(expired)
+	if !lp.gate.CompareAndSwap(s, s-1) {
+		c.reattach(ended)
+		return false
+	}
+	rd := c.rd
+	if rd.touched && !rd.queued {
+		rd.queued = true
+		lp.pending = append(lp.pending, rd)
+	}
+	rd.touched = false
+	if ended {
+		c.ended = true
+		lp.ending = append(lp.ending, c)
+	}
+	return true
+}
+
+// endTurn flushes the batches of the readers the turn served, then ends
+// the connections that ended.
+func (lp *Loop) endTurn() {
+	for i, rd := range lp.pending {
+		lp.pending[i] = nil
+		if rd.lc.isDetached() {
+			continue // its detached goroutine flushes it (reattach)
+		}
+		rd.queued = false
+		rd.flush()
+	}
+	lp.pending = lp.pending[:0]
+	for i, c := range lp.ending {
+		lp.ending[i] = nil
+		lp.finish(c)
+	}
+	lp.ending = lp.ending[:0]
+}
+
+// expire handles the connections whose read deadline fired, one at a time
+// so that the ones not reached stay queued for whoever owns the loop next.
+func (lp *Loop) expire() bool {
+	for {
+		lp.mu.Lock()
+		if len(lp.expired) == 0 {
+			lp.mu.Unlock()
+			return true
+		}
+		c := lp.expired[0]
+		lp.expired[0] = nil
+		lp.expired = lp.expired[1:]
+		lp.mu.Unlock()
+		if c.skipExpiry() {
+			continue
+		}
+		if !lp.serve(c, true) {
+			return false
+		}
+	}
+}
+
+// queueExpired queues c's fired deadline and wakes the loop.
+func (lp *Loop) queueExpired(c *loopConn) {
+	lp.mu.Lock()
+	lp.expired = append(lp.expired, c)
+	wake := !lp.woken
+	lp.woken = true
+	lp.mu.Unlock()
+	if wake {
+		var one = [8]byte{1}
+		_, _ = unix.Write(lp.wakefd, one[:])
+	}
+}
+
+func (lp *Loop) drainWake() {
+	lp.mu.Lock()
+	lp.woken = false
+	lp.mu.Unlock()
+	var b [8]byte
+	_, _ = unix.Read(lp.wakefd, b[:])
+}
+
+// watch is the loop's watchdog (see Loop).
+func (lp *Loop) watch() {
+	var last uint64
+	idle := 0
+	for {
+		time.Sleep(stealAfter)
+		s := lp.gate.Load()
+		if s&3 == 1 && s == last {
+			lp.steal(s)
+			last = 0
+			continue
+		}
+		last = s
+		if !lp.idle.Load() {
+			idle = 0
+			continue
+		}
+		if idle++; idle < idleLooks {
+			continue
+		}
+		idle = 0
+		// Sleep until the owner leaves epoll_wait (run wakes us).
+		lp.parked.Store(true)
+		if lp.idle.Load() || !lp.parked.CompareAndSwap(true, false) {
+			<-lp.wake
+		}
+	}
+}
+
+// steal takes the loop from an owner stuck in serve s: the connection it
+// serves leaves the epoll set, and a new goroutine runs the loop.
+func (lp *Loop) steal(s uint64) {
+	c := lp.cur.Load()
+	c.mu.Lock()
+	if !lp.gate.CompareAndSwap(s, s|2) {
+		c.mu.Unlock()
+		return
+	}
+	c.detached = true
+	if c.fd >= 0 {
+		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	}
+	c.mu.Unlock()
+	go lp.run()
+}
+
+// finish ends c: out of the epoll set, its descriptor closed, its timer
+// stopped, and its Run told.
+func (lp *Loop) finish(c *loopConn) {
+	lp.mu.Lock()
+	delete(lp.conns, c.id)
+	lp.mu.Unlock()
+	c.mu.Lock()
+	if c.fd >= 0 {
+		if !c.detached {
+			_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+		}
+		_ = unix.Close(c.fd)
+		c.fd = -1
+	}
+	c.mu.Unlock()
+	c.stopTimer()
+	close(c.done)
+}

@@ -1,0 +1,368 @@
+//go:build linux
+
+package wire_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/wire"
+)
+
+// oneLoop is the event loop of these tests: one, so that every connection
+// of a test shares it and a connection that stalled it would stall all.
+var oneLoop = sync.OnceValue(func() *wire.Loop {
+	ls, err := wire.NewLoops(1)
+	if err != nil {
+		panic(err)
+	}
+	return ls.Pick(0)
+})
+
+func onLoop(opts wire.ReadOptions) wire.ReadOptions {
+	opts.Loop = oneLoop()
+	return opts
+}
+
+// echo runs a read loop on the event loop that writes every frame back
+// through local's Writer, batched as the proxy does.
+func echo(local net.Conn, opts wire.ReadOptions, maxPending int) (*wire.Writer, <-chan error) {
+	w := wire.NewWriter(local, maxPending)
+	var b wire.Batch
+	done := make(chan error, 1)
+	go func() {
+		err := wire.NewReader(local, lenCodec{}, onLoop(opts)).Run(func(m *protocols.Message) error {
+			b.Add(w)
+			return w.Queue(func(dst []byte) []byte { return append(dst, m.Raw...) })
+		}, b.Flush)
+		w.Close()
+		done <- err
+	}()
+	return w, done
+}
+
+// readFrames reads n frames of the echo from c.
+func readFrames(t *testing.T, c net.Conn, want []byte) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading the echo: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the echo differs from what was sent (%d bytes)", len(want))
+	}
+}
+
+// TestLoopWakesForBytesSentWhileHandling is the goroutine mode's test on
+// the event loop: after a short read the loop waits without reading until
+// EAGAIN, and bytes that arrive while it handles the read's frames must
+// still be reported (level-triggered epoll). Each handler has the peer
+// send the next frame and waits until it is in the socket, so a loop that
+// lost the readiness would wait forever.
+func TestLoopWakesForBytesSentWhileHandling(t *testing.T) {
+	local, remote := tcpPair(t)
+	const frames = 50
+	send := func(i int) {
+		if _, err := remote.Write(frame(nil, payload(i, 8))); err != nil {
+			t.Error(err)
+		}
+	}
+	n := 0
+	done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{})), func(*protocols.Message) error {
+		n++
+		if n == frames {
+			return errStop
+		}
+		send(n)
+		waitQueued(t, local)
+		return nil
+	})
+	send(0)
+	if err := await(t, done, "it did not wake for bytes sent while it handled a frame"); !errors.Is(err, errStop) {
+		t.Fatalf("Run returned %v after %d frames, want all %d", err, n, frames)
+	}
+}
+
+// TestLoopPartialFrames: frames sent in pieces that split them anywhere
+// (one byte, a header, across two frames) come out whole and in order.
+func TestLoopPartialFrames(t *testing.T) {
+	local, remote := tcpPair(t)
+	_, done := echo(local, wire.ReadOptions{FrameTimeout: time.Minute, IdleTimeout: time.Minute}, 0)
+	var stream []byte
+	for i := range 40 {
+		stream = frame(stream, payload(i, 1+i*997%40000)) // some over the pooled buffer
+	}
+	go func() {
+		for rest, i := stream, 0; len(rest) > 0; i++ {
+			n := min(len(rest), []int{1, 3, 4, 5, 700, 16 << 10, 9}[i%7])
+			if _, err := remote.Write(rest[:n]); err != nil {
+				return
+			}
+			rest = rest[n:]
+			if i%5 == 0 {
+				time.Sleep(time.Millisecond) // a separate read
+			}
+		}
+	}()
+	readFrames(t, remote, stream)
+	_ = remote.Close()
+	if err := await(t, done, "after the peer closed"); !errors.Is(err, io.EOF) {
+		t.Fatalf("Run returned %v, want io.EOF", err)
+	}
+}
+
+// TestLoopPeerClosesMidFrame: a peer that closes in the middle of a frame
+// ends its read loop with io.EOF after the whole frames before it, and
+// gives back what the incomplete frame held of the buffer budget.
+func TestLoopPeerClosesMidFrame(t *testing.T) {
+	local, remote := tcpPair(t)
+	budget := wire.NewBudget(1 << 20)
+	var handled atomic.Int32
+	done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{Budget: budget})), func(*protocols.Message) error {
+		handled.Add(1)
+		return nil
+	})
+	whole := frame(frame(nil, payload(1, 10)), payload(2, 10))
+	big := frame(nil, payload(3, 100<<10)) // grows the buffer past the pool's size
+	if _, err := remote.Write(append(whole, big[:60<<10]...)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); budget.Used() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if budget.Used() == 0 {
+		t.Fatal("the incomplete large frame never took from the budget")
+	}
+	_ = remote.Close()
+	if err := await(t, done, "after the peer closed mid-frame"); !errors.Is(err, io.EOF) {
+		t.Fatalf("Run returned %v, want io.EOF", err)
+	}
+	if n := handled.Load(); n != 2 {
+		t.Errorf("handled %d frames, want the 2 whole ones", n)
+	}
+	if u := budget.Used(); u != 0 {
+		t.Errorf("budget holds %d bytes after the read loop ended, want 0", u)
+	}
+}
+
+// TestLoopMalformedFrameClosesOneConnection: a frame the codec rejects
+// ends its own read loop with a DecodeError; another connection on the
+// same loop goes on being served.
+func TestLoopMalformedFrameClosesOneConnection(t *testing.T) {
+	badLocal, badRemote := tcpPair(t)
+	goodLocal, goodRemote := tcpPair(t)
+	var rejected atomic.Int32
+	bad := runReader(wire.NewReader(badLocal, lenCodec{maxFrame: 100},
+		onLoop(wire.ReadOptions{Reject: func([]byte, error) { rejected.Add(1) }})), func(*protocols.Message) error { return nil })
+	_, good := echo(goodLocal, wire.ReadOptions{}, 0)
+	if _, err := badRemote.Write(frame(nil, payload(0, 1000))); err != nil {
+		t.Fatal(err)
+	}
+	var de *wire.DecodeError
+	if err := await(t, bad, "after a malformed frame"); !errors.As(err, &de) {
+		t.Fatalf("Run returned %v, want a *wire.DecodeError", err)
+	}
+	if rejected.Load() != 1 {
+		t.Errorf("Reject called %d times, want 1", rejected.Load())
+	}
+	for i := range 10 {
+		f := frame(nil, payload(i, 50))
+		if _, err := goodRemote.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		readFrames(t, goodRemote, f)
+	}
+	_ = goodRemote.Close()
+	if err := await(t, good, "the good connection"); !errors.Is(err, io.EOF) {
+		t.Fatalf("the good connection's Run returned %v, want io.EOF", err)
+	}
+}
+
+// TestLoopSlowReader: a peer that sends without reading its replies fills
+// its Writer up to the pending limit, which closes that connection (the
+// memory held for it stays bounded); the loop never waits for the peer,
+// so another connection on it is served all the while.
+func TestLoopSlowReader(t *testing.T) {
+	slowLocal, slowRemote := tcpPair(t)
+	fastLocal, fastRemote := tcpPair(t)
+	const limit = 1 << 20
+	_, slow := echo(slowLocal, wire.ReadOptions{}, limit)
+	_, fast := echo(fastLocal, wire.ReadOptions{}, 0)
+	chunk := frame(nil, payload(7, 64<<10))
+	writeErr := make(chan error, 1)
+	go func() {
+		// Until the proxy side gives up: the socket buffers (a few MB
+		// both ways on loopback) and the Writer's limit, then a reset.
+		for {
+			if _, err := slowRemote.Write(chunk); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+	}()
+	for i := range 20 {
+		f := frame(nil, payload(i, 100))
+		if _, err := fastRemote.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		readFrames(t, fastRemote, f)
+	}
+	// The handler's Queue failed on the limit, which ends the read loop.
+	if err := await(t, slow, "the peer that does not read"); err == nil || !strings.Contains(err.Error(), "not reading") {
+		t.Fatalf("Run returned %v, want the pending limit's error", err)
+	}
+	select {
+	case <-writeErr:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the peer that does not read could still write after its connection ended")
+	}
+	_ = fastRemote.Close()
+	if err := await(t, fast, "the fast connection"); !errors.Is(err, io.EOF) {
+		t.Fatalf("the fast connection's Run returned %v, want io.EOF", err)
+	}
+}
+
+// TestLoopHandlerThatWaits: a handler that waits (as a dial does) has the
+// loop taken from it: the other connections on the loop are served while
+// it waits, and its own later frames are handled, in order, once it is
+// done.
+func TestLoopHandlerThatWaits(t *testing.T) {
+	slowLocal, slowRemote := tcpPair(t)
+	fastLocal, fastRemote := tcpPair(t)
+	release := make(chan struct{})
+	var order []byte
+	slowDone := runReader(wire.NewReader(slowLocal, lenCodec{}, onLoop(wire.ReadOptions{})), func(m *protocols.Message) error {
+		order = append(order, m.Raw[4])
+		if m.Raw[4] == 0 {
+			<-release
+		}
+		if len(order) == 3 {
+			return errStop
+		}
+		return nil
+	})
+	_, fast := echo(fastLocal, wire.ReadOptions{}, 0)
+	if _, err := slowRemote.Write(frame(nil, payload(0, 1))); err != nil {
+		t.Fatal(err)
+	}
+	// While the first handler waits: its connection's next frames, and
+	// the other connection's round trips.
+	if _, err := slowRemote.Write(append(frame(nil, payload(1, 1)), frame(nil, payload(2, 1))...)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		f := frame(nil, payload(i, 100))
+		if _, err := fastRemote.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		readFrames(t, fastRemote, f)
+	}
+	close(release)
+	if err := await(t, slowDone, "after its handler stopped waiting"); !errors.Is(err, errStop) {
+		t.Fatalf("Run returned %v, want errStop", err)
+	}
+	if !bytes.Equal(order, []byte{0, 1, 2}) {
+		t.Errorf("frames handled in the order %v, want [0 1 2]", order)
+	}
+	// The loop still serves the other connection after the one it was
+	// taken from came back and ended.
+	f := frame(nil, payload(9, 10))
+	if _, err := fastRemote.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	readFrames(t, fastRemote, f)
+	_ = fastRemote.Close()
+	if err := await(t, fast, "the fast connection"); !errors.Is(err, io.EOF) {
+		t.Fatalf("the fast connection's Run returned %v, want io.EOF", err)
+	}
+}
+
+// TestLoopTimeouts: the idle and frame timeouts end a read loop on the
+// event loop as they do a goroutine's.
+func TestLoopTimeouts(t *testing.T) {
+	t.Run("idle", func(t *testing.T) {
+		local, remote := tcpPair(t)
+		done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{IdleTimeout: 200 * time.Millisecond})),
+			func(*protocols.Message) error { return nil })
+		if _, err := remote.Write(frame(nil, payload(0, 10))); err != nil {
+			t.Fatal(err)
+		}
+		if err := await(t, done, "an idle connection"); !errors.Is(err, wire.ErrIdleTimeout) {
+			t.Fatalf("Run returned %v, want ErrIdleTimeout", err)
+		}
+	})
+	t.Run("frame", func(t *testing.T) {
+		local, remote := tcpPair(t)
+		done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{FrameTimeout: 200 * time.Millisecond, IdleTimeout: time.Hour})),
+			func(*protocols.Message) error { return nil })
+		if _, err := remote.Write(frame(nil, payload(0, 10))[:6]); err != nil {
+			t.Fatal(err)
+		}
+		if err := await(t, done, "a frame never finished"); !errors.Is(err, wire.ErrFrameTimeout) {
+			t.Fatalf("Run returned %v, want ErrFrameTimeout", err)
+		}
+	})
+	t.Run("busy", func(t *testing.T) {
+		local, remote := tcpPair(t)
+		var busy atomic.Bool
+		busy.Store(true)
+		done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{IdleTimeout: 100 * time.Millisecond, Busy: busy.Load})),
+			func(*protocols.Message) error { return nil })
+		_ = remote
+		select {
+		case err := <-done:
+			t.Fatalf("a busy connection ended: %v", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+		busy.Store(false)
+		if err := await(t, done, "once no longer busy"); !errors.Is(err, wire.ErrIdleTimeout) {
+			t.Fatalf("Run returned %v, want ErrIdleTimeout", err)
+		}
+	})
+}
+
+// TestLoopDrain: Drain ends a read loop on the event loop once it has read
+// what the peer sent, with ErrDrained.
+func TestLoopDrain(t *testing.T) {
+	local, remote := tcpPair(t)
+	var handled atomic.Int32
+	rd := wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{IdleTimeout: time.Hour}))
+	done := runReader(rd, func(*protocols.Message) error {
+		handled.Add(1)
+		return nil
+	})
+	if _, err := remote.Write(frame(frame(nil, payload(0, 10)), payload(1, 10))); err != nil {
+		t.Fatal(err)
+	}
+	rd.Drain(100 * time.Millisecond)
+	if err := await(t, done, "a drained connection"); !errors.Is(err, wire.ErrDrained) {
+		t.Fatalf("Run returned %v, want ErrDrained", err)
+	}
+	if n := handled.Load(); n != 2 {
+		t.Errorf("handled %d frames before the drain ended the loop, want 2", n)
+	}
+}
+
+// TestLoopBufferBudget: a frame that would grow the buffer past the budget
+// ends its read loop with ErrBufferLimit.
+func TestLoopBufferBudget(t *testing.T) {
+	local, remote := tcpPair(t)
+	budget := wire.NewBudget(40 << 10)
+	done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{Budget: budget})), func(*protocols.Message) error { return nil })
+	go func() { _, _ = remote.Write(frame(nil, payload(0, 200<<10))) }()
+	if err := await(t, done, "a frame over the budget"); !errors.Is(err, wire.ErrBufferLimit) {
+		t.Fatalf("Run returned %v, want ErrBufferLimit", err)
+	}
+	if u := budget.Used(); u != 0 {
+		t.Errorf("budget holds %d bytes after the read loop ended, want 0", u)
+	}
+}

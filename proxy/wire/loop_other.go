@@ -1,0 +1,38 @@
+//go:build !linux
+
+package wire
+
+import (
+	"errors"
+	"time"
+)
+
+// Loop is an event loop: Linux only (loop_linux.go). Elsewhere there is
+// none, and every read loop runs in a goroutine of its own.
+type Loop struct{}
+
+// Loops is a set of event loops: none outside Linux.
+type Loops struct{}
+
+var errNoLoops = errors.New("wire: event loops need Linux (epoll)")
+
+// DefaultLoops fails outside Linux.
+func DefaultLoops() (*Loops, error) { return nil, errNoLoops }
+
+// NewLoops fails outside Linux.
+func NewLoops(int) (*Loops, error) { return nil, errNoLoops }
+
+// Len returns 0.
+func (*Loops) Len() int { return 0 }
+
+// Pick returns nil: no loop.
+func (*Loops) Pick(uint64) *Loop { return nil }
+
+// loopConn never exists outside Linux.
+type loopConn struct{}
+
+func newLoopConn(*Loop, *Reader) *loopConn { return nil }
+
+func (*loopConn) SetReadDeadline(time.Time) error { return nil }
+
+func (l *Reader) runLoop() error { return errNoLoops }
