@@ -28,6 +28,7 @@ func proxyCmd() *cobra.Command {
 		logs         logFlags
 		obs          observeFlags
 		limits       limitFlags
+		ioMode       ioModeFlag
 		ads          adsFlags
 		capture      captureFlags
 		identity     identityFiles
@@ -68,6 +69,9 @@ func proxyCmd() *cobra.Command {
 			}
 			srv := proxy.New(log, metrics.NewProxy())
 			if err := limits.apply(srv); err != nil {
+				return err
+			}
+			if err := ioMode.apply(srv); err != nil {
 				return err
 			}
 			srv.SetDefaultTimeout(reqTimeout)
@@ -117,6 +121,7 @@ func proxyCmd() *cobra.Command {
 	logs.register(cmd)
 	obs.register(cmd, false)
 	limits.register(cmd.Flags())
+	ioMode.register(cmd.Flags())
 	capture.register(cmd)
 	ads.register(cmd)
 	identity.register(cmd.Flags())

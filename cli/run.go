@@ -26,6 +26,7 @@ func runCmd() *cobra.Command {
 		logs         logFlags
 		obs          observeFlags
 		limits       limitFlags
+		ioMode       ioModeFlag
 		dir          string
 		adminAddr    string
 		listenAddr   string
@@ -75,6 +76,9 @@ func runCmd() *cobra.Command {
 			pm := metrics.NewProxy()
 			srv := proxy.New(log, pm)
 			if err := limits.apply(srv); err != nil {
+				return err
+			}
+			if err := ioMode.apply(srv); err != nil {
 				return err
 			}
 			srv.SetDefaultTimeout(reqTimeout)
@@ -139,6 +143,7 @@ func runCmd() *cobra.Command {
 	logs.register(cmd)
 	obs.register(cmd, true)
 	limits.register(cmd.Flags())
+	ioMode.register(cmd.Flags())
 	capture.register(cmd)
 	cmd.Flags().StringVar(&dir, "config", "", "folder of config YAML, watched for changes")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin address (/ready, /metrics, /config_dump, /clusters)")

@@ -21,6 +21,7 @@ import (
 	"github.com/metamesh/metamesh/proxy/rediscluster"
 	"github.com/metamesh/metamesh/proxy/tracing"
 	"github.com/metamesh/metamesh/proxy/upstream"
+	"github.com/metamesh/metamesh/proxy/wire"
 )
 
 // Server is one proxy: its listeners, its upstream pools and the config
@@ -52,6 +53,7 @@ type Server struct {
 	limits   atomic.Pointer[limits]
 	tracer   atomic.Pointer[tracing.Tracer] // nil: off
 	clients  atomic.Uint64                  // client connections accepted, for affinity
+	loops    atomic.Pointer[wire.Loops]     // nil: goroutine mode (iomode.go)
 }
 
 // New returns a proxy with no config; it serves nothing until Apply.

@@ -51,7 +51,7 @@ func (s *affinity) fill(i int) (*conn, error) {
 		return cn, nil
 	}
 	p.mu.Unlock()
-	cn, err := p.connect(s)
+	cn, err := p.connect(s, uint64(i))
 	if err != nil {
 		return nil, err
 	}

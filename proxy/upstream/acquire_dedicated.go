@@ -60,7 +60,7 @@ func (s *dedicated) lend(d *Dedicated) error {
 	if s.takeIdle(d) {
 		return nil
 	}
-	cn, err := p.connect(s)
+	cn, err := p.connect(s, p.nextHint())
 	if err != nil {
 		return err
 	}

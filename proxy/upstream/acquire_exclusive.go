@@ -31,7 +31,7 @@ func (s *exclusive) acquire(*Call) (*conn, error) {
 	}
 	s.dialing++
 	p.mu.Unlock()
-	cn, err := p.connect(s)
+	cn, err := p.connect(s, p.nextHint())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s.dialing--

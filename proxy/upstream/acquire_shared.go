@@ -82,7 +82,7 @@ func (s *shared) grow() {
 // add dials a connection and adds it to the pool.
 func (s *shared) add() (*conn, error) {
 	p := s.p
-	cn, err := p.connect(s)
+	cn, err := p.connect(s, p.nextHint())
 	if err != nil {
 		return nil, err
 	}

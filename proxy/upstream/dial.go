@@ -27,15 +27,15 @@ func (p *Pool) backoffLocked() error {
 }
 
 // connect dials a connection for h, or fails at once within dialBackoff
-// of a failed dial.
-func (p *Pool) connect(h holder) (*conn, error) {
+// of a failed dial. hint picks its event loop, if any (loop.go).
+func (p *Pool) connect(h holder, hint uint64) (*conn, error) {
 	p.mu.Lock()
 	err := p.backoffLocked()
 	p.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	return p.dial(h)
+	return p.dial(h, hint)
 }
 
 // dialOnce runs fill for the calls that need the connection of one slot
@@ -54,8 +54,8 @@ func (p *Pool) dialOnce(slot int, fill func() (*conn, error)) (*conn, error) {
 // dials. A failure starts dialBackoff, a success ends it. The connection
 // is ready for calls: the codec's handshake is queued first, its read
 // loop runs, and the server's limits are known (limits.go) when it has
-// any to say.
-func (p *Pool) dial(h holder) (*conn, error) {
+// any to say. hint picks its event loop, if any (loop.go).
+func (p *Pool) dial(h holder, hint uint64) (*conn, error) {
 	p.mu.Lock()
 	timeout, tlsCfg := p.opts.ConnectTimeout, p.opts.TLS
 	p.mu.Unlock()
@@ -74,7 +74,7 @@ func (p *Pool) dial(h holder) (*conn, error) {
 	if p.stats.ConnOpened != nil {
 		p.stats.ConnOpened(p.addr)
 	}
-	cn := newConn(p, h, nc)
+	cn := newConn(p, h, p.loopFor(nc, hint).Enroll(nc))
 	if p.handshaker != nil {
 		frames, n := p.handshaker.Handshake(nil)
 		cn.handshake = n

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/wire"
 )
 
 type poolKey struct {
@@ -25,6 +26,7 @@ type Manager struct {
 
 	mu    sync.Mutex
 	pools map[poolKey]*Pool
+	loops *wire.Loops // given to pools made from now on (loop.go)
 }
 
 // NewManager returns an empty manager whose calls time out after
@@ -43,7 +45,7 @@ func (m *Manager) Pool(addr string, codec protocols.Codec, opts Options) *Pool {
 	defer m.mu.Unlock()
 	p, ok := m.pools[k]
 	if !ok {
-		p = newPool(addr, codec, m.log, m.stats, &m.timeout, opts)
+		p = newPool(addr, codec, m.log, m.stats, &m.timeout, m.loops, opts)
 		m.pools[k] = p
 		return p
 	}

@@ -109,6 +109,9 @@ type Pool struct {
 	handshaker protocols.Handshaker // nil: no handshake on new connections
 	resetter   protocols.Resetter   // nil: dedicated connections aren't reused
 
+	loops *wire.Loops   // the proxy's event loops; nil: goroutine mode (loop.go)
+	hints atomic.Uint64 // loop hints of connections not in an affinity slot
+
 	closed  atomic.Bool // drained; set under mu
 	flights singleflight.Group
 
@@ -120,8 +123,8 @@ type Pool struct {
 
 // newPool makes the pool of codec's connections to addr. The codec's
 // model is consulted here only, to choose the pool's strategies.
-func newPool(addr string, codec protocols.Codec, log *zap.Logger, stats Stats, timeout *atomic.Int64, opts Options) *Pool {
-	p := &Pool{addr: addr, codec: codec, log: log, stats: stats, defaultTimeout: timeout, defaultMax: DefaultOptions.MaxConnections}
+func newPool(addr string, codec protocols.Codec, log *zap.Logger, stats Stats, timeout *atomic.Int64, loops *wire.Loops, opts Options) *Pool {
+	p := &Pool{addr: addr, codec: codec, log: log, stats: stats, defaultTimeout: timeout, loops: loops, defaultMax: DefaultOptions.MaxConnections}
 	p.ded.p = p
 	p.handshaker, _ = codec.(protocols.Handshaker)
 	switch codec.Model() {

@@ -16,7 +16,7 @@ func (p *Pool) Reconnect() (stop bool, err error) {
 	if p.closed.Load() {
 		return true, p.errClosed()
 	}
-	cn, err := p.dial(p.acq)
+	cn, err := p.dial(p.acq, p.nextHint())
 	if err != nil {
 		return false, err
 	}

@@ -13,13 +13,13 @@ import (
 )
 
 // Loop is one event loop: a goroutine that waits in epoll_wait
-// (level-triggered) for the sockets of the read loops given to it
-// (ReadOptions.Loop), reads each ready one once, handles its frames, and
-// at the end of the turn flushes every Batch the turn's frames touched:
-// the requests of all the clients one epoll_wait returned go to a shared
-// upstream connection in one write, with no goroutine woken for it.
-// Writes still go through each connection's Writer (Go's poller waits for
-// a slow peer), so codecs and writers see no difference
+// (level-triggered) for the sockets given to it (Enroll), reads each ready
+// one once, handles its frames, and at the end of the turn flushes every
+// Batch the turn's frames touched: the requests of all the clients one
+// epoll_wait returned go to a shared upstream connection in one write,
+// with no goroutine woken for it. Writes still go through each
+// connection's Writer (a slow peer's wait for room is the loop's EPOLLOUT,
+// loopconn_linux.go), so codecs and writers see no difference
 // (docs/proxy-config.md, "I/O mode").
 //
 // Frames are handled on the loop, so a handler that waits (a dial, a
@@ -28,14 +28,14 @@ import (
 // the loop serving the same connection as at its last look, it takes that
 // connection off the epoll set and starts a new goroutine as the loop; the
 // old one finishes the connection's frames alone, as in goroutine mode,
-// and gives the connection back (loopConn.detach, reattach).
+// and gives the connection back (loopConn.detachLocked, reattach).
 type Loop struct {
 	epfd, wakefd int
 
 	mu      sync.Mutex
 	conns   map[uint64]*loopConn
 	nextID  uint64
-	expired []*loopConn // read deadlines that fired (loopConn.expire)
+	expired []*loopConn // read deadlines that fired (queueExpired)
 	woken   bool        // wakefd was written and not read yet
 
 	// gate is the owner's sequence number of the serve in progress
@@ -174,7 +174,14 @@ func (lp *Loop) run() {
 			lp.mu.Lock()
 			c := lp.conns[id]
 			lp.mu.Unlock()
-			if c != nil && !lp.serve(c, false) {
+			if c == nil {
+				continue
+			}
+			ev := lp.events[i].Events
+			if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				c.roomReported()
+			}
+			if ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 && !lp.serve(c, false) {
 				return
 			}
 		}
@@ -310,29 +317,18 @@ func (lp *Loop) steal(s uint64) {
 		c.mu.Unlock()
 		return
 	}
-	c.detached = true
-	if c.fd >= 0 {
-		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-	}
+	c.detachLocked()
 	c.mu.Unlock()
 	go lp.run()
 }
 
-// finish ends c: out of the epoll set, its descriptor closed, its timer
-// stopped, and its Run told.
+// finish ends c's read loop: out of the epoll set, the loop's reference
+// to the socket dropped (closed once the Writer's Close dropped its own),
+// its timer stopped, and its Run told.
 func (lp *Loop) finish(c *loopConn) {
 	lp.mu.Lock()
 	delete(lp.conns, c.id)
 	lp.mu.Unlock()
-	c.mu.Lock()
-	if c.fd >= 0 {
-		if !c.detached {
-			_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-		}
-		_ = unix.Close(c.fd)
-		c.fd = -1
-	}
-	c.mu.Unlock()
-	c.stopTimer()
+	c.unregister()
 	close(c.done)
 }

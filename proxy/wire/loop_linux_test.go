@@ -27,9 +27,16 @@ var oneLoop = sync.OnceValue(func() *wire.Loop {
 	return ls.Pick(0)
 })
 
-func onLoop(opts wire.ReadOptions) wire.ReadOptions {
-	opts.Loop = oneLoop()
-	return opts
+// loopPair is tcpPair with the local end on the test loop.
+func loopPair(t *testing.T) (local, remote net.Conn) {
+	t.Helper()
+	tcp, remote := tcpPair(t)
+	local = oneLoop().Enroll(tcp)
+	if local == tcp {
+		t.Fatal("Enroll kept the TCP connection off the loop")
+	}
+	t.Cleanup(func() { _ = local.Close() })
+	return local, remote
 }
 
 // echo runs a read loop on the event loop that writes every frame back
@@ -39,7 +46,7 @@ func echo(local net.Conn, opts wire.ReadOptions, maxPending int) (*wire.Writer, 
 	var b wire.Batch
 	done := make(chan error, 1)
 	go func() {
-		err := wire.NewReader(local, lenCodec{}, onLoop(opts)).Run(func(m *protocols.Message) error {
+		err := wire.NewReader(local, lenCodec{}, opts).Run(func(m *protocols.Message) error {
 			b.Add(w)
 			return w.Queue(func(dst []byte) []byte { return append(dst, m.Raw...) })
 		}, b.Flush)
@@ -69,7 +76,7 @@ func readFrames(t *testing.T, c net.Conn, want []byte) {
 // send the next frame and waits until it is in the socket, so a loop that
 // lost the readiness would wait forever.
 func TestLoopWakesForBytesSentWhileHandling(t *testing.T) {
-	local, remote := tcpPair(t)
+	local, remote := loopPair(t)
 	const frames = 50
 	send := func(i int) {
 		if _, err := remote.Write(frame(nil, payload(i, 8))); err != nil {
@@ -77,7 +84,7 @@ func TestLoopWakesForBytesSentWhileHandling(t *testing.T) {
 		}
 	}
 	n := 0
-	done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{})), func(*protocols.Message) error {
+	done := runReader(wire.NewReader(local, lenCodec{}, wire.ReadOptions{}), func(*protocols.Message) error {
 		n++
 		if n == frames {
 			return errStop
@@ -95,7 +102,7 @@ func TestLoopWakesForBytesSentWhileHandling(t *testing.T) {
 // TestLoopPartialFrames: frames sent in pieces that split them anywhere
 // (one byte, a header, across two frames) come out whole and in order.
 func TestLoopPartialFrames(t *testing.T) {
-	local, remote := tcpPair(t)
+	local, remote := loopPair(t)
 	_, done := echo(local, wire.ReadOptions{FrameTimeout: time.Minute, IdleTimeout: time.Minute}, 0)
 	var stream []byte
 	for i := range 40 {
@@ -124,10 +131,10 @@ func TestLoopPartialFrames(t *testing.T) {
 // ends its read loop with io.EOF after the whole frames before it, and
 // gives back what the incomplete frame held of the buffer budget.
 func TestLoopPeerClosesMidFrame(t *testing.T) {
-	local, remote := tcpPair(t)
+	local, remote := loopPair(t)
 	budget := wire.NewBudget(1 << 20)
 	var handled atomic.Int32
-	done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{Budget: budget})), func(*protocols.Message) error {
+	done := runReader(wire.NewReader(local, lenCodec{}, wire.ReadOptions{Budget: budget}), func(*protocols.Message) error {
 		handled.Add(1)
 		return nil
 	})
@@ -158,11 +165,11 @@ func TestLoopPeerClosesMidFrame(t *testing.T) {
 // ends its own read loop with a DecodeError; another connection on the
 // same loop goes on being served.
 func TestLoopMalformedFrameClosesOneConnection(t *testing.T) {
-	badLocal, badRemote := tcpPair(t)
-	goodLocal, goodRemote := tcpPair(t)
+	badLocal, badRemote := loopPair(t)
+	goodLocal, goodRemote := loopPair(t)
 	var rejected atomic.Int32
 	bad := runReader(wire.NewReader(badLocal, lenCodec{maxFrame: 100},
-		onLoop(wire.ReadOptions{Reject: func([]byte, error) { rejected.Add(1) }})), func(*protocols.Message) error { return nil })
+		wire.ReadOptions{Reject: func([]byte, error) { rejected.Add(1) }}), func(*protocols.Message) error { return nil })
 	_, good := echo(goodLocal, wire.ReadOptions{}, 0)
 	if _, err := badRemote.Write(frame(nil, payload(0, 1000))); err != nil {
 		t.Fatal(err)
@@ -192,8 +199,8 @@ func TestLoopMalformedFrameClosesOneConnection(t *testing.T) {
 // memory held for it stays bounded); the loop never waits for the peer,
 // so another connection on it is served all the while.
 func TestLoopSlowReader(t *testing.T) {
-	slowLocal, slowRemote := tcpPair(t)
-	fastLocal, fastRemote := tcpPair(t)
+	slowLocal, slowRemote := loopPair(t)
+	fastLocal, fastRemote := loopPair(t)
 	const limit = 1 << 20
 	_, slow := echo(slowLocal, wire.ReadOptions{}, limit)
 	_, fast := echo(fastLocal, wire.ReadOptions{}, 0)
@@ -236,11 +243,11 @@ func TestLoopSlowReader(t *testing.T) {
 // it waits, and its own later frames are handled, in order, once it is
 // done.
 func TestLoopHandlerThatWaits(t *testing.T) {
-	slowLocal, slowRemote := tcpPair(t)
-	fastLocal, fastRemote := tcpPair(t)
+	slowLocal, slowRemote := loopPair(t)
+	fastLocal, fastRemote := loopPair(t)
 	release := make(chan struct{})
 	var order []byte
-	slowDone := runReader(wire.NewReader(slowLocal, lenCodec{}, onLoop(wire.ReadOptions{})), func(m *protocols.Message) error {
+	slowDone := runReader(wire.NewReader(slowLocal, lenCodec{}, wire.ReadOptions{}), func(m *protocols.Message) error {
 		order = append(order, m.Raw[4])
 		if m.Raw[4] == 0 {
 			<-release
@@ -290,8 +297,8 @@ func TestLoopHandlerThatWaits(t *testing.T) {
 // event loop as they do a goroutine's.
 func TestLoopTimeouts(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
-		local, remote := tcpPair(t)
-		done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{IdleTimeout: 200 * time.Millisecond})),
+		local, remote := loopPair(t)
+		done := runReader(wire.NewReader(local, lenCodec{}, wire.ReadOptions{IdleTimeout: 200 * time.Millisecond}),
 			func(*protocols.Message) error { return nil })
 		if _, err := remote.Write(frame(nil, payload(0, 10))); err != nil {
 			t.Fatal(err)
@@ -301,8 +308,8 @@ func TestLoopTimeouts(t *testing.T) {
 		}
 	})
 	t.Run("frame", func(t *testing.T) {
-		local, remote := tcpPair(t)
-		done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{FrameTimeout: 200 * time.Millisecond, IdleTimeout: time.Hour})),
+		local, remote := loopPair(t)
+		done := runReader(wire.NewReader(local, lenCodec{}, wire.ReadOptions{FrameTimeout: 200 * time.Millisecond, IdleTimeout: time.Hour}),
 			func(*protocols.Message) error { return nil })
 		if _, err := remote.Write(frame(nil, payload(0, 10))[:6]); err != nil {
 			t.Fatal(err)
@@ -312,10 +319,10 @@ func TestLoopTimeouts(t *testing.T) {
 		}
 	})
 	t.Run("busy", func(t *testing.T) {
-		local, remote := tcpPair(t)
+		local, remote := loopPair(t)
 		var busy atomic.Bool
 		busy.Store(true)
-		done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{IdleTimeout: 100 * time.Millisecond, Busy: busy.Load})),
+		done := runReader(wire.NewReader(local, lenCodec{}, wire.ReadOptions{IdleTimeout: 100 * time.Millisecond, Busy: busy.Load}),
 			func(*protocols.Message) error { return nil })
 		_ = remote
 		select {
@@ -333,9 +340,9 @@ func TestLoopTimeouts(t *testing.T) {
 // TestLoopDrain: Drain ends a read loop on the event loop once it has read
 // what the peer sent, with ErrDrained.
 func TestLoopDrain(t *testing.T) {
-	local, remote := tcpPair(t)
+	local, remote := loopPair(t)
 	var handled atomic.Int32
-	rd := wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{IdleTimeout: time.Hour}))
+	rd := wire.NewReader(local, lenCodec{}, wire.ReadOptions{IdleTimeout: time.Hour})
 	done := runReader(rd, func(*protocols.Message) error {
 		handled.Add(1)
 		return nil
@@ -355,14 +362,33 @@ func TestLoopDrain(t *testing.T) {
 // TestLoopBufferBudget: a frame that would grow the buffer past the budget
 // ends its read loop with ErrBufferLimit.
 func TestLoopBufferBudget(t *testing.T) {
-	local, remote := tcpPair(t)
+	local, remote := loopPair(t)
 	budget := wire.NewBudget(40 << 10)
-	done := runReader(wire.NewReader(local, lenCodec{}, onLoop(wire.ReadOptions{Budget: budget})), func(*protocols.Message) error { return nil })
+	done := runReader(wire.NewReader(local, lenCodec{}, wire.ReadOptions{Budget: budget}), func(*protocols.Message) error { return nil })
 	go func() { _, _ = remote.Write(frame(nil, payload(0, 200<<10))) }()
 	if err := await(t, done, "a frame over the budget"); !errors.Is(err, wire.ErrBufferLimit) {
 		t.Fatalf("Run returned %v, want ErrBufferLimit", err)
 	}
 	if u := budget.Used(); u != 0 {
 		t.Errorf("budget holds %d bytes after the read loop ended, want 0", u)
+	}
+}
+
+// TestLoopLateReader: a peer that reads its replies only after the
+// socket filled gets every byte: the Writer's write that found no room
+// waits for the loop to report room (EPOLLOUT), then finishes.
+func TestLoopLateReader(t *testing.T) {
+	local, remote := loopPair(t)
+	_, done := echo(local, wire.ReadOptions{}, 0)
+	var stream []byte
+	for i := range 256 {
+		stream = frame(stream, payload(i, 32<<10)) // 8 MiB: more than loopback buffers hold
+	}
+	go func() { _, _ = remote.Write(stream) }()
+	time.Sleep(300 * time.Millisecond) // the echo fills the socket meanwhile
+	readFrames(t, remote, stream)
+	_ = remote.Close()
+	if err := await(t, done, "after the peer closed"); !errors.Is(err, io.EOF) {
+		t.Fatalf("Run returned %v, want io.EOF", err)
 	}
 }

@@ -4,7 +4,7 @@ package wire
 
 import (
 	"errors"
-	"time"
+	"net"
 )
 
 // Loop is an event loop: Linux only (loop_linux.go). Elsewhere there is
@@ -28,11 +28,13 @@ func (*Loops) Len() int { return 0 }
 // Pick returns nil: no loop.
 func (*Loops) Pick(uint64) *Loop { return nil }
 
+// Enroll returns nc: there is no loop outside Linux.
+func (*Loop) Enroll(nc net.Conn) net.Conn { return nc }
+
 // loopConn never exists outside Linux.
-type loopConn struct{}
-
-func newLoopConn(*Loop, *Reader) *loopConn { return nil }
-
-func (*loopConn) SetReadDeadline(time.Time) error { return nil }
+type loopConn struct {
+	net.Conn
+	rd *Reader
+}
 
 func (l *Reader) runLoop() error { return errNoLoops }

@@ -31,9 +31,6 @@ type ReadOptions struct {
 	// Budget caps the bytes that all loops sharing it hold in buffers
 	// grown for frames larger than the pooled buffer (ErrBufferLimit).
 	Budget *Budget
-	// Loop, if set, serves the read loop on that event loop instead of a
-	// goroutine of its own (a socket only, Linux only; loop_linux.go).
-	Loop *Loop
 	// Reject, if set, is called with the bytes at the front of the buffer
 	// when they cannot be decoded, before Run returns the DecodeError (to
 	// answer the peer). The bytes are valid only during the call.
@@ -96,10 +93,8 @@ func NewReader(r io.Reader, codec Decoder, opts ReadOptions) *Reader {
 		}
 	}
 	l.deadline, _ = r.(interface{ SetReadDeadline(time.Time) error })
-	if opts.Loop != nil && l.raw != nil {
-		if lc := newLoopConn(opts.Loop, l); lc != nil {
-			l.lc, l.deadline = lc, lc
-		}
+	if lc, ok := r.(*loopConn); ok { // Loop.Enroll
+		lc.rd, l.lc, l.deadline = l, lc, lc
 	}
 	return l
 }
@@ -117,7 +112,7 @@ func NewReader(r io.Reader, codec Decoder, opts ReadOptions) *Reader {
 // the socket from handle must go through its Writer, which shuts it down
 // first (writer.go), as closing it directly waits for handle to return.
 //
-// With ReadOptions.Loop, handle and flush run on the event loop (or on the
+// On a connection Loop.Enroll returned, handle and flush run on the event loop (or on the
 // goroutine the loop was taken from while a handler waited), never two at
 // once, and the socket must be closed through its Writer as well: the
 // loop learns of the end from the shutdown. flush then runs at the end of

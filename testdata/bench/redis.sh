@@ -18,7 +18,11 @@
 # is 0 when the runs complete): figures on a shared machine are noisy.
 #
 # Usage: METAMESH=bin/metamesh testdata/bench/redis.sh
-#   env N (requests per test, 200000), CLIENTS (50), PIPELINES ("16 1").
+#   env N (requests per test, 200000), CLIENTS (50), PIPELINES ("16 1"),
+#   IO_MODE (metamesh's --io-mode: goroutine, the default, or epoll;
+#   docs/proxy-config.md, "I/O mode"), IO_AB=1 (also a second metamesh in
+#   the other mode, target "mm-epoll" or "mm-gorout", measured in the same
+#   run and judged against the same targets).
 #
 # Everything listens on 127.0.0.1 only, on free ports the kernel hands out;
 # a process whose port was taken in between exits, and the script fails
@@ -42,6 +46,7 @@ METAMESH=${METAMESH:-bin/metamesh}
 N=${N:-200000}
 CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-16 1}
+IO_MODE=${IO_MODE:-goroutine}
 
 missing=0
 for tool in redis-server redis-benchmark nutcracker; do
@@ -68,7 +73,7 @@ switches() {
 		awk '$1=="voluntary_ctxt_switches:" || $1=="nonvoluntary_ctxt_switches:" {n+=$2} END {print n}'
 }
 
-read -r redis_port twem_port mm_port admin_port stats_port < <(free_ports 5)
+read -r redis_port twem_port mm_port admin_port stats_port ab_port ab_admin_port < <(free_ports 7)
 
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
 	--loglevel warning --logfile "$dir/redis-server.log" &
@@ -127,7 +132,7 @@ resources:
     - lb_endpoints:
       - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $redis_port}}}
 YAML
-mm_flags=(proxy --bootstrap "$dir/bootstrap.yaml" --admin "127.0.0.1:$admin_port" --log-level warn)
+mm_flags=(proxy --bootstrap "$dir/bootstrap.yaml" --admin "127.0.0.1:$admin_port" --log-level warn --io-mode "$IO_MODE")
 # METAMESH_PPROF=1 serves /debug/pprof on the admin address, printed below.
 [ "${METAMESH_PPROF:-}" = 1 ] && mm_flags+=(--pprof)
 "$METAMESH" "${mm_flags[@]}" >"$dir/metamesh.log" 2>&1 &
@@ -136,14 +141,31 @@ pids+=("$mm_pid")
 wait_up "$mm_pid" "$mm_port" metamesh
 [ "${METAMESH_PPROF:-}" = 1 ] && echo "metamesh pprof: http://127.0.0.1:$admin_port/debug/pprof/"
 
+# IO_AB=1: the same proxy in the other I/O mode, beside the first.
+targets="direct twemproxy metamesh"
+mm_targets=metamesh
+if [ "${IO_AB:-}" = 1 ]; then
+	ab_mode=epoll ab_name=mm-epoll
+	[ "$IO_MODE" = epoll ] && ab_mode=goroutine ab_name=mm-gorout
+	sed "s/port_value: $mm_port}/port_value: $ab_port}/" "$dir/bootstrap.yaml" >"$dir/bootstrap-ab.yaml"
+	"$METAMESH" proxy --bootstrap "$dir/bootstrap-ab.yaml" --admin "127.0.0.1:$ab_admin_port" --log-level warn \
+		--io-mode "$ab_mode" >"$dir/metamesh-ab.log" 2>&1 &
+	ab_pid=$!
+	pids+=("$ab_pid")
+	wait_up "$ab_pid" "$ab_port" "$ab_name"
+	targets="$targets $ab_name"
+	mm_targets="$mm_targets $ab_name"
+fi
+
 # A request through each path before measuring: the proxies dial upstream
 # lazily, and a refused path should stop the run here, not skew a figure.
-for port in "$twem_port" "$mm_port"; do
+for port in "$twem_port" "$mm_port" ${ab_pid:+"$ab_port"}; do
 	out=$(redis-cli -h 127.0.0.1 -p "$port" SET redis.sh:probe 1)
 	[ "$out" = OK ] || { echo "redis.sh: SET through port $port answered: $out" >&2; exit 1; }
 done
 
 echo "redis-benchmark -t set,get -n $N -c $CLIENTS -P {${PIPELINES// /,}}; one redis-server $(redis-server --version | awk '{sub("v=", "", $3); print $3}'), nutcracker $(nutcracker --version 2>&1 | awk '{print $NF; exit}'), $("$METAMESH" version 2>/dev/null | head -1 || echo metamesh)"
+echo "metamesh --io-mode $IO_MODE${ab_pid:+; $ab_name: --io-mode $ab_mode}"
 echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 printf '%-10s %3s %12s %12s %12s %14s %14s\n' target P 'SET req/s' 'GET req/s' 'proxy CPU s' 'proxy r/w' 'proxy ctx'
@@ -151,8 +173,9 @@ printf '%-10s %3s %12s %12s %12s %14s %14s\n' '' '' '' '' 'per 100k req' 'syscal
 
 declare -A set_rps get_rps cpu_per sys_per
 for P in $PIPELINES; do
-	for target in direct twemproxy metamesh; do
+	for target in $targets; do
 		case $target in
+		mm-*) port=$ab_port pid=$ab_pid ;;
 		direct) port=$redis_port pid="" ;;
 		twemproxy) port=$twem_port pid=$twem_pid ;;
 		metamesh) port=$mm_port pid=$mm_pid ;;
@@ -183,17 +206,19 @@ done
 
 echo
 for P in $PIPELINES; do
-	awk -v p="$P" -v msys="${sys_per[metamesh,$P]}" \
-		-v ms="${set_rps[metamesh,$P]}" -v mg="${get_rps[metamesh,$P]}" -v mc="${cpu_per[metamesh,$P]}" \
-		-v ts="${set_rps[twemproxy,$P]}" -v tg="${get_rps[twemproxy,$P]}" -v tc="${cpu_per[twemproxy,$P]}" 'BEGIN {
-		ts_ratio = ms / ts; tg_ratio = mg / tg
-		thr = (ts_ratio < tg_ratio) ? ts_ratio : tg_ratio
-		want = (p == 1) ? 1.0 : 1.3
-		cpu = (tc > 0) ? mc / tc : 0
-		printf "P=%-2s metamesh/twemproxy throughput: SET %.2f, GET %.2f (target >= %.2f: %s); CPU per request: %.2fx (target <= 1.00: %s)",
-			p, ts_ratio, tg_ratio, want, (thr >= want ? "met" : "MISSED"), cpu, (tc > 0 && cpu <= 1 ? "met" : "MISSED")
-		if (p == 1) printf "; syscalls/req %.2f (target <= 2.30: %s)", msys, (msys <= 2.3 ? "met" : "MISSED")
-		printf "\n"
-	}'
+	for mm in $mm_targets; do
+		awk -v p="$P" -v name="$mm" -v msys="${sys_per[$mm,$P]}" \
+			-v ms="${set_rps[$mm,$P]}" -v mg="${get_rps[$mm,$P]}" -v mc="${cpu_per[$mm,$P]}" \
+			-v ts="${set_rps[twemproxy,$P]}" -v tg="${get_rps[twemproxy,$P]}" -v tc="${cpu_per[twemproxy,$P]}" 'BEGIN {
+			ts_ratio = ms / ts; tg_ratio = mg / tg
+			thr = (ts_ratio < tg_ratio) ? ts_ratio : tg_ratio
+			want = (p == 1) ? 1.0 : 1.3
+			cpu = (tc > 0) ? mc / tc : 0
+			printf "P=%-2s %s/twemproxy throughput: SET %.2f, GET %.2f (target >= %.2f: %s); CPU per request: %.2fx (target <= 1.00: %s)",
+				p, name, ts_ratio, tg_ratio, want, (thr >= want ? "met" : "MISSED"), cpu, (tc > 0 && cpu <= 1 ? "met" : "MISSED")
+			if (p == 1) printf "; syscalls/req %.2f (target <= 2.30: %s)", msys, (msys <= 2.3 ? "met" : "MISSED")
+			printf "\n"
+		}'
+	done
 done
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at end"

@@ -202,7 +202,7 @@ func (r routes) resources(t testing.TB) *xdsapi.Resources {
 // startProxy runs a proxy in this process on r.
 func startProxy(t testing.TB, r routes) *proxy.Server {
 	t.Helper()
-	srv := proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
+	srv := newProxy(t, metrics.NewProxy())
 	if err := srv.Apply(r.resources(t)); err != nil {
 		t.Fatalf("apply: %v", err)
 	}

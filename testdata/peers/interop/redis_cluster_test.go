@@ -84,7 +84,7 @@ func startClusterProxy(t *testing.T, c *redispeer.Cluster, policy string, timeou
 	noErr(t, problems.Err())
 	out := translate.Translate(&translate.Input{ServiceEntries: cfg.ServiceEntries, DestinationPolicies: cfg.DestinationPolicies, MetaRouters: cfg.MetaRouters},
 		translate.Options{ListenAddress: "127.0.0.1", KnownCodec: func(n string) bool { return slices.Contains(protocols.Names(), n) }})
-	srv := proxy.New(zaptest.NewLogger(t), p.metrics)
+	srv := newProxy(t, p.metrics)
 	noErr(t, srv.Apply(out.Resources))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -113,7 +113,7 @@ func startRedis(t *testing.T) *redisSetup {
 			}
 		}
 	}
-	s.srv = proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
+	s.srv = newProxy(t, metrics.NewProxy())
 	if err := s.srv.Apply(out.Resources); err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +459,7 @@ spec:
 func applyConfigDir(t *testing.T, cfg string) *proxy.Server {
 	t.Helper()
 	out := translateConfig(t, cfg)
-	srv := proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
+	srv := newProxy(t, metrics.NewProxy())
 	if err := srv.Apply(out.Resources); err != nil {
 		t.Fatal(err)
 	}

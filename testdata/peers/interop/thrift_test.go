@@ -115,7 +115,7 @@ func startThriftProxy(t testing.TB, r thriftRoutes, combo thrift.Combo) (listen 
 	v1, v2 = thrift.StartServer(t, "v1", combo), thrift.StartServer(t, "v2", combo)
 	r.Listen, r.V1, r.V2 = harness.FreeAddr(t), v1.Addr, v2.Addr
 	res := resourcesFrom(t, thriftTmpl, r)
-	srv = proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
+	srv = newProxy(t, metrics.NewProxy())
 	if err := srv.Apply(res); err != nil {
 		t.Fatalf("apply: %v", err)
 	}

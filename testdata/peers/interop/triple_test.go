@@ -113,7 +113,7 @@ const tripleIface = tripletest.Interface
 // startProxyWith runs a proxy in this process on res.
 func startProxyWith(t testing.TB, res *xdsapi.Resources) *proxy.Server {
 	t.Helper()
-	srv := proxy.New(zaptest.NewLogger(t), metrics.NewProxy())
+	srv := newProxy(t, metrics.NewProxy())
 	if err := srv.Apply(res); err != nil {
 		t.Fatalf("apply: %v", err)
 	}

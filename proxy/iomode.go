@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/upstream"
+	"github.com/metamesh/metamesh/proxy/wire"
+)
+
+// IOMode is how the proxy reads its connections (docs/proxy-config.md,
+// "I/O mode").
+type IOMode string
+
+const (
+	// IOGoroutine reads each connection in a goroutine of its own (the
+	// default).
+	IOGoroutine IOMode = "goroutine"
+	// IOEpoll reads the plaintext connections of pipelined codecs (Redis),
+	// client and upstream alike, on event loops, one per GOMAXPROCS
+	// (Linux only: proxy/wire's Loop).
+	IOEpoll IOMode = "epoll"
+)
+
+// SetIOMode chooses how connections accepted and dialed from now on are
+// read. Call it before the first Apply.
+func (s *Server) SetIOMode(m IOMode) error {
+	var ls *wire.Loops
+	switch m {
+	case IOGoroutine, "":
+	case IOEpoll:
+		var err error
+		if ls, err = wire.DefaultLoops(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("proxy: unknown I/O mode %q (goroutine or epoll)", m)
+	}
+	s.loops.Store(ls)
+	s.pools.SetLoops(ls)
+	return nil
+}
+
+// loopFor returns the event loop of a client connection nc served with
+// codec, or nil for a goroutine of its own. A client's loop follows its
+// affinity, as its upstream connection's follows its slot
+// (proxy/upstream's loopFor), so both share a loop when a cluster's
+// max_connections is a multiple of the loops.
+func (s *Server) loopFor(nc net.Conn, codec protocols.Codec, affinity uint64) *wire.Loop {
+	ls := s.loops.Load()
+	if _, plain := nc.(*net.TCPConn); !plain || ls == nil || !upstream.OnLoop(codec) {
+		return nil
+	}
+	return ls.Pick(affinity)
+}
