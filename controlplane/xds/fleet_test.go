@@ -48,6 +48,9 @@ type sidecar struct {
 	// marshaled once for the fleet: the simulated sidecars share 2 cores
 	// with the control plane, real ones don't.
 	initial [][]byte
+	// expect is what a lean sidecar (h2) without have checks the first
+	// response of each type against, by type URL.
+	expect map[string]typeDigest
 }
 
 // rawRequest is a request marshaled already, in parts, sent as it is by
@@ -84,19 +87,32 @@ type fleet struct {
 	// reconnects counts how often.
 	retry      bool
 	reconnects atomic.Int64
+	// h2: the sidecars are lean ones (h2sidecar_test.go) rather than
+	// grpc-go clients.
+	h2 bool
 }
 
-// startFleet connects a sidecar for each node, all at once. A sidecar
-// whose stream fails connects again, as a proxy does (see reconnects).
-func startFleet(addr string, nodes []string, have map[string]map[string]string) (*fleet, error) {
+// startFleet connects a sidecar for each node of spec, all at once. A
+// sidecar whose stream fails connects again, as a proxy does (see
+// reconnects).
+func startFleet(spec fleetSpec, have map[string]map[string]string) (*fleet, error) {
 	initial, err := marshalInitial(have)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fleet{acked: make(chan struct{}, 1), cancel: cancel, retry: true}
-	for _, node := range nodes {
-		f.add(ctx, addr, node, &sidecar{have: have, initial: initial})
+	switch spec.Fleet {
+	case "", "grpc":
+	case "h2":
+		f.h2 = true
+	default:
+		cancel()
+		return nil, fmt.Errorf("fleet %q: neither grpc nor h2", spec.Fleet)
+	}
+	for _, node := range spec.nodes() {
+		_, ns, _ := strings.Cut(node, ".")
+		f.add(ctx, spec.Addr, node, &sidecar{have: have, initial: initial, expect: spec.Expect[ns]})
 	}
 	return f, nil
 }
@@ -107,12 +123,16 @@ func (f *fleet) add(ctx context.Context, addr, node string, sc *sidecar) {
 	go func() {
 		defer f.wg.Done()
 		for {
-			err := sc.run(ctx, addr, node, f.acked)
+			run := sc.run
+			if f.h2 {
+				run = sc.runH2
+			}
+			err := run(ctx, addr, node, f.acked)
 			if ctx.Err() != nil {
 				return
 			}
 			err = fmt.Errorf("sidecar %s: %w", node, err)
-			if !f.retry {
+			if !f.retry || errors.Is(err, errWrongConfig) {
 				f.err.CompareAndSwap(nil, &err)
 				return
 			}
@@ -344,6 +364,12 @@ type fleetSpec struct {
 	// Have names a JSON file of initial_resource_versions by type, sent by
 	// every sidecar (a reconnection).
 	Have string `json:"have,omitempty"`
+	// Fleet is grpc (grpc-go clients, the default) or h2 (lean sidecars,
+	// h2sidecar_test.go); Expect, by namespace, the digests by type URL
+	// a lean sidecar new to the stream checks its first responses
+	// against.
+	Fleet  string                           `json:"fleet,omitempty"`
+	Expect map[string]map[string]typeDigest `json:"expect,omitempty"`
 }
 
 func (s fleetSpec) nodes() []string {
@@ -418,7 +444,7 @@ func fleetMain() int {
 			switch {
 			case len(cmd) == 1 && cmd[0] == "connect" && f == nil:
 				var err error
-				f, err = startFleet(spec.Addr, spec.nodes(), have)
+				f, err = startFleet(spec, have)
 				return "", err
 			case len(cmd) == 3 && cmd[0] == "wait" && f != nil:
 				idx := spec.inNamespace(cmd[1])
@@ -530,13 +556,13 @@ func (p *fleetProc) answer(b *testing.B, cmd string) []int64 {
 
 func (p *fleetProc) connect(b *testing.B) { p.call(b, "connect") }
 
-// profile has the fleet process write its CPU profile to
-// -xds.cpuprofile's file with ".fleet" added, if asked, until stopped.
-func (p *fleetProc) profile(b *testing.B) (stop func()) {
-	if *benchProfile == "" {
+// profile has the fleet process write its CPU profile to file with
+// ".fleet" added, unless file is "", until stopped.
+func (p *fleetProc) profile(b *testing.B, file string) (stop func()) {
+	if file == "" {
 		return func() {}
 	}
-	p.call(b, "profile "+*benchProfile+".fleet")
+	p.call(b, "profile "+file+".fleet")
 	return func() { p.call(b, "endprofile") }
 }
 

@@ -30,16 +30,18 @@ import (
 var (
 	benchSidecars = flag.Int("xds.sidecars", 2000, "simulated sidecars in the BenchmarkSidecar* benchmarks")
 	benchScope    = flag.Int("xds.scope", 50, "services each sidecar sees in BenchmarkSidecarOneServiceChange")
-	benchProfile  = flag.String("xds.cpuprofile", "", "write the control plane's CPU profile during the BenchmarkSidecar* ops only (not their setup) to this file, and the sidecars' to this file.fleet")
+	benchFleet    = flag.String("xds.fleet", "grpc", "the BenchmarkSidecar* fleet: grpc (grpc-go clients) or h2 (lean sidecars on an HTTP/2 framer, h2sidecar_test.go)")
+	benchProfile  = flag.String("xds.cpuprofile", "", "write the control plane's CPU profile during the ops (not the setup) of BenchmarkSidecarFullPush and BenchmarkSidecarReconnectStorm/fresh to this file (of the resume storm: to this file.resume), and the sidecars' to that file.fleet")
 )
 
-// profileOps starts the -xds.cpuprofile profile, if asked, and returns
-// its stop; the sidecars, in a process of their own, are not in it.
-func profileOps(b *testing.B) (stop func()) {
-	if *benchProfile == "" {
+// profileOps starts the control plane's CPU profile to file, unless
+// file is "", and returns its stop; the sidecars, in a process of their
+// own, are not in it.
+func profileOps(b *testing.B, file string) (stop func()) {
+	if file == "" {
 		return func() {}
 	}
-	f, err := os.Create(*benchProfile)
+	f, err := os.Create(file)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,7 +133,7 @@ func writeCalls() int64 {
 
 // changed waits for current() to differ from old (the publish after an
 // update, the debounce away) and returns it.
-func changed(b *testing.B, current func() string, old string) string {
+func changed(b testing.TB, current func() string, old string) string {
 	b.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -163,7 +165,8 @@ func BenchmarkSidecarFullPush(b *testing.B) {
 	}
 	route := func() string { return srv.Versions()["route"] }
 	before := liveHeap()
-	p := startFleetProc(b, fleetSpec{Addr: addr, Sidecars: n})
+	p := startFleetProc(b, fleetSpec{Addr: addr, Sidecars: n, Fleet: *benchFleet,
+		Expect: map[string]map[string]typeDigest{"default": expectOf(sets[0])}})
 	defer p.stop(b)
 	p.connect(b)
 	p.wait(b, "*", route())
@@ -174,7 +177,7 @@ func BenchmarkSidecarFullPush(b *testing.B) {
 	var peak uint64
 	var writes int64
 	ops := 0
-	stopProfile, stopFleetProfile := profileOps(b), p.profile(b)
+	stopProfile, stopFleetProfile := profileOps(b, *benchProfile), p.profile(b, *benchProfile)
 	for b.Loop() {
 		ops++
 		old := route()
@@ -232,7 +235,11 @@ func BenchmarkSidecarOneServiceChange(b *testing.B) {
 	route := func(ns string) func() string {
 		return func() string { return srv.VersionsFor("sidecar." + ns)["route"] }
 	}
-	p := startFleetProc(b, fleetSpec{Addr: addr, Sidecars: n, Namespaces: namespaces})
+	expect := map[string]map[string]typeDigest{}
+	for ns, view := range views.Namespaces {
+		expect[ns] = expectOf(view)
+	}
+	p := startFleetProc(b, fleetSpec{Addr: addr, Sidecars: n, Namespaces: namespaces, Fleet: *benchFleet, Expect: expect})
 	defer p.stop(b)
 	p.connect(b)
 	for j := range namespaces {
@@ -323,19 +330,19 @@ func BenchmarkSidecarReconnectStorm(b *testing.B) {
 			var responses, reconnects float64
 			var writes int64
 			ops := 0
-			if bc.name == "fresh" {
-				stopProfile := profileOps(b)
-				defer stopProfile()
+			profile := *benchProfile
+			if profile != "" && bc.name == "resume" {
+				profile += ".resume"
 			}
+			stopProfile := profileOps(b, profile)
+			defer stopProfile()
 			for b.Loop() {
 				b.StopTimer()
 				srv, addr, stop := start(b)
-				p := startFleetProc(b, fleetSpec{Addr: addr, Sidecars: n, Have: bc.have})
+				p := startFleetProc(b, fleetSpec{Addr: addr, Sidecars: n, Have: bc.have, Fleet: *benchFleet,
+					Expect: map[string]map[string]typeDigest{"default": expectOf(set)}})
 				runtime.GC()
-				stopFleetProfile := func() {}
-				if bc.name == "fresh" {
-					stopFleetProfile = p.profile(b)
-				}
+				stopFleetProfile := p.profile(b, profile)
 				stopPeak := peakHeap()
 				b.StartTimer()
 				ops++
