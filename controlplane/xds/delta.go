@@ -62,6 +62,8 @@ func (ds *deltaStream) handle(req *deltaRequest) error {
 		// No names on the first request: a wildcard subscription.
 		t.wildcard = len(req.GetResourceNamesSubscribe()) == 0
 		t.initial = req.initial
+	} else {
+		req.initial.release()
 	}
 	for _, n := range req.GetResourceNamesSubscribe() {
 		switch {
@@ -119,7 +121,8 @@ func (ds *deltaStream) flush(vw *view) error {
 		// A proxy new to the stream gets a response of every type, even
 		// an empty one: it then knows it has the whole of that type.
 		if len(d.changed) == 0 && len(d.removed) == 0 && !newProxy {
-			t.have, t.initial, t.added, t.full = tb, initialVersions{}, nil, false
+			t.initial.release()
+			t.have, t.added, t.full = tb, nil, false
 			continue
 		}
 		out = append(out, d)
@@ -138,7 +141,8 @@ func (ds *deltaStream) flush(vw *view) error {
 		if err := sendPrepared(ds.gs.SendMsg, d.resp, nonce); err != nil {
 			return err
 		}
-		t.have, t.initial, t.added, t.full = vw.tables[i], initialVersions{}, nil, false
+		t.initial.release()
+		t.have, t.added, t.full = vw.tables[i], nil, false
 		t.version, t.nonce = vw.tables[i].version, nonce
 		ds.sent(i, t.version)
 	}

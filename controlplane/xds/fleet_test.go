@@ -49,8 +49,10 @@ type sidecar struct {
 	// with the control plane, real ones don't.
 	initial [][]byte
 	// expect is what a lean sidecar (h2) without have checks the first
-	// response of each type against, by type URL.
+	// response of each type against, by type URL; seen, if set, gets
+	// each response it decodes.
 	expect map[string]typeDigest
+	seen   func(*deltaResponse)
 }
 
 // rawRequest is a request marshaled already, in parts, sent as it is by

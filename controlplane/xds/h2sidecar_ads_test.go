@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/metamesh/metamesh/controlplane/xds"
+	"github.com/metamesh/metamesh/crds/xdsapi"
 )
 
 // grpcFramed is msgs as gRPC sends them: each with its 5-byte prefix.
@@ -177,20 +179,7 @@ func TestLeanSidecarResume(t *testing.T) {
 	srv, addr := startServer(t, xds.Options{}, nil)
 	srv.Update(resourcesFor(300, "v1"))
 	waitFor(t, time.Minute, "the first publish", srv.Ready)
-	have := map[string]map[string]string{}
-	rec := &fleet{acked: make(chan struct{}, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	rec.cancel = cancel
-	rec.add(ctx, addr, "recorder", &sidecar{record: func(typeURL string, r *discoveryv3.Resource) {
-		if have[typeURL] == nil {
-			have[typeURL] = map[string]string{}
-		}
-		have[typeURL][r.GetName()] = r.GetVersion()
-	}})
-	if err := rec.waitRoutes(nil, srv.Versions()["route"], time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	rec.stop()
+	have := recordedHave(t, resourcesFor(300, "v1"))
 	initial, err := marshalInitial(have)
 	if err != nil {
 		t.Fatal(err)
@@ -222,4 +211,92 @@ func TestLeanSidecarResume(t *testing.T) {
 // route is srv's route version, for changed.
 func route(srv *xds.Server) func() string {
 	return func() string { return srv.Versions()["route"] }
+}
+
+// TestLeanSidecarResumeStale: a proxy resuming with a restarted control
+// plane, one cluster at a stale version and 1,000 that are gone, gets
+// that cluster and those names removed, and no other response. Its first
+// requests, over 64 KiB each, were copied into the codec's pooled
+// buffers and handled before the control plane had a config, so the
+// names were compared where they lay after all four had been read
+// (a buffer given back too soon would have been overwritten).
+func TestLeanSidecarResumeStale(t *testing.T) {
+	set := resourcesFor(300, "v1")
+	have := recordedHave(t, set)
+	var stale typeDigest
+	for name := range have[resourcev3.ClusterType] {
+		have[resourcev3.ClusterType][name] = "stale"
+		stale.add([]byte(name))
+		break
+	}
+	// Names that are gone make the clusters' request the largest, so
+	// the next one's buffer could be the same if given back too soon.
+	var gone typeDigest
+	for i := range 1000 {
+		name := fmt.Sprintf("gone-%d", i)
+		have[resourcev3.ClusterType][name] = "1"
+		gone.add([]byte(name))
+	}
+	initial, err := marshalInitial(have)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range initial {
+		if len(b) < 64<<10 && adsTypes[i] != resourcev3.ListenerType && adsTypes[i] != resourcev3.RouteType {
+			t.Fatalf("first request of %s: %d bytes, not beyond 64 KiB", adsTypes[i], len(b))
+		}
+	}
+	srv, addr := startServer(t, xds.Options{}, nil)
+	got := make(chan deltaResponse, 8)
+	f := leanFleet(addr, &sidecar{have: have, initial: initial, seen: func(r *deltaResponse) {
+		got <- deltaResponse{typeURL: bytes.Clone(r.typeURL), resources: r.resources, removed: r.removed}
+	}})
+	defer f.stop()
+	waitFor(t, time.Minute, "the sidecar's first request", func() bool {
+		return metric(t, srv.Registry(), "metamesh_controlplane_xds_connected_proxies", nil) == 1
+	})
+	time.Sleep(100 * time.Millisecond) // its other first requests read too, most likely
+	srv.Update(set)
+	select {
+	case r := <-got:
+		if string(r.typeURL) != resourcev3.ClusterType || r.resources != stale || r.removed != gone {
+			t.Fatalf("got %s: %+v, removed %+v; want %s: %+v, removed %+v", r.typeURL, r.resources, r.removed,
+				resourcev3.ClusterType, stale, gone)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no response within a minute")
+	}
+	waitFor(t, time.Minute, "the ACK", func() bool {
+		return metric(t, srv.Registry(), "metamesh_controlplane_xds_acks_total", nil) == 1
+	})
+	select {
+	case r := <-got:
+		t.Errorf("another response: %s: %+v", r.typeURL, r.resources)
+	default:
+	}
+}
+
+// recordedHave is what a proxy synced with set has: the names and
+// versions a control plane serving set sends.
+func recordedHave(t *testing.T, set *xdsapi.Resources) map[string]map[string]string {
+	t.Helper()
+	srv, addr, stop := startStoppable(t, xds.Options{}, nil)
+	defer stop()
+	srv.Update(set)
+	waitFor(t, time.Minute, "the first publish", srv.Ready)
+	have := map[string]map[string]string{}
+	rec := &fleet{acked: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	rec.cancel = cancel
+	rec.add(ctx, addr, "recorder", &sidecar{record: func(typeURL string, r *discoveryv3.Resource) {
+		if have[typeURL] == nil {
+			have[typeURL] = map[string]string{}
+		}
+		have[typeURL][r.GetName()] = r.GetVersion()
+	}})
+	defer rec.stop()
+	if err := rec.waitRoutes(nil, srv.Versions()["route"], time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return have
 }

@@ -119,6 +119,9 @@ func (sc *sidecar) runH2(ctx context.Context, addr, node string, acked chan stru
 				errWrongConfig, typ, r.resources.Count, r.resources.Sum, sc.expect[typ].Count, sc.expect[typ].Sum)
 		}
 		got[typ] = true
+		if sc.seen != nil {
+			sc.seen(r)
+		}
 		ack, err := proto.Marshal(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: typ, ResponseNonce: string(r.nonce)})
 		if err != nil {
 			return err

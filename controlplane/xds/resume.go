@@ -31,6 +31,19 @@ type initialVersions struct {
 	records []byte // the field's records, tags included; nil: none
 	n       int    // records
 	digest  uint64 // the sum of their recordHash
+	// inPlace: records lie in the request decodeDelta decoded, which
+	// is buf's (a pooled buffer, the codec's) if set.
+	inPlace bool
+	buf     *[]byte
+}
+
+// release gives the pooled buffer records lie in back, if any: nothing
+// may use records afterwards.
+func (iv *initialVersions) release() {
+	if iv.buf != nil {
+		putRequestBuf(iv.buf)
+	}
+	*iv = initialVersions{}
 }
 
 // digestSeed seeds recordHash: a proxy cannot choose names whose digest
@@ -118,7 +131,7 @@ func decodeDelta(b []byte, r *deltaRequest) error {
 	if start < 0 {
 		return proto.Unmarshal(b, r.DeltaDiscoveryRequest)
 	}
-	r.initial.records = b[start:end:end]
+	r.initial.records, r.initial.inPlace = b[start:end:end], !apart
 	if apart {
 		r.initial.records = initialRecords(b)
 	}
