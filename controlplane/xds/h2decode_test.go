@@ -2,6 +2,7 @@ package xds_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -189,7 +190,7 @@ func (d *deltaDecoder) field(p []byte) (int, error) {
 		}
 	}
 	if n < 0 {
-		if protowire.ParseError(n) != io.ErrUnexpectedEOF {
+		if !errors.Is(protowire.ParseError(n), io.ErrUnexpectedEOF) {
 			return 0, fmt.Errorf("%w: delta response: %w", errWrongConfig, protowire.ParseError(n))
 		}
 		// Straddles this piece and the next: keep what there is.
