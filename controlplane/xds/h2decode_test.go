@@ -2,6 +2,7 @@ package xds_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -189,7 +190,7 @@ func (d *deltaDecoder) field(p []byte) (int, error) {
 		}
 	}
 	if n < 0 {
-		if protowire.ParseError(n) != io.ErrUnexpectedEOF {
+		if !errors.Is(protowire.ParseError(n), io.ErrUnexpectedEOF) {
 			return 0, fmt.Errorf("%w: delta response: %w", errWrongConfig, protowire.ParseError(n))
 		}
 		// Straddles this piece and the next: keep what there is.
@@ -208,17 +209,32 @@ func (d *deltaDecoder) field(p []byte) (int, error) {
 }
 
 // resource reads a whole resource's fields from b, as start and write
-// would piece by piece.
+// would piece by piece. Its fields' tags are one byte (numbers under 16)
+// and their lengths mostly too: read here without protowire's general
+// path when so (that path was a sixth of the lean fleet's CPU).
 func (d *deltaDecoder) resource(b []byte) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeField(b)
-		if n < 0 {
-			return fmt.Errorf("%w: delta response: a resource: %w", errWrongConfig, protowire.ParseError(n))
+		num, typ, t := protowire.Number(b[0]>>3), protowire.Type(b[0]&7), 1
+		if b[0] >= 0x80 {
+			if num, typ, t = protowire.ConsumeTag(b); t < 0 {
+				return fmt.Errorf("%w: delta response: a resource: %w", errWrongConfig, protowire.ParseError(t))
+			}
 		}
 		if typ != protowire.BytesType {
 			return fmt.Errorf("%w: delta response: resource field %d of wire type %d", errWrongConfig, num, typ)
 		}
-		v, _ := protowire.ConsumeBytes(b[protowire.SizeTag(num):n])
+		size, n := uint64(0), 0
+		if len(b) > t && b[t] < 0x80 {
+			size, n = uint64(b[t]), 1
+		} else if size, n = protowire.ConsumeVarint(b[t:]); n < 0 {
+			return fmt.Errorf("%w: delta response: a resource: %w", errWrongConfig, protowire.ParseError(n))
+		}
+		b = b[t+n:]
+		if size > uint64(len(b)) {
+			return errTruncated
+		}
+		v := b[:size]
+		b = b[size:]
 		switch num {
 		case fieldResName:
 			d.resName = append(d.resName[:0], v...)
@@ -227,7 +243,6 @@ func (d *deltaDecoder) resource(b []byte) error {
 		case fieldResBody:
 			d.resBody = len(v) > 0
 		}
-		b = b[n:]
 	}
 	return nil
 }

@@ -41,9 +41,8 @@ const adsDeltaPath = "/envoy.service.discovery.v3.AggregatedDiscoveryService/Del
 
 // h2Stream is a lean sidecar's connection and its one stream (ID 1).
 type h2Stream struct {
-	conn net.Conn
-	bw   *bufio.Writer
-	fr   *http2.Framer
+	bw *bufio.Writer
+	fr *http2.Framer
 	// out is what is to be sent on the stream (gRPC messages, in parts
 	// not copied: a resuming sidecar's first requests are the fleet's,
 	// 1.5 MB at 2,000 services) and not yet sent; sendConn and
@@ -79,7 +78,7 @@ func (sc *sidecar) runH2(ctx context.Context, addr, node string, acked chan stru
 	}
 	defer conn.Close()
 	defer context.AfterFunc(ctx, func() { _ = conn.Close() })()
-	h := &h2Stream{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10),
+	h := &h2Stream{bw: bufio.NewWriterSize(conn, 64<<10),
 		sendConn: 65535, sendStream: 65535, initialWindow: 65535, maxFrame: 16384}
 	h.fr = http2.NewFramer(h.bw, bufio.NewReaderSize(conn, xdsclient.ReadBufferSize))
 	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
