@@ -296,7 +296,16 @@ func (ex *exchange) abandonLocked() {
 	// connection, fails c through Fail, which takes ex.mu: that runs
 	// after letting go of it (Fail then finds c no longer current), and c
 	// is not touched again here.
-	took, after := upstream.Cancel(c)
+	var took bool
+	var after func()
+	if ex.relayed {
+		// A relayed stream is stopped at the upstream too (relay.go).
+		var b wire.Batch
+		took, after = upstream.CancelStream(c, &b)
+		b.Flush()
+	} else {
+		took, after = upstream.Cancel(c)
+	}
 	if took {
 		c.Host.End()
 		c.Release()

@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	grpcmd "google.golang.org/grpc/metadata"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/metamesh/metamesh/testdata/peers/harness"
@@ -169,5 +172,63 @@ func TestTripleServerStreamCancelled(t *testing.T) {
 				t.Fatalf("the server's stream still runs 30 s after its client's %s: the proxy did not cancel it", how)
 			}
 		})
+	}
+}
+
+// A route's timeout bounds a relayed server stream as a whole: the
+// client's stream ends in an error after the messages it read, and the
+// server's stream is cancelled. (Which error depends on where the timeout
+// falls: between two messages the proxy's DEADLINE_EXCEEDED; inside one,
+// grpc-go reports the message cut short as INTERNAL. Ending at a message
+// boundary is piece 6 of docs/triple-streams.md.)
+func TestTripleServerStreamTimeout(t *testing.T) {
+	ended := make(chan error, 1)
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startCounter(t, ended)}
+	startProxyWith(t, r.resources(t))
+	cc, err := grpc.NewClient(r.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	// x-timed routes to the route with a 0.3 s timeout; the client sets
+	// no deadline of its own.
+	ctx := grpcmd.AppendToOutgoingContext(context.Background(), "x-timed", "yes")
+	cs, err := cc.NewStream(ctx, countStream, "/"+grpcService+"/Count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(wrapperspb.String("100000000 1024")); err != nil {
+		t.Fatal(err)
+	}
+	_ = cs.CloseSend()
+	out := new(wrapperspb.StringValue)
+	n := 0
+	for ; ; n++ {
+		if err = cs.RecvMsg(out); err != nil {
+			break
+		}
+		if got := out.GetValue()[:8]; got != fmt.Sprintf("%08d", n) {
+			t.Fatalf("message %d begins %q", n, got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	st := grpcstatus.Convert(err)
+	switch {
+	case st.Code() == codes.DeadlineExceeded && strings.Contains(st.Message(), "no reply within 300ms"):
+	case st.Code() == codes.Internal:
+		t.Logf("the timeout cut a message short: %v", err)
+	default:
+		t.Fatalf("after %d messages: %v; want the proxy's DEADLINE_EXCEEDED naming its 300ms (or a message cut short)", n, err)
+	}
+	if n == 0 {
+		t.Fatal("no message before the timeout: the stream was not relayed")
+	}
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the server's stream ended without error: it was not cancelled")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server's stream still runs 30 s after the proxy's timeout")
 	}
 }
