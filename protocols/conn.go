@@ -57,9 +57,45 @@ type PeerLimits struct {
 // limits what the proxy may send on the connection (HTTP/2 flow control).
 // The proxy then writes its messages on that connection with the
 // ConnDecoder's Encode, not the codec's: it follows Codec.Encode's rules,
-// but may hold back part of the frame until the peer makes room, and Owed
-// returns it then. It is called from any goroutine, concurrently with the
+// but may hold back part of the frame until the peer makes room, and
+// Released returns it then. It is called from any goroutine, concurrently with the
 // connection's Decode.
 type ConnEncoder interface {
 	Encode(dst []byte, msg *Message, id uint64, set []Header) ([]byte, error)
+	// Released appends to dst the frames held back by Encode that the
+	// peer has since made room for, and forgets them. The proxy calls it
+	// from inside the connection writer's Queue, as it calls Encode, so
+	// that nothing encoded meanwhile overtakes them (a relayed stream's
+	// later part must follow its earlier frames); HasReleased says
+	// cheaply, from any goroutine, whether there are any.
+	Released(dst []byte) []byte
+	HasReleased() bool
+}
+
+// Relayer is implemented by the ConnDecoders of protocols whose streamed
+// responses (Message.More) are relayed with end-to-end flow control
+// (HTTP/2): the proxy gives the upstream credit for a relayed stream only
+// as the client gives the proxy credit for it, so a slow reader slows the
+// server and the proxy holds at most one window per stream
+// (docs/triple-streams.md, piece 4).
+type Relayer interface {
+	// Credits appends to dst the credit the peer gave its streams since
+	// the last call (on a client's connection: the proxy asks after
+	// every frame).
+	Credits(dst []StreamCredit) []StreamCredit
+	// Credit appends to dst the frame giving the peer n more bytes on
+	// the stream of request id (on an upstream connection).
+	Credit(dst []byte, id uint64, n uint32) []byte
+	// Cancel appends to dst the frame that tells the peer to stop the
+	// stream of request id (on an upstream connection: its client reset
+	// its stream or went away).
+	Cancel(dst []byte, id uint64) []byte
+}
+
+// StreamCredit is flow-control credit a peer gave for the stream of one
+// request: N more bytes; or, with Reset, the peer reset that stream.
+type StreamCredit struct {
+	ID    uint64
+	N     uint32
+	Reset bool
 }

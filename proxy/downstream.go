@@ -47,8 +47,17 @@ type downstream struct {
 	conn      protocols.ConnDecoder // codecs whose frames need the connection's state only
 	// encode writes a response: the codec's Encode, or conn's when the
 	// client's flow control limits what may be sent (protocols.ConnEncoder).
-	encode   func(dst []byte, msg *protocols.Message, id uint64, set []protocols.Header) ([]byte, error)
-	owed     []byte // what conn owes the client; read loop only
+	encode func(dst []byte, msg *protocols.Message, id uint64, set []protocols.Header) ([]byte, error)
+	owed   []byte // what conn owes the client; read loop only
+	// sender is conn when it holds back what the client's flow control
+	// does not take yet; released is its Released, made once.
+	sender   protocols.ConnEncoder
+	released func([]byte) []byte
+	// relayer is conn when it passes on credit for streamed responses;
+	// relays are those in progress, creds the credit read (relay.go).
+	relayer  protocols.Relayer
+	relays   relays
+	creds    []protocols.StreamCredit
 	local    []byte // a session's reply, before it is queued
 	splitter protocols.Splitter
 	// variant is the session's say on upstream connections (Redis: its
@@ -85,8 +94,9 @@ func newDownstream(l *listener, nc net.Conn, as protocol) *downstream {
 		d.conn = cc.NewConnDecoder(true)
 		dec = d.conn
 		if ce, ok := d.conn.(protocols.ConnEncoder); ok {
-			d.encode = ce.Encode
+			d.encode, d.sender, d.released = ce.Encode, ce, ce.Released
 		}
+		d.relayer, _ = d.conn.(protocols.Relayer)
 	}
 	d.rd = wire.NewReader(nc, dec, wire.ReadOptions{
 		FrameTimeout: lim.FrameTimeout, IdleTimeout: lim.IdleTimeout, Budget: lim.budget,
@@ -136,7 +146,9 @@ func (d *downstream) serve() {
 	case errors.Is(err, io.EOF), errors.Is(err, errQuit), errors.Is(err, wire.ErrDrained):
 		// The client half-closed (or quit, or the drain read all it had
 		// sent): it may still read the replies to what it sent, so wait
-		// for them (bounded) before closing.
+		// for them (bounded) before closing. Its relayed streams end
+		// now: no credit for them can come any more (relay.go).
+		d.resetRelays()
 		d.awaitInflight(halfCloseWait)
 	case errors.Is(err, wire.ErrIdleTimeout), errors.Is(err, wire.ErrFrameTimeout), errors.Is(err, wire.ErrBufferLimit):
 		reason := boundReason(err)
@@ -222,6 +234,9 @@ func (d *downstream) close() { d.w.Close() }
 func (d *downstream) handle(m *protocols.Message) error {
 	if d.conn != nil {
 		d.payOwed()
+		if d.relayer != nil {
+			d.passCredits()
+		}
 	}
 	var seq uint64
 	if d.order != nil && (m.Kind == protocols.KindRequest || m.Kind == protocols.KindHeartbeat) {
@@ -293,11 +308,16 @@ func (d *downstream) handle(m *protocols.Message) error {
 // acknowledgements and flow-control credit: protocols.ConnDecoder).
 func (d *downstream) payOwed() {
 	d.owed = d.conn.Owed(d.owed[:0])
-	if len(d.owed) == 0 {
-		return
+	if len(d.owed) > 0 {
+		d.batch.Add(d.w)
+		_ = d.w.Queue(func(dst []byte) []byte { return append(dst, d.owed...) })
 	}
-	d.batch.Add(d.w)
-	_ = d.w.Queue(func(dst []byte) []byte { return append(dst, d.owed...) })
+	if d.sender != nil && d.sender.HasReleased() {
+		// Taken under the writer's lock, as responses are encoded: none
+		// overtakes the frames of its stream released before it.
+		d.batch.Add(d.w)
+		_ = d.w.Queue(d.released)
+	}
 }
 
 // send queues c to its host's pool for cl.
@@ -408,6 +428,10 @@ func (d *downstream) Respond(c *upstream.Call, resp *protocols.Message, b *wire.
 }
 
 func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.Batch) {
+	if resp.More {
+		d.relayPart(c, nil, c.Req.ID, c.Seq, c.ResponseSet, resp, b)
+		return
+	}
 	status := "ok"
 	if resp.Kind == protocols.KindError {
 		status = "error"
@@ -459,6 +483,9 @@ func callObservers(c *upstream.Call) observers {
 
 // settle ends an answered call's load accounting and releases it.
 func (d *downstream) settle(c *upstream.Call) {
+	if c.Streaming() {
+		d.relays.drop(c.Req.ID, c)
+	}
 	d.end(c)
 	c.Release()
 }

@@ -43,7 +43,10 @@ type exchange struct {
 	// asking sends the next try after ASKING.
 	hops     int
 	asking   bool
-	failover bool   // a connect failure already moved a try to another host
+	failover bool // a connect failure already moved a try to another host
+	// relayed: part of the response went to the client (a streamed
+	// response, relay.go): no retry any more.
+	relayed  bool
 	gen      uint64 // counts timed tries: a per-try timer acts on its own only
 	timer    *time.Timer
 	tryTimer *time.Timer
@@ -128,7 +131,7 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 // and a try that never connected put none on any.
 func (ex *exchange) retryHostLocked(on router.RetryOn) *cluster.Host {
 	p := ex.rt.Retry
-	if ex.done || p == nil || p.On&on == 0 || ex.tries > p.Retries {
+	if ex.done || ex.relayed || p == nil || p.On&on == 0 || ex.tries > p.Retries {
 		return nil
 	}
 	var host *cluster.Host
@@ -170,6 +173,11 @@ func (ex *exchange) Respond(c *upstream.Call, resp *protocols.Message, b *wire.B
 	if !ex.current(c) {
 		return
 	}
+	if resp.More {
+		ex.relayPartLocked(c, resp, b)
+		return
+	}
+	ex.unrelayLocked(c)
 	ex.endTryLocked()
 	if t, rd, ok := ex.d.redirection(ex.cl, c.Host, resp, ex.hops); ok {
 		// Where the slot is (MOVED) or this key is (ASK): not a try of
@@ -207,6 +215,7 @@ func (ex *exchange) Fail(c *upstream.Call, reason protocols.Reason, err error, b
 	if !ex.current(c) || upstream.Resend(c, err, b) {
 		return
 	}
+	ex.unrelayLocked(c)
 	ex.endTryLocked()
 	host := c.Host // c is zeroed once released
 	host.End()
@@ -280,13 +289,23 @@ func (ex *exchange) abandonLocked() {
 	if c == nil {
 		return
 	}
+	ex.unrelayLocked(c)
 	ex.d.report(ex.cl, c.Host, false) // no reply in time counts against the host
 	// Cancel runs under ex.mu, while c can't be released by anyone else
 	// (its outcome needs ex.mu). What it leaves to do after, closing the
 	// connection, fails c through Fail, which takes ex.mu: that runs
 	// after letting go of it (Fail then finds c no longer current), and c
 	// is not touched again here.
-	took, after := upstream.Cancel(c)
+	var took bool
+	var after func()
+	if ex.relayed {
+		// A relayed stream is stopped at the upstream too (relay.go).
+		var b wire.Batch
+		took, after = upstream.CancelStream(c, &b)
+		b.Flush()
+	} else {
+		took, after = upstream.Cancel(c)
+	}
 	if took {
 		c.Host.End()
 		c.Release()
@@ -295,6 +314,33 @@ func (ex *exchange) abandonLocked() {
 		ex.mu.Unlock()
 		after()
 		ex.mu.Lock()
+	}
+}
+
+// relayPartLocked writes a part of a streamed response to the client. At
+// the first, the try's own timer and retry slot end: nothing is retried
+// once the client got part of an answer; the request's timeout still
+// bounds the whole stream.
+func (ex *exchange) relayPartLocked(c *upstream.Call, resp *protocols.Message, b *wire.Batch) {
+	if !ex.relayed {
+		ex.relayed = true
+		if ex.tryTimer != nil {
+			ex.tryTimer.Stop()
+			ex.tryTimer = nil
+		}
+		if ex.retrying {
+			ex.cl.Load.EndRetry()
+			ex.retrying = false
+		}
+	}
+	ex.d.relayPart(c, ex, ex.req.ID, ex.seq, ex.rt.ResponseSet, resp, b)
+}
+
+// unrelayLocked forgets c, the current try, as a relayed stream before it
+// is released.
+func (ex *exchange) unrelayLocked(c *upstream.Call) {
+	if ex.relayed {
+		ex.d.relays.drop(ex.req.ID, c)
 	}
 }
 

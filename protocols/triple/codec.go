@@ -330,7 +330,8 @@ func responseAttributes(msg *protocols.Message, status string, fields []hpack.He
 
 // Encode appends msg with its stream set to the one of ID id (2*id+1) and
 // the headers in set added or replaced in its first header block (names
-// lower-cased, as HTTP/2 requires).
+// lower-cased, as HTTP/2 requires; a relayed response's later parts have
+// none: relay.go).
 func (c *Codec) Encode(dst []byte, msg *protocols.Message, id uint64, set []protocols.Header) ([]byte, error) {
 	if msg.Kind == protocols.KindHeartbeat || msg.Kind == protocols.KindHeartbeatReply {
 		// A PING: its ID is its opaque data, which its ACK echoes.
@@ -342,7 +343,7 @@ func (c *Codec) Encode(dst []byte, msg *protocols.Message, id uint64, set []prot
 		return dst, fmt.Errorf("triple: request ID %d exceeds %d", id, MaxID)
 	}
 	stream := streamOf(id)
-	if len(set) == 0 {
+	if len(set) == 0 || msg.Marks[markPart] != 0 {
 		start := len(dst)
 		dst = append(dst, msg.Raw...)
 		patchStreams(dst[start:], stream)

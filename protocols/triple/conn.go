@@ -28,12 +28,16 @@ type connDecoder struct {
 	out     []byte               // the last message, in the codec's own form
 	limits  protocols.PeerLimits // an upstream's SETTINGS and GOAWAY
 	send    *sendWindow          // the peer's flow control of what the proxy sends (send.go)
+	// credits: the stream WINDOW_UPDATEs a client sent since Credits
+	// last took them (relay.go).
+	credits []protocols.StreamCredit
 }
 
 // stream is what arrived of one open stream.
 type stream struct {
 	fields, trailers []hpack.HeaderField
 	data             []byte
+	relay            bool // an upstream's response relayed in parts (relay.go)
 }
 
 // source is the Framer's reader: one whole frame (or header block) of
@@ -59,11 +63,11 @@ func newConnDecoder(c *Codec, server bool) *connDecoder {
 }
 
 // Owed appends the frames owed to the peer and forgets them: ACKs and
-// credit, and the frames its flow control let go since (send.go).
+// credit. The frames its flow control let go come from Released (send.go).
 func (d *connDecoder) Owed(dst []byte) []byte {
 	dst = append(dst, d.owed.b...)
 	d.owed.b = d.owed.b[:0]
-	return d.send.takeReady(dst)
+	return dst
 }
 
 // Decode consumes the client preface, one frame, or one whole header block
@@ -98,6 +102,9 @@ func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 		d.goAway(f)
 	case *http2.WindowUpdateFrame:
 		d.send.windowUpdate(f.StreamID, f.Increment)
+		if d.server && f.StreamID != 0 {
+			d.credits = append(d.credits, protocols.StreamCredit{ID: idOf(f.StreamID), N: f.Increment})
+		}
 	case *http2.PingFrame:
 		if !f.IsAck() {
 			err = d.fr.WritePing(true, f.Data)
@@ -210,6 +217,8 @@ func (d *connDecoder) headers(f *http2.MetaHeadersFrame, msg *protocols.Message)
 		d.streams[id] = st
 	case !f.StreamEnded():
 		return fmt.Errorf("triple: trailers that do not end stream %d", id)
+	case st.relay:
+		return d.relayTrailers(id, f.Fields, msg)
 	default:
 		st.trailers = f.Fields
 	}
@@ -229,12 +238,19 @@ func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
 	if st == nil {
 		return nil // a stream already reset: its data is dropped
 	}
+	if st.relay {
+		d.relayData(f.StreamID, f.Data(), f.StreamEnded(), msg)
+		return nil
+	}
 	if len(st.data)+len(f.Data()) > d.c.maxMessage {
 		return fmt.Errorf("triple: message on stream %d exceeds the limit %d", f.StreamID, d.c.maxMessage)
 	}
 	st.data = append(st.data, f.Data()...)
 	if f.StreamEnded() {
 		return d.complete(f.StreamID, st, msg)
+	}
+	if !d.server && secondBegun(st.data) {
+		return d.startRelay(f.StreamID, st, msg)
 	}
 	return nil
 }
@@ -245,6 +261,9 @@ func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
 func (d *connDecoder) reset(f *http2.RSTStreamFrame, msg *protocols.Message) error {
 	delete(d.streams, f.StreamID)
 	d.send.reset(f.StreamID)
+	if d.server && f.StreamID%2 == 1 {
+		d.credits = append(d.credits, protocols.StreamCredit{ID: idOf(f.StreamID), Reset: true})
+	}
 	if d.server || f.ErrCode == http2.ErrCodeNo || f.StreamID%2 == 0 {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/http2"
 
@@ -17,7 +18,7 @@ import (
 // comes (the common case: nothing is tracked for it); the part of one that
 // does not is held, with the stream's frames after it, and released by
 // the WINDOW_UPDATE and SETTINGS frames the connection's read loop
-// decodes, through Owed. Senders (Encode, from any goroutine) and the read
+// decodes, through Released. Senders (Encode, from any goroutine) and the read
 // loop share it under mu.
 type sendWindow struct {
 	mu      sync.Mutex
@@ -25,7 +26,13 @@ type sendWindow struct {
 	initial int64 // a new stream's window: the peer's SETTINGS_INITIAL_WINDOW_SIZE
 	held    map[uint32]*heldStream
 	order   []uint32 // the streams in held, oldest first
-	ready   []byte   // frames released, for Owed
+	ready   []byte   // frames released, for Released
+	// hasReady is len(ready) > 0, for HasReleased without the lock.
+	hasReady atomic.Bool
+	// open holds the window left of each stream that has sent DATA
+	// without ending and has nothing held: a relayed response, sent in
+	// parts (relay.go). A stream sent whole in one message is not in it.
+	open map[uint32]int64
 }
 
 // heldStream is a stream with frames held back: its window, and its frames
@@ -36,12 +43,12 @@ type heldStream struct {
 }
 
 func newSendWindow() *sendWindow {
-	return &sendWindow{conn: initialWindow, initial: initialWindow, held: make(map[uint32]*heldStream)}
+	return &sendWindow{conn: initialWindow, initial: initialWindow, held: make(map[uint32]*heldStream), open: make(map[uint32]int64)}
 }
 
 // Encode is the codec's Encode for this connection
 // (protocols.ConnEncoder): the DATA its peer's flow control does not take
-// yet is held back, and written later through Owed.
+// yet is held back, and written later through Released.
 func (d *connDecoder) Encode(dst []byte, msg *protocols.Message, id uint64, set []protocols.Header) ([]byte, error) {
 	start := len(dst)
 	dst, err := d.c.Encode(dst, msg, id, set)
@@ -59,25 +66,49 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 		return out
 	}
 	stream := parseHeader(frames).stream
-	total := 0
+	total, ends := 0, false
 	for off := 0; off+frameHeaderLen <= len(frames); {
 		h := parseHeader(frames[off:])
 		if h.typ == http2.FrameData {
 			total += h.length
 		}
+		if h.typ != http2.FrameContinuation { // a block's END_STREAM is its HEADERS'
+			ends = h.flags.Has(http2.FlagDataEndStream) // HEADERS' is the same bit
+		}
 		off += frameHeaderLen + h.length
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, busy := s.held[stream]; !busy && int64(total) <= min(s.conn, s.initial) {
+	if len(s.ready) > 0 {
+		// Frames released and not yet taken by Released go first: a relayed
+		// stream's later part must not overtake its own earlier frames.
+		f := slices.Clone(frames)
+		out = append(append(out[:start], s.ready...), f...)
+		start += len(s.ready)
+		s.ready = s.ready[:0]
+		s.hasReady.Store(false)
+		frames = out[start:]
+	}
+	window, sent := s.open[stream]
+	if !sent {
+		window = s.initial
+	}
+	if _, busy := s.held[stream]; !busy && int64(total) <= min(s.conn, window) {
 		s.conn -= int64(total)
+		switch {
+		case !ends:
+			s.open[stream] = window - int64(total)
+		case sent:
+			delete(s.open, stream)
+		}
 		return out
 	}
 	h := s.held[stream]
 	if h == nil {
-		h = &heldStream{window: s.initial}
+		h = &heldStream{window: window}
 		s.held[stream] = h
 		s.order = append(s.order, stream)
+		delete(s.open, stream)
 	}
 	h.frames = append(h.frames, frames...)
 	return s.releaseLocked(out[:start], stream, h)
@@ -85,9 +116,13 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 
 // releaseLocked appends to out the frames of stream the windows let go.
 func (s *sendWindow) releaseLocked(out []byte, stream uint32, h *heldStream) []byte {
+	ended := false
 	for len(h.frames) >= frameHeaderLen {
 		f := parseHeader(h.frames)
 		n := frameHeaderLen + f.length
+		if f.typ != http2.FrameContinuation {
+			ended = f.flags.Has(http2.FlagDataEndStream) // HEADERS' END_STREAM is the same bit
+		}
 		if f.typ != http2.FrameData || f.length == 0 {
 			out = append(out, h.frames[:n]...)
 			h.frames = h.frames[n:]
@@ -95,6 +130,7 @@ func (s *sendWindow) releaseLocked(out []byte, stream uint32, h *heldStream) []b
 		}
 		allow := int(min(int64(f.length), h.window, s.conn))
 		if allow <= 0 {
+			ended = false
 			break
 		}
 		h.window -= int64(allow)
@@ -111,10 +147,15 @@ func (s *sendWindow) releaseLocked(out []byte, stream uint32, h *heldStream) []b
 		out = append(out, h.frames[frameHeaderLen:frameHeaderLen+allow]...)
 		h.frames = h.frames[allow:]
 		putDataHeader(h.frames, f.length-allow, f.flags, stream)
+		ended = false
 	}
 	if len(h.frames) == 0 {
 		delete(s.held, stream)
 		s.order = slices.DeleteFunc(s.order, func(id uint32) bool { return id == stream })
+		if !ended {
+			// A relayed stream's later parts count against what is left.
+			s.open[stream] = h.window
+		}
 	}
 	return out
 }
@@ -145,6 +186,9 @@ func (s *sendWindow) windowUpdate(stream, inc uint32) {
 	if h := s.held[stream]; h != nil {
 		h.window += int64(inc)
 		s.ready = s.releaseLocked(s.ready, stream, h)
+		s.hasReady.Store(len(s.ready) > 0)
+	} else if w, ok := s.open[stream]; ok {
+		s.open[stream] = w + int64(inc)
 	}
 }
 
@@ -158,6 +202,9 @@ func (s *sendWindow) setInitial(v uint32) {
 	for _, h := range s.held {
 		h.window += delta
 	}
+	for id, w := range s.open {
+		s.open[id] = w + delta
+	}
 	s.releaseAllLocked()
 }
 
@@ -165,6 +212,7 @@ func (s *sendWindow) setInitial(v uint32) {
 func (s *sendWindow) reset(stream uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.open, stream)
 	if _, ok := s.held[stream]; ok {
 		delete(s.held, stream)
 		s.order = slices.DeleteFunc(s.order, func(id uint32) bool { return id == stream })
@@ -175,19 +223,26 @@ func (s *sendWindow) reset(stream uint32) {
 func (s *sendWindow) releaseAllLocked() {
 	for _, id := range slices.Clone(s.order) {
 		if s.conn <= 0 {
-			return
+			break
 		}
 		s.ready = s.releaseLocked(s.ready, id, s.held[id])
 	}
+	s.hasReady.Store(len(s.ready) > 0)
 }
 
-// takeReady appends the frames released since the last call to dst.
-func (s *sendWindow) takeReady(dst []byte) []byte {
+// Released appends the frames the peer's flow control let go since the
+// last call (protocols.ConnEncoder).
+func (d *connDecoder) Released(dst []byte) []byte {
+	s := d.send
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dst = append(dst, s.ready...)
 	s.ready = s.ready[:0]
+	s.hasReady.Store(false)
 	return dst
 }
+
+// HasReleased reports whether Released has frames (protocols.ConnEncoder).
+func (d *connDecoder) HasReleased() bool { return d.send.hasReady.Load() }
 
 var _ protocols.ConnEncoder = (*connDecoder)(nil)

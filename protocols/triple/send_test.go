@@ -60,7 +60,7 @@ func TestSendWindow(t *testing.T) {
 		t.Helper()
 		write()
 		decodeAll(t, d, p.take())
-		return d.Owed(nil)
+		return d.Released(d.Owed(nil))
 	}
 	out, err := d.Encode(nil, bigRequest(t, c, 200_000), 1, nil)
 	if err != nil {

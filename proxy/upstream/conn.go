@@ -65,6 +65,9 @@ type conn struct {
 	// the server's flow control limits what may be sent
 	// (protocols.ConnEncoder).
 	encode func(dst []byte, msg *protocols.Message, id uint64, set []protocols.Header) ([]byte, error)
+	// sender is dec when it holds back what the server's flow control
+	// does not take yet (its Released frames follow).
+	sender protocols.ConnEncoder
 	peer   // the server's limits, when dec has them (limits.go)
 }
 
@@ -73,7 +76,7 @@ func newConn(p *Pool, home holder, nc net.Conn) *conn {
 	if cc, ok := p.codec.(protocols.ConnCodec); ok {
 		cn.dec = cc.NewConnDecoder(false)
 		if ce, ok := cn.dec.(protocols.ConnEncoder); ok {
-			cn.encode = ce.Encode
+			cn.encode, cn.sender = ce.Encode, ce
 		}
 		if pl, ok := cn.dec.(protocols.PeerLimiter); ok {
 			cn.peer.limiter, cn.peer.settled = pl, make(chan struct{})
@@ -202,6 +205,13 @@ func (cn *conn) readLoop() {
 			if owed = conn.Owed(owed[:0]); len(owed) > 0 {
 				batch.Add(cn.w)
 				if err := cn.w.Queue(func(dst []byte) []byte { return append(dst, owed...) }); err != nil {
+					return err
+				}
+			}
+			if cn.sender != nil && cn.sender.HasReleased() {
+				// Under the writer's lock, as requests are encoded.
+				batch.Add(cn.w)
+				if err := cn.w.Queue(cn.sender.Released); err != nil {
 					return err
 				}
 			}

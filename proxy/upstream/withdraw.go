@@ -1,5 +1,7 @@
 package upstream
 
+import "github.com/metamesh/metamesh/proxy/wire"
+
 // Withdraw takes back, from the connections of every pool, the two-way
 // calls for which mine reports true (a client that went away), and
 // returns them: their receivers will not be called, and the caller ends
@@ -44,6 +46,10 @@ func (cn *conn) withdraw(mine func(*Call) bool, out []*Call) []*Call {
 		// it (a session's preamble) fail with its close.
 		cn.close(errClientGone)
 	case len(out) > n:
+		// Streams whose client went away stop at the upstream too.
+		var b wire.Batch
+		cn.cancelStreams(out[n:], &b)
+		b.Flush()
 		cn.settle()
 	}
 	return out

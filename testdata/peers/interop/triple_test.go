@@ -39,6 +39,9 @@ import (
 var tripleTmpl = template.Must(template.New("").Funcs(listenerFuncs).Parse(`
 resources:
 {{listener "triple" "triple" .Port}}
+{{- if .CodecConfig}}
+        codec_config: {{.CodecConfig}}
+{{- end}}
 - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
   name: triple
   virtual_hosts:
@@ -92,6 +95,8 @@ resources:
 
 type tripleRoutes struct {
 	Listen, V1, V2, GRPC string
+	// CodecConfig is the listener's codec_config (JSON), when set.
+	CodecConfig string
 }
 
 func (r tripleRoutes) GRPCService() string { return grpcService }
@@ -202,6 +207,7 @@ var echoDesc = grpc.ServiceDesc{
 		md, _ := grpcmd.FromIncomingContext(ctx)
 		return wrapperspb.String(strings.Join(md.Get(in.GetValue()), ",")), nil
 	}}},
+	Streams: []grpc.StreamDesc{{StreamName: "Count", ServerStreams: true, Handler: count}},
 }
 
 // startGRPCEcho serves echoServer with grpc-go on a free port.

@@ -1,0 +1,135 @@
+package triple
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/metamesh/metamesh/protocols"
+)
+
+// Response relay (docs/triple-streams.md, piece 4). An upstream's
+// response is kept whole while it holds at most one gRPC message, as a
+// unary call's does: it is then one message, which every unary policy
+// handles as before. Once a second message begins on a stream that has
+// not ended, the stream is a server (or bidirectional) stream: what
+// arrived of it goes to the proxy as a first part (the response HEADERS
+// and the DATA so far, without END_STREAM), then each DATA frame as a part
+// of its own as it is read, and the trailers as the last part; every part
+// but the last has More set. A part is a message in the codec's own form
+// (frames of one stream, header blocks that need no connection state)
+// whose first frame need not be HEADERS.
+//
+// Flow control is passed through: the proxy gives the upstream credit for
+// a relayed stream only when the client gives the proxy credit for it
+// (Credits on the client's connection, Credit on the upstream's), so a
+// client that reads slowly slows the server, and the proxy holds at most
+// one stream window of the stream (the window it advertises upstream),
+// whatever the stream's length.
+
+// markPart is set (1) in a part after the first: Raw has no first header
+// block, so Encode sets no header in it.
+const markPart = markBlockEnd + 1
+
+// secondBegun reports whether data, a stream's DATA so far, holds a whole
+// gRPC message and the start of another.
+func secondBegun(data []byte) bool {
+	if len(data) < 5 {
+		return false
+	}
+	end := 5 + int(binary.BigEndian.Uint32(data[1:5]))
+	return len(data) > end
+}
+
+// startRelay makes stream id, an upstream's response, a relayed one: its
+// headers and the data so far go out as the first part.
+func (d *connDecoder) startRelay(id uint32, st *stream, msg *protocols.Message) error {
+	st.relay = true
+	w := getWriter(d.out[:0])
+	w.headers(id, st.fields, false)
+	blockEnd := len(w.out.b)
+	w.data(id, st.data, false)
+	d.out = w.put()
+	st.data = nil
+	if err := responseAttributes(msg, "200", st.fields); err != nil {
+		return err
+	}
+	// Its status is the trailers', still to come.
+	msg.Kind, msg.Status = protocols.KindResponse, 0
+	d.partOf(msg, id, true)
+	msg.Marks[markBlockEnd] = blockEnd
+	return nil
+}
+
+// relayData sends one DATA frame's data of a relayed stream as a part
+// (the last one if it ends the stream).
+func (d *connDecoder) relayData(id uint32, data []byte, end bool, msg *protocols.Message) {
+	if len(data) == 0 && !end {
+		return
+	}
+	w := getWriter(d.out[:0])
+	w.data(id, data, end)
+	d.out = w.put()
+	msg.Kind = protocols.KindResponse
+	d.partOf(msg, id, !end)
+	msg.Marks[markPart] = 1
+	if end {
+		delete(d.streams, id)
+	}
+}
+
+// relayTrailers sends the trailers of a relayed stream as its last part,
+// with the status they carry.
+func (d *connDecoder) relayTrailers(id uint32, fields []hpack.HeaderField, msg *protocols.Message) error {
+	delete(d.streams, id)
+	w := getWriter(d.out[:0])
+	w.headers(id, fields, true)
+	d.out = w.put()
+	if err := responseAttributes(msg, "200", fields); err != nil {
+		return err
+	}
+	if _, ok := msg.Headers.Get("grpc-status"); !ok {
+		msg.Kind, msg.Status = protocols.KindError, codeInternal
+	}
+	d.partOf(msg, id, false)
+	msg.Marks[markPart] = 1
+	return nil
+}
+
+// partOf fills in what every part has: its ID, its bytes, More.
+func (d *connDecoder) partOf(msg *protocols.Message, id uint32, more bool) {
+	msg.ID, msg.Raw, msg.More = idOf(id), d.out, more
+}
+
+// Credits appends the credit the peer gave its streams since the last
+// call (protocols.Relayer): the client's WINDOW_UPDATEs, which the proxy
+// passes on to the upstreams of the streams it relays, and its
+// RST_STREAMs, which it passes on as cancels.
+func (d *connDecoder) Credits(dst []protocols.StreamCredit) []protocols.StreamCredit {
+	dst = append(dst, d.credits...)
+	d.credits = d.credits[:0]
+	return dst
+}
+
+// Credit appends a WINDOW_UPDATE giving the peer n more bytes on the
+// stream of request id (protocols.Relayer).
+func (d *connDecoder) Credit(dst []byte, id uint64, n uint32) []byte {
+	var b [frameHeaderLen + 4]byte
+	b[2], b[3] = 4, byte(http2.FrameWindowUpdate)
+	binary.BigEndian.PutUint32(b[5:], streamOf(id))
+	binary.BigEndian.PutUint32(b[9:], n&(1<<31-1))
+	return append(dst, b[:]...)
+}
+
+// Cancel appends an RST_STREAM CANCEL for the stream of request id
+// (protocols.Relayer).
+func (d *connDecoder) Cancel(dst []byte, id uint64) []byte {
+	var b [frameHeaderLen + 4]byte
+	b[2], b[3] = 4, byte(http2.FrameRSTStream)
+	binary.BigEndian.PutUint32(b[5:], streamOf(id))
+	binary.BigEndian.PutUint32(b[9:], uint32(http2.ErrCodeCancel))
+	return append(dst, b[:]...)
+}
+
+var _ protocols.Relayer = (*connDecoder)(nil)

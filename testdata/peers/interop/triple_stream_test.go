@@ -1,0 +1,234 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	grpcmd "google.golang.org/grpc/metadata"
+	grpcstatus "google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/metamesh/metamesh/testdata/peers/harness"
+)
+
+// count serves the server stream Count: its request "N SIZE" asks for N
+// messages of SIZE bytes, message i beginning with i as 8 digits.
+func count(_ any, ss grpc.ServerStream) error {
+	in := new(wrapperspb.StringValue)
+	if err := ss.RecvMsg(in); err != nil {
+		return err
+	}
+	var n, size int
+	if _, err := fmt.Sscanf(in.GetValue(), "%d %d", &n, &size); err != nil {
+		return err
+	}
+	pad := strings.Repeat("m", max(size-8, 0))
+	for i := range n {
+		if err := ss.SendMsg(wrapperspb.String(fmt.Sprintf("%08d", i) + pad)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var countStream = &grpc.StreamDesc{StreamName: "Count", ServerStreams: true}
+
+// A grpc-go server stream of 10,000 messages through the proxy to a
+// grpc-go client that reads slowly: every message arrives, in order, and
+// the memory the stream takes (the test process's live heap: proxy,
+// server and client) stays bounded by the flow-control windows (64 KiB
+// here: the codec's maxMessageBytes; the bound checked is 2 MiB, a few
+// dozen windows), not by the stream's 40 MB. The
+// client's windows are fixed at 64 KiB (no BDP growth) so that what it
+// buffers is bounded too.
+func TestTripleServerStream(t *testing.T) {
+	const (
+		messages = 10_000
+		size     = 4 << 10
+	)
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startGRPCEcho(t),
+		CodecConfig: `{"maxMessageBytes": 65536}`}
+	startProxyWith(t, r.resources(t))
+	cc, err := grpc.NewClient(r.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cs, err := cc.NewStream(ctx, countStream, "/"+grpcService+"/Count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(wrapperspb.String(fmt.Sprintf("%d %d", messages, size))); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var base, peak uint64
+	out := new(wrapperspb.StringValue)
+	for i := range messages {
+		if err := cs.RecvMsg(out); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if got := out.GetValue(); len(got) != size || got[:8] != fmt.Sprintf("%08d", i) {
+			t.Fatalf("message %d: %d bytes beginning %q, want %d bytes beginning %08d (in order)", i, len(got), got[:min(len(got), 8)], size, i)
+		}
+		if i%5 == 0 {
+			time.Sleep(time.Millisecond) // a slow reader: the server must wait for it
+		}
+		if i%500 == 0 {
+			heap := liveHeap()
+			if i == 0 {
+				base = heap
+			}
+			peak = max(peak, heap)
+		}
+	}
+	if err := cs.RecvMsg(out); err != io.EOF {
+		t.Fatalf("after %d messages: %v, want the end of the stream (OK)", messages, err)
+	}
+	grown := int64(peak) - int64(base)
+	t.Logf("live heap: %d KiB after the first message, at most %d KiB during the %d MiB stream (grew %d KiB)",
+		base>>10, peak>>10, messages*size>>20, grown>>10)
+	if limit := int64(2 << 20); grown > limit {
+		t.Fatalf("the live heap grew by %d KiB during the stream, more than %d KiB: the proxy buffers the stream rather than slowing the server", grown>>10, limit>>10)
+	}
+}
+
+// startCounter serves Count alone with grpc-go on a free port, telling
+// ended how each stream's handler ended.
+func startCounter(t *testing.T, ended chan<- error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	s.RegisterService(&grpc.ServiceDesc{ServiceName: grpcService, HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{StreamName: "Count", ServerStreams: true, Handler: func(srv any, ss grpc.ServerStream) error {
+			err := count(srv, ss)
+			ended <- err
+			return err
+		}}}}, struct{}{})
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(s.Stop)
+	return ln.Addr().String()
+}
+
+// A client that stops reading a relayed server stream, by cancelling it
+// (RST_STREAM) or by closing its connection, stops the stream at the
+// server too: the proxy cancels the upstream stream, where it would
+// otherwise wait forever for credit.
+func TestTripleServerStreamCancelled(t *testing.T) {
+	for _, how := range []string{"reset", "close"} {
+		t.Run(how, func(t *testing.T) {
+			ended := make(chan error, 4)
+			r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startCounter(t, ended),
+				CodecConfig: `{"maxMessageBytes": 65536}`}
+			startProxyWith(t, r.resources(t))
+			cc, err := grpc.NewClient(r.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cs, err := cc.NewStream(ctx, countStream, "/"+grpcService+"/Count")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cs.SendMsg(wrapperspb.String("100000000 1024")); err != nil {
+				t.Fatal(err)
+			}
+			_ = cs.CloseSend()
+			out := new(wrapperspb.StringValue)
+			for i := range 100 {
+				if err := cs.RecvMsg(out); err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+			}
+			if how == "reset" {
+				cancel()
+			} else {
+				_ = cc.Close()
+			}
+			select {
+			case err := <-ended:
+				if err == nil {
+					t.Fatal("the server's stream ended without error: it was not cancelled")
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the server's stream still runs 30 s after its client's %s: the proxy did not cancel it", how)
+			}
+		})
+	}
+}
+
+// A route's timeout bounds a relayed server stream as a whole: the
+// client's stream ends in an error after the messages it read, and the
+// server's stream is cancelled. (Which error depends on where the timeout
+// falls: between two messages the proxy's DEADLINE_EXCEEDED; inside one,
+// grpc-go reports the message cut short as INTERNAL. Ending at a message
+// boundary is piece 6 of docs/triple-streams.md.)
+func TestTripleServerStreamTimeout(t *testing.T) {
+	ended := make(chan error, 1)
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startCounter(t, ended)}
+	startProxyWith(t, r.resources(t))
+	cc, err := grpc.NewClient(r.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	// x-timed routes to the route with a 0.3 s timeout; the client sets
+	// no deadline of its own.
+	ctx := grpcmd.AppendToOutgoingContext(context.Background(), "x-timed", "yes")
+	cs, err := cc.NewStream(ctx, countStream, "/"+grpcService+"/Count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(wrapperspb.String("100000000 1024")); err != nil {
+		t.Fatal(err)
+	}
+	_ = cs.CloseSend()
+	out := new(wrapperspb.StringValue)
+	n := 0
+	for ; ; n++ {
+		if err = cs.RecvMsg(out); err != nil {
+			break
+		}
+		if got := out.GetValue()[:8]; got != fmt.Sprintf("%08d", n) {
+			t.Fatalf("message %d begins %q", n, got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	st := grpcstatus.Convert(err)
+	switch {
+	case st.Code() == codes.DeadlineExceeded && strings.Contains(st.Message(), "no reply within 300ms"):
+	case st.Code() == codes.Internal:
+		t.Logf("the timeout cut a message short: %v", err)
+	default:
+		t.Fatalf("after %d messages: %v; want the proxy's DEADLINE_EXCEEDED naming its 300ms (or a message cut short)", n, err)
+	}
+	if n == 0 {
+		t.Fatal("no message before the timeout: the stream was not relayed")
+	}
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the server's stream ended without error: it was not cancelled")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server's stream still runs 30 s after the proxy's timeout")
+	}
+}
