@@ -4,6 +4,7 @@ package wire
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -145,25 +146,55 @@ func eventID(ev *unix.EpollEvent) uint64 {
 
 // run is the loop, in whichever goroutine owns it now. It returns when the
 // watchdog took the loop from it (a new goroutine runs it then).
+//
+// It waits the way a goroutine-mode read loop does (readfd.go): inside
+// one RawConn.Read call on the epoll descriptor, registered with Go's own
+// poller (nested epoll), so a loop with nothing to do parks its goroutine
+// instead of blocking a thread in epoll_wait; a thread blocked in a
+// system call would have its processor taken by the runtime every time
+// and woken again. Each owner waits on a descriptor of its own (a
+// duplicate), as Go lets one reader at a time into a file's RawConn.Read
+// and the goroutine the loop was taken from may still be inside its own.
 func (lp *Loop) run() {
+	fd, err := unix.FcntlInt(uintptr(lp.epfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err == nil {
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("wire: event loop descriptor: %v", err)) // out of descriptors at a steal
+	}
+	f := os.NewFile(uintptr(fd), "epoll")
+	defer f.Close()
+	raw, err := f.SyscallConn()
+	if err != nil {
+		panic(fmt.Sprintf("wire: event loop descriptor: %v", err))
+	}
+	_ = raw.Read(func(uintptr) bool { return lp.turns() })
+}
+
+// turns runs turns until none has anything to do (false: wait for the
+// epoll descriptor to be readable) or the watchdog took the loop (true).
+func (lp *Loop) turns() (stolen bool) {
+	lp.idle.Store(false)
+	if lp.parked.Load() && lp.parked.CompareAndSwap(true, false) {
+		lp.wake <- struct{}{}
+	}
 	for {
 		// First, what a turn leaves (and what the goroutine this one took
 		// over from left): deadlines that fired, then the flushes.
 		if !lp.expire() {
-			return
+			return true
 		}
 		lp.endTurn()
-		lp.idle.Store(true)
-		n, err := unix.EpollWait(lp.epfd, lp.events, -1)
-		lp.idle.Store(false)
-		if lp.parked.Load() && lp.parked.CompareAndSwap(true, false) {
-			lp.wake <- struct{}{}
-		}
-		if err != nil {
-			if err == unix.EINTR {
-				continue
-			}
+		n, err := unix.EpollWait(lp.epfd, lp.events, 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
 			panic(fmt.Sprintf("wire: epoll_wait: %v", err)) // only a bad descriptor fails it
+		case n == 0:
+			lp.idle.Store(true)
+			return false
 		}
 		for i := range n {
 			id := eventID(&lp.events[i])
@@ -182,7 +213,7 @@ func (lp *Loop) run() {
 				c.roomReported()
 			}
 			if ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 && !lp.serve(c, false) {
-				return
+				return true
 			}
 		}
 	}

@@ -32,6 +32,7 @@ type loopConn struct {
 	refs       int  // the user's, until Close; the loop's, from register to finish
 	closed     bool // Close was called
 	registered bool // in the epoll set (not while detached)
+	finished   bool // its read loop has ended (Loop.finish)
 	detached   bool // a goroutine the loop was taken from serves it (Loop.steal)
 	missed     bool // its read deadline fired while detached
 	wantOut    bool // a write waits for room
@@ -213,6 +214,7 @@ func (c *loopConn) unregister() {
 		_ = unix.EpollCtl(c.lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 		c.registered = false
 	}
+	c.finished = true
 	c.releaseLocked()
 	c.mu.Unlock()
 	c.wake() // a write waiting for room learns the end from the socket
@@ -225,12 +227,12 @@ func (c *loopConn) unregister() {
 }
 
 // skipExpiry reports whether the owner must not handle c's fired deadline
-// now: c has ended, or is detached (its deadline is queued again when it
-// comes back).
+// now: c has ended (or is about to), or is detached (its deadline is
+// queued again when it comes back).
 func (c *loopConn) skipExpiry() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ended || c.fd < 0 {
+	if c.ended || c.finished || c.fd < 0 {
 		return true
 	}
 	if c.detached {

@@ -12,7 +12,6 @@ import (
 	"text/template"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/metamesh/metamesh/controlplane/kube/kubetest"
 	"github.com/metamesh/metamesh/crds/xdsapi"

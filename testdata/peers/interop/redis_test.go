@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/metamesh/metamesh/controlplane/file"
 	"github.com/metamesh/metamesh/controlplane/translate"

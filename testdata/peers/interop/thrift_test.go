@@ -18,7 +18,6 @@ import (
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 	"github.com/metamesh/metamesh/testdata/peers/thrift"
 
-	"go.uber.org/zap/zaptest"
 
 	_ "github.com/metamesh/metamesh/protocols/thrift"
 )
