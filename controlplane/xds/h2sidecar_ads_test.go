@@ -218,8 +218,10 @@ func route(srv *xds.Server) func() string {
 // that cluster and those names removed, and no other response. Its first
 // requests, over 64 KiB each, were copied into the codec's pooled
 // buffers and handled before the control plane had a config, so the
-// names were compared where they lay after all four had been read
-// (a buffer given back too soon would have been overwritten).
+// names were compared where they lay after all four had been read.
+// (A buffer given back too soon is caught by
+// TestPooledRequestKeptUntilReleased; here only if sync.Pool hands it
+// to the next request, which it did not in three tries.)
 func TestLeanSidecarResumeStale(t *testing.T) {
 	set := resourcesFor(300, "v1")
 	have := recordedHave(t, set)
