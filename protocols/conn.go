@@ -99,3 +99,18 @@ type StreamCredit struct {
 	N     uint32
 	Reset bool
 }
+
+// Promoter is implemented by the ConnDecoders of protocols whose
+// responses may be relayed in parts (Message.More) and can't tell from
+// their first message whether more follow (a gRPC server stream's first
+// message looks like a unary call's response). At the end of each read on
+// an upstream connection the proxy asks for the responses to relay now
+// rather than wait for their next bytes: those that hold a whole message
+// and have not ended, with nothing more of them read so far
+// (docs/triple-streams.md).
+type Promoter interface {
+	// Promote fills msg with the first part of one such response and
+	// reports true, or reports false when there is none left. msg is
+	// valid until the next call or Decode.
+	Promote(msg *Message) bool
+}

@@ -31,6 +31,9 @@ type connDecoder struct {
 	// credits: the stream WINDOW_UPDATEs a client sent since Credits
 	// last took them (relay.go).
 	credits []protocols.StreamCredit
+	// ripe: upstream streams that got a whole message this read and may
+	// be promoted (relay.go, Promote).
+	ripe []uint32
 }
 
 // stream is what arrived of one open stream.
@@ -251,6 +254,9 @@ func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
 	}
 	if !d.server && secondBegun(st.data) {
 		return d.startRelay(f.StreamID, st, msg)
+	}
+	if !d.server && wholeFirst(st.data) {
+		d.ripe = append(d.ripe, f.StreamID) // for Promote (relay.go)
 	}
 	return nil
 }

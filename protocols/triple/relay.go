@@ -42,6 +42,34 @@ func secondBegun(data []byte) bool {
 	return len(data) > end
 }
 
+// wholeFirst reports whether data, a stream's DATA so far, holds a whole
+// gRPC message.
+func wholeFirst(data []byte) bool {
+	return len(data) >= 5 && len(data) >= 5+int(binary.BigEndian.Uint32(data[1:5]))
+}
+
+// Promote relays the upstream responses that hold a whole message and
+// have not ended, with nothing more read of them (protocols.Promoter): a
+// server stream whose server sends its first message and waits gets it to
+// the client now. A unary response whose trailers come in a later read is
+// relayed too, which the client can't tell.
+func (d *connDecoder) Promote(msg *protocols.Message) bool {
+	for len(d.ripe) > 0 {
+		id := d.ripe[len(d.ripe)-1]
+		d.ripe = d.ripe[:len(d.ripe)-1]
+		st := d.streams[id]
+		if st == nil || st.relay || !wholeFirst(st.data) {
+			continue // ended, reset, or relayed meanwhile
+		}
+		msg.Reset()
+		if err := d.startRelay(id, st, msg); err != nil {
+			continue // its headers are not a response's: left to its end
+		}
+		return true
+	}
+	return false
+}
+
 // startRelay makes stream id, an upstream's response, a relayed one: its
 // headers and the data so far go out as the first part.
 func (d *connDecoder) startRelay(id uint32, st *stream, msg *protocols.Message) error {
@@ -132,4 +160,7 @@ func (d *connDecoder) Cancel(dst []byte, id uint64) []byte {
 	return append(dst, b[:]...)
 }
 
-var _ protocols.Relayer = (*connDecoder)(nil)
+var (
+	_ protocols.Relayer  = (*connDecoder)(nil)
+	_ protocols.Promoter = (*connDecoder)(nil)
+)

@@ -198,3 +198,30 @@ func TestSendWindowReleasedFirst(t *testing.T) {
 		t.Fatalf("the stream's data went out as %d bytes not in order (%q...)", len(data), data[initialWindow:min(len(data), initialWindow+120)])
 	}
 }
+
+// TestPromote: a response holding a whole message that has not ended is
+// promoted to a relayed one at the end of a read (Promote): its first
+// part now, its trailers as the last; one that ended in the read is not.
+func TestPromote(t *testing.T) {
+	d := newConnDecoder(newCodec().(*Codec), false)
+	p := newPeer()
+	p.headers(t, 3, false, ":status", "200", "content-type", "application/grpc")
+	p.data(t, 3, false, grpcMessage("first"))
+	p.headers(t, 5, false, ":status", "200", "content-type", "application/grpc")
+	p.data(t, 5, false, grpcMessage("whole"))
+	p.headers(t, 5, true, "grpc-status", "0")
+	if got := decodeAll(t, d, p.take()); len(got) != 1 || got[0].ID != 2 || got[0].More {
+		t.Fatalf("the read decoded %d messages, want stream 5's whole response", len(got))
+	}
+	var m protocols.Message
+	if !d.Promote(&m) || m.ID != 1 || !m.More || m.Kind != protocols.KindResponse {
+		t.Fatalf("Promote: ID %d More %v %v, want stream 3's first part", m.ID, m.More, m.Kind)
+	}
+	if d.Promote(&m) {
+		t.Fatalf("a second promotion (ID %d): the ended stream or a repeat", m.ID)
+	}
+	p.headers(t, 3, true, "grpc-status", "0")
+	if got := decodeAll(t, d, p.take()); len(got) != 1 || got[0].ID != 1 || got[0].More || got[0].Status != 0 {
+		t.Fatalf("the trailers decoded as %d messages, want the last part of stream 3", len(got))
+	}
+}

@@ -196,6 +196,19 @@ func (cn *conn) readLoop() {
 		dec = conn
 	}
 	var batch wire.Batch
+	flush := batch.Flush
+	if pr, ok := conn.(protocols.Promoter); ok {
+		// At the end of each read, the responses that hold a whole
+		// message and nothing more so far go to their calls as first
+		// parts (relay.go).
+		var pm protocols.Message
+		flush = func() {
+			for pr.Promote(&pm) {
+				_ = cn.deliver(&pm, &batch) // pairs by ID: never an error
+			}
+			batch.Flush()
+		}
+	}
 	err := wire.ReadFrames(cn.nc, dec, func(m *protocols.Message) error {
 		if cn.limiter != nil {
 			cn.readLimits()
@@ -228,36 +241,10 @@ func (cn *conn) readLoop() {
 		case m.Kind.IsResponse() && cn.resetLeft.Load() > 0:
 			return cn.resetReplied(m)
 		case m.Kind.IsResponse() || m.Kind == protocols.KindHeartbeatReply:
-			// One lock per frame: the stream's pusher, else the call.
-			cn.mu.Lock()
-			if p := cn.pusherLocked(); p != nil {
-				cn.mu.Unlock()
-				p.Push(m, &batch) // a streaming connection's (stream.go)
-				return nil
-			}
-			if !m.Kind.IsResponse() {
-				cn.mu.Unlock()
-				return nil // a push no stream takes
-			}
-			c, err := cn.calls.take(m)
-			cn.mu.Unlock()
-			if c == nil {
-				if cn.pool.stats.UnknownResp != nil {
-					cn.pool.stats.UnknownResp(cn.pool.addr)
-				}
-				return err
-			}
-			// Before the outcome is handled: an exclusive connection must
-			// be free for a request that follows this response, not get
-			// ErrOverloaded. A streamed response's parts before its last
-			// leave the call where it is.
-			if !m.More {
-				cn.settle()
-			}
-			c.Receiver.Respond(c, m, &batch)
+			return cn.deliver(m, &batch)
 		}
 		return nil
-	}, batch.Flush)
+	}, flush)
 	var de *wire.DecodeError
 	switch {
 	case errors.As(err, &de):
@@ -271,6 +258,39 @@ func (cn *conn) readLoop() {
 		cn.pool.logResetRefused(err)
 	}
 	cn.close(err)
+}
+
+// deliver gives a response (or a heartbeat reply) to what waits for it:
+// the stream's pusher, else the call it answers. Read loop only.
+func (cn *conn) deliver(m *protocols.Message, batch *wire.Batch) error {
+	// One lock per frame: the stream's pusher, else the call.
+	cn.mu.Lock()
+	if p := cn.pusherLocked(); p != nil {
+		cn.mu.Unlock()
+		p.Push(m, batch) // a streaming connection's (stream.go)
+		return nil
+	}
+	if !m.Kind.IsResponse() {
+		cn.mu.Unlock()
+		return nil // a push no stream takes
+	}
+	c, err := cn.calls.take(m)
+	cn.mu.Unlock()
+	if c == nil {
+		if cn.pool.stats.UnknownResp != nil {
+			cn.pool.stats.UnknownResp(cn.pool.addr)
+		}
+		return err
+	}
+	// Before the outcome is handled: an exclusive connection must be free
+	// for a request that follows this response, not get ErrOverloaded. A
+	// streamed response's parts before its last leave the call where it
+	// is.
+	if !m.More {
+		cn.settle()
+	}
+	c.Receiver.Respond(c, m, batch)
+	return nil
 }
 
 // errHandshake marks a connection whose server refused the handshake.

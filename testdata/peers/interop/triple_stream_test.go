@@ -232,3 +232,68 @@ func TestTripleServerStreamTimeout(t *testing.T) {
 		t.Fatal("the server's stream still runs 30 s after the proxy's timeout")
 	}
 }
+
+// A server stream whose server sends one message and then waits: the
+// proxy relays that message at once (it ends a read with a whole message
+// and nothing more), not when the next one begins.
+func TestTripleServerStreamFirstMessageAlone(t *testing.T) {
+	proceed := make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	s.RegisterService(&grpc.ServiceDesc{ServiceName: grpcService, HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{StreamName: "Count", ServerStreams: true, Handler: func(_ any, ss grpc.ServerStream) error {
+			if err := ss.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+				return err
+			}
+			if err := ss.SendMsg(wrapperspb.String("first")); err != nil {
+				return err
+			}
+			select {
+			case <-proceed:
+			case <-ss.Context().Done():
+				return ss.Context().Err()
+			}
+			return ss.SendMsg(wrapperspb.String("second"))
+		}}}}, struct{}{})
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(s.Stop)
+
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: ln.Addr().String()}
+	startProxyWith(t, r.resources(t))
+	cc, err := grpc.NewClient(r.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := cc.NewStream(ctx, countStream, "/"+grpcService+"/Count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(wrapperspb.String("go")); err != nil {
+		t.Fatal(err)
+	}
+	_ = cs.CloseSend()
+	first := make(chan error, 1)
+	out := new(wrapperspb.StringValue)
+	go func() { first <- cs.RecvMsg(out) }()
+	select {
+	case err := <-first:
+		if err != nil || out.GetValue() != "first" {
+			t.Fatalf("first message: %q, %v", out.GetValue(), err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first message did not reach the client while the server waited to send the second")
+	}
+	close(proceed)
+	if err := cs.RecvMsg(out); err != nil || out.GetValue() != "second" {
+		t.Fatalf("second message: %q, %v", out.GetValue(), err)
+	}
+	if err := cs.RecvMsg(out); err != io.EOF {
+		t.Fatalf("after two messages: %v, want the end of the stream", err)
+	}
+}
