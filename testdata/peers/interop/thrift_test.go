@@ -18,7 +18,6 @@ import (
 	"github.com/metamesh/metamesh/testdata/peers/harness"
 	"github.com/metamesh/metamesh/testdata/peers/thrift"
 
-
 	_ "github.com/metamesh/metamesh/protocols/thrift"
 )
 
