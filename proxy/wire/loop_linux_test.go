@@ -77,26 +77,7 @@ func readFrames(t *testing.T, c net.Conn, want []byte) {
 // lost the readiness would wait forever.
 func TestLoopWakesForBytesSentWhileHandling(t *testing.T) {
 	local, remote := loopPair(t)
-	const frames = 50
-	send := func(i int) {
-		if _, err := remote.Write(frame(nil, payload(i, 8))); err != nil {
-			t.Error(err)
-		}
-	}
-	n := 0
-	done := runReader(wire.NewReader(local, lenCodec{}, wire.ReadOptions{}), func(*protocols.Message) error {
-		n++
-		if n == frames {
-			return errStop
-		}
-		send(n)
-		waitQueued(t, local)
-		return nil
-	})
-	send(0)
-	if err := await(t, done, "it did not wake for bytes sent while it handled a frame"); !errors.Is(err, errStop) {
-		t.Fatalf("Run returned %v after %d frames, want all %d", err, n, frames)
-	}
+	wakesForBytesSentWhileHandling(t, local, remote)
 }
 
 // TestLoopPartialFrames: frames sent in pieces that split them anywhere

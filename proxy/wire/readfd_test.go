@@ -72,6 +72,15 @@ func await(t *testing.T, done <-chan error, what string) error {
 // cleared the socket's readiness after the read, it would wait forever.
 func TestReaderWakesForBytesSentWhileHandling(t *testing.T) {
 	local, remote := tcpPair(t)
+	wakesForBytesSentWhileHandling(t, local, remote)
+}
+
+// wakesForBytesSentWhileHandling runs a Reader on local whose handler has
+// remote send the next frame and waits until it is in local's socket
+// before returning, 50 times: a read loop that lost the socket's readiness
+// after a short read waits forever.
+func wakesForBytesSentWhileHandling(t *testing.T, local, remote net.Conn) {
+	t.Helper()
 	const frames = 50
 	send := func(i int) {
 		if _, err := remote.Write(frame(nil, payload(i, 8))); err != nil {
