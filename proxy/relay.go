@@ -54,7 +54,7 @@ func (r *relays) credit(id uint64, n uint32, b *wire.Batch) {
 	}
 }
 
-// reset ends the relayed stream id, which its client reset: its upstream
+// resetRelay ends the relayed stream id, which its client reset: its upstream
 // stream is cancelled and the request accounted as cancelled.
 func (d *downstream) resetRelay(id uint64, b *wire.Batch) {
 	r := &d.relays
