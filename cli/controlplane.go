@@ -214,7 +214,7 @@ func controlplaneCmd() *cobra.Command {
 	f.DurationVar(&debounce, "debounce", file.DefaultDebounce, "quiet time after a change in the folder before it is reloaded")
 	f.DurationVar(&pushQuiet, "push-debounce", xds.DefaultDebounce, "quiet time after a config change before it is pushed to the proxies")
 	f.DurationVar(&maxPush, "push-max-delay", xds.DefaultMaxDelay, "longest a steady stream of changes can hold a push back")
-	f.Int64Var(&inflightBytes, "push-inflight-bytes", xds.DefaultInflightBytes, "bytes of responses sent to proxies and not yet acknowledged, at most, across all proxies: paces a push or a reconnection storm (responses are encoded once and shared, so this is not a bound on the control plane's memory)")
+	f.Int64Var(&inflightBytes, "push-inflight-bytes", xds.DefaultInflightBytes, "bytes of responses made for one proxy alone (a reconnecting proxy's diff, a subscription by name), sent and not yet acknowledged, at most, across all proxies; responses encoded once and shared by every proxy are not counted")
 	f.DurationVar(&drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long to wait for the admin server's requests")
 	f.StringVar(&tlsFiles.Cert, "xds-cert", "", "PEM certificate (chain) of the ADS server")
 	f.StringVar(&tlsFiles.Key, "xds-key", "", "PEM private key of --xds-cert")

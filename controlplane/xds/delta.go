@@ -104,19 +104,23 @@ func (ds *deltaStream) flush(vw *view) error {
 			continue
 		}
 		newProxy := t.have == nil && t.initial.records == nil
+		// shared: the diff is the table's own, marshaled once for every
+		// stream it goes to (admission counts only what is this
+		// stream's alone).
 		var d *tableDiff
+		shared := true
 		switch {
 		case newProxy || t.full:
 			d = tb.whole
 		case t.have == nil:
-			d = tb.diffFromRecords(t.initial)
+			d, shared = tb.diffFromRecords(t.initial), false
 		case t.have.version == tb.version:
-			d = tb.newDiff(nil, nil)
+			d, shared = tb.newDiff(nil, nil), false
 		default:
 			d = tb.diffFrom(t.have)
 		}
 		if !t.wildcard {
-			d = t.subscribedOnly(d, tb)
+			d, shared = t.subscribedOnly(d, tb), false
 		}
 		// A proxy new to the stream gets a response of every type, even
 		// an empty one: it then knows it has the whole of that type.
@@ -127,7 +131,9 @@ func (ds *deltaStream) flush(vw *view) error {
 		}
 		out = append(out, d)
 		types = append(types, i)
-		bytes += d.bytes
+		if !shared {
+			bytes += d.bytes
+		}
 	}
 	if len(out) == 0 {
 		return nil

@@ -113,15 +113,26 @@ func TestDeltaReconnectSendsOnlyWhatChanged(t *testing.T) {
 	}
 }
 
-// With a proxy that never answers, a second proxy's responses wait for
-// admission (--push-inflight-bytes) until the first answers; then the
-// bytes in flight return to none.
+// staleOfEveryType is what a reconnecting proxy that has only a resource
+// since removed names: its diff is made for its stream alone.
+func staleOfEveryType() map[string]map[string]string {
+	initial := map[string]map[string]string{}
+	for _, typ := range adsTypes {
+		initial[typ] = map[string]string{"gone": "0"}
+	}
+	return initial
+}
+
+// With a proxy that never answers, a second proxy's responses made for
+// its stream alone (reconnecting proxies' diffs) wait for admission
+// (--push-inflight-bytes) until the first answers; then the bytes in
+// flight return to none.
 func TestAdmissionWaitsForAnswers(t *testing.T) {
 	srv, addr := startServer(t, xds.Options{Debounce: time.Millisecond, InflightBytes: 1}, nil)
 	srv.Update(resourcesFor(2, "v1"))
 	waitFor(t, 5*time.Second, "the first push", srv.Ready)
 
-	slow := deltaStream(t, addr, "slow", nil)
+	slow := deltaStream(t, addr, "slow", staleOfEveryType())
 	var pending []*discoveryv3.DeltaDiscoveryResponse
 	for range adsTypes {
 		resp, err := slow.Recv()
@@ -135,7 +146,7 @@ func TestAdmissionWaitsForAnswers(t *testing.T) {
 	}
 
 	answered := make(chan struct{})
-	other := deltaStream(t, addr, "waiting", nil)
+	other := deltaStream(t, addr, "waiting", staleOfEveryType())
 	got := make(chan *discoveryv3.DeltaDiscoveryResponse, 1)
 	servedEarly := make(chan bool, 1)
 	go func() {
@@ -176,4 +187,27 @@ func TestAdmissionWaitsForAnswers(t *testing.T) {
 	waitFor(t, 5*time.Second, "no bytes in flight", func() bool {
 		return metric(t, srv.Registry(), "metamesh_controlplane_xds_inflight_bytes", nil) == 0
 	})
+}
+
+// Responses marshaled once for every stream (a new proxy's whole tables)
+// take no admission: with a proxy that never answers, a second new proxy
+// is served at once, and no bytes are counted in flight.
+func TestAdmissionSkipsSharedResponses(t *testing.T) {
+	srv, addr := startServer(t, xds.Options{Debounce: time.Millisecond, InflightBytes: 1}, nil)
+	srv.Update(resourcesFor(2, "v1"))
+	waitFor(t, 5*time.Second, "the first push", srv.Ready)
+
+	slow := deltaStream(t, addr, "slow", nil)
+	for range adsTypes {
+		if _, err := slow.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := deltaStream(t, addr, "other", nil)
+	for range adsTypes {
+		recvAck(t, other)
+	}
+	if v := metric(t, srv.Registry(), "metamesh_controlplane_xds_inflight_bytes", nil); v != 0 {
+		t.Fatalf("inflight_bytes = %v with only shared responses sent, want 0", v)
+	}
 }

@@ -14,8 +14,8 @@
 // Options.Debounce (or Options.MaxDelay after the first of a burst), and
 // only if every view is consistent. A stream sends its proxy what its view
 // has that the proxy lacks, after each publish and on its first requests;
-// responses sent and not yet answered are bounded across streams
-// (Options.InflightBytes).
+// responses made for one stream alone, sent and not yet answered, are
+// bounded across streams (Options.InflightBytes).
 //
 // Versions are content hashes, one per resource type (and, for delta, one
 // per resource): the same resources always have the same version (across

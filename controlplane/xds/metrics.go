@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, proxies func() float64) *metrics {
 		}, []string{"type"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "metamesh_controlplane_xds_inflight_bytes",
-			Help: "Bytes of discovery responses sent and not yet answered (ACK or NACK) by their proxies, bounded by --push-inflight-bytes.",
+			Help: "Bytes of discovery responses made for one proxy alone, sent and not yet answered (ACK or NACK) by it, bounded by --push-inflight-bytes (responses shared by every proxy are not counted).",
 		}),
 		admissionWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "metamesh_controlplane_xds_admission_wait_seconds",

@@ -35,8 +35,9 @@ type Options struct {
 	// Log gets one line per push, per refused snapshot and per NACK (nop
 	// if nil).
 	Log *zap.Logger
-	// InflightBytes bounds the bytes of responses sent and not yet
-	// answered by their proxies, across all streams
+	// InflightBytes bounds the bytes of responses made for one stream
+	// alone (not the tables and diffs shared by every stream), sent and
+	// not yet answered by their proxies, across all streams
 	// (DefaultInflightBytes if zero; see docs/xds.md).
 	InflightBytes int64
 	// Registerer gets the server's metrics (a new registry if nil; see

@@ -3,7 +3,6 @@ package xds
 import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // sotwStream is a state-of-the-world ADS stream. Per type it keeps the
@@ -73,15 +72,16 @@ func (ss *sotwStream) flush(vw *view) error {
 		if !t.subscribed || (tb.version == t.version && !t.resend) {
 			continue
 		}
-		resp, n := tb.sotw, tb.bytes
+		// The whole table's response is marshaled once for every stream
+		// it goes to: admission counts only what is this stream's alone.
+		resp := tb.sotw
 		if t.names != nil {
-			var resources []*anypb.Any
-			resources, n = tb.only(t.names)
+			resources, n := tb.only(t.names)
 			resp = prepare(&discoveryv3.DiscoveryResponse{VersionInfo: tb.version, Resources: resources, TypeUrl: tb.typeURL})
+			bytes += n
 		}
 		out = append(out, resp)
 		types = append(types, i)
-		bytes += n
 	}
 	if len(out) == 0 {
 		return nil

@@ -132,9 +132,11 @@ func (st *stream) nextNonce() string {
 }
 
 // admit takes admission for n bytes about to be sent, unless the stream
-// holds some already (see admission).
+// holds some already or n is 0: responses marshaled once for every stream
+// (a table's whole, a diff between two of its versions) are not counted,
+// since a stream sending them holds only a reference (see admission).
 func (st *stream) admit(n int64) error {
-	if st.held > 0 {
+	if st.held > 0 || n == 0 {
 		return nil
 	}
 	held, err := st.s.admission.acquire(st.ctx, n)

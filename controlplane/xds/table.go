@@ -34,7 +34,6 @@ type table struct {
 	// them; delta the same with their names and versions, as delta does.
 	all   []*anypb.Any
 	delta []*discoveryv3.Resource
-	bytes int64 // of all, marshaled
 	// sotw and whole are the responses of the whole table, state of the
 	// world and delta, marshaled once when first sent (codec.go).
 	sotw  *prepared
@@ -51,9 +50,8 @@ type table struct {
 type tableDiff struct {
 	changed []*discoveryv3.Resource // added or different, shared with the table
 	removed []string
-	// bytes are changed's resources' bytes, counted once: every stream
-	// the diff goes to takes admission for them (a table's whole diff is
-	// 22,000 resources at 2,000 services).
+	// bytes are changed's resources' bytes: a stream sending a diff made
+	// for it alone takes admission for them (shared diffs take none).
 	bytes int64
 	// resp is the delta response sending it, marshaled once for every
 	// stream it goes to.
@@ -88,7 +86,6 @@ func newTable(m marshaledResources) *table {
 		t.index[m.names[i]] = i
 		t.all[i] = &anypb.Any{TypeUrl: m.typeURL, Value: v}
 		t.delta[i] = &discoveryv3.Resource{Name: m.names[i], Version: m.hashes[i], Resource: t.all[i]}
-		t.bytes += int64(len(v))
 	}
 	t.sotw = prepare(&discoveryv3.DiscoveryResponse{VersionInfo: t.version, Resources: t.all, TypeUrl: t.typeURL})
 	t.whole = t.newDiff(t.delta, nil)
