@@ -156,6 +156,11 @@ func (ex *exchange) retryHostLocked(on router.RetryOn) *cluster.Host {
 // endTryLocked forgets the current try.
 func (ex *exchange) endTryLocked() {
 	ex.try = nil
+	ex.stopTryLocked()
+}
+
+// stopTryLocked ends the current try's own timer and retry slot.
+func (ex *exchange) stopTryLocked() {
 	if ex.tryTimer != nil {
 		ex.tryTimer.Stop()
 		ex.tryTimer = nil
@@ -324,14 +329,7 @@ func (ex *exchange) abandonLocked() {
 func (ex *exchange) relayPartLocked(c *upstream.Call, resp *protocols.Message, b *wire.Batch) {
 	if !ex.relayed {
 		ex.relayed = true
-		if ex.tryTimer != nil {
-			ex.tryTimer.Stop()
-			ex.tryTimer = nil
-		}
-		if ex.retrying {
-			ex.cl.Load.EndRetry()
-			ex.retrying = false
-		}
+		ex.stopTryLocked()
 	}
 	ex.d.relayPart(c, ex, ex.req.ID, ex.seq, ex.rt.ResponseSet, resp, b)
 }
