@@ -68,7 +68,12 @@ type conn struct {
 	// sender is dec when it holds back what the server's flow control
 	// does not take yet (its Released frames follow).
 	sender protocols.ConnEncoder
-	peer   // the server's limits, when dec has them (limits.go)
+	// delivering is the call the read loop is handing a part of its
+	// streamed answer (a response with More), outside mu: a receiver
+	// that cancels it meanwhile must not release it, since that delivery
+	// will (it finds the call no longer current). Under mu.
+	delivering *Call
+	peer       // the server's limits, when dec has them (limits.go)
 }
 
 func newConn(p *Pool, home holder, nc net.Conn) *conn {
@@ -108,22 +113,36 @@ var errCancelled = errors.New("a call on it was cancelled")
 // lock: when c can't leave alone (pipelined, exclusive) it closes the
 // connection (c's late reply would go to the next call), which fails c
 // through its receiver; when c was taken back it lets the connection's
-// strategy know (a drained pool's connection closes once idle).
+// strategy know (a drained pool's connection closes once idle). A
+// streaming call the read loop is handing a part of its answer leaves its
+// connection but is not taken: that delivery, finding it no longer
+// current, releases it.
 func Cancel(c *Call) (took bool, after func()) {
 	cn := c.cn
 	if cn == nil {
 		return false, nil
 	}
+	took, _, after = cn.cancel(c)
+	return took, after
+}
+
+// cancel is Cancel, also reporting whether c left cn while the read loop
+// was handing it a part of its answer: then c is not taken (that
+// delivery releases it) but no further part reaches it.
+func (cn *conn) cancel(c *Call) (took, left bool, after func()) {
 	cn.mu.Lock()
 	took, broken := cn.calls.cancel(c)
+	if took && cn.delivering == c {
+		took, left = false, true
+	}
 	cn.mu.Unlock()
 	switch {
 	case broken:
-		return false, func() { cn.close(errCancelled) }
-	case took:
-		return true, cn.settle
+		return false, false, func() { cn.close(errCancelled) }
+	case took || left:
+		return took, true, cn.settle
 	}
-	return false, nil
+	return false, false, nil
 }
 
 // send writes c with the ID its pairing gives it and registers it to
@@ -165,6 +184,11 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 	}
 	b.Add(cn.w)
 	if twoWay {
+		if cn.delivering == c {
+			// c was released by the delivery the read loop is finishing
+			// and is used again: that delivery is not this call's.
+			cn.delivering = nil
+		}
 		c.cn, c.id = cn, id
 		cn.calls.wait(c, id)
 		if c.Start.IsZero() { // a mirrored copy: its age counts from here
@@ -275,6 +299,9 @@ func (cn *conn) deliver(m *protocols.Message, batch *wire.Batch) error {
 		return nil // a push no stream takes
 	}
 	c, err := cn.calls.take(m)
+	if c != nil && m.More {
+		cn.delivering = c
+	}
 	cn.mu.Unlock()
 	if c == nil {
 		if cn.pool.stats.UnknownResp != nil {
@@ -288,8 +315,13 @@ func (cn *conn) deliver(m *protocols.Message, batch *wire.Batch) error {
 	// is.
 	if !m.More {
 		cn.settle()
+		c.Receiver.Respond(c, m, batch)
+		return nil
 	}
 	c.Receiver.Respond(c, m, batch)
+	cn.mu.Lock()
+	cn.delivering = nil
+	cn.mu.Unlock()
 	return nil
 }
 

@@ -34,8 +34,11 @@ func Credit(c *Call, n uint32, b *wire.Batch) {
 // hold c as for Cancel.
 func CancelStream(c *Call, b *wire.Batch) (took bool, after func()) {
 	cn := c.cn
-	took, after = Cancel(c)
-	if took {
+	if cn == nil {
+		return false, nil
+	}
+	took, left, after := cn.cancel(c)
+	if left {
 		cn.cancelStreams([]*Call{c}, b)
 	}
 	return took, after

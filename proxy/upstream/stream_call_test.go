@@ -9,6 +9,7 @@ import (
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/upstream"
+	"github.com/metamesh/metamesh/proxy/wire"
 )
 
 // streamServer answers "stream N" with N parts (responses with More) and
@@ -105,4 +106,54 @@ func TestStreamingCallOutlivesDefaultTimeout(t *testing.T) {
 	if e := rcv.wait(t, 1)[0]; e.call != s || !e.respond || e.payload != "end" {
 		t.Fatalf("outcome %+v, want the streaming call's last response", e)
 	}
+}
+
+// blockingReceiver holds its first Respond until release is closed,
+// telling entered once it is inside, and records every outcome.
+type blockingReceiver struct {
+	*recorder
+	entered, release chan struct{}
+	first            bool
+}
+
+func (r *blockingReceiver) Respond(c *upstream.Call, m *protocols.Message, b *wire.Batch) {
+	if !r.first {
+		r.first = true
+		close(r.entered)
+		<-r.release
+	}
+	r.recorder.Respond(c, m, b)
+}
+
+// TestCancelWhileDeliveringPart: a streaming call cancelled while the
+// read loop is handing it a part is not taken by the canceller (that
+// delivery owns it and releases it when it finds it no longer current),
+// and no later part reaches it.
+func TestCancelWhileDeliveringPart(t *testing.T) {
+	srv := streamServer(t)
+	pool, st := newPool(t, srv.addr(), protocols.Multiplexed, 1)
+	rcv := &blockingReceiver{recorder: newRecorder(), entered: make(chan struct{}), release: make(chan struct{})}
+	s := newCall(rcv, protocols.KindRequest, 1, hold)
+	if err := sendNow(pool, s); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rcv.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first part never reached the receiver")
+	}
+	took, after := upstream.Cancel(s)
+	if took {
+		t.Fatal("Cancel took a call whose part was being delivered: both would release it")
+	}
+	if after != nil {
+		after()
+	}
+	close(rcv.release)
+	if e := rcv.wait(t, 1)[0]; e.call != s || e.payload != "part 0" {
+		t.Fatalf("outcome %+v, want the part being delivered", e)
+	}
+	srv.releaseHeld()
+	eventually(t, "the last response paired with no call", func() bool { return st.unknown.Load() == 1 })
+	rcv.quiet(t)
 }

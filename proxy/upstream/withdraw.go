@@ -38,7 +38,11 @@ func (cn *conn) withdraw(mine func(*Call) bool, out []*Call) []*Call {
 	own := cn.home.private()
 	n := len(out)
 	cn.mu.Lock()
-	out, broken := cn.calls.leave(mine, out, own)
+	// A call the read loop is handing a part of its answer stays: that
+	// delivery may release it. Its stream ends at the upstream's end or
+	// at its timeout (Cancel).
+	delivering := cn.delivering
+	out, broken := cn.calls.leave(func(c *Call) bool { return c != delivering && mine(c) }, out, own)
 	cn.mu.Unlock()
 	switch {
 	case broken && own:
