@@ -144,14 +144,7 @@ func TestTripleServerStreamCancelled(t *testing.T) {
 			defer cc.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			cs, err := cc.NewStream(ctx, countStream, "/"+grpcService+"/Count")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cs.SendMsg(wrapperspb.String("100000000 1024")); err != nil {
-				t.Fatal(err)
-			}
-			_ = cs.CloseSend()
+			cs := openCount(t, ctx, cc, "100000000 1024")
 			out := new(wrapperspb.StringValue)
 			for i := range 100 {
 				if err := cs.RecvMsg(out); err != nil {
@@ -193,14 +186,7 @@ func TestTripleServerStreamTimeout(t *testing.T) {
 	// x-timed routes to the route with a 0.3 s timeout; the client sets
 	// no deadline of its own.
 	ctx := grpcmd.AppendToOutgoingContext(context.Background(), "x-timed", "yes")
-	cs, err := cc.NewStream(ctx, countStream, "/"+grpcService+"/Count")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cs.SendMsg(wrapperspb.String("100000000 1024")); err != nil {
-		t.Fatal(err)
-	}
-	_ = cs.CloseSend()
+	cs := openCount(t, ctx, cc, "100000000 1024")
 	out := new(wrapperspb.StringValue)
 	n := 0
 	for ; ; n++ {
@@ -270,14 +256,7 @@ func TestTripleServerStreamFirstMessageAlone(t *testing.T) {
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cs, err := cc.NewStream(ctx, countStream, "/"+grpcService+"/Count")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cs.SendMsg(wrapperspb.String("go")); err != nil {
-		t.Fatal(err)
-	}
-	_ = cs.CloseSend()
+	cs := openCount(t, ctx, cc, "go")
 	first := make(chan error, 1)
 	out := new(wrapperspb.StringValue)
 	go func() { first <- cs.RecvMsg(out) }()
@@ -296,4 +275,19 @@ func TestTripleServerStreamFirstMessageAlone(t *testing.T) {
 	if err := cs.RecvMsg(out); err != io.EOF {
 		t.Fatalf("after two messages: %v, want the end of the stream", err)
 	}
+}
+
+// openCount opens a Count stream on cc asking for req ("N SIZE", or a
+// word the counter takes) and half-closes it.
+func openCount(t *testing.T, ctx context.Context, cc *grpc.ClientConn, req string) grpc.ClientStream {
+	t.Helper()
+	cs, err := cc.NewStream(ctx, countStream, "/"+grpcService+"/Count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(wrapperspb.String(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = cs.CloseSend()
+	return cs
 }
