@@ -105,12 +105,7 @@ func TestSendWindowAcrossParts(t *testing.T) {
 	d := newConnDecoder(c, true)
 	d.preface = false
 	p := newPeer()
-	feed := func(write func()) []byte {
-		t.Helper()
-		write()
-		decodeAll(t, d, p.take())
-		return d.Released(d.Owed(nil))
-	}
+	feed := feeder(t, d, p)
 	feed(func() { _ = p.fr.WriteWindowUpdate(0, 1<<20) }) // connection room is no limit
 	w := getWriter(nil)
 	w.headers(1, fieldsOf(":status", "200"), false)

@@ -56,12 +56,7 @@ func TestSendWindow(t *testing.T) {
 	c := &Codec{maxMessage: 1 << 20, maxStreams: DefaultMaxStreams}
 	d := newConnDecoder(c, false)
 	p := newPeer()
-	feed := func(write func()) []byte {
-		t.Helper()
-		write()
-		decodeAll(t, d, p.take())
-		return d.Released(d.Owed(nil))
-	}
+	feed := feeder(t, d, p)
 	out, err := d.Encode(nil, bigRequest(t, c, 200_000), 1, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -103,5 +98,17 @@ func TestSendWindow(t *testing.T) {
 	}
 	if n, _ := sent(t, feed(func() { _ = p.fr.WriteRSTStream(7, http2.ErrCodeCancel) })); n != 0 || len(d.send.held) != 0 {
 		t.Fatalf("after the reset: %d bytes released, %d streams held", n, len(d.send.held))
+	}
+}
+
+// feeder returns what a test feeds d with: write has p write frames, which
+// d decodes; the result is what d then sends (the frames its peer's
+// windows released).
+func feeder(t *testing.T, d *connDecoder, p *peer) func(write func()) []byte {
+	return func(write func()) []byte {
+		t.Helper()
+		write()
+		decodeAll(t, d, p.take())
+		return d.Released(d.Owed(nil))
 	}
 }
