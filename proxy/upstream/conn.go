@@ -313,15 +313,16 @@ func (cn *conn) deliver(m *protocols.Message, batch *wire.Batch) error {
 	// for a request that follows this response, not get ErrOverloaded. A
 	// streamed response's parts before its last leave the call where it
 	// is.
-	if !m.More {
+	more := m.More
+	if !more {
 		cn.settle()
-		c.Receiver.Respond(c, m, batch)
-		return nil
 	}
 	c.Receiver.Respond(c, m, batch)
-	cn.mu.Lock()
-	cn.delivering = nil
-	cn.mu.Unlock()
+	if more {
+		cn.mu.Lock()
+		cn.delivering = nil
+		cn.mu.Unlock()
+	}
 	return nil
 }
 

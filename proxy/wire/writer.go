@@ -39,7 +39,6 @@ type Writer struct {
 	flushing bool // a flushing goroutine runs
 	stopped  bool // the connection is closed
 	done     chan struct{}
-	prog     progress // bytes queued and written, callbacks (progress.go)
 }
 
 // NewWriter returns the writer of conn. Its flushing goroutine runs only
@@ -86,9 +85,7 @@ func (w *Writer) Queue(encode func(dst []byte) []byte) error {
 	if w.pending == nil {
 		w.pending = getBuf()[:0]
 	}
-	before := len(w.pending)
 	w.pending = encode(w.pending)
-	w.prog.queued += uint64(len(w.pending) - before)
 	if len(w.pending) > w.maxPending {
 		n := len(w.pending)
 		w.mu.Unlock()
@@ -131,19 +128,14 @@ func (w *Writer) Flush() {
 		return
 	}
 	w.writing = true
-	var due []afterWait
 	for {
 		out := w.pending
 		w.pending = nil
 		w.mu.Unlock()
-		if due != nil {
-			runDue(due)
-		}
 
 		n, err := w.tryWrite(out)
 
 		w.mu.Lock()
-		due = w.wroteLocked(n)
 		if err != nil && !w.closed {
 			w.closed, w.err = true, err
 		}
@@ -159,7 +151,6 @@ func (w *Writer) Flush() {
 			}
 			w.writing = false
 			w.mu.Unlock()
-			runDue(due)
 			w.signal()
 			return
 		}
@@ -173,7 +164,6 @@ func (w *Writer) Flush() {
 	w.writing = false
 	closed := w.closed
 	w.mu.Unlock()
-	runDue(due)
 	if closed {
 		w.signal()
 	}
@@ -296,13 +286,8 @@ func (w *Writer) flushLoop() {
 			out := w.pending
 			w.pending, w.writing = nil, true
 			w.mu.Unlock()
-			n, err := w.conn.Write(out)
+			_, err := w.conn.Write(out)
 			w.mu.Lock()
-			if due := w.wroteLocked(n); due != nil {
-				w.mu.Unlock()
-				runDue(due)
-				w.mu.Lock()
-			}
 			if err != nil && !w.closed {
 				w.closed, w.err = true, err
 			}
@@ -312,7 +297,6 @@ func (w *Writer) flushLoop() {
 		}
 		if w.closed {
 			w.stopped, w.flushing = true, false
-			w.dropWaitersLocked()
 			w.mu.Unlock()
 			w.shutdown()
 			close(w.done)
