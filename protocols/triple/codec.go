@@ -126,7 +126,7 @@ func (c *Codec) Decode(buf []byte, msg *protocols.Message) (int, error) {
 			return 0, err
 		}
 	}
-	if err := classify(msg, fields, first, trailers > 0); err != nil {
+	if err := classify(msg, fields[:first], fields[first:], trailers > 0); err != nil {
 		return 0, err
 	}
 	msg.ID = idOf(h.stream)
@@ -237,11 +237,11 @@ func fragment(h header, p []byte) ([]byte, error) {
 	return p, nil
 }
 
-// classify sets msg's kind, status and attributes from its fields (the
-// first header block's are fields[:first]).
-func classify(msg *protocols.Message, fields []hpack.HeaderField, first int, hasTrailers bool) error {
+// classify sets msg's kind, status and attributes from the fields of its
+// first header block and of its trailers.
+func classify(msg *protocols.Message, fields, trailers []hpack.HeaderField, hasTrailers bool) error {
 	var path, status string
-	for _, f := range fields[:first] {
+	for _, f := range fields {
 		switch f.Name {
 		case ":path":
 			path = f.Value
@@ -256,7 +256,7 @@ func classify(msg *protocols.Message, fields []hpack.HeaderField, first int, has
 		}
 		return requestAttributes(msg, path, fields)
 	case status != "" && path == "":
-		return responseAttributes(msg, status, fields)
+		return responseAttributes(msg, status, fields, trailers)
 	}
 	return fmt.Errorf("triple: header block with neither :path nor :status (or both)")
 }
@@ -287,24 +287,28 @@ func requestAttributes(msg *protocols.Message, path string, fields []hpack.Heade
 	return nil
 }
 
-func responseAttributes(msg *protocols.Message, status string, fields []hpack.HeaderField) error {
+// responseAttributes sets msg's kind, status and attributes from the
+// fields of a response's header blocks.
+func responseAttributes(msg *protocols.Message, status string, blocks ...[]hpack.HeaderField) error {
 	code, err := strconv.Atoi(status)
 	if err != nil || code < 100 || code > 999 {
 		return fmt.Errorf("triple: bad :status %q", status)
 	}
 	msg.Kind = protocols.KindResponse
 	grpcStatus, ct := "", ""
-	for _, f := range fields {
-		if f.IsPseudo() {
-			continue
+	for _, block := range blocks {
+		for _, f := range block {
+			if f.IsPseudo() {
+				continue
+			}
+			switch f.Name {
+			case "grpc-status":
+				grpcStatus = f.Value
+			case "content-type":
+				ct = f.Value
+			}
+			msg.Headers.Set(f.Name, f.Value)
 		}
-		switch f.Name {
-		case "grpc-status":
-			grpcStatus = f.Value
-		case "content-type":
-			ct = f.Value
-		}
-		msg.Headers.Set(f.Name, f.Value)
 	}
 	switch {
 	case code != 200:

@@ -284,6 +284,7 @@ func (d *connDecoder) complete(id uint32, st *stream, msg *protocols.Message) er
 	delete(d.streams, id)
 	w := getWriter(d.out[:0])
 	w.headers(id, st.fields, len(st.data) == 0 && st.trailers == nil)
+	blockEnd := len(w.out.b)
 	if len(st.data) > 0 {
 		w.data(id, st.data, st.trailers == nil)
 	}
@@ -291,7 +292,7 @@ func (d *connDecoder) complete(id uint32, st *stream, msg *protocols.Message) er
 		w.headers(id, st.trailers, true)
 	}
 	d.out = w.put()
-	if err := d.emit(msg); err != nil {
+	if err := d.emitFields(msg, id, st, blockEnd); err != nil {
 		if !d.server {
 			return err
 		}
@@ -301,6 +302,26 @@ func (d *connDecoder) complete(id uint32, st *stream, msg *protocols.Message) er
 		msg.Kind = protocols.KindControl
 		return d.fr.WriteRSTStream(id, http2.ErrCodeProtocol)
 	}
+	return nil
+}
+
+// emitFields sets msg to d.out, the ended stream id written in the
+// codec's own form, from the fields its header blocks were written from:
+// what Decode would find in d.out without decoding it again. The
+// connection's Framer has checked the fields as validFields would.
+func (d *connDecoder) emitFields(msg *protocols.Message, id uint32, st *stream, blockEnd int) error {
+	if len(d.out) > d.c.maxMessage {
+		return fmt.Errorf("triple: message of %d bytes exceeds the limit %d", len(d.out), d.c.maxMessage)
+	}
+	raw := msg.Raw
+	msg.Reset()
+	if err := classify(msg, st.fields, st.trailers, st.trailers != nil); err != nil {
+		msg.Raw = raw
+		return err
+	}
+	msg.ID = idOf(id)
+	msg.Raw = d.out[:len(d.out):len(d.out)]
+	msg.Marks[markBlockEnd] = blockEnd
 	return nil
 }
 

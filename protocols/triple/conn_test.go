@@ -27,6 +27,7 @@ func decodeAll(t *testing.T, d *connDecoder, wire []byte) []protocols.Message {
 		}
 		wire = wire[n:]
 		if m.Kind != protocols.KindControl {
+			sameAsDecoded(t, d.c, &m)
 			c := m
 			c.Raw = bytes.Clone(m.Raw)
 			c.Headers = protocols.Headers{}
@@ -37,6 +38,25 @@ func decodeAll(t *testing.T, d *connDecoder, wire []byte) []protocols.Message {
 		}
 	}
 	return out
+}
+
+// sameAsDecoded checks that a whole message the connection decoder set
+// from the fields it read (conn.go, emitFields) is what Decode finds in
+// its bytes.
+func sameAsDecoded(t *testing.T, c *Codec, m *protocols.Message) {
+	t.Helper()
+	if m.More || m.Marks[markPart] != 0 {
+		return // a relayed part: not a whole message (relay.go)
+	}
+	var again protocols.Message
+	if n, err := c.Decode(m.Raw, &again); err != nil || n != len(m.Raw) {
+		t.Fatalf("Decode of the message's own form = %d of %d bytes, %v", n, len(m.Raw), err)
+	}
+	if again.Kind != m.Kind || again.ID != m.ID || again.Status != m.Status || again.Marks != m.Marks ||
+		fmt.Sprint(again.Headers.All()) != fmt.Sprint(m.Headers.All()) {
+		t.Fatalf("decoder set %v id %d status %d marks %v %v; Decode finds %v id %d status %d marks %v %v",
+			m.Kind, m.ID, m.Status, m.Marks, m.Headers.All(), again.Kind, again.ID, again.Status, again.Marks, again.Headers.All())
+	}
 }
 
 // frames reads the frames in b with the x/net Framer.
