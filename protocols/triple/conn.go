@@ -16,7 +16,7 @@ import (
 // open stream's headers and data until the stream ends, and then writes
 // the whole call as one message in the codec's own form (codec.go,
 // Decode). What the connection owes its peer (the server's SETTINGS, ACKs,
-// flow-control credit for every DATA frame read) collects in owed.
+// flow-control credit for the DATA frames read) collects in owed.
 type connDecoder struct {
 	c       *Codec
 	server  bool
@@ -31,6 +31,9 @@ type connDecoder struct {
 	// credits: the stream WINDOW_UPDATEs a client sent since Credits
 	// last took them (relay.go).
 	credits []protocols.StreamCredit
+	// unacked: DATA bytes read that the connection's window has not
+	// been credited with yet (creditConn).
+	unacked uint32
 	// ripe: upstream streams that got a whole message this read and may
 	// be promoted (relay.go, Promote).
 	ripe []uint32
@@ -232,10 +235,8 @@ func (d *connDecoder) headers(f *http2.MetaHeadersFrame, msg *protocols.Message)
 }
 
 func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
-	if n := f.Header().Length; n > 0 {
-		if err := d.fr.WriteWindowUpdate(0, n); err != nil {
-			return err
-		}
+	if err := d.creditConn(f.Header().Length); err != nil {
+		return err
 	}
 	st := d.streams[f.StreamID]
 	if st == nil {
@@ -259,6 +260,21 @@ func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
 		d.ripe = append(d.ripe, f.StreamID) // for Promote (relay.go)
 	}
 	return nil
+}
+
+// creditConn counts n bytes of DATA read against the connection's window
+// and gives the peer its credit back once a quarter of the window is
+// used: a WINDOW_UPDATE per DATA frame would cost the peer a frame to
+// handle per message (grpc-go credits the same way). The peer may still
+// send the other three quarters meanwhile, and sending them passes the
+// quarter, so it never waits for credit held here.
+func (d *connDecoder) creditConn(n uint32) error {
+	d.unacked += n
+	if d.unacked < d.c.window()/4 {
+		return nil
+	}
+	n, d.unacked = d.unacked, 0
+	return d.fr.WriteWindowUpdate(0, n)
 }
 
 // reset forgets a stream its peer reset. On an upstream connection, the

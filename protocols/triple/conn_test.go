@@ -115,8 +115,9 @@ func TestConnDecoderServerSide(t *testing.T) {
 		t.Fatalf("body %q", body)
 	}
 
-	// Owed: the server's SETTINGS and window, the SETTINGS ACK, the PING
-	// ACK, and credit for each DATA frame.
+	// Owed: the server's SETTINGS and window, the SETTINGS ACK and the
+	// PING ACK; no credit yet for the few DATA bytes read
+	// (TestConnDecoderCreditsConnection).
 	var kinds []string
 	for _, f := range frames(t, d.Owed(nil)) {
 		kinds = append(kinds, f.Header().Type.String())
@@ -124,11 +125,55 @@ func TestConnDecoderServerSide(t *testing.T) {
 			t.Errorf("PING in owed: ack %v data %v", pf.IsAck(), pf.Data)
 		}
 	}
-	if want := "SETTINGS WINDOW_UPDATE SETTINGS PING WINDOW_UPDATE WINDOW_UPDATE WINDOW_UPDATE"; strings.Join(kinds, " ") != want {
+	if want := "SETTINGS WINDOW_UPDATE SETTINGS PING"; strings.Join(kinds, " ") != want {
 		t.Fatalf("owed %s, want %s", strings.Join(kinds, " "), want)
 	}
 	if len(d.Owed(nil)) != 0 {
 		t.Fatal("Owed did not forget what it returned")
+	}
+}
+
+// TestConnDecoderCreditsConnection: the connection's window is credited
+// back once a quarter of it has been read, in one WINDOW_UPDATE for all of
+// it, on either side of the proxy.
+func TestConnDecoderCreditsConnection(t *testing.T) {
+	c := newCodec().(*Codec)
+	quarter := c.window() / 4
+	for _, server := range []bool{true, false} {
+		d := newConnDecoder(c, server)
+		d.preface = false
+		p := newPeer()
+		if server {
+			p.headers(t, 1, false, requestFields("svc", "M")...)
+		} else {
+			p.headers(t, 1, false, ":status", "200", "content-type", "application/grpc")
+		}
+		decodeAll(t, d, p.take())
+		_ = d.Owed(nil)
+		credit := func() (n uint32) {
+			for _, f := range frames(t, d.Owed(nil)) {
+				if wu, ok := f.(*http2.WindowUpdateFrame); ok && wu.StreamID == 0 {
+					n += wu.Increment
+				}
+			}
+			return n
+		}
+		chunk := make([]byte, 1000)
+		read := uint32(0)
+		for read+uint32(len(chunk)) < quarter {
+			p.data(t, 1, false, chunk)
+			decodeAll(t, d, p.take())
+			read += uint32(len(chunk))
+		}
+		if n := credit(); n != 0 {
+			t.Fatalf("server %v: credit %d after %d bytes, below a quarter of the window (%d)", server, n, read, quarter)
+		}
+		p.data(t, 1, false, chunk)
+		decodeAll(t, d, p.take())
+		read += uint32(len(chunk))
+		if n := credit(); n != read {
+			t.Fatalf("server %v: credit %d once %d bytes were read (a quarter: %d), want all of them", server, n, read, quarter)
+		}
 	}
 }
 
