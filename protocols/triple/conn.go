@@ -31,6 +31,8 @@ type connDecoder struct {
 	// credits: the stream WINDOW_UPDATEs a client sent since Credits
 	// last took them (relay.go).
 	credits []protocols.StreamCredit
+	// memo: the last first header block and trailers written (frame.go).
+	memo [2]blockMemo
 	// unacked: DATA bytes read that the connection's window has not
 	// been credited with yet (creditConn).
 	unacked uint32
@@ -299,13 +301,13 @@ func (d *connDecoder) reset(f *http2.RSTStreamFrame, msg *protocols.Message) err
 func (d *connDecoder) complete(id uint32, st *stream, msg *protocols.Message) error {
 	delete(d.streams, id)
 	w := getWriter(d.out[:0])
-	w.headers(id, st.fields, len(st.data) == 0 && st.trailers == nil)
+	d.memo[0].headers(w, id, st.fields, len(st.data) == 0 && st.trailers == nil)
 	blockEnd := len(w.out.b)
 	if len(st.data) > 0 {
 		w.data(id, st.data, st.trailers == nil)
 	}
 	if st.trailers != nil {
-		w.headers(id, st.trailers, true)
+		d.memo[1].headers(w, id, st.trailers, true)
 	}
 	d.out = w.put()
 	if err := d.emitFields(msg, id, st, blockEnd); err != nil {

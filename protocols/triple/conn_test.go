@@ -87,9 +87,16 @@ func TestConnDecoderServerSide(t *testing.T) {
 	p.data(t, 3, false, grpcMessage("bo")[:3])
 	p.data(t, 1, true, grpcMessage("alice"))
 	p.data(t, 3, true, grpcMessage("bob")[3:])
+	// The second call's fields again: the block written for it is reused
+	// (blockMemo).
+	p.headers(t, 5, false, requestFields("org.example.Greeter", "SayBye", "tri-service-group", "g1")...)
+	p.data(t, 5, true, grpcMessage("carol"))
 	got := decodeAll(t, d, p.take())
-	if len(got) != 2 {
-		t.Fatalf("%d messages, want 2", len(got))
+	if len(got) != 3 {
+		t.Fatalf("%d messages, want 3", len(got))
+	}
+	if third := got[2]; third.ID != 2 || fmt.Sprint(third.Headers.All()) != fmt.Sprint(got[1].Headers.All()) {
+		t.Fatalf("third = id %d %v, want the second's attributes", third.ID, third.Headers.All())
 	}
 	first, second := got[0], got[1]
 	if first.Kind != protocols.KindRequest || first.ID != 0 || attr(t, &first, "method") != "SayHello" ||

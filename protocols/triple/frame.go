@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -101,11 +102,22 @@ func (w *writer) put() []byte {
 // headers writes fields as one header block on stream: a HEADERS frame
 // and the CONTINUATION frames it needs.
 func (w *writer) headers(stream uint32, fields []hpack.HeaderField, endStream bool) {
+	w.frames(stream, w.encode(fields), endStream)
+}
+
+// encode returns the header block of fields, valid until the writer's
+// next use.
+func (w *writer) encode(fields []hpack.HeaderField) []byte {
 	w.block.Reset()
 	for _, f := range fields {
 		_ = w.enc.WriteField(f) // writes to a bytes.Buffer: no error
 	}
-	block := w.block.Bytes()
+	return w.block.Bytes()
+}
+
+// frames writes block, a whole header block, on stream: a HEADERS frame
+// and the CONTINUATION frames it needs.
+func (w *writer) frames(stream uint32, block []byte, endStream bool) {
 	first := block[:min(len(block), maxFrameSize)]
 	block = block[len(first):]
 	_ = w.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: first, EndStream: endStream, EndHeaders: len(block) == 0})
@@ -127,6 +139,26 @@ func (w *writer) data(stream uint32, p []byte, end bool) {
 			return
 		}
 	}
+}
+
+// blockMemo is the last header block a connection decoder wrote in one
+// place of its messages (first block, trailers), with the fields it was
+// written from: a block of the same fields reuses its bytes, since a
+// connection's calls mostly repeat their headers and a response's
+// trailers.
+type blockMemo struct {
+	fields []hpack.HeaderField
+	block  []byte
+}
+
+// headers writes fields as one header block on stream with w, as
+// w.headers does.
+func (m *blockMemo) headers(w *writer, stream uint32, fields []hpack.HeaderField, endStream bool) {
+	if !slices.Equal(m.fields, fields) {
+		m.block = append(m.block[:0], w.encode(fields)...)
+		m.fields = append(m.fields[:0], fields...)
+	}
+	w.frames(stream, m.block, endStream)
 }
 
 // blockDecoder decodes header blocks that need no connection state (the
