@@ -17,7 +17,22 @@ type timer struct {
 	idleAt   time.Time // the idle deadline in force; zero: none set yet
 	lastRead time.Time // when bytes last arrived (with an idle timeout)
 	armed    time.Time // the read deadline last set
+	// unsure: the last read was short and the loop waits without having
+	// read until EAGAIN (readfd.go), so the peer's FIN may have come with
+	// the bytes it took, in the one poller event that woke it: no other
+	// event would tell the loop. arm bounds the wait so that one read
+	// looks (verifyAt).
+	unsure bool
 }
+
+// verifyTick is how long an unsure wait lasts at most, give or take a
+// tick: a FIN that came with a read's bytes is seen within 2 ticks.
+const verifyTick = 50 * time.Millisecond
+
+// verifyAt is when an unsure wait ends: the same moment for every wait
+// begun within one tick, so that a busy connection's deadline moves at
+// most once a tick, not on every read.
+func verifyAt() time.Time { return time.Now().Truncate(verifyTick).Add(2 * verifyTick) }
 
 // stamp records that bytes arrived now.
 func (l *Reader) stamp() {
@@ -64,12 +79,17 @@ func (l *Reader) arm() error {
 	if l.raw == nil && !l.incomplete() && l.draining() {
 		return ErrDrained // no non-blocking read without a socket
 	}
-	if l.deadline == nil || (l.opts.FrameTimeout == 0 && l.opts.IdleTimeout == 0 && l.drainAt.Load() == 0) {
+	if l.deadline == nil || (l.opts.FrameTimeout == 0 && l.opts.IdleTimeout == 0 && l.drainAt.Load() == 0 && !l.unsure) {
 		return nil
 	}
 	for {
 		at := l.drainAt.Load()
 		dl := l.bound()
+		if l.unsure {
+			if v := verifyAt(); dl.IsZero() || v.Before(dl) {
+				dl = v
+			}
+		}
 		if at != 0 {
 			if drain := time.Unix(0, at); time.Now().Before(drain) && (dl.IsZero() || drain.Before(dl)) {
 				dl = drain
