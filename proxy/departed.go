@@ -24,13 +24,20 @@ func (d *downstream) releaseDeparted() {
 		return
 	}
 	for _, c := range d.srv.pools.Withdraw(d.owns) {
-		if ex, ok := c.Receiver.(*exchange); ok {
-			ex.clientGone(c)
-			continue
-		}
-		d.account(&c.Req, callObservers(c), c.Service, c.Route, c.ClusterName, c.Host.Addr, statusClientGone, 0)
-		d.settle(c)
+		d.clientLeft(c)
 	}
+}
+
+// clientLeft ends c, a call of this client taken back because the client
+// went away (Withdraw returned it, or a delivery withdrew it after:
+// upstream.ErrClientGone).
+func (d *downstream) clientLeft(c *upstream.Call) {
+	if ex, ok := c.Receiver.(*exchange); ok {
+		ex.clientGone(c)
+		return
+	}
+	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.ClusterName, c.Host.Addr, statusClientGone, 0)
+	d.settle(c)
 }
 
 // owns reports whether c is a request of this client.

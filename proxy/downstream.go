@@ -462,6 +462,10 @@ func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.
 
 // Fail answers a request whose upstream will never respond.
 func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
+	if errors.Is(err, upstream.ErrClientGone) {
+		d.clientLeft(c)
+		return
+	}
 	if upstream.Resend(c, err, b) {
 		return // its server went away before processing it: it went elsewhere
 	}

@@ -215,6 +215,10 @@ func (ex *exchange) Respond(c *upstream.Call, resp *protocols.Message, b *wire.B
 
 // Fail takes a try's failure (upstream.Receiver): its connection closed.
 func (ex *exchange) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
+	if errors.Is(err, upstream.ErrClientGone) {
+		ex.clientGone(c)
+		return
+	}
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
 	if !ex.current(c) || upstream.Resend(c, err, b) {

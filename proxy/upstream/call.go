@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -24,9 +25,17 @@ type Receiver interface {
 	// resp with More is a part of the answer: c still waits for the rest
 	// and must not be released.
 	Respond(c *Call, resp *protocols.Message, b *wire.Batch)
-	// Fail reports that no response will come; b as for Respond.
+	// Fail reports that no response will come; b as for Respond. err is
+	// ErrClientGone for a call Withdraw could not take back while a part
+	// of its streamed answer was being delivered: it is withdrawn once
+	// that delivery is done, and its receiver ends it as it ends the
+	// calls Withdraw returns.
 	Fail(c *Call, reason protocols.Reason, err error, b *wire.Batch)
 }
+
+// ErrClientGone is the error of a call withdrawn after a delivery
+// (Receiver.Fail): its client went away.
+var ErrClientGone = errors.New("upstream: the client went away")
 
 // Call is one request in flight to an upstream host. The proxy keeps its
 // own copy of the request frame, so a late failure can still be answered

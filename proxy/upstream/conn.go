@@ -73,7 +73,11 @@ type conn struct {
 	// that cancels it meanwhile must not release it, since that delivery
 	// will (it finds the call no longer current). Under mu.
 	delivering *Call
-	peer       // the server's limits, when dec has them (limits.go)
+	// departed is the delivering call, when Withdraw found it so: its
+	// client went away. The delivery withdraws it once the part is handed
+	// over (deliver). Under mu.
+	departed *Call
+	peer     // the server's limits, when dec has them (limits.go)
 }
 
 func newConn(p *Pool, home holder, nc net.Conn) *conn {
@@ -321,7 +325,17 @@ func (cn *conn) deliver(m *protocols.Message, batch *wire.Batch) error {
 	if more {
 		cn.mu.Lock()
 		cn.delivering = nil
+		gone := cn.departed == c
+		if gone {
+			cn.departed = nil
+			gone, _ = cn.calls.cancel(c) // false: a cancel took it meanwhile
+		}
 		cn.mu.Unlock()
+		if gone {
+			cn.cancelStreams([]*Call{c}, batch)
+			cn.settle()
+			c.Receiver.Fail(c, protocols.ReasonNoHealthyUpstream, ErrClientGone, batch)
+		}
 	}
 	return nil
 }

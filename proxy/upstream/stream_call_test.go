@@ -1,6 +1,7 @@
 package upstream_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -152,6 +153,41 @@ func TestCancelWhileDeliveringPart(t *testing.T) {
 	close(rcv.release)
 	if e := rcv.wait(t, 1)[0]; e.call != s || e.payload != "part 0" {
 		t.Fatalf("outcome %+v, want the part being delivered", e)
+	}
+	srv.releaseHeld()
+	eventually(t, "the last response paired with no call", func() bool { return st.unknown.Load() == 1 })
+	rcv.quiet(t)
+}
+
+// TestWithdrawWhileDeliveringPart: a streaming call whose client went
+// away while the read loop hands it a part is not returned by Withdraw
+// (that delivery owns it), but withdrawn once the part is handed over:
+// its receiver's Fail gets ErrClientGone, and no later part reaches it.
+func TestWithdrawWhileDeliveringPart(t *testing.T) {
+	srv := streamServer(t)
+	st := &stats{}
+	m := upstream.NewManager(zap.NewNop(), st.hooks())
+	t.Cleanup(m.Drain)
+	pool := m.Pool(srv.addr(), idCodec{protocols.Multiplexed}, upstream.Options{ConnectTimeout: time.Second, MaxConnections: 1})
+	rcv := &blockingReceiver{recorder: newRecorder(), entered: make(chan struct{}), release: make(chan struct{})}
+	s := newCall(rcv, protocols.KindRequest, 1, hold)
+	if err := sendNow(pool, s); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rcv.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first part never reached the receiver")
+	}
+	if got := m.Withdraw(func(c *upstream.Call) bool { return c == s }); len(got) != 0 {
+		t.Fatalf("Withdraw returned %d calls, one of them with a part being delivered: both would end it", len(got))
+	}
+	close(rcv.release)
+	if e := rcv.wait(t, 1)[0]; e.call != s || !e.respond || e.payload != "part 0" {
+		t.Fatalf("outcome %+v, want the part being delivered", e)
+	}
+	if e := rcv.wait(t, 1)[0]; e.call != s || e.respond || !errors.Is(e.err, upstream.ErrClientGone) {
+		t.Fatalf("outcome %+v, want the call failed with ErrClientGone once its part was delivered", e)
 	}
 	srv.releaseHeld()
 	eventually(t, "the last response paired with no call", func() bool { return st.unknown.Load() == 1 })

@@ -39,10 +39,13 @@ func (cn *conn) withdraw(mine func(*Call) bool, out []*Call) []*Call {
 	n := len(out)
 	cn.mu.Lock()
 	// A call the read loop is handing a part of its answer stays: that
-	// delivery may release it. Its stream ends at the upstream's end or
-	// at its timeout (Cancel).
+	// delivery may release it. The delivery withdraws it once done
+	// (deliver: its receiver's Fail gets ErrClientGone).
 	delivering := cn.delivering
 	out, broken := cn.calls.leave(func(c *Call) bool { return c != delivering && mine(c) }, out, own)
+	if delivering != nil && mine(delivering) {
+		cn.departed = delivering
+	}
 	cn.mu.Unlock()
 	switch {
 	case broken && own:
