@@ -114,7 +114,9 @@ func dialSlow(t *testing.T, addr string) *grpc.ClientConn {
 // reading slowly: every echo arrives, in order, and the test process's
 // live heap (proxy, server and client) stays bounded by the windows, not
 // by the stream's length. Before the request relay the proxy buffered
-// the request until its end, so the stream failed at the limit.
+// the request until its end, so the stream failed at the limit. The
+// client's deadline (grpc-timeout) bounds the stream in the proxy too:
+// it is followed as an exchange, as a route with a timeout would be.
 func TestTripleBidiStream(t *testing.T) {
 	const (
 		messages = 10_000
@@ -175,16 +177,25 @@ func TestTripleBidiStream(t *testing.T) {
 	}
 }
 
+// watchdog is a context cancelled after d, without a deadline: grpc-go
+// then sends no grpc-timeout, so the proxy follows the stream without an
+// exchange (a route without policies), where a deadline would give it one.
+func watchdog(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(d, cancel)
+	t.Cleanup(func() { timer.Stop(); cancel() })
+	return ctx
+}
+
 // A bidirectional client that waits for each answer before it sends the
 // next message: the proxy must send the first message on before the
 // request ends (the read ends with a whole message and nothing more),
-// or the client waits forever.
+// or the client waits forever (here: until the 30 s watchdog).
 func TestTripleBidiPingPong(t *testing.T) {
 	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startStreamer(t, nil)}
 	startProxyWith(t, r.resources(t))
 	cc := dialSlow(t, r.Listen)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := watchdog(t, 30*time.Second)
 	cs, err := cc.NewStream(ctx, echoStream, "/"+grpcService+"/Echo")
 	if err != nil {
 		t.Fatal(err)
@@ -217,8 +228,7 @@ func TestTripleClientStream(t *testing.T) {
 		CodecConfig: `{"maxMessageBytes": 65536}`}
 	startProxyWith(t, r.resources(t))
 	cc := dialSlow(t, r.Listen)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := watchdog(t, time.Minute)
 	cs, err := cc.NewStream(ctx, collectStream, "/"+grpcService+"/Collect")
 	if err != nil {
 		t.Fatal(err)
@@ -241,5 +251,55 @@ func TestTripleClientStream(t *testing.T) {
 	}
 	if err := cs.RecvMsg(out); err != io.EOF {
 		t.Fatalf("after the answer: %v, want the end of the stream", err)
+	}
+}
+
+// A route's timeout bounds a bidirectional stream as a whole (piece 6 of
+// docs/triple-streams.md): a client that keeps the stream going past the
+// route's 0.3 s gets the proxy's DEADLINE_EXCEEDED after the answers it
+// read, and the server's stream is cancelled.
+func TestTripleBidiStreamTimeout(t *testing.T) {
+	ended := make(chan error, 1)
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startStreamer(t, ended)}
+	startProxyWith(t, r.resources(t))
+	cc := dialSlow(t, r.Listen)
+	// x-timed routes to the route with a 0.3 s timeout; the client sets
+	// no deadline of its own.
+	ctx := grpcmd.AppendToOutgoingContext(watchdog(t, time.Minute), "x-timed", "yes")
+	cs, err := cc.NewStream(ctx, echoStream, "/"+grpcService+"/Echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := new(wrapperspb.StringValue)
+	n := 0
+	for ; ; n++ {
+		want := fmt.Sprintf("ping %d", n)
+		if err = cs.SendMsg(wrapperspb.String(want)); err != nil {
+			break // the stream ended: its status comes with RecvMsg
+		}
+		if err = cs.RecvMsg(out); err != nil {
+			break
+		}
+		if out.GetValue() != want {
+			t.Fatalf("answer %q, want %q", out.GetValue(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err == io.EOF {
+		err = cs.RecvMsg(out)
+	}
+	if st := grpcstatus.Convert(err); st.Code() != codes.DeadlineExceeded || !strings.Contains(st.Message(), "no reply within 300ms") {
+		t.Fatalf("after %d answers: %v; want the proxy's DEADLINE_EXCEEDED naming its 300ms", n, err)
+	}
+	if n == 0 {
+		t.Fatal("no answer before the timeout: the stream was not relayed")
+	}
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the server's stream ended without error: it was not cancelled")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server's stream still runs 30 s after the proxy's timeout")
 	}
 }
