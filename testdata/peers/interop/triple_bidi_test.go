@@ -221,36 +221,45 @@ func TestTripleBidiPingPong(t *testing.T) {
 // A grpc-go client stream of 5,000 messages of 1 KiB (5 MB) through the
 // proxy with maxMessageBytes 64 KiB: one answer, from a server that got
 // every message in order, with the header the route sets (a mutation
-// applies to a stream's first part).
+// applies to a stream's first part). With x-delayed the route delays the
+// stream 0.2 s (a fault): the messages that come meanwhile are held, then
+// sent after the first, in order.
 func TestTripleClientStream(t *testing.T) {
 	const messages = 5000
 	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startStreamer(t, nil),
 		CodecConfig: `{"maxMessageBytes": 65536}`}
 	startProxyWith(t, r.resources(t))
 	cc := dialSlow(t, r.Listen)
-	ctx := watchdog(t, time.Minute)
-	cs, err := cc.NewStream(ctx, collectStream, "/"+grpcService+"/Collect")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pad := strings.Repeat("c", 1024-8)
-	for i := range messages {
-		if err := cs.SendMsg(wrapperspb.String(fmt.Sprintf("%08d", i) + pad)); err != nil {
-			t.Fatalf("send %d: %v", i, err)
-		}
-	}
-	if err := cs.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	out := new(wrapperspb.StringValue)
-	if err := cs.RecvMsg(out); err != nil {
-		t.Fatalf("answer: %v", err)
-	}
-	if want := fmt.Sprintf("%d messages, %d bytes, in order, x-routed-by [metamesh]", messages, messages*1024); out.GetValue() != want {
-		t.Fatalf("answer %q, want %q", out.GetValue(), want)
-	}
-	if err := cs.RecvMsg(out); err != io.EOF {
-		t.Fatalf("after the answer: %v, want the end of the stream", err)
+	for _, delayed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("delayed=%v", delayed), func(t *testing.T) {
+			ctx, routedBy := watchdog(t, time.Minute), "metamesh"
+			if delayed {
+				ctx, routedBy = grpcmd.AppendToOutgoingContext(ctx, "x-delayed", "yes"), "delayed"
+			}
+			cs, err := cc.NewStream(ctx, collectStream, "/"+grpcService+"/Collect")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pad := strings.Repeat("c", 1024-8)
+			for i := range messages {
+				if err := cs.SendMsg(wrapperspb.String(fmt.Sprintf("%08d", i) + pad)); err != nil {
+					t.Fatalf("send %d: %v", i, err)
+				}
+			}
+			if err := cs.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			out := new(wrapperspb.StringValue)
+			if err := cs.RecvMsg(out); err != nil {
+				t.Fatalf("answer: %v", err)
+			}
+			if want := fmt.Sprintf("%d messages, %d bytes, in order, x-routed-by [%s]", messages, messages*1024, routedBy); out.GetValue() != want {
+				t.Fatalf("answer %q, want %q", out.GetValue(), want)
+			}
+			if err := cs.RecvMsg(out); err != io.EOF {
+				t.Fatalf("after the answer: %v, want the end of the stream", err)
+			}
+		})
 	}
 }
 
