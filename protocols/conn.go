@@ -73,18 +73,20 @@ type ConnEncoder interface {
 }
 
 // Relayer is implemented by the ConnDecoders of protocols whose streamed
-// responses (Message.More) are relayed with end-to-end flow control
-// (HTTP/2): the proxy gives the upstream credit for a relayed stream only
-// as the client gives the proxy credit for it, so a slow reader slows the
-// server and the proxy holds at most one window per stream
-// (docs/triple-streams.md, piece 4).
+// responses and requests (Message.More) are relayed with end-to-end flow
+// control (HTTP/2): the proxy gives the upstream credit for a relayed
+// response only as the client gives the proxy credit for it, and the
+// client credit for a relayed request only as the upstream gives the
+// proxy credit for it, so a slow reader slows its writer and the proxy
+// holds at most one window per stream and direction
+// (docs/triple-streams.md, pieces 4 and 5).
 type Relayer interface {
 	// Credits appends to dst the credit the peer gave its streams since
-	// the last call (on a client's connection: the proxy asks after
-	// every frame).
+	// the last call (the proxy asks after every frame): on a client's
+	// connection for responses, on an upstream connection for requests.
 	Credits(dst []StreamCredit) []StreamCredit
 	// Credit appends to dst the frame giving the peer n more bytes on
-	// the stream of request id (on an upstream connection).
+	// the stream of request id.
 	Credit(dst []byte, id uint64, n uint32) []byte
 	// Cancel appends to dst the frame that tells the peer to stop the
 	// stream of request id (on an upstream connection: its client reset
@@ -101,15 +103,16 @@ type StreamCredit struct {
 }
 
 // Promoter is implemented by the ConnDecoders of protocols whose
-// responses may be relayed in parts (Message.More) and can't tell from
-// their first message whether more follow (a gRPC server stream's first
-// message looks like a unary call's response). At the end of each read on
-// an upstream connection the proxy asks for the responses to relay now
-// rather than wait for their next bytes: those that hold a whole message
-// and have not ended, with nothing more of them read so far
-// (docs/triple-streams.md).
+// responses and requests may be relayed in parts (Message.More) and can't
+// tell from their first message whether more follow (a gRPC server
+// stream's first message looks like a unary call's response; a client
+// stream's first message like a unary call's request, but for its end).
+// At the end of each read the proxy asks for the responses (upstream
+// connection) or requests (client connection) to relay now rather than
+// wait for their next bytes: those that hold a whole message and have not
+// ended, with nothing more of them read so far (docs/triple-streams.md).
 type Promoter interface {
-	// Promote fills msg with the first part of one such response and
+	// Promote fills msg with the first part of one such message and
 	// reports true, or reports false when there is none left. msg is
 	// valid until the next call or Decode.
 	Promote(msg *Message) bool

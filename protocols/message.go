@@ -16,9 +16,15 @@ const (
 	// consumed (HTTP/2 SETTINGS, WINDOW_UPDATE, a stream's frame before
 	// its message is whole): nothing to route or answer.
 	KindControl
+	// KindPart is a later part of a streamed request (a request with
+	// More was its first): Triple's DATA frames of a client or
+	// bidirectional stream, relayed as they come on the upstream stream
+	// the first part opened, the last one without More. Only ConnDecoders
+	// return it (docs/triple-streams.md, piece 5).
+	KindPart
 )
 
-var kindNames = [...]string{"", "request", "oneway", "response", "error", "heartbeat", "heartbeat_reply", "control"}
+var kindNames = [...]string{"", "request", "oneway", "response", "error", "heartbeat", "heartbeat_reply", "control", "part"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k != 0 {
@@ -62,8 +68,9 @@ type Message struct {
 	// More marks a response that does not end its request's answer: more
 	// responses to the same request follow, the last one without More (a
 	// streamed response, relayed part by part: Triple's HEADERS, each
-	// DATA frame, its trailers). Only ConnDecoders set it
-	// (docs/triple-streams.md).
+	// DATA frame, its trailers). On a request (or a KindPart) it marks a
+	// streamed request: parts of kind KindPart with the same ID follow.
+	// Only ConnDecoders set it (docs/triple-streams.md).
 	More bool
 }
 

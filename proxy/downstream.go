@@ -55,9 +55,13 @@ type downstream struct {
 	released func([]byte) []byte
 	// relayer is conn when it passes on credit for streamed responses;
 	// relays are those in progress, creds the credit read (relay.go).
-	relayer  protocols.Relayer
-	relays   relays
-	creds    []protocols.StreamCredit
+	relayer protocols.Relayer
+	relays  relays
+	creds   []protocols.StreamCredit
+	// endRead runs once the frames of a read are handled: the batch's
+	// flush, after the requests to relay now (relay_request.go).
+	endRead  func()
+	promoted protocols.Message
 	local    []byte // a session's reply, before it is queued
 	splitter protocols.Splitter
 	// variant is the session's say on upstream connections (Redis: its
@@ -98,6 +102,10 @@ func newDownstream(l *listener, nc net.Conn, as protocol) *downstream {
 		}
 		d.relayer, _ = d.conn.(protocols.Relayer)
 	}
+	d.endRead = d.batch.Flush
+	if pr, ok := d.conn.(protocols.Promoter); ok {
+		d.endRead = func() { d.promote(pr) }
+	}
 	d.rd = wire.NewReader(nc, dec, wire.ReadOptions{
 		FrameTimeout: lim.FrameTimeout, IdleTimeout: lim.IdleTimeout, Budget: lim.budget,
 		Busy: func() bool { return d.inflight.Load() > 0 }, Reject: d.reject,
@@ -130,7 +138,7 @@ func (d *downstream) serve() {
 		}
 	}()
 
-	err := d.rd.Run(d.handle, d.batch.Flush)
+	err := d.rd.Run(d.handle, d.endRead)
 	close(d.readDone)
 	var de *wire.DecodeError
 	switch {
@@ -294,6 +302,8 @@ func (d *downstream) handle(m *protocols.Message) error {
 		}
 		r := request{d: d, m: m, seq: seq, pin: pin}
 		d.route(&r)
+	case protocols.KindPart:
+		d.relayRequestPart(m) // relay_request.go
 	case protocols.KindControl:
 		// The connection's own frame, consumed by its decoder.
 	default:

@@ -45,8 +45,12 @@ type exchange struct {
 	asking   bool
 	failover bool // a connect failure already moved a try to another host
 	// relayed: part of the response went to the client (a streamed
-	// response, relay.go): no retry any more.
-	relayed  bool
+	// response, relay.go), or the request is streamed: no retry any more.
+	relayed bool
+	// stream: the request is streamed (relay_request.go): held are its
+	// later parts that came before its try was sent (a fault delay).
+	stream   bool
+	held     []protocols.Message
 	gen      uint64 // counts timed tries: a per-try timer acts on its own only
 	timer    *time.Timer
 	tryTimer *time.Timer
@@ -57,7 +61,7 @@ type exchange struct {
 func newExchange(r *request, set []protocols.Header, timeout time.Duration) *exchange {
 	d, m := r.d, r.m
 	ex := &exchange{d: d, seq: r.seq, rt: r.rt, cl: r.cl, service: r.label, key: r.key, hasKey: r.hasKey, ob: r.ob, set: set, timeout: timeout}
-	ex.req.Kind, ex.req.ID, ex.req.Status, ex.req.Marks = m.Kind, m.ID, m.Status, m.Marks
+	ex.req.Kind, ex.req.ID, ex.req.Status, ex.req.Marks, ex.req.More = m.Kind, m.ID, m.Status, m.Marks, m.More
 	ex.req.Raw = append([]byte(nil), m.Raw...)
 	for _, h := range m.Headers.All() {
 		ex.req.Headers.Add(h.Key, h.Value)
@@ -71,6 +75,10 @@ func newExchange(r *request, set []protocols.Header, timeout time.Duration) *exc
 // on the client's read loop, or after a fault-injected delay.
 func (ex *exchange) start(host *cluster.Host, b *wire.Batch) {
 	ex.mu.Lock()
+	if ex.done {
+		ex.mu.Unlock()
+		return // its client reset it during the fault delay
+	}
 	if ex.timeout > 0 {
 		ex.timer = time.AfterFunc(ex.timeout, ex.expire)
 	}
@@ -85,11 +93,11 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 		c := upstream.BorrowCall(&ex.req)
 		c.Set, c.ResponseSet, c.Host, c.Receiver = ex.set, ex.rt.ResponseSet, host, ex
 		c.Service, c.Route, c.ClusterName, c.Start = ex.service, ex.rt.Name, ex.cl.Name, ex.ob.start
-		c.Affinity = ex.d.affinity
+		c.Affinity, c.RequestStream = ex.d.affinity, ex.stream
 		host.Begin()
 		ex.try, ex.last = c, host
 		ex.tries++
-		if p := ex.rt.Retry; p != nil && p.PerTryTimeout > 0 {
+		if p := ex.rt.Retry; p != nil && p.PerTryTimeout > 0 && !ex.stream {
 			ex.gen++
 			gen := ex.gen
 			ex.tryTimer = time.AfterFunc(p.PerTryTimeout, func() { ex.tryExpired(c, gen) })
@@ -102,6 +110,9 @@ func (ex *exchange) sendLocked(host *cluster.Host, b *wire.Batch) {
 			err = ex.d.send(c, ex.cl, b)
 		}
 		if err == nil {
+			if ex.stream {
+				ex.sentStreamLocked(c, b)
+			}
 			return
 		}
 		ex.endTryLocked()
@@ -375,6 +386,10 @@ func (ex *exchange) localLocked(b *wire.Batch, reason protocols.Reason, text str
 // finishLocked marks the request answered and ends its accounting.
 func (ex *exchange) finishLocked(status string, respBytes int) {
 	ex.done = true
+	if ex.stream {
+		ex.d.relays.dropExchange(ex.req.ID, ex)
+		ex.held = nil
+	}
 	if ex.timer != nil {
 		ex.timer.Stop()
 	}

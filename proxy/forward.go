@@ -17,7 +17,10 @@ import (
 // at once (connectFailed); when nothing can be sent, r is answered here.
 func (r *request) forward() {
 	d, m, rt := r.d, r.m, r.rt
-	if len(rt.Mirrors) > 0 {
+	// A streamed request (its first part: relay_request.go) is sent once,
+	// and not mirrored: its later parts go to one upstream stream.
+	stream := m.More
+	if len(rt.Mirrors) > 0 && !stream {
 		// Copies go out after the request (below), from the read loop's
 		// batch: the request's bytes are written first.
 		defer d.mirror(m, rt, r.snap, r.label)
@@ -30,6 +33,9 @@ func (r *request) forward() {
 	timeout := r.timeout()
 	if !oneway && r.pin == protocols.Forward && (rt.HasPolicies() || r.delay || timeout > 0) {
 		ex := newExchange(r, set, timeout)
+		if stream {
+			ex.streamRequest()
+		}
 		if r.delay {
 			host := r.host
 			time.AfterFunc(rt.Fault.Delay, func() {
@@ -46,12 +52,16 @@ func (r *request) forward() {
 	c := upstream.NewCall(m)
 	c.Set, c.ResponseSet, c.Host, c.Receiver = set, rt.ResponseSet, r.host, d
 	c.Service, c.Route, c.ClusterName, c.Start, c.Seq = r.label, rt.Name, r.cname, r.ob.start, r.seq
-	c.Affinity = d.affinity
+	c.Affinity, c.RequestStream = d.affinity, stream
 	if !oneway {
 		c.Cluster, c.Log, c.Span = r.cl, r.ob.log, r.ob.span
 		d.begin(c)
 	}
 	host := r.host
+	if stream {
+		// Before it is sent: its answer may come (and drop it) at once.
+		d.relays.add(m.ID, c, nil)
+	}
 	var err error
 	for failedOver := false; ; failedOver = true {
 		if r.pin == protocols.Pin || r.pin == protocols.Once || r.pin == protocols.Stream {
@@ -73,6 +83,9 @@ func (r *request) forward() {
 		host, c.Host = next, next
 	}
 	if err != nil {
+		if stream {
+			d.relays.drop(m.ID, c)
+		}
 		if !oneway {
 			d.end(c)
 		}

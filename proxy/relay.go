@@ -40,7 +40,16 @@ func (r *relays) add(id uint64, c *upstream.Call, ex *exchange) {
 func (r *relays) drop(id uint64, c *upstream.Call) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.m[id].c == c {
+	if e, ok := r.m[id]; ok && e.c == c {
+		delete(r.m, id)
+	}
+}
+
+// dropExchange drops id's stream when ex follows it (ex ended).
+func (r *relays) dropExchange(id uint64, ex *exchange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.m[id]; ok && e.ex == ex {
 		delete(r.m, id)
 	}
 }
@@ -49,7 +58,7 @@ func (r *relays) drop(id uint64, c *upstream.Call) {
 func (r *relays) credit(id uint64, n uint32, b *wire.Batch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e, ok := r.m[id]; ok {
+	if e, ok := r.m[id]; ok && e.c != nil {
 		upstream.Credit(e.c, n, b) // under mu: c can't be dropped and released meanwhile
 	}
 }
@@ -109,10 +118,15 @@ func (d *downstream) resetRelays() {
 // client reset while its response was relayed.
 const statusCancelled = "cancelled"
 
-// clientReset ends the exchange whose relayed try c its client reset.
+// clientReset ends the exchange whose relayed try c its client reset (c
+// nil: a streamed request whose try is not sent yet).
 func (ex *exchange) clientReset(c *upstream.Call, b *wire.Batch) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
+	if !ex.done && c == nil && ex.try == nil {
+		ex.finishLocked(statusCancelled, 0)
+		return
+	}
 	if ex.done || c != ex.try {
 		return
 	}

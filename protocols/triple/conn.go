@@ -36,8 +36,8 @@ type connDecoder struct {
 	// unacked: DATA bytes read that the connection's window has not
 	// been credited with yet (creditConn).
 	unacked uint32
-	// ripe: upstream streams that got a whole message this read and may
-	// be promoted (relay.go, Promote).
+	// ripe: streams that got a whole message this read and may be
+	// promoted (relay.go, Promote).
 	ripe []uint32
 }
 
@@ -110,7 +110,7 @@ func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 		d.goAway(f)
 	case *http2.WindowUpdateFrame:
 		d.send.windowUpdate(f.StreamID, f.Increment)
-		if d.server && f.StreamID != 0 {
+		if f.StreamID != 0 {
 			d.credits = append(d.credits, protocols.StreamCredit{ID: idOf(f.StreamID), N: f.Increment})
 		}
 	case *http2.PingFrame:
@@ -225,6 +225,9 @@ func (d *connDecoder) headers(f *http2.MetaHeadersFrame, msg *protocols.Message)
 		d.streams[id] = st
 	case !f.StreamEnded():
 		return fmt.Errorf("triple: trailers that do not end stream %d", id)
+	case st.relay && d.server:
+		d.relayRequestTrailers(id, f.Fields, msg)
+		return nil
 	case st.relay:
 		return d.relayTrailers(id, f.Fields, msg)
 	default:
@@ -244,21 +247,30 @@ func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
 	if st == nil {
 		return nil // a stream already reset: its data is dropped
 	}
-	if st.relay {
+	switch {
+	case st.relay && d.server:
+		return d.relayRequestData(f, msg)
+	case st.relay:
 		d.relayData(f.StreamID, f.Data(), f.StreamEnded(), msg)
 		return nil
 	}
-	if len(st.data)+len(f.Data()) > d.c.maxMessage {
-		return fmt.Errorf("triple: message on stream %d exceeds the limit %d", f.StreamID, d.c.maxMessage)
-	}
 	st.data = append(st.data, f.Data()...)
-	if f.StreamEnded() {
+	if f.StreamEnded() && len(st.data) <= d.c.maxMessage {
 		return d.complete(f.StreamID, st, msg)
 	}
-	if !d.server && secondBegun(st.data) {
-		return d.startRelay(f.StreamID, st, msg)
+	if secondBegun(st.data) && !f.StreamEnded() {
+		// A stream: relayed from now on, past the limit too.
+		if d.server {
+			return d.startRequestRelay(f.StreamID, st, msg) // relay_request.go
+		}
+		if len(st.data) <= d.c.maxMessage {
+			return d.startRelay(f.StreamID, st, msg)
+		}
 	}
-	if !d.server && wholeFirst(st.data) {
+	if len(st.data) > d.c.maxMessage {
+		return fmt.Errorf("triple: message on stream %d exceeds the limit %d", f.StreamID, d.c.maxMessage)
+	}
+	if wholeFirst(st.data) {
 		d.ripe = append(d.ripe, f.StreamID) // for Promote (relay.go)
 	}
 	return nil

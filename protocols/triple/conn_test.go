@@ -2,6 +2,7 @@ package triple
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -322,8 +323,10 @@ func TestConnDecoderRefuses(t *testing.T) {
 		p := newPeer()
 		p.out.WriteString(http2.ClientPreface)
 		p.headers(t, 1, false, requestFields("svc", "M")...)
-		p.data(t, 1, false, make([]byte, 2000))
-		p.data(t, 1, true, make([]byte, 100))
+		msg := make([]byte, 2100) // one gRPC message of 2095 bytes
+		binary.BigEndian.PutUint32(msg[1:5], 2095)
+		p.data(t, 1, false, msg[:2000])
+		p.data(t, 1, true, msg[2000:])
 		wire := p.take()
 		d := newConnDecoder(c, true)
 		var err error

@@ -33,6 +33,15 @@ func FuzzConnDecode(f *testing.F) {
 	p.headers(f, 3, true, ":status", "200", "grpc-status", "0")
 	_ = p.fr.WriteRSTStream(5, http2.ErrCodeCancel)
 	f.Add(p.take(), 3)
+	// A client stream (two messages, then more: relayed in parts) and a
+	// server stream's response.
+	p.headers(f, 7, false, requestFields("svc", "Echo")...)
+	p.data(f, 7, false, append(grpcMessage("one"), grpcMessage("two")...))
+	p.data(f, 7, true, grpcMessage("three"))
+	p.headers(f, 9, false, ":status", "200", "content-type", "application/grpc")
+	p.data(f, 9, false, append(grpcMessage("a"), grpcMessage("b")...))
+	p.headers(f, 9, true, "grpc-status", "0")
+	f.Add(p.take(), 40)
 	c := newCodec().(*Codec)
 	f.Fuzz(func(t *testing.T, wire []byte, cut int) {
 		for _, server := range []bool{true, false} {
@@ -59,13 +68,21 @@ func FuzzConnDecode(f *testing.F) {
 					t.Fatalf("Decode = %d of %d bytes", n, len(buf))
 				}
 				if n == 0 {
+					for d.Promote(&m) { // the end of a read
+						if !m.More || (m.Kind != protocols.KindRequest && m.Kind != protocols.KindResponse) {
+							t.Fatalf("Promote gave a %v with More %v", m.Kind, m.More)
+						}
+					}
 					if len(rest) == 0 {
 						break
 					}
 					buf, rest = append(buf, rest...), nil
 					continue
 				}
-				if m.Kind.IsRequest() || m.Kind.IsResponse() {
+				// A whole message decodes alone; a relayed stream's parts
+				// are frames of the stream, not messages.
+				part := m.More || m.Kind == protocols.KindPart || m.Marks[markPart] != 0
+				if !part && (m.Kind.IsRequest() || m.Kind.IsResponse()) {
 					var again protocols.Message
 					if k, err := c.Decode(m.Raw, &again); err != nil || k != len(m.Raw) || again.ID != m.ID || again.Kind != m.Kind {
 						t.Fatalf("a completed %v does not decode alone: %d of %d, %v", m.Kind, k, len(m.Raw), err)

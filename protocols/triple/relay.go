@@ -48,11 +48,13 @@ func wholeFirst(data []byte) bool {
 	return len(data) >= 5 && len(data) >= 5+int(binary.BigEndian.Uint32(data[1:5]))
 }
 
-// Promote relays the upstream responses that hold a whole message and
+// Promote relays the responses (upstream connection) or requests
+// (client connection: relay_request.go) that hold a whole message and
 // have not ended, with nothing more read of them (protocols.Promoter): a
 // server stream whose server sends its first message and waits gets it to
-// the client now. A unary response whose trailers come in a later read is
-// relayed too, which the client can't tell.
+// the client now, and a bidirectional stream whose client waits for an
+// answer gets its first message to the server. A unary call whose end
+// comes in a later read is relayed too, which its peer can't tell.
 func (d *connDecoder) Promote(msg *protocols.Message) bool {
 	for len(d.ripe) > 0 {
 		id := d.ripe[len(d.ripe)-1]
@@ -62,6 +64,12 @@ func (d *connDecoder) Promote(msg *protocols.Message) bool {
 			continue // ended, reset, or relayed meanwhile
 		}
 		msg.Reset()
+		if d.server {
+			if err := d.startRequestRelay(id, st, msg); err != nil || msg.Kind != protocols.KindRequest {
+				continue // refused: its RST_STREAM is owed
+			}
+			return true
+		}
 		if err := d.startRelay(id, st, msg); err != nil {
 			continue // its headers are not a response's: left to its end
 		}
@@ -131,8 +139,9 @@ func (d *connDecoder) partOf(msg *protocols.Message, id uint32, more bool) {
 }
 
 // Credits appends the credit the peer gave its streams since the last
-// call (protocols.Relayer): the client's WINDOW_UPDATEs, which the proxy
-// passes on to the upstreams of the streams it relays, and its
+// call (protocols.Relayer): its WINDOW_UPDATEs, which the proxy passes on
+// to the other side of the streams it relays (a client's, for relayed
+// responses; an upstream's, for relayed requests), and a client's
 // RST_STREAMs, which it passes on as cancels.
 func (d *connDecoder) Credits(dst []protocols.StreamCredit) []protocols.StreamCredit {
 	dst = append(dst, d.credits...)

@@ -71,6 +71,12 @@ type Call struct {
 	// Dedicated marks a call on a client's own connection (a
 	// transaction, a blocking command).
 	Dedicated bool
+	// RequestStream marks a call whose request is streamed (Req has More:
+	// docs/triple-streams.md, piece 5): Req is its first part, SendPart
+	// writes the later ones, the upstream's credit for its stream goes to
+	// its Receiver (a Crediter), it is streaming from the start (the
+	// default timeout leaves it alone), and it is never sent again.
+	RequestStream bool
 
 	buf      []byte
 	borrowed bool  // Req is the caller's, not a copy in buf
@@ -110,7 +116,7 @@ func BorrowCall(req *protocols.Message) *Call {
 // been handled; c must not be used afterwards.
 func (c *Call) Release() {
 	c.Set, c.Host, c.Cluster, c.Log, c.Span, c.Receiver, c.ResponseSet = nil, nil, nil, nil, nil, nil, nil
-	c.Service, c.Route, c.ClusterName, c.Seq, c.Affinity, c.Dedicated = "", "", "", 0, 0, false
+	c.Service, c.Route, c.ClusterName, c.Seq, c.Affinity, c.Dedicated, c.RequestStream = "", "", "", 0, 0, false, false
 	c.cn, c.id, c.resends, c.streaming = nil, 0, 0, false
 	if c.borrowed {
 		// Drop the references to the lender's frame and headers.

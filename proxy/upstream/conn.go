@@ -29,6 +29,9 @@ type pairing interface {
 	take(resp *protocols.Message) (*Call, error)
 	// pending is how many calls wait.
 	pending() int
+	// find returns the call waiting with id, or nil (nil always where
+	// replies pair by order).
+	find(id uint64) *Call
 	// cancel takes c back if it can leave alone; broken reports that c
 	// still waits but can't, so the connection must close for c to end.
 	cancel(c *Call) (took, broken bool)
@@ -68,6 +71,10 @@ type conn struct {
 	// sender is dec when it holds back what the server's flow control
 	// does not take yet (its Released frames follow).
 	sender protocols.ConnEncoder
+	// relayer is dec when it passes on credit for streamed requests;
+	// creds is the credit read (relay.go). Read loop only.
+	relayer protocols.Relayer
+	creds   []protocols.StreamCredit
 	// delivering is the call the read loop is handing a part of its
 	// streamed answer (a response with More), outside mu: a receiver
 	// that cancels it meanwhile must not release it, since that delivery
@@ -87,6 +94,7 @@ func newConn(p *Pool, home holder, nc net.Conn) *conn {
 		if ce, ok := cn.dec.(protocols.ConnEncoder); ok {
 			cn.encode, cn.sender = ce.Encode, ce
 		}
+		cn.relayer, _ = cn.dec.(protocols.Relayer)
 		if pl, ok := cn.dec.(protocols.PeerLimiter); ok {
 			cn.peer.limiter, cn.peer.settled = pl, make(chan struct{})
 		}
@@ -194,6 +202,7 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 			cn.delivering = nil
 		}
 		c.cn, c.id = cn, id
+		c.streaming = c.RequestStream
 		cn.calls.wait(c, id)
 		if c.Start.IsZero() { // a mirrored copy: its age counts from here
 			c.Start = time.Now()
@@ -255,6 +264,9 @@ func (cn *conn) readLoop() {
 				if err := cn.w.Queue(cn.sender.Released); err != nil {
 					return err
 				}
+			}
+			if cn.relayer != nil {
+				cn.passCredits(&batch)
 			}
 		}
 		switch {

@@ -47,7 +47,9 @@ const maxResends = 3
 // reaches its receiver later. A receiver calls it first in Fail, holding
 // what Cancel's callers hold.
 func Resend(c *Call, err error, b *wire.Batch) bool {
-	if !errors.Is(err, ErrUnprocessed) || c.cn == nil || c.resends >= maxResends {
+	if !errors.Is(err, ErrUnprocessed) || c.cn == nil || c.resends >= maxResends || c.RequestStream {
+		// A streamed request's later parts went out on c's connection
+		// alone: its first part can't go elsewhere without them.
 		return false
 	}
 	c.resends++

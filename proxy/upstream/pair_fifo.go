@@ -41,6 +41,8 @@ func (q *fifo) take(resp *protocols.Message) (*Call, error) {
 
 func (q *fifo) pending() int { return len(q.calls) }
 
+func (q *fifo) find(uint64) *Call { return nil }
+
 func (q *fifo) cancel(c *Call) (took, broken bool) {
 	return false, slices.Contains(q.calls, c)
 }

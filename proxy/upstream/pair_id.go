@@ -51,6 +51,8 @@ func (q *byID) take(resp *protocols.Message) (*Call, error) {
 
 func (q *byID) pending() int { return len(q.calls) }
 
+func (q *byID) find(id uint64) *Call { return q.calls[id] }
+
 func (q *byID) cancel(c *Call) (took, broken bool) {
 	if q.calls[c.id] != c {
 		return false, false

@@ -61,3 +61,59 @@ func (cn *conn) cancelStreams(calls []*Call, b *wire.Batch) {
 		}
 	}
 }
+
+// Crediter is implemented by the Receivers of calls whose request is
+// streamed (Call.RequestStream): Credited gives the client n more bytes
+// of flow-control credit for c's request, which the upstream gave for
+// its stream (protocols.Relayer), adding the writer it queues to to b.
+// It runs on the upstream connection's read loop with the connection's
+// lock held (c can't be released meanwhile): it must only queue.
+type Crediter interface {
+	Credited(c *Call, n uint32, b *wire.Batch)
+}
+
+// passCredits passes the credit the upstream gave the streams of calls
+// whose request is streamed on to their clients. Read loop only.
+func (cn *conn) passCredits(b *wire.Batch) {
+	cn.creds = cn.relayer.Credits(cn.creds[:0])
+	if len(cn.creds) == 0 {
+		return
+	}
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	for _, cr := range cn.creds {
+		c := cn.calls.find(cr.ID)
+		if c == nil || !c.RequestStream || cr.Reset {
+			continue
+		}
+		if r, ok := c.Receiver.(Crediter); ok {
+			r.Credited(c, cr.N, b)
+		}
+	}
+}
+
+// SendPart writes part, a later part of c's streamed request
+// (protocols.KindPart), on the connection and stream c went out on,
+// adding the writer to b. The caller must hold c as for Credit, and call
+// it in the parts' order, after c was sent.
+func SendPart(c *Call, part *protocols.Message, b *wire.Batch) error {
+	cn := c.cn
+	if cn == nil {
+		return errStale
+	}
+	id := c.id
+	var encErr error
+	err := cn.w.Queue(func(dst []byte) []byte {
+		out, e := cn.encode(dst, part, id, nil)
+		if e != nil {
+			encErr = e
+			return dst
+		}
+		return out
+	})
+	if err != nil {
+		return err
+	}
+	b.Add(cn.w)
+	return encErr
+}

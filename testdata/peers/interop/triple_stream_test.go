@@ -173,7 +173,7 @@ func TestTripleServerStreamCancelled(t *testing.T) {
 // server's stream is cancelled. (Which error depends on where the timeout
 // falls: between two messages the proxy's DEADLINE_EXCEEDED; inside one,
 // grpc-go reports the message cut short as INTERNAL. Ending at a message
-// boundary is piece 6 of docs/triple-streams.md.)
+// boundary is not done: docs/triple-streams.md, "Not done yet".)
 func TestTripleServerStreamTimeout(t *testing.T) {
 	ended := make(chan error, 1)
 	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startCounter(t, ended)}

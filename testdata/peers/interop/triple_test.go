@@ -67,6 +67,12 @@ resources:
     - name: timed
       match: {prefix: "", headers: [{name: x-timed, string_match: {exact: "yes"}}]}
       route: {cluster: "outbound|20000|grpc|echo", timeout: 0.3s}
+    - name: delayed
+      match: {prefix: "", headers: [{name: x-delayed, string_match: {exact: "yes"}}]}
+      typed_per_filter_config:
+        metamesh.meta_protocol_proxy: {"@type": type.googleapis.com/metamesh.proxy.v1alpha1.RoutePolicy, fault: {delay: {fixed_delay: 0.2s, percentage: 100}}}
+      request_headers_to_add: [{header: {key: x-routed-by, value: delayed}}]
+      route: {cluster: "outbound|20000|grpc|echo"}
     - match: {prefix: ""}
       request_headers_to_add: [{header: {key: x-routed-by, value: metamesh}}]
       route: {cluster: "outbound|20000|grpc|echo"}

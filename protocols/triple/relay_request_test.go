@@ -1,0 +1,151 @@
+package triple
+
+import (
+	"bytes"
+	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/metamesh/metamesh/protocols"
+)
+
+// TestRequestRelayParts: a client's request with one message that ends
+// stays whole (a unary call's); one whose second message begins before it
+// ends goes to the proxy in parts: a routable first part (a request with
+// More: its headers and the data so far), then each DATA frame as a
+// KindPart, the last without More. Past maxMessageBytes too: the stream's
+// whole length is not a message.
+func TestRequestRelayParts(t *testing.T) {
+	c := &Codec{maxMessage: 1024, maxStreams: DefaultMaxStreams}
+	d := newConnDecoder(c, true)
+	d.preface = false
+	p := newPeer()
+	p.headers(t, 1, false, requestFields("svc", "Unary")...)
+	p.data(t, 1, true, grpcMessage("only"))
+	got := decodeAll(t, d, p.take())
+	if len(got) != 1 || got[0].More || got[0].Kind != protocols.KindRequest {
+		t.Fatalf("a unary request decoded as %d messages, want one whole", len(got))
+	}
+
+	big := bytes.Repeat([]byte{'b'}, 600)
+	p.headers(t, 3, false, requestFields("svc", "Echo", "x-h", "v")...)
+	p.data(t, 3, false, grpcMessage("one"))
+	p.data(t, 3, false, grpcMessage("two"))
+	p.data(t, 3, false, grpcMessage(string(big)))
+	p.data(t, 3, false, grpcMessage(string(big))) // 1.2 KB so far: over the limit
+	p.data(t, 3, true, nil)
+	got = decodeAll(t, d, p.take())
+	if len(got) != 4 {
+		t.Fatalf("a client stream decoded as %d messages, want 4 parts", len(got))
+	}
+	first := got[0]
+	if first.Kind != protocols.KindRequest || !first.More || first.ID != 1 ||
+		attr(t, &first, "method") != "Echo" || attr(t, &first, "x-h") != "v" {
+		t.Fatalf("first part: %v More %v ID %d headers %v", first.Kind, first.More, first.ID, first.Headers.All())
+	}
+	for i, m := range got[1:] {
+		if m.Kind != protocols.KindPart || m.ID != 1 || m.More != (i < 2) {
+			t.Fatalf("part %d: %v ID %d More %v", i+1, m.Kind, m.ID, m.More)
+		}
+	}
+	if len(d.streams) != 0 {
+		t.Errorf("%d streams left open", len(d.streams))
+	}
+
+	// Re-encoded on an upstream's stream 9 (ID 4) with a header set: the
+	// stream's frames, in order, the set header in the first block only,
+	// the last frame ending the stream.
+	var out []byte
+	for i := range got {
+		var err error
+		if out, err = c.Encode(out, &got[i], 4, []protocols.Header{{Key: "x-set", Value: "yes"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr := http2.NewFramer(nil, bytes.NewReader(out))
+	var data []byte
+	blocks, ended := 0, false
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			break
+		}
+		if f.Header().StreamID != 9 || ended {
+			t.Fatalf("a %v frame on stream %d (after the end: %v)", f.Header().Type, f.Header().StreamID, ended)
+		}
+		switch f := f.(type) {
+		case *http2.DataFrame:
+			data = append(data, f.Data()...)
+			ended = f.StreamEnded()
+		case *http2.HeadersFrame:
+			blocks++
+			fields, err := decodeBlock(nil, f.HeaderBlockFragment(), 1<<20)
+			if err != nil || !hasField(fields, "x-set", "yes") || f.StreamEnded() {
+				t.Fatalf("header block %v (%v), want the request's with x-set, not ending the stream", fields, err)
+			}
+		}
+	}
+	want := bytes.Join([][]byte{grpcMessage("one"), grpcMessage("two"), grpcMessage(string(big)), grpcMessage(string(big))}, nil)
+	if blocks != 1 || !ended || !bytes.Equal(data, want) {
+		t.Errorf("%d header blocks, ended %v, %d bytes of data (want %d)", blocks, ended, len(data), len(want))
+	}
+}
+
+// TestRequestPromote: a request holding a whole message that has not
+// ended is promoted at the end of a read (Promote), so a bidirectional
+// client that waits for an answer gets one; its later frames are parts,
+// and its RST_STREAM is reported as a reset.
+func TestRequestPromote(t *testing.T) {
+	d := newConnDecoder(newCodec().(*Codec), true)
+	d.preface = false
+	p := newPeer()
+	p.headers(t, 5, false, requestFields("svc", "Echo")...)
+	p.data(t, 5, false, grpcMessage("ping"))
+	if got := decodeAll(t, d, p.take()); len(got) != 0 {
+		t.Fatalf("%d messages before the end of the read", len(got))
+	}
+	var m protocols.Message
+	if !d.Promote(&m) || m.Kind != protocols.KindRequest || !m.More || m.ID != 2 {
+		t.Fatalf("Promote: %v More %v ID %d, want stream 5's first part", m.Kind, m.More, m.ID)
+	}
+	if d.Promote(&m) {
+		t.Fatal("a second Promote found another stream")
+	}
+	p.data(t, 5, false, grpcMessage("again"))
+	got := decodeAll(t, d, p.take())
+	if len(got) != 1 || got[0].Kind != protocols.KindPart || !got[0].More {
+		t.Fatalf("after promotion: %d messages, want one part with More", len(got))
+	}
+	_ = p.fr.WriteRSTStream(5, http2.ErrCodeCancel)
+	decodeAll(t, d, p.take())
+	if cr := d.Credits(nil); len(cr) != 1 || !cr[0].Reset || cr[0].ID != 2 {
+		t.Fatalf("Credits after RST_STREAM: %v, want stream 5's reset", cr)
+	}
+	if len(d.streams) != 0 {
+		t.Errorf("%d streams left open", len(d.streams))
+	}
+}
+
+// TestUpstreamCredits: an upstream's WINDOW_UPDATE for a stream is
+// reported as credit for that request (the proxy passes it on to the
+// client of a streamed request).
+func TestUpstreamCredits(t *testing.T) {
+	d := newConnDecoder(newCodec().(*Codec), false)
+	p := newPeer()
+	_ = p.fr.WriteWindowUpdate(7, 1000)
+	_ = p.fr.WriteWindowUpdate(0, 5000)
+	decodeAll(t, d, p.take())
+	if cr := d.Credits(nil); len(cr) != 1 || cr[0] != (protocols.StreamCredit{ID: 3, N: 1000}) {
+		t.Fatalf("Credits: %v, want 1000 bytes for ID 3", cr)
+	}
+}
+
+func hasField(fields []hpack.HeaderField, name, value string) bool {
+	for _, f := range fields {
+		if f.Name == name && f.Value == value {
+			return true
+		}
+	}
+	return false
+}
