@@ -79,7 +79,7 @@ func (l *Reader) arm() error {
 	if l.raw == nil && !l.incomplete() && l.draining() {
 		return ErrDrained // no non-blocking read without a socket
 	}
-	if l.deadline == nil || (l.opts.FrameTimeout == 0 && l.opts.IdleTimeout == 0 && l.drainAt.Load() == 0 && !l.unsure) {
+	if l.deadline == nil || (l.opts.FrameTimeout == 0 && l.opts.IdleTimeout == 0 && l.drainAt.Load() == 0 && !l.unsure && l.armed.IsZero()) {
 		return nil
 	}
 	for {

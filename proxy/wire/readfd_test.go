@@ -147,11 +147,13 @@ func TestReaderHandleClosesItsWriter(t *testing.T) {
 // (the Reader still reads it as a socket: SyscallConn is promoted).
 type deadlineCounter struct {
 	*net.TCPConn
-	sets atomic.Int32
+	sets    atomic.Int32
+	cleared atomic.Bool // the last deadline set was none
 }
 
 func (c *deadlineCounter) SetReadDeadline(t time.Time) error {
 	c.sets.Add(1)
+	c.cleared.Store(t.IsZero())
 	return c.TCPConn.SetReadDeadline(t)
 }
 
@@ -256,5 +258,33 @@ func TestReaderIdleTimeoutAfterTraffic(t *testing.T) {
 	}
 	if since := time.Since(last); since < idle {
 		t.Errorf("closed %v after the last frame was sent, before the idle timeout (%v)", since, idle)
+	}
+}
+
+// TestReaderUnsureWaitEnds: the bound of a wait after a short read, on a
+// connection with no timeouts, is set, then cleared once a read has
+// looked and found nothing (else the deadline, passed, would end every later wait at
+// once and the loop would spin).
+func TestReaderUnsureWaitEnds(t *testing.T) {
+	local, remote := tcpPair(t)
+	conn := &deadlineCounter{TCPConn: local.(*net.TCPConn)}
+	handled := make(chan struct{}, 2)
+	done := runReader(wire.NewReader(conn, lenCodec{}, wire.ReadOptions{}), func(*protocols.Message) error {
+		handled <- struct{}{}
+		return nil
+	})
+	for i := range 2 {
+		if _, err := remote.Write(frame(nil, payload(i, 32))); err != nil {
+			t.Fatal(err)
+		}
+		<-handled
+		time.Sleep(250 * time.Millisecond) // the unsure wait's bound passes
+		if n := conn.sets.Load(); n == 0 || !conn.cleared.Load() {
+			t.Fatalf("after frame %d and a pause: read deadline set %d times, the last not cleared", i, n)
+		}
+	}
+	_ = remote.Close()
+	if err := await(t, done, "after the peer closed"); !errors.Is(err, io.EOF) {
+		t.Fatalf("Run returned %v, want io.EOF", err)
 	}
 }
