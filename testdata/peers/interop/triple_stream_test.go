@@ -2,9 +2,11 @@ package interop
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
 	grpcstatus "google.golang.org/grpc/status"
+	proto2 "google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/metamesh/metamesh/testdata/peers/harness"
@@ -290,4 +293,52 @@ func openCount(t *testing.T, ctx context.Context, cc *grpc.ClientConn, req strin
 	}
 	_ = cs.CloseSend()
 	return cs
+}
+
+// An upstream that resets a server stream it is answering (RST_STREAM
+// INTERNAL_ERROR after two messages: a plain HTTP/2 server whose handler
+// aborts) has the client's stream reset the same way: the client, which
+// has the response's headers and messages already, gets the reset itself
+// rather than a status the proxy makes up.
+func TestTripleServerStreamUpstreamReset(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proto http.Protocols
+	proto.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Protocols: &proto, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("content-type", "application/grpc")
+		w.WriteHeader(http.StatusOK)
+		for _, s := range []string{"one", "two"} {
+			b, _ := proto2.Marshal(wrapperspb.String(s))
+			frame := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(b)))
+			_, _ = w.Write(append(frame, b...))
+		}
+		w.(http.Flusher).Flush()
+		time.Sleep(100 * time.Millisecond) // both messages reach the client first
+		panic(http.ErrAbortHandler)        // RST_STREAM INTERNAL_ERROR
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: ln.Addr().String()}
+	startProxyWith(t, r.resources(t))
+	cc, err := grpc.NewClient(r.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	cs := openCount(t, watchdog(t, 30*time.Second), cc, "go")
+	out := new(wrapperspb.StringValue)
+	for _, want := range []string{"one", "two"} {
+		if err := cs.RecvMsg(out); err != nil || out.GetValue() != want {
+			t.Fatalf("message %q, %v; want %q", out.GetValue(), err, want)
+		}
+	}
+	err = cs.RecvMsg(out)
+	if st := grpcstatus.Convert(err); st.Code() != codes.Internal || !strings.Contains(st.Message(), "RST_STREAM") || !strings.Contains(st.Message(), "INTERNAL_ERROR") {
+		t.Fatalf("after the messages: %v; want the upstream's RST_STREAM INTERNAL_ERROR", err)
+	}
 }
