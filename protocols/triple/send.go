@@ -37,6 +37,9 @@ type sendWindow struct {
 	// loop last took them (takeResets); hasResets is len(resets) > 0.
 	resets    []uint32
 	hasResets atomic.Bool
+	// framed follows the gRPC messages of the streams sent in parts
+	// (framing.go).
+	framed map[uint32]*framing
 }
 
 // heldStream is a stream with frames held back: its window, and its frames
@@ -47,7 +50,8 @@ type heldStream struct {
 }
 
 func newSendWindow() *sendWindow {
-	return &sendWindow{conn: initialWindow, initial: initialWindow, held: make(map[uint32]*heldStream), open: make(map[uint32]int64)}
+	return &sendWindow{conn: initialWindow, initial: initialWindow, held: make(map[uint32]*heldStream), open: make(map[uint32]int64),
+		framed: make(map[uint32]*framing)}
 }
 
 // Encode is the codec's Encode for this connection
@@ -98,6 +102,13 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 		// goes out now, and what is held of the stream never will.
 		s.forgetLocked(stream)
 		return out
+	}
+	if !ends || len(s.framed) > 0 {
+		var reset bool
+		if out, reset = s.followLocked(out, start, stream, ends); reset {
+			return out
+		}
+		frames = out[start:]
 	}
 	window, sent := s.open[stream]
 	if !sent {
@@ -253,6 +264,7 @@ func (s *sendWindow) reset(stream uint32) {
 
 func (s *sendWindow) resetLocked(stream uint32) {
 	delete(s.open, stream)
+	delete(s.framed, stream)
 	if _, ok := s.held[stream]; ok {
 		delete(s.held, stream)
 		s.order = slices.DeleteFunc(s.order, func(id uint32) bool { return id == stream })
