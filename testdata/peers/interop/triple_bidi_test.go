@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/metamesh/metamesh/testdata/peers/harness"
+	"github.com/metamesh/metamesh/testdata/peers/tripletest"
 )
 
 // Client and bidirectional streams through the proxy (docs/triple-streams.md,
@@ -311,4 +312,21 @@ func TestTripleBidiStreamTimeout(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the server's stream still runs 30 s after the proxy's timeout")
 	}
+}
+
+// A real dubbo-go v3.3.0 Triple consumer's bidirectional stream to real
+// dubbo-go providers through the proxy (maxMessageBytes 64 KiB): 10,000
+// messages of 1 KiB echoed in order, the consumer reading slowly. The
+// stream is routed once: its route splits calls 80/20 between v1 and v2,
+// and every answer comes from the one provider its first message went to.
+func TestTripleDubboBidiStream(t *testing.T) {
+	const messages = 10_000
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: tripletest.StartProvider(t, "v1"), V2: tripletest.StartProvider(t, "v2"),
+		GRPC: "127.0.0.1:1", CodecConfig: `{"maxMessageBytes": 65536}`}
+	startProxyWith(t, r.resources(t))
+	res := tripletest.Echo(t, r.Listen, messages, 1024)
+	if res.Failed > 0 || len(res.Replies) != 1 || res.Replies["v1"]+res.Replies["v2"] != messages {
+		t.Fatalf("%v; want %d answers in order, all from one provider", res, messages)
+	}
+	t.Logf("%v, sample %q", res.Replies, res.Sample)
 }
