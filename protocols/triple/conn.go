@@ -259,6 +259,13 @@ func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
 	case st.relay && d.server:
 		return d.relayRequestData(f, msg)
 	case st.relay:
+		if pad := f.Header().Length - uint32(len(f.Data())); pad > 0 && !f.StreamEnded() {
+			// Padding is not relayed, so the client never credits it:
+			// the upstream gets it back now.
+			if err := d.fr.WriteWindowUpdate(f.StreamID, pad); err != nil {
+				return err
+			}
+		}
 		d.relayData(f.StreamID, f.Data(), f.StreamEnded(), msg)
 		return nil
 	}

@@ -213,3 +213,35 @@ func TestRelayedReset(t *testing.T) {
 		t.Fatalf("%d upstream streams after the cancel, want none", len(up.streams))
 	}
 }
+
+// TestPaddingCredited: the padding of a relayed stream's DATA frames is
+// not relayed, so the proxy gives it back to the sender at once, on both
+// sides (the reader on the other side credits only what it got).
+func TestPaddingCredited(t *testing.T) {
+	for _, server := range []bool{true, false} {
+		d := newConnDecoder(newCodec().(*Codec), server)
+		d.preface = false
+		p := newPeer()
+		if server {
+			p.headers(t, 1, false, requestFields("svc", "Echo")...)
+		} else {
+			p.headers(t, 1, false, ":status", "200", "content-type", "application/grpc")
+		}
+		p.data(t, 1, false, append(grpcMessage("one"), grpcMessage("two")...)) // relayed from here
+		decodeAll(t, d, p.take())
+		_ = d.Owed(nil)
+		_ = p.fr.WriteDataPadded(1, false, grpcMessage("three"), make([]byte, 40))
+		if got := decodeAll(t, d, p.take()); len(got) != 1 {
+			t.Fatalf("server %v: %d messages, want the padded frame's part", server, len(got))
+		}
+		var stream uint32
+		for _, f := range frames(t, d.Owed(nil)) {
+			if wu, ok := f.(*http2.WindowUpdateFrame); ok && wu.StreamID == 1 && wu.Increment == 41 { // the padding and its length byte
+				stream++
+			}
+		}
+		if stream != 1 {
+			t.Fatalf("server %v: the 41 bytes of padding were not credited on the stream", server)
+		}
+	}
+}
