@@ -19,7 +19,11 @@ const statusClientGone = "client_gone"
 // while they waited on multiplexed upstream connections or on its own
 // (which closes): nothing is held for a reply nobody will read. Requests
 // on shared connections that can't skip a reply end at their timeout.
+// Its relayed streams are cancelled first, as if it had reset each
+// (relay.go): Withdraw leaves a call whose part is being delivered, which
+// a stream's call nearly always is.
 func (d *downstream) releaseDeparted() {
+	d.resetRelays()
 	if d.inflight.Load() == 0 {
 		return
 	}

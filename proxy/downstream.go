@@ -483,11 +483,29 @@ func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, 
 		d.report(c.Cluster, c.Host, false) // as a route timeout counts, on the exchange path
 	}
 	d.reply(c.Seq, b, func(dst []byte) []byte {
-		return d.codec.ErrorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.ClusterName, err))
+		return d.errorReply(dst, &c.Req, reason, fmt.Sprintf("metamesh: route %s: cluster %s: %v", c.Route, c.ClusterName, err))
 	})
 	d.srv.metrics.LocalReplies.WithLabelValues(d.codecName, reason.String()).Inc()
 	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.ClusterName, c.Host.Addr, reason.String(), 0)
 	d.settle(c)
+}
+
+// errorReply appends the codec's error reply to req for reason. On a
+// connection whose client's flow control the proxy follows
+// (protocols.ConnEncoder: HTTP/2) it goes through that too, after what is
+// held of its stream, and the codec may end a stream relayed in parts
+// its own way (Triple: as trailers, or a reset when a message would be
+// cut short: docs/triple-streams.md).
+func (d *downstream) errorReply(dst []byte, req *protocols.Message, reason protocols.Reason, text string) []byte {
+	if d.sender == nil {
+		return d.codec.ErrorReply(dst, req, reason, text)
+	}
+	reply := protocols.Message{Kind: protocols.KindError, Raw: d.codec.ErrorReply(nil, req, reason, text)}
+	out, err := d.encode(dst, &reply, req.ID, nil)
+	if err != nil {
+		return append(dst, reply.Raw...)
+	}
+	return out
 }
 
 // callObservers are the sampling decisions a call carries for its request.

@@ -378,7 +378,7 @@ func (ex *exchange) respondLocked(b *wire.Batch, resp *protocols.Message) {
 // localLocked answers the client with the codec's error reply for reason.
 func (ex *exchange) localLocked(b *wire.Batch, reason protocols.Reason, text string) {
 	d := ex.d
-	d.reply(ex.seq, b, func(dst []byte) []byte { return d.codec.ErrorReply(dst, &ex.req, reason, text) })
+	d.reply(ex.seq, b, func(dst []byte) []byte { return d.errorReply(dst, &ex.req, reason, text) })
 	d.srv.metrics.LocalReplies.WithLabelValues(d.codecName, reason.String()).Inc()
 	ex.finishLocked(reason.String(), 0)
 }

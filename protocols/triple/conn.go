@@ -86,6 +86,9 @@ func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 	if d.preface {
 		return d.readPreface(buf, msg)
 	}
+	if d.send.hasResets.Load() {
+		d.forgetResets()
+	}
 	n, err := d.frameEnd(buf)
 	if n == 0 || err != nil {
 		return 0, err
@@ -128,6 +131,14 @@ func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// forgetResets forgets the streams the proxy reset since the last call
+// (sendWindow.resetSent): their peer sends nothing more that counts.
+func (d *connDecoder) forgetResets() {
+	for _, id := range d.send.takeResets() {
+		delete(d.streams, id)
+	}
 }
 
 // PeerLimits reports what an upstream's SETTINGS and GOAWAY frames said
@@ -251,6 +262,13 @@ func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
 	case st.relay && d.server:
 		return d.relayRequestData(f, msg)
 	case st.relay:
+		if pad := f.Header().Length - uint32(len(f.Data())); pad > 0 && !f.StreamEnded() {
+			// Padding is not relayed, so the client never credits it:
+			// the upstream gets it back now.
+			if err := d.fr.WriteWindowUpdate(f.StreamID, pad); err != nil {
+				return err
+			}
+		}
 		d.relayData(f.StreamID, f.Data(), f.StreamEnded(), msg)
 		return nil
 	}
@@ -295,12 +313,17 @@ func (d *connDecoder) creditConn(n uint32) error {
 // call it carried gets an UNAVAILABLE reply (unless the stream ended
 // cleanly).
 func (d *connDecoder) reset(f *http2.RSTStreamFrame, msg *protocols.Message) error {
+	st := d.streams[f.StreamID]
 	delete(d.streams, f.StreamID)
 	d.send.reset(f.StreamID)
 	if d.server && f.StreamID%2 == 1 {
 		d.credits = append(d.credits, protocols.StreamCredit{ID: idOf(f.StreamID), Reset: true})
 	}
 	if d.server || f.ErrCode == http2.ErrCodeNo || f.StreamID%2 == 0 {
+		return nil
+	}
+	if st != nil && st.relay {
+		d.relayReset(f.StreamID, f.ErrCode, msg) // relay.go
 		return nil
 	}
 	d.out = d.c.StatusReply(d.out[:0], &protocols.Message{ID: idOf(f.StreamID)}, codeUnavailable,

@@ -160,13 +160,31 @@ func (d *connDecoder) Credit(dst []byte, id uint64, n uint32) []byte {
 }
 
 // Cancel appends an RST_STREAM CANCEL for the stream of request id
-// (protocols.Relayer).
+// (protocols.Relayer). The stream is forgotten: what is held of it to
+// send, and, at the read loop's next Decode, what arrived of it.
 func (d *connDecoder) Cancel(dst []byte, id uint64) []byte {
+	d.send.resetSent(streamOf(id))
+	return appendRST(dst, streamOf(id), http2.ErrCodeCancel)
+}
+
+// appendRST appends an RST_STREAM frame.
+func appendRST(dst []byte, stream uint32, code http2.ErrCode) []byte {
 	var b [frameHeaderLen + 4]byte
 	b[2], b[3] = 4, byte(http2.FrameRSTStream)
-	binary.BigEndian.PutUint32(b[5:], streamOf(id))
-	binary.BigEndian.PutUint32(b[9:], uint32(http2.ErrCodeCancel))
+	binary.BigEndian.PutUint32(b[5:], stream)
+	binary.BigEndian.PutUint32(b[9:], uint32(code))
 	return append(dst, b[:]...)
+}
+
+// relayReset sends an upstream's RST_STREAM of a relayed response as the
+// response's last part: its client, which has its headers already, gets
+// the reset as it is (with the status UNAVAILABLE for the proxy's
+// accounting and retry rules, which a relayed stream escapes anyway).
+func (d *connDecoder) relayReset(id uint32, code http2.ErrCode, msg *protocols.Message) {
+	d.out = appendRST(d.out[:0], id, code)
+	msg.Kind, msg.Status = protocols.KindError, codeUnavailable
+	d.partOf(msg, id, false)
+	msg.Marks[markPart] = 1
 }
 
 var (

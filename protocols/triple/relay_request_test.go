@@ -149,3 +149,99 @@ func hasField(fields []hpack.HeaderField, name, value string) bool {
 	}
 	return false
 }
+
+// TestRelayedReset: an upstream's RST_STREAM on a relayed response is the
+// response's last part, the RST_STREAM itself; encoded on the client's
+// connection it goes out at once, drops what is held of the stream there,
+// and the client's stream is forgotten at the next Decode (nothing more
+// of it counts). A Cancel forgets the upstream's stream the same way.
+func TestRelayedReset(t *testing.T) {
+	c := newCodec().(*Codec)
+	up := newConnDecoder(c, false)
+	p := newPeer()
+	p.headers(t, 3, false, ":status", "200", "content-type", "application/grpc")
+	p.data(t, 3, false, append(grpcMessage("one"), grpcMessage("two")...))
+	_ = p.fr.WriteRSTStream(3, http2.ErrCodeInternal)
+	got := decodeAll(t, up, p.take())
+	if len(got) != 2 || got[1].More || got[1].Kind != protocols.KindError || got[1].Status != codeUnavailable {
+		t.Fatalf("a reset relayed stream decoded as %d parts, the last %v status %d", len(got), got[len(got)-1].Kind, got[len(got)-1].Status)
+	}
+
+	// The client's connection: its request on stream 5 (ID 2), relayed,
+	// with a part held behind a window of 100 bytes.
+	down := newConnDecoder(c, true)
+	down.preface = false
+	cp := newPeer()
+	_ = cp.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100})
+	cp.headers(t, 5, false, requestFields("svc", "Echo")...)
+	cp.data(t, 5, false, append(grpcMessage("a"), grpcMessage("b")...))
+	if n := len(decodeAll(t, down, cp.take())); n != 1 || len(down.streams) != 1 {
+		t.Fatalf("%d messages, %d streams; want the first part of stream 5", n, len(down.streams))
+	}
+	first, _ := down.Encode(nil, &got[0], 2, nil)
+	big := got[0]
+	w := getWriter(nil)
+	w.data(3, bytes.Repeat([]byte{'x'}, 500), false)
+	big.Raw, big.Marks[markPart] = w.put(), 1
+	held, _ := down.Encode(nil, &big, 2, nil)
+	if len(down.send.held) != 1 || len(first)+len(held) == 0 {
+		t.Fatalf("%d streams held, want stream 5's rest", len(down.send.held))
+	}
+	out, _ := down.Encode(nil, &got[1], 2, nil)
+	fs := frames(t, out)
+	if rst, ok := fs[0].(*http2.RSTStreamFrame); len(fs) != 1 || !ok || rst.StreamID != 5 || rst.ErrCode != http2.ErrCodeInternal {
+		t.Fatalf("the reset encoded as %v, want RST_STREAM 5 INTERNAL_ERROR", fs)
+	}
+	if len(down.send.held) != 0 || len(down.send.open) != 0 {
+		t.Fatalf("after the reset: %d streams held, %d open", len(down.send.held), len(down.send.open))
+	}
+	cp.data(t, 5, false, grpcMessage("late"))
+	if got := decodeAll(t, down, cp.take()); len(got) != 0 || len(down.streams) != 0 {
+		t.Fatalf("after the reset: %d messages, %d streams; want the stream forgotten", len(got), len(down.streams))
+	}
+
+	// Cancel on the upstream's connection forgets its stream too.
+	p.headers(t, 7, false, ":status", "200", "content-type", "application/grpc")
+	p.data(t, 7, false, append(grpcMessage("one"), grpcMessage("two")...))
+	decodeAll(t, up, p.take())
+	if rst := frames(t, up.Cancel(nil, 3)); len(rst) != 1 || rst[0].Header().StreamID != 7 {
+		t.Fatalf("Cancel: %v", rst)
+	}
+	_ = p.fr.WritePing(false, [8]byte{})
+	decodeAll(t, up, p.take())
+	if len(up.streams) != 0 {
+		t.Fatalf("%d upstream streams after the cancel, want none", len(up.streams))
+	}
+}
+
+// TestPaddingCredited: the padding of a relayed stream's DATA frames is
+// not relayed, so the proxy gives it back to the sender at once, on both
+// sides (the reader on the other side credits only what it got).
+func TestPaddingCredited(t *testing.T) {
+	for _, server := range []bool{true, false} {
+		d := newConnDecoder(newCodec().(*Codec), server)
+		d.preface = false
+		p := newPeer()
+		if server {
+			p.headers(t, 1, false, requestFields("svc", "Echo")...)
+		} else {
+			p.headers(t, 1, false, ":status", "200", "content-type", "application/grpc")
+		}
+		p.data(t, 1, false, append(grpcMessage("one"), grpcMessage("two")...)) // relayed from here
+		decodeAll(t, d, p.take())
+		_ = d.Owed(nil)
+		_ = p.fr.WriteDataPadded(1, false, grpcMessage("three"), make([]byte, 40))
+		if got := decodeAll(t, d, p.take()); len(got) != 1 {
+			t.Fatalf("server %v: %d messages, want the padded frame's part", server, len(got))
+		}
+		var stream uint32
+		for _, f := range frames(t, d.Owed(nil)) {
+			if wu, ok := f.(*http2.WindowUpdateFrame); ok && wu.StreamID == 1 && wu.Increment == 41 { // the padding and its length byte
+				stream++
+			}
+		}
+		if stream != 1 {
+			t.Fatalf("server %v: the 41 bytes of padding were not credited on the stream", server)
+		}
+	}
+}

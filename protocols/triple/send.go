@@ -33,6 +33,13 @@ type sendWindow struct {
 	// without ending and has nothing held: a relayed response, sent in
 	// parts (relay.go). A stream sent whole in one message is not in it.
 	open map[uint32]int64
+	// resets are the streams the proxy reset (RST_STREAM) since the read
+	// loop last took them (takeResets); hasResets is len(resets) > 0.
+	resets    []uint32
+	hasResets atomic.Bool
+	// framed follows the gRPC messages of the streams sent in parts
+	// (framing.go).
+	framed map[uint32]*framing
 }
 
 // heldStream is a stream with frames held back: its window, and its frames
@@ -43,7 +50,8 @@ type heldStream struct {
 }
 
 func newSendWindow() *sendWindow {
-	return &sendWindow{conn: initialWindow, initial: initialWindow, held: make(map[uint32]*heldStream), open: make(map[uint32]int64)}
+	return &sendWindow{conn: initialWindow, initial: initialWindow, held: make(map[uint32]*heldStream), open: make(map[uint32]int64),
+		framed: make(map[uint32]*framing)}
 }
 
 // Encode is the codec's Encode for this connection
@@ -87,6 +95,19 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 		start += len(s.ready)
 		s.ready = s.ready[:0]
 		s.hasReady.Store(false)
+		frames = out[start:]
+	}
+	if parseHeader(frames).typ == http2.FrameRSTStream {
+		// The proxy resets the stream (an upstream's reset, relayed): it
+		// goes out now, and what is held of the stream never will.
+		s.forgetLocked(stream)
+		return out
+	}
+	if !ends || len(s.framed) > 0 {
+		var reset bool
+		if out, reset = s.followLocked(out, start, stream, ends); reset {
+			return out
+		}
 		frames = out[start:]
 	}
 	window, sent := s.open[stream]
@@ -208,11 +229,42 @@ func (s *sendWindow) setInitial(v uint32) {
 	s.releaseAllLocked()
 }
 
+// resetSent forgets a stream the proxy resets, what is held of it too,
+// and notes it for the read loop (takeResets).
+func (s *sendWindow) resetSent(stream uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetLocked(stream)
+}
+
+// forgetLocked is resetSent with s.mu held.
+func (s *sendWindow) forgetLocked(stream uint32) {
+	s.resetLocked(stream)
+	s.resets = append(s.resets, stream)
+	s.hasResets.Store(true)
+}
+
+// takeResets returns the streams the proxy reset since the last call and
+// forgets them.
+func (s *sendWindow) takeResets() []uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.resets
+	s.resets = nil
+	s.hasResets.Store(false)
+	return out
+}
+
 // reset forgets what is held of a stream the peer reset.
 func (s *sendWindow) reset(stream uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.resetLocked(stream)
+}
+
+func (s *sendWindow) resetLocked(stream uint32) {
 	delete(s.open, stream)
+	delete(s.framed, stream)
 	if _, ok := s.held[stream]; ok {
 		delete(s.held, stream)
 		s.order = slices.DeleteFunc(s.order, func(id uint32) bool { return id == stream })

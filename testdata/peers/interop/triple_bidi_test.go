@@ -17,7 +17,9 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/testdata/peers/harness"
+	"github.com/metamesh/metamesh/testdata/peers/tripletest"
 )
 
 // Client and bidirectional streams through the proxy (docs/triple-streams.md,
@@ -190,10 +192,12 @@ func watchdog(t *testing.T, d time.Duration) context.Context {
 // A bidirectional client that waits for each answer before it sends the
 // next message: the proxy must send the first message on before the
 // request ends (the read ends with a whole message and nothing more),
-// or the client waits forever (here: until the 30 s watchdog).
+// or the client waits forever (here: until the 30 s watchdog). The
+// stream is counted as one request, ok, whose duration spans the whole
+// stream (at least the 100 pauses of 2 ms between its rounds).
 func TestTripleBidiPingPong(t *testing.T) {
 	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startStreamer(t, nil)}
-	startProxyWith(t, r.resources(t))
+	srv := startProxyWith(t, r.resources(t))
 	cc := dialSlow(t, r.Listen)
 	ctx := watchdog(t, 30*time.Second)
 	cs, err := cc.NewStream(ctx, echoStream, "/"+grpcService+"/Echo")
@@ -209,6 +213,7 @@ func TestTripleBidiPingPong(t *testing.T) {
 		if err := cs.RecvMsg(out); err != nil || out.GetValue() != want {
 			t.Fatalf("answer %d: %q, %v; want %q (a stream the proxy holds until its end never answers)", i, out.GetValue(), err, want)
 		}
+		time.Sleep(2 * time.Millisecond)
 	}
 	if err := cs.CloseSend(); err != nil {
 		t.Fatal(err)
@@ -216,6 +221,49 @@ func TestTripleBidiPingPong(t *testing.T) {
 	if err := cs.RecvMsg(out); err != io.EOF {
 		t.Fatalf("after 100 answers: %v, want the end of the stream", err)
 	}
+	var counted map[string]float64
+	var n uint64
+	var took float64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if counted, n, took = requestsOf(t, srv.Metrics(), grpcService); n > 0 {
+			break
+		}
+	}
+	if len(counted) != 1 || counted["ok"] != 1 || n != 1 || took < 0.2 {
+		t.Fatalf("counted %v, %d durations summing %.3f s; want one request, ok, lasting the stream (at least 0.2 s)", counted, n, took)
+	}
+}
+
+// requestsOf is what the proxy counted of service's requests: their
+// number by status, and the number and sum of their durations.
+func requestsOf(t *testing.T, m *metrics.Proxy, service string) (byStatus map[string]float64, n uint64, sum float64) {
+	t.Helper()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byStatus = map[string]float64{}
+	for _, f := range families {
+		for _, mt := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range mt.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["service"] != service || labels["protocol"] != "triple" {
+				continue
+			}
+			switch f.GetName() {
+			case "metamesh_requests_total":
+				if v := mt.GetCounter().GetValue(); v > 0 {
+					byStatus[labels["status"]] += v
+				}
+			case "metamesh_request_duration_seconds":
+				n += mt.GetHistogram().GetSampleCount()
+				sum += mt.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return byStatus, n, sum
 }
 
 // A grpc-go client stream of 5,000 messages of 1 KiB (5 MB) through the
@@ -266,11 +314,12 @@ func TestTripleClientStream(t *testing.T) {
 // A route's timeout bounds a bidirectional stream as a whole (piece 6 of
 // docs/triple-streams.md): a client that keeps the stream going past the
 // route's 0.3 s gets the proxy's DEADLINE_EXCEEDED after the answers it
-// read, and the server's stream is cancelled.
+// read, and the server's stream is cancelled; the proxy counts one
+// request, timed out.
 func TestTripleBidiStreamTimeout(t *testing.T) {
 	ended := make(chan error, 1)
 	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startStreamer(t, ended)}
-	startProxyWith(t, r.resources(t))
+	srv := startProxyWith(t, r.resources(t))
 	cc := dialSlow(t, r.Listen)
 	// x-timed routes to the route with a 0.3 s timeout; the client sets
 	// no deadline of its own.
@@ -311,4 +360,24 @@ func TestTripleBidiStreamTimeout(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the server's stream still runs 30 s after the proxy's timeout")
 	}
+	if counted, n, _ := requestsOf(t, srv.Metrics(), grpcService); len(counted) != 1 || counted["timeout"] != 1 || n != 1 {
+		t.Fatalf("counted %v (%d durations); want one request, timed out", counted, n)
+	}
+}
+
+// A real dubbo-go v3.3.0 Triple consumer's bidirectional stream to real
+// dubbo-go providers through the proxy (maxMessageBytes 64 KiB): 10,000
+// messages of 1 KiB echoed in order, the consumer reading slowly. The
+// stream is routed once: its route splits calls 80/20 between v1 and v2,
+// and every answer comes from the one provider its first message went to.
+func TestTripleDubboBidiStream(t *testing.T) {
+	const messages = 10_000
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: tripletest.StartProvider(t, "v1"), V2: tripletest.StartProvider(t, "v2"),
+		GRPC: "127.0.0.1:1", CodecConfig: `{"maxMessageBytes": 65536}`}
+	startProxyWith(t, r.resources(t))
+	res := tripletest.Echo(t, r.Listen, messages, 1024)
+	if res.Failed > 0 || len(res.Replies) != 1 || res.Replies["v1"]+res.Replies["v2"] != messages {
+		t.Fatalf("%v; want %d answers in order, all from one provider", res, messages)
+	}
+	t.Logf("%v, sample %q", res.Replies, res.Sample)
 }

@@ -105,6 +105,12 @@ func Run(t testing.TB, c Calls) Result {
 	for k, v := range c.Attach {
 		args = append(args, "--attach", k+"="+v)
 	}
+	return run(t, args)
+}
+
+// run runs the peer command with args and reads its result line.
+func run(t testing.TB, args []string) Result {
+	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -118,6 +124,13 @@ func Run(t testing.TB, c Calls) Result {
 		t.Fatalf("triple consumer output %q: %v", stdout.String(), err)
 	}
 	return r
+}
+
+// Echo runs a real dubbo-go consumer's bidirectional Echo stream to addr:
+// n messages of size bytes, the answers read slowly.
+func Echo(t testing.TB, addr string, n, size int) Result {
+	t.Helper()
+	return run(t, []string{"echo", "--addr", addr, "--n", strconv.Itoa(n), "--size", strconv.Itoa(size)})
 }
 
 // String is a short form of r for failure messages.

@@ -8,20 +8,30 @@
 //
 // exports I and prints "ready A" once it accepts connections; SIGTERM
 // stops it. Methods: SayHello(name) → "V|name"; Attachment(key) → "V|<the
-// request header or attachment key>".
+// request header or attachment key>"; Echo, a bidirectional stream: each
+// message m back as "V|m" as it comes.
 //
 //	triple-peer call --addr A [--interface I] --method M --arg S [--n N] [--c C] [--attach k=v]…
 //
 // makes N calls (C at a time) of M(S) through one client and prints one
 // JSON line: the replies counted by their version label, the number of
 // failed calls and the first failures' texts.
+//
+//	triple-peer echo --addr A [--interface I] --n N --size S
+//
+// sends N messages of S bytes (message i begins with i as 8 digits) on one
+// Echo stream while reading the answers, slowly (1 ms every 5), and prints
+// the same JSON line: the answers counted by version label, and as
+// failures those missing or out of order.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -63,6 +73,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "call":
 		err = call(os.Args[2:])
+	case "echo":
+		err = echo(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -118,7 +130,28 @@ func serviceInfo(iface string) *common.ServiceInfo {
 	return &common.ServiceInfo{InterfaceName: iface, ServiceType: &Greeter{}, Methods: []common.MethodInfo{
 		method("SayHello", (*Greeter).SayHello),
 		method("Attachment", (*Greeter).Attachment),
+		{Name: "Echo", Type: constant.CallBidiStream,
+			StreamInitFunc: func(base interface{}) interface{} { return base },
+			MethodFunc: func(ctx context.Context, args []interface{}, handler interface{}) (interface{}, error) {
+				return nil, handler.(*Greeter).Echo(ctx, args[0].(*triple_protocol.BidiStream))
+			}},
 	}}
+}
+
+// Echo answers each message m of a bidirectional stream with "V|m".
+func (g *Greeter) Echo(_ context.Context, stream *triple_protocol.BidiStream) error {
+	for {
+		in := new(wrapperspb.StringValue)
+		if err := stream.Receive(in); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := stream.Send(wrapperspb.String(g.version + "|" + in.GetValue())); err != nil {
+			return err
+		}
+	}
 }
 
 func serve(args []string) error {
@@ -284,5 +317,82 @@ func call(args []string) error {
 	}
 	close(next)
 	wg.Wait()
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func echo(args []string) error {
+	fs := flag.NewFlagSet("echo", flag.ExitOnError)
+	addr := fs.String("addr", "", "host:port to call (the proxy's listener)")
+	iface := fs.String("interface", DefaultInterface, "interface to call")
+	n := fs.Int("n", 1000, "messages")
+	size := fs.Int("size", 64, "bytes of each message (at least 8)")
+	_ = fs.Parse(args)
+	gostlog.SetLoggerLevel("warn")
+	ins, err := dubbo.NewInstance(dubbo.WithName("metamesh-triple-consumer"), dubbo.WithLogger(dubbolog.WithLevel("warn")),
+		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()))
+	if err != nil {
+		return err
+	}
+	gostlog.SetLoggerLevel("warn")
+	cli, err := ins.NewClient(client.WithClientProtocolTriple())
+	if err != nil {
+		return err
+	}
+	info := &client.ClientInfo{InterfaceName: *iface, MethodNames: []string{"Echo"},
+		ConnectionInjectFunc: func(interface{}, *client.Connection) {}}
+	conn, err := cli.DialWithInfo(*iface, info, client.WithURL("tri://"+*addr))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	raw, err := conn.CallBidiStream(ctx, "Echo")
+	if err != nil {
+		return err
+	}
+	stream := raw.(*triple_protocol.BidiStreamForClient)
+	res := Result{Replies: map[string]int{}}
+	fail := func(format string, a ...any) {
+		res.Failed++
+		if len(res.Errors) < 5 {
+			res.Errors = append(res.Errors, fmt.Sprintf(format, a...))
+		}
+	}
+	sent := make(chan error, 1)
+	go func() {
+		pad := strings.Repeat("d", max(*size-8, 0))
+		for i := range *n {
+			if err := stream.Send(wrapperspb.String(fmt.Sprintf("%08d", i) + pad)); err != nil {
+				sent <- fmt.Errorf("send %d: %w", i, err)
+				return
+			}
+		}
+		sent <- stream.CloseRequest()
+	}()
+	for i := range *n {
+		out := new(wrapperspb.StringValue)
+		if err := stream.Receive(out); err != nil {
+			fail("answer %d: %v", i, err)
+			res.Failed += *n - i - 1
+			break
+		}
+		v, m, _ := strings.Cut(out.GetValue(), "|")
+		if len(m) != max(*size, 8) || m[:8] != fmt.Sprintf("%08d", i) {
+			fail("answer %d: %d bytes beginning %q", i, len(m), m[:min(len(m), 8)])
+			continue
+		}
+		res.Replies[v]++
+		res.Sample = v + "|" + m[:8]
+		if i%5 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := stream.Receive(new(wrapperspb.StringValue)); !errors.Is(err, io.EOF) {
+		fail("after the answers: %v, want the end of the stream", err)
+	}
+	if err := <-sent; err != nil {
+		fail("%v", err)
+	}
+	_ = stream.CloseResponse()
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
