@@ -20,6 +20,10 @@
 // benchmark could not run. The processes of a protocol are stopped before
 // the next one starts (and on Ctrl-C).
 //
+// With -idle-conns N it runs no load: for Dubbo, Thrift and Redis
+// listeners in turn, it starts a proxy, opens N connections that send
+// nothing and reports the proxy's memory per connection.
+//
 // -io-mode is every proxy's --io-mode (docs/proxy-config.md, "I/O mode");
 // with -io-ab the plain proxied run is made again through a proxy in the
 // other mode, in the same run, to compare the two.
@@ -63,6 +67,9 @@ type options struct {
 	// ioAB adds a proxied run through a proxy in the other mode.
 	ioMode string
 	ioAB   bool
+	// idleConns > 0 measures what that many idle client connections cost
+	// a proxy's memory, instead of the load runs.
+	idleConns int
 }
 
 func main() {
@@ -84,6 +91,7 @@ func main() {
 	flag.BoolVar(&o.globalRateLimit, "global-rate-limit", false, "also run through a proxy whose global rate limit asks a rate-limit service (in the bench, answering OK) about every request, and one whose limit matches no request, and compare each with the plain proxied run")
 	flag.StringVar(&o.ioMode, "io-mode", "goroutine", "the proxies' --io-mode: goroutine or epoll")
 	flag.BoolVar(&o.ioAB, "io-ab", false, "also run through a proxy in the other --io-mode, in the same run, and compare")
+	flag.IntVar(&o.idleConns, "idle-conns", 0, "if > 0, instead of the load runs, open this many idle connections to a proxy of each codec (dubbo, thrift, redis) and report its memory per connection")
 	flag.Parse()
 	o.readyTimeout, o.stop = time.Minute, 15*time.Second
 	o.servers = map[string]string{}
@@ -140,6 +148,9 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 	var err error
 	if o.metamesh, err = exec.LookPath(o.metamesh); err != nil {
 		return err
+	}
+	if o.idleConns > 0 {
+		return idleBench(ctx, o, stdout)
 	}
 	servers := map[string]string{}
 	for _, w := range o.protocols {
