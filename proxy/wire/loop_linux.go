@@ -48,6 +48,8 @@ type Loop struct {
 	// parked: the watchdog sleeps until the owner leaves epoll_wait.
 	parked atomic.Bool
 	wake   chan struct{}
+	// handoffs counts the watchdog's steals (Handoffs).
+	handoffs atomic.Uint64
 
 	// The owner's state: the goroutine running as the loop.
 	seq     uint64
@@ -350,7 +352,24 @@ func (lp *Loop) steal(s uint64) {
 	}
 	c.detachLocked()
 	c.mu.Unlock()
+	lp.handoffs.Add(1)
 	go lp.run()
+}
+
+// Handoffs returns how many times the watchdog took the loop from a
+// handler that waited (the proxy's metamesh_event_loop_handoffs_total).
+func (lp *Loop) Handoffs() uint64 { return lp.handoffs.Load() }
+
+// Handoffs returns the sum of the loops' Handoffs; 0 for nil.
+func (ls *Loops) Handoffs() uint64 {
+	if ls == nil {
+		return 0
+	}
+	var n uint64
+	for _, lp := range ls.loops {
+		n += lp.Handoffs()
+	}
+	return n
 }
 
 // finish ends c's read loop: out of the epoll set, the loop's reference
