@@ -3,7 +3,9 @@
 package proxy
 
 import (
+	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/protocols/dubbo"
 	"github.com/metamesh/metamesh/protocols/redis"
 	"github.com/metamesh/metamesh/proxy/metrics"
 	"github.com/metamesh/metamesh/proxy/wire"
@@ -77,4 +80,53 @@ func TestLoopHandoffsCounted(t *testing.T) {
 	close(release)
 	_ = client.Close()
 	<-done // the read loop ends at the client's close
+}
+
+// TestEpollDubbo: in the epoll mode Dubbo (a multiplexed codec) is read
+// on the event loops, clients and upstream connections alike, and keeps
+// its behaviour: clients using the same request IDs over the shared
+// upstream connections get their own replies, and a malformed frame
+// closes only its own connection.
+func TestEpollDubbo(t *testing.T) {
+	up := startEcho(t, "v1")
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}, IOMode: IOEpoll})
+	var wg sync.WaitGroup
+	clients := make([]*client, 8)
+	for k := range clients {
+		clients[k] = dial(t, addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := clients[k]
+			for id := uint64(1); id <= 200; id++ {
+				tag := fmt.Sprintf("c%d-%d", k, id)
+				c.send(dubbo.AppendRequest(nil, dubbo.Request{ID: id, TwoWay: true, Service: svc, Method: "m", Args: []string{"x"},
+					Attachments: []protocols.Header{header("x-tag", tag)}}))
+				_, gotID, status, value, err := c.read()
+				if err != nil || gotID != id || status != 20 || value != "v1|m|"+tag+"|" {
+					t.Errorf("client %d id %d: reply %d, status %d, %q, %v", k, id, gotID, status, value, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	srv.connMu.Lock()
+	onLoop := 0
+	for d := range srv.conns {
+		if _, goroutine := d.nc.(*net.TCPConn); !goroutine {
+			onLoop++
+		}
+	}
+	srv.connMu.Unlock()
+	if onLoop != len(clients) {
+		t.Errorf("%d of %d Dubbo clients read on an event loop", onLoop, len(clients))
+	}
+
+	bad := dial(t, addr)
+	bad.send([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	expectEOF(t, bad.nc)
+	if status, _ := clients[0].call(1000, svc, "m"); status != 20 {
+		t.Fatalf("another client broke with the malformed frame: status %d", status)
+	}
 }

@@ -40,8 +40,11 @@ type result struct {
 	limited, unmatched *measurement
 	rlsCalls           int64
 	// otherIO is the plain proxied run through a proxy in the other
-	// --io-mode (-io-ab), nil when not asked for.
-	otherIO *measurement
+	// --io-mode (-io-ab), nil when not asked for; otherHandoffs is that
+	// proxy's metamesh_event_loop_handoffs_total at its end (warm-up
+	// included; 0 in goroutine mode).
+	otherIO       *measurement
+	otherHandoffs float64
 	// proxyLog is the end of the log of each proxy whose run had wrong
 	// replies.
 	proxyLog string
@@ -123,7 +126,11 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 	if o.ioAB {
 		ab := o
 		ab.ioMode = otherMode[o.ioMode]
-		if r.otherIO, _, err = variant(ctx, ab, w, dir, "proxied "+ab.ioMode, "proxy-"+ab.ioMode, cfg, procs); err != nil {
+		var metricsText string
+		if r.otherIO, metricsText, err = variant(ctx, ab, w, dir, "proxied "+ab.ioMode, "proxy-"+ab.ioMode, cfg, procs); err != nil {
+			return r, err
+		}
+		if r.otherHandoffs, err = gaugeValue(metricsText, "metamesh_event_loop_handoffs_total"); err != nil {
 			return r, err
 		}
 		r.proxyLog += r.otherIO.proxyLog
