@@ -11,7 +11,7 @@ import (
 type ioModeFlag struct{ mode string }
 
 func (f *ioModeFlag) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.mode, "io-mode", string(proxy.IOGoroutine), "how connections are read: goroutine (one per connection) or epoll (event loops, one per GOMAXPROCS, for plaintext Redis connections; Linux only)")
+	fs.StringVar(&f.mode, "io-mode", string(proxy.IOGoroutine), "how connections are read: goroutine (one per connection) or epoll (event loops, one per GOMAXPROCS, for plaintext Redis, Dubbo and Thrift connections; Linux only)")
 }
 
 func (f *ioModeFlag) apply(srv *proxy.Server) error { return srv.SetIOMode(proxy.IOMode(f.mode)) }

@@ -55,6 +55,8 @@ type setup struct {
 	// Wildcard adds "*" to the virtual host's domains: it serves requests
 	// naming any service, as a port of one service does.
 	Wildcard bool
+	// IOMode is the proxy's I/O mode ("": goroutine).
+	IOMode IOMode
 }
 
 var configTmpl = template.Must(template.New("c").Parse(`
@@ -214,6 +216,9 @@ func startProxy(t testing.TB, c setup) (*Server, string) {
 		c.Listen = freeAddr(t)
 	}
 	srv := New(zaptest.NewLogger(t), metrics.NewProxy())
+	if err := srv.SetIOMode(c.IOMode); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Apply(c.resources(t)); err != nil {
 		t.Fatalf("apply: %v", err)
 	}

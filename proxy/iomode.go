@@ -17,9 +17,10 @@ const (
 	// IOGoroutine reads each connection in a goroutine of its own (the
 	// default).
 	IOGoroutine IOMode = "goroutine"
-	// IOEpoll reads the plaintext connections of pipelined codecs (Redis),
-	// client and upstream alike, on event loops, one per GOMAXPROCS
-	// (Linux only: proxy/wire's Loop).
+	// IOEpoll reads the plaintext connections of every codec but those
+	// with connection state (Triple), client and upstream alike, on event
+	// loops, one per GOMAXPROCS (Linux only: proxy/wire's Loop;
+	// upstream.OnLoop).
 	IOEpoll IOMode = "epoll"
 )
 

@@ -21,6 +21,16 @@ func (s *Server) readyGauge() prometheus.Collector {
 	}, func() float64 { return boolGauge(s.Ready()) })
 }
 
+// loopHandoffs is metamesh_event_loop_handoffs_total: how many times the
+// epoll I/O mode's watchdog took an event loop from a handler that waited
+// (proxy/wire's Loop; 0 in goroutine mode).
+func (s *Server) loopHandoffs() prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "metamesh_event_loop_handoffs_total",
+		Help: "Times the epoll I/O mode's watchdog handed a connection whose handler waited off its event loop, to a goroutine of its own until its frames were handled.",
+	}, func() float64 { return float64(s.loops.Load().Handoffs()) })
+}
+
 // upstreamStats counts the upstream pools' events.
 func (s *Server) upstreamStats() upstream.Stats {
 	m := s.metrics

@@ -73,6 +73,7 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 	s.SetLimits(DefaultLimits())
 	m.Register(hostCollector{s})
 	m.Register(s.readyGauge())
+	m.Register(s.loopHandoffs())
 	s.pools = upstream.NewManager(log, s.upstreamStats())
 	s.redis = rediscluster.NewRegistry(log, m.RedisCluster)
 	return s

@@ -19,6 +19,14 @@
 // request's argument; it exits 1 if any was wrong or missing, 2 if the
 // benchmark could not run. The processes of a protocol are stopped before
 // the next one starts (and on Ctrl-C).
+//
+// With -idle-conns N it runs no load: for Dubbo, Thrift and Redis
+// listeners in turn, it starts a proxy, opens N connections that send
+// nothing and reports the proxy's memory per connection.
+//
+// -io-mode is every proxy's --io-mode (docs/proxy-config.md, "I/O mode");
+// with -io-ab the plain proxied run is made again through a proxy in the
+// other mode, in the same run, to compare the two.
 package main
 
 import (
@@ -55,6 +63,13 @@ type options struct {
 	// globalRateLimit adds runs through proxies with a global rate limit:
 	// one every request asks about, one no request matches.
 	globalRateLimit bool
+	// ioMode is every proxy's --io-mode ("" for goroutine);
+	// ioAB adds a proxied run through a proxy in the other mode.
+	ioMode string
+	ioAB   bool
+	// idleConns > 0 measures what that many idle client connections cost
+	// a proxy's memory, instead of the load runs.
+	idleConns int
 }
 
 func main() {
@@ -74,6 +89,9 @@ func main() {
 	flag.IntVar(&o.mirrorPercent, "mirror-percent", 0, "if > 0, also run through a proxy mirroring this percentage of the requests to the server")
 	flag.BoolVar(&o.mtls, "mtls", false, "also run through two proxies (a consumer's sidecar and a provider's), plaintext and with mutual TLS between them, and compare")
 	flag.BoolVar(&o.globalRateLimit, "global-rate-limit", false, "also run through a proxy whose global rate limit asks a rate-limit service (in the bench, answering OK) about every request, and one whose limit matches no request, and compare each with the plain proxied run")
+	flag.StringVar(&o.ioMode, "io-mode", "goroutine", "the proxies' --io-mode: goroutine or epoll")
+	flag.BoolVar(&o.ioAB, "io-ab", false, "also run through a proxy in the other --io-mode, in the same run, and compare")
+	flag.IntVar(&o.idleConns, "idle-conns", 0, "if > 0, instead of the load runs, open this many idle connections to a proxy of each codec (dubbo, thrift, redis) and report its memory per connection")
 	flag.Parse()
 	o.readyTimeout, o.stop = time.Minute, 15*time.Second
 	o.servers = map[string]string{}
@@ -118,12 +136,21 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		o.mirrorPercent < 0 || o.mirrorPercent > 100 {
 		return errors.New("-conns and -pipeline must be >= 1, -payload >= 0, -duration > 0, -warmup >= 0, -access-log-percent and -mirror-percent in [0, 100]")
 	}
+	if o.ioMode == "" {
+		o.ioMode = "goroutine"
+	}
+	if _, ok := otherMode[o.ioMode]; !ok {
+		return fmt.Errorf("-io-mode %q: goroutine or epoll", o.ioMode)
+	}
 	if len(o.protocols) == 0 {
 		return errors.New("no protocol to run")
 	}
 	var err error
 	if o.metamesh, err = exec.LookPath(o.metamesh); err != nil {
 		return err
+	}
+	if o.idleConns > 0 {
+		return idleBench(ctx, o, stdout)
 	}
 	servers := map[string]string{}
 	for _, w := range o.protocols {
@@ -170,9 +197,9 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 // header describes the settings, the machine and the workloads.
 func header(o options) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "metamesh-bench: %d conns x pipeline %d, payload %d B, warmup %s, %s per run\n"+
+	fmt.Fprintf(&b, "metamesh-bench: %d conns x pipeline %d, payload %d B, warmup %s, %s per run, proxy --io-mode %s\n"+
 		"machine: %d CPUs (GOMAXPROCS %d), %s/%s, bench built with %s",
-		o.conns, o.pipeline, o.payload, o.warmup, o.duration,
+		o.conns, o.pipeline, o.payload, o.warmup, o.duration, o.ioMode,
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	for _, w := range o.protocols {
 		fmt.Fprintf(&b, "\n%s: %s", w.name, w.title)

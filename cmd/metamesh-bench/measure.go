@@ -39,6 +39,12 @@ type result struct {
 	// for; rlsCalls is how many calls the service got in the first.
 	limited, unmatched *measurement
 	rlsCalls           int64
+	// otherIO is the plain proxied run through a proxy in the other
+	// --io-mode (-io-ab), nil when not asked for; otherHandoffs is that
+	// proxy's metamesh_event_loop_handoffs_total at its end (warm-up
+	// included; 0 in goroutine mode).
+	otherIO       *measurement
+	otherHandoffs float64
 	// proxyLog is the end of the log of each proxy whose run had wrong
 	// replies.
 	proxyLog string
@@ -117,6 +123,18 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 		r.proxyLog += r.mirrored.proxyLog
 		r.mirrorsSent = sumSeries(metricsText, "metamesh_mirror_requests_total", `result="sent"`)
 	}
+	if o.ioAB {
+		ab := o
+		ab.ioMode = otherMode[o.ioMode]
+		var metricsText string
+		if r.otherIO, metricsText, err = variant(ctx, ab, w, dir, "proxied "+ab.ioMode, "proxy-"+ab.ioMode, cfg, procs); err != nil {
+			return r, err
+		}
+		if r.otherHandoffs, err = gaugeValue(metricsText, "metamesh_event_loop_handoffs_total"); err != nil {
+			return r, err
+		}
+		r.proxyLog += r.otherIO.proxyLog
+	}
 	if o.globalRateLimit {
 		if err := globalLimitRuns(ctx, o, w, dir, cfg, procs, r); err != nil {
 			return r, err
@@ -145,7 +163,7 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 // runs are the result's measurements in order.
 func (r *result) runs() []*measurement {
 	out := []*measurement{r.direct, r.proxied}
-	for _, m := range []*measurement{r.logged, r.mirrored, r.limited, r.unmatched, r.twoPlain, r.twoMTLS} {
+	for _, m := range []*measurement{r.otherIO, r.logged, r.mirrored, r.limited, r.unmatched, r.twoPlain, r.twoMTLS} {
 		if m != nil {
 			out = append(out, m)
 		}
@@ -213,7 +231,8 @@ func startProxy(ctx context.Context, o options, dir, name string, cfg bootstrapC
 		return nil, err
 	}
 	proxy, err := startChild(name, dir, "", o.metamesh,
-		append([]string{"proxy", "--bootstrap", bootstrap, "--admin", cmp.Or(admin, "127.0.0.1:0"), "--log-level", "warn"}, extra...)...)
+		append([]string{"proxy", "--bootstrap", bootstrap, "--admin", cmp.Or(admin, "127.0.0.1:0"), "--log-level", "warn",
+			"--io-mode", o.ioMode}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +242,9 @@ func startProxy(ctx context.Context, o options, dir, name string, cfg bootstrapC
 	}
 	return proxy, nil
 }
+
+// otherMode is the --io-mode an -io-ab run uses, by the main one's.
+var otherMode = map[string]string{"goroutine": "epoll", "epoll": "goroutine"}
 
 // countLines counts the lines of the file at path.
 func countLines(path string) (int, error) {

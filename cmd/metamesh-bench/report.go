@@ -57,6 +57,11 @@ func report(w io.Writer, header string, results []*result) {
 	for _, r := range results {
 		fmt.Fprintf(w, "\n%s:\n", r.work.name)
 		compare(w, r.direct, r.proxied)
+		if r.otherIO != nil {
+			fmt.Fprintf(w, "  %s:\n", r.otherIO.name)
+			compare(w, r.direct, r.otherIO)
+			fmt.Fprintf(w, "  event loop hand-offs:      %.0f (a handler that waited, or a loop descheduled for a millisecond or more)\n", r.otherHandoffs)
+		}
 		if r.logged != nil {
 			compareLogged(w, r)
 		}

@@ -26,6 +26,7 @@ func TestReportRowsAndSections(t *testing.T) {
 		{work: thriftWorkload, direct: run("direct", 1000, time.Millisecond, "server", "bench"),
 			proxied: run("proxied", 800, time.Millisecond, "server", "proxy", "bench")},
 	}
+	results[1].otherIO, results[1].otherHandoffs = run("proxied epoll", 900, 2*time.Millisecond, "server", "proxy", "bench"), 7
 	results[1].proxied.res.Samples = []string{"response 3: boom"}
 	results[0].logged, results[0].loggedLines = run("log 1%", 470, 3*time.Millisecond, "server", "proxy", "bench"), 6
 	results[0].mirrored, results[0].mirrorsSent = run("mirror 10%", 400, 4*time.Millisecond, "server", "proxy", "bench"), 41
@@ -44,6 +45,8 @@ func TestReportRowsAndSections(t *testing.T) {
 		`(?m)^ +thrift +proxied +800 `,
 		`(?m)^dubbo:\n  proxied/direct throughput: 0\.50 \(target >= 0\.60: MISSED\)\n  p99 added by the proxy: +2\.\d+ms \(target <= 1\.000ms: MISSED\)\n  proxy cost: +20\.0 µs CPU, 4\.00 read/write syscalls and 0\.50 context switches per request`,
 		`(?m)^thrift:\n  proxied/direct throughput: 0\.80 \(target >= 0\.60: met\)\n  p99 added by the proxy: +0\.000ms \(target <= 1\.000ms: met\)`,
+		`(?m)^ +thrift +proxied epoll +900 `,
+		`(?m)^  proxied epoll:\n  proxied/direct throughput: 0\.90 \(target >= 0\.60: met\)\n  p99 added by the proxy: +1\.\d+ms.*\n.*\n  event loop hand-offs: +7 \(`,
 		`(?m)^  proxied errors, first of each connection that had any:\n    response 3: boom$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(got) {

@@ -1,6 +1,10 @@
 package upstream
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/metamesh/metamesh/proxy/wire"
+)
 
 // shared spreads a multiplexed codec's calls round robin over up to
 // MaxConnections connections: replies pair by ID, so any connection takes
@@ -13,12 +17,12 @@ type shared struct {
 	growing bool // a background dial is under way
 }
 
-func (s *shared) acquire(*Call) (*conn, error) {
+func (s *shared) acquire(c *Call) (*conn, error) {
 	p := s.p
 	if err := p.lockOpen(); err != nil {
 		return nil, err
 	}
-	cn := s.pickLocked()
+	cn := s.pickLocked(p.loops.Pick(c.Affinity))
 	empty := len(s.all) == 0
 	p.mu.Unlock()
 	switch {
@@ -33,17 +37,32 @@ func (s *shared) acquire(*Call) (*conn, error) {
 	return p.dialOnce(1, s.first)
 }
 
-// pickLocked returns the next connection round robin that has room for a
-// call (hasRoom: only a server's limit fills one), or nil when there is
-// none, and starts a background dial while there are fewer than
-// MaxConnections (outside dialBackoff).
-func (s *shared) pickLocked() *conn {
+// pickLocked returns a connection that has room for a call (hasRoom: only
+// a server's limit fills one): the first on the caller's event loop, if
+// any (loop, nil in goroutine mode), else the next round robin; or nil
+// when none has room. It starts a background dial while there are fewer
+// than MaxConnections (outside dialBackoff).
+//
+// A client's calls go to a connection on its own loop when there is one
+// (the pool's connections take the loops in turn, so MaxConnections
+// connections reach every loop when it is at least their number): the
+// loop's turn then reads the clients, writes their calls in one write,
+// and later reads the replies, with no other loop woken for them.
+func (s *shared) pickLocked(loop *wire.Loop) *conn {
 	n := len(s.all)
 	if n == 0 {
 		return nil
 	}
 	var cn *conn
-	for range n {
+	if loop != nil {
+		for _, c := range s.all {
+			if c.loop == loop && c.hasRoom() {
+				cn = c
+				break
+			}
+		}
+	}
+	for i := 0; cn == nil && i < n; i++ {
 		c := s.all[s.next%n]
 		s.next++
 		if c.hasRoom() {
@@ -62,7 +81,7 @@ func (s *shared) pickLocked() *conn {
 // it unless one has room since the caller looked.
 func (s *shared) first() (*conn, error) {
 	s.p.mu.Lock()
-	cn := s.pickLocked() // dialed since the caller looked
+	cn := s.pickLocked(nil) // dialed since the caller looked
 	s.p.mu.Unlock()
 	if cn != nil {
 		return cn, nil

@@ -50,6 +50,7 @@ type conn struct {
 	home holder
 	nc   net.Conn
 	w    *wire.Writer
+	loop *wire.Loop // the event loop reading it; nil: a goroutine (loop.go)
 
 	mu     sync.Mutex
 	calls  pairing

@@ -74,7 +74,9 @@ func (p *Pool) dial(h holder, hint uint64) (*conn, error) {
 	if p.stats.ConnOpened != nil {
 		p.stats.ConnOpened(p.addr)
 	}
-	cn := newConn(p, h, p.loopFor(nc, hint).Enroll(nc))
+	lp := p.loopFor(nc, hint)
+	cn := newConn(p, h, lp.Enroll(nc))
+	cn.loop = lp
 	if p.handshaker != nil {
 		frames, n := p.handshaker.Handshake(nil)
 		cn.handshake = n

@@ -18,8 +18,14 @@ func (m *Manager) SetLoops(ls *wire.Loops) {
 }
 
 // OnLoop reports whether connections of codec read on an event loop when
-// the proxy runs them: pipelined codecs (Redis) for now.
-func OnLoop(codec protocols.Codec) bool { return codec.Model() == protocols.Pipelined }
+// the proxy runs them: every codec whose frames decode on their own, of
+// any model (Redis, Dubbo, Thrift, plugin codecs). A codec whose frames
+// need the connection's state (protocols.ConnCodec: Triple's HTTP/2, with
+// its flow control and streamed relays) stays on goroutines.
+func OnLoop(codec protocols.Codec) bool {
+	_, conn := codec.(protocols.ConnCodec)
+	return !conn
+}
 
 // loopFor returns the event loop of a new connection nc, or nil for a
 // goroutine of its own (goroutine mode, TLS, a codec not on loops). An

@@ -226,6 +226,7 @@ func TestLoopSlowReader(t *testing.T) {
 func TestLoopHandlerThatWaits(t *testing.T) {
 	slowLocal, slowRemote := loopPair(t)
 	fastLocal, fastRemote := loopPair(t)
+	handoffs := oneLoop().Handoffs()
 	release := make(chan struct{})
 	var order []byte
 	slowDone := runReader(wire.NewReader(slowLocal, lenCodec{}, wire.ReadOptions{}), func(m *protocols.Message) error {
@@ -253,6 +254,11 @@ func TestLoopHandlerThatWaits(t *testing.T) {
 			t.Fatal(err)
 		}
 		readFrames(t, fastRemote, f)
+	}
+	// The other connection was served while the handler waited: the
+	// watchdog handed the loop to a new goroutine, and counted it.
+	if n := oneLoop().Handoffs(); n == handoffs {
+		t.Errorf("Handoffs() = %d, unchanged by a handler that waited", n)
 	}
 	close(release)
 	if err := await(t, slowDone, "after its handler stopped waiting"); !errors.Is(err, errStop) {

@@ -28,6 +28,12 @@ func (*Loops) Len() int { return 0 }
 // Pick returns nil: no loop.
 func (*Loops) Pick(uint64) *Loop { return nil }
 
+// Handoffs returns 0: no loop.
+func (*Loops) Handoffs() uint64 { return 0 }
+
+// Handoffs returns 0: no loop.
+func (*Loop) Handoffs() uint64 { return 0 }
+
 // Enroll returns nc: there is no loop outside Linux.
 func (*Loop) Enroll(nc net.Conn) net.Conn { return nc }
 

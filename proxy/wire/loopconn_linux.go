@@ -337,7 +337,7 @@ func (c *loopConn) awaitRoom(dl time.Time) bool {
 func writeFD(fd int, p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
-		m, err := unix.Write(fd, p[n:])
+		m, err := sysWrite(fd, p[n:])
 		if m > 0 {
 			n += m
 		}

@@ -54,7 +54,7 @@ func (l *Reader) serveFD(fd uintptr) bool {
 			return true
 		}
 		room := len(l.buf) - l.end
-		n, err := syscall.Read(int(fd), l.buf[l.end:])
+		n, err := sysRead(int(fd), l.buf[l.end:])
 		switch {
 		case err == syscall.EINTR:
 			continue

@@ -193,7 +193,7 @@ type nonBlockingWrite struct {
 
 func (t *nonBlockingWrite) write(fd uintptr) bool {
 	for t.n < len(t.p) {
-		n, err := syscall.Write(int(fd), t.p[t.n:])
+		n, err := sysWrite(int(fd), t.p[t.n:])
 		if n > 0 {
 			t.n += n
 		}

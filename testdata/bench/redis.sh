@@ -22,7 +22,9 @@
 #   IO_MODE (metamesh's --io-mode: goroutine, the default, or epoll;
 #   docs/proxy-config.md, "I/O mode"), IO_AB=1 (also a second metamesh in
 #   the other mode, target "mm-epoll" or "mm-gorout", measured in the same
-#   run and judged against the same targets).
+#   run and judged against the same targets); with IO_AB=1, AB_METAMESH (a
+#   second metamesh binary for that proxy, target "mm-ab") and AB_MODE (its
+#   --io-mode instead of the other one) compare two builds in one run.
 #
 # Everything listens on 127.0.0.1 only, on free ports the kernel hands out;
 # a process whose port was taken in between exits, and the script fails
@@ -147,8 +149,10 @@ mm_targets=metamesh
 if [ "${IO_AB:-}" = 1 ]; then
 	ab_mode=epoll ab_name=mm-epoll
 	[ "$IO_MODE" = epoll ] && ab_mode=goroutine ab_name=mm-gorout
+	[ -n "${AB_MODE:-}" ] && ab_mode=$AB_MODE
+	[ -n "${AB_METAMESH:-}" ] && ab_name=mm-ab
 	sed "s/port_value: $mm_port}/port_value: $ab_port}/" "$dir/bootstrap.yaml" >"$dir/bootstrap-ab.yaml"
-	"$METAMESH" proxy --bootstrap "$dir/bootstrap-ab.yaml" --admin "127.0.0.1:$ab_admin_port" --log-level warn \
+	"${AB_METAMESH:-$METAMESH}" proxy --bootstrap "$dir/bootstrap-ab.yaml" --admin "127.0.0.1:$ab_admin_port" --log-level warn \
 		--io-mode "$ab_mode" >"$dir/metamesh-ab.log" 2>&1 &
 	ab_pid=$!
 	pids+=("$ab_pid")
