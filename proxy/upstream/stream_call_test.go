@@ -126,13 +126,10 @@ func (r *blockingReceiver) Respond(c *upstream.Call, m *protocols.Message, b *wi
 	r.recorder.Respond(c, m, b)
 }
 
-// TestCancelWhileDeliveringPart: a streaming call cancelled while the
-// read loop is handing it a part is not taken by the canceller (that
-// delivery owns it and releases it when it finds it no longer current),
-// and no later part reaches it.
-func TestCancelWhileDeliveringPart(t *testing.T) {
-	srv := streamServer(t)
-	pool, st := newPool(t, srv.addr(), protocols.Multiplexed, 1)
+// sendHeld sends a "hold" call on pool whose receiver blocks in its
+// first part's delivery, and returns once it is inside.
+func sendHeld(t *testing.T, pool *upstream.Pool) (*blockingReceiver, *upstream.Call) {
+	t.Helper()
 	rcv := &blockingReceiver{recorder: newRecorder(), entered: make(chan struct{}), release: make(chan struct{})}
 	s := newCall(rcv, protocols.KindRequest, 1, hold)
 	if err := sendNow(pool, s); err != nil {
@@ -143,6 +140,17 @@ func TestCancelWhileDeliveringPart(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the first part never reached the receiver")
 	}
+	return rcv, s
+}
+
+// TestCancelWhileDeliveringPart: a streaming call cancelled while the
+// read loop is handing it a part is not taken by the canceller (that
+// delivery owns it and releases it when it finds it no longer current),
+// and no later part reaches it.
+func TestCancelWhileDeliveringPart(t *testing.T) {
+	srv := streamServer(t)
+	pool, st := newPool(t, srv.addr(), protocols.Multiplexed, 1)
+	rcv, s := sendHeld(t, pool)
 	took, after := upstream.Cancel(s)
 	if took {
 		t.Fatal("Cancel took a call whose part was being delivered: both would release it")
@@ -169,16 +177,7 @@ func TestWithdrawWhileDeliveringPart(t *testing.T) {
 	m := upstream.NewManager(zap.NewNop(), st.hooks())
 	t.Cleanup(m.Drain)
 	pool := m.Pool(srv.addr(), idCodec{protocols.Multiplexed}, upstream.Options{ConnectTimeout: time.Second, MaxConnections: 1})
-	rcv := &blockingReceiver{recorder: newRecorder(), entered: make(chan struct{}), release: make(chan struct{})}
-	s := newCall(rcv, protocols.KindRequest, 1, hold)
-	if err := sendNow(pool, s); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-rcv.entered:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the first part never reached the receiver")
-	}
+	rcv, s := sendHeld(t, pool)
 	if got := m.Withdraw(func(c *upstream.Call) bool { return c == s }); len(got) != 0 {
 		t.Fatalf("Withdraw returned %d calls, one of them with a part being delivered: both would end it", len(got))
 	}
