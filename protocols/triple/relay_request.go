@@ -51,6 +51,7 @@ func (d *connDecoder) startRequestRelay(id uint32, st *stream, msg *protocols.Me
 	}
 	d.partOf(msg, id, true)
 	msg.Marks[markBlockEnd] = blockEnd
+	d.send.requestOpen(id, true)
 	return nil
 }
 
@@ -60,6 +61,7 @@ func (d *connDecoder) relayRequestData(f *http2.DataFrame, msg *protocols.Messag
 	id, end := f.StreamID, f.StreamEnded()
 	if end {
 		delete(d.streams, id)
+		d.send.requestOpen(id, false)
 	} else if pad := f.Header().Length - uint32(len(f.Data())); pad > 0 {
 		// Padding is not relayed, so the upstream never credits it: the
 		// client gets it back now.
@@ -83,6 +85,7 @@ func (d *connDecoder) relayRequestData(f *http2.DataFrame, msg *protocols.Messag
 // its last part.
 func (d *connDecoder) relayRequestTrailers(id uint32, fields []hpack.HeaderField, msg *protocols.Message) {
 	delete(d.streams, id)
+	d.send.requestOpen(id, false)
 	w := getWriter(d.out[:0])
 	w.headers(id, fields, true)
 	d.out = w.put()

@@ -40,6 +40,11 @@ type sendWindow struct {
 	// framed follows the gRPC messages of the streams sent in parts
 	// (framing.go).
 	framed map[uint32]*framing
+	// requests are a client's streams whose request is relayed and still
+	// open (relay_request.go): a response that ends one is followed by
+	// RST_STREAM NO_ERROR, which tells the client to stop sending
+	// (RFC 9113, section 8.1) and frees the stream's slot.
+	requests map[uint32]struct{}
 }
 
 // heldStream is a stream with frames held back: its window, and its frames
@@ -51,7 +56,7 @@ type heldStream struct {
 
 func newSendWindow() *sendWindow {
 	return &sendWindow{conn: initialWindow, initial: initialWindow, held: make(map[uint32]*heldStream), open: make(map[uint32]int64),
-		framed: make(map[uint32]*framing)}
+		framed: make(map[uint32]*framing), requests: make(map[uint32]struct{})}
 }
 
 // Encode is the codec's Encode for this connection
@@ -114,6 +119,7 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 	if !sent {
 		window = s.initial
 	}
+	stop := ends && len(s.requests) > 0 && s.endRequestLocked(stream)
 	if _, busy := s.held[stream]; !busy && int64(total) <= min(s.conn, window) {
 		s.conn -= int64(total)
 		switch {
@@ -121,6 +127,9 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 			s.open[stream] = window - int64(total)
 		case sent:
 			delete(s.open, stream)
+		}
+		if stop {
+			out = appendRST(out, stream, http2.ErrCodeNo)
 		}
 		return out
 	}
@@ -132,7 +141,35 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 		delete(s.open, stream)
 	}
 	h.frames = append(h.frames, frames...)
+	if stop {
+		h.frames = appendRST(h.frames, stream, http2.ErrCodeNo) // after the response's end
+	}
 	return s.releaseLocked(out[:start], stream, h)
+}
+
+// requestOpen notes that the request of a client's stream is relayed and
+// open (open), or has ended.
+func (s *sendWindow) requestOpen(stream uint32, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if open {
+		s.requests[stream] = struct{}{}
+	} else {
+		delete(s.requests, stream)
+	}
+}
+
+// endRequestLocked reports whether stream's request was still open, as
+// the response ends: the proxy then resets the stream after the
+// response, and the read loop forgets it (takeResets).
+func (s *sendWindow) endRequestLocked(stream uint32) bool {
+	if _, ok := s.requests[stream]; !ok {
+		return false
+	}
+	delete(s.requests, stream)
+	s.resets = append(s.resets, stream)
+	s.hasResets.Store(true)
+	return true
 }
 
 // releaseLocked appends to out the frames of stream the windows let go.
@@ -142,7 +179,8 @@ func (s *sendWindow) releaseLocked(out []byte, stream uint32, h *heldStream) []b
 		f := parseHeader(h.frames)
 		n := frameHeaderLen + f.length
 		if f.typ != http2.FrameContinuation {
-			ended = f.flags.Has(http2.FlagDataEndStream) // HEADERS' END_STREAM is the same bit
+			// HEADERS' END_STREAM is the same bit; an RST_STREAM ends too.
+			ended = f.flags.Has(http2.FlagDataEndStream) || f.typ == http2.FrameRSTStream
 		}
 		if f.typ != http2.FrameData || f.length == 0 {
 			out = append(out, h.frames[:n]...)
@@ -265,6 +303,7 @@ func (s *sendWindow) reset(stream uint32) {
 func (s *sendWindow) resetLocked(stream uint32) {
 	delete(s.open, stream)
 	delete(s.framed, stream)
+	delete(s.requests, stream)
 	if _, ok := s.held[stream]; ok {
 		delete(s.held, stream)
 		s.order = slices.DeleteFunc(s.order, func(id uint32) bool { return id == stream })
