@@ -2,6 +2,7 @@ package triple
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -318,5 +319,39 @@ func TestAnsweredRequestReset(t *testing.T) {
 				t.Fatalf("send state left: %d open, %d held, %d requests", len(d.send.open), len(d.send.held), len(d.send.requests))
 			}
 		})
+	}
+}
+
+// TestRequestWindowEnforced: a client's relayed request may use the
+// stream window the proxy advertised plus the credit it gave since, and
+// no more: past it the connection fails (FLOW_CONTROL_ERROR), where the
+// proxy would otherwise hold whatever the client sent.
+func TestRequestWindowEnforced(t *testing.T) {
+	c := &Codec{maxMessage: 20000, maxStreams: DefaultMaxStreams} // window: 65,535
+	d := newConnDecoder(c, true)
+	d.preface = false
+	p := newPeer()
+	p.headers(t, 1, false, requestFields("svc", "Echo")...)
+	p.data(t, 1, false, append(grpcMessage("one"), grpcMessage("two")...)) // relayed from here
+	chunk := bytes.Repeat([]byte{'x'}, 16000)
+	for range 4 {
+		p.data(t, 1, false, chunk) // 64,000 bytes, within the window
+	}
+	if got := decodeAll(t, d, p.take()); len(got) != 5 {
+		t.Fatalf("%d messages within the window, want 5", len(got))
+	}
+	_ = d.Credit(nil, 0, 16000) // the upstream took 16,000 bytes: passed on
+	p.data(t, 1, false, chunk)
+	if got := decodeAll(t, d, p.take()); len(got) != 1 {
+		t.Fatalf("%d messages within the credit, want 1", len(got))
+	}
+	p.data(t, 1, false, chunk)
+	wire := p.take()
+	var err error
+	for n := 1; n > 0 && err == nil; wire = wire[n:] {
+		n, err = d.Decode(wire, &protocols.Message{})
+	}
+	if err == nil || !strings.Contains(err.Error(), "FLOW_CONTROL_ERROR") {
+		t.Fatalf("DATA past the window: %v, want a flow-control error", err)
 	}
 }

@@ -41,10 +41,11 @@ type sendWindow struct {
 	// (framing.go).
 	framed map[uint32]*framing
 	// requests are a client's streams whose request is relayed and still
-	// open (relay_request.go): a response that ends one is followed by
-	// RST_STREAM NO_ERROR, which tells the client to stop sending
-	// (RFC 9113, section 8.1) and frees the stream's slot.
-	requests map[uint32]struct{}
+	// open (relay_request.go), each with the receive window the client
+	// has left on it: a response that ends one is followed by RST_STREAM
+	// NO_ERROR, which tells the client to stop sending (RFC 9113, section
+	// 8.1) and frees the stream's slot.
+	requests map[uint32]int64
 }
 
 // heldStream is a stream with frames held back: its window, and its frames
@@ -56,7 +57,7 @@ type heldStream struct {
 
 func newSendWindow() *sendWindow {
 	return &sendWindow{conn: initialWindow, initial: initialWindow, held: make(map[uint32]*heldStream), open: make(map[uint32]int64),
-		framed: make(map[uint32]*framing), requests: make(map[uint32]struct{})}
+		framed: make(map[uint32]*framing), requests: make(map[uint32]int64)}
 }
 
 // Encode is the codec's Encode for this connection
@@ -147,15 +148,44 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 	return s.releaseLocked(out[:start], stream, h)
 }
 
-// requestOpen notes that the request of a client's stream is relayed and
-// open (open), or has ended.
-func (s *sendWindow) requestOpen(stream uint32, open bool) {
+// requestOpen notes that the request of a client's stream is relayed,
+// with window bytes of the stream's receive window left.
+func (s *sendWindow) requestOpen(stream uint32, window int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if open {
-		s.requests[stream] = struct{}{}
-	} else {
-		delete(s.requests, stream)
+	s.requests[stream] = window
+}
+
+// requestEnded notes that the relayed request of a client's stream ended.
+func (s *sendWindow) requestEnded(stream uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.requests, stream)
+}
+
+// requestReceived takes n bytes of a relayed request's DATA off its
+// receive window, and reports whether they fit: the proxy credits a
+// relayed request only as its upstream credits the proxy, so a client
+// that sends more than its window would have the proxy hold what it
+// sent without bound.
+func (s *sendWindow) requestReceived(stream uint32, n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.requests[stream]
+	if !ok {
+		return true // ended or reset meanwhile: its data is dropped
+	}
+	s.requests[stream] = w - n
+	return w >= n
+}
+
+// requestCredited adds n bytes to the receive window of a client's
+// relayed request (the credit the proxy gives it).
+func (s *sendWindow) requestCredited(stream uint32, n uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w, ok := s.requests[stream]; ok {
+		s.requests[stream] = w + int64(n)
 	}
 }
 
