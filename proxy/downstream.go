@@ -497,11 +497,18 @@ func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, 
 // its own way (Triple: as trailers, or a reset when a message would be
 // cut short: docs/triple-streams.md).
 func (d *downstream) errorReply(dst []byte, req *protocols.Message, reason protocols.Reason, text string) []byte {
+	return d.ownReply(dst, req.ID, func(dst []byte) []byte { return d.codec.ErrorReply(dst, req, reason, text) })
+}
+
+// ownReply appends a reply the proxy makes itself (build appends it) to
+// request id, through the client's connection encoder when it has one,
+// as errorReply does.
+func (d *downstream) ownReply(dst []byte, id uint64, build func([]byte) []byte) []byte {
 	if d.sender == nil {
-		return d.codec.ErrorReply(dst, req, reason, text)
+		return build(dst)
 	}
-	reply := protocols.Message{Kind: protocols.KindError, Raw: d.codec.ErrorReply(nil, req, reason, text)}
-	out, err := d.encode(dst, &reply, req.ID, nil)
+	reply := protocols.Message{Kind: protocols.KindError, Raw: build(nil)}
+	out, err := d.encode(dst, &reply, id, nil)
 	if err != nil {
 		return append(dst, reply.Raw...)
 	}

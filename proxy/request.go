@@ -75,7 +75,9 @@ func (r *request) answer(out *local) {
 	if out.abort != 0 {
 		if sr, ok := d.codec.(protocols.StatusReplier); ok {
 			if !r.oneway() {
-				d.reply(r.seq, &d.batch, func(dst []byte) []byte { return sr.StatusReply(dst, m, out.abort, out.text) })
+				d.reply(r.seq, &d.batch, func(dst []byte) []byte {
+					return d.ownReply(dst, m.ID, func(dst []byte) []byte { return sr.StatusReply(dst, m, out.abort, out.text) })
+				})
 			}
 			d.account(m, r.ob, r.label, route, "", "", "fault_abort", 0)
 			return
@@ -85,7 +87,7 @@ func (r *request) answer(out *local) {
 	if r.oneway() {
 		d.srv.log.Debug("dropping a oneway request", zap.String("reason", out.text))
 	} else {
-		d.reply(r.seq, &d.batch, func(dst []byte) []byte { return d.codec.ErrorReply(dst, m, out.reason, out.text) })
+		d.reply(r.seq, &d.batch, func(dst []byte) []byte { return d.errorReply(dst, m, out.reason, out.text) })
 	}
 	d.account(m, r.ob, r.label, route, cluster, "", out.reason.String(), 0)
 }

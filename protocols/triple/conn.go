@@ -45,7 +45,8 @@ type connDecoder struct {
 type stream struct {
 	fields, trailers []hpack.HeaderField
 	data             []byte
-	relay            bool // an upstream's response relayed in parts (relay.go)
+	read             int  // the DATA frames' bytes read, padding included
+	relay            bool // relayed in parts (relay.go, relay_request.go)
 }
 
 // source is the Framer's reader: one whole frame (or header block) of
@@ -273,15 +274,19 @@ func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
 		return nil
 	}
 	st.data = append(st.data, f.Data()...)
+	st.read += int(f.Header().Length)
 	if f.StreamEnded() && len(st.data) <= d.c.maxMessage {
 		return d.complete(f.StreamID, st, msg)
 	}
 	if secondBegun(st.data) && !f.StreamEnded() {
-		// A stream: relayed from now on, past the limit too.
-		if d.server {
+		// A stream: relayed from now on. A client's data so far may
+		// pass the limit, as several messages in one frame can, but not
+		// its stream window: the proxy credits no stream before it is
+		// relayed.
+		if d.server && st.read <= int(d.c.window()) {
 			return d.startRequestRelay(f.StreamID, st, msg) // relay_request.go
 		}
-		if len(st.data) <= d.c.maxMessage {
+		if !d.server && len(st.data) <= d.c.maxMessage {
 			return d.startRelay(f.StreamID, st, msg)
 		}
 	}

@@ -150,8 +150,12 @@ func (d *connDecoder) Credits(dst []protocols.StreamCredit) []protocols.StreamCr
 }
 
 // Credit appends a WINDOW_UPDATE giving the peer n more bytes on the
-// stream of request id (protocols.Relayer).
+// stream of request id (protocols.Relayer), which a client's relayed
+// request may then use (relay_request.go).
 func (d *connDecoder) Credit(dst []byte, id uint64, n uint32) []byte {
+	if d.server {
+		d.send.requestCredited(streamOf(id), n)
+	}
 	var b [frameHeaderLen + 4]byte
 	b[2], b[3] = 4, byte(http2.FrameWindowUpdate)
 	binary.BigEndian.PutUint32(b[5:], streamOf(id))

@@ -1,6 +1,8 @@
 package triple
 
 import (
+	"fmt"
+
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
@@ -51,6 +53,7 @@ func (d *connDecoder) startRequestRelay(id uint32, st *stream, msg *protocols.Me
 	}
 	d.partOf(msg, id, true)
 	msg.Marks[markBlockEnd] = blockEnd
+	d.send.requestOpen(id, int64(d.c.window())-int64(st.read))
 	return nil
 }
 
@@ -58,14 +61,19 @@ func (d *connDecoder) startRequestRelay(id uint32, st *stream, msg *protocols.Me
 // (the last one if it ends the stream).
 func (d *connDecoder) relayRequestData(f *http2.DataFrame, msg *protocols.Message) error {
 	id, end := f.StreamID, f.StreamEnded()
+	if !d.send.requestReceived(id, int64(f.Header().Length)) {
+		return fmt.Errorf("triple: stream %d's DATA exceeds its flow-control window (FLOW_CONTROL_ERROR)", id)
+	}
 	if end {
 		delete(d.streams, id)
+		d.send.requestEnded(id)
 	} else if pad := f.Header().Length - uint32(len(f.Data())); pad > 0 {
 		// Padding is not relayed, so the upstream never credits it: the
 		// client gets it back now.
 		if err := d.fr.WriteWindowUpdate(id, pad); err != nil {
 			return err
 		}
+		d.send.requestCredited(id, pad)
 	}
 	if len(f.Data()) == 0 && !end {
 		return nil
@@ -83,6 +91,7 @@ func (d *connDecoder) relayRequestData(f *http2.DataFrame, msg *protocols.Messag
 // its last part.
 func (d *connDecoder) relayRequestTrailers(id uint32, fields []hpack.HeaderField, msg *protocols.Message) {
 	delete(d.streams, id)
+	d.send.requestEnded(id)
 	w := getWriter(d.out[:0])
 	w.headers(id, fields, true)
 	d.out = w.put()

@@ -2,6 +2,7 @@ package triple
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -243,5 +244,114 @@ func TestPaddingCredited(t *testing.T) {
 		if stream != 1 {
 			t.Fatalf("server %v: the 41 bytes of padding were not credited on the stream", server)
 		}
+	}
+}
+
+// TestAnsweredRequestReset: a response that ends a client's stream whose
+// relayed request is still open is followed by RST_STREAM NO_ERROR, after
+// the response's frames even when the client's window holds them back,
+// and the read loop forgets the stream; a request that ended first gets
+// none.
+func TestAnsweredRequestReset(t *testing.T) {
+	c := newCodec().(*Codec)
+	response := func(stream uint32, data int) []protocols.Message {
+		w := getWriter(nil)
+		w.headers(stream, fieldsOf(":status", "200", "content-type", "application/grpc"), false)
+		w.data(stream, grpcMessage(string(make([]byte, data))), false)
+		first := protocols.Message{Kind: protocols.KindResponse, Raw: w.put(), More: true}
+		w = getWriter(nil)
+		w.headers(stream, fieldsOf("grpc-status", "0"), true)
+		last := protocols.Message{Kind: protocols.KindResponse, Raw: w.put()}
+		last.Marks[markPart] = 1
+		return []protocols.Message{first, last}
+	}
+	open := func(d *connDecoder, p *peer, stream uint32, end bool) {
+		p.headers(t, stream, false, requestFields("svc", "Echo")...)
+		p.data(t, stream, false, grpcMessage("one"))
+		decodeAll(t, d, p.take())
+		var m protocols.Message
+		if !d.Promote(&m) {
+			t.Fatal("no stream promoted")
+		}
+		if end {
+			p.data(t, stream, true, nil)
+			decodeAll(t, d, p.take())
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		ended     bool // the client ended its request first
+		window    uint32
+		wantReset bool
+	}{
+		{"open", false, 1 << 16, true},
+		{"open, response held", false, 10, true},
+		{"ended", true, 1 << 16, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newConnDecoder(c, true)
+			d.preface = false
+			p := newPeer()
+			_ = p.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: tc.window})
+			open(d, p, 1, tc.ended)
+			var out []byte
+			for _, m := range response(1, 100) {
+				out, _ = d.Encode(out, &m, 0, nil)
+			}
+			d.send.windowUpdate(1, 1<<16)
+			out = d.Released(out)
+			fs := frames(t, out)
+			rst, isReset := fs[len(fs)-1].(*http2.RSTStreamFrame)
+			if isReset != tc.wantReset || (isReset && rst.ErrCode != http2.ErrCodeNo) {
+				t.Fatalf("frames %v; want a reset last: %v", fs, tc.wantReset)
+			}
+			if tc.wantReset {
+				if hf, ok := fs[len(fs)-2].(*http2.HeadersFrame); !ok || !hf.StreamEnded() {
+					t.Fatalf("frames %v; want the trailers before the reset", fs)
+				}
+			}
+			p.data(t, 1, false, grpcMessage("late"))
+			got := decodeAll(t, d, p.take())
+			if tc.wantReset && (len(got) != 0 || len(d.streams) != 0) {
+				t.Fatalf("after the reset: %d messages, %d streams; want the stream forgotten", len(got), len(d.streams))
+			}
+			if len(d.send.open) != 0 || len(d.send.held) != 0 || len(d.send.requests) != 0 {
+				t.Fatalf("send state left: %d open, %d held, %d requests", len(d.send.open), len(d.send.held), len(d.send.requests))
+			}
+		})
+	}
+}
+
+// TestRequestWindowEnforced: a client's relayed request may use the
+// stream window the proxy advertised plus the credit it gave since, and
+// no more: past it the connection fails (FLOW_CONTROL_ERROR), where the
+// proxy would otherwise hold whatever the client sent.
+func TestRequestWindowEnforced(t *testing.T) {
+	c := &Codec{maxMessage: 20000, maxStreams: DefaultMaxStreams} // window: 65,535
+	d := newConnDecoder(c, true)
+	d.preface = false
+	p := newPeer()
+	p.headers(t, 1, false, requestFields("svc", "Echo")...)
+	p.data(t, 1, false, append(grpcMessage("one"), grpcMessage("two")...)) // relayed from here
+	chunk := bytes.Repeat([]byte{'x'}, 16000)
+	for range 4 {
+		p.data(t, 1, false, chunk) // 64,000 bytes, within the window
+	}
+	if got := decodeAll(t, d, p.take()); len(got) != 5 {
+		t.Fatalf("%d messages within the window, want 5", len(got))
+	}
+	_ = d.Credit(nil, 0, 16000) // the upstream took 16,000 bytes: passed on
+	p.data(t, 1, false, chunk)
+	if got := decodeAll(t, d, p.take()); len(got) != 1 {
+		t.Fatalf("%d messages within the credit, want 1", len(got))
+	}
+	p.data(t, 1, false, chunk)
+	wire := p.take()
+	var err error
+	for n := 1; n > 0 && err == nil; wire = wire[n:] {
+		n, err = d.Decode(wire, &protocols.Message{})
+	}
+	if err == nil || !strings.Contains(err.Error(), "FLOW_CONTROL_ERROR") {
+		t.Fatalf("DATA past the window: %v, want a flow-control error", err)
 	}
 }

@@ -40,6 +40,12 @@ type sendWindow struct {
 	// framed follows the gRPC messages of the streams sent in parts
 	// (framing.go).
 	framed map[uint32]*framing
+	// requests are a client's streams whose request is relayed and still
+	// open (relay_request.go), each with the receive window the client
+	// has left on it: a response that ends one is followed by RST_STREAM
+	// NO_ERROR, which tells the client to stop sending (RFC 9113, section
+	// 8.1) and frees the stream's slot.
+	requests map[uint32]int64
 }
 
 // heldStream is a stream with frames held back: its window, and its frames
@@ -51,7 +57,7 @@ type heldStream struct {
 
 func newSendWindow() *sendWindow {
 	return &sendWindow{conn: initialWindow, initial: initialWindow, held: make(map[uint32]*heldStream), open: make(map[uint32]int64),
-		framed: make(map[uint32]*framing)}
+		framed: make(map[uint32]*framing), requests: make(map[uint32]int64)}
 }
 
 // Encode is the codec's Encode for this connection
@@ -114,6 +120,7 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 	if !sent {
 		window = s.initial
 	}
+	stop := ends && len(s.requests) > 0 && s.endRequestLocked(stream)
 	if _, busy := s.held[stream]; !busy && int64(total) <= min(s.conn, window) {
 		s.conn -= int64(total)
 		switch {
@@ -121,6 +128,9 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 			s.open[stream] = window - int64(total)
 		case sent:
 			delete(s.open, stream)
+		}
+		if stop {
+			out = appendRST(out, stream, http2.ErrCodeNo)
 		}
 		return out
 	}
@@ -132,7 +142,64 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 		delete(s.open, stream)
 	}
 	h.frames = append(h.frames, frames...)
+	if stop {
+		h.frames = appendRST(h.frames, stream, http2.ErrCodeNo) // after the response's end
+	}
 	return s.releaseLocked(out[:start], stream, h)
+}
+
+// requestOpen notes that the request of a client's stream is relayed,
+// with window bytes of the stream's receive window left.
+func (s *sendWindow) requestOpen(stream uint32, window int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests[stream] = window
+}
+
+// requestEnded notes that the relayed request of a client's stream ended.
+func (s *sendWindow) requestEnded(stream uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.requests, stream)
+}
+
+// requestReceived takes n bytes of a relayed request's DATA off its
+// receive window, and reports whether they fit: the proxy credits a
+// relayed request only as its upstream credits the proxy, so a client
+// that sends more than its window would have the proxy hold what it
+// sent without bound.
+func (s *sendWindow) requestReceived(stream uint32, n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.requests[stream]
+	if !ok {
+		return true // ended or reset meanwhile: its data is dropped
+	}
+	s.requests[stream] = w - n
+	return w >= n
+}
+
+// requestCredited adds n bytes to the receive window of a client's
+// relayed request (the credit the proxy gives it).
+func (s *sendWindow) requestCredited(stream uint32, n uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w, ok := s.requests[stream]; ok {
+		s.requests[stream] = w + int64(n)
+	}
+}
+
+// endRequestLocked reports whether stream's request was still open, as
+// the response ends: the proxy then resets the stream after the
+// response, and the read loop forgets it (takeResets).
+func (s *sendWindow) endRequestLocked(stream uint32) bool {
+	if _, ok := s.requests[stream]; !ok {
+		return false
+	}
+	delete(s.requests, stream)
+	s.resets = append(s.resets, stream)
+	s.hasResets.Store(true)
+	return true
 }
 
 // releaseLocked appends to out the frames of stream the windows let go.
@@ -142,7 +209,8 @@ func (s *sendWindow) releaseLocked(out []byte, stream uint32, h *heldStream) []b
 		f := parseHeader(h.frames)
 		n := frameHeaderLen + f.length
 		if f.typ != http2.FrameContinuation {
-			ended = f.flags.Has(http2.FlagDataEndStream) // HEADERS' END_STREAM is the same bit
+			// HEADERS' END_STREAM is the same bit; an RST_STREAM ends too.
+			ended = f.flags.Has(http2.FlagDataEndStream) || f.typ == http2.FrameRSTStream
 		}
 		if f.typ != http2.FrameData || f.length == 0 {
 			out = append(out, h.frames[:n]...)
@@ -265,6 +333,7 @@ func (s *sendWindow) reset(stream uint32) {
 func (s *sendWindow) resetLocked(stream uint32) {
 	delete(s.open, stream)
 	delete(s.framed, stream)
+	delete(s.requests, stream)
 	if _, ok := s.held[stream]; ok {
 		delete(s.held, stream)
 		s.order = slices.DeleteFunc(s.order, func(id uint32) bool { return id == stream })

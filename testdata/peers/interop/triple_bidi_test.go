@@ -381,3 +381,43 @@ func TestTripleDubboBidiStream(t *testing.T) {
 	}
 	t.Logf("%v, sample %q", res.Replies, res.Sample)
 }
+
+// A client that cancels a bidirectional stream (RST_STREAM) has the
+// server's stream cancelled too, while the request is still open (the
+// server waits for its next message).
+func TestTripleBidiStreamCancelled(t *testing.T) {
+	ended := make(chan error, 1)
+	r := tripleRoutes{Listen: harness.FreeAddr(t), V1: "127.0.0.1:1", V2: "127.0.0.1:1", GRPC: startStreamer(t, ended)}
+	srv := startProxyWith(t, r.resources(t))
+	cc := dialSlow(t, r.Listen)
+	ctx, cancel := context.WithCancel(watchdog(t, time.Minute))
+	cs, err := cc.NewStream(ctx, echoStream, "/"+grpcService+"/Echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := new(wrapperspb.StringValue)
+	for i := range 10 {
+		if err := cs.SendMsg(wrapperspb.String(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := cs.RecvMsg(out); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+	}
+	cancel()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the server's stream ended without error: it was not cancelled")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server's stream still runs 30 s after its client cancelled it")
+	}
+	var counted map[string]float64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && counted["cancelled"] == 0; time.Sleep(10 * time.Millisecond) {
+		counted, _, _ = requestsOf(t, srv.Metrics(), grpcService)
+	}
+	if len(counted) != 1 || counted["cancelled"] != 1 {
+		t.Fatalf("counted %v; want one request, cancelled", counted)
+	}
+}
