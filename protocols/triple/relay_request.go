@@ -26,7 +26,8 @@ import (
 // upstream gives the proxy credit for it (Credits on the upstream's
 // connection, Credit on the client's), so an upstream that reads slowly
 // slows the client, and the proxy holds at most one stream window of the
-// request (the window it advertises to clients, maxMessageBytes).
+// request (the window it advertises to clients, maxMessageBytes); a
+// client that sends past its window is disconnected (send.go, requests).
 
 // startRequestRelay makes stream id, a client's request, a relayed one:
 // its headers and the data so far go to the proxy as the first part. A
