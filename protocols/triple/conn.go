@@ -209,7 +209,9 @@ func (d *connDecoder) frameEnd(buf []byte) (int, error) {
 		switch {
 		case h.length > maxFrameSize:
 			return 0, fmt.Errorf("triple: frame of %d bytes exceeds %d", h.length, maxFrameSize)
-		case end > d.c.maxMessage:
+		case end > d.c.maxMessage && (off > 0 || h.typ == http2.FrameHeaders):
+			// A DATA frame is held to the limit by data(), or, relayed,
+			// by its stream's window.
 			return 0, fmt.Errorf("triple: header block of more than %d bytes exceeds the limit %d", end, d.c.maxMessage)
 		case off > 0 && h.typ != http2.FrameContinuation:
 			return 0, fmt.Errorf("triple: %v frame inside a header block", h.typ)

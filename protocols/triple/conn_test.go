@@ -337,6 +337,23 @@ func TestConnDecoderRefuses(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	t.Run("one DATA frame over the limit", func(t *testing.T) {
+		p := newPeer()
+		p.out.WriteString(http2.ClientPreface)
+		p.headers(t, 1, false, requestFields("svc", "M")...)
+		msg := make([]byte, 3005) // one gRPC message of 3000 bytes, in one frame
+		binary.BigEndian.PutUint32(msg[1:5], 3000)
+		p.data(t, 1, true, msg)
+		wire := p.take()
+		d := newConnDecoder(c, true)
+		var err error
+		for n := 1; n > 0 && err == nil; wire = wire[n:] {
+			n, err = d.Decode(wire, &protocols.Message{})
+		}
+		if err == nil || !strings.Contains(err.Error(), "exceeds the limit 2048") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 	t.Run("bad path resets the stream only", func(t *testing.T) {
 		p := newPeer()
 		p.out.WriteString(http2.ClientPreface)

@@ -327,7 +327,7 @@ func TestAnsweredRequestReset(t *testing.T) {
 // no more: past it the connection fails (FLOW_CONTROL_ERROR), where the
 // proxy would otherwise hold whatever the client sent.
 func TestRequestWindowEnforced(t *testing.T) {
-	c := &Codec{maxMessage: 20000, maxStreams: DefaultMaxStreams} // window: 65,535
+	c := &Codec{maxMessage: 1024, maxStreams: DefaultMaxStreams} // window: 65,535; frames of 16,000 bytes pass
 	d := newConnDecoder(c, true)
 	d.preface = false
 	p := newPeer()
