@@ -41,6 +41,16 @@ func decodeAll(t *testing.T, d *connDecoder, wire []byte) []protocols.Message {
 	return out
 }
 
+// decodeUntilError feeds wire to d until Decode fails or wants more, and
+// returns the error.
+func decodeUntilError(d *connDecoder, wire []byte) error {
+	var err error
+	for n := 1; n > 0 && err == nil; wire = wire[n:] {
+		n, err = d.Decode(wire, &protocols.Message{})
+	}
+	return err
+}
+
 // sameAsDecoded checks that a whole message the connection decoder set
 // from the fields it read (conn.go, emitFields) is what Decode finds in
 // its bytes.
@@ -309,12 +319,7 @@ func TestConnDecoderRefuses(t *testing.T) {
 		p.out.WriteString(http2.ClientPreface)
 		p.headers(t, 1, false, requestFields("svc", "M")...)
 		p.headers(t, 3, false, requestFields("svc", "M")...)
-		wire := p.take()
-		d := newConnDecoder(c, true)
-		var err error
-		for n := 1; n > 0 && err == nil; wire = wire[n:] {
-			n, err = d.Decode(wire, &protocols.Message{})
-		}
+		err := decodeUntilError(newConnDecoder(c, true), p.take())
 		if err == nil || !strings.Contains(err.Error(), "more than 1 concurrent streams") {
 			t.Fatalf("err = %v", err)
 		}
@@ -327,12 +332,7 @@ func TestConnDecoderRefuses(t *testing.T) {
 		binary.BigEndian.PutUint32(msg[1:5], 2095)
 		p.data(t, 1, false, msg[:2000])
 		p.data(t, 1, true, msg[2000:])
-		wire := p.take()
-		d := newConnDecoder(c, true)
-		var err error
-		for n := 1; n > 0 && err == nil; wire = wire[n:] {
-			n, err = d.Decode(wire, &protocols.Message{})
-		}
+		err := decodeUntilError(newConnDecoder(c, true), p.take())
 		if err == nil || !strings.Contains(err.Error(), "exceeds the limit 2048") {
 			t.Fatalf("err = %v", err)
 		}
@@ -344,12 +344,7 @@ func TestConnDecoderRefuses(t *testing.T) {
 		msg := make([]byte, 3005) // one gRPC message of 3000 bytes, in one frame
 		binary.BigEndian.PutUint32(msg[1:5], 3000)
 		p.data(t, 1, true, msg)
-		wire := p.take()
-		d := newConnDecoder(c, true)
-		var err error
-		for n := 1; n > 0 && err == nil; wire = wire[n:] {
-			n, err = d.Decode(wire, &protocols.Message{})
-		}
+		err := decodeUntilError(newConnDecoder(c, true), p.take())
 		if err == nil || !strings.Contains(err.Error(), "exceeds the limit 2048") {
 			t.Fatalf("err = %v", err)
 		}

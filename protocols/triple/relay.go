@@ -78,16 +78,23 @@ func (d *connDecoder) Promote(msg *protocols.Message) bool {
 	return false
 }
 
-// startRelay makes stream id, an upstream's response, a relayed one: its
-// headers and the data so far go out as the first part.
-func (d *connDecoder) startRelay(id uint32, st *stream, msg *protocols.Message) error {
+// firstPart marks stream id relayed and writes its first part to d.out:
+// its headers and the data so far. It returns the end of the header block.
+func (d *connDecoder) firstPart(id uint32, st *stream) (blockEnd int) {
 	st.relay = true
 	w := getWriter(d.out[:0])
 	w.headers(id, st.fields, false)
-	blockEnd := len(w.out.b)
+	blockEnd = len(w.out.b)
 	w.data(id, st.data, false)
 	d.out = w.put()
 	st.data = nil
+	return blockEnd
+}
+
+// startRelay makes stream id, an upstream's response, a relayed one: its
+// headers and the data so far go out as the first part.
+func (d *connDecoder) startRelay(id uint32, st *stream, msg *protocols.Message) error {
+	blockEnd := d.firstPart(id, st)
 	if err := responseAttributes(msg, "200", st.fields); err != nil {
 		return err
 	}

@@ -34,13 +34,7 @@ import (
 // request whose headers are not a call's is refused with RST_STREAM
 // PROTOCOL_ERROR, as a whole one is (complete); msg is then KindControl.
 func (d *connDecoder) startRequestRelay(id uint32, st *stream, msg *protocols.Message) error {
-	st.relay = true
-	w := getWriter(d.out[:0])
-	w.headers(id, st.fields, false)
-	blockEnd := len(w.out.b)
-	w.data(id, st.data, false)
-	d.out = w.put()
-	st.data = nil
+	blockEnd := d.firstPart(id, st)
 	raw := msg.Raw
 	err := validFields(st.fields)
 	if err == nil {

@@ -78,17 +78,28 @@ func TestTripleServerStream(t *testing.T) {
 	if err := cs.CloseSend(); err != nil {
 		t.Fatal(err)
 	}
+	readSlowly(t, cs, messages, size, "message", "the server")
+}
+
+// readSlowly reads a stream of n messages of size bytes from cs, each
+// beginning with its index (in order), sleeping 1 ms every 5 messages,
+// then its end (OK), and checks that the test process's live heap grew by
+// less than 2 MiB during it: the proxy slows writer (what wrote the
+// stream) down to the reader rather than buffering the stream. what
+// names a message in errors.
+func readSlowly(t *testing.T, cs grpc.ClientStream, n, size int, what, writer string) {
+	t.Helper()
 	var base, peak uint64
 	out := new(wrapperspb.StringValue)
-	for i := range messages {
+	for i := range n {
 		if err := cs.RecvMsg(out); err != nil {
-			t.Fatalf("message %d: %v", i, err)
+			t.Fatalf("%s %d: %v", what, i, err)
 		}
 		if got := out.GetValue(); len(got) != size || got[:8] != fmt.Sprintf("%08d", i) {
-			t.Fatalf("message %d: %d bytes beginning %q, want %d bytes beginning %08d (in order)", i, len(got), got[:min(len(got), 8)], size, i)
+			t.Fatalf("%s %d: %d bytes beginning %q, want %d bytes beginning %08d (in order)", what, i, len(got), got[:min(len(got), 8)], size, i)
 		}
 		if i%5 == 0 {
-			time.Sleep(time.Millisecond) // a slow reader: the server must wait for it
+			time.Sleep(time.Millisecond) // a slow reader: its writer must wait for it
 		}
 		if i%500 == 0 {
 			heap := liveHeap()
@@ -99,13 +110,13 @@ func TestTripleServerStream(t *testing.T) {
 		}
 	}
 	if err := cs.RecvMsg(out); err != io.EOF {
-		t.Fatalf("after %d messages: %v, want the end of the stream (OK)", messages, err)
+		t.Fatalf("after %d messages: %v, want the end of the stream (OK)", n, err)
 	}
 	grown := int64(peak) - int64(base)
-	t.Logf("live heap: %d KiB after the first message, at most %d KiB during the %d MiB stream (grew %d KiB)",
-		base>>10, peak>>10, messages*size>>20, grown>>10)
+	t.Logf("live heap: %d KiB after the first %s, at most %d KiB during the %d MiB stream (grew %d KiB)",
+		base>>10, what, peak>>10, n*size>>20, grown>>10)
 	if limit := int64(2 << 20); grown > limit {
-		t.Fatalf("the live heap grew by %d KiB during the stream, more than %d KiB: the proxy buffers the stream rather than slowing the server", grown>>10, limit>>10)
+		t.Fatalf("the live heap grew by %d KiB during the stream, more than %d KiB: the proxy buffers the stream rather than slowing %s", grown>>10, limit>>10, writer)
 	}
 }
 
@@ -127,6 +138,20 @@ func startCounter(t *testing.T, ended chan<- error) string {
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(s.Stop)
 	return ln.Addr().String()
+}
+
+// awaitCancelled waits for the server's stream to end in error (it was
+// cancelled) at most 30 s after what ended it.
+func awaitCancelled(t *testing.T, ended <-chan error, after string) {
+	t.Helper()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the server's stream ended without error: it was not cancelled")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the server's stream still runs 30 s after %s: the proxy did not cancel it", after)
+	}
 }
 
 // A client that stops reading a relayed server stream, by cancelling it
@@ -159,14 +184,7 @@ func TestTripleServerStreamCancelled(t *testing.T) {
 			} else {
 				_ = cc.Close()
 			}
-			select {
-			case err := <-ended:
-				if err == nil {
-					t.Fatal("the server's stream ended without error: it was not cancelled")
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("the server's stream still runs 30 s after its client's %s: the proxy did not cancel it", how)
-			}
+			awaitCancelled(t, ended, "its client's "+how)
 		})
 	}
 }
@@ -214,14 +232,7 @@ func TestTripleServerStreamTimeout(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no message before the timeout: the stream was not relayed")
 	}
-	select {
-	case err := <-ended:
-		if err == nil {
-			t.Fatal("the server's stream ended without error: it was not cancelled")
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the server's stream still runs 30 s after the proxy's timeout")
-	}
+	awaitCancelled(t, ended, "the proxy's timeout")
 }
 
 // A server stream whose server sends one message and then waits: the

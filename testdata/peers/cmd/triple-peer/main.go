@@ -249,13 +249,7 @@ func call(args []string) error {
 	_ = fs.Parse(args)
 	gostlog.SetLoggerLevel("warn")
 
-	ins, err := dubbo.NewInstance(dubbo.WithName("metamesh-triple-consumer"), dubbo.WithLogger(dubbolog.WithLevel("warn")),
-		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()))
-	if err != nil {
-		return err
-	}
-	gostlog.SetLoggerLevel("warn")
-	cli, err := ins.NewClient(client.WithClientProtocolTriple())
+	cli, err := newConsumer()
 	if err != nil {
 		return err
 	}
@@ -328,13 +322,7 @@ func echo(args []string) error {
 	size := fs.Int("size", 64, "bytes of each message (at least 8)")
 	_ = fs.Parse(args)
 	gostlog.SetLoggerLevel("warn")
-	ins, err := dubbo.NewInstance(dubbo.WithName("metamesh-triple-consumer"), dubbo.WithLogger(dubbolog.WithLevel("warn")),
-		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()))
-	if err != nil {
-		return err
-	}
-	gostlog.SetLoggerLevel("warn")
-	cli, err := ins.NewClient(client.WithClientProtocolTriple())
+	cli, err := newConsumer()
 	if err != nil {
 		return err
 	}
@@ -395,4 +383,15 @@ func echo(args []string) error {
 	}
 	_ = stream.CloseResponse()
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// newConsumer returns a dubbo-go Triple client of its own instance.
+func newConsumer() (*client.Client, error) {
+	ins, err := dubbo.NewInstance(dubbo.WithName("metamesh-triple-consumer"), dubbo.WithLogger(dubbolog.WithLevel("warn")),
+		dubbo.WithShutdown(graceful_shutdown.WithoutInternalSignal()))
+	if err != nil {
+		return nil, err
+	}
+	gostlog.SetLoggerLevel("warn")
+	return ins.NewClient(client.WithClientProtocolTriple())
 }
