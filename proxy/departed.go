@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"time"
 
 	"github.com/metamesh/metamesh/proxy/upstream"
@@ -28,20 +29,33 @@ func (d *downstream) releaseDeparted() {
 		return
 	}
 	for _, c := range d.srv.pools.Withdraw(d.owns) {
-		d.clientLeft(c)
+		d.clientLeft(c, statusClientGone)
 	}
 }
 
 // clientLeft ends c, a call of this client taken back because the client
-// went away (Withdraw returned it, or a delivery withdrew it after:
-// upstream.ErrClientGone).
-func (d *downstream) clientLeft(c *upstream.Call) {
+// went away or reset the call's stream (status): Withdraw returned it, or
+// it left during a delivery (Fail with upstream.ErrClientGone or
+// ErrStreamCancelled).
+func (d *downstream) clientLeft(c *upstream.Call, status string) {
 	if ex, ok := c.Receiver.(*exchange); ok {
-		ex.clientGone(c)
+		ex.clientLeft(c, status)
 		return
 	}
-	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.ClusterName, c.Host.Addr, statusClientGone, 0)
+	d.account(&c.Req, callObservers(c), c.Service, c.Route, c.ClusterName, c.Host.Addr, status, 0)
 	d.settle(c)
+}
+
+// departure is the status of a call that left during a delivery because
+// of err (upstream.Receiver's Fail), or "" for any other failure.
+func departure(err error) string {
+	switch {
+	case errors.Is(err, upstream.ErrClientGone):
+		return statusClientGone
+	case errors.Is(err, upstream.ErrStreamCancelled):
+		return statusCancelled
+	}
+	return ""
 }
 
 // owns reports whether c is a request of this client.
@@ -55,19 +69,20 @@ func (d *downstream) owns(c *upstream.Call) bool {
 	return false
 }
 
-// clientGone ends the exchange whose try c was withdrawn because its
-// client went away.
-func (ex *exchange) clientGone(c *upstream.Call) {
+// clientLeft ends the exchange whose try c was taken back because its
+// client went away or reset the stream (status).
+func (ex *exchange) clientLeft(c *upstream.Call, status string) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
 	current := !ex.done && c == ex.try
 	if current {
+		ex.unrelayLocked(c) // a delivery may have relayed it again
 		ex.endTryLocked()
 	}
 	c.Host.End()
 	c.Release()
 	if current {
-		ex.finishLocked(statusClientGone, 0)
+		ex.finishLocked(status, 0)
 	}
 }
 

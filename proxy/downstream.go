@@ -472,8 +472,8 @@ func (d *downstream) respond(c *upstream.Call, resp *protocols.Message, b *wire.
 
 // Fail answers a request whose upstream will never respond.
 func (d *downstream) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
-	if errors.Is(err, upstream.ErrClientGone) {
-		d.clientLeft(c)
+	if status := departure(err); status != "" {
+		d.clientLeft(c, status)
 		return
 	}
 	if upstream.Resend(c, err, b) {

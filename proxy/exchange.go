@@ -226,8 +226,8 @@ func (ex *exchange) Respond(c *upstream.Call, resp *protocols.Message, b *wire.B
 
 // Fail takes a try's failure (upstream.Receiver): its connection closed.
 func (ex *exchange) Fail(c *upstream.Call, reason protocols.Reason, err error, b *wire.Batch) {
-	if errors.Is(err, upstream.ErrClientGone) {
-		ex.clientGone(c)
+	if status := departure(err); status != "" {
+		ex.clientLeft(c, status)
 		return
 	}
 	ex.mu.Lock()

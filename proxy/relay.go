@@ -81,10 +81,10 @@ func (d *downstream) resetRelay(id uint64, b *wire.Batch) {
 	}
 	// Under mu, c can't be answered and released meanwhile (settle drops
 	// it from r first).
-	took, after := upstream.CancelStream(e.c, b)
+	took, after := upstream.DepartStream(e.c, b)
 	r.mu.Unlock()
 	if !took {
-		return // its last part is being delivered
+		return // a part is being delivered: that delivery ends it (upstream.DepartStream)
 	}
 	if after != nil {
 		after()
@@ -131,12 +131,11 @@ func (ex *exchange) clientReset(c *upstream.Call, b *wire.Batch) {
 		return
 	}
 	took, after := upstream.CancelStream(c, b)
-	if !took {
-		return // its last part is being delivered, and waits for ex.mu
-	}
 	ex.endTryLocked()
-	c.Host.End()
-	c.Release()
+	if took {
+		c.Host.End()
+		c.Release()
+	} // else a part is being delivered, waiting for ex.mu: it finds c no longer current and releases it
 	ex.finishLocked(statusCancelled, 0)
 	if after != nil {
 		ex.mu.Unlock()

@@ -26,16 +26,20 @@ type Receiver interface {
 	// and must not be released.
 	Respond(c *Call, resp *protocols.Message, b *wire.Batch)
 	// Fail reports that no response will come; b as for Respond. err is
-	// ErrClientGone for a call Withdraw could not take back while a part
-	// of its streamed answer was being delivered: it is withdrawn once
-	// that delivery is done, and its receiver ends it as it ends the
-	// calls Withdraw returns.
+	// ErrClientGone or ErrStreamCancelled for a call that Withdraw or
+	// DepartStream could not hand back while a part of its streamed answer
+	// was being delivered: once that delivery is done, its receiver ends
+	// it as it ends the calls Withdraw returns, or those DepartStream
+	// took.
 	Fail(c *Call, reason protocols.Reason, err error, b *wire.Batch)
 }
 
-// ErrClientGone is the error of a call withdrawn after a delivery
-// (Receiver.Fail): its client went away.
-var ErrClientGone = errors.New("upstream: the client went away")
+// The errors of a streaming call that left its connection during a
+// delivery (Receiver.Fail): its client went away, or reset its stream.
+var (
+	ErrClientGone      = errors.New("upstream: the client went away")
+	ErrStreamCancelled = errors.New("upstream: the client cancelled the stream")
+)
 
 // Call is one request in flight to an upstream host. The proxy keeps its
 // own copy of the request frame, so a late failure can still be answered

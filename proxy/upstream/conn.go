@@ -81,11 +81,14 @@ type conn struct {
 	// that cancels it meanwhile must not release it, since that delivery
 	// will (it finds the call no longer current). Under mu.
 	delivering *Call
-	// departed is the delivering call, when Withdraw found it so: its
-	// client went away. The delivery withdraws it once the part is handed
-	// over (deliver). Under mu.
-	departed *Call
-	peer     // the server's limits, when dec has them (limits.go)
+	// departed is the delivering call when its client went away
+	// (Withdraw) or reset its stream (DepartStream) meanwhile; departErr
+	// says which. It stays registered, and the delivery ends it once the
+	// part is handed over, unless a cancel took it out first (deliver).
+	// Under mu.
+	departed  *Call
+	departErr error
+	peer      // the server's limits, when dec has them (limits.go)
 }
 
 func newConn(p *Pool, home holder, nc net.Conn) *conn {
@@ -141,7 +144,8 @@ func Cancel(c *Call) (took bool, after func()) {
 
 // cancel is Cancel, also reporting whether c left cn while the read loop
 // was handing it a part of its answer: then c is not taken (that
-// delivery releases it) but no further part reaches it.
+// delivery's receiver releases it, finding it no longer current) but no
+// further part reaches it.
 func (cn *conn) cancel(c *Call) (took, left bool, after func()) {
 	cn.mu.Lock()
 	took, broken := cn.calls.cancel(c)
@@ -201,6 +205,9 @@ func (cn *conn) send(c *Call, b *wire.Batch) error {
 			// c was released by the delivery the read loop is finishing
 			// and is used again: that delivery is not this call's.
 			cn.delivering = nil
+			if cn.departed == c {
+				cn.departed, cn.departErr = nil, nil
+			}
 		}
 		c.cn, c.id = cn, id
 		c.streaming = c.RequestStream
@@ -338,16 +345,19 @@ func (cn *conn) deliver(m *protocols.Message, batch *wire.Batch) error {
 	if more {
 		cn.mu.Lock()
 		cn.delivering = nil
-		gone := cn.departed == c
-		if gone {
-			cn.departed = nil
-			gone, _ = cn.calls.cancel(c) // false: a cancel took it meanwhile
+		var departed error
+		if cn.departed == c {
+			departed = cn.departErr
+			cn.departed, cn.departErr = nil, nil
+			if took, _ := cn.calls.cancel(c); !took {
+				departed = nil // a cancel took it out meanwhile: not this delivery's
+			}
 		}
 		cn.mu.Unlock()
-		if gone {
-			cn.cancelStreams([]*Call{c}, batch)
+		if departed != nil {
+			// Its client left during the delivery: its receiver ends it.
 			cn.settle()
-			c.Receiver.Fail(c, protocols.ReasonNoHealthyUpstream, ErrClientGone, batch)
+			c.Receiver.Fail(c, protocols.ReasonNoHealthyUpstream, departed, batch)
 		}
 	}
 	return nil

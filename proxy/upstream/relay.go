@@ -18,8 +18,8 @@ func Credit(c *Call, n uint32, b *wire.Batch) {
 	if cn == nil {
 		return
 	}
-	r, ok := cn.dec.(protocols.Relayer)
-	if !ok {
+	r := cn.relayer
+	if r == nil {
 		return
 	}
 	id := c.id
@@ -30,8 +30,8 @@ func Credit(c *Call, n uint32, b *wire.Batch) {
 
 // CancelStream withdraws c as Cancel does and, when it was taken back,
 // tells its upstream to stop the stream (protocols.Relayer), adding the
-// writer to b: a relayed stream whose client reset it. The caller must
-// hold c as for Cancel.
+// writer to b: a relayed stream whose client reset it, or whose time ran
+// out. The caller must hold c as for Cancel.
 func CancelStream(c *Call, b *wire.Batch) (took bool, after func()) {
 	cn := c.cn
 	if cn == nil {
@@ -44,11 +44,32 @@ func CancelStream(c *Call, b *wire.Batch) (took bool, after func()) {
 	return took, after
 }
 
+// DepartStream is CancelStream for a receiver that does not look whether
+// a call is still current (the client's own, without an exchange): when a
+// part of c's answer is being delivered, c stays until that delivery is
+// done, which then fails it with ErrStreamCancelled (its upstream stream
+// is stopped at once).
+func DepartStream(c *Call, b *wire.Batch) (took bool, after func()) {
+	cn := c.cn
+	if cn == nil {
+		return false, nil
+	}
+	cn.mu.Lock()
+	if cn.delivering == c {
+		cn.departed, cn.departErr = c, ErrStreamCancelled
+		cn.mu.Unlock()
+		cn.cancelStreams([]*Call{c}, b)
+		return false, nil
+	}
+	cn.mu.Unlock()
+	return CancelStream(c, b)
+}
+
 // cancelStreams tells the upstream to stop the streams of calls that
 // left cn while their answer streamed, adding the writer to b.
 func (cn *conn) cancelStreams(calls []*Call, b *wire.Batch) {
-	r, ok := cn.dec.(protocols.Relayer)
-	if !ok {
+	r := cn.relayer
+	if r == nil {
 		return
 	}
 	for _, c := range calls {

@@ -192,3 +192,33 @@ func TestWithdrawWhileDeliveringPart(t *testing.T) {
 	eventually(t, "the last response paired with no call", func() bool { return st.unknown.Load() == 1 })
 	rcv.quiet(t)
 }
+
+// TestDepartStreamWhileDeliveringPart: a streaming call whose client
+// reset its stream while the read loop hands it a part is not taken by
+// DepartStream (that delivery owns it), and is ended by that delivery
+// once the part is handed over: its receiver's Fail gets
+// ErrStreamCancelled, and no later part reaches it.
+func TestDepartStreamWhileDeliveringPart(t *testing.T) {
+	srv := streamServer(t)
+	pool, st := newPool(t, srv.addr(), protocols.Multiplexed, 1)
+	rcv, s := sendHeld(t, pool)
+	var b wire.Batch
+	took, after := upstream.DepartStream(s, &b)
+	b.Flush()
+	if took {
+		t.Fatal("DepartStream took a call whose part was being delivered: both would end it")
+	}
+	if after != nil {
+		after()
+	}
+	close(rcv.release)
+	if e := rcv.wait(t, 1)[0]; e.call != s || !e.respond || e.payload != "part 0" {
+		t.Fatalf("outcome %+v, want the part being delivered", e)
+	}
+	if e := rcv.wait(t, 1)[0]; e.call != s || e.respond || !errors.Is(e.err, upstream.ErrStreamCancelled) {
+		t.Fatalf("outcome %+v, want the call failed with ErrStreamCancelled once its part was delivered", e)
+	}
+	srv.releaseHeld()
+	eventually(t, "the last response paired with no call", func() bool { return st.unknown.Load() == 1 })
+	rcv.quiet(t)
+}

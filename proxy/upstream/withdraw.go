@@ -39,12 +39,14 @@ func (cn *conn) withdraw(mine func(*Call) bool, out []*Call) []*Call {
 	n := len(out)
 	cn.mu.Lock()
 	// A call the read loop is handing a part of its answer stays: that
-	// delivery may release it. The delivery withdraws it once done
-	// (deliver: its receiver's Fail gets ErrClientGone).
+	// delivery may release it. It ends it once done, unless a cancel took
+	// it out meanwhile (deliver: its receiver's Fail gets ErrClientGone).
 	delivering := cn.delivering
 	out, broken := cn.calls.leave(func(c *Call) bool { return c != delivering && mine(c) }, out, own)
+	var departed *Call
 	if delivering != nil && mine(delivering) {
-		cn.departed = delivering
+		departed = delivering
+		cn.departed, cn.departErr = delivering, ErrClientGone
 	}
 	cn.mu.Unlock()
 	switch {
@@ -52,10 +54,13 @@ func (cn *conn) withdraw(mine func(*Call) bool, out []*Call) []*Call {
 		// The calls left out of turn: the connection is done. Others on
 		// it (a session's preamble) fail with its close.
 		cn.close(errClientGone)
-	case len(out) > n:
+	case len(out) > n || departed != nil:
 		// Streams whose client went away stop at the upstream too.
 		var b wire.Batch
 		cn.cancelStreams(out[n:], &b)
+		if departed != nil {
+			cn.cancelStreams([]*Call{departed}, &b)
+		}
 		b.Flush()
 		cn.settle()
 	}
