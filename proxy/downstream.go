@@ -398,7 +398,7 @@ func (d *downstream) connectFailed(cl *cluster.Cluster, host *cluster.Host, key 
 		t.Refresh()
 		return nil
 	}
-	next := cl.Pick(key, hasKey)
+	next := cl.PickOther(key, hasKey, host)
 	if next == nil || next == host || next.Unreachable() {
 		return nil
 	}

@@ -145,12 +145,7 @@ func (ex *exchange) retryHostLocked(on router.RetryOn) *cluster.Host {
 	if ex.done || ex.relayed || p == nil || p.On&on == 0 || ex.tries > p.Retries {
 		return nil
 	}
-	var host *cluster.Host
-	for range 3 {
-		if host = ex.cl.Pick(ex.key, ex.hasKey); host != ex.last {
-			break
-		}
-	}
+	host := ex.cl.PickOther(ex.key, ex.hasKey, ex.last)
 	if host == nil {
 		return nil
 	}

@@ -68,3 +68,37 @@ func (c *Cluster) Pick(key string, hasKey bool) *Host {
 func (c *Cluster) usable(h *Host, now time.Time) bool {
 	return !h.Unreachable() && (c.Outlier == nil || h.EjectedUntil(now).IsZero())
 }
+
+// PickOther picks a host for a retry of a request whose last try went to
+// not: as Pick, asked again while it returns not, and then (the balancer
+// may keep choosing not: a least-request balancer favours the host whose
+// requests just failed) the hosts scanned for a usable one other than
+// not. It returns not only when the cluster has no other usable host.
+func (c *Cluster) PickOther(key string, hasKey bool, not *Host) *Host {
+	h := c.Pick(key, hasKey)
+	for range 2 {
+		if h != not || h == nil {
+			return h
+		}
+		h = c.Pick(key, hasKey)
+	}
+	if h != not {
+		return h
+	}
+	n := len(c.Endpoints)
+	if fb, ok := c.LB.(Fallback); ok && hasKey {
+		for i := 1; i < n; i++ {
+			if o := fb.Fallback(key, i); o != not && c.usable(o, time.Now()) {
+				return o
+			}
+		}
+		return h
+	}
+	now, start := time.Now(), rand.IntN(max(n, 1))
+	for i := range n {
+		if o := c.Endpoints[(start+i)%n].Host; o != not && c.usable(o, now) {
+			return o
+		}
+	}
+	return h
+}
