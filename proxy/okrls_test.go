@@ -69,7 +69,9 @@ func TestGlobalRateLimitClosedAtShutdown(t *testing.T) {
 	rls := startOKRateLimitService(t)
 	up := startEcho(t, "v1")
 	srv, addr := startProxy(t, setup{V1: []string{up.addr()}, RLS: []string{rls.addr},
-		Global: "domain: d, rate_limit_service: rls, descriptors: [{property: method, descriptor_key: method}]"})
+		// The first ask dials the service: a loaded machine may take
+		// longer than the default timeout (then the call passes unasked).
+		Global: "domain: d, rate_limit_service: rls, request_timeout: 10s, descriptors: [{property: method, descriptor_key: method}]"})
 	if status, value := dial(t, addr).call(1, svc, "m"); status != 20 || !strings.HasPrefix(value, "v1|m|") {
 		t.Fatalf("call: %d %q", status, value)
 	}
