@@ -318,9 +318,17 @@ func (d *downstream) handle(m *protocols.Message) error {
 // acknowledgements and flow-control credit: protocols.ConnDecoder).
 func (d *downstream) payOwed() {
 	d.owed = d.conn.Owed(d.owed[:0])
-	if len(d.owed) > 0 {
+	switch {
+	case len(d.owed) == 0:
+	case d.inflight.Load() > 0:
+		// Replies are on their way: the ACKs go out with the next one
+		// (within wire.AckDelay), not in a write of their own, which
+		// would cost the client a read (docs/benchmarks.md, Triple,
+		// 2026-12-07).
+		_ = d.w.QueueSoon(d.appendOwed, wire.AckDelay)
+	default:
 		d.batch.Add(d.w)
-		_ = d.w.Queue(func(dst []byte) []byte { return append(dst, d.owed...) })
+		_ = d.w.Queue(d.appendOwed)
 	}
 	if d.sender != nil && d.sender.HasReleased() {
 		// Taken under the writer's lock, as responses are encoded: none
@@ -329,6 +337,8 @@ func (d *downstream) payOwed() {
 		_ = d.w.Queue(d.released)
 	}
 }
+
+func (d *downstream) appendOwed(dst []byte) []byte { return append(dst, d.owed...) }
 
 // send queues c to its host's pool for cl.
 func (d *downstream) send(c *upstream.Call, cl *cluster.Cluster, b *wire.Batch) error {

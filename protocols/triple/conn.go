@@ -152,6 +152,9 @@ func (d *connDecoder) settings(f *http2.SettingsFrame) {
 	if v, ok := f.Value(http2.SettingInitialWindowSize); ok {
 		d.send.setInitial(v)
 	}
+	if v, ok := f.Value(http2.SettingHeaderTableSize); ok {
+		d.send.setTableLimit(v)
+	}
 	if d.server {
 		return
 	}

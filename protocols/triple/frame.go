@@ -65,9 +65,12 @@ func (s *sink) Write(p []byte) (int, error) {
 }
 
 // writer writes frames and header blocks that need no connection state:
-// its HPACK encoder never indexes a field (its table size is 0, which the
-// first block it writes announces), so a block decodes the same on any
-// connection, whatever came before it.
+// its HPACK encoder never indexes a field (its table size is 0), so a
+// block decodes the same on any connection, whatever came before it, and
+// changes no peer's table. The update of its table size to 0, which an
+// encoder announces in its first block, is written and dropped when the
+// writer is made: a peer that got it would empty its table, which the
+// connection's indexed blocks refer to (index.go).
 type writer struct {
 	out   sink
 	fr    *http2.Framer
@@ -80,6 +83,7 @@ var writers = sync.Pool{New: func() any {
 	w.fr = http2.NewFramer(&w.out, nil)
 	w.enc = hpack.NewEncoder(&w.block)
 	w.enc.SetMaxDynamicTableSizeLimit(0)
+	w.encode([]hpack.HeaderField{{Name: ":status", Value: "200"}}) // takes the update
 	return w
 }}
 

@@ -47,13 +47,8 @@ func (f *framing) advance(p []byte) {
 func (f *framing) boundary() bool { return f.pre == 0 && f.body == 0 }
 
 // statusIndexed is ":status: 200" as the codec's header blocks begin
-// with it (HPACK's static table index 8, indexed), and as no trailers do;
-// a block from a writer new to the pool has the update of its table size
-// to 0 before it (tableSizeZero).
-const (
-	statusIndexed = 0x80 | 8
-	tableSizeZero = 0x20
-)
+// with it (HPACK's static table index 8, indexed), and as no trailers do.
+const statusIndexed = 0x80 | 8
 
 // ownReply reports whether the frames, a header block ending their
 // stream, begin with :status: a response's first block, as the proxy's
@@ -63,9 +58,6 @@ func ownReply(frames []byte, h header) bool {
 		return false
 	}
 	block := frames[frameHeaderLen : frameHeaderLen+h.length]
-	if len(block) > 0 && block[0] == tableSizeZero {
-		block = block[1:]
-	}
 	return len(block) > 0 && block[0] == statusIndexed
 }
 

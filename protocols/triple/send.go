@@ -46,6 +46,8 @@ type sendWindow struct {
 	// NO_ERROR, which tells the client to stop sending (RFC 9113, section
 	// 8.1) and frees the stream's slot.
 	requests map[uint32]int64
+	// idx indexes the header blocks sent at once (index.go).
+	idx *indexer
 }
 
 // heldStream is a stream with frames held back: its window, and its frames
@@ -57,7 +59,7 @@ type heldStream struct {
 
 func newSendWindow() *sendWindow {
 	return &sendWindow{conn: initialWindow, initial: initialWindow, held: make(map[uint32]*heldStream), open: make(map[uint32]int64),
-		framed: make(map[uint32]*framing), requests: make(map[uint32]int64)}
+		framed: make(map[uint32]*framing), requests: make(map[uint32]int64), idx: newIndexer()}
 }
 
 // Encode is the codec's Encode for this connection
@@ -129,6 +131,7 @@ func (s *sendWindow) admit(out []byte, start int) []byte {
 		case sent:
 			delete(s.open, stream)
 		}
+		out = s.idx.frames(out, start)
 		if stop {
 			out = appendRST(out, stream, http2.ErrCodeNo)
 		}
@@ -279,6 +282,13 @@ func (s *sendWindow) windowUpdate(stream, inc uint32) {
 	} else if w, ok := s.open[stream]; ok {
 		s.open[stream] = w + int64(inc)
 	}
+}
+
+// setTableLimit takes the peer's SETTINGS_HEADER_TABLE_SIZE (index.go).
+func (s *sendWindow) setTableLimit(v uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.idx.setLimit(v)
 }
 
 // setInitial takes the peer's SETTINGS_INITIAL_WINDOW_SIZE: every open

@@ -6,9 +6,9 @@ import (
 	"github.com/metamesh/metamesh/proxy/wire"
 )
 
-// shared spreads a multiplexed codec's calls round robin over up to
-// MaxConnections connections: replies pair by ID, so any connection takes
-// any call. A call never waits for a dial while the pool has a
+// shared spreads a multiplexed codec's calls over up to MaxConnections
+// connections, by their client's affinity, else round robin: replies pair
+// by ID, so any connection takes any call. A call never waits for a dial while the pool has a
 // connection: it grows to MaxConnections in the background.
 type shared struct {
 	p       *Pool
@@ -22,7 +22,7 @@ func (s *shared) acquire(c *Call) (*conn, error) {
 	if err := p.lockOpen(); err != nil {
 		return nil, err
 	}
-	cn := s.pickLocked(p.loops.Pick(c.Affinity))
+	cn := s.pickLocked(p.loops.Pick(c.Affinity), c.Affinity)
 	empty := len(s.all) == 0
 	p.mu.Unlock()
 	switch {
@@ -39,7 +39,8 @@ func (s *shared) acquire(c *Call) (*conn, error) {
 
 // pickLocked returns a connection that has room for a call (hasRoom: only
 // a server's limit fills one): the first on the caller's event loop, if
-// any (loop, nil in goroutine mode), else the next round robin; or nil
+// any (loop, nil in goroutine mode), in goroutine mode the one at the
+// client's affinity slot, else the next round robin; or nil
 // when none has room. It starts a background dial while there are fewer
 // than MaxConnections (outside dialBackoff).
 //
@@ -47,8 +48,12 @@ func (s *shared) acquire(c *Call) (*conn, error) {
 // (the pool's connections take the loops in turn, so MaxConnections
 // connections reach every loop when it is at least their number): the
 // loop's turn then reads the clients, writes their calls in one write,
-// and later reads the replies, with no other loop woken for them.
-func (s *shared) pickLocked(loop *wire.Loop) *conn {
+// and later reads the replies, with no other loop woken for them. In
+// goroutine mode the affinity slot does the same for one read of a
+// client: its calls go out in one write to one connection (round robin
+// wrote them to each connection, and wrote the replies of one read of a
+// connection to more clients: docs/benchmarks.md, Triple, 2026-12-07).
+func (s *shared) pickLocked(loop *wire.Loop, affinity uint64) *conn {
 	n := len(s.all)
 	if n == 0 {
 		return nil
@@ -61,6 +66,8 @@ func (s *shared) pickLocked(loop *wire.Loop) *conn {
 				break
 			}
 		}
+	} else if c := s.all[affinity%uint64(n)]; c.hasRoom() {
+		cn = c
 	}
 	for i := 0; cn == nil && i < n; i++ {
 		c := s.all[s.next%n]
@@ -81,7 +88,7 @@ func (s *shared) pickLocked(loop *wire.Loop) *conn {
 // it unless one has room since the caller looked.
 func (s *shared) first() (*conn, error) {
 	s.p.mu.Lock()
-	cn := s.pickLocked(nil) // dialed since the caller looked
+	cn := s.pickLocked(nil, 0) // dialed since the caller looked
 	s.p.mu.Unlock()
 	if cn != nil {
 		return cn, nil

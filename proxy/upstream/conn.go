@@ -259,10 +259,11 @@ func (cn *conn) readLoop() {
 			cn.readLimits()
 		}
 		if conn != nil {
-			// What the connection owes the server (HTTP/2 ACKs, credit).
+			// What the connection owes the server (HTTP/2 ACKs, credit)
+			// goes out with the next request (within wire.AckDelay), not
+			// in a write of its own, which would cost the server a read.
 			if owed = conn.Owed(owed[:0]); len(owed) > 0 {
-				batch.Add(cn.w)
-				if err := cn.w.Queue(func(dst []byte) []byte { return append(dst, owed...) }); err != nil {
+				if err := cn.w.QueueSoon(func(dst []byte) []byte { return append(dst, owed...) }, wire.AckDelay); err != nil {
 					return err
 				}
 			}

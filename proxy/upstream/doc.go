@@ -7,8 +7,9 @@
 //   - a pairing matches each reply with the call it answers: by request
 //     ID, rewritten per connection, for multiplexed codecs (pair_id.go);
 //     by order for pipelined and exclusive ones (pair_fifo.go);
-//   - an acquire strategy finds a call its connection: shared round robin
-//     for multiplexed codecs (acquire_shared.go), the client's affinity
+//   - an acquire strategy finds a call its connection: shared for
+//     multiplexed codecs, by the client's affinity, else round robin
+//     (acquire_shared.go), the client's affinity
 //     slot for pipelined ones, so a client's commands stay in order
 //     (acquire_affinity.go), a connection of the call's own until its
 //     reply for exclusive ones (acquire_exclusive.go). A client that needs

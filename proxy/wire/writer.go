@@ -39,6 +39,10 @@ type Writer struct {
 	flushing bool // a flushing goroutine runs
 	stopped  bool // the connection is closed
 	done     chan struct{}
+	// soon flushes what QueueSoon queued if no Flush came first; armed
+	// while it is set to.
+	soon      *time.Timer
+	soonArmed bool
 }
 
 // NewWriter returns the writer of conn. Its flushing goroutine runs only
@@ -97,6 +101,42 @@ func (w *Writer) Queue(encode func(dst []byte) []byte) error {
 	return nil
 }
 
+// AckDelay is how long the proxy lets a protocol's acknowledgements and
+// credit wait for a write to share (QueueSoon): short next to any peer's
+// timeout for them, long next to the time between a busy connection's
+// writes.
+const AckDelay = 2 * time.Millisecond
+
+// QueueSoon queues frames as Queue does, to be sent by the next Flush,
+// or within delay if none comes: frames that need not go out on their
+// own, such as HTTP/2 acknowledgements while replies are on their way,
+// then share the replies' write instead of costing the peer a read of
+// their own.
+func (w *Writer) QueueSoon(encode func(dst []byte) []byte, delay time.Duration) error {
+	if err := w.Queue(encode); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.soonArmed || w.closed {
+		return nil
+	}
+	w.soonArmed = true
+	if w.soon == nil {
+		w.soon = time.AfterFunc(delay, w.flushSoon)
+	} else {
+		w.soon.Reset(delay)
+	}
+	return nil
+}
+
+func (w *Writer) flushSoon() {
+	w.mu.Lock()
+	w.soonArmed = false
+	w.mu.Unlock()
+	w.Flush()
+}
+
 // Flush sends what is pending. Unless a write is already in progress, the
 // caller writes it itself without blocking, and goes on writing what others
 // queue meanwhile; a caller that finds a write in progress leaves its bytes
@@ -128,6 +168,11 @@ func (w *Writer) Flush() {
 		return
 	}
 	w.writing = true
+	if w.soonArmed {
+		// What QueueSoon queued goes out now.
+		w.soonArmed = false
+		w.soon.Stop()
+	}
 	for {
 		out := w.pending
 		w.pending = nil
@@ -238,6 +283,10 @@ func (w *Writer) CloseWithError(err error) {
 		return
 	}
 	w.closed, w.err = true, err
+	if w.soonArmed {
+		w.soonArmed = false
+		w.soon.Stop()
+	}
 	w.mu.Unlock()
 	if errors.Is(err, ErrClosed) {
 		// Graceful: pending bytes get a bounded time to reach the peer.

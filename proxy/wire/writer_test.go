@@ -384,3 +384,56 @@ func frameSize(id int) int {
 func isReset(err error) bool {
 	return strings.Contains(err.Error(), "connection reset")
 }
+
+// countingConn counts Writes.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int32
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestWriterQueueSoonSendsWithinDelay: what QueueSoon queued goes out by
+// itself when no Flush comes.
+func TestWriterQueueSoonSendsWithinDelay(t *testing.T) {
+	local, remote := net.Pipe()
+	w := wire.NewWriter(local, 0)
+	defer w.Close()
+	if err := w.QueueSoon(func(dst []byte) []byte { return append(dst, "ack"...) }, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, 3)
+		_, _ = io.ReadFull(remote, b)
+		got <- b
+	}()
+	if b := recv(t, got); string(b) != "ack" {
+		t.Fatalf("peer read %q, want ack", b)
+	}
+}
+
+// TestWriterQueueSoonRidesNextFlush: what QueueSoon queued goes out with
+// the next frames flushed, in one write, before its delay.
+func TestWriterQueueSoonRidesNextFlush(t *testing.T) {
+	local, remote := net.Pipe()
+	cc := &countingConn{Conn: local}
+	w := wire.NewWriter(cc, 0)
+	got := readAll(remote)
+	if err := w.QueueSoon(func(dst []byte) []byte { return append(dst, "ack,"...) }, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(func(dst []byte) []byte { return append(dst, "reply"...) }); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if b := recv(t, got); string(b) != "ack,reply" {
+		t.Fatalf("peer read %q, want ack,reply", b)
+	}
+	if n := cc.writes.Load(); n != 1 {
+		t.Errorf("%d writes, want 1", n)
+	}
+}

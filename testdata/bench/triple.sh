@@ -9,7 +9,10 @@
 # Prints for each run requests/s, latency percentiles, and the CPU seconds
 # per 100k requests of the server, the proxy and the client (utime+stime:
 # /proc/PID/stat for the server and the proxy, getrusage for the client),
-# then the proxied/direct throughput ratio against issue 20's target
+# then per request of each the read/write system calls (syscr+syscw of
+# /proc/PID/io; epoll calls not counted) and context switches (voluntary
+# and involuntary, summed over /proc/PID/task/*/status; the client's
+# from getrusage), then the proxied/direct throughput ratio against issue 20's target
 # (>= 0.75) and the proxy's CPU per request. The verdict is printed, not
 # enforced (the exit status is 0 when the runs complete and every reply
 # echoed its request): on a shared 2-core machine the client, the server
@@ -90,32 +93,58 @@ echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start, $(d
 echo
 printf '%-8s %9s %8s %8s %8s %8s   %-28s\n' run 'req/s' 'p50 µs' 'p99 µs' 'p999 µs' 'max µs' 'CPU s/100k req: server proxy client'
 
-declare -A rps proxy_per
+# syscalls PID prints the process's read+write system calls so far.
+syscalls() {
+	awk '$1=="syscr:" || $1=="syscw:" {n+=$2} END {print n}' "/proc/$1/io"
+}
+
+# switches PID prints the context switches of the process's threads so far.
+switches() {
+	cat "/proc/$1"/task/*/status 2>/dev/null |
+		awk '$1=="voluntary_ctxt_switches:" || $1=="nonvoluntary_ctxt_switches:" {n+=$2} END {print n}'
+}
+
+declare -A rps proxy_per io_line
 for target in direct metamesh; do
 	case $target in
 	direct) port=$srv_port ;;
 	metamesh) port=$mm_port ;;
 	esac
 	srv_before=$(cpu "$srv_pid") mm_before=$(cpu "$mm_pid")
+	srv_sys0=$(syscalls "$srv_pid") mm_sys0=$(syscalls "$mm_pid") srv_sw0=$(switches "$srv_pid") mm_sw0=$(switches "$mm_pid")
 	out=$("$GRPC_ECHO" load --addr "127.0.0.1:$port" --conns "$CONNS" --concurrency "$CALLERS" --payload 64 \
 		--warmup 2s --duration "$DURATION" 2>"$dir/load.err") ||
 		{ echo "triple.sh: the load against $target failed:" >&2; cat "$dir/load.err" >&2; echo "$out" >&2; exit 1; }
 	srv_after=$(cpu "$srv_pid") mm_after=$(cpu "$mm_pid")
+	srv_sys1=$(syscalls "$srv_pid") mm_sys1=$(syscalls "$mm_pid") srv_sw1=$(switches "$srv_pid") mm_sw1=$(switches "$mm_pid")
 	# The server's and the proxy's CPU include the 2 s warmup: counted
 	# against the warmup's requests too, at the measured rate.
-	read -r r p50 p99 p999 mx calls ccpu < <(python3 -c '
+	read -r r p50 p99 p999 mx calls ccpu csys csw < <(python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
-print(round(r["rps"]), r["p50_us"], r["p99_us"], r["p999_us"], r["max_us"], r["calls"], r["cpu_s"])' "$out")
+print(round(r["rps"]), r["p50_us"], r["p99_us"], r["p999_us"], r["max_us"], r["calls"], r["cpu_s"], r["syscalls"], r["switches"])' "$out")
 	secs=${DURATION%s}
 	per() { awk -v a="$1" -v b="$2" -v rps="$r" -v s="$secs" 'BEGIN{printf "%.3f", (b-a)/(rps*(s+2)/100000)}'; }
 	s_per=$(per "$srv_before" "$srv_after")
 	m_per=-
 	[ "$target" = metamesh ] && m_per=$(per "$mm_before" "$mm_after")
 	c_per=$(awk -v c="$ccpu" -v n="$calls" 'BEGIN{printf "%.3f", c/(n/100000)}')
+	# Counts per request: the server's and the proxy's over warmup and
+	# measured window (as their CPU), the client's over the measured one.
+	cnt() { awk -v a="$1" -v b="$2" -v rps="$r" -v s="$secs" 'BEGIN{printf "%.2f", (b-a)/(rps*(s+2))}'; }
+	cl() { awk -v c="$1" -v n="$calls" 'BEGIN{printf "%.2f", c/n}'; }
+	m_sys=- m_sw=-
+	[ "$target" = metamesh ] && m_sys=$(cnt "$mm_sys0" "$mm_sys1") m_sw=$(cnt "$mm_sw0" "$mm_sw1")
+	io_line[$target]=$(printf '%-8s %8s %6s %6s   %8s %6s %6s' "$target" "$(cnt "$srv_sys0" "$srv_sys1")" "$m_sys" "$(cl "$csys")" \
+		"$(cnt "$srv_sw0" "$srv_sw1")" "$m_sw" "$(cl "$csw")")
 	rps[$target]=$r proxy_per[$target]=$m_per
 	printf '%-8s %9s %8s %8s %8s %8s   %15s %6s %6s\n' "$target" "$r" "$p50" "$p99" "$p999" "$mx" "$s_per" "$m_per" "$c_per"
 done
+
+echo
+printf '%-8s %-22s   %-22s\n' run 'r/w syscalls per req:' 'switches per req:'
+printf '%-8s %8s %6s %6s   %8s %6s %6s\n' '' server proxy client server proxy client
+for target in direct metamesh; do echo "${io_line[$target]}"; done
 
 echo
 awk -v m="${rps[metamesh]}" -v d="${rps[direct]}" -v c="${proxy_per[metamesh]}" 'BEGIN {

@@ -13,9 +13,10 @@
 // runs C callers sharing N client connections, each making one call at a
 // time, for the warmup and then the measured duration, and prints one
 // JSON line: calls, errors (a call that failed or whose reply is not its
-// request), requests per second, latency percentiles in microseconds and
-// the client's own CPU seconds over the measured part. It exits 1 if any
-// call failed.
+// request), requests per second, latency percentiles in microseconds, and
+// the client's own CPU seconds, read/write system calls (/proc/self/io)
+// and context switches (getrusage) over the measured part. It exits 1 if
+// any call failed.
 package main
 
 import (
@@ -27,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -102,6 +104,8 @@ type result struct {
 	P999     float64 `json:"p999_us"`
 	Max      float64 `json:"max_us"`
 	CPU      float64 `json:"cpu_s"`
+	Syscalls int64   `json:"syscalls"`
+	Switches int64   `json:"switches"`
 	FirstErr string  `json:"first_error,omitempty"`
 }
 
@@ -132,8 +136,8 @@ func load(args []string) error {
 	}
 	tallies := make([]tally, *callers)
 	var wg sync.WaitGroup
-	var cpuAt float64
-	var cpuOnce sync.Once
+	var at usage
+	var atOnce sync.Once
 	for g := range *callers {
 		wg.Add(1)
 		go func() {
@@ -153,7 +157,7 @@ func load(args []string) error {
 				if t0.Before(measureFrom) {
 					continue
 				}
-				cpuOnce.Do(func() { cpuAt = cpuSeconds() })
+				atOnce.Do(func() { at = usageNow() })
 				if err != nil {
 					if t.errors == 0 {
 						t.firstErr = err.Error()
@@ -166,9 +170,9 @@ func load(args []string) error {
 		}()
 	}
 	wg.Wait()
-	cpu := cpuSeconds() - cpuAt
+	now := usageNow()
 	var all []time.Duration
-	r := result{CPU: cpu}
+	r := result{CPU: now.cpu - at.cpu, Syscalls: now.syscalls - at.syscalls, Switches: now.switches - at.switches}
 	for _, t := range tallies {
 		all = append(all, t.lat...)
 		r.Errors += t.errors
@@ -192,10 +196,27 @@ func load(args []string) error {
 	return nil
 }
 
-// cpuSeconds is the process's user+system CPU time so far.
-func cpuSeconds() float64 {
+// usage is what the process has used so far: user+system CPU seconds,
+// read/write system calls (syscr+syscw of /proc/self/io, 0 where it is
+// missing) and context switches (voluntary and involuntary, all threads).
+type usage struct {
+	cpu                float64
+	syscalls, switches int64
+}
+
+func usageNow() usage {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
+	u := usage{cpu: tv(ru.Utime) + tv(ru.Stime), switches: ru.Nvcsw + ru.Nivcsw}
+	if io, err := os.ReadFile("/proc/self/io"); err == nil {
+		for _, line := range strings.Split(string(io), "\n") {
+			name, v, _ := strings.Cut(line, ": ")
+			if name == "syscr" || name == "syscw" {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				u.syscalls += n
+			}
+		}
+	}
+	return u
 }

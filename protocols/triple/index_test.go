@@ -1,0 +1,175 @@
+package triple
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/metamesh/metamesh/protocols"
+)
+
+// peerReader reads what the proxy sends as its peer does: one Framer over
+// the whole connection, with one HPACK decoder.
+type peerReader struct {
+	src bytes.Buffer
+	fr  *http2.Framer
+}
+
+func newPeerReader() *peerReader {
+	r := &peerReader{}
+	r.fr = http2.NewFramer(nil, &r.src)
+	r.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	return r
+}
+
+// blocks reads b, the next bytes the proxy sent, and returns the fields
+// of each header block in it, and the size of each block's fragments.
+func (r *peerReader) blocks(t *testing.T, b []byte) (fields [][]hpack.HeaderField, sizes []int) {
+	t.Helper()
+	r.src.Write(b)
+	for r.src.Len() > 0 {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("the peer can't read what the proxy sent: %v", err)
+		}
+		if mh, ok := f.(*http2.MetaHeadersFrame); ok {
+			fields = append(fields, mh.Fields)
+			sizes = append(sizes, int(mh.Header().Length))
+		}
+	}
+	return fields, sizes
+}
+
+// responseMessage is a unary response in the codec's own form, decoded.
+func responseMessage(t *testing.T, c *Codec) *protocols.Message {
+	t.Helper()
+	raw := sampleResponse(t, 1, "0")
+	var m protocols.Message
+	if n, err := c.Decode(raw, &m); err != nil || n != len(raw) {
+		t.Fatalf("Decode = %d, %v", n, err)
+	}
+	return &m
+}
+
+// TestConnEncodeIndexes: the header blocks a connection sends are indexed
+// into the peer's dynamic table, so from the second response on each
+// field is one byte; the peer decodes every block to the fields the
+// proxy had. Fails without index.go (every block literal).
+func TestConnEncodeIndexes(t *testing.T) {
+	c := newCodec().(*Codec)
+	d := newConnDecoder(c, true)
+	r := newPeerReader()
+	m := responseMessage(t, c)
+	want := [][]hpack.HeaderField{
+		fieldsOf(":status", "200", "content-type", "application/grpc+proto"),
+		fieldsOf("grpc-status", "0"),
+	}
+	for i := range 5 {
+		out, err := d.Encode(nil, m, uint64(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields, sizes := r.blocks(t, out)
+		if !slices.EqualFunc(fields, want, slices.Equal) {
+			t.Fatalf("response %d: the peer decoded %v, want %v", i, fields, want)
+		}
+		if i > 0 && (sizes[0] != 2 || sizes[1] != 1) {
+			t.Fatalf("response %d: blocks of %v bytes, want [2 1] (indexed)", i, sizes)
+		}
+	}
+}
+
+// bigResponse is a unary response in the codec's own form whose DATA is
+// n bytes, its trailers with grpc-status status.
+func bigResponse(t *testing.T, c *Codec, n int, status string) *protocols.Message {
+	t.Helper()
+	w := getWriter(nil)
+	w.headers(1, fieldsOf(":status", "200", "content-type", "application/grpc"), false)
+	w.data(1, bytes.Repeat([]byte{'x'}, n), false)
+	w.headers(1, fieldsOf("grpc-status", status), true)
+	raw := w.put()
+	var m protocols.Message
+	if k, err := c.Decode(raw, &m); err != nil || k != len(raw) {
+		t.Fatalf("Decode = %d, %v", k, err)
+	}
+	return &m
+}
+
+// TestConnEncodeHeldBlocksLiteral: the trailers of a response held back
+// by the client's flow control stay literal, which changes no table, so
+// the client decodes everything in the order it comes although blocks
+// with the same fields were indexed and sent meanwhile.
+func TestConnEncodeHeldBlocksLiteral(t *testing.T) {
+	c := &Codec{maxMessage: 1 << 20, maxStreams: DefaultMaxStreams}
+	d := newConnDecoder(c, true)
+	d.preface = false
+	p := newPeer()
+	feed := feeder(t, d, p)
+	feed(func() { _ = p.fr.WriteWindowUpdate(0, 1<<20) }) // the stream's window holds it back, not the connection's
+	r := newPeerReader()
+	out, err := d.Encode(nil, bigResponse(t, c, 100_000, "5"), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fields, _ := r.blocks(t, out); len(fields) != 1 {
+		t.Fatalf("the held response sent %d header blocks at once, want its headers only", len(fields))
+	}
+	for i := range 3 {
+		out, err := d.Encode(nil, bigResponse(t, c, 10, "5"), uint64(1+i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fields, _ := r.blocks(t, out); len(fields) != 2 || valueOf(fields[1], "grpc-status") != "5" {
+			t.Fatalf("response %d: the client decoded %v", i, fields)
+		}
+	}
+	fields, _ := r.blocks(t, feed(func() { _ = p.fr.WriteWindowUpdate(1, 1<<20) }))
+	if len(fields) != 1 || valueOf(fields[0], "grpc-status") != "5" {
+		t.Fatalf("the released trailers decoded as %v", fields)
+	}
+}
+
+// TestConnEncodeTableLimit: a peer that allows no dynamic table gets
+// blocks that need none.
+func TestConnEncodeTableLimit(t *testing.T) {
+	c := newCodec().(*Codec)
+	d := newConnDecoder(c, true)
+	d.preface = false
+	p := newPeer()
+	feed := feeder(t, d, p)
+	feed(func() { _ = p.fr.WriteSettings(http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0}) })
+	r := newPeerReader()
+	r.fr.ReadMetaHeaders.SetAllowedMaxDynamicTableSize(0)
+	m := responseMessage(t, c)
+	for i := range 3 {
+		out, err := d.Encode(nil, m, uint64(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fields, _ := r.blocks(t, out); len(fields) != 2 || valueOf(fields[1], "grpc-status") != "0" {
+			t.Fatalf("response %d: the peer decoded %v", i, fields)
+		}
+	}
+}
+
+// TestWriterAnnouncesNoTableSize: a block of the codec's own form never
+// carries an update of the table size, which would empty the table of a
+// peer it is sent to.
+func TestWriterAnnouncesNoTableSize(t *testing.T) {
+	w := writers.New().(*writer)
+	if b := w.encode(fieldsOf("grpc-status", "0")); b[0]&0xe0 == 0x20 {
+		t.Fatalf("a new writer's first block begins with a table size update: % x", b)
+	}
+}
+
+func valueOf(fields []hpack.HeaderField, name string) string {
+	for _, f := range fields {
+		if f.Name == name {
+			return f.Value
+		}
+	}
+	return ""
+}
