@@ -39,7 +39,16 @@ type connDecoder struct {
 	// ripe: streams that got a whole message this read and may be
 	// promoted (relay.go, Promote).
 	ripe []uint32
+	// spare: streams completed, for new ones to reuse (their data
+	// buffers too, when small).
+	spare []*stream
 }
+
+// Bounds of what a connection decoder keeps for reuse.
+const (
+	maxSpare     = 16
+	maxSpareData = 16 << 10
+)
 
 // stream is what arrived of one open stream.
 type stream struct {
@@ -65,6 +74,7 @@ func (s *source) Read(p []byte) (int, error) {
 func newConnDecoder(c *Codec, server bool) *connDecoder {
 	d := &connDecoder{c: c, server: server, preface: server, streams: make(map[uint32]*stream), send: newSendWindow()}
 	d.fr = http2.NewFramer(&d.owed, &d.src)
+	d.fr.SetReuseFrames() // a DATA frame's data is copied before the next one is read
 	d.fr.SetMaxReadFrameSize(maxFrameSize)
 	d.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	d.fr.MaxHeaderListSize = uint32(c.maxMessage)
@@ -238,7 +248,8 @@ func (d *connDecoder) headers(f *http2.MetaHeadersFrame, msg *protocols.Message)
 		if d.server && len(d.streams) >= d.c.maxStreams {
 			return fmt.Errorf("triple: more than %d concurrent streams", d.c.maxStreams)
 		}
-		st = &stream{fields: f.Fields}
+		st = d.newStream()
+		st.fields = f.Fields
 		d.streams[id] = st
 	case !f.StreamEnded():
 		return fmt.Errorf("triple: trailers that do not end stream %d", id)
@@ -355,7 +366,9 @@ func (d *connDecoder) complete(id uint32, st *stream, msg *protocols.Message) er
 		d.memo[1].headers(w, id, st.trailers, true)
 	}
 	d.out = w.put()
-	if err := d.emitFields(msg, id, st, blockEnd); err != nil {
+	err := d.emitFields(msg, id, st, blockEnd)
+	d.recycle(st)
+	if err != nil {
 		if !d.server {
 			return err
 		}
@@ -366,6 +379,30 @@ func (d *connDecoder) complete(id uint32, st *stream, msg *protocols.Message) er
 		return d.fr.WriteRSTStream(id, http2.ErrCodeProtocol)
 	}
 	return nil
+}
+
+// newStream returns a stream to fill: a spare one, or a new one.
+func (d *connDecoder) newStream() *stream {
+	if n := len(d.spare); n > 0 {
+		st := d.spare[n-1]
+		d.spare = d.spare[:n-1]
+		return st
+	}
+	return &stream{}
+}
+
+// recycle keeps st, a completed stream nothing refers to any more, for
+// a new one (its fields are the Framer's, not kept).
+func (d *connDecoder) recycle(st *stream) {
+	if len(d.spare) >= maxSpare {
+		return
+	}
+	data := st.data[:0]
+	if cap(data) > maxSpareData {
+		data = nil
+	}
+	*st = stream{data: data}
+	d.spare = append(d.spare, st)
 }
 
 // emitFields sets msg to d.out, the ended stream id written in the
