@@ -21,13 +21,19 @@ import (
 // written whole, GOAWAYs), stays literal, which changes no table and so
 // may reach the peer in any order.
 //
+// Credentials (neverIndexed) are sent as never-indexed literals, as RFC
+// 7541 (section 7.1.3) asks of them: the proxy's connection to a server
+// carries many clients' calls, and an indexed token would share a table
+// with other clients' headers.
+//
 // Encoding a block again means decoding the own form first: a memo keeps
 // the indexed form of the last few own-form blocks, valid while the
 // encoder's table has not changed since, so a connection whose calls
 // repeat their headers pays a comparison per block. Blocks that keep
-// changing the table (a header whose value differs on every call) would
-// pay the whole encoding every time: after missRun such blocks in a row
-// the connection sends literal blocks for skipBlocks blocks.
+// missing the memo (a header whose value differs on every call, such as
+// grpc-timeout or traceparent) would pay the whole encoding every time:
+// after missRun such blocks in a row the connection sends literal blocks
+// for skipBlocks blocks.
 
 const (
 	memoSlots  = 4
@@ -45,8 +51,8 @@ type indexer struct {
 	gen  uint64
 	memo [memoSlots]indexMemo
 	next int // the memo slot to fill next
-	// misses is how many blocks in a row changed the table; skip, how
-	// many blocks are still to be sent literal.
+	// misses is how many blocks in a row missed the memo; skip, how many
+	// blocks are still to be sent literal.
 	misses, skip int
 	tail         []byte // scratch: the frames being rewritten
 }
@@ -118,6 +124,7 @@ func (x *indexer) index(block []byte) []byte {
 	for i := range x.memo {
 		m := &x.memo[i]
 		if m.gen == x.gen && m.indexed != nil && bytes.Equal(m.own, block) {
+			x.misses = 0
 			return m.indexed
 		}
 	}
@@ -133,7 +140,7 @@ func (x *indexer) index(block []byte) []byte {
 	changed := false
 	for _, f := range fields {
 		at := x.block.Len()
-		_ = x.enc.WriteField(hpack.HeaderField{Name: f.Name, Value: f.Value}) // to a bytes.Buffer: no error
+		_ = x.enc.WriteField(hpack.HeaderField{Name: f.Name, Value: f.Value, Sensitive: neverIndexed(f.Name)}) // to a bytes.Buffer: no error
 		// The first byte of what the field wrote says whether it changed
 		// the table: an indexed field (1xxxxxxx) and a literal without
 		// indexing (0000xxxx) do not; a literal with incremental indexing
@@ -142,20 +149,29 @@ func (x *indexer) index(block []byte) []byte {
 			changed = true
 		}
 	}
+	if x.misses++; x.misses >= missRun {
+		x.misses, x.skip = 0, skipBlocks
+	}
 	if changed {
 		// Sent again, the same bytes would add to the table again: not
 		// kept.
 		x.gen++
-		if x.misses++; x.misses >= missRun {
-			x.misses, x.skip = 0, skipBlocks
-		}
 		return x.block.Bytes()
 	}
-	x.misses = 0
 	m := &x.memo[x.next]
 	x.next = (x.next + 1) % memoSlots
 	m.own = append(m.own[:0], block...)
 	m.indexed = append(m.indexed[:0], x.block.Bytes()...)
 	m.gen = x.gen
 	return m.indexed
+}
+
+// neverIndexed reports whether a field named name carries credentials,
+// which are never indexed (RFC 7541, section 7.1.3).
+func neverIndexed(name string) bool {
+	switch name {
+	case "authorization", "proxy-authorization", "cookie", "set-cookie":
+		return true
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package triple
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -172,4 +173,46 @@ func valueOf(fields []hpack.HeaderField, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestIndexerNeverIndexesCredentials: an authorization header reaches the
+// peer as a never-indexed literal (the peer's decoder reports it
+// Sensitive) on every block, the other fields indexed; the same block
+// again is a memo hit.
+func TestIndexerNeverIndexesCredentials(t *testing.T) {
+	x := newIndexer()
+	w := getWriter(nil)
+	own := append([]byte(nil), w.encode(fieldsOf(":path", "/s/m", "authorization", "Bearer abc"))...)
+	w.put()
+	dec := hpack.NewDecoder(4096, nil)
+	for i := range 3 {
+		fields, err := dec.DecodeFull(x.index(own))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fields {
+			if f.Sensitive != (f.Name == "authorization") {
+				t.Fatalf("block %d: %s sent sensitive=%v", i, f.Name, f.Sensitive)
+			}
+		}
+	}
+	if x.misses != 0 {
+		t.Fatalf("the repeated block missed the memo %d times in a row", x.misses)
+	}
+}
+
+// TestIndexerSkipsBlocksThatKeepMissing: blocks that differ on every call
+// without changing the table (a never-indexed value) stop being encoded
+// again after missRun of them: they go out literal, as the own form has
+// them.
+func TestIndexerSkipsBlocksThatKeepMissing(t *testing.T) {
+	x := newIndexer()
+	w := getWriter(nil)
+	defer w.put()
+	for i := range missRun + 1 {
+		own := w.encode(fieldsOf("authorization", fmt.Sprintf("Bearer %d", i)))
+		if got := x.index(own); i == missRun && !bytes.Equal(got, own) {
+			t.Fatalf("block %d after %d misses was encoded again, want the own form", i, missRun)
+		}
+	}
 }
