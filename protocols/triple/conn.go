@@ -42,6 +42,10 @@ type connDecoder struct {
 	// spare: streams completed, for new ones to reuse (their data
 	// buffers too, when small).
 	spare []*stream
+	// hdec is the HPACK decoder of what the peer sends; block reads one
+	// header block into fields (header.go).
+	hdec  *hpack.Decoder
+	block blockRead
 }
 
 // Bounds of what a connection decoder keeps for reuse.
@@ -53,6 +57,7 @@ const (
 // stream is what arrived of one open stream.
 type stream struct {
 	fields, trailers []hpack.HeaderField
+	hasTrailers      bool
 	data             []byte
 	read             int  // the DATA frames' bytes read, padding included
 	relay            bool // relayed in parts (relay.go, relay_request.go)
@@ -76,8 +81,8 @@ func newConnDecoder(c *Codec, server bool) *connDecoder {
 	d.fr = http2.NewFramer(&d.owed, &d.src)
 	d.fr.SetReuseFrames() // a DATA frame's data is copied before the next one is read
 	d.fr.SetMaxReadFrameSize(maxFrameSize)
-	d.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	d.fr.MaxHeaderListSize = uint32(c.maxMessage)
+	d.hdec = hpack.NewDecoder(4096, d.block.emit)
+	d.hdec.SetMaxStringLength(c.maxMessage)
 	return d
 }
 
@@ -111,8 +116,8 @@ func (d *connDecoder) Decode(buf []byte, msg *protocols.Message) (int, error) {
 	}
 	msg.Kind, msg.Raw = protocols.KindControl, buf[:n]
 	switch f := f.(type) {
-	case *http2.MetaHeadersFrame:
-		err = d.headers(f, msg)
+	case *http2.HeadersFrame:
+		err = d.headerBlock(f, msg) // header.go
 	case *http2.DataFrame:
 		err = d.data(f, msg)
 	case *http2.SettingsFrame:
@@ -238,8 +243,10 @@ func (d *connDecoder) frameEnd(buf []byte) (int, error) {
 	}
 }
 
-func (d *connDecoder) headers(f *http2.MetaHeadersFrame, msg *protocols.Message) error {
-	id := f.StreamID
+// headers takes the header block of stream id that d.block.fields holds
+// (valid until the next block), ending the stream when ended.
+func (d *connDecoder) headers(id uint32, ended bool, msg *protocols.Message) error {
+	fields := d.block.fields
 	st := d.streams[id]
 	switch {
 	case st == nil && id%2 == 0:
@@ -249,19 +256,19 @@ func (d *connDecoder) headers(f *http2.MetaHeadersFrame, msg *protocols.Message)
 			return fmt.Errorf("triple: more than %d concurrent streams", d.c.maxStreams)
 		}
 		st = d.newStream()
-		st.fields = f.Fields
+		st.fields = append(st.fields, fields...)
 		d.streams[id] = st
-	case !f.StreamEnded():
+	case !ended:
 		return fmt.Errorf("triple: trailers that do not end stream %d", id)
 	case st.relay && d.server:
-		d.relayRequestTrailers(id, f.Fields, msg)
+		d.relayRequestTrailers(id, fields, msg)
 		return nil
 	case st.relay:
-		return d.relayTrailers(id, f.Fields, msg)
+		return d.relayTrailers(id, fields, msg)
 	default:
-		st.trailers = f.Fields
+		st.trailers, st.hasTrailers = append(st.trailers, fields...), true
 	}
-	if f.StreamEnded() {
+	if ended {
 		return d.complete(id, st, msg)
 	}
 	return nil
@@ -357,12 +364,12 @@ func (d *connDecoder) reset(f *http2.RSTStreamFrame, msg *protocols.Message) err
 func (d *connDecoder) complete(id uint32, st *stream, msg *protocols.Message) error {
 	delete(d.streams, id)
 	w := getWriter(d.out[:0])
-	d.memo[0].headers(w, id, st.fields, len(st.data) == 0 && st.trailers == nil)
+	d.memo[0].headers(w, id, st.fields, len(st.data) == 0 && !st.hasTrailers)
 	blockEnd := len(w.out.b)
 	if len(st.data) > 0 {
-		w.data(id, st.data, st.trailers == nil)
+		w.data(id, st.data, !st.hasTrailers)
 	}
-	if st.trailers != nil {
+	if st.hasTrailers {
 		d.memo[1].headers(w, id, st.trailers, true)
 	}
 	d.out = w.put()
@@ -392,7 +399,7 @@ func (d *connDecoder) newStream() *stream {
 }
 
 // recycle keeps st, a completed stream nothing refers to any more, for
-// a new one (its fields are the Framer's, not kept).
+// a new one, with the room of its slices.
 func (d *connDecoder) recycle(st *stream) {
 	if len(d.spare) >= maxSpare {
 		return
@@ -401,7 +408,9 @@ func (d *connDecoder) recycle(st *stream) {
 	if cap(data) > maxSpareData {
 		data = nil
 	}
-	*st = stream{data: data}
+	clear(st.fields)
+	clear(st.trailers)
+	*st = stream{data: data, fields: st.fields[:0], trailers: st.trailers[:0]}
 	d.spare = append(d.spare, st)
 }
 
@@ -415,7 +424,7 @@ func (d *connDecoder) emitFields(msg *protocols.Message, id uint32, st *stream, 
 	}
 	raw := msg.Raw
 	msg.Reset()
-	if err := classify(msg, st.fields, st.trailers, st.trailers != nil); err != nil {
+	if err := classify(msg, st.fields, st.trailers, st.hasTrailers); err != nil {
 		msg.Raw = raw
 		return err
 	}
