@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/metamesh/metamesh/protocols"
@@ -67,4 +69,36 @@ func benchRoundTrip(b *testing.B, cfg setup) {
 	for range window {
 		_, _, _, _, _ = c.read()
 	}
+}
+
+// BenchmarkProxyManyClients measures a Dubbo request through the proxy
+// from 64 client connections with one request in flight each, the shape
+// of metamesh-bench's 64-connection row: what the clients' read loops
+// share (upstream writes, yields) shows here and not with one client.
+func BenchmarkProxyManyClients(b *testing.B) {
+	up := startEcho(b, "v1")
+	_, addr := startProxy(b, setup{V1: []string{up.addr()}})
+	const conns = 64
+	clients := make(chan *client, conns)
+	for range conns {
+		clients <- dial(b, addr)
+	}
+	var ids atomic.Uint64
+	b.ReportAllocs()
+	b.SetParallelism((conns + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		c := <-clients
+		for pb.Next() {
+			id := ids.Add(1)
+			frame := dubbo.AppendRequest(nil, dubbo.Request{ID: id, TwoWay: true, Service: svc, Method: "sayHello", Args: []string{"hello"}})
+			if _, err := c.nc.Write(frame); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, got, status, _, err := c.read(); err != nil || status != 20 || got != id {
+				b.Errorf("reply %d status %d to %d: %v", got, status, id, err)
+				return
+			}
+		}
+	})
 }
