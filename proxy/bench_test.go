@@ -72,20 +72,25 @@ func benchRoundTrip(b *testing.B, cfg setup) {
 }
 
 // BenchmarkProxyManyClients measures a Dubbo request through the proxy
-// from 64 client connections with one request in flight each, the shape
+// from 64 client connections (rounded up to a multiple of GOMAXPROCS)
+// with one request in flight each, the shape
 // of metamesh-bench's 64-connection row: what the clients' read loops
 // share (upstream writes, yields) shows here and not with one client.
 func BenchmarkProxyManyClients(b *testing.B) {
 	up := startEcho(b, "v1")
 	_, addr := startProxy(b, setup{V1: []string{up.addr()}})
-	const conns = 64
+	// RunParallel starts parallelism × GOMAXPROCS goroutines: one client
+	// connection each, 64 or the next multiple of GOMAXPROCS.
+	procs := runtime.GOMAXPROCS(0)
+	parallelism := (64 + procs - 1) / procs
+	conns := parallelism * procs
 	clients := make(chan *client, conns)
 	for range conns {
 		clients <- dial(b, addr)
 	}
 	var ids atomic.Uint64
 	b.ReportAllocs()
-	b.SetParallelism((conns + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.SetParallelism(parallelism)
 	b.RunParallel(func(pb *testing.PB) {
 		c := <-clients
 		for pb.Next() {
