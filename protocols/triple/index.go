@@ -21,8 +21,9 @@ import (
 // written whole, GOAWAYs), stays literal, which changes no table and so
 // may reach the peer in any order.
 //
-// Credentials (neverIndexed) are sent as never-indexed literals, as RFC
-// 7541 (section 7.1.3) asks of them: the proxy's connection to a server
+// A field its sender marked never-indexed stays so (RFC 7541, section
+// 6.2.3: the own form keeps the mark), and credentials (neverIndexed) are
+// always sent so (section 7.1.3): the proxy's connection to a server
 // carries many clients' calls, and an indexed token would share a table
 // with other clients' headers.
 //
@@ -140,7 +141,7 @@ func (x *indexer) index(block []byte) []byte {
 	changed := false
 	for _, f := range fields {
 		at := x.block.Len()
-		_ = x.enc.WriteField(hpack.HeaderField{Name: f.Name, Value: f.Value, Sensitive: neverIndexed(f.Name)}) // to a bytes.Buffer: no error
+		_ = x.enc.WriteField(hpack.HeaderField{Name: f.Name, Value: f.Value, Sensitive: f.Sensitive || neverIndexed(f.Name)}) // to a bytes.Buffer: no error
 		// The first byte of what the field wrote says whether it changed
 		// the table: an indexed field (1xxxxxxx) and a literal without
 		// indexing (0000xxxx) do not; a literal with incremental indexing

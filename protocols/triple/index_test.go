@@ -216,3 +216,38 @@ func TestIndexerSkipsBlocksThatKeepMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestConnEncodeKeepsNeverIndexed: a field a client sent as a never-indexed
+// literal reaches the server never-indexed on every call (RFC 7541, section
+// 6.2.3), though the upstream connection indexes the rest of the block.
+func TestConnEncodeKeepsNeverIndexed(t *testing.T) {
+	c := newCodec().(*Codec)
+	down := newConnDecoder(c, true)
+	p := newPeer()
+	p.out.WriteString(http2.ClientPreface)
+	p.block.Reset()
+	f := requestFields("s.S", "M")
+	for i := 0; i < len(f); i += 2 {
+		_ = p.enc.WriteField(hpack.HeaderField{Name: f[i], Value: f[i+1]})
+	}
+	_ = p.enc.WriteField(hpack.HeaderField{Name: "x-api-key", Value: "s3cr3t", Sensitive: true})
+	_ = p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: p.block.Bytes(), EndHeaders: true})
+	p.data(t, 1, true, grpcMessage("x"))
+	msgs := decodeAll(t, down, p.take())
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	up := newConnDecoder(c, false)
+	r := newPeerReader()
+	for i := range 2 {
+		out, err := up.Encode(nil, &msgs[0], uint64(i+1), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields, _ := r.blocks(t, out)
+		k := slices.IndexFunc(fields[0], func(f hpack.HeaderField) bool { return f.Name == "x-api-key" })
+		if k < 0 || fields[0][k].Value != "s3cr3t" || !fields[0][k].Sensitive {
+			t.Fatalf("call %d: the server got %v, want x-api-key never-indexed", i, fields[0])
+		}
+	}
+}
