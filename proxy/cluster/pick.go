@@ -73,9 +73,14 @@ func (c *Cluster) usable(h *Host, now time.Time) bool {
 // not: as Pick, asked again while it returns not, and then (the balancer
 // may keep choosing not: a least-request balancer favours the host whose
 // requests just failed) the hosts scanned for a usable one other than
-// not. It returns not only when the cluster has no other usable host.
+// not. It returns not only when the cluster has no other usable host. A
+// hashed key stays on its host while that host is usable (Pick): the key
+// may be a shard's, which no other host holds.
 func (c *Cluster) PickOther(key string, hasKey bool, not *Host) *Host {
 	h := c.Pick(key, hasKey)
+	if _, hashed := c.LB.(Fallback); hashed && hasKey {
+		return h
+	}
 	for range 2 {
 		if h != not || h == nil {
 			return h
@@ -86,14 +91,6 @@ func (c *Cluster) PickOther(key string, hasKey bool, not *Host) *Host {
 		return h
 	}
 	n := len(c.Endpoints)
-	if fb, ok := c.LB.(Fallback); ok && hasKey {
-		for i := 1; i < n; i++ {
-			if o := fb.Fallback(key, i); o != not && c.usable(o, time.Now()) {
-				return o
-			}
-		}
-		return h
-	}
 	now, start := time.Now(), rand.IntN(max(n, 1))
 	for i := range n {
 		if o := c.Endpoints[(start+i)%n].Host; o != not && c.usable(o, now) {
