@@ -130,6 +130,18 @@ func (w *Writer) QueueSoon(encode func(dst []byte) []byte, delay time.Duration) 
 	return nil
 }
 
+// takeLocked takes the pending bytes to write: what QueueSoon queued goes
+// with them, so its timer is stopped.
+func (w *Writer) takeLocked() []byte {
+	out := w.pending
+	w.pending = nil
+	if w.soonArmed {
+		w.soonArmed = false
+		w.soon.Stop()
+	}
+	return out
+}
+
 func (w *Writer) flushSoon() {
 	w.mu.Lock()
 	w.soonArmed = false
@@ -168,14 +180,8 @@ func (w *Writer) Flush() {
 		return
 	}
 	w.writing = true
-	if w.soonArmed {
-		// What QueueSoon queued goes out now.
-		w.soonArmed = false
-		w.soon.Stop()
-	}
 	for {
-		out := w.pending
-		w.pending = nil
+		out := w.takeLocked()
 		w.mu.Unlock()
 
 		n, err := w.tryWrite(out)
@@ -332,8 +338,8 @@ func (w *Writer) flushLoop() {
 			break
 		}
 		if len(w.pending) > 0 && (!w.closed || errors.Is(w.err, ErrClosed)) {
-			out := w.pending
-			w.pending, w.writing = nil, true
+			out := w.takeLocked()
+			w.writing = true
 			w.mu.Unlock()
 			_, err := w.conn.Write(out)
 			w.mu.Lock()
