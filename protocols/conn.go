@@ -1,5 +1,7 @@
 package protocols
 
+import "time"
+
 // ConnCodec is implemented by codecs whose wire frames can only be read
 // with the state of the connection they arrive on (HTTP/2: HPACK's
 // dynamic table, streams whose frames interleave). The proxy reads every
@@ -116,4 +118,15 @@ type Promoter interface {
 	// reports true, or reports false when there is none left. msg is
 	// valid until the next call or Decode.
 	Promote(msg *Message) bool
+}
+
+// PromoteWaiter is a Promoter that can hold a client's request back for
+// a moment before relaying it: a unary call whose end comes in a later
+// read then stays a unary call (retried, mirrored), at the cost of that
+// moment for a stream whose client waits for an answer to its first
+// message. The proxy turns it on (WaitToPromote) when its read loop can
+// wake to ask Promote again at PromoteAt (zero: nothing held).
+type PromoteWaiter interface {
+	WaitToPromote(d time.Duration)
+	PromoteAt() time.Time
 }

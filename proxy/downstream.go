@@ -62,6 +62,9 @@ type downstream struct {
 	// flush, after the requests to relay now (relay_request.go).
 	endRead  func()
 	promoted protocols.Message
+	// waiter is the connection's decoder when it holds requests back
+	// before promoting them (relay_request.go).
+	waiter protocols.PromoteWaiter
 	local    []byte // a session's reply, before it is queued
 	splitter protocols.Splitter
 	// variant is the session's say on upstream connections (Redis: its
@@ -110,6 +113,10 @@ func newDownstream(l *listener, nc net.Conn, as protocol) *downstream {
 		FrameTimeout: lim.FrameTimeout, IdleTimeout: lim.IdleTimeout, Budget: lim.budget,
 		Busy: func() bool { return d.inflight.Load() > 0 }, Reject: d.reject,
 	})
+	if pw, ok := d.conn.(protocols.PromoteWaiter); ok && d.rd.CanWake() {
+		pw.WaitToPromote(promoteGrace) // relay_request.go
+		d.waiter = pw
+	}
 	if d.codec.Model() == protocols.Pipelined {
 		d.order = &replyOrder{}
 	}

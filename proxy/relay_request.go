@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"time"
+
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols"
@@ -19,13 +21,28 @@ import (
 // gets credit for its stream as the upstream gives the proxy credit for
 // it (Credited).
 
-// promote ends a read of a client's connection: the requests that hold a
-// whole message and nothing more so far are routed now as streams (a
+// promoteGrace is how long a client's request that holds a whole message
+// waits for its end before it is routed as a stream, on read loops that
+// can wake for it (wire.Reader.CanWake): a unary call whose END_STREAM
+// comes in a later read (a client that ends its request with an empty
+// DATA frame, a read that filled the buffer) stays a unary call, retried
+// and mirrored; a bidirectional client that waits for an answer to its
+// first message waits this much longer, once.
+const promoteGrace = 2 * time.Millisecond
+
+// promote ends a read of a client's connection (and the moment a request
+// held back for promoteGrace is due): the requests that hold a whole
+// message and nothing more so far are routed now as streams (a
 // bidirectional client may wait for an answer before it sends again),
 // then what the read queued is flushed. Read loop only.
 func (d *downstream) promote(pr protocols.Promoter) {
 	for pr.Promote(&d.promoted) {
 		_ = d.handle(&d.promoted) // a Triple request: no session to quit
+	}
+	if d.waiter != nil {
+		if at := d.waiter.PromoteAt(); !at.IsZero() {
+			d.rd.WakeAt(at) // the read loop comes back then, read or not
+		}
 	}
 	d.payOwed() // a refused stream's RST_STREAM
 	d.batch.Flush()

@@ -3,6 +3,7 @@ package triple
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -39,6 +40,11 @@ type connDecoder struct {
 	// ripe: streams that got a whole message this read and may be
 	// promoted (relay.go, Promote).
 	ripe []uint32
+	// grace: how long a client's request that holds a whole message
+	// waits for its end before it is promoted (WaitToPromote); now is
+	// the clock (tests set it).
+	grace time.Duration
+	now   func() time.Time
 	// spare: streams completed, for new ones to reuse (their data
 	// buffers too, when small).
 	spare []*stream
@@ -61,6 +67,9 @@ type stream struct {
 	data             []byte
 	read             int  // the DATA frames' bytes read, padding included
 	relay            bool // relayed in parts (relay.go, relay_request.go)
+	// whole is when its first message was whole, while it waits to be
+	// promoted (grace).
+	whole time.Time
 }
 
 // source is the Framer's reader: one whole frame (or header block) of
@@ -77,7 +86,7 @@ func (s *source) Read(p []byte) (int, error) {
 }
 
 func newConnDecoder(c *Codec, server bool) *connDecoder {
-	d := &connDecoder{c: c, server: server, preface: server, streams: make(map[uint32]*stream), send: newSendWindow()}
+	d := &connDecoder{c: c, server: server, preface: server, streams: make(map[uint32]*stream), send: newSendWindow(), now: time.Now}
 	d.fr = http2.NewFramer(&d.owed, &d.src)
 	d.fr.SetReuseFrames() // a DATA frame's data is copied before the next one is read
 	d.fr.SetMaxReadFrameSize(maxFrameSize)
@@ -318,6 +327,9 @@ func (d *connDecoder) data(f *http2.DataFrame, msg *protocols.Message) error {
 	}
 	if wholeFirst(st.data) {
 		d.ripe = append(d.ripe, f.StreamID) // for Promote (relay.go)
+		if d.grace > 0 && st.whole.IsZero() {
+			st.whole = d.now()
+		}
 	}
 	return nil
 }

@@ -251,3 +251,35 @@ func TestConnEncodeKeepsNeverIndexed(t *testing.T) {
 		}
 	}
 }
+
+// TestConnEncodeStopsIndexingChurn: blocks that change the table every
+// time (a header whose value differs on every call) are indexed for
+// missRun blocks, then sent literal for skipBlocks: the peer decodes every
+// one, and the literal ones are the codec's own bytes.
+func TestConnEncodeStopsIndexingChurn(t *testing.T) {
+	c := newCodec().(*Codec)
+	d := newConnDecoder(c, false)
+	r := newPeerReader()
+	literal := 0
+	for i := range missRun + 10 {
+		var m protocols.Message
+		raw := sampleRequest(t, 1, "x-trace", fmt.Sprintf("trace-%d", i))
+		if _, err := c.Decode(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		out, err := d.Encode(nil, &m, uint64(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields, _ := r.blocks(t, out)
+		if v := valueOf(fields[0], "x-trace"); v != fmt.Sprintf("trace-%d", i) {
+			t.Fatalf("request %d: x-trace %q", i, v)
+		}
+		if bytes.Equal(out[:m.Marks[markBlockEnd]][frameHeaderLen:], m.Raw[frameHeaderLen:m.Marks[markBlockEnd]]) {
+			literal++
+		}
+	}
+	if literal != 10 {
+		t.Fatalf("%d of the last blocks sent literal, want the 10 after %d that changed the table", literal, missRun)
+	}
+}

@@ -2,6 +2,8 @@ package triple
 
 import (
 	"encoding/binary"
+	"slices"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -53,16 +55,29 @@ func wholeFirst(data []byte) bool {
 // have not ended, with nothing more read of them (protocols.Promoter): a
 // server stream whose server sends its first message and waits gets it to
 // the client now, and a bidirectional stream whose client waits for an
-// answer gets its first message to the server. A unary call whose end
-// comes in a later read is relayed too, which its peer can't tell.
+// answer gets its first message to the server. A client's request waits
+// for its end for the grace WaitToPromote set first, so that a unary call
+// whose END_STREAM comes in a later read stays a unary call; one whose end
+// comes later still is relayed, which its peer can't tell.
 func (d *connDecoder) Promote(msg *protocols.Message) bool {
-	for len(d.ripe) > 0 {
-		id := d.ripe[len(d.ripe)-1]
-		d.ripe = d.ripe[:len(d.ripe)-1]
+	var now time.Time
+	for i := 0; i < len(d.ripe); {
+		id := d.ripe[i]
 		st := d.streams[id]
 		if st == nil || st.relay || !wholeFirst(st.data) {
+			d.ripe = slices.Delete(d.ripe, i, i+1)
 			continue // ended, reset, or relayed meanwhile
 		}
+		if d.server && d.grace > 0 {
+			if now.IsZero() {
+				now = d.now()
+			}
+			if now.Before(st.whole.Add(d.grace)) {
+				i++ // held: PromoteAt
+				continue
+			}
+		}
+		d.ripe = slices.Delete(d.ripe, i, i+1)
 		msg.Reset()
 		if d.server {
 			if err := d.startRequestRelay(id, st, msg); err != nil || msg.Kind != protocols.KindRequest {
@@ -76,6 +91,25 @@ func (d *connDecoder) Promote(msg *protocols.Message) bool {
 		return true
 	}
 	return false
+}
+
+// WaitToPromote sets how long a client's request that holds a whole
+// message waits for its end before Promote relays it
+// (protocols.PromoteWaiter); 0, the default, is not at all.
+func (d *connDecoder) WaitToPromote(grace time.Duration) { d.grace = grace }
+
+// PromoteAt reports when Promote has a request to relay that it holds now
+// (zero: none).
+func (d *connDecoder) PromoteAt() time.Time {
+	var at time.Time
+	for _, id := range d.ripe {
+		if st := d.streams[id]; st != nil && !st.relay && !st.whole.IsZero() {
+			if due := st.whole.Add(d.grace); at.IsZero() || due.Before(at) {
+				at = due
+			}
+		}
+	}
+	return at
 }
 
 // firstPart marks stream id relayed and writes its first part to d.out:
@@ -199,6 +233,7 @@ func (d *connDecoder) relayReset(id uint32, code http2.ErrCode, msg *protocols.M
 }
 
 var (
-	_ protocols.Relayer  = (*connDecoder)(nil)
-	_ protocols.Promoter = (*connDecoder)(nil)
+	_ protocols.Relayer       = (*connDecoder)(nil)
+	_ protocols.Promoter      = (*connDecoder)(nil)
+	_ protocols.PromoteWaiter = (*connDecoder)(nil)
 )

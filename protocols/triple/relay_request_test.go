@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -353,5 +354,56 @@ func TestRequestWindowEnforced(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "FLOW_CONTROL_ERROR") {
 		t.Fatalf("DATA past the window: %v, want a flow-control error", err)
+	}
+}
+
+// TestRequestPromoteWaitsForEnd: with a grace (WaitToPromote), a request
+// that holds a whole message is not promoted before the grace passes, so
+// an end that comes meanwhile makes it one whole unary request; after the
+// grace a request still open is promoted as a stream. PromoteAt says when.
+// Fails without the grace: Promote relays the first request at once.
+func TestRequestPromoteWaitsForEnd(t *testing.T) {
+	c := newCodec().(*Codec)
+	d := newConnDecoder(c, true)
+	d.preface = false
+	clock := time.Unix(1000, 0)
+	d.now = func() time.Time { return clock }
+	d.WaitToPromote(2 * time.Millisecond)
+	p := newPeer()
+	var m protocols.Message
+
+	p.headers(t, 1, false, requestFields("svc", "Unary")...)
+	p.data(t, 1, false, grpcMessage("late end"))
+	if got := decodeAll(t, d, p.take()); len(got) != 0 {
+		t.Fatalf("%d messages before the end", len(got))
+	}
+	if d.Promote(&m) {
+		t.Fatal("promoted before the grace passed")
+	}
+	if at := d.PromoteAt(); !at.Equal(clock.Add(2 * time.Millisecond)) {
+		t.Fatalf("PromoteAt = %v, want the grace from now", at)
+	}
+	clock = clock.Add(time.Millisecond)
+	p.data(t, 1, true, nil) // the end, in a later read within the grace
+	got := decodeAll(t, d, p.take())
+	if len(got) != 1 || got[0].Kind != protocols.KindRequest || got[0].More || attr(t, &got[0], "method") != "Unary" {
+		t.Fatalf("the request that ended within the grace decoded as %+v, want one whole unary request", got)
+	}
+	if d.Promote(&m) || !d.PromoteAt().IsZero() {
+		t.Fatal("a request that ended is still held")
+	}
+
+	p.headers(t, 3, false, requestFields("svc", "Bidi")...)
+	p.data(t, 3, false, grpcMessage("first"))
+	decodeAll(t, d, p.take())
+	if d.Promote(&m) {
+		t.Fatal("promoted before the grace passed")
+	}
+	clock = clock.Add(2 * time.Millisecond)
+	if !d.Promote(&m) || m.Kind != protocols.KindRequest || !m.More || m.ID != 1 {
+		t.Fatalf("after the grace Promote gave %v (More %v, ID %d), want stream 3's first part", m.Kind, m.More, m.ID)
+	}
+	if !d.PromoteAt().IsZero() {
+		t.Fatal("a promoted request is still held")
 	}
 }

@@ -23,6 +23,9 @@ type timer struct {
 	// event would tell the loop. arm bounds the wait so that one read
 	// looks (verifyAt).
 	unsure bool
+	// wakeAt is when the loop calls its flush again although nothing
+	// was read (WakeAt); zero: never.
+	wakeAt time.Time
 }
 
 // verifyTick is how long an unsure wait lasts at most, give or take a
@@ -79,7 +82,7 @@ func (l *Reader) arm() error {
 	if l.raw == nil && !l.incomplete() && l.draining() {
 		return ErrDrained // no non-blocking read without a socket
 	}
-	if l.deadline == nil || (l.opts.FrameTimeout == 0 && l.opts.IdleTimeout == 0 && l.drainAt.Load() == 0 && !l.unsure && l.armed.IsZero()) {
+	if l.deadline == nil || (l.opts.FrameTimeout == 0 && l.opts.IdleTimeout == 0 && l.drainAt.Load() == 0 && !l.unsure && l.armed.IsZero() && l.wakeAt.IsZero()) {
 		return nil
 	}
 	for {
@@ -89,6 +92,9 @@ func (l *Reader) arm() error {
 			if v := verifyAt(); dl.IsZero() || v.Before(dl) {
 				dl = v
 			}
+		}
+		if w := l.wakeAt; !w.IsZero() && (dl.IsZero() || w.Before(dl)) {
+			dl = w
 		}
 		if at != 0 {
 			if drain := time.Unix(0, at); time.Now().Before(drain) && (dl.IsZero() || drain.Before(dl)) {
@@ -118,6 +124,10 @@ func (l *Reader) classify(err error) error {
 	// Whatever fired (Drain sets deadlines too) is no longer in force.
 	l.armed = time.Time{}
 	now := time.Now()
+	if !l.wakeAt.IsZero() && !now.Before(l.wakeAt) {
+		l.wakeAt = time.Time{}
+		l.flush()
+	}
 	if l.incomplete() {
 		if l.opts.FrameTimeout > 0 && !now.Before(l.frameAt.Add(l.opts.FrameTimeout)) {
 			return ErrFrameTimeout
@@ -137,6 +147,16 @@ func (l *Reader) classify(err error) error {
 	}
 	return ErrIdleTimeout
 }
+
+// CanWake reports whether WakeAt works on this loop: on a connection with
+// read deadlines, not on an event loop's (whose flush runs at the end of
+// the loop's turn).
+func (l *Reader) CanWake() bool { return l.deadline != nil && l.lc == nil }
+
+// WakeAt asks the loop to call its flush again at t, although nothing
+// was read by then (a later call replaces t; the flush after a read may
+// call it again). Read loop only: from the handler or the flush.
+func (l *Reader) WakeAt(t time.Time) { l.wakeAt = t }
 
 // Drain asks the loop to stop reading once it has read what the peer sent
 // up to grace from now, and finished the frame it is in: it then returns

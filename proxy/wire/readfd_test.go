@@ -288,3 +288,54 @@ func TestReaderUnsureWaitEnds(t *testing.T) {
 		t.Fatalf("Run returned %v, want io.EOF", err)
 	}
 }
+
+// TestReaderWakeAt: a flush that asks to be called again at a moment gets
+// that call although nothing more is read, once; the loop then goes on
+// reading.
+func TestReaderWakeAt(t *testing.T) {
+	local, remote := tcpPair(t)
+	rd := wire.NewReader(local, lenCodec{}, wire.ReadOptions{})
+	if !rd.CanWake() {
+		t.Fatal("a socket's read loop can't wake")
+	}
+	flushes := make(chan int, 10)
+	n := 0
+	done := make(chan error, 1)
+	go func() {
+		done <- rd.Run(func(*protocols.Message) error { return nil }, func() {
+			n++
+			if n == 1 {
+				rd.WakeAt(time.Now().Add(10 * time.Millisecond))
+			}
+			flushes <- n
+		})
+	}()
+	if _, err := remote.Write(frame(nil, payload(0, 32))); err != nil {
+		t.Fatal(err)
+	}
+	for want := 1; want <= 2; want++ {
+		select {
+		case got := <-flushes:
+			if got != want {
+				t.Fatalf("flush %d, want %d", got, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no flush %d", want)
+		}
+	}
+	if _, err := remote.Write(frame(nil, payload(1, 32))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-flushes:
+		if got != 3 {
+			t.Fatalf("flush %d after the next read, want 3", got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no flush after the next read")
+	}
+	_ = remote.Close()
+	if err := await(t, done, "after the peer closed"); !errors.Is(err, io.EOF) {
+		t.Fatalf("Run returned %v, want io.EOF", err)
+	}
+}
