@@ -58,6 +58,9 @@ type connDecoder struct {
 const (
 	maxSpare     = 16
 	maxSpareData = 16 << 10
+	// maxSpareFields bounds the fields a spare stream keeps room for,
+	// and the decoder's own slice of the block being read.
+	maxSpareFields = 64
 )
 
 // stream is what arrived of one open stream.
@@ -420,16 +423,25 @@ func (d *connDecoder) recycle(st *stream) {
 	if cap(data) > maxSpareData {
 		data = nil
 	}
-	clear(st.fields)
-	clear(st.trailers)
-	*st = stream{data: data, fields: st.fields[:0], trailers: st.trailers[:0]}
+	*st = stream{data: data, fields: spareFields(st.fields), trailers: spareFields(st.trailers)}
 	d.spare = append(d.spare, st)
+}
+
+// spareFields returns fields emptied for reuse, or nil when it has more
+// room than a usual block needs (a client's one large block is not kept
+// for the connection's life).
+func spareFields(fields []hpack.HeaderField) []hpack.HeaderField {
+	if cap(fields) > maxSpareFields {
+		return nil
+	}
+	clear(fields)
+	return fields[:0]
 }
 
 // emitFields sets msg to d.out, the ended stream id written in the
 // codec's own form, from the fields its header blocks were written from:
 // what Decode would find in d.out without decoding it again. The
-// connection's Framer has checked the fields as validFields would.
+// connection's header reads have checked the fields (header.go).
 func (d *connDecoder) emitFields(msg *protocols.Message, id uint32, st *stream, blockEnd int) error {
 	if len(d.out) > d.c.maxMessage {
 		return fmt.Errorf("triple: message of %d bytes exceeds the limit %d", len(d.out), d.c.maxMessage)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/metamesh/metamesh/protocols"
 )
@@ -363,4 +364,42 @@ func TestConnDecoderRefuses(t *testing.T) {
 			t.Fatalf("last owed frame %v, want RST_STREAM 1 PROTOCOL_ERROR", fs[len(fs)-1])
 		}
 	})
+}
+
+// TestConnDecoderKeepsNoLargeFieldSlices: the room a header block of many
+// fields took (here 20,000, one byte each on the wire) is not kept for the
+// connection's life once its stream completes, by its stream or by the
+// decoder's slice for the block being read.
+func TestConnDecoderKeepsNoLargeFieldSlices(t *testing.T) {
+	c := &Codec{maxMessage: DefaultMaxMessageBytes, maxStreams: DefaultMaxStreams}
+	d := newConnDecoder(c, true)
+	p := newPeer()
+	p.out.WriteString(http2.ClientPreface)
+	p.block.Reset()
+	f := requestFields("s.S", "M")
+	for i := 0; i < len(f); i += 2 {
+		_ = p.enc.WriteField(hpack.HeaderField{Name: f[i], Value: f[i+1]})
+	}
+	for range 20_000 {
+		_ = p.enc.WriteField(hpack.HeaderField{Name: "a", Value: ""})
+	}
+	block := p.block.Bytes()
+	first, rest := block[:min(len(block), maxFrameSize)], block[min(len(block), maxFrameSize):]
+	_ = p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndHeaders: len(rest) == 0})
+	for len(rest) > 0 {
+		part := rest[:min(len(rest), maxFrameSize)]
+		rest = rest[len(part):]
+		_ = p.fr.WriteContinuation(1, len(rest) == 0, part)
+	}
+	p.data(t, 1, true, grpcMessage("x"))
+	if msgs := decodeAll(t, d, p.take()); len(msgs) != 1 || msgs[0].Kind != protocols.KindRequest {
+		t.Fatalf("decoded %d messages, want the request", len(msgs))
+	}
+	kept := cap(d.block.fields)
+	for _, st := range d.spare {
+		kept += cap(st.fields) + cap(st.trailers)
+	}
+	if kept > 2*maxSpareFields {
+		t.Fatalf("the decoder keeps room for %d fields after the call", kept)
+	}
 }

@@ -15,7 +15,9 @@ import (
 // which allocates a frame and grows a new slice of fields for every block:
 // those were nearly all the proxy's allocations on a Triple call
 // (docs/benchmarks.md, Triple, 2026-12-07). The fields are checked as
-// ReadMetaHeaders checks them; any fault closes the connection.
+// ReadMetaHeaders checks them; any fault closes the connection, and so
+// does a header list over the limit (maxMessageBytes), which
+// ReadMetaHeaders cut short without a word.
 
 // blockRead is the header block being read: its fields, and what the
 // checks need.
@@ -128,5 +130,9 @@ func (d *connDecoder) headerBlock(f *http2.HeadersFrame, msg *protocols.Message)
 	if err := checkPseudos(b.fields); err != nil {
 		return err
 	}
-	return d.headers(id, ended, msg)
+	err := d.headers(id, ended, msg)
+	if cap(b.fields) > maxSpareFields {
+		b.fields = nil // a large block's room is not kept between blocks
+	}
+	return err
 }
