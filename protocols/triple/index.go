@@ -40,6 +40,11 @@ const (
 	memoSlots  = 4
 	missRun    = 16
 	skipBlocks = 256
+	// memoMax is the largest block the memo keeps, keptMax the largest
+	// scratch room kept between messages: a connection's one large
+	// message does not cost it that much memory for its life.
+	memoMax = 4 << 10
+	keptMax = 64 << 10
 )
 
 // indexer is one connection's HPACK encoder for what the proxy sends,
@@ -77,12 +82,25 @@ func newIndexer() *indexer {
 func (x *indexer) setLimit(v uint32) {
 	x.enc.SetMaxDynamicTableSizeLimit(v)
 	x.gen++
+	x.skip = 0 // the next block announces the new size
 }
 
 // frames rewrites the header blocks of the frames at out[start:] (whole
 // frames, as the send state has them), indexed; other frames are kept as
 // they are.
 func (x *indexer) frames(out []byte, start int) []byte {
+	// Only what follows the first header block is copied (a part of a
+	// stream has none).
+	for len(out)-start >= frameHeaderLen {
+		h := parseHeader(out[start:])
+		if h.typ == http2.FrameHeaders {
+			break
+		}
+		start += frameHeaderLen + h.length
+	}
+	if len(out)-start < frameHeaderLen {
+		return out
+	}
 	x.tail = append(x.tail[:0], out[start:]...)
 	out = out[:start]
 	tail := x.tail
@@ -112,6 +130,12 @@ func (x *indexer) frames(out []byte, start int) []byte {
 		w.frames(h.stream, indexed, h.flags.Has(http2.FlagHeadersEndStream))
 		out = w.put()
 		tail = tail[end:]
+	}
+	if cap(x.tail) > keptMax {
+		x.tail = nil
+	}
+	if x.block.Cap() > keptMax {
+		x.block = bytes.Buffer{} // the encoder writes to x.block's address
 	}
 	return out
 }
@@ -153,10 +177,12 @@ func (x *indexer) index(block []byte) []byte {
 	if x.misses++; x.misses >= missRun {
 		x.misses, x.skip = 0, skipBlocks
 	}
-	if changed {
+	if changed || len(block) > memoMax {
 		// Sent again, the same bytes would add to the table again: not
-		// kept.
-		x.gen++
+		// kept; nor a large block.
+		if changed {
+			x.gen++
+		}
 		return x.block.Bytes()
 	}
 	m := &x.memo[x.next]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -281,5 +282,41 @@ func TestConnEncodeStopsIndexingChurn(t *testing.T) {
 	}
 	if literal != 10 {
 		t.Fatalf("%d of the last blocks sent literal, want the 10 after %d that changed the table", literal, missRun)
+	}
+}
+
+// TestIndexerKeepsNoLargeRoom: after a 4 MiB response and a response with
+// a 1 MiB header, the connection's indexer keeps no room of that size (its
+// scratch, its encoder's buffer, its memo), and the peer decodes both.
+func TestIndexerKeepsNoLargeRoom(t *testing.T) {
+	c := &Codec{maxMessage: DefaultMaxMessageBytes, maxStreams: DefaultMaxStreams}
+	d := newConnDecoder(c, true)
+	d.send.conn, d.send.initial = 1<<30, 1<<30 // the peer's windows take it all
+	r := newPeerReader()
+	w := getWriter(nil)
+	w.headers(1, fieldsOf(":status", "200", "content-type", "application/grpc", "x-big", strings.Repeat("v", 1<<20)), false)
+	w.data(1, grpcMessage("x"), false)
+	w.headers(1, fieldsOf("grpc-status", "0"), true)
+	raw := w.put()
+	var bigHeader protocols.Message
+	if k, err := c.Decode(raw, &bigHeader); err != nil || k != len(raw) {
+		t.Fatalf("Decode = %d, %v", k, err)
+	}
+	for i, m := range []*protocols.Message{bigResponse(t, c, 4<<20-4096, "0"), &bigHeader, &bigHeader} {
+		out, err := d.Encode(nil, m, uint64(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fields, _ := r.blocks(t, out); len(fields) != 2 || valueOf(fields[1], "grpc-status") != "0" {
+			t.Fatalf("response %d: the peer decoded %d blocks", i, len(fields))
+		}
+	}
+	x := d.send.idx
+	kept := cap(x.tail) + x.block.Cap()
+	for _, m := range x.memo {
+		kept += cap(m.own) + cap(m.indexed)
+	}
+	if kept > 4*keptMax {
+		t.Fatalf("the indexer keeps %d KiB after the responses", kept>>10)
 	}
 }
