@@ -177,7 +177,7 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 	if len(results) > 0 {
-		report(stdout, header(o), results)
+		report(stdout, header(o), o.conns, results)
 	}
 	if err != nil {
 		return err

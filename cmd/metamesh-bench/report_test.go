@@ -31,7 +31,7 @@ func TestReportRowsAndSections(t *testing.T) {
 	results[0].logged, results[0].loggedLines = run("log 1%", 470, 3*time.Millisecond, "server", "proxy", "bench"), 6
 	results[0].mirrored, results[0].mirrorsSent = run("mirror 10%", 400, 4*time.Millisecond, "server", "proxy", "bench"), 41
 	var out strings.Builder
-	report(&out, "HEADER", results)
+	report(&out, "HEADER", 64, results)
 	got := out.String()
 	for _, want := range []string{
 		`(?m)^HEADER\n\n +protocol +run +req/s`,
@@ -43,14 +43,32 @@ func TestReportRowsAndSections(t *testing.T) {
 		`(?m)^  mirror 10% vs proxied: +throughput 0\.80, p50 3\.\d+ms → 4\.\d+ms, p99 3\.\d+ms → 4\.\d+ms\n  mirror copies sent: +41, 10\.25% of the measured requests`,
 		`(?m)^ +thrift +direct +1000 `,
 		`(?m)^ +thrift +proxied +800 `,
-		`(?m)^dubbo:\n  proxied/direct throughput: 0\.50 \(target >= 0\.60: MISSED\)\n  p99 added by the proxy: +2\.\d+ms \(target <= 1\.000ms: MISSED\)\n  proxy cost: +20\.0 µs CPU, 4\.00 read/write syscalls and 0\.50 context switches per request`,
-		`(?m)^thrift:\n  proxied/direct throughput: 0\.80 \(target >= 0\.60: met\)\n  p99 added by the proxy: +0\.000ms \(target <= 1\.000ms: met\)`,
+		`(?m)^dubbo:\n  proxied/direct throughput: 0\.50 \(target >= 0\.75: MISSED\)\n  p99 added by the proxy: +2\.\d+ms \(target <= 1\.000ms: MISSED\)\n  proxy cost: +20\.0 µs CPU, 4\.00 read/write syscalls and 0\.50 context switches per request, .* \(CPU target <= 20 µs: met\)$`,
+		`(?m)^thrift:\n  proxied/direct throughput: 0\.80 \(target >= 0\.80: met\)\n  p99 added by the proxy: +0\.000ms \(target <= 1\.000ms: met\)`,
 		`(?m)^ +thrift +proxied epoll +900 `,
-		`(?m)^  proxied epoll:\n  proxied/direct throughput: 0\.90 \(target >= 0\.60: met\)\n  p99 added by the proxy: +1\.\d+ms.*\n.*\n  event loop hand-offs: +7 \(`,
+		`(?m)^  proxied epoll:\n  proxied/direct throughput: 0\.90 \(target >= 0\.80: met\)\n  p99 added by the proxy: +1\.\d+ms.*\n.*\n  event loop hand-offs: +7 \(`,
 		`(?m)^  proxied errors, first of each connection that had any:\n    response 3: boom$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(got) {
 			t.Errorf("report does not match %s:\n%s", want, got)
+		}
+	}
+}
+
+func TestTargetsFor(t *testing.T) {
+	for _, c := range []struct {
+		protocol string
+		conns    int
+		want     targets
+	}{
+		{"dubbo", 64, targets{ratio: 0.75, cpu: 20 * time.Microsecond}},
+		{"dubbo", 8, targets{ratio: 0.70}},
+		{"dubbo", 16, targets{ratio: 0.60}},
+		{"thrift", 64, targets{ratio: 0.80}},
+		{"thrift", 8, targets{ratio: 0.60}},
+	} {
+		if got := targetsFor(c.protocol, c.conns); got != c.want {
+			t.Errorf("targetsFor(%s, %d) = %+v, want %+v", c.protocol, c.conns, got, c.want)
 		}
 	}
 }
