@@ -65,6 +65,10 @@ type downstream struct {
 	// waiter is the connection's decoder when it holds requests back
 	// before promoting them (relay_request.go).
 	waiter protocols.PromoteWaiter
+	// owedSoon: frames owed to the client were queued during this read
+	// (payOwed); endOwed sends them at its end unless replies are on
+	// their way to carry them.
+	owedSoon bool
 	local    []byte // a session's reply, before it is queued
 	splitter protocols.Splitter
 	// variant is the session's say on upstream connections (Redis: its
@@ -106,6 +110,12 @@ func newDownstream(l *listener, nc net.Conn, as protocol) *downstream {
 		d.relayer, _ = d.conn.(protocols.Relayer)
 	}
 	d.endRead = d.batch.Flush
+	if d.conn != nil {
+		d.endRead = func() {
+			d.endOwed()
+			d.batch.Flush()
+		}
+	}
 	if pr, ok := d.conn.(protocols.Promoter); ok {
 		d.endRead = func() { d.promote(pr) }
 	}
@@ -325,17 +335,13 @@ func (d *downstream) handle(m *protocols.Message) error {
 // acknowledgements and flow-control credit: protocols.ConnDecoder).
 func (d *downstream) payOwed() {
 	d.owed = d.conn.Owed(d.owed[:0])
-	switch {
-	case len(d.owed) == 0:
-	case d.inflight.Load() > 0:
-		// Replies are on their way: the ACKs go out with the next one
-		// (within wire.AckDelay), not in a write of their own, which
-		// would cost the client a read (docs/benchmarks.md, Triple,
-		// 2026-12-07).
+	if len(d.owed) > 0 {
+		// Sent with the next reply (within wire.AckDelay), not in a
+		// write of their own, which would cost the client a read
+		// (docs/benchmarks.md, Triple, 2026-12-07); at once if the read
+		// ends with no reply on its way (owedSoon).
 		_ = d.w.QueueSoon(d.appendOwed, wire.AckDelay)
-	default:
-		d.batch.Add(d.w)
-		_ = d.w.Queue(d.appendOwed)
+		d.owedSoon = true
 	}
 	if d.sender != nil && d.sender.HasReleased() {
 		// Taken under the writer's lock, as responses are encoded: none
@@ -346,6 +352,17 @@ func (d *downstream) payOwed() {
 }
 
 func (d *downstream) appendOwed(dst []byte) []byte { return append(dst, d.owed...) }
+
+// endOwed ends a read that queued owed frames: with no reply in flight
+// they go out with this read's flush. Read loop only.
+func (d *downstream) endOwed() {
+	if d.owedSoon {
+		d.owedSoon = false
+		if d.inflight.Load() == 0 {
+			d.batch.Add(d.w)
+		}
+	}
+}
 
 // send queues c to its host's pool for cl.
 func (d *downstream) send(c *upstream.Call, cl *cluster.Cluster, b *wire.Batch) error {

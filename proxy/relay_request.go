@@ -45,6 +45,7 @@ func (d *downstream) promote(pr protocols.Promoter) {
 		}
 	}
 	d.payOwed() // a refused stream's RST_STREAM
+	d.endOwed()
 	d.batch.Flush()
 }
 
