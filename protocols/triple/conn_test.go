@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -374,24 +375,7 @@ func TestConnDecoderKeepsNoLargeFieldSlices(t *testing.T) {
 	c := &Codec{maxMessage: DefaultMaxMessageBytes, maxStreams: DefaultMaxStreams}
 	d := newConnDecoder(c, true)
 	p := newPeer()
-	p.out.WriteString(http2.ClientPreface)
-	p.block.Reset()
-	f := requestFields("s.S", "M")
-	for i := 0; i < len(f); i += 2 {
-		_ = p.enc.WriteField(hpack.HeaderField{Name: f[i], Value: f[i+1]})
-	}
-	for range 20_000 {
-		_ = p.enc.WriteField(hpack.HeaderField{Name: "a", Value: ""})
-	}
-	block := p.block.Bytes()
-	first, rest := block[:min(len(block), maxFrameSize)], block[min(len(block), maxFrameSize):]
-	_ = p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndHeaders: len(rest) == 0})
-	for len(rest) > 0 {
-		part := rest[:min(len(rest), maxFrameSize)]
-		rest = rest[len(part):]
-		_ = p.fr.WriteContinuation(1, len(rest) == 0, part)
-	}
-	p.data(t, 1, true, grpcMessage("x"))
+	p.request(t, slices.Repeat([]hpack.HeaderField{{Name: "a"}}, 20_000)...)
 	if msgs := decodeAll(t, d, p.take()); len(msgs) != 1 || msgs[0].Kind != protocols.KindRequest {
 		t.Fatalf("decoded %d messages, want the request", len(msgs))
 	}

@@ -105,3 +105,28 @@ func attr(t testing.TB, m *protocols.Message, key string) string {
 	v, _ := m.Headers.Get(key)
 	return v
 }
+
+// request writes a client's preface and a whole unary request on stream
+// 1: the usual request fields, then extra (its header block split into
+// CONTINUATION frames when it needs them).
+func (p *peer) request(t testing.TB, extra ...hpack.HeaderField) {
+	t.Helper()
+	p.out.WriteString(http2.ClientPreface)
+	p.block.Reset()
+	f := requestFields("s.S", "M")
+	for i := 0; i < len(f); i += 2 {
+		_ = p.enc.WriteField(hpack.HeaderField{Name: f[i], Value: f[i+1]})
+	}
+	for _, e := range extra {
+		_ = p.enc.WriteField(e)
+	}
+	block := p.block.Bytes()
+	first, rest := block[:min(len(block), maxFrameSize)], block[min(len(block), maxFrameSize):]
+	_ = p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndHeaders: len(rest) == 0})
+	for len(rest) > 0 {
+		part := rest[:min(len(rest), maxFrameSize)]
+		rest = rest[len(part):]
+		_ = p.fr.WriteContinuation(1, len(rest) == 0, part)
+	}
+	p.data(t, 1, true, grpcMessage("x"))
+}

@@ -225,15 +225,7 @@ func TestConnEncodeKeepsNeverIndexed(t *testing.T) {
 	c := newCodec().(*Codec)
 	down := newConnDecoder(c, true)
 	p := newPeer()
-	p.out.WriteString(http2.ClientPreface)
-	p.block.Reset()
-	f := requestFields("s.S", "M")
-	for i := 0; i < len(f); i += 2 {
-		_ = p.enc.WriteField(hpack.HeaderField{Name: f[i], Value: f[i+1]})
-	}
-	_ = p.enc.WriteField(hpack.HeaderField{Name: "x-api-key", Value: "s3cr3t", Sensitive: true})
-	_ = p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: p.block.Bytes(), EndHeaders: true})
-	p.data(t, 1, true, grpcMessage("x"))
+	p.request(t, hpack.HeaderField{Name: "x-api-key", Value: "s3cr3t", Sensitive: true})
 	msgs := decodeAll(t, down, p.take())
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages", len(msgs))
