@@ -108,6 +108,9 @@ func (d *connDecoder) headerBlock(f *http2.HeadersFrame, msg *protocols.Message)
 		if _, err := d.hdec.Write(frag); err != nil {
 			return fmt.Errorf("triple: header block: %w", err)
 		}
+		if b.err != nil {
+			return b.err // the connection closes: the rest is not decoded
+		}
 		if last {
 			break
 		}
