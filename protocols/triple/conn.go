@@ -50,8 +50,9 @@ type connDecoder struct {
 	spare []*stream
 	// hdec is the HPACK decoder of what the peer sends; block reads one
 	// header block into fields (header.go).
-	hdec  *hpack.Decoder
-	block blockRead
+	hdec   *hpack.Decoder
+	block  blockRead
+	recall recaller // recall.go
 }
 
 // Bounds of what a connection decoder keeps for reuse.

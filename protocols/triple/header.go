@@ -104,6 +104,13 @@ func (d *connDecoder) headerBlock(f *http2.HeadersFrame, msg *protocols.Message)
 	b.fields, b.err, b.left, b.sawRegular = b.fields[:0], nil, d.c.maxMessage, false
 	id, ended := f.StreamID, f.StreamEnded()
 	frag, last := f.HeaderBlockFragment(), f.HeadersEnded()
+	if last {
+		if fields, ok := d.recall.recall(frag); ok { // recall.go
+			b.fields = append(b.fields, fields...)
+			return d.headers(id, ended, msg)
+		}
+	}
+	first, joined := frag, !last
 	for {
 		if _, err := d.hdec.Write(frag); err != nil {
 			return fmt.Errorf("triple: header block: %w", err)
@@ -133,6 +140,7 @@ func (d *connDecoder) headerBlock(f *http2.HeadersFrame, msg *protocols.Message)
 	if err := checkPseudos(b.fields); err != nil {
 		return err
 	}
+	d.recall.decoded(first, joined, b.fields)
 	err := d.headers(id, ended, msg)
 	if cap(b.fields) > maxSpareFields {
 		b.fields = nil // a large block's room is not kept between blocks
