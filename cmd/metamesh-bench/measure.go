@@ -224,7 +224,9 @@ func variant(ctx context.Context, o options, w *workload, dir, name, proc string
 
 // startProxy writes cfg as the bootstrap file name+".yaml" in dir and
 // starts `metamesh proxy` on it with its admin address on admin ("" for
-// any), returning once it accepts connections.
+// any), returning once it accepts connections on its listener and, when
+// given, on its admin address (which the proxy may open after its
+// listeners: a sample taken at once found it refused).
 func startProxy(ctx context.Context, o options, dir, name string, cfg bootstrapConfig, admin string, extra ...string) (*child, error) {
 	bootstrap, err := cfg.write(dir, name+".yaml")
 	if err != nil {
@@ -236,9 +238,14 @@ func startProxy(ctx context.Context, o options, dir, name string, cfg bootstrapC
 	if err != nil {
 		return nil, err
 	}
-	if err := proxy.waitDial(ctx, cfg.Listen, o.readyTimeout); err != nil {
-		proxy.stop(o.stop)
-		return nil, err
+	for _, addr := range []string{cfg.Listen, admin} {
+		if addr == "" {
+			continue
+		}
+		if err := proxy.waitDial(ctx, addr, o.readyTimeout); err != nil {
+			proxy.stop(o.stop)
+			return nil, err
+		}
 	}
 	return proxy, nil
 }
