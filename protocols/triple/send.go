@@ -200,8 +200,7 @@ func (s *sendWindow) endRequestLocked(stream uint32) bool {
 		return false
 	}
 	delete(s.requests, stream)
-	s.resets = append(s.resets, stream)
-	s.hasResets.Store(true)
+	s.noteResetLocked(stream)
 	return true
 }
 
@@ -318,6 +317,12 @@ func (s *sendWindow) resetSent(stream uint32) {
 // forgetLocked is resetSent with s.mu held.
 func (s *sendWindow) forgetLocked(stream uint32) {
 	s.resetLocked(stream)
+	s.noteResetLocked(stream)
+}
+
+// noteResetLocked notes a stream the proxy resets for the read loop
+// (takeResets).
+func (s *sendWindow) noteResetLocked(stream uint32) {
 	s.resets = append(s.resets, stream)
 	s.hasResets.Store(true)
 }
