@@ -12,9 +12,12 @@ import (
 // global asks r's virtual host's rate-limit service about r (one call,
 // waiting at most the limit's timeout): nil lets r go on; an OVER_LIMIT
 // answer, or a failed call under deny_on_fail, is the codec's
-// rate-limited reply. A failed call otherwise lets r through.
+// rate-limited reply. A failed call otherwise lets r through. On an event
+// loop the call is made after the loop was handed to a new goroutine, so
+// it holds up no other client (docs/proxy-config.md, "I/O mode").
 func (r *request) global(g *router.GlobalRateLimit) *local {
 	d := r.d
+	d.rd.WillWait() // on an event loop, its other clients go on meanwhile
 	limited, err := g.Check(context.Background(), &r.m.Headers)
 	if err != nil {
 		d.srv.metrics.RateLimit.ServiceErrors.WithLabelValues(g.Service.Cluster()).Inc()

@@ -148,6 +148,18 @@ func (l *Reader) classify(err error) error {
 	return ErrIdleTimeout
 }
 
+// WillWait tells the read loop that the frame being handled is about to
+// wait (a call to another service). On an event loop the loop goes on
+// with its other connections in a new goroutine at once, and this one
+// finishes the connection's frames alone, as when the loop's watchdog
+// finds a handler waiting (Loop); in a goroutine of its own it does
+// nothing. Call it from handle only.
+func (l *Reader) WillWait() {
+	if l.lc != nil {
+		l.lc.handOff()
+	}
+}
+
 // CanWake reports whether WakeAt works on this loop: on a connection with
 // read deadlines, not on an event loop's (whose flush runs at the end of
 // the loop's turn).

@@ -372,8 +372,20 @@ func (lp *Loop) steal(s uint64) {
 	go lp.run()
 }
 
-// Handoffs returns how many times the watchdog took the loop from a
-// handler that waited (the proxy's metamesh_event_loop_handoffs_total).
+// handOff gives the loop to a new goroutine at once when its owner is
+// serving c: a handler about to wait (Reader.WillWait) goes on serving c
+// alone, as after a watchdog's steal, without holding up the loop's other
+// connections until the watchdog's next look.
+func (c *loopConn) handOff() {
+	lp := c.lp
+	if s := lp.gate.Load(); s&3 == 1 && lp.cur.Load() == c {
+		lp.steal(s)
+	}
+}
+
+// Handoffs returns how many times the loop was given to a new goroutine
+// because a handler waited, told (Reader.WillWait) or found by the
+// watchdog (the proxy's metamesh_event_loop_handoffs_total).
 func (lp *Loop) Handoffs() uint64 { return lp.handoffs.Load() }
 
 // Handoffs returns the sum of the loops' Handoffs; 0 for nil.

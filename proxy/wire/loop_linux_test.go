@@ -280,6 +280,45 @@ func TestLoopHandlerThatWaits(t *testing.T) {
 	}
 }
 
+// TestLoopWillWait: a handler that says it is about to wait
+// (Reader.WillWait) has the loop handed to a new goroutine before it
+// returns, without the watchdog's look, and the loop's other connection
+// is served while it waits.
+func TestLoopWillWait(t *testing.T) {
+	slowLocal, slowRemote := loopPair(t)
+	fastLocal, fastRemote := loopPair(t)
+	before := oneLoop().Handoffs()
+	release := make(chan struct{})
+	handedOff := make(chan uint64, 1)
+	slow := wire.NewReader(slowLocal, lenCodec{}, wire.ReadOptions{})
+	slowDone := runReader(slow, func(*protocols.Message) error {
+		slow.WillWait()
+		handedOff <- oneLoop().Handoffs()
+		<-release
+		return errStop
+	})
+	_, fast := echo(fastLocal, wire.ReadOptions{}, 0)
+	if _, err := slowRemote.Write(frame(nil, payload(0, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-handedOff; n == before {
+		t.Errorf("Handoffs() = %d right after WillWait, unchanged", n)
+	}
+	f := frame(nil, payload(1, 100))
+	if _, err := fastRemote.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	readFrames(t, fastRemote, f)
+	close(release)
+	if err := await(t, slowDone, "after its handler stopped waiting"); !errors.Is(err, errStop) {
+		t.Fatalf("Run returned %v, want errStop", err)
+	}
+	_ = fastRemote.Close()
+	if err := await(t, fast, "the fast connection"); !errors.Is(err, io.EOF) {
+		t.Fatalf("the fast connection's Run returned %v, want io.EOF", err)
+	}
+}
+
 // TestLoopTimeouts: the idle and frame timeouts end a read loop on the
 // event loop as they do a goroutine's.
 func TestLoopTimeouts(t *testing.T) {

@@ -44,3 +44,5 @@ type loopConn struct {
 }
 
 func (l *Reader) runLoop() error { return errNoLoops }
+
+func (*loopConn) handOff() {}
