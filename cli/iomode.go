@@ -11,7 +11,7 @@ import (
 type ioModeFlag struct{ mode string }
 
 func (f *ioModeFlag) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.mode, "io-mode", string(proxy.IOGoroutine), "how connections are read: goroutine (one per connection) or epoll (event loops, one per GOMAXPROCS, for plaintext Redis, Dubbo and Thrift connections; Linux only)")
+	fs.StringVar(&f.mode, "io-mode", string(proxy.DefaultIOMode()), "how connections are read: epoll (event loops, one per GOMAXPROCS, for plaintext Redis, Dubbo and Thrift connections; Linux only, the default there) or goroutine (one per connection)")
 }
 
 func (f *ioModeFlag) apply(srv *proxy.Server) error { return srv.SetIOMode(proxy.IOMode(f.mode)) }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net"
+	"runtime"
 
 	"github.com/metamesh/metamesh/protocols"
 	"github.com/metamesh/metamesh/proxy/upstream"
@@ -15,14 +16,23 @@ type IOMode string
 
 const (
 	// IOGoroutine reads each connection in a goroutine of its own (the
-	// default).
+	// default outside Linux, and a Server's until SetIOMode).
 	IOGoroutine IOMode = "goroutine"
 	// IOEpoll reads the plaintext connections of every codec but those
 	// with connection state (Triple), client and upstream alike, on event
-	// loops, one per GOMAXPROCS (Linux only: proxy/wire's Loop;
-	// upstream.OnLoop).
+	// loops, one per GOMAXPROCS (Linux only, where it is the default:
+	// proxy/wire's Loop; upstream.OnLoop).
 	IOEpoll IOMode = "epoll"
 )
+
+// DefaultIOMode is the mode of `metamesh run` and `metamesh proxy` when
+// --io-mode is not given: epoll on Linux, goroutine elsewhere.
+func DefaultIOMode() IOMode {
+	if runtime.GOOS == "linux" {
+		return IOEpoll
+	}
+	return IOGoroutine
+}
 
 // SetIOMode chooses how connections accepted and dialed from now on are
 // read. Call it before the first Apply.

@@ -89,7 +89,7 @@ func main() {
 	flag.IntVar(&o.mirrorPercent, "mirror-percent", 0, "if > 0, also run through a proxy mirroring this percentage of the requests to the server")
 	flag.BoolVar(&o.mtls, "mtls", false, "also run through two proxies (a consumer's sidecar and a provider's), plaintext and with mutual TLS between them, and compare")
 	flag.BoolVar(&o.globalRateLimit, "global-rate-limit", false, "also run through a proxy whose global rate limit asks a rate-limit service (in the bench, answering OK) about every request, and one whose limit matches no request, and compare each with the plain proxied run")
-	flag.StringVar(&o.ioMode, "io-mode", "goroutine", "the proxies' --io-mode: goroutine or epoll")
+	flag.StringVar(&o.ioMode, "io-mode", "epoll", "the proxies' --io-mode: epoll (their default on Linux) or goroutine")
 	flag.BoolVar(&o.ioAB, "io-ab", false, "also run through a proxy in the other --io-mode, in the same run, and compare")
 	flag.IntVar(&o.idleConns, "idle-conns", 0, "if > 0, instead of the load runs, open this many idle connections to a proxy of each codec (dubbo, thrift, redis) and report its memory per connection")
 	flag.Parse()

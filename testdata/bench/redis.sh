@@ -19,7 +19,7 @@
 #
 # Usage: METAMESH=bin/metamesh testdata/bench/redis.sh
 #   env N (requests per test, 200000), CLIENTS (50), PIPELINES ("16 1"),
-#   IO_MODE (metamesh's --io-mode: goroutine, the default, or epoll;
+#   IO_MODE (metamesh's --io-mode: epoll, the default, or goroutine;
 #   docs/proxy-config.md, "I/O mode"), IO_AB=1 (also a second metamesh in
 #   the other mode, target "mm-epoll" or "mm-gorout", measured in the same
 #   run and judged against the same targets); with IO_AB=1, AB_METAMESH (a
@@ -48,7 +48,7 @@ METAMESH=${METAMESH:-bin/metamesh}
 N=${N:-200000}
 CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-16 1}
-IO_MODE=${IO_MODE:-goroutine}
+IO_MODE=${IO_MODE:-epoll}
 
 missing=0
 for tool in redis-server redis-benchmark nutcracker; do

@@ -11,13 +11,17 @@ import (
 )
 
 // newProxy returns an in-process proxy in the I/O mode METAMESH_IO_MODE
-// names (goroutine when unset; docs/proxy-config.md, "I/O mode"), so the
-// suite runs under either: make interop-epoll runs the Redis tests under
-// epoll.
+// names (the binary's default when unset: epoll on Linux;
+// docs/proxy-config.md, "I/O mode"), so the suite runs under either: make
+// interop-goroutine runs the Redis tests under goroutine.
 func newProxy(t testing.TB, m *metrics.Proxy) *proxy.Server {
 	t.Helper()
 	srv := proxy.New(zaptest.NewLogger(t), m)
-	if err := srv.SetIOMode(proxy.IOMode(os.Getenv("METAMESH_IO_MODE"))); err != nil {
+	mode := proxy.IOMode(os.Getenv("METAMESH_IO_MODE"))
+	if mode == "" {
+		mode = proxy.DefaultIOMode()
+	}
+	if err := srv.SetIOMode(mode); err != nil {
 		t.Fatal(err)
 	}
 	return srv
