@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -39,7 +38,6 @@ type Loop struct {
 	conns   map[uint64]*loopConn
 	nextID  uint64
 	expired []*loopConn // read deadlines that fired (queueExpired)
-	spare   []*waitFile // descriptors former owners left (run)
 	woken   bool        // wakefd was written and not read yet
 
 	// gate is the owner's sequence number of the serve in progress
@@ -160,34 +158,7 @@ func eventID(ev *unix.EpollEvent) uint64 {
 // and woken again. Each owner waits on a descriptor of its own (a
 // duplicate), as Go lets one reader at a time into a file's RawConn.Read
 // and the goroutine the loop was taken from may still be inside its own.
-// A goroutine the loop was taken from leaves its descriptor for the next
-// owner (spareWaits), so a hand-off on every request (a route asking a
-// rate-limit service) does not open and register one each time.
 func (lp *Loop) run() {
-	w := lp.takeWait()
-	_ = w.raw.Read(func(uintptr) bool { return lp.turns() })
-	lp.leaveWait(w)
-}
-
-// waitFile is a descriptor of the loop's epoll set that an owner waits on.
-type waitFile struct {
-	f   *os.File
-	raw syscall.RawConn
-}
-
-// spareWaits is how many waitFiles a loop keeps for its next owners.
-const spareWaits = 2
-
-// takeWait returns a spare waitFile, else a new one.
-func (lp *Loop) takeWait() *waitFile {
-	lp.mu.Lock()
-	if n := len(lp.spare); n > 0 {
-		w := lp.spare[n-1]
-		lp.spare = lp.spare[:n-1]
-		lp.mu.Unlock()
-		return w
-	}
-	lp.mu.Unlock()
 	fd, err := unix.FcntlInt(uintptr(lp.epfd), unix.F_DUPFD_CLOEXEC, 0)
 	if err == nil {
 		err = unix.SetNonblock(fd, true)
@@ -196,24 +167,12 @@ func (lp *Loop) takeWait() *waitFile {
 		panic(fmt.Sprintf("wire: event loop descriptor: %v", err)) // out of descriptors at a steal
 	}
 	f := os.NewFile(uintptr(fd), "epoll")
+	defer f.Close()
 	raw, err := f.SyscallConn()
 	if err != nil {
 		panic(fmt.Sprintf("wire: event loop descriptor: %v", err))
 	}
-	return &waitFile{f: f, raw: raw}
-}
-
-// leaveWait keeps w for the next owner, or closes it when the loop has
-// enough spares.
-func (lp *Loop) leaveWait(w *waitFile) {
-	lp.mu.Lock()
-	if len(lp.spare) < spareWaits {
-		lp.spare = append(lp.spare, w)
-		lp.mu.Unlock()
-		return
-	}
-	lp.mu.Unlock()
-	_ = w.f.Close()
+	_ = raw.Read(func(uintptr) bool { return lp.turns() })
 }
 
 // turns runs turns until none has anything to do (false: wait for the
