@@ -94,7 +94,7 @@ type downstream struct {
 func newDownstream(l *listener, nc net.Conn, as protocol) *downstream {
 	s, cfg := l.srv, l.cfg.Load()
 	affinity := s.clients.Add(1)
-	nc = s.loopFor(nc, as.codec, affinity).Enroll(nc) // iomode.go
+	nc = s.loopFor(nc, as.codec, affinity, l.asksRateLimitService(cfg)).Enroll(nc) // iomode.go
 	d := &downstream{srv: s, lis: l, cfg: cfg, codec: as.codec, codecName: as.name, nc: nc, w: wire.NewWriter(nc, 0),
 		affinity: affinity, active: s.metrics.Active.WithLabelValues(as.name), peer: peerOf(nc)}
 	lim := s.limits.Load()

@@ -6,6 +6,7 @@ import (
 	"runtime"
 
 	"github.com/metamesh/metamesh/protocols"
+	"github.com/metamesh/metamesh/proxy/config"
 	"github.com/metamesh/metamesh/proxy/upstream"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
@@ -54,14 +55,24 @@ func (s *Server) SetIOMode(m IOMode) error {
 }
 
 // loopFor returns the event loop of a client connection nc served with
-// codec, or nil for a goroutine of its own. A client's loop follows its
-// affinity, as its upstream connection's follows its slot
+// codec, or nil for a goroutine of its own: in goroutine mode, for TLS
+// and Triple, and when its listener's routes may ask a rate-limit service
+// (asks), as a request waiting on one costs less in a goroutine than
+// handed off a loop (docs/proxy-config.md, "I/O mode"). A client's loop
+// follows its affinity, as its upstream connection's follows its slot
 // (proxy/upstream's loopFor), so both share a loop when a cluster's
 // max_connections is a multiple of the loops.
-func (s *Server) loopFor(nc net.Conn, codec protocols.Codec, affinity uint64) *wire.Loop {
+func (s *Server) loopFor(nc net.Conn, codec protocols.Codec, affinity uint64, asks bool) *wire.Loop {
 	ls := s.loops.Load()
-	if _, plain := nc.(*net.TCPConn); !plain || ls == nil || !upstream.OnLoop(codec) {
+	if _, plain := nc.(*net.TCPConn); !plain || ls == nil || asks || !upstream.OnLoop(codec) {
 		return nil
 	}
 	return ls.Pick(affinity)
+}
+
+// asksRateLimitService reports whether the routes of l's config cfg, as
+// in force now, may ask a rate-limit service.
+func (l *listener) asksRateLimitService(cfg *config.Listener) bool {
+	snap := l.srv.snap.Load()
+	return snap != nil && snap.Routes[cfg.RouteConfig].AsksRateLimitService()
 }

@@ -55,7 +55,7 @@ func TestLoopHandoffsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc := srv.loopFor(accepted, codec, 0).Enroll(accepted)
+	nc := srv.loopFor(accepted, codec, 0, false).Enroll(accepted)
 	if nc == accepted {
 		t.Fatal("the connection was not enrolled on a loop")
 	}
@@ -128,5 +128,47 @@ func TestEpollDubbo(t *testing.T) {
 	expectEOF(t, bad.nc)
 	if status, _ := clients[0].call(1000, svc, "m"); status != 20 {
 		t.Fatalf("another client broke with the malformed frame: status %d", status)
+	}
+}
+
+// TestEpollListenerAskingRateLimitServiceReadInGoroutines: in the epoll
+// mode a client of a listener whose routes have a global rate limit is
+// read in a goroutine of its own (a request waiting on the service costs
+// less there than handed off a loop), and its requests are asked about
+// and answered; a listener without one keeps its clients on the loops.
+func TestEpollListenerAskingRateLimitServiceReadInGoroutines(t *testing.T) {
+	onLoop := func(srv *Server) (loop, goroutine int) {
+		srv.connMu.Lock()
+		defer srv.connMu.Unlock()
+		for d := range srv.conns {
+			if _, ok := d.nc.(*net.TCPConn); ok {
+				goroutine++
+			} else {
+				loop++
+			}
+		}
+		return loop, goroutine
+	}
+	up := startEcho(t, "v1")
+	rls := startOKRateLimitService(t)
+	srv, addr := startProxy(t, setup{V1: []string{up.addr()}, IOMode: IOEpoll, RLS: []string{rls.addr},
+		Global: `domain: d, rate_limit_service: rls, request_timeout: 1s, descriptors: [{property: method, descriptor_key: method}]`})
+	c := dial(t, addr)
+	if status, _ := c.call(1, svc, "m"); status != 20 {
+		t.Fatalf("status %d through the listener with a global limit", status)
+	}
+	if rls.calls.Load() == 0 {
+		t.Error("the rate-limit service was not asked")
+	}
+	if loop, goroutine := onLoop(srv); loop != 0 || goroutine != 1 {
+		t.Errorf("with a global limit: %d clients on a loop, %d in goroutines; want 0 and 1", loop, goroutine)
+	}
+
+	plain, plainAddr := startProxy(t, setup{V1: []string{up.addr()}, IOMode: IOEpoll})
+	if status, _ := dial(t, plainAddr).call(1, svc, "m"); status != 20 {
+		t.Fatalf("status %d through the listener without a global limit", status)
+	}
+	if loop, goroutine := onLoop(plain); loop != 1 || goroutine != 0 {
+		t.Errorf("without a global limit: %d clients on a loop, %d in goroutines; want 1 and 0", loop, goroutine)
 	}
 }

@@ -36,6 +36,9 @@ func NewTable(name string, vhosts []*VirtualHost) (*Table, error) {
 			}
 		}
 	}
+	for _, v := range vhosts {
+		t.asks = t.asks || v.Global != nil
+	}
 	return t, nil
 }
 

@@ -97,6 +97,8 @@ type Table struct {
 	Name     string
 	hosts    map[string]*VirtualHost
 	wildcard *VirtualHost
+	// asks: a virtual host has a global rate limit (AsksRateLimitService).
+	asks bool
 }
 
 // Lookup returns the virtual host for service: an exact domain first, then
@@ -120,3 +122,8 @@ func (t *Table) Has(service string) bool {
 	_, ok := t.hosts[service]
 	return ok
 }
+
+// AsksRateLimitService reports whether requests routed by t may wait on a
+// rate-limit service: one of its virtual hosts has a global rate limit.
+// False for a nil Table.
+func (t *Table) AsksRateLimitService() bool { return t != nil && t.asks }
