@@ -40,11 +40,12 @@ type result struct {
 	limited, unmatched *measurement
 	rlsCalls           int64
 	// otherIO is the plain proxied run through a proxy in the other
-	// --io-mode (-io-ab), nil when not asked for; otherHandoffs is that
-	// proxy's metamesh_event_loop_handoffs_total at its end (warm-up
-	// included; 0 in goroutine mode).
-	otherIO       *measurement
-	otherHandoffs float64
+	// --io-mode (-io-ab), nil when not asked for. handoffs and
+	// otherHandoffs are the two proxies' metamesh_event_loop_handoffs_total
+	// at the end of their plain runs (warm-up included), nil for a proxy
+	// in goroutine mode, which has no loops.
+	otherIO                 *measurement
+	handoffs, otherHandoffs *float64
 	// proxyLog is the end of the log of each proxy whose run had wrong
 	// replies.
 	proxyLog string
@@ -82,7 +83,11 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 		return nil, err
 	}
 	cfg := bootstrapConfig{Listen: proxyAddr, Codec: w.codec, Service: w.service, DefaultService: w.defaultService, Upstream: serverAddr}
-	proxy, err := startProxy(ctx, o, dir, "proxy", cfg, "")
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	proxy, err := startProxy(ctx, o, dir, "proxy", cfg, admin)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +101,9 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 	procs["proxy"] = proxy
 	if r.proxied, err = measure(ctx, o, w, "proxied", proxyAddr, procs); err != nil {
 		return nil, err
+	}
+	if r.handoffs, err = loopHandoffs(o.ioMode, "http://"+admin+"/metrics"); err != nil {
+		return r, err
 	}
 	children := []*child{server, proxy}
 	if o.accessLogPercent > 0 {
@@ -130,8 +138,12 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 		if r.otherIO, metricsText, err = variant(ctx, ab, w, dir, "proxied "+ab.ioMode, "proxy-"+ab.ioMode, cfg, procs); err != nil {
 			return r, err
 		}
-		if r.otherHandoffs, err = gaugeValue(metricsText, "metamesh_event_loop_handoffs_total"); err != nil {
-			return r, err
+		if ab.ioMode == "epoll" {
+			n, err := gaugeValue(metricsText, "metamesh_event_loop_handoffs_total")
+			if err != nil {
+				return r, err
+			}
+			r.otherHandoffs = &n
 		}
 		r.proxyLog += r.otherIO.proxyLog
 	}
@@ -342,4 +354,21 @@ func sumSeries(text, metric, label string) float64 {
 		}
 	}
 	return sum
+}
+
+// loopHandoffs scrapes a proxy's metamesh_event_loop_handoffs_total from
+// its metrics URL when it runs in mode epoll; nil otherwise.
+func loopHandoffs(mode, url string) (*float64, error) {
+	if mode != "epoll" {
+		return nil, nil
+	}
+	text, err := scrape(url)
+	if err != nil {
+		return nil, err
+	}
+	n, err := gaugeValue(text, "metamesh_event_loop_handoffs_total")
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
 }

@@ -75,10 +75,11 @@ func report(w io.Writer, header string, conns int, results []*result) {
 		fmt.Fprintf(w, "\n%s:\n", r.work.name)
 		t := targetsFor(r.work.name, conns)
 		compare(w, r.direct, r.proxied, t)
+		printHandoffs(w, r.handoffs)
 		if r.otherIO != nil {
 			fmt.Fprintf(w, "  %s:\n", r.otherIO.name)
 			compare(w, r.direct, r.otherIO, t)
-			fmt.Fprintf(w, "  event loop hand-offs:      %.0f (a handler that waited, or a loop descheduled for a millisecond or more)\n", r.otherHandoffs)
+			printHandoffs(w, r.otherHandoffs)
 		}
 		if r.logged != nil {
 			compareLogged(w, r)
@@ -184,4 +185,12 @@ func compareMTLS(w io.Writer, r *result) {
 	fmt.Fprintf(w, "  %-26s plaintext %s, mTLS %s CPU s/100k req (both proxies together)\n", "2 proxies CPU per request:",
 		p.perRequest(p.cpu, "proxy", 1e5), m.perRequest(m.cpu, "proxy", 1e5))
 	fmt.Fprintf(w, "  %-26s see BenchmarkMeshHandshake's handshakes/s (full and resumed) above, in proxy/mtls\n", "mTLS handshake rate:")
+}
+
+// printHandoffs prints an epoll-mode proxy's event loop hand-offs (n nil:
+// the proxy ran in goroutine mode).
+func printHandoffs(w io.Writer, n *float64) {
+	if n != nil {
+		fmt.Fprintf(w, "  event loop hand-offs:      %.0f (a handler that waited, or a loop descheduled for a millisecond or more)\n", *n)
+	}
 }

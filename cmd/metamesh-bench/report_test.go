@@ -26,7 +26,9 @@ func TestReportRowsAndSections(t *testing.T) {
 		{work: thriftWorkload, direct: run("direct", 1000, time.Millisecond, "server", "bench"),
 			proxied: run("proxied", 800, time.Millisecond, "server", "proxy", "bench")},
 	}
-	results[1].otherIO, results[1].otherHandoffs = run("proxied epoll", 900, 2*time.Millisecond, "server", "proxy", "bench"), 7
+	three, seven := 3.0, 7.0
+	results[0].handoffs = &three
+	results[1].otherIO, results[1].otherHandoffs = run("proxied epoll", 900, 2*time.Millisecond, "server", "proxy", "bench"), &seven
 	results[1].proxied.res.Samples = []string{"response 3: boom"}
 	results[0].logged, results[0].loggedLines = run("log 1%", 470, 3*time.Millisecond, "server", "proxy", "bench"), 6
 	results[0].mirrored, results[0].mirrorsSent = run("mirror 10%", 400, 4*time.Millisecond, "server", "proxy", "bench"), 41
@@ -43,7 +45,7 @@ func TestReportRowsAndSections(t *testing.T) {
 		`(?m)^  mirror 10% vs proxied: +throughput 0\.80, p50 3\.\d+ms → 4\.\d+ms, p99 3\.\d+ms → 4\.\d+ms\n  mirror copies sent: +41, 10\.25% of the measured requests`,
 		`(?m)^ +thrift +direct +1000 `,
 		`(?m)^ +thrift +proxied +800 `,
-		`(?m)^dubbo:\n  proxied/direct throughput: 0\.50 \(target >= 0\.75: MISSED\)\n  p99 added by the proxy: +2\.\d+ms \(target <= 1\.000ms: MISSED\)\n  proxy cost: +20\.0 µs CPU, 4\.00 read/write syscalls and 0\.50 context switches per request, .* \(CPU target <= 20 µs: met\)$`,
+		`(?m)^dubbo:\n  proxied/direct throughput: 0\.50 \(target >= 0\.75: MISSED\)\n  p99 added by the proxy: +2\.\d+ms \(target <= 1\.000ms: MISSED\)\n  proxy cost: +20\.0 µs CPU, 4\.00 read/write syscalls and 0\.50 context switches per request, .* \(CPU target <= 20 µs: met\)\n  event loop hand-offs: +3 \(`,
 		`(?m)^thrift:\n  proxied/direct throughput: 0\.80 \(target >= 0\.80: met\)\n  p99 added by the proxy: +0\.000ms \(target <= 1\.000ms: met\)`,
 		`(?m)^ +thrift +proxied epoll +900 `,
 		`(?m)^  proxied epoll:\n  proxied/direct throughput: 0\.90 \(target >= 0\.80: met\)\n  p99 added by the proxy: +1\.\d+ms.*\n.*\n  event loop hand-offs: +7 \(`,
@@ -52,6 +54,10 @@ func TestReportRowsAndSections(t *testing.T) {
 		if !regexp.MustCompile(want).MatchString(got) {
 			t.Errorf("report does not match %s:\n%s", want, got)
 		}
+	}
+	// Hand-offs only for the two proxies in epoll mode.
+	if n := strings.Count(got, "event loop hand-offs:"); n != 2 {
+		t.Errorf("%d hand-off lines, want 2 (dubbo's proxied run, thrift's proxied epoll):\n%s", n, got)
 	}
 }
 
