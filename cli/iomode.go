@@ -1,17 +1,32 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/pflag"
 
 	"github.com/metamesh/metamesh/proxy"
 )
 
-// ioModeFlag chooses how the proxy reads its connections
-// (docs/proxy-config.md, "I/O mode"), shared by run and proxy.
-type ioModeFlag struct{ mode string }
+// ioModeFlag chooses how the proxy reads its connections, and on how
+// many event loops (docs/proxy-config.md, "I/O mode"), shared by run and
+// proxy.
+type ioModeFlag struct {
+	mode  string
+	loops int
+}
 
 func (f *ioModeFlag) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.mode, "io-mode", string(proxy.DefaultIOMode()), "how connections are read: epoll (event loops, one per GOMAXPROCS, for plaintext Redis, Dubbo and Thrift connections; Linux only, the default there) or goroutine (one per connection)")
+	fs.IntVar(&f.loops, "event-loops", 0, "with --io-mode epoll, how many event loops read connections (0: one per GOMAXPROCS)")
 }
 
-func (f *ioModeFlag) apply(srv *proxy.Server) error { return srv.SetIOMode(proxy.IOMode(f.mode)) }
+func (f *ioModeFlag) apply(srv *proxy.Server) error {
+	switch {
+	case f.loops < 0:
+		return fmt.Errorf("--event-loops %d: must be 0 (one per GOMAXPROCS) or more", f.loops)
+	case f.loops > 0 && proxy.IOMode(f.mode) != proxy.IOEpoll:
+		return fmt.Errorf("--event-loops %d: only with --io-mode epoll (the I/O mode is %s)", f.loops, f.mode)
+	}
+	return srv.SetIOMode(proxy.IOMode(f.mode), f.loops)
+}

@@ -36,14 +36,16 @@ func DefaultIOMode() IOMode {
 }
 
 // SetIOMode chooses how connections accepted and dialed from now on are
-// read. Call it before the first Apply.
-func (s *Server) SetIOMode(m IOMode) error {
+// read, and in the epoll mode on how many event loops (one per GOMAXPROCS
+// when loops <= 0; the process's loops of that number, shared by its
+// Servers). Call it before the first Apply.
+func (s *Server) SetIOMode(m IOMode, loops int) error {
 	var ls *wire.Loops
 	switch m {
 	case IOGoroutine, "":
 	case IOEpoll:
 		var err error
-		if ls, err = wire.DefaultLoops(); err != nil {
+		if ls, err = wire.SharedLoops(loops); err != nil {
 			return err
 		}
 	default:

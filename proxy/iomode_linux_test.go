@@ -5,6 +5,7 @@ package proxy
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ import (
 // proxy's metamesh_event_loop_handoffs_total counts it.
 func TestLoopHandoffsCounted(t *testing.T) {
 	srv := New(zap.NewNop(), metrics.NewProxy())
-	if err := srv.SetIOMode(IOEpoll); err != nil {
+	if err := srv.SetIOMode(IOEpoll, 0); err != nil {
 		t.Fatal(err)
 	}
 	handoffs := func() float64 {
@@ -170,5 +171,29 @@ func TestEpollListenerAskingRateLimitServiceReadInGoroutines(t *testing.T) {
 	}
 	if loop, goroutine := onLoop(plain); loop != 1 || goroutine != 0 {
 		t.Errorf("without a global limit: %d clients on a loop, %d in goroutines; want 1 and 0", loop, goroutine)
+	}
+}
+
+// TestSetIOModeLoops: the epoll mode runs on as many event loops as asked
+// (one per GOMAXPROCS for 0), and Servers asking for the same number share
+// them.
+func TestSetIOModeLoops(t *testing.T) {
+	loops := func(n int) *wire.Loops {
+		t.Helper()
+		srv := New(zap.NewNop(), metrics.NewProxy())
+		if err := srv.SetIOMode(IOEpoll, n); err != nil {
+			t.Fatal(err)
+		}
+		return srv.loops.Load()
+	}
+	one := loops(1)
+	if one.Len() != 1 {
+		t.Errorf("SetIOMode(epoll, 1): %d loops", one.Len())
+	}
+	if loops(1) != one {
+		t.Error("two Servers asking for one loop got different loops")
+	}
+	if n, want := loops(0).Len(), runtime.GOMAXPROCS(0); n != want {
+		t.Errorf("SetIOMode(epoll, 0): %d loops, want GOMAXPROCS %d", n, want)
 	}
 }

@@ -74,16 +74,29 @@ const wakeID = 0
 type Loops struct{ loops []*Loop }
 
 var (
-	defaultOnce  sync.Once
-	defaultLoops *Loops
-	defaultErr   error
+	sharedMu sync.Mutex
+	shared   = map[int]*Loops{}
 )
 
-// DefaultLoops returns the process's event loops, one per GOMAXPROCS,
-// started on first use.
-func DefaultLoops() (*Loops, error) {
-	defaultOnce.Do(func() { defaultLoops, defaultErr = NewLoops(runtime.GOMAXPROCS(0)) })
-	return defaultLoops, defaultErr
+// SharedLoops returns the process's set of n event loops (one per
+// GOMAXPROCS when n <= 0), started on first use: every caller asking for
+// the same number gets the same loops, which run for the life of the
+// process.
+func SharedLoops(n int) (*Loops, error) {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if ls := shared[n]; ls != nil {
+		return ls, nil
+	}
+	ls, err := NewLoops(n)
+	if err != nil {
+		return nil, err
+	}
+	shared[n] = ls
+	return ls, nil
 }
 
 // NewLoops starts n event loops (at least one). They run for the life of

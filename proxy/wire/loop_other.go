@@ -16,8 +16,8 @@ type Loops struct{}
 
 var errNoLoops = errors.New("wire: event loops need Linux (epoll)")
 
-// DefaultLoops fails outside Linux.
-func DefaultLoops() (*Loops, error) { return nil, errNoLoops }
+// SharedLoops fails outside Linux.
+func SharedLoops(int) (*Loops, error) { return nil, errNoLoops }
 
 // NewLoops fails outside Linux.
 func NewLoops(int) (*Loops, error) { return nil, errNoLoops }

@@ -21,7 +21,7 @@ func newProxy(t testing.TB, m *metrics.Proxy) *proxy.Server {
 	if mode == "" {
 		mode = proxy.DefaultIOMode()
 	}
-	if err := srv.SetIOMode(mode); err != nil {
+	if err := srv.SetIOMode(mode, 0); err != nil {
 		t.Fatal(err)
 	}
 	return srv
