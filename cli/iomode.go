@@ -17,7 +17,7 @@ type ioModeFlag struct {
 }
 
 func (f *ioModeFlag) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.mode, "io-mode", string(proxy.DefaultIOMode()), "how connections are read: epoll (event loops, one per GOMAXPROCS, for plaintext Redis, Dubbo and Thrift connections; Linux only, the default there) or goroutine (one per connection)")
+	fs.StringVar(&f.mode, "io-mode", string(proxy.DefaultIOMode()), "how connections are read: epoll (event loops, --event-loops of them, for plaintext Redis, Dubbo and Thrift connections; Linux only, the default there) or goroutine (one per connection)")
 	fs.IntVar(&f.loops, "event-loops", 0, "with --io-mode epoll, how many event loops read connections (0: one per GOMAXPROCS)")
 }
 

@@ -21,7 +21,7 @@ const (
 	IOGoroutine IOMode = "goroutine"
 	// IOEpoll reads the plaintext connections of every codec but those
 	// with connection state (Triple), client and upstream alike, on event
-	// loops, one per GOMAXPROCS (Linux only, where it is the default:
+	// loops, one per GOMAXPROCS unless told (Linux only, where it is the default:
 	// proxy/wire's Loop; upstream.OnLoop).
 	IOEpoll IOMode = "epoll"
 )
