@@ -18,13 +18,13 @@ type ioModeFlag struct {
 
 func (f *ioModeFlag) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.mode, "io-mode", string(proxy.DefaultIOMode()), "how connections are read: epoll (event loops, --event-loops of them, for plaintext Redis, Dubbo and Thrift connections; Linux only, the default there) or goroutine (one per connection)")
-	fs.IntVar(&f.loops, "event-loops", 0, "with --io-mode epoll, how many event loops read connections (0: one per GOMAXPROCS)")
+	fs.IntVar(&f.loops, "event-loops", 0, "with --io-mode epoll, how many event loops read connections (0: half of GOMAXPROCS, at least one)")
 }
 
 func (f *ioModeFlag) apply(srv *proxy.Server) error {
 	switch {
 	case f.loops < 0:
-		return fmt.Errorf("--event-loops %d: must be 0 (one per GOMAXPROCS) or more", f.loops)
+		return fmt.Errorf("--event-loops %d: must be 0 (half of GOMAXPROCS) or more", f.loops)
 	case f.loops > 0 && proxy.IOMode(f.mode) != proxy.IOEpoll:
 		return fmt.Errorf("--event-loops %d: only with --io-mode epoll (the I/O mode is %s)", f.loops, f.mode)
 	}

@@ -21,7 +21,7 @@ const (
 	IOGoroutine IOMode = "goroutine"
 	// IOEpoll reads the plaintext connections of every codec but those
 	// with connection state (Triple), client and upstream alike, on event
-	// loops, one per GOMAXPROCS unless told (Linux only, where it is the default:
+	// loops, half of GOMAXPROCS unless told (Linux only, where it is the default:
 	// proxy/wire's Loop; upstream.OnLoop).
 	IOEpoll IOMode = "epoll"
 )
@@ -36,9 +36,9 @@ func DefaultIOMode() IOMode {
 }
 
 // SetIOMode chooses how connections accepted and dialed from now on are
-// read, and in the epoll mode on how many event loops (one per GOMAXPROCS
-// when loops <= 0; the process's loops of that number, shared by its
-// Servers). Call it before the first Apply.
+// read, and in the epoll mode on how many event loops (wire's
+// DefaultLoopCount when loops <= 0, half of GOMAXPROCS; the process's loops
+// of that number, shared by its Servers). Call it before the first Apply.
 func (s *Server) SetIOMode(m IOMode, loops int) error {
 	var ls *wire.Loops
 	switch m {

@@ -70,7 +70,16 @@ const idleLooks = 16
 // wakeID is the epoll data of the loop's eventfd; connections count from 1.
 const wakeID = 0
 
-// Loops is a set of event loops, one per processor by default.
+// DefaultLoopCount is how many event loops run when not told: half of
+// GOMAXPROCS, at least one. A loop does its connections' reads, writes and
+// request handling on one thread; the other processors are left to the
+// runtime, goroutine-mode connections and, on a machine shared with the
+// application, the application: one loop of two processors used less CPU
+// per request than two in every shape measured (docs/benchmarks.md,
+// "Fewer event loops than processors").
+func DefaultLoopCount() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+// Loops is a set of event loops (DefaultLoopCount by default).
 type Loops struct{ loops []*Loop }
 
 var (
@@ -78,13 +87,12 @@ var (
 	shared   = map[int]*Loops{}
 )
 
-// SharedLoops returns the process's set of n event loops (one per
-// GOMAXPROCS when n <= 0), started on first use: every caller asking for
-// the same number gets the same loops, which run for the life of the
-// process.
+// SharedLoops returns the process's set of n event loops (DefaultLoopCount
+// when n <= 0), started on first use: every caller asking for the same
+// number gets the same loops, which run for the life of the process.
 func SharedLoops(n int) (*Loops, error) {
 	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
+		n = DefaultLoopCount()
 	}
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
