@@ -21,8 +21,8 @@ const (
 	IOGoroutine IOMode = "goroutine"
 	// IOEpoll reads the plaintext connections of every codec but those
 	// with connection state (Triple), client and upstream alike, on event
-	// loops, half of GOMAXPROCS unless told (Linux only, where it is the default:
-	// proxy/wire's Loop; upstream.OnLoop).
+	// loops, half of GOMAXPROCS unless told (Linux only, where it is the
+	// default: proxy/wire's Loop; upstream.OnLoop).
 	IOEpoll IOMode = "epoll"
 )
 

@@ -112,15 +112,7 @@ func TestEpollDubbo(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	srv.connMu.Lock()
-	onLoop := 0
-	for d := range srv.conns {
-		if _, goroutine := d.nc.(*net.TCPConn); !goroutine {
-			onLoop++
-		}
-	}
-	srv.connMu.Unlock()
-	if onLoop != len(clients) {
+	if onLoop, _ := clientsOnLoops(srv); onLoop != len(clients) {
 		t.Errorf("%d of %d Dubbo clients read on an event loop", onLoop, len(clients))
 	}
 
@@ -132,24 +124,27 @@ func TestEpollDubbo(t *testing.T) {
 	}
 }
 
+// clientsOnLoops counts srv's client connections read on an event loop and
+// those read in goroutines of their own.
+func clientsOnLoops(srv *Server) (loop, goroutine int) {
+	srv.connMu.Lock()
+	defer srv.connMu.Unlock()
+	for d := range srv.conns {
+		if _, ok := d.nc.(*net.TCPConn); ok {
+			goroutine++
+		} else {
+			loop++
+		}
+	}
+	return loop, goroutine
+}
+
 // TestEpollListenerAskingRateLimitServiceReadInGoroutines: in the epoll
 // mode a client of a listener whose routes have a global rate limit is
 // read in a goroutine of its own (a request waiting on the service costs
 // less there than handed off a loop), and its requests are asked about
 // and answered; a listener without one keeps its clients on the loops.
 func TestEpollListenerAskingRateLimitServiceReadInGoroutines(t *testing.T) {
-	onLoop := func(srv *Server) (loop, goroutine int) {
-		srv.connMu.Lock()
-		defer srv.connMu.Unlock()
-		for d := range srv.conns {
-			if _, ok := d.nc.(*net.TCPConn); ok {
-				goroutine++
-			} else {
-				loop++
-			}
-		}
-		return loop, goroutine
-	}
 	up := startEcho(t, "v1")
 	rls := startOKRateLimitService(t)
 	srv, addr := startProxy(t, setup{V1: []string{up.addr()}, IOMode: IOEpoll, RLS: []string{rls.addr},
@@ -161,7 +156,7 @@ func TestEpollListenerAskingRateLimitServiceReadInGoroutines(t *testing.T) {
 	if rls.calls.Load() == 0 {
 		t.Error("the rate-limit service was not asked")
 	}
-	if loop, goroutine := onLoop(srv); loop != 0 || goroutine != 1 {
+	if loop, goroutine := clientsOnLoops(srv); loop != 0 || goroutine != 1 {
 		t.Errorf("with a global limit: %d clients on a loop, %d in goroutines; want 0 and 1", loop, goroutine)
 	}
 
@@ -169,7 +164,7 @@ func TestEpollListenerAskingRateLimitServiceReadInGoroutines(t *testing.T) {
 	if status, _ := dial(t, plainAddr).call(1, svc, "m"); status != 20 {
 		t.Fatalf("status %d through the listener without a global limit", status)
 	}
-	if loop, goroutine := onLoop(plain); loop != 1 || goroutine != 0 {
+	if loop, goroutine := clientsOnLoops(plain); loop != 1 || goroutine != 0 {
 		t.Errorf("without a global limit: %d clients on a loop, %d in goroutines; want 1 and 0", loop, goroutine)
 	}
 }

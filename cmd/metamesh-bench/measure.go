@@ -102,7 +102,11 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 	if r.proxied, err = measure(ctx, o, w, "proxied", proxyAddr, procs); err != nil {
 		return nil, err
 	}
-	if r.handoffs, err = loopHandoffs(o.ioMode, "http://"+admin+"/metrics"); err != nil {
+	proxiedMetrics, err := scrape("http://" + admin + "/metrics")
+	if err != nil {
+		return r, err
+	}
+	if r.handoffs, err = loopHandoffs(o.ioMode, proxiedMetrics); err != nil {
 		return r, err
 	}
 	children := []*child{server, proxy}
@@ -138,12 +142,8 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 		if r.otherIO, metricsText, err = variant(ctx, ab, w, dir, "proxied "+ab.ioMode, "proxy-"+ab.ioMode, cfg, procs); err != nil {
 			return r, err
 		}
-		if ab.ioMode == "epoll" {
-			n, err := gaugeValue(metricsText, "metamesh_event_loop_handoffs_total")
-			if err != nil {
-				return r, err
-			}
-			r.otherHandoffs = &n
+		if r.otherHandoffs, err = loopHandoffs(ab.ioMode, metricsText); err != nil {
+			return r, err
 		}
 		r.proxyLog += r.otherIO.proxyLog
 	}
@@ -356,17 +356,13 @@ func sumSeries(text, metric, label string) float64 {
 	return sum
 }
 
-// loopHandoffs scrapes a proxy's metamesh_event_loop_handoffs_total from
-// its metrics URL when it runs in mode epoll; nil otherwise.
-func loopHandoffs(mode, url string) (*float64, error) {
+// loopHandoffs reads metamesh_event_loop_handoffs_total from a proxy's
+// /metrics text when it runs in mode epoll; nil otherwise.
+func loopHandoffs(mode, metricsText string) (*float64, error) {
 	if mode != "epoll" {
 		return nil, nil
 	}
-	text, err := scrape(url)
-	if err != nil {
-		return nil, err
-	}
-	n, err := gaugeValue(text, "metamesh_event_loop_handoffs_total")
+	n, err := gaugeValue(metricsText, "metamesh_event_loop_handoffs_total")
 	if err != nil {
 		return nil, err
 	}

@@ -35,8 +35,6 @@ func NewTable(name string, vhosts []*VirtualHost) (*Table, error) {
 				return nil, fmt.Errorf("virtual_hosts[%d] (%s): routes[%d] (%s): %w", i, v.Name, j, r.Name, err)
 			}
 		}
-	}
-	for _, v := range vhosts {
 		t.asks = t.asks || v.Global != nil
 	}
 	return t, nil
