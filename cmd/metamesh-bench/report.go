@@ -146,9 +146,41 @@ func compare(w io.Writer, direct, proxied *measurement, t targets) {
 			fmt.Fprintf(w, "  proxy cost:                %.1f µs CPU, %.2f read/write syscalls and %.2f context switches per request, %.2f cores busy%s\n",
 				s/n*1e6, proxied.syscalls["proxy"]/n, proxied.switches["proxy"]/n, s/proxied.res.Elapsed.Seconds(), cpuTarget)
 		}
+		cpuBound(w, direct, proxied)
 	}
 	errorSamples(w, direct)
 	errorSamples(w, proxied)
+}
+
+// cpuBound prints the CPU of every sampled process per request and the
+// cores they kept busy, in the direct run and the proxied one, and the
+// proxied/direct throughput their CPU per request allows when both keep
+// the same cores busy. Where client, server and proxy share the machine's
+// cores, proxied/direct is that ratio times the proxied run's cores busy
+// over the direct run's: it tells a proxy that costs too much from one
+// that leaves cores idle (docs/benchmarks.md, "Command").
+func cpuBound(w io.Writer, direct, proxied *measurement) {
+	d, dCores, ok := direct.allCPU()
+	p, pCores, ok2 := proxied.allCPU()
+	if !ok || !ok2 {
+		return
+	}
+	fmt.Fprintf(w, "  CPU of all processes:      direct %.1f µs per request, %.2f cores busy; proxied %.1f µs, %.2f cores: at equal cores busy, proxied/direct %.2f\n",
+		d*1e6, dCores, p*1e6, pCores, d/p)
+}
+
+// allCPU returns the CPU seconds per request of every process sampled in
+// m and the cores they kept busy; false when none was sampled or nothing
+// was answered.
+func (m measurement) allCPU() (perReq, cores float64, ok bool) {
+	if len(m.cpu) == 0 || m.res.OK == 0 || m.res.Elapsed <= 0 {
+		return 0, 0, false
+	}
+	var s float64
+	for _, v := range m.cpu {
+		s += v
+	}
+	return s / float64(m.res.OK), s / m.res.Elapsed.Seconds(), true
 }
 
 // errorSamples prints the first error of each connection of m that had
