@@ -58,8 +58,9 @@ type downstream struct {
 	relayer protocols.Relayer
 	relays  relays
 	creds   []protocols.StreamCredit
-	// endRead runs once the frames of a read are handled: the batch's
-	// flush, after the requests to relay now (relay_request.go).
+	// endRead runs once the frames of a read are handled, before the read
+	// loop flushes the batch: the requests to relay now (relay_request.go)
+	// and the credit owed; nil when there is nothing to do.
 	endRead  func()
 	promoted protocols.Message
 	// waiter is the connection's decoder when it holds requests back
@@ -109,19 +110,15 @@ func newDownstream(l *listener, nc net.Conn, as protocol) *downstream {
 		}
 		d.relayer, _ = d.conn.(protocols.Relayer)
 	}
-	d.endRead = d.batch.Flush
 	if d.conn != nil {
-		d.endRead = func() {
-			d.endOwed()
-			d.batch.Flush()
-		}
+		d.endRead = d.endOwed
 	}
 	if pr, ok := d.conn.(protocols.Promoter); ok {
 		d.endRead = func() { d.promote(pr) }
 	}
 	d.rd = wire.NewReader(nc, dec, wire.ReadOptions{
 		FrameTimeout: lim.FrameTimeout, IdleTimeout: lim.IdleTimeout, Budget: lim.budget,
-		Busy: func() bool { return d.inflight.Load() > 0 }, Reject: d.reject,
+		Busy: func() bool { return d.inflight.Load() > 0 }, Reject: d.reject, Batch: &d.batch,
 	})
 	if pw, ok := d.conn.(protocols.PromoteWaiter); ok && d.rd.CanWake() {
 		pw.WaitToPromote(promoteGrace) // relay_request.go

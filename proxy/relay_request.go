@@ -45,8 +45,7 @@ func (d *downstream) promote(pr protocols.Promoter) {
 		}
 	}
 	d.payOwed() // a refused stream's RST_STREAM
-	d.endOwed()
-	d.batch.Flush()
+	d.endOwed() // the read loop flushes the batch next
 }
 
 // relayRequestPart sends a later part of a streamed request to the

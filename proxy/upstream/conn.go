@@ -240,8 +240,8 @@ func (cn *conn) readLoop() {
 	if conn != nil {
 		dec = conn
 	}
-	var batch wire.Batch
-	flush := batch.Flush
+	var batch wire.Batch // the read loop flushes it after each read
+	var flush func()
 	if pr, ok := conn.(protocols.Promoter); ok {
 		// At the end of each read, the responses that hold a whole
 		// message and nothing more so far go to their calls as first
@@ -251,10 +251,9 @@ func (cn *conn) readLoop() {
 			for pr.Promote(&pm) {
 				_ = cn.deliver(&pm, &batch) // pairs by ID: never an error
 			}
-			batch.Flush()
 		}
 	}
-	err := wire.ReadFrames(cn.nc, dec, func(m *protocols.Message) error {
+	err := wire.NewReader(cn.nc, dec, wire.ReadOptions{Batch: &batch}).Run(func(m *protocols.Message) error {
 		if cn.limiter != nil {
 			cn.readLimits()
 		}

@@ -25,3 +25,20 @@ func (b *Batch) Flush() {
 	}
 	b.ws = b.ws[:0]
 }
+
+// moveTo appends b's writers that ws lacks to ws, empties b, and returns
+// ws.
+func (b *Batch) moveTo(ws []*Writer) []*Writer {
+next:
+	for i, w := range b.ws {
+		b.ws[i] = nil
+		for _, x := range ws {
+			if x == w {
+				continue next
+			}
+		}
+		ws = append(ws, w)
+	}
+	b.ws = b.ws[:0]
+	return ws
+}

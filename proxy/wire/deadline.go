@@ -126,7 +126,7 @@ func (l *Reader) classify(err error) error {
 	now := time.Now()
 	if !l.wakeAt.IsZero() && !now.Before(l.wakeAt) {
 		l.wakeAt = time.Time{}
-		l.flush()
+		l.endReads()
 	}
 	if l.incomplete() {
 		if l.opts.FrameTimeout > 0 && !now.Before(l.frameAt.Add(l.opts.FrameTimeout)) {

@@ -57,6 +57,7 @@ type Loop struct {
 	events  []unix.EpollEvent
 	pending []*Reader   // readers whose batch waits for the end of the turn
 	ending  []*loopConn // connections that ended this turn
+	writes  *turnWrites // the turn's batches, sent at its end
 }
 
 // stealAfter is how often the watchdog looks at a busy loop: a handler
@@ -153,7 +154,7 @@ func newLoop() (*Loop, error) {
 		return nil, fmt.Errorf("wire: epoll_ctl: %w", err)
 	}
 	lp := &Loop{epfd: epfd, wakefd: wakefd, conns: map[uint64]*loopConn{}, wake: make(chan struct{}, 1),
-		events: make([]unix.EpollEvent, 128)}
+		events: make([]unix.EpollEvent, 128), writes: newTurnWrites()}
 	go lp.run()
 	go lp.watch()
 	return lp, nil
@@ -282,8 +283,12 @@ func (lp *Loop) endTurn() {
 		}
 		rd.queued = false
 		rd.flush()
+		if rd.opts.Batch != nil {
+			lp.writes.add(rd.opts.Batch)
+		}
 	}
 	lp.pending = lp.pending[:0]
+	lp.writes.flush()
 	for i, c := range lp.ending {
 		lp.ending[i] = nil
 		lp.finish(c)
@@ -408,6 +413,29 @@ func (c *loopConn) handOff() {
 // because a handler waited, told (Reader.WillWait) or found by the
 // watchdog (the proxy's metamesh_event_loop_handoffs_total).
 func (lp *Loop) Handoffs() uint64 { return lp.handoffs.Load() }
+
+// RingEnters returns how many io_uring_enter calls the loop made to send
+// its turns' writes (turnWrites): system calls that /proc/PID/io's syscr
+// and syscw do not count (the proxy's
+// metamesh_event_loop_ring_enters_total).
+func (lp *Loop) RingEnters() uint64 {
+	if r := lp.writes.ring; r != nil {
+		return r.enters.Load()
+	}
+	return 0
+}
+
+// RingEnters returns the sum of the loops' RingEnters; 0 for nil.
+func (ls *Loops) RingEnters() uint64 {
+	if ls == nil {
+		return 0
+	}
+	var n uint64
+	for _, lp := range ls.loops {
+		n += lp.RingEnters()
+	}
+	return n
+}
 
 // Handoffs returns the sum of the loops' Handoffs; 0 for nil.
 func (ls *Loops) Handoffs() uint64 {

@@ -31,6 +31,9 @@ func (*Loops) Pick(uint64) *Loop { return nil }
 // Handoffs returns 0: no loop.
 func (*Loops) Handoffs() uint64 { return 0 }
 
+// RingEnters returns 0: no loop.
+func (*Loops) RingEnters() uint64 { return 0 }
+
 // Handoffs returns 0: no loop.
 func (*Loop) Handoffs() uint64 { return 0 }
 

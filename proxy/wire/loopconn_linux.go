@@ -178,7 +178,7 @@ func (c *loopConn) detachLocked() {
 func (c *loopConn) reattach(ended bool) {
 	l := c.rd
 	l.touched = false
-	l.flush()
+	l.endReads()
 	if ended {
 		c.lp.finish(c)
 		return

@@ -35,6 +35,11 @@ type ReadOptions struct {
 	// when they cannot be decoded, before Run returns the DecodeError (to
 	// answer the peer). The bytes are valid only during the call.
 	Reject func(buf []byte, err error)
+	// Batch, if set, is the batch handle queues its frames' writes to: the
+	// reader flushes it after Run's flush. On an event loop its writers
+	// are sent with those of the turn's other readers, in one system call
+	// (docs/proxy-config.md, "I/O mode").
+	Batch *Batch
 }
 
 // Errors that end a read loop on its ReadOptions' bounds.
@@ -132,7 +137,7 @@ func (l *Reader) Run(handle func(*protocols.Message) error, flush func()) error 
 	default:
 		err = l.run()
 	}
-	flush()
+	l.endReads()
 	return err
 }
 
@@ -201,10 +206,18 @@ func (l *Reader) consume(n int) error {
 		l.touched = true // flushed at the end of the loop's turn
 	default:
 		runtime.Gosched()
-		l.flush()
+		l.endReads()
 	}
 	l.settle(before, handled, n)
 	return nil
+}
+
+// endReads runs the flush Run was given, then flushes the batch.
+func (l *Reader) endReads() {
+	l.flush()
+	if l.opts.Batch != nil {
+		l.opts.Batch.Flush()
+	}
 }
 
 // settle records when the incomplete frame left by a read began, and

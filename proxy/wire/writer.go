@@ -155,6 +155,18 @@ func (w *Writer) flushSoon() {
 // to the writer. What the socket won't take at once goes to the flushing
 // goroutine.
 func (w *Writer) Flush() {
+	out, ok := w.takeWrite()
+	for ok {
+		n, err := w.tryWrite(out)
+		out, ok = w.wrote(out, n, err)
+	}
+}
+
+// takeWrite takes the right to write and the bytes to write: ok is false
+// when there is nothing to write, a write is in progress (its holder sends
+// these bytes too), or the bytes are the flushing goroutine's to send. The
+// caller writes out without waiting and reports with wrote.
+func (w *Writer) takeWrite() (out []byte, ok bool) {
 	w.mu.Lock()
 	if len(w.pending) == 0 || w.closed {
 		if w.pending != nil && len(w.pending) == 0 {
@@ -166,51 +178,56 @@ func (w *Writer) Flush() {
 		if closed {
 			w.signal()
 		}
-		return
+		return nil, false
 	}
 	if w.raw == nil {
 		w.mu.Unlock()
 		w.signal()
-		return
+		return nil, false
 	}
 	if w.writing {
 		// The holder of the write right looks at the pending bytes again
 		// when its write is done, and sends these too.
 		w.mu.Unlock()
-		return
+		return nil, false
 	}
 	w.writing = true
-	for {
-		out := w.takeLocked()
+	out = w.takeLocked()
+	w.mu.Unlock()
+	return out, true
+}
+
+// wrote takes the outcome of writing out (n bytes went, err failed the
+// connection) from the holder of the write right. When others queued
+// bytes meanwhile and the socket took all of out, it returns them with ok
+// true: the holder writes them too, from where it is, rather than wake a
+// goroutine for them. Otherwise the right is given up: what the socket
+// did not take goes to the flushing goroutine.
+func (w *Writer) wrote(out []byte, n int, err error) (more []byte, ok bool) {
+	w.mu.Lock()
+	if err != nil && !w.closed {
+		w.closed, w.err = true, err
+	}
+	if n < len(out) && err == nil {
+		// The socket is full: put the rest back in front of what others
+		// appended meanwhile, and let the flusher wait for the peer.
+		rest := append(out[:0], out[n:]...)
+		if more := w.pending; more != nil {
+			w.pending = append(rest, more...)
+			putBuf(more)
+		} else {
+			w.pending = rest
+		}
+		w.writing = false
 		w.mu.Unlock()
-
-		n, err := w.tryWrite(out)
-
-		w.mu.Lock()
-		if err != nil && !w.closed {
-			w.closed, w.err = true, err
-		}
-		if n < len(out) && err == nil {
-			// The socket is full: put the rest back in front of what others
-			// appended meanwhile, and let the flusher wait for the peer.
-			rest := append(out[:0], out[n:]...)
-			if more := w.pending; more != nil {
-				w.pending = append(rest, more...)
-				putBuf(more)
-			} else {
-				w.pending = rest
-			}
-			w.writing = false
-			w.mu.Unlock()
-			w.signal()
-			return
-		}
-		putBuf(out)
-		if len(w.pending) == 0 || w.closed {
-			break
-		}
-		// Others queued frames while this write ran: send them now, from
-		// here, rather than wake a goroutine for them.
+		w.signal()
+		return nil, false
+	}
+	putBuf(out)
+	if len(w.pending) > 0 && !w.closed {
+		more = w.takeLocked()
+		w.mu.Unlock()
+		return more, true
 	}
 	w.writing = false
 	closed := w.closed
@@ -218,6 +235,7 @@ func (w *Writer) Flush() {
 	if closed {
 		w.signal()
 	}
+	return nil, false
 }
 
 // tryWrite writes as much of p as the socket takes without waiting. Only
