@@ -216,7 +216,7 @@ func startProxy(t testing.TB, c setup) (*Server, string) {
 		c.Listen = freeAddr(t)
 	}
 	srv := New(zaptest.NewLogger(t), metrics.NewProxy())
-	if err := srv.SetIOMode(c.IOMode, 0); err != nil {
+	if err := srv.SetIOMode(c.IOMode, wire.LoopOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Apply(c.resources(t)); err != nil {

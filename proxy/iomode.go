@@ -36,16 +36,16 @@ func DefaultIOMode() IOMode {
 }
 
 // SetIOMode chooses how connections accepted and dialed from now on are
-// read, and in the epoll mode on how many event loops (wire's
-// DefaultLoopCount when loops <= 0, half of GOMAXPROCS; the process's loops
-// of that number, shared by its Servers). Call it before the first Apply.
-func (s *Server) SetIOMode(m IOMode, loops int) error {
+// read, and in the epoll mode on which event loops (o.Count of them,
+// wire's DefaultLoopCount when 0, half of GOMAXPROCS; the process's loops
+// made as o says, shared by its Servers). Call it before the first Apply.
+func (s *Server) SetIOMode(m IOMode, o wire.LoopOptions) error {
 	var ls *wire.Loops
 	switch m {
 	case IOGoroutine, "":
 	case IOEpoll:
 		var err error
-		if ls, err = wire.SharedLoops(loops); err != nil {
+		if ls, err = wire.SharedLoops(o); err != nil {
 			return err
 		}
 	default:

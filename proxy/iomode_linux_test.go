@@ -25,7 +25,7 @@ import (
 // proxy's metamesh_event_loop_handoffs_total counts it.
 func TestLoopHandoffsCounted(t *testing.T) {
 	srv := New(zap.NewNop(), metrics.NewProxy())
-	if err := srv.SetIOMode(IOEpoll, 0); err != nil {
+	if err := srv.SetIOMode(IOEpoll, wire.LoopOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	handoffs := func() float64 {
@@ -176,7 +176,7 @@ func TestSetIOModeLoops(t *testing.T) {
 	loops := func(n int) *wire.Loops {
 		t.Helper()
 		srv := New(zap.NewNop(), metrics.NewProxy())
-		if err := srv.SetIOMode(IOEpoll, n); err != nil {
+		if err := srv.SetIOMode(IOEpoll, wire.LoopOptions{Count: n}); err != nil {
 			t.Fatal(err)
 		}
 		return srv.loops.Load()

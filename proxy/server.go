@@ -74,6 +74,7 @@ func New(log *zap.Logger, m *metrics.Proxy) *Server {
 	m.Register(hostCollector{s})
 	m.Register(s.readyGauge())
 	m.Register(s.loopHandoffs())
+	m.Register(s.loopRingEnters())
 	s.pools = upstream.NewManager(log, s.upstreamStats())
 	s.redis = rediscluster.NewRegistry(log, m.RedisCluster)
 	return s

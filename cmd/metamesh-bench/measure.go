@@ -259,6 +259,7 @@ func startProxy(ctx context.Context, o options, dir, name string, cfg bootstrapC
 			return nil, err
 		}
 	}
+	proxy.admin = admin
 	return proxy, nil
 }
 
@@ -279,8 +280,12 @@ func countLines(path string) (int, error) {
 // the measured window.
 func measure(ctx context.Context, o options, w *workload, name, addr string, procs map[string]*child) (*measurement, error) {
 	pids := map[string]int{"bench": os.Getpid()}
+	admins := map[string]string{}
 	for n, c := range procs {
 		pids[n] = c.cmd.Process.Pid
+		if c.admin != "" {
+			admins[n] = c.admin
+		}
 	}
 	m := &measurement{name: name, cpu: map[string]float64{}, syscalls: map[string]float64{}, switches: map[string]float64{}}
 	var sampleErr error
@@ -289,13 +294,21 @@ func measure(ctx context.Context, o options, w *workload, name, addr string, pro
 			s, err1 := cpuSeconds(pid)
 			calls, err2 := ioSyscalls(pid)
 			switches, err3 := ctxSwitches(pid)
-			if err := errors.Join(err1, err2, err3); err != nil {
+			var enters uint64
+			var err4 error
+			if admin := admins[n]; admin != "" {
+				enters, err4 = ringEnters(admin)
+			}
+			if err := errors.Join(err1, err2, err3, err4); err != nil {
 				sampleErr = fmt.Errorf("counters of %s: %w", n, err)
 				continue
 			}
 			m.cpu[n] += sign * s
-			m.syscalls[n] += sign * float64(calls)
+			m.syscalls[n] += sign * float64(calls+enters)
 			m.switches[n] += sign * float64(switches)
+			if n == "proxy" {
+				m.ringEnters += sign * float64(enters)
+			}
 		}
 	}
 	res, err := runLoad(ctx, loadConfig{

@@ -26,6 +26,7 @@ type child struct {
 	ready   chan string   // the first stdout line starting with readyPrefix
 	exited  chan struct{} // closed when the process has been reaped
 	waitErr error
+	admin   string // a proxy's admin address, for its ring enters (ringEnters)
 }
 
 // startChild starts path with args in its own process group (so a
@@ -188,6 +189,22 @@ func ioSyscalls(pid int) (uint64, error) {
 		}
 	}
 	return n, nil
+}
+
+// ringEnters is the io_uring_enter calls a proxy's event loops have made
+// so far (its metamesh_event_loop_ring_enters_total; 0 for a build
+// without the counter, which has no ring either): system calls that
+// /proc/PID/io does not count.
+func ringEnters(admin string) (uint64, error) {
+	text, err := scrape("http://" + admin + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	if !strings.Contains(text, "\nmetamesh_event_loop_ring_enters_total ") {
+		return 0, nil
+	}
+	n, err := gaugeValue(text, "metamesh_event_loop_ring_enters_total")
+	return uint64(n), err
 }
 
 // ctxSwitches is the number of context switches pid's threads have made

@@ -17,7 +17,7 @@ import (
 // gives a call the connection on its client's event loop (the loop its
 // Affinity picks), when one has room, instead of the next round robin.
 func TestSharedPicksTheCallersLoop(t *testing.T) {
-	ls, err := wire.NewLoops(2)
+	ls, err := wire.NewLoops(wire.LoopOptions{Count: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,35 +85,35 @@ type Loops struct{ loops []*Loop }
 
 var (
 	sharedMu sync.Mutex
-	shared   = map[int]*Loops{}
+	shared   = map[LoopOptions]*Loops{}
 )
 
-// SharedLoops returns the process's set of n event loops (DefaultLoopCount
-// when n <= 0), started on first use: every caller asking for the same
-// number gets the same loops, which run for the life of the process.
-func SharedLoops(n int) (*Loops, error) {
-	if n <= 0 {
-		n = DefaultLoopCount()
+// SharedLoops returns the process's set of event loops made as o says,
+// started on first use: every caller asking for the same gets the same
+// loops, which run for the life of the process.
+func SharedLoops(o LoopOptions) (*Loops, error) {
+	if o.Count <= 0 {
+		o.Count = DefaultLoopCount()
 	}
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
-	if ls := shared[n]; ls != nil {
+	if ls := shared[o]; ls != nil {
 		return ls, nil
 	}
-	ls, err := NewLoops(n)
+	ls, err := NewLoops(o)
 	if err != nil {
 		return nil, err
 	}
-	shared[n] = ls
+	shared[o] = ls
 	return ls, nil
 }
 
-// NewLoops starts n event loops (at least one). They run for the life of
-// the process.
-func NewLoops(n int) (*Loops, error) {
+// NewLoops starts o.Count event loops (at least one). They run for the
+// life of the process.
+func NewLoops(o LoopOptions) (*Loops, error) {
 	ls := &Loops{}
-	for range max(n, 1) {
-		lp, err := newLoop()
+	for range max(o.Count, 1) {
+		lp, err := newLoop(!o.NoSendRing)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +136,7 @@ func (ls *Loops) Pick(hint uint64) *Loop {
 	return ls.loops[hint%uint64(len(ls.loops))]
 }
 
-func newLoop() (*Loop, error) {
+func newLoop(sendRing bool) (*Loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("wire: epoll_create1: %w", err)
@@ -154,7 +154,7 @@ func newLoop() (*Loop, error) {
 		return nil, fmt.Errorf("wire: epoll_ctl: %w", err)
 	}
 	lp := &Loop{epfd: epfd, wakefd: wakefd, conns: map[uint64]*loopConn{}, wake: make(chan struct{}, 1),
-		events: make([]unix.EpollEvent, 128), writes: newTurnWrites()}
+		events: make([]unix.EpollEvent, 128), writes: newTurnWrites(sendRing)}
 	go lp.run()
 	go lp.watch()
 	return lp, nil

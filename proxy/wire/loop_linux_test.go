@@ -21,7 +21,7 @@ import (
 // oneLoop is the event loop of these tests: one, so that every connection
 // of a test shares it and a connection that stalled it would stall all.
 var oneLoop = sync.OnceValue(func() *wire.Loop {
-	ls, err := wire.NewLoops(1)
+	ls, err := wire.NewLoops(wire.LoopOptions{Count: 1})
 	if err != nil {
 		panic(err)
 	}

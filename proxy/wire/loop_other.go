@@ -17,10 +17,10 @@ type Loops struct{}
 var errNoLoops = errors.New("wire: event loops need Linux (epoll)")
 
 // SharedLoops fails outside Linux.
-func SharedLoops(int) (*Loops, error) { return nil, errNoLoops }
+func SharedLoops(LoopOptions) (*Loops, error) { return nil, errNoLoops }
 
 // NewLoops fails outside Linux.
-func NewLoops(int) (*Loops, error) { return nil, errNoLoops }
+func NewLoops(LoopOptions) (*Loops, error) { return nil, errNoLoops }
 
 // Len returns 0.
 func (*Loops) Len() int { return 0 }

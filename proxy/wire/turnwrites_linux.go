@@ -2,8 +2,6 @@
 
 package wire
 
-import "os"
-
 // turnWrites sends the bytes a loop's turn queued: the batches of every
 // reader the turn served, each writer once, in one io_uring_enter when
 // two or more have bytes (sendRing), else as each Writer's Flush would.
@@ -26,9 +24,11 @@ type turnWrites struct {
 // system call").
 const ringMin = 2
 
-func newTurnWrites() *turnWrites {
+// newTurnWrites returns a loop's turnWrites, with a send ring if asked
+// and the kernel gives one.
+func newTurnWrites(sendRing bool) *turnWrites {
 	t := &turnWrites{}
-	if os.Getenv("METAMESH_SEND_RING") != "0" {
+	if sendRing {
 		t.ring, _ = newSendRing()
 	}
 	t.heldFn = t.held

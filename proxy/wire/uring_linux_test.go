@@ -164,7 +164,7 @@ func tcpPairs(t *testing.T, n int) (local, remote []net.Conn) {
 // writer is written with write(2); a writer whose socket closed fails as
 // its Flush would, without holding up the others.
 func TestTurnWritesShareOneCall(t *testing.T) {
-	tw := newTurnWrites()
+	tw := newTurnWrites(true)
 	if tw.ring == nil {
 		testRing(t) // skips, saying why
 	}

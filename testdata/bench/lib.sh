@@ -52,3 +52,19 @@ wait_up() {
 cpu() {
 	awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$1/stat"
 }
+
+# ring_enters PORT prints the io_uring_enter calls of the metamesh whose
+# admin address is 127.0.0.1:PORT (metamesh_event_loop_ring_enters_total;
+# 0 for a build without the counter): system calls /proc/PID/io does not
+# count.
+ring_enters() {
+	python3 - "$1" <<'PY'
+import sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+n = 0
+for line in text.splitlines():
+    if line.startswith("metamesh_event_loop_ring_enters_total "):
+        n = int(float(line.split()[1]))
+print(n)
+PY
+}

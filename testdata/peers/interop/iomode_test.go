@@ -8,6 +8,7 @@ import (
 
 	"github.com/metamesh/metamesh/proxy"
 	"github.com/metamesh/metamesh/proxy/metrics"
+	"github.com/metamesh/metamesh/proxy/wire"
 )
 
 // newProxy returns an in-process proxy in the I/O mode METAMESH_IO_MODE
@@ -21,7 +22,7 @@ func newProxy(t testing.TB, m *metrics.Proxy) *proxy.Server {
 	if mode == "" {
 		mode = proxy.DefaultIOMode()
 	}
-	if err := srv.SetIOMode(mode, 0); err != nil {
+	if err := srv.SetIOMode(mode, wire.LoopOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return srv
