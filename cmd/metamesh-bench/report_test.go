@@ -30,6 +30,7 @@ func TestReportRowsAndSections(t *testing.T) {
 	results[0].handoffs = &three
 	results[1].otherIO, results[1].otherHandoffs = run("proxied epoll", 900, 2*time.Millisecond, "server", "proxy", "bench"), &seven
 	results[1].proxied.res.Samples = []string{"response 3: boom"}
+	results[1].proxied.ringEnters = 80
 	results[0].logged, results[0].loggedLines = run("log 1%", 470, 3*time.Millisecond, "server", "proxy", "bench"), 6
 	results[0].mirrored, results[0].mirrorsSent = run("mirror 10%", 400, 4*time.Millisecond, "server", "proxy", "bench"), 41
 	var out strings.Builder
@@ -46,7 +47,7 @@ func TestReportRowsAndSections(t *testing.T) {
 		`(?m)^ +thrift +direct +1000 `,
 		`(?m)^ +thrift +proxied +800 `,
 		`(?m)^dubbo:\n  proxied/direct throughput: 0\.50 \(target >= 0\.75: MISSED\)\n  p99 added by the proxy: +2\.\d+ms \(target <= 1\.000ms: MISSED\)\n  proxy cost: +20\.0 µs CPU, 4\.00 read/write syscalls and 0\.50 context switches per request, .* \(CPU target <= 20 µs: met\)\n  CPU of all processes: +direct 40\.0 µs per request, 0\.04 cores busy; proxied 60\.0 µs, 0\.03 cores: at equal cores busy, proxied/direct 0\.67\n  event loop hand-offs: +3 \(`,
-		`(?m)^thrift:\n  proxied/direct throughput: 0\.80 \(target >= 0\.80: met\)\n  p99 added by the proxy: +0\.000ms \(target <= 1\.000ms: met\)`,
+		`(?m)^thrift:\n  proxied/direct throughput: 0\.80 \(target >= 0\.80: met\)\n  p99 added by the proxy: +0\.000ms \(target <= 1\.000ms: met\)\n  proxy cost: +20\.0 µs CPU, 4\.00 read/write syscalls \(0\.10 of them io_uring_enter\) and 0\.50 context`,
 		`(?m)^ +thrift +proxied epoll +900 `,
 		`(?m)^  proxied epoll:\n  proxied/direct throughput: 0\.90 \(target >= 0\.80: met\)\n  p99 added by the proxy: +1\.\d+ms.*\n.*\n.*\n  event loop hand-offs: +7 \(`,
 		`(?m)^  proxied errors, first of each connection that had any:\n    response 3: boom$`,

@@ -48,12 +48,11 @@ func (t *turnWrites) flush() {
 		}
 	}
 	t.ws = t.ws[:0]
-	for len(t.taken) > 0 {
-		n := min(len(t.taken), ringEntries)
-		t.write(t.taken[:n], t.sends[:n])
-		t.taken, t.sends = t.taken[n:], t.sends[n:]
+	for i := 0; i < len(t.taken); i += ringEntries {
+		j := min(len(t.taken), i+ringEntries)
+		t.write(t.taken[i:j], t.sends[i:j])
 	}
-	t.taken, t.sends = t.taken[:0:cap(t.taken)], t.sends[:0:cap(t.sends)]
+	t.taken, t.sends = t.taken[:0], t.sends[:0]
 }
 
 // write sends sends[i].p to taken[i] for every i, then hands each writer

@@ -224,3 +224,35 @@ func TestTurnWritesShareOneCall(t *testing.T) {
 		t.Fatalf("the other writer's peer read %q (%v)", got, err)
 	}
 }
+
+// TestTurnWritesMoreThanARing: a turn with more writers than one
+// submission takes sends them in as many submissions as needed.
+func TestTurnWritesMoreThanARing(t *testing.T) {
+	tw := newTurnWrites(true)
+	if tw.ring == nil {
+		testRing(t) // skips, saying why
+	}
+	t.Cleanup(tw.ring.close)
+	n := ringEntries + 2
+	local, remote := tcpPairs(t, n)
+	var b Batch
+	for i, c := range local {
+		w := NewWriter(c, 0)
+		if err := w.Queue(func(dst []byte) []byte { return fmt.Appendf(dst, "%04d", i) }); err != nil {
+			t.Fatal(err)
+		}
+		b.Add(w)
+	}
+	tw.add(&b)
+	tw.flush()
+	if got := tw.ring.enters.Load(); got != 2 {
+		t.Fatalf("%d io_uring_enter calls for %d writers, want 2", got, n)
+	}
+	for i, r := range remote {
+		got := make([]byte, 4)
+		_ = r.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(r, got); err != nil || string(got) != fmt.Sprintf("%04d", i) {
+			t.Fatalf("writer %d's peer read %q (%v)", i, got, err)
+		}
+	}
+}
