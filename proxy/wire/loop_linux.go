@@ -58,6 +58,11 @@ type Loop struct {
 	pending []*Reader   // readers whose batch waits for the end of the turn
 	ending  []*loopConn // connections that ended this turn
 	writes  *turnWrites // the turn's batches, sent at its end
+	// ready is what the last poll found readable; those before next are
+	// served (serveReady).
+	ready []*loopConn
+	next  int
+	reads []ringOp // prefetch's
 }
 
 // stealAfter is how often the watchdog looks at a busy loop: a handler
@@ -136,7 +141,7 @@ func (ls *Loops) Pick(hint uint64) *Loop {
 	return ls.loops[hint%uint64(len(ls.loops))]
 }
 
-func newLoop(sendRing bool) (*Loop, error) {
+func newLoop(ioRing bool) (*Loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("wire: epoll_create1: %w", err)
@@ -154,7 +159,7 @@ func newLoop(sendRing bool) (*Loop, error) {
 		return nil, fmt.Errorf("wire: epoll_ctl: %w", err)
 	}
 	lp := &Loop{epfd: epfd, wakefd: wakefd, conns: map[uint64]*loopConn{}, wake: make(chan struct{}, 1),
-		events: make([]unix.EpollEvent, 128), writes: newTurnWrites(sendRing)}
+		events: make([]unix.EpollEvent, 128), writes: newTurnWrites(ioRing)}
 	go lp.run()
 	go lp.watch()
 	return lp, nil
@@ -206,8 +211,9 @@ func (lp *Loop) turns() (stolen bool) {
 	}
 	for {
 		// First, what a turn leaves (and what the goroutine this one took
-		// over from left): deadlines that fired, then the flushes.
-		if !lp.expire() {
+		// over from left): the readable connections not served yet,
+		// deadlines that fired, then the flushes.
+		if !lp.serveReady() || !lp.expire() {
 			return true
 		}
 		lp.endTurn()
@@ -237,11 +243,32 @@ func (lp *Loop) turns() (stolen bool) {
 			if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				c.roomReported()
 			}
-			if ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 && !lp.serve(c, false) {
-				return true
+			if ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				lp.ready = append(lp.ready, c)
 			}
 		}
+		lp.prefetch()
+		if !lp.serveReady() {
+			return true
+		}
 	}
+}
+
+// serveReady serves the connections the last poll found readable, from
+// where the owner before left off: a goroutine that takes the loop over
+// (steal) begins here, as the sockets read ahead (prefetch) raise no
+// event again. False when the watchdog took the loop meanwhile.
+func (lp *Loop) serveReady() bool {
+	for lp.next < len(lp.ready) {
+		c := lp.ready[lp.next]
+		lp.ready[lp.next] = nil
+		lp.next++
+		if !lp.serve(c, false) {
+			return false
+		}
+	}
+	lp.ready, lp.next = lp.ready[:0], 0
+	return true
 }
 
 // serve reads c once (or handles its fired deadline) as the owner. It

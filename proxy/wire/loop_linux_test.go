@@ -129,6 +129,48 @@ func TestLoopManyClientsEchoTogether(t *testing.T) {
 	t.Logf("io_uring_enter calls of the loop's turns: %d", oneLoop().RingEnters()-before)
 }
 
+// TestLoopReadAheadSurvivesAHandOff: the loop reads a turn's readable
+// sockets ahead of serving them (in one io_uring_enter); when a handler
+// among them waits and the watchdog hands the loop to a new goroutine,
+// the new one serves the sockets read ahead, which raise no event again.
+// A busy connection holds the loop while a waiting one and the echo
+// clients send, so one poll finds them together; the waiting handler is
+// released only once every echo came back, so a read-ahead left behind
+// would hang the round (and fail it at the echo's deadline).
+func TestLoopReadAheadSurvivesAHandOff(t *testing.T) {
+	const echoes, rounds = 6, 30
+	busyLocal, busyRemote := loopPair(t)
+	waitLocal, waitRemote := loopPair(t)
+	runReader(wire.NewReader(busyLocal, lenCodec{}, wire.ReadOptions{}), func(*protocols.Message) error {
+		for end := time.Now().Add(300 * time.Microsecond); time.Now().Before(end); {
+		}
+		return nil
+	})
+	release := make(chan struct{})
+	runReader(wire.NewReader(waitLocal, lenCodec{}, wire.ReadOptions{}), func(*protocols.Message) error {
+		<-release
+		return nil
+	})
+	var remotes []net.Conn
+	for range echoes {
+		local, remote := loopPair(t)
+		echo(local, wire.ReadOptions{}, 0)
+		remotes = append(remotes, remote)
+	}
+	for r := range rounds {
+		f := frame(nil, payload(r, 8))
+		for _, c := range append([]net.Conn{busyRemote, waitRemote}, remotes...) {
+			if _, err := c.Write(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range remotes {
+			readFrames(t, c, f)
+		}
+		release <- struct{}{}
+	}
+}
+
 // TestLoopPartialFrames: frames sent in pieces that split them anywhere
 // (one byte, a header, across two frames) come out whole and in order.
 func TestLoopPartialFrames(t *testing.T) {

@@ -82,6 +82,16 @@ type Reader struct {
 	// the batch to flush.
 	lc              *loopConn
 	touched, queued bool
+	pre             prefetched
+}
+
+// prefetched is a read the event loop made into a Reader's buffer before
+// serving it, as read(2) would have answered: serveFD takes it as its
+// first read.
+type prefetched struct {
+	ok      bool
+	n, room int
+	err     error // syscall.EAGAIN when there was nothing
 }
 
 // smallCarry is how many bytes of an incomplete frame a waiting loop keeps

@@ -50,11 +50,19 @@ func (l *Reader) runFD() error {
 // the socket to be readable, true (with l.err set) when the loop ends.
 func (l *Reader) serveFD(fd uintptr) bool {
 	for {
-		if l.err = l.ensure(); l.err != nil {
-			return true
+		var n, room int
+		var err error
+		if l.pre.ok {
+			// The event loop read the socket already (Loop.prefetch).
+			n, room, err = l.pre.n, l.pre.room, l.pre.err
+			l.pre = prefetched{}
+		} else {
+			if l.err = l.ensure(); l.err != nil {
+				return true
+			}
+			room = len(l.buf) - l.end
+			n, err = sysRead(int(fd), l.buf[l.end:])
 		}
-		room := len(l.buf) - l.end
-		n, err := sysRead(int(fd), l.buf[l.end:])
 		switch {
 		case err == syscall.EINTR:
 			continue

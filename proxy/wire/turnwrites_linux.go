@@ -4,17 +4,17 @@ package wire
 
 // turnWrites sends the bytes a loop's turn queued: the batches of every
 // reader the turn served, each writer once, in one io_uring_enter when
-// two or more have bytes (sendRing), else as each Writer's Flush would.
+// two or more have bytes (ioRing), else as each Writer's Flush would.
 // Only the loop's owner uses it.
 type turnWrites struct {
-	ring  *sendRing // nil: the kernel gave none, or it broke
+	ring  *ioRing // nil: the kernel gave none, or it broke
 	ws    []*Writer // the turn's writers, each once
 	taken []*Writer // those whose write right and bytes were taken
-	sends []ringSend
+	sends []ringOp
 	// The ring's submission in progress (hold): its writers and sends, and
 	// the one whose descriptor is being taken.
 	chunk      []*Writer
-	chunkSends []ringSend
+	chunkSends []ringOp
 	at         int
 	heldFn     func(fd uintptr) bool
 }
@@ -26,10 +26,10 @@ const ringMin = 2
 
 // newTurnWrites returns a loop's turnWrites, with a send ring if asked
 // and the kernel gives one.
-func newTurnWrites(sendRing bool) *turnWrites {
+func newTurnWrites(ioRing bool) *turnWrites {
 	t := &turnWrites{}
-	if sendRing {
-		t.ring, _ = newSendRing()
+	if ioRing {
+		t.ring, _ = newIORing()
 	}
 	t.heldFn = t.held
 	return t
@@ -44,7 +44,7 @@ func (t *turnWrites) flush() {
 		t.ws[i] = nil
 		if out, ok := w.takeWrite(); ok {
 			t.taken = append(t.taken, w)
-			t.sends = append(t.sends, ringSend{fd: -1, p: out})
+			t.sends = append(t.sends, ringOp{fd: -1, p: out})
 		}
 	}
 	t.ws = t.ws[:0]
@@ -57,7 +57,7 @@ func (t *turnWrites) flush() {
 
 // write sends sends[i].p to taken[i] for every i, then hands each writer
 // its outcome (Writer.wrote), writing on its own what was queued meanwhile.
-func (t *turnWrites) write(taken []*Writer, sends []ringSend) {
+func (t *turnWrites) write(taken []*Writer, sends []ringOp) {
 	if t.ring != nil && !t.ring.broken && len(taken) >= ringMin {
 		t.chunk, t.chunkSends = taken, sends
 		t.hold(0)
@@ -73,7 +73,7 @@ func (t *turnWrites) write(taken []*Writer, sends []ringSend) {
 			n, err := w.tryWrite(more)
 			more, ok = w.wrote(more, n, err)
 		}
-		taken[i], sends[i] = nil, ringSend{}
+		taken[i], sends[i] = nil, ringOp{}
 	}
 }
 
@@ -89,7 +89,7 @@ func (t *turnWrites) hold(i int) {
 		}
 		t.chunkSends[i].err = err // closed: as tryWrite would say
 	}
-	t.ring.send(t.chunkSends)
+	t.ring.submit(t.chunkSends)
 }
 
 // held is the RawConn.Write callback of hold: the descriptor of write

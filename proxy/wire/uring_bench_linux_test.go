@@ -11,7 +11,7 @@ import (
 
 // BenchmarkTurnSend sends 64 bytes to each of k loopback TCP sockets, as a
 // loop's turn does: one write(2) each, or all k in one io_uring_enter
-// (sendRing). One op is one socket's send; the peers are drained between
+// (ioRing). One op is one socket's send; the peers are drained between
 // turns, outside the timer. The CPU of a send includes the receiver's TCP
 // input, which loopback runs in the sender's call.
 func BenchmarkTurnSend(b *testing.B) {
@@ -25,10 +25,10 @@ func BenchmarkTurnSend(b *testing.B) {
 }
 
 func benchTurnSend(b *testing.B, k int, ring bool) {
-	var r *sendRing
+	var r *ioRing
 	if ring {
 		var err error
-		if r, err = newSendRing(); err != nil {
+		if r, err = newIORing(); err != nil {
 			b.Skipf("no io_uring here: %v", err)
 		}
 		defer r.close()
@@ -38,7 +38,7 @@ func benchTurnSend(b *testing.B, k int, ring bool) {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	sends := make([]ringSend, k)
+	sends := make([]ringOp, k)
 	peers := make([]int, k)
 	p := make([]byte, 64)
 	for i := range k {
@@ -60,9 +60,9 @@ func benchTurnSend(b *testing.B, k int, ring bool) {
 	for i := 0; i < b.N; i += k {
 		if ring {
 			for j := range sends {
-				sends[j] = ringSend{fd: sends[j].fd, p: p}
+				sends[j] = ringOp{fd: sends[j].fd, p: p}
 			}
-			r.send(sends)
+			r.submit(sends)
 			for _, s := range sends {
 				if s.err != nil || s.n != len(p) {
 					b.Fatalf("a send took %d of %d bytes: %v", s.n, len(p), s.err)

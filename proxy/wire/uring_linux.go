@@ -12,16 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sendRing is an io_uring used for one thing: sending several sockets'
-// bytes in one system call. Each send is non-blocking (MSG_DONTWAIT), so
-// the kernel does it while the call submits it and the completions are
-// there when the call returns, with what write(2) would have returned:
-// the bytes sent, or EAGAIN for a full socket. On this project's machine
-// a write to a loopback socket costs about 2 µs less this way when four
-// or more go together, and about 0.6 µs more alone (docs/benchmarks.md,
-// "Sending a turn's writes in one system call"). A ring belongs to one
-// event loop; only its owner uses it.
-type sendRing struct {
+// ioRing is an io_uring used for one thing: doing several sockets'
+// reads or writes in one system call. Each is non-blocking (MSG_DONTWAIT),
+// so the kernel does it while the call submits it, and the completions
+// are there when the call returns, with what read(2) or write(2) would
+// have returned: the bytes, 0 at the end of a stream, or EAGAIN. On this
+// project's machine a 64-byte loopback send or receive costs about 2 µs
+// less this way when four or more go together, and a little more alone
+// (docs/benchmarks.md, "Sending a turn's writes in one system call"). A
+// ring belongs to one event loop; only its owner uses it.
+type ioRing struct {
 	fd             int
 	mem, sqeMem    []byte
 	sqTail, sqMask *uint32
@@ -34,11 +34,11 @@ type sendRing struct {
 	enters         atomic.Uint64 // io_uring_enter calls (Loop.RingEnters)
 }
 
-// ringEntries is how many sends one submission takes at most.
+// ringEntries is how many operations one submission takes at most.
 const ringEntries = 128
 
 // The kernel's io_uring ABI (include/uapi/linux/io_uring.h): system call
-// numbers, mmap offsets, setup flags, the one opcode used.
+// numbers, mmap offsets, setup flags, the two opcodes used.
 const (
 	sysIOUringSetup  = 425
 	sysIOUringEnter  = 426
@@ -48,6 +48,7 @@ const (
 	ringEnterGetEvts = 1      // IORING_ENTER_GETEVENTS
 	ringFeatSingleMM = 1      // IORING_FEAT_SINGLE_MMAP
 	ringOpSend       = 26     // IORING_OP_SEND
+	ringOpRecv       = 27     // IORING_OP_RECV
 )
 
 // ringParams is struct io_uring_params with its two offset structs.
@@ -64,7 +65,8 @@ type ringParams struct {
 	}
 }
 
-// ringSQE is struct io_uring_sqe (64 bytes), with the fields a send uses.
+// ringSQE is struct io_uring_sqe (64 bytes), with the fields a send or a
+// receive uses.
 type ringSQE struct {
 	opcode   uint8
 	flags    uint8
@@ -85,16 +87,16 @@ type ringCQE struct {
 	flags    uint32
 }
 
-// newSendRing sets up a ring, or says why the kernel would not (an old
+// newIORing sets up a ring, or says why the kernel would not (an old
 // kernel, io_uring disabled by sysctl or a seccomp profile).
-func newSendRing() (*sendRing, error) {
+func newIORing() (*ioRing, error) {
 	var p ringParams
 	p.flags = ringSetupSubmAll
 	fd, _, errno := unix.Syscall(sysIOUringSetup, ringEntries, uintptr(unsafe.Pointer(&p)), 0)
 	if errno != 0 {
 		return nil, fmt.Errorf("io_uring_setup: %w", errno)
 	}
-	r := &sendRing{fd: int(fd)}
+	r := &ioRing{fd: int(fd)}
 	if p.features&ringFeatSingleMM == 0 {
 		r.close()
 		return nil, fmt.Errorf("io_uring: the kernel lacks IORING_FEAT_SINGLE_MMAP (5.4)")
@@ -121,7 +123,7 @@ func newSendRing() (*sendRing, error) {
 	return r, nil
 }
 
-func (r *sendRing) close() {
+func (r *ioRing) close() {
 	if r.sqeMem != nil {
 		_ = unix.Munmap(r.sqeMem)
 	}
@@ -131,37 +133,44 @@ func (r *sendRing) close() {
 	_ = unix.Close(r.fd)
 }
 
-// ringSend is one send of a submission: its socket and bytes, and what the
-// send did: n bytes went (EAGAIN: fewer than len(p), err nil), or err.
-type ringSend struct {
-	fd   int
-	p    []byte
-	n    int
-	err  error
-	done bool // its completion came
+// ringOp is one read or write of a submission: its socket and buffer, and
+// what it did: n bytes went or came (EAGAIN: n is 0, err nil; for a read,
+// n 0 with err nil and eagain false is the end of the stream), or err.
+type ringOp struct {
+	fd     int
+	p      []byte
+	recv   bool // a read into p; else a write of p
+	n      int
+	err    error
+	eagain bool // nothing to read, or no room
+	done   bool // its completion came
 }
 
-// send sends each of sends whose err is nil (at most ringEntries, every p
+// submit does each of ops whose err is nil (at most ringEntries, every p
 // non-empty) in one io_uring_enter and fills in their outcomes. The kernel
-// has read the bytes when it returns.
-func (r *sendRing) send(sends []ringSend) {
+// is done with the buffers when it returns.
+func (r *ioRing) submit(ops []ringOp) {
 	tail := *r.sqTail // the owner is the only producer
 	mask := *r.sqMask
 	queued := uint32(0)
-	for i := range sends {
-		s := &sends[i]
-		if s.err != nil {
+	for i := range ops {
+		o := &ops[i]
+		if o.err != nil {
 			continue
 		}
 		idx := (tail + queued) & mask
-		r.sqes[idx] = ringSQE{
+		sqe := ringSQE{
 			opcode:   ringOpSend,
-			fd:       int32(s.fd),
-			addr:     uint64(uintptr(unsafe.Pointer(&s.p[0]))),
-			len:      uint32(len(s.p)),
+			fd:       int32(o.fd),
+			addr:     uint64(uintptr(unsafe.Pointer(&o.p[0]))),
+			len:      uint32(len(o.p)),
 			msgFlags: unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL,
 			userData: uint64(i),
 		}
+		if o.recv {
+			sqe.opcode, sqe.msgFlags = ringOpRecv, unix.MSG_DONTWAIT
+		}
+		r.sqes[idx] = sqe
 		r.sqArray[idx] = idx
 		queued++
 	}
@@ -177,33 +186,33 @@ func (r *sendRing) send(sends []ringSend) {
 		default:
 			// Only a broken ring fails the call itself: what it did not
 			// submit failed (the ring is not used again: turnWrites).
-			for i := range sends {
-				if s := &sends[i]; s.err == nil && !s.done {
-					s.err = os.NewSyscallError("io_uring_enter", errno)
+			for i := range ops {
+				if o := &ops[i]; o.err == nil && !o.done {
+					o.err = os.NewSyscallError("io_uring_enter", errno)
 				}
 			}
 			r.broken = true
 			return
 		}
-		left -= r.reap(sends)
+		left -= r.reap(ops)
 	}
 }
 
 // reap takes the completions posted so far and returns how many.
-func (r *sendRing) reap(sends []ringSend) int {
+func (r *ioRing) reap(ops []ringOp) int {
 	head := *r.cqHead
 	tail := atomic.LoadUint32(r.cqTail)
 	for h := head; h != tail; h++ {
 		c := &r.cqes[h&r.cqMask]
-		s := &sends[c.userData]
-		s.done = true
+		o := &ops[c.userData]
+		o.done = true
 		switch errno := syscall.Errno(-c.res); {
 		case c.res >= 0:
-			s.n = int(c.res)
+			o.n = int(c.res)
 		case errno == unix.EAGAIN || errno == unix.EINTR:
-			s.n = 0 // full: as a non-blocking write that took nothing
+			o.eagain = true
 		default:
-			s.err = os.NewSyscallError("write", errno)
+			o.err = errno // as read(2) and write(2) report it (sysRead, sysWrite)
 		}
 	}
 	atomic.StoreUint32(r.cqHead, tail)

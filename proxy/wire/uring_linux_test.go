@@ -15,9 +15,9 @@ import (
 
 // testRing is a send ring, or the test skips saying why the kernel gave
 // none (the loops then write as before).
-func testRing(t *testing.T) *sendRing {
+func testRing(t *testing.T) *ioRing {
 	t.Helper()
-	r, err := newSendRing()
+	r, err := newIORing()
 	if err != nil {
 		t.Skipf("no io_uring here, so the event loops write each socket on its own: %v", err)
 	}
@@ -59,16 +59,16 @@ func readAvailable(t *testing.T, fd int) []byte {
 // a send already failed, and reports what each took.
 func TestSendRingSends(t *testing.T) {
 	r := testRing(t)
-	var sends []ringSend
+	var sends []ringOp
 	var peers []int
 	for i := range 3 {
 		a, b := socketPair(t)
-		sends = append(sends, ringSend{fd: a, p: bytes.Repeat([]byte{byte('a' + i)}, 100+i)})
+		sends = append(sends, ringOp{fd: a, p: bytes.Repeat([]byte{byte('a' + i)}, 100+i)})
 		peers = append(peers, b)
 	}
 	failed := errors.New("closed before the turn's write")
 	sends[1].err = failed
-	r.send(sends)
+	r.submit(sends)
 	if r.enters.Load() != 1 {
 		t.Fatalf("%d io_uring_enter calls for one submission, want 1", r.enters.Load())
 	}
@@ -100,14 +100,14 @@ func TestSendRingFullSocket(t *testing.T) {
 	for i := range p {
 		p[i] = byte(i * 7)
 	}
-	sends := []ringSend{{fd: a, p: p}}
-	r.send(sends)
+	sends := []ringOp{{fd: a, p: p}}
+	r.submit(sends)
 	n := sends[0].n
 	if sends[0].err != nil || n <= 0 || n >= len(p) {
 		t.Fatalf("a 4 MiB send to a 4 KiB buffer: n %d, err %v; want part of it", n, sends[0].err)
 	}
-	sends = []ringSend{{fd: a, p: p[n:]}}
-	r.send(sends)
+	sends = []ringOp{{fd: a, p: p[n:]}}
+	r.submit(sends)
 	if sends[0].err != nil || sends[0].n != 0 || !sends[0].done {
 		t.Fatalf("a send to the full socket: n %d, err %v, done %v; want 0 bytes and no error", sends[0].n, sends[0].err, sends[0].done)
 	}
@@ -123,8 +123,8 @@ func TestSendRingPeerGone(t *testing.T) {
 	a, b := socketPair(t)
 	_ = syscall.Close(b)
 	c, d := socketPair(t)
-	sends := []ringSend{{fd: a, p: []byte("lost")}, {fd: c, p: []byte("kept")}}
-	r.send(sends)
+	sends := []ringOp{{fd: a, p: []byte("lost")}, {fd: c, p: []byte("kept")}}
+	r.submit(sends)
 	if !errors.Is(sends[0].err, syscall.EPIPE) {
 		t.Fatalf("a send to a closed peer: err %v, want EPIPE", sends[0].err)
 	}
