@@ -21,7 +21,7 @@ type ioModeFlag struct {
 func (f *ioModeFlag) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.mode, "io-mode", string(proxy.DefaultIOMode()), "how connections are read: epoll (event loops, --event-loops of them, for plaintext Redis, Dubbo and Thrift connections; Linux only, the default there) or goroutine (one per connection)")
 	fs.IntVar(&f.loops, "event-loops", 0, "with --io-mode epoll, how many event loops read connections (0: half of GOMAXPROCS, at least one)")
-	fs.BoolVar(&f.ioUring, "io-uring", true, "with --io-mode epoll, send the writes of an event loop's turn to two or more sockets in one io_uring_enter where the kernel allows (else, or when false, one write(2) per socket)")
+	fs.BoolVar(&f.ioUring, "io-uring", true, "with --io-mode epoll, an event loop reads the sockets a poll found readable, and sends a turn's writes, in one io_uring_enter each when there are two or more, where the kernel allows (else, or when false, one read(2) or write(2) per socket)")
 }
 
 func (f *ioModeFlag) apply(srv *proxy.Server) error {
@@ -31,5 +31,5 @@ func (f *ioModeFlag) apply(srv *proxy.Server) error {
 	case f.loops > 0 && proxy.IOMode(f.mode) != proxy.IOEpoll:
 		return fmt.Errorf("--event-loops %d: only with --io-mode epoll (the I/O mode is %s)", f.loops, f.mode)
 	}
-	return srv.SetIOMode(proxy.IOMode(f.mode), wire.LoopOptions{Count: f.loops, NoSendRing: !f.ioUring})
+	return srv.SetIOMode(proxy.IOMode(f.mode), wire.LoopOptions{Count: f.loops, NoIORing: !f.ioUring})
 }

@@ -32,13 +32,14 @@ func (s *Server) loopHandoffs() prometheus.Collector {
 }
 
 // loopRingEnters is metamesh_event_loop_ring_enters_total: the
-// io_uring_enter calls that sent the event loops' turns' writes (proxy/wire's
-// Loop; 0 in goroutine mode, with --io-uring=false, or where the kernel
-// has no io_uring). /proc/PID/io's syscr and syscw do not count them.
+// io_uring_enter calls that read the event loops' readable sockets or sent
+// their turns' writes (proxy/wire's Loop; 0 in goroutine mode, with
+// --io-uring=false, or where the kernel has no io_uring). /proc/PID/io's
+// syscr and syscw do not count them.
 func (s *Server) loopRingEnters() prometheus.Collector {
 	return prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "metamesh_event_loop_ring_enters_total",
-		Help: "io_uring_enter system calls the epoll I/O mode's event loops made, each sending the writes of one turn to two or more sockets.",
+		Help: "io_uring_enter system calls the epoll I/O mode's event loops made, each reading two or more readable sockets or sending one turn's writes to two or more.",
 	}, func() float64 { return float64(s.loops.Load().RingEnters()) })
 }
 

@@ -118,7 +118,7 @@ func SharedLoops(o LoopOptions) (*Loops, error) {
 func NewLoops(o LoopOptions) (*Loops, error) {
 	ls := &Loops{}
 	for range max(o.Count, 1) {
-		lp, err := newLoop(!o.NoSendRing)
+		lp, err := newLoop(!o.NoIORing)
 		if err != nil {
 			return nil, err
 		}
@@ -441,9 +441,9 @@ func (c *loopConn) handOff() {
 // watchdog (the proxy's metamesh_event_loop_handoffs_total).
 func (lp *Loop) Handoffs() uint64 { return lp.handoffs.Load() }
 
-// RingEnters returns how many io_uring_enter calls the loop made to send
-// its turns' writes (turnWrites): system calls that /proc/PID/io's syscr
-// and syscw do not count (the proxy's
+// RingEnters returns how many io_uring_enter calls the loop made to read
+// ahead (prefetch) and to send its turns' writes (turnWrites): system
+// calls that /proc/PID/io's syscr and syscw do not count (the proxy's
 // metamesh_event_loop_ring_enters_total).
 func (lp *Loop) RingEnters() uint64 {
 	if r := lp.writes.ring; r != nil {

@@ -47,7 +47,9 @@ func (l *Reader) runFD() error {
 }
 
 // serveFD is the RawConn callback of runFD: it returns false to wait for
-// the socket to be readable, true (with l.err set) when the loop ends.
+// the socket to be readable, true (with l.err set) when the loop ends. On
+// an event loop it is also the loop's serve, and its first read may be
+// one the loop made ahead (Loop.prefetch, l.pre).
 func (l *Reader) serveFD(fd uintptr) bool {
 	for {
 		var n, room int

@@ -7,7 +7,7 @@ package wire
 // two or more have bytes (ioRing), else as each Writer's Flush would.
 // Only the loop's owner uses it.
 type turnWrites struct {
-	ring  *ioRing // nil: the kernel gave none, or it broke
+	ring  *ioRing   // nil: the kernel gave none, or it broke
 	ws    []*Writer // the turn's writers, each once
 	taken []*Writer // those whose write right and bytes were taken
 	sends []ringOp
@@ -24,7 +24,7 @@ type turnWrites struct {
 // system call").
 const ringMin = 2
 
-// newTurnWrites returns a loop's turnWrites, with a send ring if asked
+// newTurnWrites returns a loop's turnWrites, with an io_uring if asked
 // and the kernel gives one.
 func newTurnWrites(ioRing bool) *turnWrites {
 	t := &turnWrites{}

@@ -14,17 +14,25 @@ import (
 // (ioRing). One op is one socket's send; the peers are drained between
 // turns, outside the timer. The CPU of a send includes the receiver's TCP
 // input, which loopback runs in the sender's call.
-func BenchmarkTurnSend(b *testing.B) {
+func BenchmarkTurnSend(b *testing.B) { benchTurn(b, false) }
+
+// BenchmarkTurnRecv reads 64 bytes from each of k loopback TCP sockets, as
+// a loop's read-ahead does (prefetch): one read(2) each, or all k in one
+// io_uring_enter. One op is one socket's read; the peers send between
+// turns, outside the timer.
+func BenchmarkTurnRecv(b *testing.B) { benchTurn(b, true) }
+
+func benchTurn(b *testing.B, recv bool) {
 	for _, k := range []int{1, 2, 4, 32} {
-		for _, how := range []string{"write", "ring"} {
+		for _, how := range []string{"syscall", "ring"} {
 			b.Run(fmt.Sprintf("sockets=%d/%s", k, how), func(b *testing.B) {
-				benchTurnSend(b, k, how == "ring")
+				benchTurnIO(b, k, recv, how == "ring")
 			})
 		}
 	}
 }
 
-func benchTurnSend(b *testing.B, k int, ring bool) {
+func benchTurnIO(b *testing.B, k int, recv, ring bool) {
 	var r *ioRing
 	if ring {
 		var err error
@@ -38,9 +46,9 @@ func benchTurnSend(b *testing.B, k int, ring bool) {
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	sends := make([]ringOp, k)
-	peers := make([]int, k)
-	p := make([]byte, 64)
+	// Each turn does its k operations on ours; the peers' side, outside
+	// the timer, drains (recv false) or fills (recv true) them.
+	ours, peers := make([]int, k), make([]int, k)
 	for i := range k {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -52,33 +60,59 @@ func benchTurnSend(b *testing.B, k int, ring bool) {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		sends[i].fd, peers[i] = rawFD(b, c), rawFD(b, s)
+		ours[i], peers[i] = rawFD(b, c), rawFD(b, s)
 	}
-	buf := make([]byte, 64<<10)
+	p := make([]byte, 64)
+	bufs := make([][]byte, k)
+	for i := range bufs {
+		bufs[i] = make([]byte, 4096)
+	}
+	spare := make([]byte, 64<<10)
+	ops := make([]ringOp, k)
+	peerTurn := func() {
+		for _, fd := range peers {
+			if recv {
+				_, _ = sysWrite(fd, p)
+			} else {
+				_, _ = syscall.Read(fd, spare)
+			}
+		}
+	}
+	if recv {
+		peerTurn()
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i += k {
 		if ring {
-			for j := range sends {
-				sends[j] = ringOp{fd: sends[j].fd, p: p}
+			for j, fd := range ours {
+				ops[j] = ringOp{fd: fd, p: p, recv: recv}
+				if recv {
+					ops[j].p = bufs[j]
+				}
 			}
-			r.submit(sends)
-			for _, s := range sends {
-				if s.err != nil || s.n != len(p) {
-					b.Fatalf("a send took %d of %d bytes: %v", s.n, len(p), s.err)
+			r.submit(ops)
+			for _, o := range ops {
+				if o.err != nil || o.n != len(p) {
+					b.Fatalf("an operation did %d of %d bytes: %v", o.n, len(p), o.err)
 				}
 			}
 		} else {
-			for _, s := range sends {
-				if _, err := sysWrite(s.fd, p); err != nil {
-					b.Fatal(err)
+			for j, fd := range ours {
+				var n int
+				var err error
+				if recv {
+					n, err = sysRead(fd, bufs[j])
+				} else {
+					n, err = sysWrite(fd, p)
+				}
+				if err != nil || n != len(p) {
+					b.Fatalf("an operation did %d of %d bytes: %v", n, len(p), err)
 				}
 			}
 		}
 		b.StopTimer()
-		for _, fd := range peers {
-			_, _ = syscall.Read(fd, buf)
-		}
+		peerTurn()
 		b.StartTimer()
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// testRing is a send ring, or the test skips saying why the kernel gave
+// testRing is an io_uring, or the test skips saying why the kernel gave
 // none (the loops then write as before).
 func testRing(t *testing.T) *ioRing {
 	t.Helper()
