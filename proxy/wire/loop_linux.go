@@ -58,6 +58,7 @@ type Loop struct {
 	pending []*Reader   // readers whose batch waits for the end of the turn
 	ending  []*loopConn // connections that ended this turn
 	writes  *turnWrites // the turn's batches, sent at its end
+	ring    *ioRing     // reads ahead and sends writes; nil: none
 	// ready is what the last poll found readable; those before next are
 	// served (serveReady).
 	ready []*loopConn
@@ -141,7 +142,7 @@ func (ls *Loops) Pick(hint uint64) *Loop {
 	return ls.loops[hint%uint64(len(ls.loops))]
 }
 
-func newLoop(ioRing bool) (*Loop, error) {
+func newLoop(ring bool) (*Loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("wire: epoll_create1: %w", err)
@@ -159,7 +160,13 @@ func newLoop(ioRing bool) (*Loop, error) {
 		return nil, fmt.Errorf("wire: epoll_ctl: %w", err)
 	}
 	lp := &Loop{epfd: epfd, wakefd: wakefd, conns: map[uint64]*loopConn{}, wake: make(chan struct{}, 1),
-		events: make([]unix.EpollEvent, 128), writes: newTurnWrites(ioRing)}
+		events: make([]unix.EpollEvent, 128)}
+	if ring {
+		// Without one (an old kernel, io_uring not allowed) the loop reads
+		// and writes each socket with a system call of its own.
+		lp.ring, _ = newIORing()
+	}
+	lp.writes = newTurnWrites(lp.ring)
 	go lp.run()
 	go lp.watch()
 	return lp, nil
@@ -446,7 +453,7 @@ func (lp *Loop) Handoffs() uint64 { return lp.handoffs.Load() }
 // calls that /proc/PID/io's syscr and syscw do not count (the proxy's
 // metamesh_event_loop_ring_enters_total).
 func (lp *Loop) RingEnters() uint64 {
-	if r := lp.writes.ring; r != nil {
+	if r := lp.ring; r != nil {
 		return r.enters.Load()
 	}
 	return 0

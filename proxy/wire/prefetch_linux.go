@@ -14,7 +14,7 @@ import (
 // (Reader.pre). A reader that cannot take a buffer now (the budget) is
 // left to serveFD, which says why.
 func (lp *Loop) prefetch() {
-	ring := lp.writes.ring
+	ring := lp.ring
 	ready := lp.ready[lp.next:]
 	if ring == nil || ring.broken || len(ready) < ringMin {
 		return
@@ -33,8 +33,8 @@ func (lp *Loop) prefetch() {
 		ring.submit(ops)
 		for i, c := range batch {
 			o := &ops[i]
-			if o.err == errSkip {
-				continue
+			if o.err == errSkip || !o.done {
+				continue // serveFD reads it
 			}
 			pre := prefetched{ok: true, n: o.n, room: len(o.p), err: o.err}
 			if o.eagain {

@@ -7,7 +7,7 @@ package wire
 // two or more have bytes (ioRing), else as each Writer's Flush would.
 // Only the loop's owner uses it.
 type turnWrites struct {
-	ring  *ioRing   // nil: the kernel gave none, or it broke
+	ring  *ioRing   // the loop's; nil: not asked for, or the kernel gave none
 	ws    []*Writer // the turn's writers, each once
 	taken []*Writer // those whose write right and bytes were taken
 	sends []ringOp
@@ -24,13 +24,9 @@ type turnWrites struct {
 // system call").
 const ringMin = 2
 
-// newTurnWrites returns a loop's turnWrites, with an io_uring if asked
-// and the kernel gives one.
-func newTurnWrites(ioRing bool) *turnWrites {
-	t := &turnWrites{}
-	if ioRing {
-		t.ring, _ = newIORing()
-	}
+// newTurnWrites returns the turnWrites of a loop with ring (nil: none).
+func newTurnWrites(ring *ioRing) *turnWrites {
+	t := &turnWrites{ring: ring}
 	t.heldFn = t.held
 	return t
 }

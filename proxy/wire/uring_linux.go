@@ -185,7 +185,7 @@ func (r *ioRing) submit(ops []ringOp) {
 		case unix.EINTR, unix.EAGAIN, unix.EBUSY:
 		default:
 			// Only a broken ring fails the call itself: what it did not
-			// submit failed (the ring is not used again: turnWrites).
+			// submit failed, and the loop stops using the ring (broken).
 			for i := range ops {
 				if o := &ops[i]; o.err == nil && !o.done {
 					o.err = os.NewSyscallError("io_uring_enter", errno)

@@ -164,11 +164,7 @@ func tcpPairs(t *testing.T, n int) (local, remote []net.Conn) {
 // writer is written with write(2); a writer whose socket closed fails as
 // its Flush would, without holding up the others.
 func TestTurnWritesShareOneCall(t *testing.T) {
-	tw := newTurnWrites(true)
-	if tw.ring == nil {
-		testRing(t) // skips, saying why
-	}
-	t.Cleanup(tw.ring.close)
+	tw := newTurnWrites(testRing(t))
 	local, remote := tcpPairs(t, 4)
 	var ws []*Writer
 	for _, c := range local {
@@ -228,11 +224,7 @@ func TestTurnWritesShareOneCall(t *testing.T) {
 // TestTurnWritesMoreThanARing: a turn with more writers than one
 // submission takes sends them in as many submissions as needed.
 func TestTurnWritesMoreThanARing(t *testing.T) {
-	tw := newTurnWrites(true)
-	if tw.ring == nil {
-		testRing(t) // skips, saying why
-	}
-	t.Cleanup(tw.ring.close)
+	tw := newTurnWrites(testRing(t))
 	n := ringEntries + 2
 	local, remote := tcpPairs(t, n)
 	var b Batch
