@@ -460,25 +460,19 @@ func (lp *Loop) RingEnters() uint64 {
 }
 
 // RingEnters returns the sum of the loops' RingEnters; 0 for nil.
-func (ls *Loops) RingEnters() uint64 {
-	if ls == nil {
-		return 0
-	}
-	var n uint64
-	for _, lp := range ls.loops {
-		n += lp.RingEnters()
-	}
-	return n
-}
+func (ls *Loops) RingEnters() uint64 { return ls.sum((*Loop).RingEnters) }
 
 // Handoffs returns the sum of the loops' Handoffs; 0 for nil.
-func (ls *Loops) Handoffs() uint64 {
+func (ls *Loops) Handoffs() uint64 { return ls.sum((*Loop).Handoffs) }
+
+// sum adds up count over the loops; 0 for nil.
+func (ls *Loops) sum(count func(*Loop) uint64) uint64 {
 	if ls == nil {
 		return 0
 	}
 	var n uint64
 	for _, lp := range ls.loops {
-		n += lp.Handoffs()
+		n += count(lp)
 	}
 	return n
 }
