@@ -19,7 +19,9 @@ import (
 // one once, handles its frames, and at the end of the turn flushes every
 // Batch the turn's frames touched: the requests of all the clients one
 // epoll_wait returned go to a shared upstream connection in one write,
-// with no goroutine woken for it. Writes still go through each
+// with no goroutine woken for it. Where the kernel allows io_uring, the
+// reads of a poll's sockets and the writes of a turn are made in one
+// io_uring_enter each (prefetch, turnWrites). Writes still go through each
 // connection's Writer (a slow peer's wait for room is the loop's EPOLLOUT,
 // loopconn_linux.go), so codecs and writers see no difference
 // (docs/proxy-config.md, "I/O mode").

@@ -1,6 +1,9 @@
 // Package wire holds the connection plumbing shared by downstream and
 // upstream connections: a read loop that decodes frames in place from a
-// reused buffer, and a writer that coalesces frames into few syscalls.
+// reused buffer, a writer that coalesces frames into few syscalls, and
+// the event loops of the epoll I/O mode (Loop), which read a poll's
+// sockets and send a turn's writes in one io_uring_enter each where the
+// kernel allows.
 package wire
 
 import (
