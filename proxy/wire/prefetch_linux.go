@@ -8,7 +8,7 @@ import (
 )
 
 // prefetch reads the sockets the last poll found readable in one
-// io_uring_enter when there are two or more and the loop has a ring, each
+// io_uring_enter when two or more are to be read and the loop has a ring, each
 // into its Reader's buffer, as its serveFD would have read them one
 // read(2) at a time: serveFD then takes the outcome as its first read
 // (Reader.pre). A reader that cannot take a buffer now (the budget) is
@@ -22,17 +22,22 @@ func (lp *Loop) prefetch() {
 	for start := 0; start < len(ready); start += ringEntries {
 		batch := ready[start:min(len(ready), start+ringEntries)]
 		ops := lp.reads[:0]
+		live := 0
 		for _, c := range batch {
 			l := c.rd
 			op := ringOp{fd: c.fd, err: errSkip}
 			if !c.ended && !l.pre.ok && l.ensure() == nil {
 				op.p, op.recv, op.err = l.buf[l.end:], true, nil
+				live++
 			}
 			ops = append(ops, op)
 		}
-		ring.submit(ops)
+		if live >= ringMin {
+			ring.submit(ops)
+		}
 		for i, c := range batch {
-			o := &ops[i]
+			o := ops[i]
+			ops[i] = ringOp{}
 			if o.err == errSkip || !o.done {
 				continue // serveFD reads it
 			}
@@ -41,7 +46,6 @@ func (lp *Loop) prefetch() {
 				pre.err = syscall.EAGAIN
 			}
 			c.rd.pre = pre
-			ops[i] = ringOp{}
 		}
 		lp.reads = ops[:0]
 	}

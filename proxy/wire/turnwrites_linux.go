@@ -80,8 +80,8 @@ func (t *turnWrites) hold(i int) {
 	for ; i < len(t.chunk); i++ {
 		t.at = i
 		err := t.chunk[i].raw.Write(t.heldFn)
-		if err == nil {
-			return // heldFn went on from i+1
+		if t.chunkSends[i].fd >= 0 {
+			return // heldFn took the descriptor and went on from i+1
 		}
 		t.chunkSends[i].err = err // closed: as tryWrite would say
 	}

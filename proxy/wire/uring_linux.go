@@ -4,7 +4,6 @@ package wire
 
 import (
 	"fmt"
-	"os"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -148,8 +147,12 @@ type ringOp struct {
 
 // submit does each of ops whose err is nil (at most ringEntries, every p
 // non-empty) in one io_uring_enter and fills in their outcomes. The kernel
-// is done with the buffers when it returns.
+// is done with the buffers when it returns. An op left not done (the ring
+// broke) did nothing: the caller reads or writes it on its own.
 func (r *ioRing) submit(ops []ringOp) {
+	if r.broken {
+		return
+	}
 	tail := *r.sqTail // the owner is the only producer
 	mask := *r.sqMask
 	queued := uint32(0)
@@ -184,13 +187,10 @@ func (r *ioRing) submit(ops []ringOp) {
 			submit -= uint32(n)
 		case unix.EINTR, unix.EAGAIN, unix.EBUSY:
 		default:
-			// Only a broken ring fails the call itself: what it did not
-			// submit failed, and the loop stops using the ring (broken).
-			for i := range ops {
-				if o := &ops[i]; o.err == nil && !o.done {
-					o.err = os.NewSyscallError("io_uring_enter", errno)
-				}
-			}
+			// Only a broken ring fails the call itself (EFAULT, EBADF):
+			// what completed counts, the rest is left not done, and the
+			// loop stops using the ring.
+			r.reap(ops)
 			r.broken = true
 			return
 		}

@@ -248,3 +248,37 @@ func TestTurnWritesMoreThanARing(t *testing.T) {
 		}
 	}
 }
+
+// TestTurnWritesRingBreaks: when io_uring_enter itself fails, the turn's
+// writes are not lost: each writer's bytes go out as a write that found
+// the socket full would (its flushing goroutine), and the loop stops
+// using the ring.
+func TestTurnWritesRingBreaks(t *testing.T) {
+	r := testRing(t)
+	fd := r.fd
+	r.fd = -1 // io_uring_enter fails with EBADF
+	t.Cleanup(func() { r.fd = fd })
+	tw := newTurnWrites(r)
+	local, remote := tcpPairs(t, 3)
+	var b Batch
+	for i, c := range local {
+		w := NewWriter(c, 0)
+		if err := w.Queue(func(dst []byte) []byte { return fmt.Appendf(dst, "turn %d;", i) }); err != nil {
+			t.Fatal(err)
+		}
+		b.Add(w)
+	}
+	tw.add(&b)
+	tw.flush()
+	if !r.broken {
+		t.Fatal("a failed io_uring_enter left the ring in use")
+	}
+	for i, c := range remote {
+		want := fmt.Sprintf("turn %d;", i)
+		got := make([]byte, len(want))
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+			t.Fatalf("writer %d's peer read %q (%v), want %q", i, got, err, want)
+		}
+	}
+}
