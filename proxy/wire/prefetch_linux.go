@@ -8,8 +8,8 @@ import (
 )
 
 // prefetch reads the sockets the last poll found readable in one
-// io_uring_enter when two or more are to be read and the loop has a ring, each
-// into its Reader's buffer, as its serveFD would have read them one
+// io_uring_enter when two or more are to be read and the loop has a ring,
+// each into its Reader's buffer, as its serveFD would have read them one
 // read(2) at a time: serveFD then takes the outcome as its first read
 // (Reader.pre). A reader that cannot take a buffer now (the budget) is
 // left to serveFD, which says why.
