@@ -227,24 +227,38 @@ func TestTurnWritesMoreThanARing(t *testing.T) {
 	tw := newTurnWrites(testRing(t))
 	n := ringEntries + 2
 	local, remote := tcpPairs(t, n)
-	var b Batch
-	for i, c := range local {
-		w := NewWriter(c, 0)
-		if err := w.Queue(func(dst []byte) []byte { return fmt.Appendf(dst, "%04d", i) }); err != nil {
-			t.Fatal(err)
-		}
-		b.Add(w)
-	}
-	tw.add(&b)
+	tw.add(queueEach(t, local, "%04d;"))
 	tw.flush()
 	if got := tw.ring.enters.Load(); got != 2 {
 		t.Fatalf("%d io_uring_enter calls for %d writers, want 2", got, n)
 	}
-	for i, r := range remote {
-		got := make([]byte, 4)
-		_ = r.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.ReadFull(r, got); err != nil || string(got) != fmt.Sprintf("%04d", i) {
-			t.Fatalf("writer %d's peer read %q (%v)", i, got, err)
+	readEach(t, remote, "%04d;")
+}
+
+// queueEach gives each of conns a Writer with fmt.Sprintf(format, i)
+// queued, all in one Batch.
+func queueEach(t *testing.T, conns []net.Conn, format string) *Batch {
+	t.Helper()
+	var b Batch
+	for i, c := range conns {
+		w := NewWriter(c, 0)
+		if err := w.Queue(func(dst []byte) []byte { return fmt.Appendf(dst, format, i) }); err != nil {
+			t.Fatal(err)
+		}
+		b.Add(w)
+	}
+	return &b
+}
+
+// readEach reads fmt.Sprintf(format, i) from each of conns.
+func readEach(t *testing.T, conns []net.Conn, format string) {
+	t.Helper()
+	for i, c := range conns {
+		want := fmt.Sprintf(format, i)
+		got := make([]byte, len(want))
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+			t.Fatalf("writer %d's peer read %q (%v), want %q", i, got, err, want)
 		}
 	}
 }
@@ -260,25 +274,10 @@ func TestTurnWritesRingBreaks(t *testing.T) {
 	t.Cleanup(func() { r.fd = fd })
 	tw := newTurnWrites(r)
 	local, remote := tcpPairs(t, 3)
-	var b Batch
-	for i, c := range local {
-		w := NewWriter(c, 0)
-		if err := w.Queue(func(dst []byte) []byte { return fmt.Appendf(dst, "turn %d;", i) }); err != nil {
-			t.Fatal(err)
-		}
-		b.Add(w)
-	}
-	tw.add(&b)
+	tw.add(queueEach(t, local, "turn %d;"))
 	tw.flush()
 	if !r.broken {
 		t.Fatal("a failed io_uring_enter left the ring in use")
 	}
-	for i, c := range remote {
-		want := fmt.Sprintf("turn %d;", i)
-		got := make([]byte, len(want))
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
-			t.Fatalf("writer %d's peer read %q (%v), want %q", i, got, err, want)
-		}
-	}
+	readEach(t, remote, "turn %d;")
 }
