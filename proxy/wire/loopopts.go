@@ -1,7 +1,7 @@
 package wire
 
-// LoopOptions says how many event loops to run and how they write
-// (docs/proxy-config.md, "I/O mode").
+// LoopOptions says how many event loops to run and how they read and
+// write (docs/proxy-config.md, "I/O mode").
 type LoopOptions struct {
 	// Count is how many loops run; DefaultLoopCount when 0 or less.
 	Count int

@@ -41,7 +41,7 @@ func (lp *Loop) prefetch() {
 			if o.err == errSkip || !o.done {
 				continue // serveFD reads it
 			}
-			pre := prefetched{ok: true, n: o.n, room: len(o.p), err: o.err}
+			pre := prefetched{ok: true, n: o.n, err: o.err}
 			if o.eagain {
 				pre.err = syscall.EAGAIN
 			}

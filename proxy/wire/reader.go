@@ -89,9 +89,9 @@ type Reader struct {
 // serving it, as read(2) would have answered: serveFD takes it as its
 // first read.
 type prefetched struct {
-	ok      bool
-	n, room int
-	err     error // syscall.EAGAIN when there was nothing
+	ok  bool
+	n   int
+	err error // syscall.EAGAIN when there was nothing
 }
 
 // smallCarry is how many bytes of an incomplete frame a waiting loop keeps

@@ -52,19 +52,20 @@ func (l *Reader) runFD() error {
 // one the loop made ahead (Loop.prefetch, l.pre).
 func (l *Reader) serveFD(fd uintptr) bool {
 	for {
-		var n, room int
+		var n int
 		var err error
 		if l.pre.ok {
-			// The event loop read the socket already (Loop.prefetch).
-			n, room, err = l.pre.n, l.pre.room, l.pre.err
+			// The event loop read the socket already (Loop.prefetch), into
+			// the buffer as it still is.
+			n, err = l.pre.n, l.pre.err
 			l.pre = prefetched{}
 		} else {
 			if l.err = l.ensure(); l.err != nil {
 				return true
 			}
-			room = len(l.buf) - l.end
 			n, err = sysRead(int(fd), l.buf[l.end:])
 		}
+		room := len(l.buf) - l.end // what the read had room for
 		switch {
 		case err == syscall.EINTR:
 			continue

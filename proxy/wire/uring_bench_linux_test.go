@@ -41,26 +41,12 @@ func benchTurnIO(b *testing.B, k int, recv, ring bool) {
 		}
 		defer r.close()
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
 	// Each turn does its k operations on ours; the peers' side, outside
 	// the timer, drains (recv false) or fills (recv true) them.
+	local, remote := tcpPairs(b, k)
 	ours, peers := make([]int, k), make([]int, k)
 	for i := range k {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		s, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		ours[i], peers[i] = rawFD(b, c), rawFD(b, s)
+		ours[i], peers[i] = rawFD(b, local[i]), rawFD(b, remote[i])
 	}
 	p := make([]byte, 64)
 	bufs := make([][]byte, k)

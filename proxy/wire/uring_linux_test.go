@@ -137,7 +137,7 @@ func TestSendRingPeerGone(t *testing.T) {
 }
 
 // tcpPairs returns n connected loopback TCP pairs.
-func tcpPairs(t *testing.T, n int) (local, remote []net.Conn) {
+func tcpPairs(t testing.TB, n int) (local, remote []net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
