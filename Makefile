@@ -141,8 +141,8 @@ static: lint
 bench: build peers
 	$(GO) test -run '^$$' -bench . -benchmem ./protocols/... ./proxy/...
 	$(GO) test -run '^$$' -bench BenchmarkIssueWorkload -benchmem ./controlplane/ca/
-	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -access-log-percent 1 -mirror-percent 10 -mtls -io-ab
-	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -conns 8 -mirror-percent 10 -global-rate-limit -io-ab
+	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -access-log-percent 1 -mirror-percent 10 -mtls -io-ab -rounds 3
+	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -conns 8 -mirror-percent 10 -global-rate-limit -io-ab -rounds 3
 	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -idle-conns 5000 -io-ab
 	IO_AB=1 METAMESH=$(BIN)/metamesh testdata/bench/redis.sh
 	METAMESH=$(BIN)/metamesh testdata/bench/redis-cluster.sh

@@ -26,7 +26,11 @@
 //
 // -io-mode is every proxy's --io-mode (docs/proxy-config.md, "I/O mode");
 // with -io-ab the plain proxied run is made again through a proxy in the
-// other mode, in the same run, to compare the two.
+// other mode, in the same run, to compare the two. With -rounds N those
+// runs are made N times, back to back, and the comparison gives each
+// round's figures and judges their median: on a machine whose speed
+// drifts over minutes, a pair of runs made together compares better than
+// runs made apart (docs/benchmarks.md, "Command").
 package main
 
 import (
@@ -67,6 +71,10 @@ type options struct {
 	// ioAB adds a proxied run through a proxy in the other mode.
 	ioMode string
 	ioAB   bool
+	// rounds is how many times the direct and proxied runs (and the
+	// -io-ab one) are made, back to back; the comparison reads the
+	// median round.
+	rounds int
 	// idleConns > 0 measures what that many idle client connections cost
 	// a proxy's memory, instead of the load runs.
 	idleConns int
@@ -91,6 +99,7 @@ func main() {
 	flag.BoolVar(&o.globalRateLimit, "global-rate-limit", false, "also run through a proxy whose global rate limit asks a rate-limit service (in the bench, answering OK) about every request, and one whose limit matches no request, and compare each with the plain proxied run")
 	flag.StringVar(&o.ioMode, "io-mode", "epoll", "the proxies' --io-mode: epoll (their default on Linux) or goroutine")
 	flag.BoolVar(&o.ioAB, "io-ab", false, "also run through a proxy in the other --io-mode, in the same run, and compare")
+	flag.IntVar(&o.rounds, "rounds", 1, "make the direct and proxied runs (and the -io-ab one) this many times, back to back, and judge the median of the rounds' figures")
 	flag.IntVar(&o.idleConns, "idle-conns", 0, "if > 0, instead of the load runs, open this many idle connections to a proxy of each codec (dubbo, thrift, redis) and report its memory per connection")
 	flag.Parse()
 	o.readyTimeout, o.stop = time.Minute, 15*time.Second
@@ -133,8 +142,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 
 func bench(ctx context.Context, o options, stdout io.Writer) error {
 	if o.conns < 1 || o.pipeline < 1 || o.payload < 0 || o.duration <= 0 || o.warmup < 0 || o.accessLogPercent < 0 || o.accessLogPercent > 100 ||
-		o.mirrorPercent < 0 || o.mirrorPercent > 100 {
-		return errors.New("-conns and -pipeline must be >= 1, -payload >= 0, -duration > 0, -warmup >= 0, -access-log-percent and -mirror-percent in [0, 100]")
+		o.mirrorPercent < 0 || o.mirrorPercent > 100 || o.rounds < 1 {
+		return errors.New("-conns, -pipeline and -rounds must be >= 1, -payload >= 0, -duration > 0, -warmup >= 0, -access-log-percent and -mirror-percent in [0, 100]")
 	}
 	if o.ioMode == "" {
 		o.ioMode = "goroutine"
@@ -197,9 +206,13 @@ func bench(ctx context.Context, o options, stdout io.Writer) error {
 // header describes the settings, the machine and the workloads.
 func header(o options) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "metamesh-bench: %d conns x pipeline %d, payload %d B, warmup %s, %s per run, proxy --io-mode %s\n"+
+	rounds := ""
+	if o.rounds > 1 {
+		rounds = fmt.Sprintf(" in each of %d rounds", o.rounds)
+	}
+	fmt.Fprintf(&b, "metamesh-bench: %d conns x pipeline %d, payload %d B, warmup %s, %s per run%s, proxy --io-mode %s\n"+
 		"machine: %d CPUs (GOMAXPROCS %d), %s/%s, bench built with %s",
-		o.conns, o.pipeline, o.payload, o.warmup, o.duration, o.ioMode,
+		o.conns, o.pipeline, o.payload, o.warmup, o.duration, rounds, o.ioMode,
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	for _, w := range o.protocols {
 		fmt.Fprintf(&b, "\n%s: %s", w.name, w.title)

@@ -46,10 +46,19 @@ type result struct {
 	// in goroutine mode, which has no loops.
 	otherIO                 *measurement
 	handoffs, otherHandoffs *float64
+	// later are the rounds after the first (-rounds): direct, proxied
+	// and otherIO again, back to back, against the same server and
+	// proxy, so that each round's proxied/direct is read from runs made
+	// minutes apart at most.
+	later []abRound
 	// proxyLog is the end of the log of each proxy whose run had wrong
 	// replies.
 	proxyLog string
 }
+
+// abRound is one round of the runs -rounds repeats: direct, proxied and,
+// with -io-ab, proxied in the other I/O mode (nil otherwise).
+type abRound struct{ direct, proxied, otherIO *measurement }
 
 // benchWorkload starts w's server and a proxy in front of it, with their
 // files in a directory of their own under dir, measures the load direct
@@ -109,6 +118,23 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 	if r.handoffs, err = loopHandoffs(o.ioMode, proxiedMetrics); err != nil {
 		return r, err
 	}
+	if o.ioAB {
+		var metricsText string
+		if r.otherIO, metricsText, err = otherIORun(ctx, o, w, dir, "", cfg, procs); err != nil {
+			return r, err
+		}
+		if r.otherHandoffs, err = loopHandoffs(otherMode[o.ioMode], metricsText); err != nil {
+			return r, err
+		}
+		r.proxyLog += r.otherIO.proxyLog
+	}
+	for i := 2; i <= o.rounds; i++ {
+		rd, err := nextRound(ctx, o, w, dir, i, cfg, serverAddr, proxyAddr, procs)
+		if err != nil {
+			return r, err
+		}
+		r.later = append(r.later, rd)
+	}
 	children := []*child{server, proxy}
 	if o.accessLogPercent > 0 {
 		// A proxy of its own, so the log is all this run's, with the same
@@ -135,18 +161,6 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 		r.proxyLog += r.mirrored.proxyLog
 		r.mirrorsSent = sumSeries(metricsText, "metamesh_mirror_requests_total", `result="sent"`)
 	}
-	if o.ioAB {
-		ab := o
-		ab.ioMode = otherMode[o.ioMode]
-		var metricsText string
-		if r.otherIO, metricsText, err = variant(ctx, ab, w, dir, "proxied "+ab.ioMode, "proxy-"+ab.ioMode, cfg, procs); err != nil {
-			return r, err
-		}
-		if r.otherHandoffs, err = loopHandoffs(ab.ioMode, metricsText); err != nil {
-			return r, err
-		}
-		r.proxyLog += r.otherIO.proxyLog
-	}
 	if o.globalRateLimit {
 		if err := globalLimitRuns(ctx, o, w, dir, cfg, procs, r); err != nil {
 			return r, err
@@ -166,21 +180,58 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 			return r, fmt.Errorf("%s exited during the benchmark: %v%s", c.name, c.waitErr, c.logTail())
 		}
 	}
-	if r.direct.res.Errors+r.proxied.res.Errors > 0 {
+	if r.errors() > 0 {
 		r.proxyLog = proxy.logTail() + r.proxyLog
 	}
 	return r, nil
 }
 
+// nextRound measures round i of -rounds: direct, proxied (procs' proxy)
+// and, with -io-ab, proxied in the other mode, each run named with i.
+func nextRound(ctx context.Context, o options, w *workload, dir string, i int, cfg bootstrapConfig, serverAddr, proxyAddr string, procs map[string]*child) (abRound, error) {
+	var rd abRound
+	var err error
+	if rd.direct, err = measure(ctx, o, w, fmt.Sprintf("direct %d", i), serverAddr, map[string]*child{"server": procs["server"]}); err != nil {
+		return rd, err
+	}
+	if rd.proxied, err = measure(ctx, o, w, fmt.Sprintf("proxied %d", i), proxyAddr, procs); err != nil {
+		return rd, err
+	}
+	if o.ioAB {
+		rd.otherIO, _, err = otherIORun(ctx, o, w, dir, fmt.Sprintf(" %d", i), cfg, procs)
+	}
+	return rd, err
+}
+
+// otherIORun measures the plain proxied run again through a proxy of its
+// own in the other --io-mode (-io-ab), its run's name ending in suffix.
+func otherIORun(ctx context.Context, o options, w *workload, dir, suffix string, cfg bootstrapConfig, procs map[string]*child) (*measurement, string, error) {
+	ab := o
+	ab.ioMode = otherMode[o.ioMode]
+	return variant(ctx, ab, w, dir, "proxied "+ab.ioMode+suffix, "proxy-"+ab.ioMode, cfg, procs)
+}
+
 // runs are the result's measurements in order.
 func (r *result) runs() []*measurement {
-	out := []*measurement{r.direct, r.proxied}
-	for _, m := range []*measurement{r.otherIO, r.logged, r.mirrored, r.limited, r.unmatched, r.twoPlain, r.twoMTLS} {
+	var out []*measurement
+	for _, rd := range r.rounds() {
+		out = append(out, rd.direct, rd.proxied)
+		if rd.otherIO != nil {
+			out = append(out, rd.otherIO)
+		}
+	}
+	for _, m := range []*measurement{r.logged, r.mirrored, r.limited, r.unmatched, r.twoPlain, r.twoMTLS} {
 		if m != nil {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// rounds are the direct, proxied and other I/O mode runs of every round,
+// the first one's first.
+func (r *result) rounds() []abRound {
+	return append([]abRound{{r.direct, r.proxied, r.otherIO}}, r.later...)
 }
 
 // errors counts the wrong or missing replies of every run.

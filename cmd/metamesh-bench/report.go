@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -78,11 +79,12 @@ func report(w io.Writer, header string, conns int, results []*result) {
 	for _, r := range results {
 		fmt.Fprintf(w, "\n%s:\n", r.work.name)
 		t := targetsFor(r.work.name, conns)
-		compare(w, r.direct, r.proxied, t)
+		rounds := r.rounds()
+		compare(w, rounds, func(rd abRound) *measurement { return rd.proxied }, t)
 		printHandoffs(w, r.handoffs)
 		if r.otherIO != nil {
 			fmt.Fprintf(w, "  %s:\n", r.otherIO.name)
-			compare(w, r.direct, r.otherIO, t)
+			compare(w, rounds, func(rd abRound) *measurement { return rd.otherIO }, t)
 			printHandoffs(w, r.otherHandoffs)
 		}
 		if r.logged != nil {
@@ -132,50 +134,110 @@ func compareLogged(w io.Writer, r *result) {
 	errorSamples(w, m)
 }
 
-// compare prints the proxied run against the direct one, and the errors
-// of both.
-func compare(w io.Writer, direct, proxied *measurement, t targets) {
-	if direct.res.OK > 0 && proxied.res.OK > 0 {
-		ratio := proxied.res.Throughput() / direct.res.Throughput()
-		added := proxied.res.Hist.Quantile(0.99) - direct.res.Hist.Quantile(0.99)
-		fmt.Fprintf(w, "  proxied/direct throughput: %.2f (target >= %.2f: %s)\n", ratio, t.ratio, verdict(ratio >= t.ratio))
-		fmt.Fprintf(w, "  p99 added by the proxy:    %s (target <= %s: %s)\n", ms(added), ms(targetP99Cost), verdict(added <= targetP99Cost))
-		if s, ok := proxied.cpu["proxy"]; ok {
-			n := float64(proxied.res.OK)
-			perReq := time.Duration(s / n * 1e9)
-			cpuTarget := ""
-			if t.cpu > 0 {
-				cpuTarget = fmt.Sprintf(" (CPU target <= %.0f µs: %s)", t.cpu.Seconds()*1e6, verdict(perReq <= t.cpu))
-			}
-			ring := ""
-			if proxied.ringEnters > 0 {
-				ring = fmt.Sprintf(" (%.2f of them io_uring_enter)", proxied.ringEnters/n)
-			}
-			fmt.Fprintf(w, "  proxy cost:                %.1f µs CPU, %.2f read/write syscalls%s and %.2f context switches per request, %.2f cores busy%s\n",
-				s/n*1e6, proxied.syscalls["proxy"]/n, ring, proxied.switches["proxy"]/n, s/proxied.res.Elapsed.Seconds(), cpuTarget)
+// compare prints the proxied run of each round (picked by proxied)
+// against the round's direct one, and the errors of both. With one round
+// it prints that round's figures; with more, the median of the rounds'
+// figures, the verdicts read on it, and, for the main ones, every round's.
+func compare(w io.Writer, rounds []abRound, proxied func(abRound) *measurement, t targets) {
+	var ratio, added, cpu, calls, ring, switches, cores series
+	var direct, directCores, all, allCores, allRatio series
+	for _, rd := range rounds {
+		d, p := rd.direct, proxied(rd)
+		if d.res.OK == 0 || p.res.OK == 0 {
+			continue
 		}
-		cpuBound(w, direct, proxied)
+		ratio = append(ratio, p.res.Throughput()/d.res.Throughput())
+		added = append(added, float64(p.res.Hist.Quantile(0.99)-d.res.Hist.Quantile(0.99)))
+		if s, ok := p.cpu["proxy"]; ok {
+			n := float64(p.res.OK)
+			cpu = append(cpu, s/n*1e6)
+			calls = append(calls, p.syscalls["proxy"]/n)
+			ring = append(ring, p.ringEnters/n)
+			switches = append(switches, p.switches["proxy"]/n)
+			cores = append(cores, s/p.res.Elapsed.Seconds())
+		}
+		// Where client, server and proxy share the machine's cores,
+		// proxied/direct is the CPU per request of all of them direct over
+		// proxied times the proxied run's cores busy over the direct
+		// run's: it tells a proxy that costs too much from one that leaves
+		// cores idle (docs/benchmarks.md, "Command").
+		dc, dCores, ok := d.allCPU()
+		pc, pCores, ok2 := p.allCPU()
+		if ok && ok2 {
+			direct, directCores = append(direct, dc*1e6), append(directCores, dCores)
+			all, allCores, allRatio = append(all, pc*1e6), append(allCores, pCores), append(allRatio, dc/pc)
+		}
 	}
-	errorSamples(w, direct)
-	errorSamples(w, proxied)
+	if len(ratio) > 0 {
+		r, a := ratio.median(), time.Duration(added.median())
+		fmt.Fprintf(w, "  proxied/direct throughput: %s (target >= %.2f: %s)\n", ratio.show(f2), t.ratio, verdict(r >= t.ratio))
+		fmt.Fprintf(w, "  p99 added by the proxy:    %s (target <= %s: %s)\n", added.show(func(v float64) string { return ms(time.Duration(v)) }),
+			ms(targetP99Cost), verdict(a <= targetP99Cost))
+	}
+	if len(cpu) > 0 {
+		perReq := cpu.median()
+		cpuTarget := ""
+		if t.cpu > 0 {
+			cpuTarget = fmt.Sprintf(" (CPU target <= %.0f µs: %s)", t.cpu.Seconds()*1e6, verdict(perReq <= t.cpu.Seconds()*1e6))
+		}
+		ringNote := ""
+		if ring.median() > 0 {
+			ringNote = fmt.Sprintf(" (%.2f of them io_uring_enter)", ring.median())
+		}
+		fmt.Fprintf(w, "  proxy cost:                %s µs CPU, %.2f read/write syscalls%s and %.2f context switches per request, %.2f cores busy%s%s\n",
+			cpu.show(f1), calls.median(), ringNote, switches.median(), cores.median(), medians(len(cpu)), cpuTarget)
+	}
+	if len(all) > 0 {
+		fmt.Fprintf(w, "  CPU of all processes:      direct %.1f µs per request, %.2f cores busy; proxied %.1f µs, %.2f cores%s: at equal cores busy, proxied/direct %s\n",
+			direct.median(), directCores.median(), all.median(), allCores.median(), medians(len(all)), allRatio.show(f2))
+	}
+	for _, rd := range rounds {
+		errorSamples(w, rd.direct)
+		errorSamples(w, proxied(rd))
+	}
 }
 
-// cpuBound prints the CPU of every sampled process per request and the
-// cores they kept busy, in the direct run and the proxied one, and the
-// proxied/direct throughput their CPU per request allows when both keep
-// the same cores busy. Where client, server and proxy share the machine's
-// cores, proxied/direct is that ratio times the proxied run's cores busy
-// over the direct run's: it tells a proxy that costs too much from one
-// that leaves cores idle (docs/benchmarks.md, "Command").
-func cpuBound(w io.Writer, direct, proxied *measurement) {
-	d, dCores, ok := direct.allCPU()
-	p, pCores, ok2 := proxied.allCPU()
-	if !ok || !ok2 {
-		return
+// series is one figure of each round.
+type series []float64
+
+// median is the middle value (the mean of the middle two for an even
+// count); 0 for none.
+func (s series) median() float64 {
+	if len(s) == 0 {
+		return 0
 	}
-	fmt.Fprintf(w, "  CPU of all processes:      direct %.1f µs per request, %.2f cores busy; proxied %.1f µs, %.2f cores: at equal cores busy, proxied/direct %.2f\n",
-		d*1e6, dCores, p*1e6, pCores, d/p)
+	v := slices.Clone(s)
+	slices.Sort(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
 }
+
+// show formats the one value, or the median and then every value in round
+// order.
+func (s series) show(format func(float64) string) string {
+	if len(s) == 1 {
+		return format(s[0])
+	}
+	each := make([]string, len(s))
+	for i, v := range s {
+		each[i] = format(v)
+	}
+	return fmt.Sprintf("median %s of %s", format(s.median()), strings.Join(each, ", "))
+}
+
+// medians says that the figures before it are medians, when there are
+// several rounds.
+func medians(rounds int) string {
+	if rounds > 1 {
+		return " (medians)"
+	}
+	return ""
+}
+
+func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
+func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
 
 // allCPU returns the CPU seconds per request of every process sampled in
 // m and the cores they kept busy; false when none was sampled or nothing

@@ -79,3 +79,55 @@ func TestTargetsFor(t *testing.T) {
 		}
 	}
 }
+
+func TestReportRoundsJudgesTheMedian(t *testing.T) {
+	run := func(name string, ok uint64, cpuPerReq float64) *measurement {
+		h := newHistogram()
+		for range ok {
+			h.Record(time.Millisecond)
+		}
+		m := &measurement{name: name, res: &loadResult{Hist: h, OK: ok, Elapsed: time.Second},
+			cpu: map[string]float64{"server": float64(ok) * 40e-6}, syscalls: map[string]float64{}, switches: map[string]float64{}}
+		if cpuPerReq > 0 {
+			m.cpu["proxy"] = float64(ok) * cpuPerReq
+		}
+		return m
+	}
+	// Proxied/direct 0.50, 0.90, 0.80 and proxy CPU 30, 19, 21 µs: the
+	// medians (0.80, 21 µs) are judged, not the first round nor the best.
+	r := &result{work: dubboWorkload, direct: run("direct", 1000, 0), proxied: run("proxied", 500, 30e-6),
+		later: []abRound{
+			{direct: run("direct 2", 1000, 0), proxied: run("proxied 2", 900, 19e-6)},
+			{direct: run("direct 3", 1000, 0), proxied: run("proxied 3", 800, 21e-6)},
+		}}
+	var out strings.Builder
+	report(&out, "HEADER", 64, []*result{r})
+	got := out.String()
+	for _, want := range []string{
+		`(?m)^ +dubbo +direct 2 +1000 `,
+		`(?m)^ +dubbo +proxied 3 +800 `,
+		`(?m)^  proxied/direct throughput: median 0\.80 of 0\.50, 0\.90, 0\.80 \(target >= 0\.75: met\)$`,
+		`(?m)^  proxy cost: +median 21\.0 of 30\.0, 19\.0, 21\.0 µs CPU, .*cores busy \(medians\) \(CPU target <= 20 µs: MISSED\)$`,
+		`(?m)^  CPU of all processes: +direct 40\.0 µs per request, .* \(medians\): at equal cores busy, proxied/direct median 0\.66 of 0\.57, 0\.68, 0\.66$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("report does not match %s:\n%s", want, got)
+		}
+	}
+}
+
+func TestSeriesMedian(t *testing.T) {
+	for _, c := range []struct {
+		s    series
+		want float64
+	}{
+		{nil, 0},
+		{series{3}, 3},
+		{series{5, 1, 3}, 3},
+		{series{4, 1, 3, 2}, 2.5},
+	} {
+		if got := c.s.median(); got != c.want {
+			t.Errorf("%v.median() = %v, want %v", c.s, got, c.want)
+		}
+	}
+}
