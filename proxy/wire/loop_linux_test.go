@@ -83,6 +83,49 @@ func TestLoopWakesForBytesSentWhileHandling(t *testing.T) {
 	wakesForBytesSentWhileHandling(t, local, remote)
 }
 
+// TestLoopWakesForBytesSentToAnotherSocket: bytes that reach one of the
+// loop's sockets during a turn, after the poll that began it, are served
+// (by the next poll, or a wake of the loop once it waits). Two
+// connections pass a frame back and forth: each handler has the other's
+// peer send the next frame and waits until it is in the other socket,
+// which the poll of the turn handling it did not see. A loop that lost
+// that arrival would wait forever.
+func TestLoopWakesForBytesSentToAnotherSocket(t *testing.T) {
+	const frames = 50
+	aLocal, aRemote := loopPair(t)
+	bLocal, bRemote := loopPair(t)
+	var n atomic.Int64
+	pass := func(toRemote, toLocal net.Conn) func(*protocols.Message) error {
+		return func(*protocols.Message) error {
+			i := n.Add(1)
+			if i >= frames {
+				return errStop
+			}
+			if _, err := toRemote.Write(frame(nil, payload(int(i), 8))); err != nil {
+				return err
+			}
+			waitQueued(t, toLocal)
+			return nil
+		}
+	}
+	aDone := runReader(wire.NewReader(aLocal, lenCodec{}, wire.ReadOptions{}), pass(bRemote, bLocal))
+	bDone := runReader(wire.NewReader(bLocal, lenCodec{}, wire.ReadOptions{}), pass(aRemote, aLocal))
+	if _, err := aRemote.Write(frame(nil, payload(0, 8))); err != nil {
+		t.Fatal(err)
+	}
+	what := "it did not wake for bytes sent to another socket during a turn"
+	var err error
+	select {
+	case err = <-aDone:
+	case err = <-bDone:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no read loop returned after %d of %d frames: %s", n.Load(), frames, what)
+	}
+	if !errors.Is(err, errStop) {
+		t.Fatalf("a read loop returned %v after %d frames, want all %d", err, n.Load(), frames)
+	}
+}
+
 // TestLoopManyClientsEchoTogether: clients sending at once are echoed
 // whole and in order, each on its own connection, while the loop sends
 // the replies of a turn's readers together (in one io_uring_enter where
