@@ -185,7 +185,6 @@ func (c *loopConn) reattach(ended bool) {
 	}
 	c.mu.Lock()
 	l.queued = false
-	c.detached = false
 	missed := c.missed
 	c.missed = false
 	// Under the loop's lock, which the owner takes to find the connection
@@ -195,6 +194,10 @@ func (c *loopConn) reattach(ended bool) {
 	err := c.ctlLocked(unix.EPOLL_CTL_ADD)
 	c.lp.mu.Unlock()
 	c.registered = err == nil
+	// One that could not go back (epoll_ctl out of memory) stays this
+	// goroutine's while finish ends it: the owner leaves a detached
+	// connection's reader alone (endTurn), as it would not be its.
+	c.detached = err != nil
 	c.mu.Unlock()
 	if err != nil {
 		l.err = err
