@@ -38,21 +38,28 @@ func (s *shared) acquire(c *Call) (*conn, error) {
 }
 
 // pickLocked returns a connection that has room for a call (hasRoom: only
-// a server's limit fills one): the first on the caller's event loop, if
-// any (loop, nil in goroutine mode), in goroutine mode the one at the
-// client's affinity slot, else the next round robin; or nil
-// when none has room. It starts a background dial while there are fewer
-// than MaxConnections (outside dialBackoff).
+// a server's limit fills one), or nil when none has: on the caller's
+// event loop (loop; nil in goroutine mode) the one of that loop's its
+// client's affinity picks (onLoopLocked), in goroutine mode the one at the
+// client's affinity slot; else the next round robin. It starts a
+// background dial while there are fewer than MaxConnections (outside
+// dialBackoff).
 //
 // A client's calls go to a connection on its own loop when there is one
 // (the pool's connections take the loops in turn, so MaxConnections
 // connections reach every loop when it is at least their number): the
-// loop's turn then reads the clients, writes their calls in one write,
-// and later reads the replies, with no other loop woken for them. In
-// goroutine mode the affinity slot does the same for one read of a
-// client: its calls go out in one write to one connection (round robin
-// wrote them to each connection, and wrote the replies of one read of a
-// connection to more clients: docs/benchmarks.md, Triple, 2026-12-07).
+// loop's turn then reads the clients, writes their calls (to each
+// connection once, all in one io_uring_enter where the kernel allows),
+// and later reads the replies, with no other loop woken for them. A
+// loop's clients take its connections in turn, as their own connections
+// to the server would: apache/thrift's Go server serves a connection's
+// calls one after another, and dubbo-go's spent more per call on one
+// connection carrying every client's (docs/benchmarks.md, "Session 19").
+// In goroutine mode
+// the affinity slot does the same for one read of a client: its calls go
+// out in one write to one connection (round robin wrote them to each
+// connection, and wrote the replies of one read of a connection to more
+// clients: docs/benchmarks.md, Triple, 2026-12-07).
 func (s *shared) pickLocked(loop *wire.Loop, affinity uint64) *conn {
 	n := len(s.all)
 	if n == 0 {
@@ -60,12 +67,7 @@ func (s *shared) pickLocked(loop *wire.Loop, affinity uint64) *conn {
 	}
 	var cn *conn
 	if loop != nil {
-		for _, c := range s.all {
-			if c.loop == loop && c.hasRoom() {
-				cn = c
-				break
-			}
-		}
+		cn = s.onLoopLocked(loop, affinity)
 	} else if c := s.all[affinity%uint64(n)]; c.hasRoom() {
 		cn = c
 	}
@@ -80,6 +82,35 @@ func (s *shared) pickLocked(loop *wire.Loop, affinity uint64) *conn {
 	if !s.growing && n < s.p.opts.MaxConnections && s.p.backoffLocked() == nil {
 		s.growing = true
 		go s.grow()
+	}
+	return cn
+}
+
+// onLoopLocked returns the first connection with room among the pool's on
+// loop, counting from the one the client's affinity picks: the clients of
+// a loop have the affinities i, i+L, i+2L, ... (L loops, Loops.Pick), so
+// consecutive ones pick consecutive connections. Nil when none has room.
+func (s *shared) onLoopLocked(loop *wire.Loop, affinity uint64) *conn {
+	k := 0
+	for _, c := range s.all {
+		if c.loop == loop {
+			k++
+		}
+	}
+	if k == 0 {
+		return nil
+	}
+	pick := int(affinity / uint64(s.p.loops.Len()) % uint64(k))
+	var cn *conn
+	best, i := k, 0
+	for _, c := range s.all {
+		if c.loop != loop {
+			continue
+		}
+		if at := (i - pick + k) % k; at < best && c.hasRoom() {
+			cn, best = c, at
+		}
+		i++
 	}
 	return cn
 }

@@ -17,7 +17,56 @@ import (
 // gives a call the connection on its client's event loop (the loop its
 // Affinity picks), when one has room, instead of the next round robin.
 func TestSharedPicksTheCallersLoop(t *testing.T) {
-	ls, err := wire.NewLoops(wire.LoopOptions{Count: 2})
+	ls, p := grownSharedPool(t, 2, 2)
+	for i, a := range []uint64{0, 0, 1, 1, 0, 1, 1, 0} {
+		cn, err := p.acq.acquire(&Call{Affinity: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := ls.Pick(a); cn.loop != want {
+			t.Errorf("call %d (affinity %d) got a connection on another loop than its client's", i, a)
+		}
+	}
+}
+
+// TestSharedSpreadsALoopsClients: the clients of one loop take the pool's
+// connections on that loop in turn (two loops, two connections each:
+// affinities 0, 2, 4, 6 are one loop's clients, and 0 and 4 share a
+// connection, 2 and 6 the other), and a client keeps its connection.
+func TestSharedSpreadsALoopsClients(t *testing.T) {
+	ls, p := grownSharedPool(t, 2, 4)
+	got := map[uint64]*conn{}
+	for range 2 {
+		for a := range uint64(8) {
+			cn, err := p.acq.acquire(&Call{Affinity: a})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cn.loop != ls.Pick(a) {
+				t.Errorf("affinity %d got a connection on another loop than its client's", a)
+			}
+			if was, ok := got[a]; ok && was != cn {
+				t.Errorf("affinity %d moved to another connection with room on its own", a)
+			}
+			got[a] = cn
+		}
+	}
+	for a := range uint64(4) {
+		if got[a] == got[a+2] {
+			t.Errorf("affinities %d and %d, consecutive clients of one loop, share a connection", a, a+2)
+		}
+		if got[a] != got[a+4] {
+			t.Errorf("affinities %d and %d got two connections of a loop that has two", a, a+4)
+		}
+	}
+}
+
+// grownSharedPool returns event loops and a Dubbo pool on them with its
+// MaxConnections dialed, to a server that holds its connections and
+// answers nothing.
+func grownSharedPool(t *testing.T, loops, conns int) (*wire.Loops, *Pool) {
+	t.Helper()
+	ls, err := wire.NewLoops(wire.LoopOptions{Count: loops})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,9 +74,9 @@ func TestSharedPicksTheCallersLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
-		var held []net.Conn // the server holds its connections and answers nothing
+		var held []net.Conn
 		defer func() {
 			for _, c := range held {
 				c.Close()
@@ -48,29 +97,22 @@ func TestSharedPicksTheCallersLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := m.Pool(ln.Addr().String(), codec, Options{ConnectTimeout: time.Second, MaxConnections: 2})
+	p := m.Pool(ln.Addr().String(), codec, Options{ConnectTimeout: time.Second, MaxConnections: conns})
 	grown := func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		s := p.acq.(*shared)
-		return len(s.all) == 2 && !s.growing
+		return len(s.all) == conns && !s.growing
 	}
-	// The first call dials; the pool grows to 2 in the background.
+	// The first call dials; the pool grows in the background, a
+	// connection per call that finds it short.
 	for deadline := time.Now().Add(5 * time.Second); !grown(); time.Sleep(2 * time.Millisecond) {
 		if _, err := p.acq.acquire(&Call{}); err != nil {
 			t.Fatal(err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the pool did not grow to 2 connections")
+			t.Fatalf("the pool did not grow to %d connections", conns)
 		}
 	}
-	for i, a := range []uint64{0, 0, 1, 1, 0, 1, 1, 0} {
-		cn, err := p.acq.acquire(&Call{Affinity: a})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := ls.Pick(a); cn.loop != want {
-			t.Errorf("call %d (affinity %d) got a connection on another loop than its client's", i, a)
-		}
-	}
+	return ls, p
 }
