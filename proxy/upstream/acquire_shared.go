@@ -39,11 +39,11 @@ func (s *shared) acquire(c *Call) (*conn, error) {
 
 // pickLocked returns a connection that has room for a call (hasRoom: only
 // a server's limit fills one), or nil when none has: on the caller's
-// event loop (loop; nil in goroutine mode) the one of that loop's its
-// client's affinity picks (onLoopLocked), in goroutine mode the one at the
-// client's affinity slot; else the next round robin. It starts a
-// background dial while there are fewer than MaxConnections (outside
-// dialBackoff).
+// event loop (loop; nil in goroutine mode), the one among that loop's
+// connections its client's affinity picks (onLoopLocked); in goroutine
+// mode, the one at the client's affinity slot; else the next round
+// robin. It starts a background dial while there are fewer than
+// MaxConnections (outside dialBackoff).
 //
 // A client's calls go to a connection on its own loop when there is one
 // (the pool's connections take the loops in turn, so MaxConnections
@@ -55,11 +55,10 @@ func (s *shared) acquire(c *Call) (*conn, error) {
 // to the server would: apache/thrift's Go server serves a connection's
 // calls one after another, and dubbo-go's spent more per call on one
 // connection carrying every client's (docs/benchmarks.md, "Session 19").
-// In goroutine mode
-// the affinity slot does the same for one read of a client: its calls go
-// out in one write to one connection (round robin wrote them to each
-// connection, and wrote the replies of one read of a connection to more
-// clients: docs/benchmarks.md, Triple, 2026-12-07).
+// In goroutine mode the affinity slot does the same for one read of a
+// client: its calls go out in one write to one connection (round robin
+// wrote them to each connection, and wrote the replies of one read of a
+// connection to more clients: docs/benchmarks.md, Triple, 2026-12-07).
 func (s *shared) pickLocked(loop *wire.Loop, affinity uint64) *conn {
 	n := len(s.all)
 	if n == 0 {
