@@ -32,6 +32,11 @@ type timer struct {
 // tick: a FIN that came with a read's bytes is seen within 2 ticks.
 const verifyTick = 50 * time.Millisecond
 
+// fired stands for a read deadline that fired and is still set on the
+// socket (classify): no deadline arm computes equals it, so arm always
+// replaces it, with the zero time when none is due.
+var fired = time.Unix(0, 1)
+
 // verifyAt is when an unsure wait ends: the same moment for every wait
 // begun within one tick, so that a busy connection's deadline moves at
 // most once a tick, not on every read.
@@ -121,8 +126,10 @@ func (l *Reader) classify(err error) error {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
 	}
-	// Whatever fired (Drain sets deadlines too) is no longer in force.
-	l.armed = time.Time{}
+	// Whatever fired (Drain sets deadlines too) is no longer in force,
+	// but it is still the socket's: arm must set the next one or clear
+	// it, else every read would fail at once on it again.
+	l.armed = fired
 	now := time.Now()
 	if !l.wakeAt.IsZero() && !now.Before(l.wakeAt) {
 		l.wakeAt = time.Time{}

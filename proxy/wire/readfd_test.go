@@ -291,8 +291,18 @@ func TestReaderUnsureWaitEnds(t *testing.T) {
 
 // TestReaderWakeAt: a flush that asks to be called again at a moment gets
 // that call although nothing more is read, once; the loop then goes on
-// reading.
+// reading. At 10 ms the wake comes while the wait after the first read is
+// still unsure (its verifying read, up to 2 verifyTicks later, resets the
+// deadline anyway); at 300 ms it comes after that read, with no other
+// deadline in force, so the loop must clear the one that fired itself or
+// its next read fails at once, again and again, and reads nothing.
 func TestReaderWakeAt(t *testing.T) {
+	for _, after := range []time.Duration{10 * time.Millisecond, 300 * time.Millisecond} {
+		t.Run(after.String(), func(t *testing.T) { readerWakesAfter(t, after) })
+	}
+}
+
+func readerWakesAfter(t *testing.T, after time.Duration) {
 	local, remote := tcpPair(t)
 	rd := wire.NewReader(local, lenCodec{}, wire.ReadOptions{})
 	if !rd.CanWake() {
@@ -305,7 +315,7 @@ func TestReaderWakeAt(t *testing.T) {
 		done <- rd.Run(func(*protocols.Message) error { return nil }, func() {
 			n++
 			if n == 1 {
-				rd.WakeAt(time.Now().Add(10 * time.Millisecond))
+				rd.WakeAt(time.Now().Add(after))
 			}
 			flushes <- n
 		})
