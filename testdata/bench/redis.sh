@@ -8,19 +8,28 @@
 #
 # Prints requests/s for SET and GET, each proxy's CPU seconds per 100k
 # requests (utime+stime from /proc/PID/stat over the run, divided by the
-# run's 2 x 200000 requests), its read/write system calls per request
-# (syscr+syscw from /proc/PID/io, plus metamesh's io_uring_enter calls from
-# its metamesh_event_loop_ring_enters_total, which /proc/PID/io does not
-# count, said apart in the verdict; epoll calls not counted) and its context
-# switches per request (voluntary+involuntary, summed over the threads in
-# /proc/PID/task), then per pipeline depth a verdict against the targets of
-# issue 21: metamesh throughput >= twemproxy's at -P 1 (>= 1.3 x at -P 16),
-# CPU per request <= twemproxy's, and at -P 1 at most 2.3 read/write
-# syscalls per request. The verdict is printed, not enforced (the exit status
-# is 0 when the runs complete): figures on a shared machine are noisy.
+# run's 2 x 200000 requests), the same for redis-server and for
+# redis-benchmark itself (a proxy changes what the server and the client
+# spend too: the three share the machine's cores), the proxy's read/write
+# system calls per request (syscr+syscw from /proc/PID/io, plus metamesh's
+# io_uring_enter calls from its metamesh_event_loop_ring_enters_total,
+# which /proc/PID/io does not count, said apart in the verdict; epoll calls
+# not counted) and its context switches per request (voluntary+involuntary,
+# summed over the threads in /proc/PID/task), then per pipeline depth a
+# verdict against the targets of issue 21: metamesh throughput >=
+# twemproxy's at -P 1 (>= 1.3 x at -P 16), CPU per request <= twemproxy's,
+# and at -P 1 at most 2.3 read/write syscalls per request. With ROUNDS=N
+# every target is measured N times per depth, round after round (rows
+# "twemproxy 2", ...), each proxy's round read against the twemproxy run
+# just before it, and the verdicts are read on the median of the rounds,
+# every round's figure given after it: the same build moves by 0.1-0.2 in
+# ratio between runs minutes apart. The verdict is printed, not enforced
+# (the exit status is 0 when the runs complete): figures on a shared
+# machine are noisy.
 #
 # Usage: METAMESH=bin/metamesh testdata/bench/redis.sh
 #   env N (requests per test, 200000), CLIENTS (50), PIPELINES ("16 1"),
+#   ROUNDS (1),
 #   IO_MODE (metamesh's --io-mode: epoll, the default, or goroutine;
 #   docs/proxy-config.md, "I/O mode"), IO_AB=1 (also a second metamesh in
 #   the other mode, target "mm-epoll" or "mm-gorout", measured in the same
@@ -51,6 +60,8 @@ N=${N:-200000}
 CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-16 1}
 IO_MODE=${IO_MODE:-epoll}
+ROUNDS=${ROUNDS:-1}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "redis.sh: ROUNDS must be a positive count, not \"$ROUNDS\"" >&2; exit 1; }
 
 missing=0
 for tool in redis-server redis-benchmark nutcracker; do
@@ -171,61 +182,102 @@ for port in "$twem_port" "$mm_port" ${ab_pid:+"$ab_port"}; do
 done
 
 echo "redis-benchmark -t set,get -n $N -c $CLIENTS -P {${PIPELINES// /,}}; one redis-server $(redis-server --version | awk '{sub("v=", "", $3); print $3}'), nutcracker $(nutcracker --version 2>&1 | awk '{print $NF; exit}'), $("$METAMESH" version 2>/dev/null | head -1 || echo metamesh)"
-echo "metamesh --io-mode $IO_MODE${ab_pid:+; $ab_name: --io-mode $ab_mode}"
+echo "metamesh --io-mode $IO_MODE${ab_pid:+; $ab_name: --io-mode $ab_mode}; $ROUNDS round(s)"
 echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-printf '%-10s %3s %12s %12s %12s %14s %14s\n' target P 'SET req/s' 'GET req/s' 'proxy CPU s' 'proxy r/w' 'proxy ctx'
-printf '%-10s %3s %12s %12s %12s %14s %14s\n' '' '' '' '' 'per 100k req' 'syscalls/req' 'switches/req'
+printf '%-12s %3s %10s %10s %12s %12s %12s %14s %14s\n' target P 'SET req/s' 'GET req/s' 'proxy CPU s' 'server CPU s' 'client CPU s' 'proxy r/w' 'proxy ctx'
+printf '%-12s %3s %10s %10s %12s %12s %12s %14s %14s\n' '' '' '' '' 'per 100k req' 'per 100k req' 'per 100k req' 'syscalls/req' 'switches/req'
 
-declare -A set_rps get_rps cpu_per sys_per ring_per
+# Each round measures every target once per pipeline depth, back to back,
+# so a proxy is read against the twemproxy run made just before it.
+declare -A set_r get_r cpu_r sys_r ring_r
 for P in $PIPELINES; do
-	for target in $targets; do
-		admin=""
-		case $target in
-		mm-*) port=$ab_port pid=$ab_pid admin=$ab_admin_port ;;
-		direct) port=$redis_port pid="" ;;
-		twemproxy) port=$twem_port pid=$twem_pid ;;
-		metamesh) port=$mm_port pid=$mm_pid admin=$admin_port ;;
-		esac
-		before=0 sys_before=0 sw_before=0 ring_before=0
-		[ -n "$pid" ] && before=$(cpu "$pid") sys_before=$(syscalls "$pid") sw_before=$(switches "$pid")
-		[ -n "$admin" ] && ring_before=$(ring_enters "$admin")
-		# redis-benchmark's CONFIG GET at start is refused by both proxies; it
-		# warns on stderr and goes on.
-		out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n "$N" -c "$CLIENTS" -P "$P" -q --csv 2>"$dir/bench.err") ||
-			{ echo "redis.sh: redis-benchmark against $target failed:" >&2; cat "$dir/bench.err" >&2; exit 1; }
-		per=- sys=- sw=- ring=0
-		if [ -n "$pid" ]; then
-			per=$(awk -v a="$before" -v b="$(cpu "$pid")" -v n="$N" 'BEGIN{printf "%.3f", (b-a)/(2*n/100000)}')
-			[ -n "$admin" ] && ring=$(awk -v a="$ring_before" -v b="$(ring_enters "$admin")" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/(2*n)}')
-			sys=$(awk -v a="$sys_before" -v b="$(syscalls "$pid")" -v r="$ring" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/(2*n)+r}')
-			sw=$(awk -v a="$sw_before" -v b="$(switches "$pid")" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/(2*n)}')
-		fi
-		s=$(awk -F'"' '$2=="SET"{printf "%.0f", $4}' <<<"$out")
-		g=$(awk -F'"' '$2=="GET"{printf "%.0f", $4}' <<<"$out")
-		if [ -z "$s" ] || [ -z "$g" ]; then
-			echo "redis.sh: no SET/GET figures from redis-benchmark against $target:" >&2
-			echo "$out" >&2
-			exit 1
-		fi
-		set_rps[$target,$P]=$s get_rps[$target,$P]=$g cpu_per[$target,$P]=$per sys_per[$target,$P]=$sys ring_per[$target,$P]=$ring
-		printf '%-10s %3s %12s %12s %12s %14s %14s\n' "$target" "$P" "$s" "$g" "$per" "$sys" "$sw"
+	for round in $(seq 1 "$ROUNDS"); do
+		for target in $targets; do
+			admin=""
+			case $target in
+			mm-*) port=$ab_port pid=$ab_pid admin=$ab_admin_port ;;
+			direct) port=$redis_port pid="" ;;
+			twemproxy) port=$twem_port pid=$twem_pid ;;
+			metamesh) port=$mm_port pid=$mm_pid admin=$admin_port ;;
+			esac
+			before=0 sys_before=0 sw_before=0 ring_before=0
+			[ -n "$pid" ] && before=$(cpu "$pid") sys_before=$(syscalls "$pid") sw_before=$(switches "$pid")
+			[ -n "$admin" ] && ring_before=$(ring_enters "$admin")
+			server_before=$(cpu "$redis_pid")
+			# redis-benchmark's CONFIG GET at start is refused by both proxies; it
+			# warns on stderr and goes on. Its own CPU time is bash's `time`.
+			TIMEFORMAT='%U %S'
+			{ time out=$(redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n "$N" -c "$CLIENTS" -P "$P" -q --csv 2>"$dir/bench.err"); } 2>"$dir/time" ||
+				{ echo "redis.sh: redis-benchmark against $target failed:" >&2; cat "$dir/bench.err" >&2; exit 1; }
+			server=$(awk -v a="$server_before" -v b="$(cpu "$redis_pid")" -v n="$N" 'BEGIN{printf "%.3f", (b-a)/(2*n/100000)}')
+			client=$(awk -v n="$N" '{printf "%.3f", ($1+$2)/(2*n/100000)}' "$dir/time")
+			per=- sys=- sw=- ring=0
+			if [ -n "$pid" ]; then
+				per=$(awk -v a="$before" -v b="$(cpu "$pid")" -v n="$N" 'BEGIN{printf "%.3f", (b-a)/(2*n/100000)}')
+				[ -n "$admin" ] && ring=$(awk -v a="$ring_before" -v b="$(ring_enters "$admin")" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/(2*n)}')
+				sys=$(awk -v a="$sys_before" -v b="$(syscalls "$pid")" -v r="$ring" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/(2*n)+r}')
+				sw=$(awk -v a="$sw_before" -v b="$(switches "$pid")" -v n="$N" 'BEGIN{printf "%.2f", (b-a)/(2*n)}')
+			fi
+			s=$(awk -F'"' '$2=="SET"{printf "%.0f", $4}' <<<"$out")
+			g=$(awk -F'"' '$2=="GET"{printf "%.0f", $4}' <<<"$out")
+			if [ -z "$s" ] || [ -z "$g" ]; then
+				echo "redis.sh: no SET/GET figures from redis-benchmark against $target:" >&2
+				echo "$out" >&2
+				exit 1
+			fi
+			# A proxy's round figures, read against this round's twemproxy
+			# (measured before it), as comma-separated lists per depth.
+			case $target in
+			twemproxy) ts=$s tg=$g tc=$per ;;
+			metamesh | mm-*)
+				set_r[$target,$P]+="${set_r[$target,$P]:+,}$(awk -v a="$s" -v b="$ts" 'BEGIN{printf "%.2f", a/b}')"
+				get_r[$target,$P]+="${get_r[$target,$P]:+,}$(awk -v a="$g" -v b="$tg" 'BEGIN{printf "%.2f", a/b}')"
+				cpu_r[$target,$P]+="${cpu_r[$target,$P]:+,}$(awk -v a="$per" -v b="$tc" 'BEGIN{printf "%.2f", (b > 0) ? a/b : 99}')"
+				sys_r[$target,$P]+="${sys_r[$target,$P]:+,}$sys"
+				ring_r[$target,$P]+="${ring_r[$target,$P]:+,}$ring"
+				;;
+			esac
+			name=$target
+			[ "$round" -gt 1 ] && name="$target $round"
+			printf '%-12s %3s %10s %10s %12s %12s %12s %14s %14s\n' "$name" "$P" "$s" "$g" "$per" "$server" "$client" "$sys" "$sw"
+		done
 	done
 done
 
+# The verdicts read each figure's median over the rounds; with more than
+# one round, every round's figure follows it.
 echo
 for P in $PIPELINES; do
 	for mm in $mm_targets; do
-		awk -v p="$P" -v name="$mm" -v msys="${sys_per[$mm,$P]}" -v mring="${ring_per[$mm,$P]}" \
-			-v ms="${set_rps[$mm,$P]}" -v mg="${get_rps[$mm,$P]}" -v mc="${cpu_per[$mm,$P]}" \
-			-v ts="${set_rps[twemproxy,$P]}" -v tg="${get_rps[twemproxy,$P]}" -v tc="${cpu_per[twemproxy,$P]}" 'BEGIN {
-			ts_ratio = ms / ts; tg_ratio = mg / tg
-			thr = (ts_ratio < tg_ratio) ? ts_ratio : tg_ratio
+		awk -v p="$P" -v name="$mm" -v set="${set_r[$mm,$P]}" -v get="${get_r[$mm,$P]}" -v cpu="${cpu_r[$mm,$P]}" \
+			-v sys="${sys_r[$mm,$P]}" -v ring="${ring_r[$mm,$P]}" '
+		# median LIST sets m to the median of the comma-separated LIST and
+		# returns how it reads: "0.99" for one figure, "median 0.99 of 0.95,
+		# 0.99, 1.02" for more.
+		function median(list, fmt,   v, n, i, j, t) {
+			n = split(list, v, ",")
+			for (i = 1; i <= n; i++) v[i] += 0
+			for (i = 2; i <= n; i++)
+				for (j = i; j > 1 && v[j-1] > v[j]; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
+			m = (n % 2) ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
+			if (n == 1) return sprintf(fmt, m)
+			gsub(",", ", ", list)
+			return sprintf("median " fmt " of %s", m, list)
+		}
+		BEGIN {
 			want = (p == 1) ? 1.0 : 1.3
-			cpu = (tc > 0) ? mc / tc : 0
-			printf "P=%-2s %s/twemproxy throughput: SET %.2f, GET %.2f (target >= %.2f: %s); CPU per request: %.2fx (target <= 1.00: %s)",
-				p, name, ts_ratio, tg_ratio, want, (thr >= want ? "met" : "MISSED"), cpu, (tc > 0 && cpu <= 1 ? "met" : "MISSED")
-			if (p == 1) printf "; syscalls/req %.2f, %.2f of them io_uring_enter (target <= 2.30: %s)", msys, mring, (msys <= 2.3 ? "met" : "MISSED")
+			s = median(set, "%.2f"); ms = m
+			g = median(get, "%.2f"); mg = m
+			c = median(cpu, "%.2f"); mc = m
+			thr = (ms < mg) ? ms : mg
+			printf "P=%-2s %s/twemproxy throughput: SET %s, GET %s (target >= %.2f: %s); CPU per request vs twemproxy: %s (target <= 1.00: %s)",
+				p, name, s, g, want, (thr >= want ? "met" : "MISSED"), c, (mc <= 1 ? "met" : "MISSED")
+			if (p == 1) {
+				y = median(sys, "%.2f"); my = m
+				r = median(ring, "%.2f")
+				printf "; syscalls/req %s, io_uring_enter %s (target <= 2.30: %s)", y, r, (my <= 2.3 ? "met" : "MISSED")
+			}
 			printf "\n"
 		}'
 	done
