@@ -3,6 +3,7 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"net"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/metamesh/metamesh/protocols/dubbo"
+	"github.com/metamesh/metamesh/protocols/redis"
 	"github.com/metamesh/metamesh/proxy/wire"
 )
 
@@ -70,6 +72,37 @@ func grownSharedPool(t *testing.T, loops, conns int) (*wire.Loops, *Pool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := NewManager(zap.NewNop(), Stats{})
+	m.SetLoops(ls)
+	t.Cleanup(m.Drain)
+	codec, err := dubbo.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Pool(holdingServer(t), codec, Options{ConnectTimeout: time.Second, MaxConnections: conns})
+	grown := func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		s := p.acq.(*shared)
+		return len(s.all) == conns && !s.growing
+	}
+	// The first call dials; the pool grows in the background, a
+	// connection per call that finds it short.
+	for deadline := time.Now().Add(5 * time.Second); !grown(); time.Sleep(2 * time.Millisecond) {
+		if _, err := p.acq.acquire(&Call{}); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool did not grow to %d connections", conns)
+		}
+	}
+	return ls, p
+}
+
+// holdingServer returns the address of a server that holds the
+// connections it accepts and answers nothing.
+func holdingServer(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -90,29 +123,52 @@ func grownSharedPool(t *testing.T, loops, conns int) (*wire.Loops, *Pool) {
 			held = append(held, c)
 		}
 	}()
-	m := NewManager(zap.NewNop(), Stats{})
-	m.SetLoops(ls)
-	t.Cleanup(m.Drain)
-	codec, err := dubbo.New(nil)
+	return ln.Addr().String()
+}
+
+// TestPipelinedOneConnectionPerLoop: a pipelined pool (Redis) on the event
+// loops opens one connection per loop when max_connections is unset, each
+// on the loop of the clients whose commands it carries; with TLS (read in
+// goroutines), a limit set, or no loops, the limit is what it is.
+func TestPipelinedOneConnectionPerLoop(t *testing.T) {
+	codec, err := redis.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := m.Pool(ln.Addr().String(), codec, Options{ConnectTimeout: time.Second, MaxConnections: conns})
-	grown := func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		s := p.acq.(*shared)
-		return len(s.all) == conns && !s.growing
-	}
-	// The first call dials; the pool grows in the background, a
-	// connection per call that finds it short.
-	for deadline := time.Now().Add(5 * time.Second); !grown(); time.Sleep(2 * time.Millisecond) {
-		if _, err := p.acq.acquire(&Call{}); err != nil {
+	addr := holdingServer(t)
+	for _, loops := range []int{1, 3} {
+		ls, err := wire.NewLoops(wire.LoopOptions{Count: loops})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the pool did not grow to %d connections", conns)
+		m := NewManager(zap.NewNop(), Stats{})
+		m.SetLoops(ls)
+		t.Cleanup(m.Drain)
+		p := m.Pool(addr, codec, Options{ConnectTimeout: time.Second})
+		conns := map[*conn]bool{}
+		for a := range uint64(12) {
+			cn, err := p.acq.acquire(&Call{Affinity: a})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cn.loop != ls.Pick(a) {
+				t.Errorf("%d loops: affinity %d got a connection on another loop than its client's", loops, a)
+			}
+			conns[cn] = true
+		}
+		if len(conns) != loops {
+			t.Errorf("%d loops: 12 clients used %d connections, want one per loop", loops, len(conns))
+		}
+		if got := m.Pool(addr, codec, Options{ConnectTimeout: time.Second, TLS: &tls.Config{}, TLSKey: "t"}).options().MaxConnections; got != DefaultOptions.MaxConnections {
+			t.Errorf("%d loops: a TLS pool defaults to %d connections, want %d", loops, got, DefaultOptions.MaxConnections)
+		}
+		if got := m.Pool(addr, codec, Options{ConnectTimeout: time.Second, MaxConnections: 5}).options().MaxConnections; got != 5 {
+			t.Errorf("%d loops: max_connections 5 became %d", loops, got)
 		}
 	}
-	return ls, p
+	m := NewManager(zap.NewNop(), Stats{})
+	t.Cleanup(m.Drain)
+	if got := m.Pool(addr, codec, Options{ConnectTimeout: time.Second}).options().MaxConnections; got != DefaultOptions.MaxConnections {
+		t.Errorf("goroutine mode: %d connections by default, want %d", got, DefaultOptions.MaxConnections)
+	}
 }

@@ -32,6 +32,8 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// MaxConnections: for shared models the connections opened per host
 	// (requests are spread over them); for exclusive, the most open at once.
+	// Unset: DefaultOptions' or DefaultExclusiveConnections, but one per
+	// event loop for a pipelined codec's plaintext connections on loops.
 	MaxConnections int
 	// MaxIdleDedicated bounds the dedicated connections kept reset and
 	// idle for reuse (negative: none kept); DedicatedIdleTimeout closes
@@ -106,6 +108,7 @@ type Pool struct {
 	acq        acquirer
 	ded        dedicated
 	defaultMax int                  // MaxConnections when unset
+	perLoop    bool                 // or, for plaintext, one per event loop
 	handshaker protocols.Handshaker // nil: no handshake on new connections
 	resetter   protocols.Resetter   // nil: dedicated connections aren't reused
 
@@ -133,6 +136,7 @@ func newPool(addr string, codec protocols.Codec, log *zap.Logger, stats Stats, t
 	case protocols.Pipelined:
 		p.pairing, p.acq = newFIFO, &affinity{p: p}
 		p.resetter, _ = codec.(protocols.Resetter)
+		p.perLoop = loops != nil && OnLoop(codec)
 	default: // exclusive: one call at a time pairs whatever a protocol does
 		p.pairing, p.acq = newFIFO, &exclusive{p: p}
 		p.defaultMax = DefaultExclusiveConnections
@@ -167,6 +171,13 @@ func (p *Pool) withDefaults(o Options) Options {
 	}
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = p.defaultMax
+		if p.perLoop && o.TLS == nil {
+			// One connection per loop, as Envoy's Redis proxy keeps one per
+			// worker thread: each loop's turn sends all its clients'
+			// commands in one write, which the server reads and answers
+			// at once (docs/proxy-config.md, "I/O mode").
+			o.MaxConnections = p.loops.Len()
+		}
 	}
 	if o.MaxIdleDedicated == 0 {
 		o.MaxIdleDedicated = DefaultMaxIdleDedicated

@@ -51,8 +51,9 @@
 #   (with one server there is nowhere else to go), no timeout (the default).
 # - metamesh: `metamesh proxy` with one listener (codec redis,
 #   default_service cache), one route to one STATIC cluster with the one
-#   server, upstream connections at the default for a pipelined codec (2
-#   per host; a client's commands stay on one of them).
+#   server, upstream connections at the default for a pipelined codec (one
+#   per event loop, so one on this 2-core machine, in the epoll mode; 2 per
+#   host in goroutine mode; a client's commands stay on one of them).
 set -euo pipefail
 
 METAMESH=${METAMESH:-bin/metamesh}
