@@ -20,8 +20,9 @@
 # twemproxy's at -P 1 (>= 1.3 x at -P 16), CPU per request <= twemproxy's,
 # and at -P 1 at most 2.3 read/write syscalls per request. With ROUNDS=N
 # every target is measured N times per depth, round after round (rows
-# "twemproxy 2", ...), each proxy's round read against the twemproxy run
-# just before it, and the verdicts are read on the median of the rounds,
+# "twemproxy 2", ...; every second round in the reverse order), each
+# proxy's round read against twemproxy's, and the verdicts are read on the
+# median of the rounds,
 # every round's figure given after it: the same build moves by 0.1-0.2 in
 # ratio between runs minutes apart. The verdict is printed, not enforced
 # (the exit status is 0 when the runs complete): figures on a shared
@@ -190,11 +191,16 @@ printf '%-12s %3s %10s %10s %12s %12s %12s %14s %14s\n' target P 'SET req/s' 'GE
 printf '%-12s %3s %10s %10s %12s %12s %12s %14s %14s\n' '' '' '' '' 'per 100k req' 'per 100k req' 'per 100k req' 'syscalls/req' 'switches/req'
 
 # Each round measures every target once per pipeline depth, back to back,
-# so a proxy is read against the twemproxy run made just before it.
-declare -A set_r get_r cpu_r sys_r ring_r
+# so a proxy is read against the twemproxy run of its own round; every
+# second round runs them in the reverse order, so no target always runs
+# first or last (a run just after another one fares differently).
+reversed=$(tr ' ' '\n' <<<"$targets" | tac | tr '\n' ' ')
+declare -A set_l get_l cpu_l sys_l ring_l
 for P in $PIPELINES; do
 	for round in $(seq 1 "$ROUNDS"); do
-		for target in $targets; do
+		order=$targets
+		[ $((round % 2)) = 0 ] && order=$reversed
+		for target in $order; do
 			admin=""
 			case $target in
 			mm-*) port=$ab_port pid=$ab_pid admin=$ab_admin_port ;;
@@ -227,18 +233,13 @@ for P in $PIPELINES; do
 				echo "$out" >&2
 				exit 1
 			fi
-			# A proxy's round figures, read against this round's twemproxy
-			# (measured before it), as comma-separated lists per depth.
-			case $target in
-			twemproxy) ts=$s tg=$g tc=$per ;;
-			metamesh | mm-*)
-				set_r[$target,$P]+="${set_r[$target,$P]:+,}$(awk -v a="$s" -v b="$ts" 'BEGIN{printf "%.2f", a/b}')"
-				get_r[$target,$P]+="${get_r[$target,$P]:+,}$(awk -v a="$g" -v b="$tg" 'BEGIN{printf "%.2f", a/b}')"
-				cpu_r[$target,$P]+="${cpu_r[$target,$P]:+,}$(awk -v a="$per" -v b="$tc" 'BEGIN{printf "%.2f", (b > 0) ? a/b : 99}')"
-				sys_r[$target,$P]+="${sys_r[$target,$P]:+,}$sys"
-				ring_r[$target,$P]+="${ring_r[$target,$P]:+,}$ring"
-				;;
-			esac
+			# Each target's figures per depth, round after round, as
+			# comma-separated lists.
+			set_l[$target,$P]+="${set_l[$target,$P]:+,}$s"
+			get_l[$target,$P]+="${get_l[$target,$P]:+,}$g"
+			cpu_l[$target,$P]+="${cpu_l[$target,$P]:+,}$per"
+			sys_l[$target,$P]+="${sys_l[$target,$P]:+,}$sys"
+			ring_l[$target,$P]+="${ring_l[$target,$P]:+,}$ring"
 			name=$target
 			[ "$round" -gt 1 ] && name="$target $round"
 			printf '%-12s %3s %10s %10s %12s %12s %12s %14s %14s\n' "$name" "$P" "$s" "$g" "$per" "$server" "$client" "$sys" "$sw"
@@ -246,13 +247,23 @@ for P in $PIPELINES; do
 	done
 done
 
-# The verdicts read each figure's median over the rounds; with more than
-# one round, every round's figure follows it.
+# The verdicts read each figure's median over the rounds (a proxy's
+# against twemproxy's of the same round); with more than one round, every
+# round's figure follows it.
 echo
 for P in $PIPELINES; do
 	for mm in $mm_targets; do
-		awk -v p="$P" -v name="$mm" -v set="${set_r[$mm,$P]}" -v get="${get_r[$mm,$P]}" -v cpu="${cpu_r[$mm,$P]}" \
-			-v sys="${sys_r[$mm,$P]}" -v ring="${ring_r[$mm,$P]}" '
+		awk -v p="$P" -v name="$mm" -v ms="${set_l[$mm,$P]}" -v mg="${get_l[$mm,$P]}" -v mc="${cpu_l[$mm,$P]}" \
+			-v ts="${set_l[twemproxy,$P]}" -v tg="${get_l[twemproxy,$P]}" -v tc="${cpu_l[twemproxy,$P]}" \
+			-v sys="${sys_l[$mm,$P]}" -v ring="${ring_l[$mm,$P]}" '
+		# ratios A B returns the comma-separated list of A[i]/B[i] over the
+		# comma-separated lists A and B.
+		function ratios(a, b,   x, y, n, i, out) {
+			n = split(a, x, ",")
+			split(b, y, ",")
+			for (i = 1; i <= n; i++) out = out (i > 1 ? "," : "") sprintf("%.2f", (y[i] > 0) ? x[i] / y[i] : 99)
+			return out
+		}
 		# median LIST sets m to the median of the comma-separated LIST and
 		# returns how it reads: "0.99" for one figure, "median 0.99 of 0.95,
 		# 0.99, 1.02" for more.
@@ -268,12 +279,12 @@ for P in $PIPELINES; do
 		}
 		BEGIN {
 			want = (p == 1) ? 1.0 : 1.3
-			s = median(set, "%.2f"); ms = m
-			g = median(get, "%.2f"); mg = m
-			c = median(cpu, "%.2f"); mc = m
-			thr = (ms < mg) ? ms : mg
+			s = median(ratios(ms, ts), "%.2f"); rs = m
+			g = median(ratios(mg, tg), "%.2f"); rg = m
+			c = median(ratios(mc, tc), "%.2f"); rc = m
+			thr = (rs < rg) ? rs : rg
 			printf "P=%-2s %s/twemproxy throughput: SET %s, GET %s (target >= %.2f: %s); CPU per request vs twemproxy: %s (target <= 1.00: %s)",
-				p, name, s, g, want, (thr >= want ? "met" : "MISSED"), c, (mc <= 1 ? "met" : "MISSED")
+				p, name, s, g, want, (thr >= want ? "met" : "MISSED"), c, (rc <= 1 ? "met" : "MISSED")
 			if (p == 1) {
 				y = median(sys, "%.2f"); my = m
 				r = median(ring, "%.2f")
