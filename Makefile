@@ -144,7 +144,7 @@ bench: build peers
 	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -access-log-percent 1 -mirror-percent 10 -mtls -io-ab -rounds 3
 	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -dubbo-server $(BIN)/greeter-server -thrift-server $(BIN)/thrift-server -conns 8 -mirror-percent 10 -global-rate-limit -io-ab -rounds 3
 	$(BIN)/metamesh-bench -metamesh $(BIN)/metamesh -idle-conns 5000 -io-ab
-	IO_AB=1 METAMESH=$(BIN)/metamesh testdata/bench/redis.sh
+	ROUNDS=3 IO_AB=1 METAMESH=$(BIN)/metamesh testdata/bench/redis.sh
 	METAMESH=$(BIN)/metamesh testdata/bench/redis-cluster.sh
 	cd $(PEERS) && $(GO) build -o $(BIN)/grpc-echo ./cmd/grpc-echo
 	METAMESH=$(BIN)/metamesh GRPC_ECHO=$(BIN)/grpc-echo testdata/bench/triple.sh
