@@ -27,8 +27,9 @@
 // -io-mode is every proxy's --io-mode (docs/proxy-config.md, "I/O mode");
 // with -io-ab the plain proxied run is made again through a proxy in the
 // other mode, in the same run, to compare the two. With -rounds N those
-// runs are made N times, back to back, and the comparison gives each
-// round's figures and judges their median: on a machine whose speed
+// runs are made N times, back to back (every second round in the reverse
+// order), and the comparison gives each round's figures and judges their
+// median: on a machine whose speed
 // drifts over minutes, a pair of runs made together compares better than
 // runs made apart (docs/benchmarks.md, "Command").
 package main

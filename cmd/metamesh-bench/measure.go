@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -187,20 +188,49 @@ func benchWorkload(ctx context.Context, o options, w *workload, dir string) (*re
 }
 
 // nextRound measures round i of -rounds: direct, proxied (procs' proxy)
-// and, with -io-ab, proxied in the other mode, each run named with i.
+// and, with -io-ab, proxied in the other mode, each run named with i, in
+// roundRuns' order.
 func nextRound(ctx context.Context, o options, w *workload, dir string, i int, cfg bootstrapConfig, serverAddr, proxyAddr string, procs map[string]*child) (abRound, error) {
 	var rd abRound
-	var err error
-	if rd.direct, err = measure(ctx, o, w, fmt.Sprintf("direct %d", i), serverAddr, map[string]*child{"server": procs["server"]}); err != nil {
-		return rd, err
+	for _, run := range roundRuns(i, o.ioAB) {
+		var err error
+		switch run {
+		case runDirect:
+			rd.direct, err = measure(ctx, o, w, fmt.Sprintf("direct %d", i), serverAddr, map[string]*child{"server": procs["server"]})
+		case runProxied:
+			rd.proxied, err = measure(ctx, o, w, fmt.Sprintf("proxied %d", i), proxyAddr, procs)
+		case runOtherIO:
+			rd.otherIO, _, err = otherIORun(ctx, o, w, dir, fmt.Sprintf(" %d", i), cfg, procs)
+		}
+		if err != nil {
+			return rd, err
+		}
 	}
-	if rd.proxied, err = measure(ctx, o, w, fmt.Sprintf("proxied %d", i), proxyAddr, procs); err != nil {
-		return rd, err
+	return rd, nil
+}
+
+// roundRun is one of a round's runs.
+type roundRun int
+
+const (
+	runDirect roundRun = iota
+	runProxied
+	runOtherIO // -io-ab's
+)
+
+// roundRuns lists the runs of round i (from 1) in the order they are
+// made: direct, proxied, then the other I/O mode's with ab, and every
+// second round the reverse, so that no run is always made first or last
+// (on this machine a run made right after another fares differently).
+func roundRuns(i int, ab bool) []roundRun {
+	runs := []roundRun{runDirect, runProxied}
+	if ab {
+		runs = append(runs, runOtherIO)
 	}
-	if o.ioAB {
-		rd.otherIO, _, err = otherIORun(ctx, o, w, dir, fmt.Sprintf(" %d", i), cfg, procs)
+	if i%2 == 0 {
+		slices.Reverse(runs)
 	}
-	return rd, err
+	return runs
 }
 
 // otherIORun measures the plain proxied run again through a proxy of its

@@ -2,6 +2,7 @@ package main
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,26 @@ func TestSeriesMedian(t *testing.T) {
 	} {
 		if got := c.s.median(); got != c.want {
 			t.Errorf("%v.median() = %v, want %v", c.s, got, c.want)
+		}
+	}
+}
+
+// TestRoundRunsAlternate: odd rounds run direct, proxied, then the other
+// I/O mode; even rounds the reverse, so no run is always first or last.
+func TestRoundRunsAlternate(t *testing.T) {
+	for _, tc := range []struct {
+		round int
+		ab    bool
+		want  []roundRun
+	}{
+		{1, true, []roundRun{runDirect, runProxied, runOtherIO}},
+		{2, true, []roundRun{runOtherIO, runProxied, runDirect}},
+		{3, true, []roundRun{runDirect, runProxied, runOtherIO}},
+		{2, false, []roundRun{runProxied, runDirect}},
+		{5, false, []roundRun{runDirect, runProxied}},
+	} {
+		if got := roundRuns(tc.round, tc.ab); !slices.Equal(got, tc.want) {
+			t.Errorf("roundRuns(%d, %v) = %v, want %v", tc.round, tc.ab, got, tc.want)
 		}
 	}
 }
