@@ -29,9 +29,9 @@
 // other mode, in the same run, to compare the two. With -rounds N those
 // runs are made N times, back to back (every second round in the reverse
 // order), and the comparison gives each round's figures and judges their
-// median: on a machine whose speed
-// drifts over minutes, a pair of runs made together compares better than
-// runs made apart (docs/benchmarks.md, "Command").
+// median: on a machine whose speed drifts over minutes, a pair of runs
+// made together compares better than runs made apart (docs/benchmarks.md,
+// "Command").
 package main
 
 import (
