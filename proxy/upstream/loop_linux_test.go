@@ -165,6 +165,10 @@ func TestPipelinedOneConnectionPerLoop(t *testing.T) {
 		if got := m.Pool(addr, codec, Options{ConnectTimeout: time.Second, MaxConnections: 5}).options().MaxConnections; got != 5 {
 			t.Errorf("%d loops: max_connections 5 became %d", loops, got)
 		}
+		// A config that unsets the limit again brings back one per loop.
+		if got := m.Pool(addr, codec, Options{ConnectTimeout: time.Second}).options().MaxConnections; got != loops {
+			t.Errorf("%d loops: max_connections unset again gives %d connections, want %d", loops, got, loops)
+		}
 	}
 	m := NewManager(zap.NewNop(), Stats{})
 	t.Cleanup(m.Drain)

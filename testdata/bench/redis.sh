@@ -22,11 +22,10 @@
 # every target is measured N times per depth, round after round (rows
 # "twemproxy 2", ...; every second round in the reverse order), each
 # proxy's round read against twemproxy's, and the verdicts are read on the
-# median of the rounds,
-# every round's figure given after it: the same build moves by 0.1-0.2 in
-# ratio between runs minutes apart. The verdict is printed, not enforced
-# (the exit status is 0 when the runs complete): figures on a shared
-# machine are noisy.
+# median of the rounds, every round's figure given after it: the same
+# build moves by 0.1-0.2 in ratio between runs minutes apart. The verdict
+# is printed, not enforced (the exit status is 0 when the runs complete):
+# figures on a shared machine are noisy.
 #
 # Usage: METAMESH=bin/metamesh testdata/bench/redis.sh
 #   env N (requests per test, 200000), CLIENTS (50), PIPELINES ("16 1"),
@@ -56,6 +55,10 @@
 #   per event loop, so one on this 2-core machine, in the epoll mode; 2 per
 #   host in goroutine mode; a client's commands stay on one of them).
 set -euo pipefail
+
+# bash's `time` and awk read and print numbers with a dot whatever the
+# caller's locale.
+export LC_ALL=C
 
 METAMESH=${METAMESH:-bin/metamesh}
 N=${N:-200000}
@@ -257,34 +260,46 @@ for P in $PIPELINES; do
 			-v ts="${set_l[twemproxy,$P]}" -v tg="${get_l[twemproxy,$P]}" -v tc="${cpu_l[twemproxy,$P]}" \
 			-v sys="${sys_l[$mm,$P]}" -v ring="${ring_l[$mm,$P]}" '
 		# ratios A B returns the comma-separated list of A[i]/B[i] over the
-		# comma-separated lists A and B.
+		# comma-separated lists A and B, unrounded; when B misses a figure
+		# or has one of 0 it sets bad, and that verdict is MISSED.
 		function ratios(a, b,   x, y, n, i, out) {
 			n = split(a, x, ",")
-			split(b, y, ",")
-			for (i = 1; i <= n; i++) out = out (i > 1 ? "," : "") sprintf("%.2f", (y[i] > 0) ? x[i] / y[i] : 99)
+			if (split(b, y, ",") != n) bad = 1
+			for (i = 1; i <= n; i++) {
+				if (!(y[i] > 0)) { bad = 1; y[i] = 1 }
+				out = out (i > 1 ? "," : "") x[i] / y[i]
+			}
 			return out
 		}
-		# median LIST sets m to the median of the comma-separated LIST and
-		# returns how it reads: "0.99" for one figure, "median 0.99 of 0.95,
-		# 0.99, 1.02" for more.
-		function median(list, fmt,   v, n, i, j, t) {
+		# median LIST sets m to the median of the comma-separated LIST
+		# (unrounded: the verdicts compare it) and returns how it reads,
+		# each figure with fmt: "0.99" for one figure, "median 0.990 of
+		# 0.95, 0.99, 1.02" for more, in round order (the median with one
+		# digit more, so a median of two rounds that misses a target by
+		# less than 0.005 does not read as on it).
+		function median(list, fmt,   v, n, i, j, t, shown) {
 			n = split(list, v, ",")
-			for (i = 1; i <= n; i++) v[i] += 0
+			for (i = 1; i <= n; i++) {
+				v[i] += 0
+				shown = shown (i > 1 ? ", " : "") sprintf(fmt, v[i])
+			}
 			for (i = 2; i <= n; i++)
 				for (j = i; j > 1 && v[j-1] > v[j]; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
 			m = (n % 2) ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
 			if (n == 1) return sprintf(fmt, m)
-			gsub(",", ", ", list)
-			return sprintf("median " fmt " of %s", m, list)
+			return sprintf("median %.3f of %s", m, shown)
 		}
 		BEGIN {
 			want = (p == 1) ? 1.0 : 1.3
 			s = median(ratios(ms, ts), "%.2f"); rs = m
 			g = median(ratios(mg, tg), "%.2f"); rg = m
+			thrBad = bad; bad = 0
 			c = median(ratios(mc, tc), "%.2f"); rc = m
+			if (thrBad) s = g = "n/a (no twemproxy figure)"
+			if (bad) c = "n/a (no twemproxy figure)"
 			thr = (rs < rg) ? rs : rg
 			printf "P=%-2s %s/twemproxy throughput: SET %s, GET %s (target >= %.2f: %s); CPU per request vs twemproxy: %s (target <= 1.00: %s)",
-				p, name, s, g, want, (thr >= want ? "met" : "MISSED"), c, (rc <= 1 ? "met" : "MISSED")
+				p, name, s, g, want, (!thrBad && thr >= want ? "met" : "MISSED"), c, (!bad && rc <= 1 ? "met" : "MISSED")
 			if (p == 1) {
 				y = median(sys, "%.2f"); my = m
 				r = median(ring, "%.2f")
