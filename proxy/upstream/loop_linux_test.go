@@ -68,13 +68,7 @@ func TestSharedSpreadsALoopsClients(t *testing.T) {
 // answers nothing.
 func grownSharedPool(t *testing.T, loops, conns int) (*wire.Loops, *Pool) {
 	t.Helper()
-	ls, err := wire.NewLoops(wire.LoopOptions{Count: loops})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := NewManager(zap.NewNop(), Stats{})
-	m.SetLoops(ls)
-	t.Cleanup(m.Drain)
+	ls, m := loopManager(t, loops)
 	codec, err := dubbo.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +91,20 @@ func grownSharedPool(t *testing.T, loops, conns int) (*wire.Loops, *Pool) {
 		}
 	}
 	return ls, p
+}
+
+// loopManager returns that many event loops and a manager whose pools
+// use them, drained when the test ends.
+func loopManager(t *testing.T, loops int) (*wire.Loops, *Manager) {
+	t.Helper()
+	ls, err := wire.NewLoops(wire.LoopOptions{Count: loops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(zap.NewNop(), Stats{})
+	m.SetLoops(ls)
+	t.Cleanup(m.Drain)
+	return ls, m
 }
 
 // holdingServer returns the address of a server that holds the
@@ -137,13 +145,7 @@ func TestPipelinedOneConnectionPerLoop(t *testing.T) {
 	}
 	addr := holdingServer(t)
 	for _, loops := range []int{1, 3} {
-		ls, err := wire.NewLoops(wire.LoopOptions{Count: loops})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := NewManager(zap.NewNop(), Stats{})
-		m.SetLoops(ls)
-		t.Cleanup(m.Drain)
+		ls, m := loopManager(t, loops)
 		p := m.Pool(addr, codec, Options{ConnectTimeout: time.Second})
 		conns := map[*conn]bool{}
 		for a := range uint64(12) {
